@@ -1,0 +1,135 @@
+"""Who may do what: roles, clinic scope and the view decorators that declare both.
+
+Default deny. Every view carries ``kapstone_access``: ``"public"``, ``"authenticated"`` (any
+signed-in staff member, e.g. for changing one's own password) or a frozenset of roles. A test
+walks every URL pattern and fails for a view that declares nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
+from django.template.response import TemplateResponse
+
+from kapstone.accounts.models import Membership, Role
+
+ALL_STAFF = frozenset(Role.values)
+CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
+# Who may see and register patient records: clinicians, and clinic admins for intake.
+PATIENT_READ = CLINICAL | {Role.ADMIN}
+PATIENT_WRITE = CLINICAL | {Role.ADMIN}
+AUDIT_REVIEW = frozenset({Role.ADMIN})
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+def clinic_ids_for(user: Any, roles: Iterable[str]) -> list[int]:
+    """The clinics in which ``user`` holds one of ``roles`` through an active membership."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    roles = frozenset(roles)
+    cache = user.__dict__.setdefault("_kapstone_memberships", None)
+    if cache is None:
+        cache = list(Membership.objects.filter(user=user, is_active=True).values_list("clinic_id", "role"))
+        user.__dict__["_kapstone_memberships"] = cache
+    return sorted({clinic_id for clinic_id, role in cache if role in roles})
+
+
+def has_role(user: Any, roles: Iterable[str], clinic_id: int | None = None) -> bool:
+    ids = clinic_ids_for(user, roles)
+    return bool(ids) if clinic_id is None else clinic_id in ids
+
+
+def mfa_satisfied(request: HttpRequest) -> bool:
+    if not settings.MFA_REQUIRED:
+        return True
+    return bool(getattr(request.user, "is_verified", lambda: False)())
+
+
+def _login_redirect(request: HttpRequest) -> HttpResponse:
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+        return response
+    return redirect_to_login(request.get_full_path())
+
+
+def _mfa_redirect(request: HttpRequest) -> HttpResponse:
+    from django_otp import devices_for_user
+
+    has_device = any(True for _ in devices_for_user(request.user, confirmed=True))
+    return redirect("accounts:mfa_verify" if has_device else "accounts:mfa_setup")
+
+
+def forbidden(request: HttpRequest, *, reason: str = "") -> HttpResponse:
+    from kapstone.audit.services import audit_record
+
+    match = getattr(request, "resolver_match", None)
+    audit_record(
+        actor=request.user if request.user.is_authenticated else None,
+        action="denied",
+        object_type="view",
+        object_id=(match.view_name if match else request.path)[:64],
+        outcome="denied",
+        detail={"reason": reason} if reason else {},
+    )
+    return TemplateResponse(request, "403.html", {}, status=403)
+
+
+def require_roles(*roles: str) -> Callable:
+    """Allow signed-in, second-factor-verified staff holding one of ``roles`` in some clinic.
+
+    Which clinic's records they may touch is then the selectors' job (scoped reads, 404).
+    """
+    unknown = set(roles) - set(Role.values)
+    if not roles or unknown:
+        raise ValueError(f"require_roles needs known roles, got {roles!r}")
+    allowed = frozenset(roles)
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return _login_redirect(request)
+            if not mfa_satisfied(request):
+                return _mfa_redirect(request)
+            if not clinic_ids_for(request.user, allowed):
+                return forbidden(request, reason="role")
+            return view(request, *args, **kwargs)
+
+        wrapper.kapstone_access = allowed  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def require_login(*, mfa: bool = True) -> Callable:
+    """Any signed-in staff member (own password, own second factor). ``mfa=False`` only for
+    the screens that set up or check the second factor itself."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return _login_redirect(request)
+            if mfa and not mfa_satisfied(request):
+                return _mfa_redirect(request)
+            return view(request, *args, **kwargs)
+
+        wrapper.kapstone_access = AUTHENTICATED  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def public(view: Callable) -> Callable:
+    """Explicitly open to everyone (login, health). Keep this list short."""
+    view.kapstone_access = PUBLIC  # type: ignore[attr-defined]
+    return view

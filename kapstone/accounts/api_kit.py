@@ -1,0 +1,98 @@
+"""The API's building blocks shared by every app's router: bearer-token authentication, role
+declarations for operations, and strict input schemas.
+
+Lives in accounts (below every clinical app) so that each app's ``api.py`` can use it; the
+NinjaAPI itself, which mounts those routers, lives at the top in ``kapstone.api``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Schema
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+from pydantic import AfterValidator, ConfigDict, StringConstraints
+
+from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.models import Role
+from kapstone.accounts.services import api_token_authenticate
+from kapstone.audit.services import audit_record
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer <token>``; the request then acts as the token's user."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any | None:
+        user = api_token_authenticate(token=token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class Forbidden(HttpError):
+    def __init__(self) -> None:
+        super().__init__(403, "Your role does not allow this.")
+
+
+def api_roles(*roles: str) -> Callable:
+    """Declare (and enforce) which roles may call an API operation. Default deny: an operation
+    without this decorator fails the URL-access test."""
+    unknown = set(roles) - set(Role.values)
+    if not roles or unknown:
+        raise ValueError(f"api_roles needs known roles, got {roles!r}")
+    allowed = frozenset(roles)
+
+    def decorator(func: Callable) -> Callable:
+        @wraps(func)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if not clinic_ids_for(request.auth, allowed):
+                audit_record(
+                    actor=request.auth,
+                    action="denied",
+                    object_type="api",
+                    object_id=func.__name__[:64],
+                    outcome="denied",
+                    detail={"reason": "role"},
+                )
+                raise Forbidden()
+            return func(request, *args, **kwargs)
+
+        wrapper.kapstone_access = allowed  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it here rather than fail at the database.
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def text(max_length: int, *, min_length: int = 0) -> type[str]:
+    return Annotated[  # type: ignore[return-value]
+        str,
+        StringConstraints(strip_whitespace=True, max_length=max_length, min_length=min_length),
+        AfterValidator(_no_nul),
+    ]
+
+
+class StrictSchema(Schema):
+    """Input schemas refuse unknown fields (no mass assignment of clinic, owner, role…)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(Schema):
+    error: ErrorBody

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from kapstone.accounts.access import AUDIT_REVIEW, PATIENT_READ, clinic_ids_for, mfa_satisfied
+
+
+def kapstone(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    signed_in = bool(user and user.is_authenticated and mfa_satisfied(request))
+    return {
+        "nav": {
+            "signed_in": signed_in,
+            "patients": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
+            "audit": signed_in and bool(clinic_ids_for(user, AUDIT_REVIEW)),
+        },
+        "mfa_required": settings.MFA_REQUIRED,
+        "dev_mode": settings.DEV,
+    }

@@ -1,0 +1,119 @@
+"""The NinjaAPI at /api/v1: mounts each app's router and turns every failure into the one
+error shape ``{"error": {"code", "message", "field"}}``. No request answers 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from kapstone.accounts.api_kit import BearerToken
+from kapstone.domain.errors import DomainError, WorkflowConflict
+
+logger = logging.getLogger("kapstone.api")
+
+api = NinjaAPI(
+    title="Kapstone API",
+    version="1",
+    description="Clinical API of Kapstone. Authenticate with `Authorization: Bearer <token>` "
+    "(create one with `kapstone token create USERNAME`).",
+    auth=BearerToken(),
+    urls_namespace="api",
+    docs_url=None,  # the interactive docs page loads scripts from a CDN; the schema is enough
+)
+
+
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, field: str | None = None
+) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "field": field}}, status=status
+    )
+
+
+_PYDANTIC_CODES = {
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "json_invalid": "invalid_json",
+    "model_attributes_type": "invalid_body",
+    "model_type": "invalid_body",
+    "dict_type": "invalid_body",
+}
+
+
+def _field_of(loc: list[Any]) -> str | None:
+    # ninja prefixes locations with the parameter source ("body", "query", "path") and the
+    # parameter name; the client knows its fields by the part after that.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] in ("payload", "data", "body"):
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    kind = first.get("type", "")
+    code = _PYDANTIC_CODES.get(kind, "invalid_value")
+    field = _field_of(list(first.get("loc", [])))
+    message = first.get("msg", "Invalid input.")
+    if field:
+        message = f"{field}: {message}"
+    return error_response(request, 422, code, message, field)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    status = 409 if isinstance(exc, WorkflowConflict) else 422
+    return error_response(request, status, exc.code, exc.message, exc.field)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request, 401, "unauthorized", "A valid API token is required (Authorization: Bearer …)."
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    codes = {400: "invalid_json", 403: "forbidden", 405: "method_not_allowed", 429: "too_many_requests"}
+    message = "The request body is not valid JSON." if exc.status_code == 400 else str(exc)
+    return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    # Identical for "does not exist" and "not yours": nothing to learn from the difference.
+    return error_response(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return error_response(request, 400, "bad_request", "The request was refused (too large or malformed).")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled API error")
+    return error_response(
+        request, 500, "internal_error", "Something went wrong on our side; nothing was saved."
+    )
+
+
+def _mount() -> None:
+    from kapstone.audit.api import router as audit_router
+    from kapstone.patients.api import router as patients_router
+
+    api.add_router("/patients", patients_router, tags=["patients"])
+    api.add_router("/audit", audit_router, tags=["audit"])
+
+
+_mount()

@@ -1,0 +1,28 @@
+"""``kapstone seed_demo``: load the fictional demo (idempotent) and print the demo logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from kapstone.demo.seed import CLINICS, DEMO_PASSWORD, STAFF, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create the demo clinics, staff and fictional patients (safe to run again)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--patients-per-clinic", type=int, default=40)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        summary = seed_demo(patients_per_clinic=options["patients_per_clinic"])
+        self.stdout.write(
+            f"Demo ready: {summary.clinics} clinics, {summary.staff} staff, "
+            f"{summary.patients_total} patients ({summary.patients_created} new)."
+        )
+        self.stdout.write("")
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for _, prefix, *_rest in STAFF:
+            names = "  ".join(f"{prefix}.{short}" for _, short, _, _ in CLINICS)
+            self.stdout.write(f"  {names}")

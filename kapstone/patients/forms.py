@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from django import forms
+
+from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
+from kapstone.forms import DateInput
+from kapstone.patients.models import ConsentKind, ConsentStatus
+
+SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
+
+
+class IdentityForm(forms.Form):
+    mrn = forms.CharField(label="MRN", max_length=32)
+    given_name = forms.CharField(max_length=100)
+    family_name = forms.CharField(max_length=100)
+    birth_date = forms.DateField(widget=DateInput())
+    sex_at_birth = forms.ChoiceField(choices=SEX_CHOICES)
+    gender_identity = forms.CharField(
+        max_length=60, required=False, help_text="Optional, in the patient's words."
+    )
+    phone = forms.CharField(max_length=40, required=False)
+    email = forms.EmailField(required=False)
+    address = forms.CharField(max_length=300, required=False)
+    emergency_contact_name = forms.CharField(max_length=120, required=False)
+    emergency_contact_phone = forms.CharField(max_length=40, required=False)
+    emergency_contact_relationship = forms.CharField(max_length=60, required=False)
+
+
+class PatientCreateForm(IdentityForm):
+    weight_kg = forms.DecimalField(label="Weight (kg)", required=False, max_digits=6, decimal_places=2)
+    height_cm = forms.DecimalField(label="Height (cm)", required=False, max_digits=6, decimal_places=2)
+
+    def __init__(self, *args, clinics=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if len(clinics) > 1:
+            self.fields["clinic_id"] = forms.TypedChoiceField(
+                label="Clinic", coerce=int, choices=[("", "—")] + [(c.pk, c.name) for c in clinics]
+            )
+            self.order_fields(["clinic_id"])
+
+
+class PatientAmendForm(IdentityForm):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why is the record being changed?",
+    )
+
+
+class MeasurementForm(forms.Form):
+    weight_kg = forms.DecimalField(label="Weight (kg)", required=False, max_digits=6, decimal_places=2)
+    height_cm = forms.DecimalField(label="Height (cm)", required=False, max_digits=6, decimal_places=2)
+    measured_on = forms.DateField(widget=DateInput())
+
+
+class DiagnosisForm(forms.Form):
+    code = forms.ChoiceField(
+        label="Diagnosis (ICD-10-CM)",
+        choices=[("", "—")] + [(d.code, f"{d.code} — {d.name}") for d in DIAGNOSIS_CATALOGUE],
+    )
+    is_primary = forms.BooleanField(label="Primary diagnosis", required=False)
+
+
+class DiagnosisVoidForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ConsentForm(forms.Form):
+    kind = forms.ChoiceField(choices=ConsentKind.choices)
+    status = forms.ChoiceField(choices=ConsentStatus.choices)
+    effective_on = forms.DateField(widget=DateInput())
+    document_version = forms.CharField(
+        max_length=40, help_text="The version printed on the signed form, e.g. 2026-01."
+    )
+    note = forms.CharField(max_length=500, required=False)

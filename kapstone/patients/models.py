@@ -1,0 +1,184 @@
+"""The patient record: identity, contacts, body measurements, diagnoses and consents.
+
+Identity is amended, never overwritten without trace: each amendment stores the previous
+version in ``PatientVersion`` with the reason and the actor. Measurements, diagnoses and
+consents are append-only rows (a withdrawal or a voided diagnosis is a new fact, not a delete).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from kapstone.accounts.models import Clinic
+from kapstone.domain.patients import SEXES_AT_BIRTH
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=32)
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    sex_at_birth = models.CharField(max_length=10, choices=[(s, s.capitalize()) for s in SEXES_AT_BIRTH])
+    gender_identity = models.CharField(max_length=60, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=300, blank=True)
+    emergency_contact_name = models.CharField(max_length=120, blank=True)
+    emergency_contact_phone = models.CharField(max_length=40, blank=True)
+    emergency_contact_relationship = models.CharField(max_length=60, blank=True)
+    # Optimistic locking: an amendment names the version it was made from.
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["family_name", "given_name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_per_clinic"),
+            models.CheckConstraint(condition=Q(sex_at_birth__in=SEXES_AT_BIRTH), name="patient_sex_valid"),
+            models.CheckConstraint(
+                condition=~Q(given_name="") & ~Q(family_name=""), name="patient_names_present"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "family_name", "given_name"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    IDENTITY_FIELDS = (
+        "mrn",
+        "given_name",
+        "family_name",
+        "birth_date",
+        "sex_at_birth",
+        "gender_identity",
+        "phone",
+        "email",
+        "address",
+        "emergency_contact_name",
+        "emergency_contact_phone",
+        "emergency_contact_relationship",
+    )
+
+
+class PatientVersion(models.Model):
+    """A snapshot of the identity fields as they were at one version."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    data = models.JSONField()
+    reason = models.CharField(max_length=500, blank=True)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["patient", "-version"]
+        constraints = [models.UniqueConstraint(fields=["patient", "version"], name="patient_version_unique")]
+
+    def __str__(self) -> str:
+        return f"patient {self.patient_id} v{self.version}"
+
+
+class BodyMeasurement(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    height_cm = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    measured_on = models.DateField()
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["patient", "-measured_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight_kg__isnull=False) | Q(height_cm__isnull=False),
+                name="measurement_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(weight_kg__isnull=True) | Q(weight_kg__gte=20, weight_kg__lte=400),
+                name="measurement_weight_plausible",
+            ),
+            models.CheckConstraint(
+                condition=Q(height_cm__isnull=True) | Q(height_cm__gte=100, height_cm__lte=250),
+                name="measurement_height_plausible",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measured_on}: {self.weight_kg} kg, {self.height_cm} cm"
+
+
+class Diagnosis(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="diagnoses")
+    code = models.CharField("ICD-10-CM code", max_length=10)
+    name = models.CharField(max_length=200)
+    substance = models.CharField(max_length=30)
+    is_primary = models.BooleanField(default=False)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["patient", "-is_primary", "code"]
+        verbose_name_plural = "diagnoses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(is_primary=True, voided_at__isnull=True),
+                name="diagnosis_one_primary",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "code"], condition=Q(voided_at__isnull=True), name="diagnosis_code_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class ConsentKind(models.TextChoices):
+    TREATMENT = "treatment", "Treatment"
+    RESEARCH = "research", "Research use of data"
+    DATA_SHARING = "data_sharing", "Data sharing (42 CFR Part 2)"
+
+
+class ConsentStatus(models.TextChoices):
+    GRANTED = "granted", "Granted"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Consent(models.Model):
+    """A consent decision; the latest row of a kind is the one in force."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
+    kind = models.CharField(max_length=20, choices=ConsentKind.choices)
+    status = models.CharField(max_length=10, choices=ConsentStatus.choices)
+    effective_on = models.DateField()
+    document_version = models.CharField(max_length=40)
+    note = models.CharField(max_length=500, blank=True)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["patient", "kind", "-recorded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=ConsentKind.values), name="consent_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=ConsentStatus.values), name="consent_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} {self.effective_on}"

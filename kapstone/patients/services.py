@@ -1,0 +1,398 @@
+"""Writes on the patient record. Each runs in one transaction with its audit event."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.utils import timezone
+
+from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
+from kapstone.accounts.models import Clinic, User
+from kapstone.audit.services import audit_record
+from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.patients import (
+    lookup_diagnosis,
+    validate_birth_date,
+    validate_body_measurement,
+    validate_mrn,
+    validate_sex_at_birth,
+)
+from kapstone.patients.models import (
+    BodyMeasurement,
+    Consent,
+    ConsentKind,
+    ConsentStatus,
+    Diagnosis,
+    Patient,
+    PatientVersion,
+)
+
+_TEXT_LIMITS = {
+    "given_name": 100,
+    "family_name": 100,
+    "gender_identity": 60,
+    "phone": 40,
+    "email": 254,
+    "address": 300,
+    "emergency_contact_name": 120,
+    "emergency_contact_phone": 40,
+    "emergency_contact_relationship": 60,
+}
+
+
+def clinic_today(clinic: Clinic) -> date:
+    """Today's date where the clinic is: 'in the future' means in the clinic's future."""
+    return timezone.now().astimezone(ZoneInfo(clinic.timezone)).date()
+
+
+def _writable_clinic(actor: User, clinic_id: int | None) -> Clinic:
+    """The clinic ``actor`` may register patients in; a clinic that is not theirs is 'not found'."""
+    allowed = clinic_ids_for(actor, PATIENT_WRITE)
+    if clinic_id is None:
+        if len(allowed) != 1:
+            raise DomainError(
+                "clinic_required",
+                "You work in several clinics: choose the clinic for this patient.",
+                field="clinic_id",
+            )
+        clinic_id = allowed[0]
+    if clinic_id not in allowed:
+        raise Http404("clinic")
+    return Clinic.objects.get(pk=clinic_id)
+
+
+def _clean_identity(values: dict[str, Any], *, today: date) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "mrn":
+            cleaned[name] = validate_mrn(value)
+        elif name == "birth_date":
+            cleaned[name] = validate_birth_date(value, today=today)
+        elif name == "sex_at_birth":
+            cleaned[name] = validate_sex_at_birth(value)
+        elif name in _TEXT_LIMITS:
+            text = (value or "").strip()
+            if "\x00" in text:
+                raise DomainError("invalid_text", f"{name} contains a NUL character.", field=name)
+            if len(text) > _TEXT_LIMITS[name]:
+                raise DomainError(
+                    "text_too_long", f"{name} is longer than {_TEXT_LIMITS[name]} characters.", field=name
+                )
+            if name in ("given_name", "family_name") and not text:
+                raise DomainError(
+                    "name_required", f"{name.replace('_', ' ').capitalize()} is required.", field=name
+                )
+            cleaned[name] = text
+        else:
+            raise DomainError("unknown_field", f"{name} is not a patient field.", field=name)
+    return cleaned
+
+
+def _snapshot(patient: Patient) -> dict[str, Any]:
+    data = {name: getattr(patient, name) for name in Patient.IDENTITY_FIELDS}
+    data["birth_date"] = patient.birth_date.isoformat()
+    return data
+
+
+def _mrn_taken(clinic_id: int, mrn: str, *, exclude_id: int | None = None) -> bool:
+    qs = Patient.objects.filter(clinic_id=clinic_id, mrn=mrn)
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    return qs.exists()
+
+
+def patient_create(
+    *,
+    actor: User,
+    clinic_id: int | None,
+    mrn: str,
+    given_name: str,
+    family_name: str,
+    birth_date: date,
+    sex_at_birth: str,
+    weight_kg: Any | None = None,
+    height_cm: Any | None = None,
+    measured_on: date | None = None,
+    **contact: str,
+) -> Patient:
+    """Register a patient in one of the actor's clinics, with an optional first measurement."""
+    clinic = _writable_clinic(actor, clinic_id)
+    today = clinic_today(clinic)
+    fields = _clean_identity(
+        {
+            "mrn": mrn,
+            "given_name": given_name,
+            "family_name": family_name,
+            "birth_date": birth_date,
+            "sex_at_birth": sex_at_birth,
+            **contact,
+        },
+        today=today,
+    )
+    measurement = None
+    if weight_kg is not None or height_cm is not None:
+        measurement = validate_body_measurement(
+            weight_kg=weight_kg, height_cm=height_cm, measured_on=measured_on or today, today=today
+        )
+    if _mrn_taken(clinic.pk, fields["mrn"]):
+        raise DomainError(
+            "mrn_taken", f"MRN {fields['mrn']} is already in use in {clinic.name}.", field="mrn"
+        )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(
+                clinic=clinic, created_at=now, updated_at=now, created_by=actor, version=1, **fields
+            )
+            PatientVersion.objects.create(
+                patient=patient,
+                version=1,
+                data=_snapshot(patient),
+                reason="registered",
+                recorded_at=now,
+                recorded_by=actor,
+            )
+            if measurement is not None:
+                BodyMeasurement.objects.create(
+                    patient=patient,
+                    weight_kg=measurement[0],
+                    height_cm=measurement[1],
+                    measured_on=measured_on or today,
+                    recorded_at=now,
+                    recorded_by=actor,
+                )
+            audit_record(
+                actor=actor,
+                action="create",
+                object_type="patient",
+                object_id=patient.pk,
+                patient_id=patient.pk,
+                clinic_id=clinic.pk,
+                detail={"with_measurement": measurement is not None},
+            )
+    except IntegrityError:
+        # Two registrations of the same MRN raced; the unique constraint let one win.
+        raise DomainError(
+            "mrn_taken", f"MRN {fields['mrn']} is already in use in {clinic.name}.", field="mrn"
+        ) from None
+    return patient
+
+
+def patient_amend(
+    *, actor: User, patient: Patient, expected_version: int, changes: dict[str, Any], reason: str
+) -> Patient:
+    """Amend identity or contact fields, keeping the previous version viewable.
+
+    ``expected_version`` is the version the user was looking at: if someone amended the record
+    since, the change is refused rather than silently overwriting theirs.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why the record is being amended.", field="reason")
+    if len(reason) > 500:
+        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
+        raise Http404("patient")
+    cleaned = _clean_identity(changes, today=clinic_today(patient.clinic))
+    with transaction.atomic():
+        current = Patient.objects.select_for_update().get(pk=patient.pk)
+        if current.version != expected_version:
+            raise WorkflowConflict(
+                "stale_version",
+                f"This record was amended by someone else since you opened it (now version {current.version}). "
+                "Reload it and make your change again.",
+                field="version",
+            )
+        changed = sorted(name for name, value in cleaned.items() if getattr(current, name) != value)
+        if not changed:
+            raise DomainError("no_changes", "Nothing was changed.", field=None)
+        if "mrn" in changed and _mrn_taken(current.clinic_id, cleaned["mrn"], exclude_id=current.pk):
+            raise DomainError("mrn_taken", f"MRN {cleaned['mrn']} is already in use.", field="mrn")
+        now = timezone.now()
+        for name in changed:
+            setattr(current, name, cleaned[name])
+        current.version += 1
+        current.updated_at = now
+        current.save()
+        PatientVersion.objects.create(
+            patient=current,
+            version=current.version,
+            data=_snapshot(current),
+            reason=reason,
+            recorded_at=now,
+            recorded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="amend",
+            object_type="patient",
+            object_id=current.pk,
+            patient_id=current.pk,
+            clinic_id=current.clinic_id,
+            detail={"fields": changed, "version": current.version},
+        )
+    return current
+
+
+def measurement_record(
+    *, actor: User, patient: Patient, weight_kg: Any | None, height_cm: Any | None, measured_on: date
+) -> BodyMeasurement:
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
+        raise Http404("patient")
+    weight, height = validate_body_measurement(
+        weight_kg=weight_kg, height_cm=height_cm, measured_on=measured_on, today=clinic_today(patient.clinic)
+    )
+    with transaction.atomic():
+        row = BodyMeasurement.objects.create(
+            patient=patient,
+            weight_kg=weight,
+            height_cm=height,
+            measured_on=measured_on,
+            recorded_at=timezone.now(),
+            recorded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="body_measurement",
+            object_id=row.pk,
+            patient_id=patient.pk,
+            clinic_id=patient.clinic_id,
+        )
+    return row
+
+
+def diagnosis_add(*, actor: User, patient: Patient, code: str, is_primary: bool) -> Diagnosis:
+    """Record a substance-use diagnosis; making it primary demotes the previous primary."""
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
+        raise Http404("patient")
+    entry = lookup_diagnosis(code)
+    with transaction.atomic():
+        Patient.objects.select_for_update().get(pk=patient.pk)  # serialise changes to one chart
+        active = Diagnosis.objects.filter(patient=patient, voided_at__isnull=True)
+        if active.filter(code=entry.code).exists():
+            raise DomainError("diagnosis_duplicate", f"{entry.code} is already on this record.", field="code")
+        if is_primary:
+            for previous in active.filter(is_primary=True):
+                previous.is_primary = False
+                previous.save(update_fields=["is_primary"])
+                audit_record(
+                    actor=actor,
+                    action="update",
+                    object_type="diagnosis",
+                    object_id=previous.pk,
+                    patient_id=patient.pk,
+                    clinic_id=patient.clinic_id,
+                    detail={"is_primary": False},
+                )
+        row = Diagnosis.objects.create(
+            patient=patient,
+            code=entry.code,
+            name=entry.name,
+            substance=entry.substance,
+            is_primary=is_primary,
+            recorded_at=timezone.now(),
+            recorded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="diagnosis",
+            object_id=row.pk,
+            patient_id=patient.pk,
+            clinic_id=patient.clinic_id,
+            detail={"code": entry.code},
+        )
+    return row
+
+
+def diagnosis_void(*, actor: User, diagnosis: Diagnosis, reason: str) -> Diagnosis:
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why the diagnosis is being voided.", field="reason")
+    if diagnosis.patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
+        raise Http404("diagnosis")
+    with transaction.atomic():
+        row = Diagnosis.objects.select_for_update().get(pk=diagnosis.pk)
+        if row.voided_at is not None:
+            raise WorkflowConflict("already_voided", "This diagnosis was already voided.")
+        row.voided_at = timezone.now()
+        row.voided_by = actor
+        row.void_reason = reason[:500]
+        row.is_primary = False
+        row.save(update_fields=["voided_at", "voided_by", "void_reason", "is_primary"])
+        audit_record(
+            actor=actor,
+            action="void",
+            object_type="diagnosis",
+            object_id=row.pk,
+            patient_id=row.patient_id,
+            clinic_id=diagnosis.patient.clinic_id,
+        )
+    return row
+
+
+def consent_record(
+    *,
+    actor: User,
+    patient: Patient,
+    kind: str,
+    status: str,
+    effective_on: date,
+    document_version: str,
+    note: str = "",
+) -> Consent:
+    """Record a consent or its withdrawal as a new row; the latest row of a kind is in force."""
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
+        raise Http404("patient")
+    if kind not in ConsentKind.values:
+        raise DomainError(
+            "consent_kind_invalid",
+            f"Consent kind must be one of {', '.join(ConsentKind.values)}.",
+            field="kind",
+        )
+    if status not in ConsentStatus.values:
+        raise DomainError("consent_status_invalid", "Status must be granted or withdrawn.", field="status")
+    version = (document_version or "").strip()
+    if not version or len(version) > 40:
+        raise DomainError(
+            "document_version_required",
+            "Give the version of the consent form (1–40 characters).",
+            field="document_version",
+        )
+    if effective_on > clinic_today(patient.clinic):
+        raise DomainError(
+            "effective_in_future", "A consent cannot take effect on a future date.", field="effective_on"
+        )
+    with transaction.atomic():
+        row = Consent.objects.create(
+            patient=patient,
+            kind=kind,
+            status=status,
+            effective_on=effective_on,
+            document_version=version,
+            note=(note or "").strip()[:500],
+            recorded_at=timezone.now(),
+            recorded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="consent",
+            object_id=row.pk,
+            patient_id=patient.pk,
+            clinic_id=patient.clinic_id,
+            detail={"kind": kind, "status": status},
+        )
+    return row
+
+
+def clinic_today_for_user(user: User) -> date:
+    """Today in the user's (first) clinic, for pre-filling date fields."""
+    ids = clinic_ids_for(user, PATIENT_WRITE)
+    clinic = Clinic.objects.filter(pk__in=ids).first()
+    return clinic_today(clinic) if clinic else timezone.now().date()

@@ -1,0 +1,18 @@
+from django.urls import include, path
+
+from kapstone import views
+from kapstone.api.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("health", views.health, name="health"),
+    path("accounts/", include("kapstone.accounts.urls")),
+    path("patients/", include("kapstone.patients.urls")),
+    path("audit/", include("kapstone.audit.urls")),
+    path("api/v1/", api.urls),
+]
+
+handler400 = "kapstone.views.bad_request"
+handler403 = "kapstone.views.permission_denied"
+handler404 = "kapstone.views.page_not_found"
+handler500 = "kapstone.views.server_error"

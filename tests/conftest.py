@@ -1,0 +1,140 @@
+"""Shared fixtures: two clinics and healthchecks-style actors.
+
+alice   prescriber, clinic A          bob     researcher, clinic A (no access to records)
+nina    nurse, clinic A               adam    admin, clinic A
+terry   therapist, clinic A           carol   prescriber, clinic B (a stranger to A)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db.backends.sqlite3.operations import DatabaseOperations as SqliteOperations
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.services import membership_set
+from kapstone.audit import triggers
+from kapstone.audit.models import AuditEvent
+from kapstone.patients.services import patient_create
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sqlite_flush_keeps_audit_triggers():
+    """Transactional tests (live server, races) empty the database between tests with
+    ``DELETE FROM``, which the append-only trigger refuses on SQLite. Wrap the test-only flush in
+    drop/recreate of the triggers. Production never flushes; PostgreSQL flushes with TRUNCATE."""
+    original = SqliteOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        if triggers.TABLE not in tables:
+            return statements
+        return [*triggers.SQLITE_DROP, *statements, *(s.replace("IF NOT EXISTS ", "") for s in triggers.SQLITE_CREATE)]
+
+    SqliteOperations.sql_flush = sql_flush
+    yield
+    SqliteOperations.sql_flush = original
+
+
+@pytest.fixture
+def clinic_a(db) -> Clinic:
+    return Clinic.objects.create(name="Clinic A", slug="a", timezone="America/New_York")
+
+
+@pytest.fixture
+def clinic_b(db) -> Clinic:
+    return Clinic.objects.create(name="Clinic B", slug="b", timezone="America/Chicago")
+
+
+def make_user(username: str, clinic: Clinic | None, role: str | None) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD, first_name=username.capitalize())
+    if clinic is not None and role is not None:
+        membership_set(actor=None, user=user, clinic=clinic, role=role)
+    return user
+
+
+@pytest.fixture
+def alice(clinic_a) -> User:
+    return make_user("alice", clinic_a, Role.PRESCRIBER)
+
+
+@pytest.fixture
+def bob(clinic_a) -> User:
+    return make_user("bob", clinic_a, Role.RESEARCHER)
+
+
+@pytest.fixture
+def nina(clinic_a) -> User:
+    return make_user("nina", clinic_a, Role.NURSE)
+
+
+@pytest.fixture
+def adam(clinic_a) -> User:
+    return make_user("adam", clinic_a, Role.ADMIN)
+
+
+@pytest.fixture
+def terry(clinic_a) -> User:
+    return make_user("terry", clinic_a, Role.THERAPIST)
+
+
+@pytest.fixture
+def carol(clinic_b) -> User:
+    return make_user("carol", clinic_b, Role.PRESCRIBER)
+
+
+def verified_client(user: User) -> Client:
+    """A client signed in as ``user`` with the second factor already verified."""
+    client = Client()
+    client.force_login(user)
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="test", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def as_user():
+    return verified_client
+
+
+def new_patient(actor: User, clinic: Clinic, mrn: str = "A-1", **overrides) -> object:
+    fields = {
+        "mrn": mrn,
+        "given_name": "Avery",
+        "family_name": "Zzyzxfield",
+        "birth_date": date(1980, 5, 17),
+        "sex_at_birth": "female",
+        "weight_kg": "72.5",
+        "height_cm": "168",
+    }
+    fields.update(overrides)
+    return patient_create(actor=actor, clinic_id=clinic.pk, **fields)
+
+
+@pytest.fixture
+def patient_a(alice, clinic_a):
+    return new_patient(alice, clinic_a, mrn="A-1001", given_name="Avery", family_name="Zzyzxfield")
+
+
+@pytest.fixture
+def patient_b(carol, clinic_b):
+    return new_patient(carol, clinic_b, mrn="B-2001", given_name="Quentin", family_name="Qorvanhollow")
+
+
+def audit_count(**filters) -> int:
+    return AuditEvent.objects.filter(**filters).count()
+
+
+def without_csrf(body: bytes) -> bytes:
+    """A page body with its per-request CSRF tokens blanked, for comparing two responses."""
+    import re
+
+    return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b'name="csrfmiddlewaretoken" value=""', body)

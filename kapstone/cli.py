@@ -90,8 +90,10 @@ class JsonCommand(BaseCommand):
         try:
             result = self.compute(**options)
         except DomainError as error:
-            self._report(error, as_json=options.get("json", False))
-            raise CommandError(error.message, returncode=EXIT_INVALID_INPUT) from error
+            if options.get("json"):
+                self.stdout.write(dumps(error.as_dict()))
+            # Django prints a CommandError on stderr as "CommandError: …" and exits with its code.
+            raise CommandError(f"[{error.code}] {error.message}", returncode=EXIT_INVALID_INPUT) from error
         if options.get("json"):
             self.stdout.write(dumps(result))
         else:

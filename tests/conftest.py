@@ -32,10 +32,16 @@ def _sqlite_flush_keeps_audit_triggers():
     original = SqliteOperations.sql_flush
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
-        statements = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
         if triggers.TABLE not in tables:
             return statements
-        return [*triggers.SQLITE_DROP, *statements, *(s.replace("IF NOT EXISTS ", "") for s in triggers.SQLITE_CREATE)]
+        return [
+            *triggers.SQLITE_DROP,
+            *statements,
+            *(s.replace("IF NOT EXISTS ", "") for s in triggers.SQLITE_CREATE),
+        ]
 
     SqliteOperations.sql_flush = sql_flush
     yield

@@ -50,7 +50,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if user is None:
             services.login_failed_record(username=username, locked_out=locked_out)
             if locked_out:
-                return render(request, "accounts/locked_out.html", status=403)
+                return render(request, "accounts/locked_out.html", status=429)
             error = "That username and password do not match an active account."
         else:
             login(request, user)  # rotates the session key (ASVS 7.2.4)
@@ -87,7 +87,10 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
                 return redirect(_next_url(request))
         error = "That code is not valid. Codes change every 30 seconds; try the current one."
     return render(
-        request, "accounts/mfa_verify.html", {"form": form, "error": error}, status=400 if error else 200
+        request,
+        "accounts/mfa_verify.html",
+        {"form": form, "error": error},
+        status=400 if error or form.errors else 200,
     )
 
 
@@ -120,7 +123,7 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/mfa_setup.html",
         {"form": form, "error": error, "qr": _qr_data_uri(device.config_url), "secret": secret},
-        status=400 if error else 200,
+        status=400 if error or form.errors else 200,
     )
 
 

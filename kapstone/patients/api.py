@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
 from kapstone.accounts.api_kit import StrictSchema, api_roles, text
@@ -81,7 +81,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):
         sex_at_birth=data.pop("sex"),
         **data,
     )
-    return 201, _out(patient, _latest_weights([patient.pk]).get(patient.pk))
+    return Status(201, _out(patient, _latest_weights([patient.pk]).get(patient.pk)))
 
 
 @router.get("", response=list[PatientOut])

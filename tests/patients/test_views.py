@@ -51,7 +51,9 @@ class TestList:
         other = client.get(reverse("patients:list"), {"q": "B-2001"})
         missing = client.get(reverse("patients:list"), {"q": "B-9999"})
         assert b"Qorvanhollow" not in other.content
-        assert without_csrf(other.content).replace(b"B-2001", b"") == without_csrf(missing.content).replace(b"B-9999", b"")
+        assert without_csrf(other.content).replace(b"B-2001", b"") == without_csrf(missing.content).replace(
+            b"B-9999", b""
+        )
 
     def test_htmx_search_returns_rows_fragment(self, as_user, alice, patient_a):
         response = as_user(alice).get(reverse("patients:list"), {"q": "zzy"}, HTTP_HX_REQUEST="true")
@@ -92,7 +94,10 @@ class TestChart:
         assert response.status_code == 200
         assert b"Zzyzxfield, Avery" in response.content
         assert b"72.5 kg" in response.content
-        assert audit_count(action="read", object_type="patient", patient_id=patient_a.pk, actor=nina) == before + 1
+        assert (
+            audit_count(action="read", object_type="patient", patient_id=patient_a.pk, actor=nina)
+            == before + 1
+        )
 
     def test_other_clinic_gets_404_that_reveals_nothing(self, as_user, carol, patient_a):
         client = as_user(carol)
@@ -172,7 +177,9 @@ class TestCreate:
 
     def test_posted_clinic_is_ignored_for_single_clinic_users(self, as_user, nina, clinic_a, clinic_b):
         # Mass assignment: a clinic id in the body cannot move the record to another clinic.
-        response = as_user(nina).post(reverse("patients:create"), VALID_FORM | {"clinic_id": clinic_b.pk, "clinic": clinic_b.pk})
+        response = as_user(nina).post(
+            reverse("patients:create"), VALID_FORM | {"clinic_id": clinic_b.pk, "clinic": clinic_b.pk}
+        )
         assert response.status_code == 302
         assert Patient.objects.get(mrn="A-3001").clinic == clinic_a
 
@@ -194,8 +201,13 @@ class TestCreate:
 class TestAmend:
     def test_it_amends_and_keeps_previous_version(self, as_user, alice, patient_a):
         data = {
-            "mrn": "A-1001", "given_name": "Avery", "family_name": "Zzyzxfield-Lane", "birth_date": "1980-05-17",
-            "sex_at_birth": "female", "version": 1, "reason": "Married; new surname on ID.",
+            "mrn": "A-1001",
+            "given_name": "Avery",
+            "family_name": "Zzyzxfield-Lane",
+            "birth_date": "1980-05-17",
+            "sex_at_birth": "female",
+            "version": 1,
+            "reason": "Married; new surname on ID.",
         }
         response = as_user(alice).post(reverse("patients:amend", args=[patient_a.pk]), data)
         assert response.status_code == 302
@@ -209,8 +221,15 @@ class TestAmend:
         assert b"Zzyzxfield-Lane" in history.content and b"Married" in history.content
 
     def test_refuses_amendment_without_reason(self, as_user, alice, patient_a):
-        data = {"mrn": "A-1001", "given_name": "Avery", "family_name": "Changed", "birth_date": "1980-05-17",
-                "sex_at_birth": "female", "version": 1, "reason": ""}
+        data = {
+            "mrn": "A-1001",
+            "given_name": "Avery",
+            "family_name": "Changed",
+            "birth_date": "1980-05-17",
+            "sex_at_birth": "female",
+            "version": 1,
+            "reason": "",
+        }
         response = as_user(alice).post(reverse("patients:amend", args=[patient_a.pk]), data)
         assert response.status_code == 400
         assert b'value="Changed"' in response.content
@@ -219,10 +238,20 @@ class TestAmend:
         assert PatientVersion.objects.filter(patient=patient_a).count() == 1
 
     def test_refuses_stale_version(self, as_user, alice, nina, patient_a):
-        base = {"mrn": "A-1001", "given_name": "Avery", "birth_date": "1980-05-17", "sex_at_birth": "female", "version": 1}
-        first = as_user(nina).post(reverse("patients:amend", args=[patient_a.pk]), base | {"family_name": "First", "reason": "typo"})
+        base = {
+            "mrn": "A-1001",
+            "given_name": "Avery",
+            "birth_date": "1980-05-17",
+            "sex_at_birth": "female",
+            "version": 1,
+        }
+        first = as_user(nina).post(
+            reverse("patients:amend", args=[patient_a.pk]), base | {"family_name": "First", "reason": "typo"}
+        )
         assert first.status_code == 302
-        second = as_user(alice).post(reverse("patients:amend", args=[patient_a.pk]), base | {"family_name": "Second", "reason": "typo"})
+        second = as_user(alice).post(
+            reverse("patients:amend", args=[patient_a.pk]), base | {"family_name": "Second", "reason": "typo"}
+        )
         assert second.status_code == 400
         assert b"stale_version" in second.content
         patient_a.refresh_from_db()
@@ -232,13 +261,18 @@ class TestAmend:
 class TestChartSections:
     def test_diagnosis_add_primary_then_void(self, as_user, nina, patient_a):
         client = as_user(nina)
-        response = client.post(reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F10.20", "is_primary": "on"})
+        response = client.post(
+            reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F10.20", "is_primary": "on"}
+        )
         assert response.status_code == 302
         diagnosis = Diagnosis.objects.get(patient=patient_a)
         assert diagnosis.name == "Alcohol dependence, uncomplicated" and diagnosis.is_primary
         chart = client.get(reverse("patients:chart", args=[patient_a.pk]))
         assert b"F10.20" in chart.content
-        void = client.post(reverse("patients:diagnosis_void", args=[patient_a.pk, diagnosis.pk]), {"reason": "entered in error"})
+        void = client.post(
+            reverse("patients:diagnosis_void", args=[patient_a.pk, diagnosis.pk]),
+            {"reason": "entered in error"},
+        )
         assert void.status_code == 302
         diagnosis.refresh_from_db()
         assert diagnosis.voided_at is not None and diagnosis.void_reason == "entered in error"
@@ -246,9 +280,15 @@ class TestChartSections:
 
     def test_new_primary_demotes_old_primary(self, as_user, nina, patient_a):
         client = as_user(nina)
-        client.post(reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F10.20", "is_primary": "on"})
-        client.post(reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F14.20", "is_primary": "on"})
-        assert list(Diagnosis.objects.filter(patient=patient_a, is_primary=True).values_list("code", flat=True)) == ["F14.20"]
+        client.post(
+            reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F10.20", "is_primary": "on"}
+        )
+        client.post(
+            reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F14.20", "is_primary": "on"}
+        )
+        assert list(
+            Diagnosis.objects.filter(patient=patient_a, is_primary=True).values_list("code", flat=True)
+        ) == ["F14.20"]
 
     def test_refuses_duplicate_diagnosis(self, as_user, nina, patient_a):
         client = as_user(nina)
@@ -263,7 +303,9 @@ class TestChartSections:
         client = as_user(nina)
         client.post(reverse("patients:diagnosis_add", args=[other.pk]), {"code": "F11.20"})
         diagnosis = Diagnosis.objects.get(patient=other)
-        response = client.post(reverse("patients:diagnosis_void", args=[patient_a.pk, diagnosis.pk]), {"reason": "x"})
+        response = client.post(
+            reverse("patients:diagnosis_void", args=[patient_a.pk, diagnosis.pk]), {"reason": "x"}
+        )
         assert response.status_code == 404
         diagnosis.refresh_from_db()
         assert diagnosis.voided_at is None
@@ -271,8 +313,19 @@ class TestChartSections:
     def test_consent_withdrawal_is_a_new_row(self, as_user, nina, patient_a):
         client = as_user(nina)
         url = reverse("patients:consent_add", args=[patient_a.pk])
-        client.post(url, {"kind": "research", "status": "granted", "effective_on": "2026-01-10", "document_version": "v3"})
-        client.post(url, {"kind": "research", "status": "withdrawn", "effective_on": "2026-02-01", "document_version": "v3"})
+        client.post(
+            url,
+            {"kind": "research", "status": "granted", "effective_on": "2026-01-10", "document_version": "v3"},
+        )
+        client.post(
+            url,
+            {
+                "kind": "research",
+                "status": "withdrawn",
+                "effective_on": "2026-02-01",
+                "document_version": "v3",
+            },
+        )
         rows = list(Consent.objects.filter(patient=patient_a).order_by("id").values_list("status", flat=True))
         assert rows == ["granted", "withdrawn"]
         chart = client.get(reverse("patients:chart", args=[patient_a.pk]))
@@ -282,7 +335,8 @@ class TestChartSections:
     def test_refuses_weight_out_of_range_writes_nothing(self, as_user, nina, patient_a):
         before = BodyMeasurement.objects.count()
         response = as_user(nina).post(
-            reverse("patients:measurement_add", args=[patient_a.pk]), {"weight_kg": "19.9", "measured_on": "2026-01-01"}
+            reverse("patients:measurement_add", args=[patient_a.pk]),
+            {"weight_kg": "19.9", "measured_on": "2026-01-01"},
         )
         assert response.status_code == 400
         assert b"outside the plausible range" in response.content

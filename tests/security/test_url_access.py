@@ -1,0 +1,102 @@
+"""Default deny: every URL declares who may use it, and the declaration holds.
+
+Walks the URL resolver (web views) and the NinjaAPI (operations). A new route without a
+declaration fails here, as does a declared route that lets the wrong person in.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from kapstone.accounts.access import AUTHENTICATED, PUBLIC
+from kapstone.api.api import api
+
+# The explicit public allow-list: sign-in, health, the API schema (served by ninja).
+PUBLIC_VIEWS = {"accounts:login", "health"}
+
+
+def walk(patterns, prefix="", namespace=None):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace or namespace
+            if entry.namespace == "api":
+                continue  # the NinjaAPI is checked operation by operation below
+            yield from walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace else entry.name
+            yield prefix + str(entry.pattern), name, entry.callback
+
+
+ROUTES = list(walk(get_resolver().url_patterns))
+
+
+def test_there_are_routes_to_check():
+    assert len(ROUTES) >= 10
+
+
+@pytest.mark.parametrize(("route", "name", "view"), ROUTES, ids=[r[1] or r[0] for r in ROUTES])
+def test_every_view_declares_access(route, name, view):
+    access = getattr(view, "kapstone_access", None)
+    assert access is not None, f"{route} ({name}) declares no access rule: default deny"
+    if access == PUBLIC:
+        assert name in PUBLIC_VIEWS, f"{name} is public but not on the allow-list"
+    else:
+        assert access == AUTHENTICATED or (isinstance(access, frozenset) and access)
+
+
+def api_operations():
+    for prefix, router in api._routers:
+        for path, path_view in router.path_operations.items():
+            for operation in path_view.operations:
+                yield prefix + path, operation
+
+
+OPERATIONS = list(api_operations())
+
+
+def test_there_are_api_operations():
+    assert len(OPERATIONS) >= 4
+
+
+@pytest.mark.parametrize(("path", "operation"), OPERATIONS, ids=[f"{o.methods}{p}" for p, o in OPERATIONS])
+def test_every_api_operation_declares_roles(path, operation):
+    assert getattr(operation.view_func, "kapstone_access", None), f"{path} declares no roles"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "operation"), OPERATIONS, ids=[f"{o.methods}{p}" for p, o in OPERATIONS])
+def test_every_api_operation_needs_a_token(client, path, operation):
+    url = "/api/v1" + re.sub(r"\{(int:)?[a-z_]+\}", "1", path)
+    for method in operation.methods:
+        response = client.generic(method, url, data="{}", content_type="application/json")
+        assert response.status_code == 401, f"{method} {url}: {response.status_code}"
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+def _concrete(route: str) -> str:
+    return "/" + re.sub(r"<int:[a-z_]+>", "1", route)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "name", "view"), ROUTES, ids=[r[1] or r[0] for r in ROUTES])
+def test_anonymous_users_are_sent_to_sign_in(client, route, name, view):
+    if name in PUBLIC_VIEWS:
+        return
+    for method in ("get", "post"):
+        response = getattr(client, method)(_concrete(route))
+        assert response.status_code in (302, 405), f"{method} {route}: {response.status_code}"
+        if response.status_code == 302:
+            assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_researcher_is_refused_every_patient_route(as_user, bob, patient_a):
+    client = as_user(bob)
+    for route, name, _ in ROUTES:
+        if name and name.startswith("patients:"):
+            response = client.get(_concrete(route).replace("/1/", f"/{patient_a.pk}/", 1))
+            assert response.status_code == 403, name
+            assert b"Zzyzxfield" not in response.content

@@ -1,0 +1,1371 @@
+"""Treatment protocols as versioned, cited data.
+
+A :class:`Protocol` is a frozen description of one evidence-based treatment course: the
+session templates (preparation, dosing, integration, follow-up; individual or group; day
+offsets from the course start), the dose rule of each dosing session, the monitoring and
+day-of-check rules, the limits on dosing, the follow-up schedule, the outcome the trial
+measured and the trial's published result, so a clinic can compare its own outcomes.
+
+The library ships the five addiction trials of clinical.md §1. Values the reference marks
+"from memory, unverified", and every schedule detail the sources do not give (day offsets,
+session lengths of therapy sessions), are listed in each protocol's ``unverified_notes``.
+
+Protocols are stored by the app as JSON (:func:`protocol_to_dict` / :func:`protocol_from_dict`)
+and adjusted by clinics with :func:`clone_protocol`, which makes a new version and validates it
+with the same rules as the shipped ones (:func:`validate_protocol`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, is_dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from types import UnionType
+from typing import Any
+
+from kapstone.domain.errors import DomainError
+
+# --- Vocabularies --------------------------------------------------------------------------------
+
+PREPARATION = "preparation"
+DOSING = "dosing"
+INTEGRATION = "integration"
+FOLLOW_UP = "follow_up"
+SESSION_KINDS: tuple[str, ...] = (PREPARATION, DOSING, INTEGRATION, FOLLOW_UP)
+
+ROUTES: tuple[str, ...] = ("iv", "im", "in", "sl", "po")
+
+INDICATIONS: tuple[str, ...] = (
+    "alcohol",
+    "opioids",
+    "cocaine",
+    "methamphetamine",
+    "cannabis",
+    "tobacco",
+    "polysubstance",
+)
+
+#: abstinence: continuous abstinence over the window; daily_abstinence: the probability of an
+#: abstinent day over the window (e.g. a mixed model); percent_days_abstinent: PDA; relapse:
+#: time to first use or heavy day.
+OUTCOME_KINDS: tuple[str, ...] = ("abstinence", "daily_abstinence", "percent_days_abstinent", "relapse")
+
+#: The day-of checks a dosing session can require (see kapstone.domain.sessions).
+DAY_OF_CHECKS: tuple[str, ...] = (
+    "breath_alcohol",
+    "urine_drug_screen",
+    "pregnancy_test",
+    "blood_pressure",
+    "fasting",
+    "escort",
+    "consent",
+)
+
+# --- Safe bounds ---------------------------------------------------------------------------------
+
+#: No protocol may allow more than this per dosing session, whatever its own maximum.
+#: Chosen: above the highest shipped dose (2.5 mg/kg IM, Krupitsky 1997, itself unverified) and
+#: far below anaesthetic doses; not a published limit.
+ABSOLUTE_MAX_MG_PER_KG = Decimal("3.0")
+#: Observation after the start of dosing below this is refused. Spravato label: at least 2 h
+#: (clinical.md §3.2); 60 min is the floor a clinic may configure (issue 3).
+MIN_OBSERVATION_FLOOR_MIN = 60
+MAX_SESSION_MIN = 24 * 60
+MAX_INFUSION_MIN = 240
+MAX_FOLLOW_UP_MONTHS = 120
+MAX_DAY_OFFSET = 5 * 366
+
+#: Programme default follow-up (months after the last dosing session). Chosen to cover every
+#: shipped trial's time points: 6 months (Dakwar 2019, KARE), 12 months (Krupitsky 1997, 2007),
+#: 24 months (Krupitsky 2002) — clinical.md §1.
+DEFAULT_FOLLOW_UP_MONTHS: tuple[int, ...] = (1, 3, 6, 12, 24)
+
+#: Heavy drinking day: ≥5 drinks for men, ≥4 for women (FDA 2015 draft guidance; Dakwar 2020
+#: used the same definition) — clinical.md §4.7.
+HEAVY_DAY_MIN_DRINKS_MEN = 5
+HEAVY_DAY_MIN_DRINKS_WOMEN = 4
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseRule:
+    """The dose of one dosing session, per kg of body weight.
+
+    ``mg_per_kg`` is the whole session's dose. For IV, ``infusion_min`` is the whole
+    administration time, bolus included: a bolus of ``bolus_mg_per_kg`` over ``bolus_min`` is
+    followed by the rest (:attr:`maintenance_mg_per_kg`) over :attr:`maintenance_min`.
+    Non-IV routes have no infusion time and no bolus. ``max_mg_per_kg`` is the protocol's own
+    ceiling for this session (dose adjustments may not exceed it).
+    """
+
+    mg_per_kg: Decimal
+    route: str
+    max_mg_per_kg: Decimal
+    infusion_min: int | None = None
+    bolus_mg_per_kg: Decimal | None = None
+    bolus_min: int | None = None
+
+    @property
+    def maintenance_mg_per_kg(self) -> Decimal:
+        return self.mg_per_kg - (self.bolus_mg_per_kg or Decimal(0))
+
+    @property
+    def maintenance_min(self) -> int | None:
+        if self.infusion_min is None:
+            return None
+        return self.infusion_min - (self.bolus_min or 0)
+
+
+@dataclass(frozen=True)
+class SessionTemplate:
+    """One session of the course: its place (``order``), kind, day offset from the course
+    start, length, whether it is a group session, and for dosing sessions the dose rule."""
+
+    order: int
+    kind: str
+    title: str
+    day_offset: int
+    duration_min: int
+    group: bool = False
+    dose: DoseRule | None = None
+
+
+@dataclass(frozen=True)
+class MonitoringRules:
+    """Monitoring parameters of a dosing session.
+
+    Defaults: vitals every 10 min during dosing and every 15 min after (Emory series,
+    clinical.md §3.1); observation of at least 120 min counted from the start of dosing
+    (Spravato label and REMS form, clinical.md §3.2, software.md §2.2); a blood-pressure check
+    at 40 min after the start of dosing, when the rise peaks (Spravato label; Yale series,
+    clinical.md §3.1-3.2); an unacknowledged alert escalates after 2 min (chosen, no source).
+    """
+
+    vitals_interval_min: int = 10
+    vitals_interval_recovery_min: int = 15
+    min_observation_min: int = 120
+    bp_peak_check_min: int = 40
+    alert_ack_escalation_min: int = 2
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How often and how many times the course may dose."""
+
+    min_days_between_dosing: int
+    max_dosing_sessions: int
+
+
+@dataclass(frozen=True)
+class DayOfCheckRule:
+    """One check required before a dosing session is cleared, and whether a prescriber may
+    override its failure with a written reason."""
+
+    check: str
+    overridable: bool = False
+
+
+#: Default day-of checks: all seven; a prescriber may override only a missing urine drug screen
+#: result and a short fast (chosen: the others are intoxication, pregnancy, the BP deferral
+#: threshold, the way home and consent, which no single prescriber should waive).
+DEFAULT_DAY_OF_CHECKS: tuple[DayOfCheckRule, ...] = (
+    DayOfCheckRule("breath_alcohol"),
+    DayOfCheckRule("urine_drug_screen", overridable=True),
+    DayOfCheckRule("pregnancy_test"),
+    DayOfCheckRule("blood_pressure"),
+    DayOfCheckRule("fasting", overridable=True),
+    DayOfCheckRule("escort"),
+    DayOfCheckRule("consent"),
+)
+
+
+@dataclass(frozen=True)
+class DayOfRules:
+    """The day-of checks of a dosing session and their parameters.
+
+    ``fasting_min_hours`` is protocol practice, not taken from the trials (none of the
+    references gives a fasting rule); the default of 6 h follows the usual pre-procedure
+    fasting guidance for a light meal (ASA, from memory, unverified). The blood-pressure
+    deferral threshold (systolic ≥ 180 or diastolic ≥ 110 mmHg) is the screening deferral
+    threshold of issue 3 (Spravato label Table 6 categories, clinical.md §3.2).
+    """
+
+    checks: tuple[DayOfCheckRule, ...] = DEFAULT_DAY_OF_CHECKS
+    fasting_min_hours: Decimal = Decimal("6")
+    bp_defer_systolic_at_mmhg: int = 180
+    bp_defer_diastolic_at_mmhg: int = 110
+
+    def rule_for(self, check: str) -> DayOfCheckRule | None:
+        for rule in self.checks:
+            if rule.check == check:
+                return rule
+        return None
+
+
+@dataclass(frozen=True)
+class OutcomeDefinition:
+    """The primary outcome the protocol's trial measured, for comparing a clinic's results.
+
+    The window is ``window_days`` long and ends on course day ``window_ends_day``;
+    ``acute_phase_end_day`` is the course day on which the treatment phase ends. Heavy-day
+    thresholds are the minimum standard drinks for a heavy drinking day (alcohol only).
+    """
+
+    kind: str
+    substance: str
+    window_days: int
+    window_ends_day: int
+    acute_phase_end_day: int
+    description: str
+    heavy_day_min_drinks_men: int | None = None
+    heavy_day_min_drinks_women: int | None = None
+    confirmation: str = ""
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One trial arm: its label, size, number with the outcome, and the reported percentage."""
+
+    label: str
+    n: int | None
+    events: int | None = None
+    percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """The trial's published headline result, with its source and what is unverified."""
+
+    outcome: str
+    design: str
+    ketamine: ArmResult
+    comparator: ArmResult
+    effect: str
+    source: str
+    unverified_notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A versioned, cited treatment protocol. ``(slug, version)`` identifies it."""
+
+    slug: str
+    version: int
+    title: str
+    indication: str
+    psychotherapy: str
+    source: str
+    source_url: str
+    reference: str
+    sessions: tuple[SessionTemplate, ...]
+    limits: SessionLimits
+    outcome: OutcomeDefinition
+    published_result: PublishedResult
+    monitoring: MonitoringRules = MonitoringRules()
+    day_of: DayOfRules = DayOfRules()
+    follow_up_months: tuple[int, ...] = DEFAULT_FOLLOW_UP_MONTHS
+    weight_max_age_days: int = 30
+    unverified_notes: tuple[str, ...] = ()
+
+    @property
+    def dosing_sessions(self) -> tuple[SessionTemplate, ...]:
+        return tuple(s for s in sorted(self.sessions, key=lambda s: s.order) if s.kind == DOSING)
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """Session kinds in the order they first occur."""
+        seen: list[str] = []
+        for session in sorted(self.sessions, key=lambda s: s.order):
+            if session.kind not in seen:
+                seen.append(session.kind)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class PlannedSession:
+    """A session of a course, placed on the calendar by :func:`build_schedule`."""
+
+    order: int
+    kind: str
+    group: bool
+    scheduled_date: date
+    title: str
+    duration_min: int
+    dose: DoseRule | None = None
+
+
+# --- JSON round trip -----------------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _to_json(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_json(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
+    """The protocol as JSON-able data: dicts, lists, strings, ints, bools and None.
+
+    Decimals become strings so no amount passes through a float.
+    ``protocol_from_dict(protocol_to_dict(p)) == p`` for every valid protocol.
+    """
+    if not isinstance(protocol, Protocol):
+        raise DomainError("invalid_protocol", "Expected a Protocol.", field="protocol")
+    return _to_json(protocol)
+
+
+def _field_error(path: str, expected: str, value: Any) -> DomainError:
+    return DomainError(
+        "invalid_protocol_field",
+        f"{path or 'protocol'} must be {expected}, got {value!r}.",
+        field=path or None,
+    )
+
+
+def _join(path: str, name: str | int) -> str:
+    return f"{path}.{name}" if path else str(name)
+
+
+def _parse(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is UnionType or origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _parse(args[0], value, path)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _field_error(path, "a list", value)
+        (item_type, _ellipsis) = typing.get_args(tp)
+        return tuple(_parse(item_type, item, _join(path, i)) for i, item in enumerate(value))
+    if isinstance(tp, type) and is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise _field_error(path, "an object", value)
+        hints = _hints(tp)
+        known = {f.name for f in fields(tp)}
+        for key in value:
+            if key not in known:
+                raise DomainError(
+                    "unknown_protocol_field",
+                    f"Unknown protocol field {_join(path, key)!r}.",
+                    field=_join(path, key),
+                )
+        kwargs: dict[str, Any] = {}
+        for f in fields(tp):
+            if f.name in value:
+                kwargs[f.name] = _parse(hints[f.name], value[f.name], _join(path, f.name))
+            elif f.default is MISSING and f.default_factory is MISSING:
+                raise DomainError(
+                    "missing_protocol_field",
+                    f"Protocol field {_join(path, f.name)!r} is required.",
+                    field=_join(path, f.name),
+                )
+        return tp(**kwargs)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _field_error(path, "true or false", value)
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _field_error(path, "a whole number", value)
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise _field_error(path, "text", value)
+        return value
+    if tp is Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+            raise _field_error(path, "a decimal number (as a string)", value)
+        try:
+            # repr of a float is its shortest exact-looking form: 0.6 -> "0.6", not 0.5999…
+            number = Decimal(repr(value) if isinstance(value, float) else value)
+        except InvalidOperation:
+            raise _field_error(path, "a decimal number", value) from None
+        if not number.is_finite():
+            raise _field_error(path, "a finite decimal number", value)
+        return number
+    raise AssertionError(f"unsupported protocol field type {tp!r}")  # pragma: no cover
+
+
+def protocol_from_dict(data: Mapping[str, Any]) -> Protocol:
+    """Build a Protocol from :func:`protocol_to_dict` output (or JSON of it) and validate it.
+
+    Refuses unknown fields (``unknown_protocol_field``), missing required fields
+    (``missing_protocol_field``) and wrong types (``invalid_protocol_field``) naming the dotted
+    path, then applies :func:`validate_protocol`. Fields with defaults may be omitted.
+    Decimals may be strings, ints or Decimals (floats are read by their shortest repr).
+    """
+    protocol = _parse(Protocol, data, "")
+    validate_protocol(protocol)
+    return protocol
+
+
+def _check_types(tp: Any, value: Any, path: str) -> None:
+    """Refuse a directly constructed protocol whose fields have the wrong Python types."""
+    origin = typing.get_origin(tp)
+    if origin is UnionType or origin is typing.Union:
+        if value is None:
+            return
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        _check_types(args[0], value, path)
+        return
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            raise _field_error(path, "a tuple", value)
+        item_type = typing.get_args(tp)[0]
+        for i, item in enumerate(value):
+            _check_types(item_type, item, _join(path, i))
+        return
+    if isinstance(tp, type) and is_dataclass(tp):
+        if not isinstance(value, tp):
+            raise _field_error(path, f"a {tp.__name__}", value)
+        hints = _hints(tp)
+        for f in fields(tp):
+            _check_types(hints[f.name], getattr(value, f.name), _join(path, f.name))
+        return
+    if tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is Decimal:
+        ok = isinstance(value, Decimal) and value.is_finite()
+    else:
+        ok = isinstance(value, tp)
+    if not ok:
+        raise _field_error(path, tp.__name__, value)
+
+
+# --- Validation ----------------------------------------------------------------------------------
+
+
+def _refuse(code: str, message: str, field: str) -> DomainError:
+    return DomainError(code, message, field=field)
+
+
+def _validate_dose(dose: DoseRule, path: str) -> None:
+    if dose.route not in ROUTES:
+        raise _refuse(
+            "unknown_route", f"Route {dose.route!r} is not one of {', '.join(ROUTES)}.", f"{path}.route"
+        )
+    if dose.mg_per_kg <= 0:
+        raise _refuse("invalid_dose", f"Dose {dose.mg_per_kg} mg/kg must be above zero.", f"{path}.mg_per_kg")
+    if dose.max_mg_per_kg > ABSOLUTE_MAX_MG_PER_KG:
+        raise _refuse(
+            "max_above_ceiling",
+            f"Maximum {dose.max_mg_per_kg} mg/kg is above Kapstone's ceiling of {ABSOLUTE_MAX_MG_PER_KG} mg/kg.",
+            f"{path}.max_mg_per_kg",
+        )
+    if dose.mg_per_kg > dose.max_mg_per_kg:
+        raise _refuse(
+            "dose_above_own_max",
+            f"Dose {dose.mg_per_kg} mg/kg is above this session's own maximum of {dose.max_mg_per_kg} mg/kg.",
+            f"{path}.mg_per_kg",
+        )
+    if dose.route == "iv":
+        if dose.infusion_min is None:
+            raise _refuse(
+                "infusion_min_required", "An IV dose needs an infusion time.", f"{path}.infusion_min"
+            )
+        if not 1 <= dose.infusion_min <= MAX_INFUSION_MIN:
+            raise _refuse(
+                "invalid_infusion_min",
+                f"Infusion time {dose.infusion_min} min must be 1–{MAX_INFUSION_MIN} min.",
+                f"{path}.infusion_min",
+            )
+    else:
+        if dose.infusion_min is not None:
+            raise _refuse(
+                "infusion_for_non_iv",
+                f"A {dose.route.upper()} dose has no infusion time (got {dose.infusion_min} min).",
+                f"{path}.infusion_min",
+            )
+        if dose.bolus_mg_per_kg is not None or dose.bolus_min is not None:
+            raise _refuse(
+                "bolus_for_non_iv",
+                f"A {dose.route.upper()} dose has no bolus part.",
+                f"{path}.bolus_mg_per_kg",
+            )
+        return
+    if dose.bolus_mg_per_kg is None:
+        if dose.bolus_min is not None:
+            raise _refuse(
+                "bolus_dose_required",
+                "A bolus time was given without a bolus dose.",
+                f"{path}.bolus_mg_per_kg",
+            )
+        return
+    if dose.bolus_min is None:
+        raise _refuse(
+            "bolus_min_required", "A bolus needs the minutes it is given over.", f"{path}.bolus_min"
+        )
+    if not 0 < dose.bolus_mg_per_kg < dose.mg_per_kg:
+        raise _refuse(
+            "invalid_bolus",
+            f"Bolus {dose.bolus_mg_per_kg} mg/kg must be above zero and below the session dose {dose.mg_per_kg} mg/kg.",
+            f"{path}.bolus_mg_per_kg",
+        )
+    assert dose.infusion_min is not None
+    if not 1 <= dose.bolus_min < dose.infusion_min:
+        raise _refuse(
+            "invalid_bolus_min",
+            f"Bolus time {dose.bolus_min} min must be at least 1 min and shorter than the "
+            f"{dose.infusion_min} min administration.",
+            f"{path}.bolus_min",
+        )
+
+
+def _validate_sessions(protocol: Protocol) -> None:
+    if not protocol.sessions:
+        raise _refuse("empty_schedule", "A protocol needs at least one session.", "sessions")
+    seen_orders: set[int] = set()
+    for i, session in enumerate(protocol.sessions):
+        path = f"sessions.{i}"
+        if session.order in seen_orders:
+            raise _refuse(
+                "duplicate_session_order", f"Two sessions share the order {session.order}.", f"{path}.order"
+            )
+        seen_orders.add(session.order)
+        if session.order < 1:
+            raise _refuse(
+                "invalid_session_order", f"Session order {session.order} must be 1 or more.", f"{path}.order"
+            )
+        if session.kind not in SESSION_KINDS:
+            raise _refuse(
+                "unknown_session_kind",
+                f"Session kind {session.kind!r} is not one of {', '.join(SESSION_KINDS)}.",
+                f"{path}.kind",
+            )
+        if not session.title.strip():
+            raise _refuse("missing_title", "Every session needs a title.", f"{path}.title")
+        if session.day_offset < 0:
+            raise _refuse(
+                "invalid_day_offset",
+                f"Day offset {session.day_offset} is before the course start; offsets are 0 or more.",
+                f"{path}.day_offset",
+            )
+        if session.day_offset > MAX_DAY_OFFSET:
+            raise _refuse(
+                "invalid_day_offset",
+                f"Day offset {session.day_offset} is more than {MAX_DAY_OFFSET} days after the course start.",
+                f"{path}.day_offset",
+            )
+        if not 1 <= session.duration_min <= MAX_SESSION_MIN:
+            raise _refuse(
+                "invalid_duration",
+                f"Session length {session.duration_min} min must be 1–{MAX_SESSION_MIN} min.",
+                f"{path}.duration_min",
+            )
+        if session.kind == DOSING:
+            if session.dose is None:
+                raise _refuse("dose_rule_missing", "A dosing session needs a dose rule.", f"{path}.dose")
+            _validate_dose(session.dose, f"{path}.dose")
+            observation = protocol.monitoring.min_observation_min
+            if session.duration_min < observation:
+                raise _refuse(
+                    "session_shorter_than_observation",
+                    f"Dosing session of {session.duration_min} min is shorter than the "
+                    f"{observation} min observation.",
+                    f"{path}.duration_min",
+                )
+            if session.dose.infusion_min is not None and session.dose.infusion_min >= observation:
+                raise _refuse(
+                    "infusion_longer_than_observation",
+                    f"Infusion of {session.dose.infusion_min} min does not end within the "
+                    f"{observation} min observation.",
+                    f"{path}.dose.infusion_min",
+                )
+        elif session.dose is not None:
+            raise _refuse(
+                "dose_on_non_dosing_session",
+                f"A {session.kind} session cannot carry a dose rule.",
+                f"{path}.dose",
+            )
+
+    in_order = sorted(enumerate(protocol.sessions), key=lambda pair: pair[1].order)
+    for (_, earlier), (j, later) in itertools.pairwise(in_order):
+        if later.day_offset < earlier.day_offset:
+            raise _refuse(
+                "session_order_mismatch",
+                f"Session {later.order} (day {later.day_offset}) comes after session {earlier.order} "
+                f"(day {earlier.day_offset}) in the order but before it on the calendar.",
+                f"sessions.{j}.day_offset",
+            )
+
+    dosing = [(i, s) for i, s in in_order if s.kind == DOSING]
+    if not dosing:
+        raise _refuse("no_dosing_session", "A protocol needs at least one dosing session.", "sessions")
+    limits = protocol.limits
+    if len(dosing) > limits.max_dosing_sessions:
+        raise _refuse(
+            "too_many_dosing_sessions",
+            f"{len(dosing)} dosing sessions exceed the protocol's maximum of {limits.max_dosing_sessions}.",
+            "sessions",
+        )
+    for (_, earlier), (j, later) in itertools.pairwise(dosing):
+        gap = later.day_offset - earlier.day_offset
+        if gap < limits.min_days_between_dosing:
+            raise _refuse(
+                "dosing_sessions_too_close",
+                f"Dosing sessions {earlier.order} and {later.order} are {gap} days apart; the protocol "
+                f"requires at least {limits.min_days_between_dosing}.",
+                f"sessions.{j}.day_offset",
+            )
+
+
+def _validate_monitoring(monitoring: MonitoringRules) -> None:
+    if monitoring.min_observation_min < MIN_OBSERVATION_FLOOR_MIN:
+        raise _refuse(
+            "observation_too_short",
+            f"Observation of {monitoring.min_observation_min} min is under the "
+            f"{MIN_OBSERVATION_FLOOR_MIN} min floor.",
+            "monitoring.min_observation_min",
+        )
+    if monitoring.min_observation_min > MAX_SESSION_MIN:
+        raise _refuse(
+            "observation_too_long",
+            f"Observation of {monitoring.min_observation_min} min is longer than a day.",
+            "monitoring.min_observation_min",
+        )
+    for name in ("vitals_interval_min", "vitals_interval_recovery_min"):
+        value = getattr(monitoring, name)
+        if not 1 <= value <= 60:
+            raise _refuse(
+                "invalid_vitals_interval", f"{name} {value} min must be 1–60 min.", f"monitoring.{name}"
+            )
+    if not 1 <= monitoring.bp_peak_check_min < monitoring.min_observation_min:
+        raise _refuse(
+            "invalid_bp_check_time",
+            f"The peak blood-pressure check at {monitoring.bp_peak_check_min} min must fall inside the "
+            f"{monitoring.min_observation_min} min observation.",
+            "monitoring.bp_peak_check_min",
+        )
+    if not 1 <= monitoring.alert_ack_escalation_min <= 30:
+        raise _refuse(
+            "invalid_escalation_min",
+            f"Alert escalation after {monitoring.alert_ack_escalation_min} min must be 1–30 min.",
+            "monitoring.alert_ack_escalation_min",
+        )
+
+
+def _validate_day_of(day_of: DayOfRules) -> None:
+    seen: set[str] = set()
+    for i, rule in enumerate(day_of.checks):
+        if rule.check not in DAY_OF_CHECKS:
+            raise _refuse(
+                "unknown_day_of_check",
+                f"Day-of check {rule.check!r} is not one of {', '.join(DAY_OF_CHECKS)}.",
+                f"day_of.checks.{i}.check",
+            )
+        if rule.check in seen:
+            raise _refuse(
+                "duplicate_day_of_check",
+                f"Day-of check {rule.check!r} is listed twice.",
+                f"day_of.checks.{i}",
+            )
+        seen.add(rule.check)
+    if not Decimal(0) <= day_of.fasting_min_hours <= Decimal(24):
+        raise _refuse(
+            "invalid_fasting_hours",
+            f"Fasting requirement {day_of.fasting_min_hours} h must be 0–24 h.",
+            "day_of.fasting_min_hours",
+        )
+    if not 100 <= day_of.bp_defer_systolic_at_mmhg <= 250:
+        raise _refuse(
+            "invalid_bp_defer_threshold",
+            f"Systolic deferral threshold {day_of.bp_defer_systolic_at_mmhg} mmHg must be 100–250.",
+            "day_of.bp_defer_systolic_at_mmhg",
+        )
+    if not 60 <= day_of.bp_defer_diastolic_at_mmhg <= 150:
+        raise _refuse(
+            "invalid_bp_defer_threshold",
+            f"Diastolic deferral threshold {day_of.bp_defer_diastolic_at_mmhg} mmHg must be 60–150.",
+            "day_of.bp_defer_diastolic_at_mmhg",
+        )
+
+
+def _validate_outcome(protocol: Protocol) -> None:
+    outcome = protocol.outcome
+    if outcome.kind not in OUTCOME_KINDS:
+        raise _refuse(
+            "unknown_outcome_kind",
+            f"Outcome kind {outcome.kind!r} is not one of {', '.join(OUTCOME_KINDS)}.",
+            "outcome.kind",
+        )
+    if outcome.substance not in INDICATIONS:
+        raise _refuse(
+            "unknown_indication", f"Substance {outcome.substance!r} is not known.", "outcome.substance"
+        )
+    if outcome.window_days < 1:
+        raise _refuse(
+            "invalid_outcome_window", "The outcome window must be at least one day.", "outcome.window_days"
+        )
+    if outcome.window_ends_day - outcome.window_days < 0:
+        raise _refuse(
+            "invalid_outcome_window",
+            f"A {outcome.window_days}-day window ending on day {outcome.window_ends_day} starts before the course.",
+            "outcome.window_ends_day",
+        )
+    last_dosing = max(s.day_offset for s in protocol.sessions if s.kind == DOSING)
+    if outcome.acute_phase_end_day < last_dosing:
+        raise _refuse(
+            "invalid_acute_phase_end",
+            f"The acute phase ends on day {outcome.acute_phase_end_day}, before the last dosing day {last_dosing}.",
+            "outcome.acute_phase_end_day",
+        )
+    men, women = outcome.heavy_day_min_drinks_men, outcome.heavy_day_min_drinks_women
+    if (men is None) != (women is None):
+        raise _refuse(
+            "invalid_heavy_day_threshold",
+            "Give heavy-day thresholds for both men and women, or neither.",
+            "outcome.heavy_day_min_drinks_women" if women is None else "outcome.heavy_day_min_drinks_men",
+        )
+    if men is not None and women is not None:
+        if outcome.substance != "alcohol":
+            raise _refuse(
+                "invalid_heavy_day_threshold",
+                "Heavy drinking day thresholds apply to alcohol outcomes only.",
+                "outcome.heavy_day_min_drinks_men",
+            )
+        if not 1 <= women <= men <= 20:
+            raise _refuse(
+                "invalid_heavy_day_threshold",
+                f"Heavy-day thresholds {men} (men) / {women} (women) drinks must be 1–20 with women ≤ men.",
+                "outcome.heavy_day_min_drinks_men",
+            )
+
+
+def _validate_result(result: PublishedResult) -> None:
+    for arm_name in ("ketamine", "comparator"):
+        arm: ArmResult = getattr(result, arm_name)
+        path = f"published_result.{arm_name}"
+        if arm.n is not None and arm.n < 1:
+            raise _refuse("invalid_published_result", f"Arm size {arm.n} must be at least 1.", f"{path}.n")
+        if arm.events is not None and (arm.events < 0 or arm.n is None or arm.events > arm.n):
+            raise _refuse(
+                "invalid_published_result",
+                f"{arm.events} events do not fit an arm of {arm.n}.",
+                f"{path}.events",
+            )
+        if arm.percent is not None and not Decimal(0) <= arm.percent <= Decimal(100):
+            raise _refuse(
+                "invalid_published_result", f"{arm.percent}% is not a percentage.", f"{path}.percent"
+            )
+
+
+def validate_protocol(protocol: Protocol) -> None:
+    """Refuse a protocol that makes no sense or leaves Kapstone's safe bounds; return None if valid.
+
+    Checks, each with its own code and the dotted field path: types of every field
+    (``invalid_protocol_field``); slug, version, title, indication; the schedule (``empty_schedule``,
+    ``duplicate_session_order``, ``invalid_day_offset`` for a negative offset, ``session_order_mismatch``,
+    ``invalid_duration``, ``no_dosing_session``, ``too_many_dosing_sessions``,
+    ``dosing_sessions_too_close``, ``session_shorter_than_observation``); dose rules
+    (``dose_above_own_max``, ``max_above_ceiling`` above 3.0 mg/kg, routes, infusion and bolus);
+    monitoring (``observation_too_short`` under 60 min, intervals, the BP check time, escalation);
+    day-of checks; follow-up months; the weight age; the outcome and the published result.
+    """
+    if not isinstance(protocol, Protocol):
+        raise DomainError("invalid_protocol", "Expected a Protocol.", field="protocol")
+    _check_types(Protocol, protocol, "")
+    if not _SLUG.match(protocol.slug):
+        raise _refuse(
+            "invalid_slug", f"Slug {protocol.slug!r} must be lowercase words joined by hyphens.", "slug"
+        )
+    if protocol.version < 1:
+        raise _refuse("invalid_version", f"Version {protocol.version} must be 1 or more.", "version")
+    for name in ("title", "psychotherapy", "source", "reference"):
+        if not getattr(protocol, name).strip():
+            raise _refuse(
+                "missing_title" if name == "title" else "missing_citation", f"{name} is required.", name
+            )
+    if protocol.indication not in INDICATIONS:
+        raise _refuse(
+            "unknown_indication",
+            f"Indication {protocol.indication!r} is not one of {', '.join(INDICATIONS)}.",
+            "indication",
+        )
+    if protocol.limits.max_dosing_sessions < 1:
+        raise _refuse(
+            "invalid_session_limits",
+            "At least one dosing session must be allowed.",
+            "limits.max_dosing_sessions",
+        )
+    if protocol.limits.min_days_between_dosing < 1:
+        raise _refuse(
+            "invalid_session_limits",
+            f"At least one day between dosing sessions is required, got {protocol.limits.min_days_between_dosing}.",
+            "limits.min_days_between_dosing",
+        )
+    _validate_monitoring(protocol.monitoring)
+    _validate_sessions(protocol)
+    _validate_day_of(protocol.day_of)
+    months = protocol.follow_up_months
+    if any(m < 1 or m > MAX_FOLLOW_UP_MONTHS for m in months) or list(months) != sorted(set(months)):
+        raise _refuse(
+            "invalid_follow_up_schedule",
+            f"Follow-up months {list(months)} must be distinct, increasing and 1–{MAX_FOLLOW_UP_MONTHS}.",
+            "follow_up_months",
+        )
+    if not 1 <= protocol.weight_max_age_days <= 365:
+        raise _refuse(
+            "invalid_weight_max_age",
+            f"Weight may be at most 1–365 days old, got {protocol.weight_max_age_days}.",
+            "weight_max_age_days",
+        )
+    _validate_outcome(protocol)
+    _validate_result(protocol.published_result)
+
+
+# --- Cloning -------------------------------------------------------------------------------------
+
+_FIXED_FIELDS = ("slug", "version")
+
+
+def clone_protocol(protocol: Protocol, changes: Mapping[str, Any]) -> Protocol:
+    """A new version of ``protocol`` with ``changes`` applied, validated like a shipped protocol.
+
+    ``changes`` maps dotted paths of :func:`protocol_to_dict` to new values, e.g.
+    ``{"monitoring.min_observation_min": 150, "sessions.1.dose.mg_per_kg": "0.7"}``; a path may
+    name a whole sub-object or list, which is replaced whole. Guarantees: the result's version is
+    ``protocol.version + 1``, its slug unchanged; unknown paths are refused (``unknown_change``),
+    as are ``slug`` and ``version`` (``change_not_allowed``); the result passes
+    :func:`validate_protocol` (so it stays under its own maxima, the 3.0 mg/kg ceiling and the
+    60-min observation floor). The original is not modified.
+    """
+    validate_protocol(protocol)
+    if not isinstance(changes, Mapping):
+        raise DomainError(
+            "invalid_change", "Changes must be an object of field path to value.", field="changes"
+        )
+    if not changes:
+        raise DomainError("invalid_change", "A clone needs at least one change.", field="changes")
+    data = protocol_to_dict(protocol)
+    for key, value in changes.items():
+        if not isinstance(key, str) or not key:
+            raise DomainError("unknown_change", f"Unknown change {key!r}.", field=str(key))
+        if key.split(".")[0] in _FIXED_FIELDS:
+            raise DomainError(
+                "change_not_allowed",
+                f"{key!r} cannot be changed: a clone keeps the slug and gets the next version.",
+                field=key,
+            )
+        node: Any = data
+        segments = key.split(".")
+        for depth, segment in enumerate(segments):
+            last = depth == len(segments) - 1
+            if isinstance(node, dict):
+                if segment not in node:
+                    raise DomainError("unknown_change", f"{key!r} is not a protocol field.", field=key)
+                if last:
+                    node[segment] = _to_json(value)
+                else:
+                    node = node[segment]
+            elif isinstance(node, list):
+                if not segment.isdigit() or int(segment) >= len(node):
+                    raise DomainError("unknown_change", f"{key!r} names no item of the list.", field=key)
+                if last:
+                    node[int(segment)] = _to_json(value)
+                else:
+                    node = node[int(segment)]
+            else:
+                raise DomainError("unknown_change", f"{key!r} is not a protocol field.", field=key)
+    data["version"] = protocol.version + 1
+    return protocol_from_dict(data)
+
+
+# --- Calendar ------------------------------------------------------------------------------------
+
+
+def _require_date(value: object, field: str) -> date:
+    # datetime is a subclass of date; a course is planned in whole days.
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise DomainError("invalid_date", f"{field} must be a calendar date, got {value!r}.", field=field)
+    return value
+
+
+def add_months(start: date, months: int) -> date:
+    """``start`` plus whole calendar months, clamped to the month's last day (Jan 31 + 1 = Feb 28/29)."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def build_schedule(protocol: Protocol, start_date: date) -> list[PlannedSession]:
+    """Every session of the protocol on the calendar: ``start_date`` plus its day offset, in order.
+
+    Guarantees: one planned session per template, sorted by order; dates never before
+    ``start_date``; refuses a datetime or non-date with ``invalid_date`` and an invalid protocol.
+    """
+    validate_protocol(protocol)
+    start = _require_date(start_date, "start_date")
+    return [
+        PlannedSession(
+            order=s.order,
+            kind=s.kind,
+            group=s.group,
+            scheduled_date=start + timedelta(days=s.day_offset),
+            title=s.title,
+            duration_min=s.duration_min,
+            dose=s.dose,
+        )
+        for s in sorted(protocol.sessions, key=lambda s: s.order)
+    ]
+
+
+def follow_up_dates(protocol: Protocol, last_dosing_date: date) -> list[date]:
+    """Follow-up dates: each of the protocol's follow-up months after the last dosing date.
+
+    Calendar-month arithmetic clamped to month end (a last dose on 31 January gives a 1-month
+    follow-up on 28 or 29 February). Strictly increasing. Refuses a non-date (``invalid_date``).
+    """
+    validate_protocol(protocol)
+    last = _require_date(last_dosing_date, "last_dosing_date")
+    return [add_months(last, months) for months in protocol.follow_up_months]
+
+
+# --- The library ---------------------------------------------------------------------------------
+
+_ALCOHOL_HEAVY_DAY = {
+    "heavy_day_min_drinks_men": HEAVY_DAY_MIN_DRINKS_MEN,
+    "heavy_day_min_drinks_women": HEAVY_DAY_MIN_DRINKS_WOMEN,
+}
+_COMMON_NOTES = (
+    "Follow-up months (1, 3, 6, 12, 24 after the last dose) are the programme default, not the trial's schedule.",
+    "Fasting requirement (6 h) and which day-of checks are overridable are programme choices, not from the trial.",
+)
+
+
+def _session(
+    order: int,
+    kind: str,
+    title: str,
+    day: int,
+    minutes: int,
+    dose: DoseRule | None = None,
+    *,
+    group: bool = False,
+) -> SessionTemplate:
+    return SessionTemplate(
+        order=order, kind=kind, title=title, day_offset=day, duration_min=minutes, group=group, dose=dose
+    )
+
+
+_KPT_ALCOHOL_1997 = Protocol(
+    slug="kpt-alcohol-krupitsky-1997",
+    version=1,
+    title="Ketamine Psychedelic Therapy (KPT) for alcohol dependence",
+    indication="alcohol",
+    psychotherapy=(
+        "KPT in three stages: preparatory psychotherapy, the ketamine session with psychotherapeutic "
+        "facilitation, post-session integration psychotherapy"
+    ),
+    source=(
+        "Krupitsky EM, Grinenko AY. Ketamine Psychedelic Therapy (KPT): a review of the results of ten "
+        "years of research. J Psychoactive Drugs 1997;29(2):165-183."
+    ),
+    source_url="http://www.maps.org/research/ketamine/kptjpd.html",
+    reference="clinical.md §1.1",
+    sessions=(
+        _session(1, PREPARATION, "Preparatory psychotherapy", 0, 60),
+        _session(
+            2,
+            DOSING,
+            "KPT ketamine session",
+            7,
+            120,
+            DoseRule(mg_per_kg=Decimal("2.5"), route="im", max_mg_per_kg=Decimal("2.5")),
+        ),
+        _session(3, INTEGRATION, "Integration psychotherapy", 8, 60),
+    ),
+    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=1),
+    outcome=OutcomeDefinition(
+        kind="abstinence",
+        substance="alcohol",
+        window_days=365,
+        window_ends_day=7 + 365,
+        acute_phase_end_day=8,
+        description="Total abstinence from alcohol for more than one year after the ketamine session.",
+        **_ALCOHOL_HEAVY_DAY,
+    ),
+    published_result=PublishedResult(
+        outcome="Totally abstinent for more than 1 year",
+        design="Controlled, non-randomised comparison; 211 alcohol-dependent patients",
+        ketamine=ArmResult("KPT", n=111, events=73, percent=Decimal("65.8")),
+        comparator=ArmResult("Conventional treatment", n=100, events=24, percent=Decimal("24")),
+        effect="p-value not found; usually quoted as p < 0.01 (from memory, unverified)",
+        source=(
+            "Lucid News, 'Ketamine for substance abuse: alcohol and opioids' (secondary summary of "
+            "Krupitsky & Grinenko 1997), clinical.md §1.1"
+        ),
+        unverified_notes=(
+            "Numerator 73/111 is from memory (0.658 × 111); only 66% is in the source.",
+            "Comparator 24/100 is derived here from 24% of 100.",
+            "p < 0.01 is from memory, unverified.",
+        ),
+    ),
+    unverified_notes=(
+        "Dose 2.5 mg/kg IM in one session is from memory, unverified (clinical.md §1.1, §6).",
+        "Day offsets (preparation day 0, session day 7, integration day 8) and the 60-min therapy "
+        "sessions are chosen; the source describes the three stages but not their timing.",
+        "Session length 120 min is chosen (psychoactive effects last about an hour; the Spravato "
+        "2-hour observation applies).",
+        *_COMMON_NOTES,
+    ),
+)
+
+_KPT_HEROIN_2007 = Protocol(
+    slug="kpt-heroin-krupitsky-2007",
+    version=1,
+    title="Repeated KPT sessions for heroin dependence (three monthly sessions)",
+    indication="opioids",
+    psychotherapy="KPT (preparation, ketamine session, integration) with addiction counselling between sessions",
+    source=(
+        "Krupitsky EM, Burakov AM, Dunaevsky IV, Romanova TN, Slavina TY, Grinenko AY. Single versus "
+        "repeated sessions of ketamine-assisted psychotherapy for people with heroin dependence. "
+        "J Psychoactive Drugs 2007;39(1):13-19."
+    ),
+    source_url=(
+        "https://www.researchgate.net/publication/6308479_Single_Versus_Repeated_Sessions_of_"
+        "Ketamine-Assisted_Psychotherapy_for_People_with_Heroin_Dependence"
+    ),
+    reference="clinical.md §1.3",
+    sessions=(
+        _session(1, PREPARATION, "KPT preparation", 0, 60),
+        _session(
+            2,
+            DOSING,
+            "KPT session 1 (before discharge)",
+            1,
+            120,
+            DoseRule(mg_per_kg=Decimal("2.0"), route="im", max_mg_per_kg=Decimal("2.0")),
+        ),
+        _session(3, INTEGRATION, "KPT integration 1", 2, 60),
+        _session(4, INTEGRATION, "Addiction counselling 1", 29, 60),
+        _session(
+            5,
+            DOSING,
+            "KPT session 2",
+            31,
+            120,
+            DoseRule(mg_per_kg=Decimal("2.0"), route="im", max_mg_per_kg=Decimal("2.0")),
+        ),
+        _session(6, INTEGRATION, "KPT integration 2", 32, 60),
+        _session(7, INTEGRATION, "Addiction counselling 2", 59, 60),
+        _session(
+            8,
+            DOSING,
+            "KPT session 3",
+            61,
+            120,
+            DoseRule(mg_per_kg=Decimal("2.0"), route="im", max_mg_per_kg=Decimal("2.0")),
+        ),
+        _session(9, INTEGRATION, "KPT integration 3", 62, 60),
+    ),
+    limits=SessionLimits(min_days_between_dosing=28, max_dosing_sessions=3),
+    outcome=OutcomeDefinition(
+        kind="abstinence",
+        substance="opioids",
+        window_days=365,
+        window_ends_day=1 + 365,
+        acute_phase_end_day=62,
+        description="Abstinence from heroin at one year (survival analysis).",
+    ),
+    published_result=PublishedResult(
+        outcome="Abstinent at 1 year (survival analysis)",
+        design=(
+            "RCT: 59 detoxified inpatients had one KPT session, then were randomised to two more monthly "
+            "sessions or none; 53 analysed"
+        ),
+        ketamine=ArmResult("Multiple KPT (3 sessions)", n=26, events=13, percent=Decimal("50.0")),
+        comparator=ArmResult("Single KPT (1 session)", n=27, events=6, percent=Decimal("22.2")),
+        effect="p < 0.05 (survival analysis); no differences in depression, anxiety, craving or meaning in life",
+        source="Krupitsky et al. 2007, abstract (clinical.md §1.3)",
+        unverified_notes=("26 + 27 = 53 analysed of 59 randomised.",),
+    ),
+    unverified_notes=(
+        "Dose 2.0 mg/kg IM and session length 1.5-2 h are from a secondary summary (psychedelicscourses.com).",
+        "Day offsets are chosen: session 1 before discharge (day 1), then counselling and a KPT session about "
+        "monthly (days 29/31 and 59/61); the source says 'at monthly intervals'.",
+        "Minimum 28 days between dosing sessions is chosen to fit 'monthly'.",
+        "Preparation and integration lengths (60 min) are chosen.",
+        *_COMMON_NOTES,
+    ),
+)
+
+_MBRP_COCAINE_2019 = Protocol(
+    slug="ketamine-mbrp-cocaine-dakwar-2019",
+    version=1,
+    title="Single ketamine infusion with mindfulness-based relapse prevention for cocaine use disorder",
+    indication="cocaine",
+    psychotherapy="Mindfulness-based relapse prevention (MBRP), 5 weeks, starting during a 5-day inpatient stay",
+    source=(
+        "Dakwar E, Nunes EV, Hart CL, et al. A Single Ketamine Infusion Combined With Mindfulness-Based "
+        "Behavioral Modification to Treat Cocaine Dependence: A Randomized Clinical Trial. "
+        "Am J Psychiatry 2019;176(11):923-930. doi:10.1176/appi.ajp.2019.18101123"
+    ),
+    source_url="https://psychiatryonline.org/doi/full/10.1176/appi.ajp.2019.18101123",
+    reference="clinical.md §1.4",
+    sessions=(
+        _session(1, PREPARATION, "MBRP session (inpatient)", 0, 60),
+        _session(
+            2,
+            DOSING,
+            "Ketamine infusion",
+            1,
+            180,
+            DoseRule(mg_per_kg=Decimal("0.5"), route="iv", max_mg_per_kg=Decimal("0.5"), infusion_min=40),
+        ),
+        _session(3, INTEGRATION, "MBRP session (inpatient)", 2, 60),
+        *(
+            _session(4 + i, INTEGRATION, f"MBRP session (outpatient {i + 1})", day, 60)
+            for i, day in enumerate((7, 10, 14, 17, 21, 24, 28, 31))
+        ),
+    ),
+    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=1),
+    outcome=OutcomeDefinition(
+        kind="abstinence",
+        substance="cocaine",
+        window_days=14,
+        window_ends_day=35,
+        acute_phase_end_day=35,
+        description="Abstinence from cocaine in the last 2 weeks of the 5-week study (TLFB plus urine toxicology).",
+        confirmation="urine toxicology",
+    ),
+    published_result=PublishedResult(
+        outcome="Abstinent in the last 2 weeks of the study (intention to treat)",
+        design="RCT, ketamine vs midazolam 0.025 mg/kg IV, both with MBRP; 55 randomised",
+        ketamine=ArmResult("Ketamine 0.5 mg/kg IV + MBRP", n=27, events=13, percent=Decimal("48.2")),
+        comparator=ArmResult("Midazolam 0.025 mg/kg IV + MBRP", n=28, events=3, percent=Decimal("10.7")),
+        effect=(
+            "OR 5.7 (95% CI 1.3-25.1), p = .02; relapse HR 0.47 (0.24-0.92), p = .03; craving 58.1% lower; "
+            "at 6 months 12/27 (44%) of the ketamine arm abstinent vs 0 on midazolam"
+        ),
+        source="Dakwar et al. 2019, PubMed abstract 31230464 (clinical.md §1.4)",
+        unverified_notes=(
+            "Arm sizes 27/28 and the odds ratio come from a secondary summary (novahealthrecovery.com).",
+            "Event counts 13/27 and 3/28 are derived here from the percentages.",
+        ),
+    ),
+    unverified_notes=(
+        "Infusion on day 2 of the 5-day inpatient stay (offset 1) is from a secondary summary.",
+        "MBRP session count and days are chosen: the source gives a 5-week MBRP course and twice-weekly "
+        "visits for 4 weeks after discharge, not the number of MBRP sessions.",
+        "Dosing session length 180 min and 60-min MBRP sessions are chosen.",
+        *_COMMON_NOTES,
+    ),
+)
+
+_MET_ALCOHOL_2020 = Protocol(
+    slug="ketamine-met-alcohol-dakwar-2020",
+    version=1,
+    title="Single ketamine infusion with motivational enhancement therapy for alcohol use disorder",
+    indication="alcohol",
+    psychotherapy=(
+        "Motivational enhancement therapy (MET), 5 weeks; one outpatient infusion in week 2 on a quit day "
+        "at least 24 h after the last drink"
+    ),
+    source=(
+        "Dakwar E, Levin F, Hart CL, et al. A Single Ketamine Infusion Combined With Motivational "
+        "Enhancement Therapy for Alcohol Use Disorder: A Randomized Midazolam-Controlled Pilot Trial. "
+        "Am J Psychiatry 2020;177(2):125-133. doi:10.1176/appi.ajp.2019.19070684"
+    ),
+    source_url="https://psychiatryonline.org/doi/full/10.1176/appi.ajp.2019.19070684",
+    reference="clinical.md §1.5",
+    sessions=(
+        _session(1, PREPARATION, "MET session 1", 0, 60),
+        _session(2, PREPARATION, "MET session 2 (quit-day planning)", 7, 60),
+        _session(
+            3,
+            DOSING,
+            "Ketamine infusion (quit day)",
+            8,
+            180,
+            # 0.11 mg/kg bolus over 2 min, then 0.6 mg/kg over 50 min: 0.71 mg/kg over 52 min.
+            DoseRule(
+                mg_per_kg=Decimal("0.71"),
+                route="iv",
+                max_mg_per_kg=Decimal("0.71"),
+                infusion_min=52,
+                bolus_mg_per_kg=Decimal("0.11"),
+                bolus_min=2,
+            ),
+        ),
+        _session(4, INTEGRATION, "MET session 3", 14, 60),
+        _session(5, INTEGRATION, "MET session 4", 21, 60),
+        _session(6, INTEGRATION, "MET session 5", 28, 60),
+    ),
+    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=1),
+    outcome=OutcomeDefinition(
+        kind="daily_abstinence",
+        substance="alcohol",
+        window_days=21,
+        window_ends_day=8 + 21,
+        acute_phase_end_day=35,
+        description=(
+            "Daily abstinence over the 21 days after the infusion (TLFB confirmed by urine EtG), analysed "
+            "with a longitudinal logistic mixed-effects model; also time to relapse and heavy drinking days."
+        ),
+        confirmation="urine ethyl glucuronide (EtG)",
+        **_ALCOHOL_HEAVY_DAY,
+    ),
+    published_result=PublishedResult(
+        outcome="Likelihood of abstinence over the 21 days after infusion",
+        design="Randomised, midazolam-controlled pilot trial; 40 participants, mean age 53",
+        ketamine=ArmResult("Ketamine 0.71 mg/kg IV + MET", n=17),
+        comparator=ArmResult("Midazolam 0.025 mg/kg + MET", n=23),
+        effect=(
+            "Ketamine significantly increased the likelihood of abstinence, delayed the time to relapse and "
+            "reduced the likelihood of heavy drinking days (abstract); no removals for adverse events"
+        ),
+        source="Dakwar et al. 2020, abstract (clinical.md §1.5)",
+        unverified_notes=(
+            "Numerical effect sizes (ORs, HR, p-values) were not found in the sources consulted.",
+        ),
+    ),
+    unverified_notes=(
+        "The bolus/infusion split (0.11 mg/kg over 2 min + 0.6 mg/kg over 50 min) is from the Blossom "
+        "trial page (moreblossom.com), not the paper itself.",
+        "MET session count and days are chosen (weekly for 5 weeks, infusion on day 8 in week 2); the "
+        "source gives a 5-week course with the infusion in week 2.",
+        "The rule 'at least 24 h after the last drink' is not encoded; the day-of breath alcohol check applies.",
+        "Dosing session length 180 min and 60-min MET sessions are chosen.",
+        *_COMMON_NOTES,
+    ),
+)
+
+_KARE_ALCOHOL_2022 = Protocol(
+    slug="kare-alcohol-grabski-2022",
+    version=1,
+    title="KARE: three ketamine infusions with relapse-prevention therapy for alcohol use disorder",
+    indication="alcohol",
+    psychotherapy="Manualised KARE therapy (mindfulness-based relapse prevention), 7 sessions of 1.5 h",
+    source=(
+        "Grabski M, McAndrew A, Lawn W, et al. Adjunctive Ketamine With Relapse Prevention-Based "
+        "Psychological Therapy in the Treatment of Alcohol Use Disorder. Am J Psychiatry "
+        "2022;179(2):152-162. doi:10.1176/appi.ajp.2021.21030277"
+    ),
+    source_url="https://psychiatryonline.org/doi/full/10.1176/appi.ajp.2021.21030277",
+    reference="clinical.md §1.6",
+    sessions=(
+        _session(1, PREPARATION, "KARE therapy session 1", 0, 90),
+        _session(
+            2,
+            DOSING,
+            "Ketamine infusion 1",
+            7,
+            180,
+            DoseRule(mg_per_kg=Decimal("0.8"), route="iv", max_mg_per_kg=Decimal("0.8"), infusion_min=40),
+        ),
+        _session(3, INTEGRATION, "KARE therapy session 2", 8, 90),
+        _session(4, INTEGRATION, "KARE therapy session 3", 14, 90),
+        _session(
+            5,
+            DOSING,
+            "Ketamine infusion 2",
+            21,
+            180,
+            DoseRule(mg_per_kg=Decimal("0.8"), route="iv", max_mg_per_kg=Decimal("0.8"), infusion_min=40),
+        ),
+        _session(6, INTEGRATION, "KARE therapy session 4", 22, 90),
+        _session(7, INTEGRATION, "KARE therapy session 5", 28, 90),
+        _session(
+            8,
+            DOSING,
+            "Ketamine infusion 3",
+            35,
+            180,
+            DoseRule(mg_per_kg=Decimal("0.8"), route="iv", max_mg_per_kg=Decimal("0.8"), infusion_min=40),
+        ),
+        _session(9, INTEGRATION, "KARE therapy session 6", 36, 90),
+        _session(10, INTEGRATION, "KARE therapy session 7", 42, 90),
+    ),
+    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=3),
+    outcome=OutcomeDefinition(
+        kind="percent_days_abstinent",
+        substance="alcohol",
+        window_days=180,
+        window_ends_day=42 + 180,
+        acute_phase_end_day=42,
+        description="Self-reported percentage of days abstinent (PDA) and confirmed relapse, at 6 months.",
+        **_ALCOHOL_HEAVY_DAY,
+    ),
+    published_result=PublishedResult(
+        outcome="Percentage of days abstinent at 6 months",
+        design=(
+            "Phase 2, double-blind, placebo-controlled 2×2 factorial (ketamine or saline × therapy or "
+            "education); 96 participants: 24 / 24 / 23 / 25"
+        ),
+        ketamine=ArmResult("Ketamine 0.8 mg/kg IV (with therapy or education)", n=48),
+        comparator=ArmResult("Saline placebo (with therapy or education)", n=48),
+        effect=(
+            "PDA ketamine vs placebo +10.1% (95% CI 1.1-19.0); ketamine + therapy vs saline + education "
+            "+15.9% (3.8-28.1); relapse OR 0.80 (0.31-2.10), not significant; ketamine + therapy abstinent "
+            "on 162 of 180 days"
+        ),
+        source="Grabski et al. 2022, abstract; arm sizes and relapse OR from Psychiatry Advisor (clinical.md §1.6)",
+        unverified_notes=(
+            "Press summaries give 86-87% abstinent days for ketamine + therapy; 162/180 = 90%, so those are "
+            "probably group means.",
+        ),
+    ),
+    unverified_notes=(
+        "Infusions at visits 2, 4 and 6 spaced 1-3 weeks apart (Psychiatry Advisor); weekly visits with "
+        "infusions two weeks apart (days 7, 21, 35) are chosen.",
+        "Therapy after an infusion is placed the next day (chosen); the source does not say.",
+        "The outcome window (180 days ending 6 months after the last therapy session) is chosen; the "
+        "source says 'at 6 months'.",
+        "Heavy-day thresholds are in US standard drinks (FDA); KARE reported UK units.",
+        "Dosing session length 180 min is chosen.",
+        *_COMMON_NOTES,
+    ),
+)
+
+_LIBRARY: tuple[Protocol, ...] = (
+    _KPT_ALCOHOL_1997,
+    _KPT_HEROIN_2007,
+    _MBRP_COCAINE_2019,
+    _MET_ALCOHOL_2020,
+    _KARE_ALCOHOL_2022,
+)
+
+
+def protocol_library() -> tuple[Protocol, ...]:
+    """Every shipped protocol (each at version 1), in the order of clinical.md §1."""
+    return _LIBRARY
+
+
+def get_protocol(slug: str, version: int | None = None) -> Protocol:
+    """The shipped protocol ``slug`` at ``version`` (the newest when None).
+
+    Refuses an unknown slug (``unknown_protocol``, field ``slug``) and an unknown version
+    (``unknown_protocol_version``, field ``version``).
+    """
+    if not isinstance(slug, str):
+        raise DomainError("unknown_protocol", f"Unknown protocol {slug!r}.", field="slug")
+    matches = [p for p in _LIBRARY if p.slug == slug]
+    if not matches:
+        known = ", ".join(p.slug for p in _LIBRARY)
+        raise DomainError("unknown_protocol", f"Unknown protocol {slug!r}; known: {known}.", field="slug")
+    if version is None:
+        return max(matches, key=lambda p: p.version)
+    for protocol in matches:
+        if protocol.version == version and not isinstance(version, bool):
+            return protocol
+    raise DomainError(
+        "unknown_protocol_version", f"Protocol {slug!r} has no version {version!r}.", field="version"
+    )

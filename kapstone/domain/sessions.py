@@ -1,0 +1,467 @@
+"""The treatment-session state machine and the day-of checks that gate a dosing session.
+
+States::
+
+    scheduled ─► checked_in ─► cleared ─► in_progress ─► recovering ─► discharged
+        │                                     │              │
+        ├─► no_show                           └──► stopped ◄─┘   (reason required)
+        └─► cancelled
+
+``discharged``, ``stopped``, ``no_show`` and ``cancelled`` are final. For a dosing session the
+service may move ``checked_in → cleared`` only when :func:`evaluate_day_of_checks` says
+``cleared``; this module does not know the session kind, the service does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.protocols import DAY_OF_CHECKS, DayOfRules
+
+# --- State machine -------------------------------------------------------------------------------
+
+SCHEDULED = "scheduled"
+CHECKED_IN = "checked_in"
+CLEARED = "cleared"
+IN_PROGRESS = "in_progress"
+RECOVERING = "recovering"
+DISCHARGED = "discharged"
+STOPPED = "stopped"
+NO_SHOW = "no_show"
+CANCELLED = "cancelled"
+
+SESSION_STATES: tuple[str, ...] = (
+    SCHEDULED,
+    CHECKED_IN,
+    CLEARED,
+    IN_PROGRESS,
+    RECOVERING,
+    DISCHARGED,
+    STOPPED,
+    NO_SHOW,
+    CANCELLED,
+)
+
+#: Every legal move: state -> the states it may move to.
+SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
+    SCHEDULED: frozenset({CHECKED_IN, NO_SHOW, CANCELLED}),
+    CHECKED_IN: frozenset({CLEARED}),
+    CLEARED: frozenset({IN_PROGRESS}),
+    IN_PROGRESS: frozenset({RECOVERING, STOPPED}),
+    RECOVERING: frozenset({DISCHARGED, STOPPED}),
+    DISCHARGED: frozenset(),
+    STOPPED: frozenset(),
+    NO_SHOW: frozenset(),
+    CANCELLED: frozenset(),
+}
+
+FINAL_STATES: frozenset[str] = frozenset(state for state, moves in SESSION_TRANSITIONS.items() if not moves)
+
+#: Target states that need a written reason.
+REASON_REQUIRED: frozenset[str] = frozenset({STOPPED})
+
+
+def allowed_transitions(current: str) -> frozenset[str]:
+    """The states ``current`` may move to (empty for a final state).
+
+    Refuses an unknown state with DomainError ``unknown_session_state`` (field ``current``).
+    """
+    _require_state(current, "current")
+    return SESSION_TRANSITIONS[current]
+
+
+def _require_state(state: object, field: str) -> str:
+    if not isinstance(state, str) or state not in SESSION_TRANSITIONS:
+        raise DomainError(
+            "unknown_session_state",
+            f"Unknown session state {state!r}; expected one of {', '.join(SESSION_STATES)}.",
+            field=field,
+        )
+    return state
+
+
+def transition_session(current: str, to: str, *, reason: str | None = None) -> str:
+    """Check the move ``current → to`` and return the new state.
+
+    Guarantees: only the moves in :data:`SESSION_TRANSITIONS` pass; any other (including staying
+    put or leaving a final state) is a WorkflowConflict ``invalid_transition`` naming both states;
+    a move to ``stopped`` without a non-blank reason is DomainError ``reason_required`` (field
+    ``reason``); unknown states are DomainError ``unknown_session_state``; a reason that is not
+    text is ``invalid_reason``. A reason may accompany any move.
+    """
+    _require_state(current, "current")
+    _require_state(to, "to")
+    if reason is not None and not isinstance(reason, str):
+        raise DomainError("invalid_reason", f"The reason must be text, got {reason!r}.", field="reason")
+    if to not in SESSION_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(SESSION_TRANSITIONS[current])) or "none (final state)"
+        raise WorkflowConflict(
+            "invalid_transition",
+            f"A session cannot move from {current} to {to}; from {current} it may move to: {allowed}.",
+            field="to",
+        )
+    if to in REASON_REQUIRED and (reason is None or not reason.strip()):
+        raise DomainError(
+            "reason_required", f"Moving a session to {to} needs a written reason.", field="reason"
+        )
+    return to
+
+
+# --- Day-of checks -------------------------------------------------------------------------------
+
+#: The inputs ``evaluate_day_of_checks`` understands.
+CHECK_INPUTS: tuple[str, ...] = (
+    "breath_alcohol_g_per_210l",
+    "urine_drug_screen_result",
+    "childbearing_potential",
+    "pregnancy_test_result",
+    "systolic_bp",
+    "diastolic_bp",
+    "fasting_hours",
+    "escort_confirmed",
+    "consent_current",
+)
+
+URINE_DRUG_SCREEN_RESULTS: tuple[str, ...] = ("negative", "positive", "inconclusive")
+PREGNANCY_TEST_RESULTS: tuple[str, ...] = ("negative", "positive")
+SEXES_AT_BIRTH: tuple[str, ...] = ("female", "male", "intersex", "unknown")
+
+_SYSTOLIC_PLAUSIBLE_MMHG = (50, 300)
+_DIASTOLIC_PLAUSIBLE_MMHG = (20, 200)
+
+_SOURCES: dict[str, str] = {
+    "breath_alcohol": (
+        "Issue 3: no intoxication at dosing; Dakwar 2020 dosed on a quit day at least 24 h after the last "
+        "drink (clinical.md §1.5)"
+    ),
+    "urine_drug_screen": (
+        "APA 2017 consensus (Sanacora et al.): urine toxicology when substance use is suspected (clinical.md §3.1)"
+    ),
+    "pregnancy_test": "Spravato prescribing information advises against use in pregnancy (clinical.md §3.4)",
+    "blood_pressure": (
+        "Spravato prescribing information: measure BP before dosing; Table 6 severe categories SBP ≥180 / "
+        "DBP ≥110 mmHg (clinical.md §3.2); threshold is a protocol parameter"
+    ),
+    "fasting": "Protocol practice (a protocol parameter; the references give no fasting rule)",
+    "escort": "Spravato label: no driving until the next day; transport must be arranged (clinical.md §3.2)",
+    "consent": "Kapstone rule: treatment only under current informed consent (issue 3)",
+}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One day-of check: met or failed, the value it was judged on, and override status.
+
+    ``code`` is the stable failure code when ``met`` is False, else None. A check that does not
+    apply (a pregnancy test for a patient without child-bearing potential) is met and not
+    ``applicable``.
+    """
+
+    check: str
+    met: bool
+    applicable: bool
+    value: Any
+    code: str | None
+    message: str
+    source: str
+    overridable: bool
+    overridden: bool = False
+    override_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        value = str(self.value) if isinstance(self.value, Decimal) else self.value
+        return {
+            "check": self.check,
+            "met": self.met,
+            "applicable": self.applicable,
+            "value": value,
+            "code": self.code,
+            "message": self.message,
+            "source": self.source,
+            "overridable": self.overridable,
+            "overridden": self.overridden,
+            "override_reason": self.override_reason,
+        }
+
+
+@dataclass(frozen=True)
+class DayOfResult:
+    """Every check of the protocol, in the protocol's order, and whether the session may be cleared."""
+
+    cleared: bool
+    checks: tuple[CheckOutcome, ...]
+
+    @property
+    def failed(self) -> tuple[CheckOutcome, ...]:
+        return tuple(c for c in self.checks if not c.met)
+
+    @property
+    def failure_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.checks if c.code is not None)
+
+    @property
+    def blocking(self) -> tuple[CheckOutcome, ...]:
+        """Failed checks that are not overridden: what stops the session being cleared."""
+        return tuple(c for c in self.checks if not c.met and not c.overridden)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cleared": self.cleared, "checks": [c.as_dict() for c in self.checks]}
+
+
+def _invalid(name: str, expected: str, value: object) -> DomainError:
+    return DomainError("invalid_check_value", f"{name} must be {expected}, got {value!r}.", field=name)
+
+
+def _decimal(checks: Mapping[str, Any], name: str) -> Decimal:
+    value = checks[name]
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise _invalid(name, "a number", value)
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else value)
+    except InvalidOperation:
+        raise _invalid(name, "a number", value) from None
+    if not number.is_finite():
+        raise _invalid(name, "a finite number", value)
+    if number < 0:
+        raise DomainError("implausible_value", f"{name} {value} cannot be negative.", field=name)
+    return number
+
+
+def _bool(checks: Mapping[str, Any], name: str) -> bool:
+    value = checks[name]
+    if not isinstance(value, bool):
+        raise _invalid(name, "true or false", value)
+    return value
+
+
+def _int(checks: Mapping[str, Any], name: str, low: int, high: int) -> int:
+    value = checks[name]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _invalid(name, "a whole number", value)
+    if not low <= value <= high:
+        raise DomainError(
+            "implausible_value", f"{name} {value} mmHg is not plausible (expected {low}–{high}).", field=name
+        )
+    return value
+
+
+def _choice(checks: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = checks.get(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise _invalid(name, "one of " + ", ".join(allowed), value)
+    return value
+
+
+def _require(checks: Mapping[str, Any], name: str, check: str) -> None:
+    if checks.get(name) is None:
+        raise DomainError("missing_check", f"{name} is needed for the {check} check.", field=name)
+
+
+def _evaluate_one(
+    check: str, checks: Mapping[str, Any], rules: DayOfRules, sex_at_birth: str
+) -> tuple[Any, ...]:
+    """(met, applicable, value, failure code, message) for one check."""
+    if check == "breath_alcohol":
+        _require(checks, "breath_alcohol_g_per_210l", check)
+        level = _decimal(checks, "breath_alcohol_g_per_210l")
+        if level == 0:
+            return True, True, level, None, "Breath alcohol 0.00."
+        return (
+            False,
+            True,
+            level,
+            "breath_alcohol_positive",
+            f"Breath alcohol {level} is not 0.00: do not dose today.",
+        )
+    if check == "urine_drug_screen":
+        result = _choice(checks, "urine_drug_screen_result", URINE_DRUG_SCREEN_RESULTS)
+        if result is None:
+            return (
+                False,
+                True,
+                None,
+                "urine_drug_screen_missing",
+                "No urine drug screen result has been entered.",
+            )
+        return True, True, result, None, f"Urine drug screen result entered: {result}."
+    if check == "pregnancy_test":
+        if sex_at_birth == "male":
+            if checks.get("childbearing_potential") is True:
+                raise _invalid("childbearing_potential", "false for sex at birth male", True)
+            return True, False, None, None, "Pregnancy test not applicable."
+        _require(checks, "childbearing_potential", check)
+        if not _bool(checks, "childbearing_potential"):
+            return True, False, None, None, "Pregnancy test not applicable (no child-bearing potential)."
+        result = _choice(checks, "pregnancy_test_result", PREGNANCY_TEST_RESULTS)
+        if result is None:
+            return False, True, None, "pregnancy_test_missing", "No pregnancy test result has been entered."
+        if result == "positive":
+            return False, True, result, "pregnancy_test_positive", "Pregnancy test positive: do not dose."
+        return True, True, result, None, "Pregnancy test negative."
+    if check == "blood_pressure":
+        _require(checks, "systolic_bp", check)
+        _require(checks, "diastolic_bp", check)
+        systolic = _int(checks, "systolic_bp", *_SYSTOLIC_PLAUSIBLE_MMHG)
+        diastolic = _int(checks, "diastolic_bp", *_DIASTOLIC_PLAUSIBLE_MMHG)
+        if diastolic >= systolic:
+            raise DomainError(
+                "implausible_value",
+                f"Diastolic {diastolic} mmHg is not below systolic {systolic} mmHg; check the entry.",
+                field="diastolic_bp",
+            )
+        value = f"{systolic}/{diastolic}"
+        if systolic < rules.bp_defer_systolic_at_mmhg and diastolic < rules.bp_defer_diastolic_at_mmhg:
+            return True, True, value, None, f"Blood pressure {value} mmHg is below the deferral threshold."
+        return (
+            False,
+            True,
+            value,
+            "blood_pressure_too_high",
+            f"Blood pressure {value} mmHg is at or above {rules.bp_defer_systolic_at_mmhg} systolic or "
+            f"{rules.bp_defer_diastolic_at_mmhg} diastolic: defer dosing.",
+        )
+    if check == "fasting":
+        _require(checks, "fasting_hours", check)
+        hours = _decimal(checks, "fasting_hours")
+        if hours >= rules.fasting_min_hours:
+            return True, True, hours, None, f"Fasted {hours} h (needs {rules.fasting_min_hours} h)."
+        return (
+            False,
+            True,
+            hours,
+            "fasting_too_short",
+            f"Fasted {hours} h, less than the protocol's {rules.fasting_min_hours} h.",
+        )
+    if check == "escort":
+        _require(checks, "escort_confirmed", check)
+        if _bool(checks, "escort_confirmed"):
+            return True, True, True, None, "Escort home confirmed."
+        return (
+            False,
+            True,
+            False,
+            "escort_not_confirmed",
+            "No escort home confirmed: the patient may not drive.",
+        )
+    if check == "consent":
+        _require(checks, "consent_current", check)
+        if _bool(checks, "consent_current"):
+            return True, True, True, None, "Consent is current."
+        return False, True, False, "consent_not_current", "Consent is not current: renew it before dosing."
+    raise AssertionError(f"unknown check {check}")  # pragma: no cover - protocols validate check names
+
+
+def evaluate_day_of_checks(
+    checks: Mapping[str, Any],
+    *,
+    protocol_checks: DayOfRules,
+    sex_at_birth: str,
+    overrides: Mapping[str, str] | None = None,
+) -> DayOfResult:
+    """Judge the day-of checks of a dosing session against the protocol's rules.
+
+    ``checks`` holds the entered values: ``breath_alcohol_g_per_210l`` (must be exactly 0),
+    ``urine_drug_screen_result`` (negative / positive / inconclusive; a result must be entered,
+    whatever it is), ``childbearing_potential`` and ``pregnancy_test_result`` (negative needed
+    where applicable: not for sex at birth ``male``, otherwise when ``childbearing_potential``),
+    ``systolic_bp`` / ``diastolic_bp`` (below the protocol's deferral threshold, default 180/110),
+    ``fasting_hours`` (at least the protocol's requirement), ``escort_confirmed`` and
+    ``consent_current``. ``overrides`` maps a check name (e.g. ``"fasting"``) to the prescriber's
+    written reason.
+
+    Guarantees: every check of the protocol is reported, in its order, met or failed with the
+    value and a stable failure code; ``cleared`` is True only when every check is met or every
+    failed one is overridable and overridden with a reason. Refuses (DomainError): unknown inputs
+    (``unknown_check``), missing inputs a check needs (``missing_check``), wrong types
+    (``invalid_check_value``), implausible values (``implausible_value``), an unknown
+    ``sex_at_birth`` (``invalid_sex_at_birth``), an override of a check the protocol does not mark
+    overridable (``override_not_allowed``) or of an unknown check (``unknown_override``), and an
+    override without a reason (``reason_required``). An override of a check that was met is
+    ignored (reported as not overridden).
+
+    Source: per check in :data:`CheckOutcome.source`; issue 3 for the list of checks.
+    """
+    if not isinstance(protocol_checks, DayOfRules):
+        raise DomainError(
+            "invalid_protocol_checks",
+            "protocol_checks must be a protocol's DayOfRules.",
+            field="protocol_checks",
+        )
+    if sex_at_birth not in SEXES_AT_BIRTH:
+        raise DomainError(
+            "invalid_sex_at_birth",
+            f"Sex at birth {sex_at_birth!r} is not one of {', '.join(SEXES_AT_BIRTH)}.",
+            field="sex_at_birth",
+        )
+    if not isinstance(checks, Mapping):
+        raise DomainError(
+            "invalid_check_value", "The checks must be an object of input name to value.", field="checks"
+        )
+    for key in checks:
+        if key not in CHECK_INPUTS:
+            raise DomainError(
+                "unknown_check",
+                f"Unknown day-of check input {key!r}; expected: {', '.join(CHECK_INPUTS)}.",
+                field=str(key),
+            )
+    override_reasons = _validate_overrides(overrides, protocol_checks)
+
+    outcomes: list[CheckOutcome] = []
+    for rule in protocol_checks.checks:
+        met, applicable, value, code, message = _evaluate_one(
+            rule.check, checks, protocol_checks, sex_at_birth
+        )
+        reason = override_reasons.get(rule.check) if not met else None
+        outcomes.append(
+            CheckOutcome(
+                check=rule.check,
+                met=met,
+                applicable=applicable,
+                value=value,
+                code=code,
+                message=message,
+                source=_SOURCES[rule.check],
+                overridable=rule.overridable,
+                overridden=reason is not None,
+                override_reason=reason,
+            )
+        )
+    cleared = all(outcome.met or outcome.overridden for outcome in outcomes)
+    return DayOfResult(cleared=cleared, checks=tuple(outcomes))
+
+
+def _validate_overrides(overrides: Mapping[str, str] | None, rules: DayOfRules) -> dict[str, str]:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise DomainError(
+            "invalid_override", "Overrides must be an object of check name to reason.", field="overrides"
+        )
+    reasons: dict[str, str] = {}
+    for check, reason in overrides.items():
+        field = f"overrides.{check}"
+        if check not in DAY_OF_CHECKS:
+            raise DomainError(
+                "unknown_override",
+                f"Unknown day-of check {check!r}; expected one of {', '.join(DAY_OF_CHECKS)}.",
+                field=field,
+            )
+        rule = rules.rule_for(check)
+        if rule is None or not rule.overridable:
+            raise DomainError(
+                "override_not_allowed",
+                f"The protocol does not let a prescriber override the {check} check.",
+                field=field,
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise DomainError(
+                "reason_required", f"Overriding the {check} check needs a written reason.", field=field
+            )
+        reasons[check] = reason.strip()
+    return reasons

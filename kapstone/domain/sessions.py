@@ -46,10 +46,13 @@ SESSION_STATES: tuple[str, ...] = (
     CANCELLED,
 )
 
-#: Every legal move: state -> the states it may move to.
+#: Every legal move of a dosing session: state -> the states it may move to (issue 3).
+#: One addition to the issue's table: ``checked_in → cancelled`` (with a reason), because a
+#: patient who fails a day-of check that no one may override must be sent home, and the
+#: issue's table had no way out of ``checked_in`` but ``cleared``.
 SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
     SCHEDULED: frozenset({CHECKED_IN, NO_SHOW, CANCELLED}),
-    CHECKED_IN: frozenset({CLEARED}),
+    CHECKED_IN: frozenset({CLEARED, CANCELLED}),
     CLEARED: frozenset({IN_PROGRESS}),
     IN_PROGRESS: frozenset({RECOVERING, STOPPED}),
     RECOVERING: frozenset({DISCHARGED, STOPPED}),
@@ -59,19 +62,33 @@ SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
 }
 
+#: Preparation, integration and follow-up sessions have no drug, so no clearance and no
+#: recovery: checked in, in progress, then ``discharged`` (shown as "completed").
+THERAPY_SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
+    SCHEDULED: frozenset({CHECKED_IN, NO_SHOW, CANCELLED}),
+    CHECKED_IN: frozenset({IN_PROGRESS, CANCELLED}),
+    CLEARED: frozenset(),
+    IN_PROGRESS: frozenset({DISCHARGED, STOPPED}),
+    RECOVERING: frozenset(),
+    DISCHARGED: frozenset(),
+    STOPPED: frozenset(),
+    NO_SHOW: frozenset(),
+    CANCELLED: frozenset(),
+}
+
 FINAL_STATES: frozenset[str] = frozenset(state for state, moves in SESSION_TRANSITIONS.items() if not moves)
 
 #: Target states that need a written reason.
-REASON_REQUIRED: frozenset[str] = frozenset({STOPPED})
+REASON_REQUIRED: frozenset[str] = frozenset({STOPPED, CANCELLED})
 
 
-def allowed_transitions(current: str) -> frozenset[str]:
+def allowed_transitions(current: str, *, dosing: bool = True) -> frozenset[str]:
     """The states ``current`` may move to (empty for a final state).
 
     Refuses an unknown state with DomainError ``unknown_session_state`` (field ``current``).
     """
     _require_state(current, "current")
-    return SESSION_TRANSITIONS[current]
+    return (SESSION_TRANSITIONS if dosing else THERAPY_SESSION_TRANSITIONS)[current]
 
 
 def _require_state(state: object, field: str) -> str:
@@ -84,21 +101,22 @@ def _require_state(state: object, field: str) -> str:
     return state
 
 
-def transition_session(current: str, to: str, *, reason: str | None = None) -> str:
+def transition_session(current: str, to: str, *, reason: str | None = None, dosing: bool = True) -> str:
     """Check the move ``current → to`` and return the new state.
 
     Guarantees: only the moves in :data:`SESSION_TRANSITIONS` pass; any other (including staying
     put or leaving a final state) is a WorkflowConflict ``invalid_transition`` naming both states;
-    a move to ``stopped`` without a non-blank reason is DomainError ``reason_required`` (field
-    ``reason``); unknown states are DomainError ``unknown_session_state``; a reason that is not
+    a move to ``stopped`` or ``cancelled`` without a non-blank reason is DomainError
+    ``reason_required`` (field ``reason``); ``dosing=False`` uses the therapy-session table; unknown states are DomainError ``unknown_session_state``; a reason that is not
     text is ``invalid_reason``. A reason may accompany any move.
     """
     _require_state(current, "current")
     _require_state(to, "to")
     if reason is not None and not isinstance(reason, str):
         raise DomainError("invalid_reason", f"The reason must be text, got {reason!r}.", field="reason")
-    if to not in SESSION_TRANSITIONS[current]:
-        allowed = ", ".join(sorted(SESSION_TRANSITIONS[current])) or "none (final state)"
+    table = SESSION_TRANSITIONS if dosing else THERAPY_SESSION_TRANSITIONS
+    if to not in table[current]:
+        allowed = ", ".join(sorted(table[current])) or "none (final state)"
         raise WorkflowConflict(
             "invalid_transition",
             f"A session cannot move from {current} to {to}; from {current} it may move to: {allowed}.",

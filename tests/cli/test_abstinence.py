@@ -6,23 +6,24 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import pytest
 from scipy.stats import binomtest, chi2_contingency, fisher_exact
+
+from tests.cli.runner import run_kapstone, run_kapstone_process
 
 ENV = {**os.environ, "KAPSTONE_DEV": "1"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kapstone", "abstinence", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    return run_kapstone("abstinence", *args)
+
+
+def test_runs_as_a_real_process():
+    """The console entry point itself, once, in a separate interpreter."""
+    result = run_kapstone_process("abstinence", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout
 
 
 def strict_loads(text: str):

@@ -5,23 +5,24 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
+
+from tests.cli.runner import run_kapstone, run_kapstone_process
 
 ENV = {**os.environ, "KAPSTONE_DEV": "1"}
 KEYS = ["dose_mg", "bolus_mg", "infusion_mg", "volume_ml", "rate_mg_per_min", "rate_ml_per_h", "warnings"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kapstone", "dose", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    return run_kapstone("dose", *args)
+
+
+def test_runs_as_a_real_process():
+    """The console entry point itself, once, in a separate interpreter."""
+    result = run_kapstone_process("dose", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout
 
 
 def test_iv_bolus_and_infusion_with_bag_as_json():

@@ -5,25 +5,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from kapstone.domain.pk import simulate_pk
+from tests.cli.runner import run_kapstone, run_kapstone_process
 
 ENV = {**os.environ, "KAPSTONE_DEV": "1"}
 IV = ["--weight-kg", "70", "--mg-per-kg", "0.5", "--route", "iv", "--over-min", "40"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kapstone", "pk", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    return run_kapstone("pk", *args)
+
+
+def test_runs_as_a_real_process():
+    """The console entry point itself, once, in a separate interpreter."""
+    result = run_kapstone_process("pk", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout
 
 
 def test_default_curve_as_json():

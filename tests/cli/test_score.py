@@ -5,22 +5,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
+
+from tests.cli.runner import run_kapstone, run_kapstone_process
 
 ENV = {**os.environ, "KAPSTONE_DEV": "1"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kapstone", "score", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    return run_kapstone("score", *args)
+
+
+def test_runs_as_a_real_process():
+    """The console entry point itself, once, in a separate interpreter."""
+    result = run_kapstone_process("score", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout
 
 
 def test_phq9_with_item_9_above_0_is_flagged():

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kapstone.domain.screening import BOOLEAN_ANSWERS, check_eligibility
+from tests.cli.runner import run_kapstone, run_kapstone_process
 
 ENV = {**os.environ, "KAPSTONE_DEV": "1"}
 
@@ -24,14 +24,14 @@ def clean_answers(**overrides: Any) -> dict[str, Any]:
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kapstone", "screen", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    return run_kapstone("screen", *args)
+
+
+def test_runs_as_a_real_process():
+    """The console entry point itself, once, in a separate interpreter."""
+    result = run_kapstone_process("screen", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout
 
 
 def write(tmp_path: Path, payload: Any, name: str = "answers.json") -> str:

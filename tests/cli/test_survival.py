@@ -6,25 +6,26 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import pytest
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
+
+from tests.cli.runner import run_kapstone, run_kapstone_process
 
 ENV = {**os.environ, "KAPSTONE_DEV": "1"}
 CSV = "id,arm,days,relapse\n1,KPT,30,1\n2,KPT,365,0\n3,KPT,120,0\n4,KPT,365,0\n5,SOC,14,1\n6,SOC,60,1\n7,SOC,60,0\n8,SOC,200,1\n"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kapstone", "survival", *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-        check=False,
-    )
+    return run_kapstone("survival", *args)
+
+
+def test_runs_as_a_real_process():
+    """The console entry point itself, once, in a separate interpreter."""
+    result = run_kapstone_process("survival", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--json" in result.stdout
 
 
 def strict_loads(text: str):

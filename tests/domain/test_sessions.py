@@ -28,6 +28,7 @@ LEGAL = {
     ("scheduled", "no_show"),
     ("scheduled", "cancelled"),
     ("checked_in", "cleared"),
+    ("checked_in", "cancelled"),
     ("cleared", "in_progress"),
     ("in_progress", "recovering"),
     ("in_progress", "stopped"),
@@ -53,7 +54,7 @@ def test_happy_path_through_a_dosing_session() -> None:
 @pytest.mark.parametrize(("current", "to"), sorted(product(SESSION_STATES, SESSION_STATES)))
 def test_every_pair_is_allowed_only_if_legal(current: str, to: str) -> None:
     if (current, to) in LEGAL:
-        reason = "patient asked to stop" if to == "stopped" else None
+        reason = "patient asked to stop" if to in ("stopped", "cancelled") else None
         assert transition_session(current, to, reason=reason) == to
     else:
         with pytest.raises(WorkflowConflict) as caught:
@@ -62,11 +63,19 @@ def test_every_pair_is_allowed_only_if_legal(current: str, to: str) -> None:
         assert current in caught.value.message and to in caught.value.message
 
 
-@pytest.mark.parametrize("current", ["in_progress", "recovering"])
+@pytest.mark.parametrize(
+    ("current", "to"),
+    [
+        ("in_progress", "stopped"),
+        ("recovering", "stopped"),
+        ("scheduled", "cancelled"),
+        ("checked_in", "cancelled"),
+    ],
+)
 @pytest.mark.parametrize("reason", [None, "", "   "])
-def test_stopping_needs_a_reason(current: str, reason: str | None) -> None:
+def test_stopping_and_cancelling_need_a_reason(current: str, to: str, reason: str | None) -> None:
     with pytest.raises(DomainError) as caught:
-        transition_session(current, "stopped", reason=reason)
+        transition_session(current, to, reason=reason)
     assert not isinstance(caught.value, WorkflowConflict)
     assert (caught.value.code, caught.value.field) == ("reason_required", "reason")
 
@@ -381,3 +390,29 @@ def test_cleared_iff_every_failed_check_is_overridden(flags: dict[str, Any], ove
     result = evaluate(passing(**flags), overrides=overrides)
     assert result.cleared == all(c.met or (c.overridable and c.overridden) for c in result.checks)
     assert all(c.overridable for c in result.checks if c.overridden)
+
+
+THERAPY_LEGAL = {
+    ("scheduled", "checked_in"),
+    ("scheduled", "no_show"),
+    ("scheduled", "cancelled"),
+    ("checked_in", "in_progress"),
+    ("checked_in", "cancelled"),
+    ("in_progress", "discharged"),
+    ("in_progress", "stopped"),
+}
+
+
+@pytest.mark.parametrize(("current", "to"), sorted(product(SESSION_STATES, SESSION_STATES)))
+def test_therapy_sessions_skip_clearance_and_recovery(current: str, to: str) -> None:
+    if (current, to) in THERAPY_LEGAL:
+        assert transition_session(current, to, reason="r", dosing=False) == to
+    else:
+        with pytest.raises(WorkflowConflict) as caught:
+            transition_session(current, to, reason="r", dosing=False)
+        assert caught.value.code == "invalid_transition"
+
+
+def test_therapy_session_cannot_be_cleared_like_a_dosing_session() -> None:
+    assert allowed_transitions("checked_in", dosing=False) == {"in_progress", "cancelled"}
+    assert allowed_transitions("checked_in") == {"cleared", "cancelled"}

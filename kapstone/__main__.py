@@ -10,7 +10,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kapstone.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line([os.path.basename(sys.argv[0]) or "kapstone", *sys.argv[1:]])
+    execute_from_command_line(["kapstone", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

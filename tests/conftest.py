@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.db.backends.sqlite3.operations import DatabaseOperations as SqliteOperations
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -20,8 +19,9 @@ from kapstone.accounts.services import membership_set
 from kapstone.audit import triggers
 from kapstone.audit.models import AuditEvent
 from kapstone.patients.services import patient_create
+from tests.factories import TEST_PASSWORD, ClinicFactory, UserFactory
 
-PASSWORD = "correct-horse-battery-staple"
+PASSWORD = TEST_PASSWORD
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,6 +29,8 @@ def _sqlite_flush_keeps_audit_triggers():
     """Transactional tests (live server, races) empty the database between tests with
     ``DELETE FROM``, which the append-only trigger refuses on SQLite. Wrap the test-only flush in
     drop/recreate of the triggers. Production never flushes; PostgreSQL flushes with TRUNCATE."""
+    from django.db.backends.sqlite3.base import DatabaseOperations as SqliteOperations
+
     original = SqliteOperations.sql_flush
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
@@ -50,16 +52,16 @@ def _sqlite_flush_keeps_audit_triggers():
 
 @pytest.fixture
 def clinic_a(db) -> Clinic:
-    return Clinic.objects.create(name="Clinic A", slug="a", timezone="America/New_York")
+    return ClinicFactory(name="Clinic A", slug="a", timezone="America/New_York")
 
 
 @pytest.fixture
 def clinic_b(db) -> Clinic:
-    return Clinic.objects.create(name="Clinic B", slug="b", timezone="America/Chicago")
+    return ClinicFactory(name="Clinic B", slug="b", timezone="America/Chicago")
 
 
 def make_user(username: str, clinic: Clinic | None, role: str | None) -> User:
-    user = User.objects.create_user(username=username, password=PASSWORD, first_name=username.capitalize())
+    user = UserFactory(username=username)
     if clinic is not None and role is not None:
         membership_set(actor=None, user=user, clinic=clinic, role=role)
     return user

@@ -1,0 +1,30 @@
+"""`make bench`: run every benchmark script in bench/ (bench_*.py) and print their results.
+
+Benchmarks measure; they never assert on time. Method and results are written up in
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    scripts = sorted(HERE.glob("bench_*.py"))
+    if not scripts:
+        print("no benchmarks in bench/")
+        return 0
+    failed = 0
+    for script in scripts:
+        print(f"== {script.name} ==", flush=True)
+        result = subprocess.run([sys.executable, str(script)], check=False)
+        failed += result.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from kapstone.env import env_bool, env_int, env_list, env_secret, env_str, parse_database_url
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "kapstone.accounts.middleware.SessionLifetimeMiddleware",
+    "kapstone.accounts.middleware.ClinicTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -204,7 +206,11 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+# plotly.min.js is served from the plotly package itself (as /static/plotly/plotly.min.js).
+STATICFILES_DIRS = [
+    PACKAGE_DIR / "static",
+    ("plotly", Path(plotly.__file__).resolve().parent / "package_data"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

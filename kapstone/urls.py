@@ -8,7 +8,11 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("accounts/", include("kapstone.accounts.urls")),
     path("patients/", include("kapstone.patients.urls")),
+    path("", include("kapstone.screening.urls")),
     path("audit/", include("kapstone.audit.urls")),
+    path("", include("kapstone.care.urls")),
+    path("inventory/", include("kapstone.inventory.urls")),
+    path("", include("kapstone.dosing.urls")),
     path("api/v1/", api.urls),
 ]
 

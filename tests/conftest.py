@@ -24,6 +24,14 @@ from tests.factories import TEST_PASSWORD, ClinicFactory, UserFactory
 PASSWORD = TEST_PASSWORD
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Argon2 is deliberately slow (about 0.1 s and 100 MB a hash); thousands of test users would
+    spend minutes on it. Tests hash with MD5; test_passwords_are_hashed_with_argon2 checks the
+    production setting itself."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _sqlite_flush_keeps_audit_triggers():
     """Transactional tests (live server, races) empty the database between tests with

@@ -30,5 +30,5 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = factory.LazyAttribute(lambda o: o.username.capitalize())
-    # Hashed once here and saved with the row (no second save after post-generation).
+    # Hashed here (with the test hasher) and saved with the row (no second save after post-generation).
     password = factory.LazyFunction(lambda: make_password(TEST_PASSWORD))

@@ -5,7 +5,15 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from kapstone.accounts.access import AUDIT_REVIEW, PATIENT_READ, clinic_ids_for, mfa_satisfied
+from kapstone.accounts.access import (
+    ALL_STAFF,
+    AUDIT_REVIEW,
+    CLINICAL,
+    PATIENT_READ,
+    clinic_ids_for,
+    mfa_satisfied,
+)
+from kapstone.accounts.models import Role
 
 
 def kapstone(request: HttpRequest) -> dict[str, Any]:
@@ -16,6 +24,10 @@ def kapstone(request: HttpRequest) -> dict[str, Any]:
             "signed_in": signed_in,
             "patients": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "audit": signed_in and bool(clinic_ids_for(user, AUDIT_REVIEW)),
+            "board": signed_in and bool(clinic_ids_for(user, CLINICAL | {Role.ADMIN})),
+            "groups": signed_in and bool(clinic_ids_for(user, CLINICAL)),
+            "protocols": signed_in and bool(clinic_ids_for(user, ALL_STAFF)),
+            "inventory": signed_in and bool(clinic_ids_for(user, {Role.NURSE, Role.PRESCRIBER, Role.ADMIN})),
         },
         "mfa_required": settings.MFA_REQUIRED,
         "dev_mode": settings.DEV,

@@ -55,3 +55,35 @@ class NoStoreMiddleware:
         response["Cache-Control"] = "no-store"
         response["Pragma"] = "no-cache"
         return response
+
+
+class ClinicTimezoneMiddleware:
+    """Show and read times in the clinic's own time zone (stored times stay UTC).
+
+    A user's first active clinic decides; staff working across time zones are rare enough that
+    the page says which zone it shows (the footer of base.html).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from zoneinfo import ZoneInfo
+
+        from django.utils import timezone
+
+        from kapstone.accounts.models import Membership
+
+        zone = None
+        if request.user.is_authenticated:
+            name = (
+                Membership.objects.filter(user=request.user, is_active=True)
+                .order_by("clinic_id")
+                .values_list("clinic__timezone", flat=True)
+                .first()
+            )
+            zone = ZoneInfo(name) if name else None
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)

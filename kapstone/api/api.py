@@ -110,10 +110,18 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _mount() -> None:
     from kapstone.audit.api import router as audit_router
+    from kapstone.care.api import router as care_router
+    from kapstone.dosing.api import router as dosing_router
+    from kapstone.inventory.api import router as inventory_router
     from kapstone.patients.api import router as patients_router
+    from kapstone.screening.api import router as screening_router
 
     api.add_router("/patients", patients_router, tags=["patients"])
     api.add_router("/audit", audit_router, tags=["audit"])
+    api.add_router("", care_router, tags=["care"])
+    api.add_router("", screening_router, tags=["screening"])
+    api.add_router("/inventory", inventory_router, tags=["inventory"])
+    api.add_router("", dosing_router, tags=["dosing"])
 
 
 _mount()

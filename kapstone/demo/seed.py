@@ -16,8 +16,14 @@ from django.db import transaction
 
 from kapstone.accounts.models import Clinic, Role, User
 from kapstone.accounts.services import clinic_get_or_create, membership_set
+from kapstone.care.demo import seed_courses
+from kapstone.care.models import TreatmentCourse
+from kapstone.care.notes_demo import seed_notes_and_groups
+from kapstone.dosing.demo import archive_lot, dose_giver
+from kapstone.inventory.demo import seed_inventory
 from kapstone.patients import services as patient_services
 from kapstone.patients.models import Patient
+from kapstone.screening.demo import seed_screenings
 
 DEMO_PASSWORD = "kapstone-demo-2026"  # noqa: S105 - printed by the command; demo only
 
@@ -105,6 +111,41 @@ DIAGNOSES = (
     ("F19.20", 5),
 )
 SECONDARY = ("F17.210", "F12.20", "F14.10", "F10.21")
+
+
+def _seed_care(clinic: Clinic, staff: dict[str, User], rng: random.Random) -> None:
+    """The register's stock, screenings, courses at every stage with their doses given through
+    the dosing workflow, and therapy notes and groups."""
+    today = patient_services.clinic_today(clinic)
+    patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
+    first_run = not TreatmentCourse.objects.filter(clinic=clinic).exists()
+    seed_inventory(
+        clinic=clinic,
+        admin=staff["admin"],
+        nurse=staff["nurse"],
+        prescriber=staff["prescriber"],
+        today=today,
+        rng=rng,
+    )
+    archive_lot(clinic=clinic, admin=staff["admin"], received_on=today - timedelta(days=366), today=today)
+    seed_screenings(patients=patients, clinicians=staff, rng=rng, today=today)
+    courses = seed_courses(
+        patients=patients,
+        prescriber=staff["prescriber"],
+        nurse=staff["nurse"],
+        therapist=staff["therapist"],
+        rng=rng,
+        today=today,
+        give_dose=dose_giver(prescriber=staff["prescriber"], nurse=staff["nurse"], rng=rng),
+    )
+    if first_run:
+        seed_notes_and_groups(
+            clinic=clinic,
+            therapist=staff["therapist"],
+            patients_with_courses=[(c.patient, c) for c in courses],
+            rng=rng,
+            today=today,
+        )
 
 
 @dataclass(frozen=True)
@@ -226,6 +267,7 @@ def seed_demo(*, patients_per_clinic: int = 40) -> SeedSummary:
         staff = _staff(clinic, short)
         staff_count += len(staff)
         created += _seed_patients(clinic, mrn_prefix, staff, rng, patients_per_clinic)
+        _seed_care(clinic, staff, rng)
     return SeedSummary(
         clinics=len(CLINICS),
         staff=staff_count,

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
 
@@ -295,9 +295,11 @@ def calculate_dose(
 
     Guarantees, for every result:
 
-    * ``30 <= weight_kg <= 300`` and ``0 < mg_per_kg <= max_mg_per_kg`` (default 3.0), so
-      ``dose_mg <= round_half_up(weight_kg * max_mg_per_kg, 0.1)``;
-    * ``dose_mg = round_half_up(weight_kg * mg_per_kg, 0.1 mg)``;
+    * ``30 <= weight_kg <= 300`` and ``0 < mg_per_kg <= max_mg_per_kg`` (default 3.0), and
+      ``dose_mg <= weight_kg * max_mg_per_kg`` exactly: rounding never lifts a dose over its cap;
+    * ``dose_mg = round_half_up(weight_kg * mg_per_kg, 0.1 mg)``, except that where rounding up
+      would pass ``weight_kg * max_mg_per_kg`` it rounds down instead (e.g. 216.35 kg at the
+      3.0 mg/kg cap is 649.05 mg → 649.0 mg, not 649.1);
     * iv: ``bolus_mg + infusion_mg == dose_mg`` with ``infusion_mg > 0``, and
       ``rate_mg_per_min = round(infusion_mg / over_min, 0.01)``; other routes: ``bolus_mg``,
       ``infusion_mg`` and the rates are ``None``;
@@ -327,6 +329,9 @@ def calculate_dose(
     warnings: list[str] = []
 
     dose_mg = _round(weight * total_mg_per_kg, AMOUNT_QUANTUM)
+    if dose_mg > weight * maximum:
+        # A dose at the cap must not be rounded over it.
+        dose_mg = (weight * total_mg_per_kg).quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN)
     if dose_mg <= 0:
         raise DomainError(
             "dose_out_of_range",

@@ -5,3 +5,11 @@ class DosingConfig(AppConfig):
     name = "kapstone.dosing"
     label = "dosing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from kapstone.care.panels import SessionPanel, register_session_panel
+        from kapstone.dosing.views import session_panel
+
+        register_session_panel(
+            SessionPanel(key="dosing", order=10, template="dosing/_session_panel.html", context=session_panel)
+        )

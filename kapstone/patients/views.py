@@ -12,6 +12,7 @@ from kapstone.accounts.models import Clinic
 from kapstone.domain.errors import DomainError
 from kapstone.forms import add_domain_error
 from kapstone.patients import selectors, services
+from kapstone.patients.chart import chart_sections_for
 from kapstone.patients.forms import (
     ConsentForm,
     DiagnosisForm,
@@ -69,8 +70,11 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     chart = selectors.patient_chart_for_user(user=request.user, patient_id=patient_id)
     can_write = chart.patient.clinic_id in clinic_ids_for(request.user, PATIENT_WRITE)
+    sections = chart_sections_for(user=request.user, patient=chart.patient, can_write=can_write)
     return render(
-        request, "patients/chart.html", {"chart": chart, "patient": chart.patient, "can_write": can_write}
+        request,
+        "patients/chart.html",
+        {"chart": chart, "patient": chart.patient, "can_write": can_write, "sections": sections},
     )
 
 

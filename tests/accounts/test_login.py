@@ -182,5 +182,18 @@ class TestSession:
         nina.refresh_from_db()
         assert nina.check_password(PASSWORD)
 
-    def test_passwords_are_hashed_with_argon2(self, nina):
-        assert nina.password.startswith("argon2")
+    def test_passwords_are_hashed_with_argon2_in_production(self):
+        # The test run swaps in a fast hasher (tests/conftest.py); the product's setting is Argon2 first.
+        from django.contrib.auth.hashers import make_password
+
+        from kapstone import settings as production
+
+        assert production.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+        with self._argon2():
+            assert make_password("a-long-enough-passphrase").startswith("argon2$argon2id$")
+
+    @staticmethod
+    def _argon2():
+        from django.test import override_settings
+
+        return override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.Argon2PasswordHasher"])

@@ -15,3 +15,29 @@
     if (invalid) { invalid.focus(); }
   });
 })();
+
+// Charts: a figure embedded with json_script (id in data-figure) is drawn with plotly.js; a
+// <select data-chart-models="ID"> shows one model's trace at a time.
+(function () {
+  "use strict";
+  function draw(container) {
+    if (typeof Plotly === "undefined") { return; }
+    var source = document.getElementById(container.getAttribute("data-figure"));
+    if (!source) { return; }
+    var figure = JSON.parse(source.textContent);
+    Plotly.newPlot(container, figure.data, figure.layout, { displaylogo: false, responsive: true });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-figure]").forEach(draw);
+    document.querySelectorAll("select[data-chart-models]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        var chart = document.getElementById(select.getAttribute("data-chart-models"));
+        if (!chart || !chart.data) { return; }
+        var visible = chart.data.map(function (trace) { return trace.meta === select.value; });
+        Plotly.restyle(chart, { visible: visible });
+        var note = document.querySelector("[data-model-source='" + select.getAttribute("data-chart-models") + "']");
+        if (note) { note.textContent = select.options[select.selectedIndex].getAttribute("data-source") || ""; }
+      });
+    });
+  });
+})();

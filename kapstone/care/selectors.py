@@ -1,0 +1,100 @@
+"""Scoped, audited reads of courses and sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.models import User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import CareSession, DayOfCheck, SessionEvent, TreatmentCourse
+
+
+def course_list_for_patient(*, patient) -> list[TreatmentCourse]:
+    """Courses of a patient already fetched through a scoped selector (the chart), newest first."""
+    return list(
+        TreatmentCourse.objects.filter(patient=patient)
+        .prefetch_related("sessions")
+        .order_by("-start_date", "-id")
+    )
+
+
+def course_get_for_user(
+    *, user: User, course_id: int, roles: Iterable[str] = PATIENT_READ
+) -> TreatmentCourse:
+    course = (
+        TreatmentCourse.objects.select_related("patient", "clinic")
+        .filter(pk=course_id, clinic_id__in=clinic_ids_for(user, roles))
+        .first()
+    )
+    if course is None:
+        raise Http404("course")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="course",
+        object_id=course.pk,
+        patient_id=course.patient_id,
+        clinic_id=course.clinic_id,
+    )
+    return course
+
+
+def session_get_for_user(*, user: User, session_id: int, roles: Iterable[str] = PATIENT_READ) -> CareSession:
+    """One session of the user's clinics (404 alike for missing and not-yours), audited."""
+    session = (
+        CareSession.objects.select_related("patient", "course", "clinic", "group_session")
+        .filter(pk=session_id, clinic_id__in=clinic_ids_for(user, roles))
+        .first()
+    )
+    if session is None:
+        raise Http404("session")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="session",
+        object_id=session.pk,
+        patient_id=session.patient_id,
+        clinic_id=session.clinic_id,
+    )
+    return session
+
+
+def session_history(*, session: CareSession) -> tuple[list[SessionEvent], list[DayOfCheck]]:
+    events = list(SessionEvent.objects.filter(session=session).select_related("actor").order_by("at", "id"))
+    checks = list(
+        DayOfCheck.objects.filter(session=session)
+        .select_related("recorded_by")
+        .order_by("-recorded_at", "-id")
+    )
+    return events, checks
+
+
+def sessions_for_user(
+    *, user: User, day: date | None = None, status: str | None = None, limit: int = 500
+) -> list[CareSession]:
+    """Sessions of the user's clinics on ``day`` and/or in ``status``, in time then room order.
+
+    Lists names, so the read is audited (how many, which filter; not who).
+    """
+    qs: QuerySet[CareSession] = CareSession.objects.filter(clinic_id__in=clinic_ids_for(user, PATIENT_READ))
+    if day is not None:
+        qs = qs.filter(scheduled_date=day)
+    if status is not None:
+        qs = qs.filter(status=status)
+    rows = list(
+        qs.select_related("patient", "clinic", "course").order_by(
+            "scheduled_date", "start_time", "room", "id"
+        )[:limit]
+    )
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="session_list",
+        detail={"day": day.isoformat() if day else None, "status": status, "returned": len(rows)},
+    )
+    return rows

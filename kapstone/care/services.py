@@ -1,0 +1,435 @@
+"""Writes of the care pathway: protocol clones, enrolment, course status, sessions and their
+state machine, rescheduling and day-of checks. Each runs in one transaction with its audit row."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kapstone.accounts.models import User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import (
+    CareSession,
+    CourseEvent,
+    CourseStatus,
+    DayOfCheck,
+    ProtocolClone,
+    SessionEvent,
+    TreatmentCourse,
+)
+from kapstone.care.protocols import next_version, protocol_resolve, with_version
+from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.protocols import (
+    DOSING,
+    build_schedule,
+    clone_protocol,
+    protocol_from_dict,
+    protocol_to_dict,
+)
+from kapstone.domain.sessions import (
+    CHECKED_IN,
+    CLEARED,
+    IN_PROGRESS,
+    RECOVERING,
+    SCHEDULED,
+    evaluate_day_of_checks,
+    transition_session,
+)
+from kapstone.patients.models import Consent, Patient
+from kapstone.patients.services import clinic_today
+from kapstone.screening.selectors import screening_current, screening_enrolment_check
+
+
+def _reason(reason: str | None, *, required: bool, what: str) -> str:
+    text = (reason or "").strip()
+    if required and not text:
+        raise DomainError("reason_required", f"Give a reason to {what}.", field="reason")
+    if len(text) > 500:
+        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
+    return text
+
+
+# --- Protocols --------------------------------------------------------------------------------
+
+
+def protocol_clone_create(
+    *, actor: User, clinic_id: int, slug: str, version: int, changes: dict[str, Any], note: str
+) -> ProtocolClone:
+    """A clinic's new protocol version from an existing one, validated within the safe bounds."""
+    note = _reason(note, required=True, what="clone a protocol (what changes and why)")
+    base = protocol_resolve(clinic_id=clinic_id, slug=slug, version=version)
+    cloned = clone_protocol(base, changes)
+    with transaction.atomic():
+        cloned = with_version(cloned, next_version(clinic_id=clinic_id, slug=slug))
+        row = ProtocolClone.objects.create(
+            clinic_id=clinic_id,
+            slug=cloned.slug,
+            version=cloned.version,
+            title=cloned.title,
+            data=protocol_to_dict(cloned),
+            based_on_version=base.version,
+            note=note,
+            created_by=actor,
+            created_at=timezone.now(),
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="protocol",
+            object_id=row.pk,
+            clinic_id=clinic_id,
+            detail={"slug": cloned.slug, "version": cloned.version, "changes": sorted(changes)},
+        )
+    return row
+
+
+# --- Courses ----------------------------------------------------------------------------------
+
+
+def course_enrol(
+    *,
+    actor: User,
+    patient: Patient,
+    protocol_slug: str,
+    start_date: date,
+    arm: str = "",
+    protocol_version: int | None = None,
+) -> TreatmentCourse:
+    """Enrol a patient whose current screening is approved; lay out the session schedule.
+
+    Refused with WorkflowConflict ``screening_not_approved`` (the message says why) or
+    ``course_already_open`` when the patient has an active or paused course.
+    """
+    arm = (arm or "").strip()
+    if len(arm) > 40:
+        raise DomainError(
+            "text_too_long", "The research arm label is longer than 40 characters.", field="arm"
+        )
+    today = clinic_today(patient.clinic)
+    if not today - timedelta(days=366) <= start_date <= today + timedelta(days=366):
+        raise DomainError(
+            "start_date_out_of_range",
+            "A course starts within a year before or after today.",
+            field="start_date",
+        )
+    protocol = protocol_resolve(clinic_id=patient.clinic_id, slug=protocol_slug, version=protocol_version)
+    schedule = build_schedule(protocol, start_date)
+    with transaction.atomic():
+        Patient.objects.select_for_update().get(pk=patient.pk)  # one enrolment at a time per patient
+        screening_enrolment_check(patient)
+        if TreatmentCourse.objects.filter(
+            patient=patient, status__in=[CourseStatus.ACTIVE, CourseStatus.PAUSED]
+        ).exists():
+            raise WorkflowConflict(
+                "course_already_open",
+                "This patient already has an active or paused course; complete or withdraw it first.",
+            )
+        now = timezone.now()
+        try:
+            course = TreatmentCourse.objects.create(
+                patient=patient,
+                clinic_id=patient.clinic_id,
+                protocol_slug=protocol.slug,
+                protocol_version=protocol.version,
+                protocol_title=protocol.title,
+                protocol_data=protocol_to_dict(protocol),
+                start_date=start_date,
+                arm=arm,
+                screening=screening_current(patient),
+                enrolled_by=actor,
+                enrolled_at=now,
+            )
+        except IntegrityError:
+            raise WorkflowConflict(
+                "course_already_open", "This patient already has an open course."
+            ) from None
+        CareSession.objects.bulk_create(
+            [
+                CareSession(
+                    course=course,
+                    patient=patient,
+                    clinic_id=patient.clinic_id,
+                    order=planned.order,
+                    kind=planned.kind,
+                    title=planned.title,
+                    is_group=planned.group,
+                    scheduled_date=planned.scheduled_date,
+                    duration_min=planned.duration_min,
+                    dose_rule=_dose_json(planned.dose) if planned.dose else None,
+                )
+                for planned in schedule
+            ]
+        )
+        CourseEvent.objects.create(course=course, kind="enrolled", actor=actor, at=now)
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="course",
+            object_id=course.pk,
+            patient_id=patient.pk,
+            clinic_id=patient.clinic_id,
+            detail={"protocol": protocol.slug, "version": protocol.version, "sessions": len(schedule)},
+        )
+    return course
+
+
+def _dose_json(dose: Any) -> dict[str, Any]:
+    """A dose rule as JSON (Decimals as strings, exact)."""
+    return {
+        key: (str(value) if isinstance(value, Decimal) else value) for key, value in dose.__dict__.items()
+    }
+
+
+def course_protocol(course: TreatmentCourse):
+    """The protocol version the course started on (its snapshot, not today's library)."""
+    return protocol_from_dict(course.protocol_data)
+
+
+_COURSE_MOVES = {
+    "pause": ({CourseStatus.ACTIVE}, CourseStatus.PAUSED, "paused", True),
+    "resume": ({CourseStatus.PAUSED}, CourseStatus.ACTIVE, "resumed", False),
+    "complete": ({CourseStatus.ACTIVE, CourseStatus.PAUSED}, CourseStatus.COMPLETED, "completed", False),
+    "withdraw": ({CourseStatus.ACTIVE, CourseStatus.PAUSED}, CourseStatus.WITHDRAWN, "withdrawn", True),
+}
+
+
+def course_change_status(
+    *, actor: User, course: TreatmentCourse, action: str, reason: str = ""
+) -> TreatmentCourse:
+    """Pause (reason), resume, complete or withdraw (reason) a course."""
+    if action not in _COURSE_MOVES:
+        raise DomainError("invalid_course_action", f"Unknown course action {action!r}.", field="action")
+    allowed_from, to_status, event_kind, needs_reason = _COURSE_MOVES[action]
+    reason = _reason(reason, required=needs_reason, what=f"{action} the course")
+    with transaction.atomic():
+        current = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+        if current.status not in allowed_from:
+            raise WorkflowConflict(
+                "invalid_course_transition",
+                f"A {current.status} course cannot be {event_kind}.",
+                field="action",
+            )
+        current.status = to_status
+        current.save(update_fields=["status"])
+        CourseEvent.objects.create(
+            course=current, kind=event_kind, reason=reason, actor=actor, at=timezone.now()
+        )
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="course",
+            object_id=current.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={"status": to_status},
+        )
+    return current
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+def session_transition(
+    *, actor: User, session: CareSession, to: str, reason: str | None = None
+) -> CareSession:
+    """Move a session along its state machine (dosing or therapy table).
+
+    For a dosing session, ``checked_in → cleared`` needs the latest day-of checks to have
+    cleared it (WorkflowConflict ``day_of_checks_not_passed``). The move is recorded with actor,
+    time and reason.
+    """
+    with transaction.atomic():
+        current = CareSession.objects.select_for_update().get(pk=session.pk)
+        if current.course.status != CourseStatus.ACTIVE and to not in ("cancelled", "no_show", "stopped"):
+            raise WorkflowConflict(
+                "course_not_active", f"The course is {current.course.status}; resume it first."
+            )
+        new_state = transition_session(current.status, to, reason=reason, dosing=current.is_dosing)
+        if current.is_dosing and new_state in (IN_PROGRESS, RECOVERING):
+            raise WorkflowConflict(
+                "use_dose_administration",
+                "A dosing session starts and ends with its dose administration, which also writes the "
+                "controlled-substance register; record the administration on the dose order.",
+                field="to",
+            )
+        if current.is_dosing and new_state == CLEARED:
+            latest = DayOfCheck.objects.filter(session=current).order_by("-recorded_at", "-id").first()
+            if latest is None or not latest.cleared:
+                raise WorkflowConflict(
+                    "day_of_checks_not_passed",
+                    "Record the day-of checks first: a dosing session is cleared only when they pass "
+                    "(or a prescriber overrides the ones the protocol allows).",
+                )
+        _apply_transition(actor=actor, session=current, to=new_state, reason=reason or "")
+    return current
+
+
+def _apply_transition(
+    *, actor: User, session: CareSession, to: str, reason: str, detail: dict | None = None
+) -> None:
+    previous = session.status
+    session.status = to
+    session.save(update_fields=["status"])
+    SessionEvent.objects.create(
+        session=session,
+        kind="transition",
+        from_state=previous,
+        to_state=to,
+        reason=reason[:500],
+        detail=detail or {},
+        actor=actor,
+        at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="update",
+        object_type="session",
+        object_id=session.pk,
+        patient_id=session.patient_id,
+        clinic_id=session.clinic_id,
+        detail={"from": previous, "to": to},
+    )
+
+
+def session_reschedule(
+    *,
+    actor: User,
+    session: CareSession,
+    scheduled_date: date,
+    start_time: time | None,
+    room: str,
+    reason: str,
+) -> CareSession:
+    """Move a scheduled session to another day, time or room (only while it is scheduled)."""
+    reason = _reason(reason, required=True, what="reschedule the session")
+    room = (room or "").strip()
+    if len(room) > 60:
+        raise DomainError("text_too_long", "The room name is longer than 60 characters.", field="room")
+    with transaction.atomic():
+        current = CareSession.objects.select_for_update().get(pk=session.pk)
+        if current.status != SCHEDULED:
+            raise WorkflowConflict(
+                "session_not_reschedulable",
+                f"Only a scheduled session can be rescheduled; this one is {current.status}.",
+            )
+        if scheduled_date < current.course.start_date:
+            raise DomainError(
+                "date_before_course_start",
+                "A session cannot be before the course starts.",
+                field="scheduled_date",
+            )
+        before = {
+            "date": current.scheduled_date.isoformat(),
+            "time": current.start_time.isoformat() if current.start_time else None,
+            "room": current.room,
+        }
+        current.scheduled_date, current.start_time, current.room = scheduled_date, start_time, room
+        current.save(update_fields=["scheduled_date", "start_time", "room"])
+        after = {
+            "date": scheduled_date.isoformat(),
+            "time": start_time.isoformat() if start_time else None,
+            "room": room,
+        }
+        SessionEvent.objects.create(
+            session=current,
+            kind="rescheduled",
+            reason=reason,
+            detail={"before": before, "after": after},
+            actor=actor,
+            at=timezone.now(),
+        )
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="session",
+            object_id=current.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={"rescheduled": True},
+        )
+    return current
+
+
+def treatment_consent_current(patient: Patient) -> bool:
+    """Whether the latest treatment consent on record is a grant (a withdrawal is a later row)."""
+    latest = Consent.objects.filter(patient=patient, kind="treatment").order_by("-recorded_at", "-id").first()
+    return latest is not None and latest.status == "granted"
+
+
+def day_of_checks_record(
+    *,
+    actor: User,
+    session: CareSession,
+    inputs: dict[str, Any],
+    overrides: dict[str, str] | None = None,
+    actor_is_prescriber: bool = False,
+) -> DayOfCheck:
+    """Record the day-of checks of a checked-in dosing session; clear it when they pass.
+
+    ``consent_current`` is read from the record, not typed in. Overrides (check → reason) are
+    a prescriber's decision and only for checks the protocol marks overridable (the domain
+    refuses the others). When the checks clear the session, it moves to ``cleared`` in the
+    same transaction.
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v and v.strip()}
+    if overrides and not actor_is_prescriber:
+        raise WorkflowConflict(
+            "override_requires_prescriber", "Only a prescriber may override a failed day-of check."
+        )
+    with transaction.atomic():
+        current = (
+            CareSession.objects.select_for_update().select_related("course", "patient").get(pk=session.pk)
+        )
+        if current.kind != DOSING:
+            raise WorkflowConflict("not_a_dosing_session", "Day-of checks are for dosing sessions.")
+        if current.status != CHECKED_IN:
+            raise WorkflowConflict(
+                "session_not_checked_in", f"Check the patient in first; the session is {current.status}."
+            )
+        full_inputs = dict(inputs) | {"consent_current": treatment_consent_current(current.patient)}
+        protocol = course_protocol(current.course)
+        result = evaluate_day_of_checks(
+            full_inputs,
+            protocol_checks=protocol.day_of,
+            sex_at_birth=current.patient.sex_at_birth,
+            overrides=overrides,
+        )
+        row = DayOfCheck.objects.create(
+            session=current,
+            inputs=_jsonable(full_inputs),
+            outcomes=result.as_dict(),
+            overrides=overrides,
+            cleared=result.cleared,
+            recorded_by=actor,
+            recorded_at=timezone.now(),
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="day_of_check",
+            object_id=row.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={
+                "cleared": result.cleared,
+                "failed": list(result.failure_codes),
+                "overridden": sorted(overrides),
+            },
+        )
+        if result.cleared:
+            _apply_transition(
+                actor=actor,
+                session=current,
+                to=CLEARED,
+                reason="day-of checks passed",
+                detail={"day_of_check": row.pk},
+            )
+    return row
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()}

@@ -1,0 +1,190 @@
+"""Dosing API: order, independent verification, administration record."""
+# No "from __future__ import annotations" in API modules: django-ninja resolves the operation
+# signatures through the role wrapper, which lives in another module, so annotations must be real.
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.http import Http404, HttpRequest
+from ninja import Router, Schema, Status
+
+from kapstone.accounts.access import PATIENT_READ
+from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.models import Membership, Role, User
+from kapstone.care.selectors import session_get_for_user
+from kapstone.domain.errors import DomainError
+from kapstone.dosing import selectors, services
+from kapstone.inventory.models import Lot
+
+router = Router()
+DOSING = (Role.NURSE, Role.PRESCRIBER)
+
+
+class OrderIn(StrictSchema):
+    mg_per_kg: Decimal | None = None
+    concentration_mg_per_ml: Decimal
+    bag_ml: Decimal | None = None
+    adjustment_reason: text(500) = ""
+
+
+class OrderOut(Schema):
+    id: int
+    session_id: int
+    status: str
+    weight_kg: float
+    mg_per_kg: float
+    route: str
+    dose_mg: float
+    bolus_mg: float | None
+    infusion_mg: float | None
+    over_min: float | None
+    concentration_mg_per_ml: float
+    volume_ml: float
+    rate_mg_per_min: float | None
+    rate_ml_per_h: float | None
+    warnings: list[str]
+
+
+def _num(value):
+    return None if value is None else float(value)
+
+
+def _order_out(order) -> dict:
+    return {
+        "id": order.pk,
+        "session_id": order.session_id,
+        "status": order.status,
+        "weight_kg": float(order.weight_kg),
+        "mg_per_kg": float(order.mg_per_kg),
+        "route": order.route,
+        "dose_mg": float(order.dose_mg),
+        "bolus_mg": _num(order.bolus_mg),
+        "infusion_mg": _num(order.infusion_mg),
+        "over_min": _num(order.over_min),
+        "concentration_mg_per_ml": float(order.concentration_mg_per_ml),
+        "volume_ml": float(order.volume_ml),
+        "rate_mg_per_min": _num(order.rate_mg_per_min),
+        "rate_ml_per_h": _num(order.rate_ml_per_h),
+        "warnings": list(order.warnings),
+    }
+
+
+@router.post("/sessions/{int:session_id}/dose-orders", response={201: OrderOut})
+@api_roles(Role.PRESCRIBER)
+def create_order(request: HttpRequest, session_id: int, payload: OrderIn):
+    session = session_get_for_user(user=request.auth, session_id=session_id, roles={Role.PRESCRIBER})
+    order = services.dose_order_create(actor=request.auth, session=session, **payload.dict())
+    return Status(201, _order_out(order))
+
+
+class VerifyIn(StrictSchema):
+    weight_kg: Decimal
+    concentration_mg_per_ml: Decimal
+
+
+@router.post("/dose-orders/{int:order_id}/verify", response=OrderOut)
+@api_roles(*DOSING)
+def verify_order(request: HttpRequest, order_id: int, payload: VerifyIn):
+    order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
+    return _order_out(services.dose_order_verify(actor=request.auth, order=order, **payload.dict()))
+
+
+class RateEventIn(StrictSchema):
+    kind: text(10, min_length=1)
+    at: datetime
+    rate: Decimal | None = None
+    reason: text(500) = ""
+
+
+class AdministrationIn(StrictSchema):
+    lot_id: int
+    started_at: datetime
+    bolus_given: bool = False
+    events: list[RateEventIn] = []
+    ended_at: datetime | None = None
+    witness: text(150) = ""
+    stopped_early: bool = False
+    stop_reason: text(500) = ""
+
+
+class AdministrationOut(Schema):
+    id: int
+    order_id: int
+    lot_id: int
+    started_at: datetime
+    ended_at: datetime | None
+    dispensed_mg: float
+    given_mg: float | None
+    wasted_mg: float | None
+    stopped_early: bool
+
+
+def _witness(username: str, clinic_id: int) -> User | None:
+    if not username:
+        return None
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None or not Membership.objects.filter(user=user, clinic_id=clinic_id, is_active=True).exists():
+        raise DomainError(
+            "witness_not_in_clinic",
+            "The witness must be an active clinician of this clinic.",
+            field="witness",
+        )
+    return user
+
+
+@router.post("/dose-orders/{int:order_id}/administrations", response={201: AdministrationOut})
+@api_roles(*DOSING)
+def record_administration(request: HttpRequest, order_id: int, payload: AdministrationIn):
+    """The whole administration record in one call (a device or an import): start, rate events
+    and, with ``ended_at``, the end — all or nothing."""
+    order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
+    lot = Lot.objects.select_related("product").filter(pk=payload.lot_id, clinic_id=order.clinic_id).first()
+    if lot is None:
+        raise Http404("lot")
+    with transaction.atomic():
+        administration = services.administration_start(
+            actor=request.auth,
+            order=order,
+            lot=lot,
+            started_at=payload.started_at,
+            bolus_given=payload.bolus_given,
+        )
+        for event in payload.events:
+            services.administration_rate_event(
+                actor=request.auth,
+                administration=administration,
+                kind=event.kind,
+                at=event.at,
+                rate=event.rate,
+                reason=event.reason,
+            )
+        if payload.ended_at is not None:
+            administration = services.administration_complete(
+                actor=request.auth,
+                administration=administration,
+                ended_at=payload.ended_at,
+                witness=_witness(payload.witness, order.clinic_id),
+                stopped_early=payload.stopped_early,
+                stop_reason=payload.stop_reason,
+            )
+    return Status(
+        201,
+        {
+            "id": administration.pk,
+            "order_id": order.pk,
+            "lot_id": lot.pk,
+            "started_at": administration.started_at,
+            "ended_at": administration.ended_at,
+            "dispensed_mg": float(administration.dispensed_mg),
+            "given_mg": _num(administration.given_mg),
+            "wasted_mg": _num(administration.wasted_mg),
+            "stopped_early": administration.stopped_early,
+        },
+    )
+
+
+@router.get("/dose-orders/{int:order_id}", response=OrderOut)
+@api_roles(*PATIENT_READ)
+def get_order(request: HttpRequest, order_id: int):
+    return _order_out(selectors.order_get_for_user(user=request.auth, order_id=order_id))

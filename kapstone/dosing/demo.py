@@ -1,0 +1,136 @@
+"""Demo doses: every past dosing session of the demo gets an order, an independent check and an
+administration record, written through the services (so the register is written too)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from kapstone.accounts.models import User
+from kapstone.care.models import CareSession
+from kapstone.dosing.services import (
+    administration_complete,
+    administration_rate_event,
+    administration_start,
+    dose_order_create,
+    dose_order_verify,
+)
+from kapstone.inventory.models import Lot
+from kapstone.patients.models import BodyMeasurement
+from kapstone.patients.services import measurement_record
+
+
+def archive_lot(*, clinic, admin: User, received_on: date, today: date) -> Lot:
+    """The demo clinic's older stock: a 50 mg/mL lot received before the oldest demo course, so
+    that every past dose is dispensed from a lot that was in the safe on that day."""
+    from kapstone.inventory import services as inventory
+    from kapstone.inventory.models import Product, StorageLocation
+
+    number = f"{clinic.slug[:2].upper()}5Z0001"
+    existing = Lot.objects.filter(clinic=clinic, lot_number=number).first()
+    if existing is not None:
+        return existing
+    location = StorageLocation.objects.filter(clinic=clinic).order_by("id").first()
+    product = Product.objects.filter(strength_mg_per_ml=Decimal("50")).order_by("id").first()
+    # The register's internal entry point takes a past date (public callers always post "now").
+    return inventory._lot_receive(
+        actor=admin,
+        clinic=clinic,
+        location=location,
+        product=product,
+        lot_number=number,
+        expiry=today + timedelta(days=120),
+        amount_mg=product.mg_per_vial * 60,
+        at=datetime.combine(received_on, time(9, 0), tzinfo=ZoneInfo(clinic.timezone)),
+        today=received_on,
+    )
+
+
+def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable[[CareSession], None]:
+    """A function that gives the dose of a cleared demo dosing session, as the staff would."""
+
+    def give(session: CareSession) -> None:
+        tz = ZoneInfo(session.clinic.timezone)
+        started = datetime.combine(session.scheduled_date, session.start_time or time(9, 0), tzinfo=tz)
+        _weigh_if_needed(session, prescriber)
+        # The lot that was in the safe that day: received before the session, not expired, enough left.
+        lot = (
+            Lot.objects.filter(
+                clinic_id=session.clinic_id,
+                product__strength_mg_per_ml=Decimal("50"),
+                expiry__gt=session.scheduled_date,
+                balance_mg__gte=300,
+                entries__kind="receive",
+                entries__occurred_at__lt=started,
+            )
+            .distinct()
+            .order_by("expiry")
+            .first()
+        )
+        if lot is None:
+            return
+        order = dose_order_create(
+            actor=prescriber,
+            session=session,
+            mg_per_kg=(session.dose_rule or {}).get("mg_per_kg"),
+            concentration_mg_per_ml="50",
+            bag_ml="100" if session.dose_rule["route"] == "iv" else None,
+        )
+        dose_order_verify(actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50")
+        administration = administration_start(
+            actor=nurse, order=order, lot=lot, started_at=started, bolus_given=order.bolus_mg is not None
+        )
+        minutes = int(order.over_min or 1)
+        stopped = order.route == "iv" and rng.random() < 0.12
+        if order.route == "iv" and rng.random() < 0.25:
+            pause = started + timedelta(minutes=min(18, minutes - 5))
+            administration_rate_event(
+                actor=nurse,
+                administration=administration,
+                kind="pause",
+                at=pause,
+                reason="Blood pressure above 160 systolic; rechecked after 5 minutes.",
+            )
+            administration_rate_event(
+                actor=nurse, administration=administration, kind="resume", at=pause + timedelta(minutes=5)
+            )
+            minutes += 5
+        ended = started + timedelta(minutes=minutes - (12 if stopped else 0))
+        administration_complete(
+            actor=nurse,
+            administration=administration,
+            ended_at=ended,
+            witness=prescriber,
+            stopped_early=stopped,
+            stop_reason="Patient distressed by dissociation; stopped after discussion." if stopped else "",
+        )
+
+    return give
+
+
+def _weigh_if_needed(session: CareSession, actor: User) -> None:
+    """Demo patients were weighed at registration; re-weigh them on the day when that is too old."""
+    latest = (
+        BodyMeasurement.objects.filter(
+            patient_id=session.patient_id, weight_kg__isnull=False, measured_on__lte=session.scheduled_date
+        )
+        .order_by("-measured_on")
+        .first()
+    )
+    if latest is not None and (session.scheduled_date - latest.measured_on).days <= 30:
+        return
+    any_weight = (
+        BodyMeasurement.objects.filter(patient_id=session.patient_id, weight_kg__isnull=False)
+        .order_by("-measured_on")
+        .first()
+    )
+    measurement_record(
+        actor=actor,
+        patient=session.patient,
+        weight_kg=any_weight.weight_kg if any_weight else Decimal("75"),
+        height_cm=None,
+        measured_on=session.scheduled_date,
+    )

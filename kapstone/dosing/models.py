@@ -1,0 +1,151 @@
+"""Dose orders, their independent verification, and administration records.
+
+An order is never edited: a correction voids it (with reason) and a new order is written. The
+verifying clinician re-enters weight and concentration without seeing the order's values; only
+a matching, verified order can be administered. The administration record keeps every rate
+segment (start, change, pause, stop) and computes the amount actually given from them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from kapstone.care.models import CareSession
+from kapstone.inventory.models import Lot
+from kapstone.patients.models import Patient
+
+USER = settings.AUTH_USER_MODEL
+
+
+class OrderStatus(models.TextChoices):
+    ORDERED = "ordered", "Awaiting verification"
+    VERIFIED = "verified", "Verified"
+    ADMINISTERING = "administering", "Being given"
+    COMPLETED = "completed", "Given"
+    STOPPED = "stopped", "Stopped early"
+    VOIDED = "voided", "Voided"
+
+
+class DoseOrder(models.Model):
+    session = models.ForeignKey(CareSession, on_delete=models.PROTECT, related_name="dose_orders")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dose_orders")
+    clinic_id = models.BigIntegerField(db_index=True)
+    status = models.CharField(max_length=15, choices=OrderStatus.choices, default=OrderStatus.ORDERED)
+    # What the order was computed from.
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    weight_measured_on = models.DateField()
+    protocol_mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3)
+    mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3)
+    max_mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3)
+    adjustment_reason = models.CharField(max_length=500, blank=True)
+    route = models.CharField(max_length=4)
+    over_min = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    bolus_mg_per_kg = models.DecimalField(max_digits=5, decimal_places=3, null=True, blank=True)
+    concentration_mg_per_ml = models.DecimalField(max_digits=6, decimal_places=2)
+    bag_ml = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    bag_concentration_mg_per_ml = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
+    # The arithmetic, as calculated by the domain (kapstone.domain.dosing.calculate_dose).
+    dose_mg = models.DecimalField(max_digits=7, decimal_places=1)
+    bolus_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    infusion_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    volume_ml = models.DecimalField(max_digits=7, decimal_places=2)
+    rate_mg_per_min = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    rate_ml_per_h = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    ordered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    ordered_at = models.DateTimeField()
+    verified_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-ordered_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
+            models.CheckConstraint(condition=Q(dose_mg__gt=0), name="order_dose_positive"),
+            models.CheckConstraint(
+                condition=Q(mg_per_kg__lte=models.F("max_mg_per_kg")), name="order_within_max"
+            ),
+            models.CheckConstraint(condition=Q(max_mg_per_kg__lte=3), name="order_max_below_ceiling"),
+            models.CheckConstraint(
+                condition=Q(verified_by__isnull=True) | ~Q(verified_by=models.F("ordered_by")),
+                name="order_verified_by_someone_else",
+            ),
+            # At most one live (not voided) order per session.
+            models.UniqueConstraint(
+                fields=["session"], condition=~Q(status="voided"), name="order_one_live_per_session"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dose_mg} mg {self.route} ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status != OrderStatus.VOIDED
+
+
+class Administration(models.Model):
+    order = models.OneToOneField(DoseOrder, on_delete=models.PROTECT, related_name="administration")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+")
+    dispensed_mg = models.DecimalField(max_digits=7, decimal_places=1)
+    started_at = models.DateTimeField()
+    started_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    bolus_given = models.BooleanField(default=False)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    given_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    wasted_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    waste_witness = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    stopped_early = models.BooleanField(default=False)
+    stop_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="admin_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(stopped_early=False) | ~Q(stop_reason=""), name="admin_stop_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"administration of order {self.order_id}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.ended_at is None
+
+
+class RateEvent(models.Model):
+    """A change of the infusion: start, rate change, pause, resume or stop, with why."""
+
+    KINDS = ("start", "change", "pause", "resume", "stop")
+
+    administration = models.ForeignKey(Administration, on_delete=models.PROTECT, related_name="rate_events")
+    kind = models.CharField(max_length=10)
+    at = models.DateTimeField()
+    rate = models.DecimalField(max_digits=8, decimal_places=2)
+    unit = models.CharField(max_length=12)  # mg_per_min or ml_per_h
+    reason = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["administration", "at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=("start", "change", "pause", "resume", "stop")),
+                name="rate_event_kind_valid",
+            ),
+            models.CheckConstraint(condition=Q(rate__gte=0), name="rate_event_rate_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.rate} {self.unit} at {self.at:%H:%M}"

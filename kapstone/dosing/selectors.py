@@ -1,0 +1,52 @@
+"""Scoped, audited reads of dose orders and administrations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.http import Http404
+
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.models import User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import CareSession
+from kapstone.dosing.models import Administration, DoseOrder
+
+
+def order_get_for_user(*, user: User, order_id: int, roles: Iterable[str] = PATIENT_READ) -> DoseOrder:
+    order = (
+        DoseOrder.objects.select_related("session", "session__course", "patient", "ordered_by", "verified_by")
+        .filter(pk=order_id, clinic_id__in=clinic_ids_for(user, roles))
+        .first()
+    )
+    if order is None:
+        raise Http404("dose order")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="dose_order",
+        object_id=order.pk,
+        patient_id=order.patient_id,
+        clinic_id=order.clinic_id,
+    )
+    return order
+
+
+def orders_for_session(*, session: CareSession) -> list[DoseOrder]:
+    """Every order of a session already read through a scoped selector, newest first."""
+    return list(
+        DoseOrder.objects.filter(session=session).select_related("ordered_by", "verified_by", "voided_by")
+    )
+
+
+def live_order(session: CareSession) -> DoseOrder | None:
+    return DoseOrder.objects.filter(session=session).exclude(status="voided").first()
+
+
+def administration_of(order: DoseOrder) -> Administration | None:
+    return (
+        Administration.objects.filter(order=order)
+        .select_related("lot", "lot__product", "started_by", "ended_by", "waste_witness")
+        .prefetch_related("rate_events", "rate_events__recorded_by")
+        .first()
+    )

@@ -1,0 +1,274 @@
+"""Dose order, independent verification and administration pages."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kapstone.accounts.access import PATIENT_READ, has_role, require_roles
+from kapstone.accounts.models import Membership, Role, User
+from kapstone.care.selectors import session_get_for_user
+from kapstone.domain.errors import DomainError
+from kapstone.dosing import selectors, services
+from kapstone.dosing.charts import COLOURS, pk_figure, pk_figure_for_order
+from kapstone.dosing.forms import CompleteForm, DoseOrderForm, RateEventForm, StartForm, VerifyForm, VoidForm
+from kapstone.dosing.models import OrderStatus
+from kapstone.forms import add_domain_error
+from kapstone.inventory.models import Lot
+
+DOSING_STAFF = frozenset({Role.NURSE, Role.PRESCRIBER})
+
+
+def _local(clinic) -> ZoneInfo:
+    return ZoneInfo(clinic.timezone)
+
+
+@require_roles(Role.PRESCRIBER)
+@require_http_methods(["GET", "POST"])
+def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = session_get_for_user(user=request.user, session_id=session_id, roles={Role.PRESCRIBER})
+    rule = session.dose_rule or {}
+    form = DoseOrderForm(
+        request.POST or None, initial={"mg_per_kg": rule.get("mg_per_kg"), "concentration_mg_per_ml": "50"}
+    )
+    plan, figure, error = None, None, None
+    data = form.data if form.is_bound else form.initial
+    if not form.is_bound or form.is_valid():
+        values = (
+            form.cleaned_data
+            if form.is_bound
+            else {"mg_per_kg": rule.get("mg_per_kg"), "concentration_mg_per_ml": "50", "bag_ml": None}
+        )
+        try:
+            plan = services.dose_plan(
+                session=session,
+                mg_per_kg=values["mg_per_kg"],
+                concentration_mg_per_ml=values["concentration_mg_per_ml"],
+                bag_ml=values.get("bag_ml"),
+            )
+            calc = plan["calc"]
+            figure = pk_figure(
+                weight_kg=calc.weight_kg,
+                mg_per_kg=calc.mg_per_kg,
+                route=calc.route,
+                over_min=calc.over_min,
+                bolus_mg_per_kg=plan["bolus_mg_per_kg"],
+            )
+        except DomainError as refusal:
+            error = refusal
+            if form.is_bound:
+                add_domain_error(form, refusal)
+    if request.method == "POST" and "sign" in request.POST and plan is not None and not form.errors:
+        try:
+            order = services.dose_order_create(actor=request.user, session=session, **form.cleaned_data)
+        except DomainError as refusal:
+            add_domain_error(form, refusal)
+        else:
+            messages.success(request, f"Ordered {order.dose_mg} mg. A second clinician must now verify it.")
+            return redirect("dosing:order", order_id=order.pk)
+    status = 400 if request.method == "POST" and (form.errors or error) else 200
+    return render(
+        request,
+        "dosing/order_form.html",
+        {
+            "form": form,
+            "session": session,
+            "patient": session.patient,
+            "rule": rule,
+            "plan": plan,
+            "figure": figure,
+            "error": error,
+            "data": data,
+            "models": COLOURS,
+        },
+        status=status,
+    )
+
+
+def _witnesses(order, exclude: User):
+    ids = Membership.objects.filter(
+        clinic_id=order.clinic_id, is_active=True, role__in=[Role.NURSE, Role.PRESCRIBER]
+    ).values_list("user_id", flat=True)
+    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(pk=exclude.pk).order_by("username"))
+
+
+def _usable_lots(order):
+    today = timezone.now().astimezone(_local(order.session.clinic)).date()
+    return list(
+        Lot.objects.select_related("product", "location")
+        .filter(
+            clinic_id=order.clinic_id,
+            product__strength_mg_per_ml=order.concentration_mg_per_ml,
+            expiry__gte=today,
+            balance_mg__gte=order.dose_mg,
+        )
+        .order_by("expiry", "lot_number")
+    )
+
+
+@require_roles(*PATIENT_READ)
+@require_GET
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = selectors.order_get_for_user(user=request.user, order_id=order_id)
+    return render(request, "dosing/order.html", _order_context(request, order))
+
+
+def _order_context(request: HttpRequest, order, **forms_override) -> dict:
+    user = request.user
+    clinician = has_role(user, DOSING_STAFF, order.clinic_id)
+    administration = selectors.administration_of(order)
+    now_local = timezone.now().astimezone(_local(order.session.clinic)).strftime("%Y-%m-%dT%H:%M")
+    # Blind double check: until verified, only the orderer sees the weight and concentration used.
+    blind = order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk
+    context = {
+        "order": order,
+        "session": order.session,
+        "patient": order.patient,
+        "administration": administration,
+        "blind": blind,
+        "figure": None if blind else pk_figure_for_order(order),
+        "models": COLOURS,
+        "can_verify": clinician and order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk,
+        "can_start": clinician and order.status == OrderStatus.VERIFIED,
+        "can_void": has_role(user, {Role.PRESCRIBER}, order.clinic_id)
+        and order.status in (OrderStatus.ORDERED, OrderStatus.VERIFIED),
+        "can_run": clinician and administration is not None and administration.is_running,
+        "verify_form": VerifyForm(),
+        "void_form": VoidForm(),
+        "start_form": StartForm(lots=_usable_lots(order), initial={"started_at": now_local})
+        if order.status == OrderStatus.VERIFIED
+        else None,
+        "rate_form": RateEventForm(initial={"at": now_local}),
+        "complete_form": CompleteForm(witnesses=_witnesses(order, user), initial={"ended_at": now_local}),
+    }
+    context.update(forms_override)
+    return context
+
+
+def _post_step(request, order_id, form_class, step, *, roles=DOSING_STAFF, form_kwargs=None):
+    order = selectors.order_get_for_user(user=request.user, order_id=order_id, roles=roles)
+    with timezone.override(_local(order.session.clinic)):
+        form = form_class(request.POST, **(form_kwargs(order) if form_kwargs else {}))
+        if form.is_valid():
+            try:
+                message = step(order, form.cleaned_data)
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, message)
+                return redirect("dosing:order", order_id=order.pk)
+    key = {
+        VerifyForm: "verify_form",
+        VoidForm: "void_form",
+        StartForm: "start_form",
+        RateEventForm: "rate_form",
+        CompleteForm: "complete_form",
+    }[form_class]
+    return render(request, "dosing/order.html", _order_context(request, order, **{key: form}), status=400)
+
+
+@require_roles(*DOSING_STAFF)
+@require_POST
+def order_verify(request: HttpRequest, order_id: int) -> HttpResponse:
+    def step(order, data):
+        services.dose_order_verify(actor=request.user, order=order, **data)
+        return "Verified: the values match. The dose may be given."
+
+    return _post_step(request, order_id, VerifyForm, step)
+
+
+@require_roles(Role.PRESCRIBER)
+@require_POST
+def order_void(request: HttpRequest, order_id: int) -> HttpResponse:
+    def step(order, data):
+        services.dose_order_void(actor=request.user, order=order, reason=data["reason"])
+        return "Order voided. Write a new order if the dose is still to be given."
+
+    return _post_step(request, order_id, VoidForm, step, roles={Role.PRESCRIBER})
+
+
+@require_roles(*DOSING_STAFF)
+@require_POST
+def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
+    def step(order, data):
+        lot = Lot.objects.get(pk=data["lot"], clinic_id=order.clinic_id)
+        services.administration_start(
+            actor=request.user,
+            order=order,
+            lot=lot,
+            started_at=data["started_at"],
+            bolus_given=data["bolus_given"],
+        )
+        return "Administration started; the session is in progress."
+
+    return _post_step(
+        request, order_id, StartForm, step, form_kwargs=lambda order: {"lots": _usable_lots(order)}
+    )
+
+
+@require_roles(*DOSING_STAFF)
+@require_POST
+def administration_rate(request: HttpRequest, order_id: int) -> HttpResponse:
+    def step(order, data):
+        administration = selectors.administration_of(order)
+        if administration is None:
+            raise DomainError("not_started", "The administration has not started.")
+        services.administration_rate_event(actor=request.user, administration=administration, **data)
+        return {"change": "Rate changed.", "pause": "Infusion paused.", "resume": "Infusion resumed."}[
+            data["kind"]
+        ]
+
+    return _post_step(request, order_id, RateEventForm, step)
+
+
+@require_roles(*DOSING_STAFF)
+@require_POST
+def administration_complete(request: HttpRequest, order_id: int) -> HttpResponse:
+    def step(order, data):
+        administration = selectors.administration_of(order)
+        if administration is None:
+            raise DomainError("not_started", "The administration has not started.")
+        witness = User.objects.filter(pk=data["witness"]).first() if data["witness"] else None
+        done = services.administration_complete(
+            actor=request.user,
+            administration=administration,
+            ended_at=data["ended_at"],
+            witness=witness,
+            stopped_early=data["stopped_early"],
+            stop_reason=data["stop_reason"],
+        )
+        return f"Administration ended: {done.given_mg} mg given. The patient is now recovering."
+
+    return _post_step(
+        request,
+        order_id,
+        CompleteForm,
+        step,
+        form_kwargs=lambda order: {"witnesses": _witnesses(order, request.user)},
+    )
+
+
+def session_panel(user, session) -> dict | None:
+    """The dosing panel of a dosing session page: the live order, or the button to write one."""
+    if session.kind != "dosing":
+        return None
+    order = selectors.live_order(session)
+    administration = selectors.administration_of(order) if order else None
+    # Blind double check: the verifier sees no curve (it would reveal the weight behind it).
+    blind = order is not None and order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk
+    return {
+        "order": order,
+        "administration": administration,
+        "figure": pk_figure_for_order(order) if order is not None and not blind else None,
+        "can_order": order is None
+        and session.status == "cleared"
+        and has_role(user, {Role.PRESCRIBER}, session.clinic_id),
+        "voided": [
+            o for o in selectors.orders_for_session(session=session) if o.status == OrderStatus.VOIDED
+        ],
+    }

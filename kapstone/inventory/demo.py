@@ -1,0 +1,222 @@
+"""Demo register: a safe, two ketamine products, a few lots and a month of history.
+
+Called by ``kapstone seed_demo`` after the care demo (it looks for the clinic's past dosing
+sessions). Every row is written by the register's own posting code, so balances, in-hand
+amounts, constraints and the audit trail are real; but the history is dated in the past, so
+entries are posted through the services' internal functions with a past time, in
+chronological order, and dispenses to sessions that are long discharged skip the
+"session is being dosed now" gate, which can only be checked on the day. Idempotent: a clinic
+that already has lots is left alone.
+
+The NDCs are made-up examples (labeler 99999), not real product codes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_CEILING, Decimal
+from zoneinfo import ZoneInfo
+
+from kapstone.accounts.models import Clinic, User
+from kapstone.care.models import CareSession
+from kapstone.domain import register as rules
+from kapstone.domain.errors import DomainError
+from kapstone.inventory import services
+from kapstone.inventory.models import CountLine, Lot, Product, StorageLocation
+from kapstone.patients.models import BodyMeasurement
+
+# (name, example NDC, strength mg/mL, vial mL): two common ketamine HCl presentations.
+PRODUCTS = (
+    ("Ketamine HCl injection (demo product)", "99999-0501-10", Decimal("50"), Decimal("10")),
+    ("Ketamine HCl injection (demo product)", "99999-1005-05", Decimal("100"), Decimal("5")),
+)
+DEFAULT_WEIGHT_KG = Decimal("70")
+
+
+def _product(admin: User, name: str, ndc: str, strength: Decimal, volume: Decimal) -> Product:
+    existing = Product.objects.filter(ndc=ndc).first()
+    if existing is not None:
+        return existing
+    return services.product_create(
+        actor=admin, name=name, ndc=ndc, strength_mg_per_ml=strength, vial_volume_ml=volume
+    )
+
+
+def _at(clinic: Clinic, day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(clinic.timezone))
+
+
+def _dose_mg(session: CareSession) -> Decimal:
+    """The session's dose from its protocol rule and the patient's latest weight (demo only)."""
+    weight = (
+        BodyMeasurement.objects.filter(patient_id=session.patient_id, weight_kg__isnull=False)
+        .order_by("-measured_on", "-id")
+        .values_list("weight_kg", flat=True)
+        .first()
+    ) or DEFAULT_WEIGHT_KG
+    mg_per_kg = Decimal(str((session.dose_rule or {}).get("mg_per_kg", "0.5")))
+    return (weight * mg_per_kg).quantize(Decimal("0.1"))
+
+
+def seed_inventory(
+    *, clinic: Clinic, admin: User, nurse: User, prescriber: User, today: date, rng: random.Random
+) -> None:
+    """A location, two products, four lots (one expiring soon, one expired and emptied), a
+    month of receipts, dispenses, administrations and witnessed wastes for the clinic's past
+    dosing sessions, and two shift counts: one with a resolved discrepancy, one left open."""
+    if Lot.objects.filter(clinic=clinic).exists():
+        return
+    safe = StorageLocation.objects.filter(
+        clinic=clinic, name="Main safe"
+    ).first() or services.location_create(actor=admin, clinic=clinic, name="Main safe")
+    p50, p100 = (_product(admin, *spec) for spec in PRODUCTS)
+    start = today - timedelta(days=30)
+    prefix = clinic.slug[:2].upper()
+    events: list[tuple[datetime, int, Callable[[], object]]] = []
+
+    def add(at: datetime, action: Callable[[], object]) -> None:
+        events.append((at, len(events), action))
+
+    lots: dict[str, Lot] = {}
+
+    def receive(key: str, product: Product, number: str, expiry: date, vials: int, day: date) -> None:
+        def run() -> None:
+            lots[key] = services._lot_receive(
+                actor=admin,
+                clinic=clinic,
+                location=safe,
+                product=product,
+                lot_number=number,
+                expiry=expiry,
+                amount_mg=product.mg_per_vial * vials,
+                at=_at(clinic, day, 9),
+                today=day,
+            )
+
+        add(_at(clinic, day, 9), run)
+
+    receive("main", p50, f"{prefix}5A{rng.randint(1000, 9999)}", today + timedelta(days=300), 10, start)
+    receive("soon", p100, f"{prefix}1B{rng.randint(1000, 9999)}", today + timedelta(days=20), 6, start)
+    receive("old", p50, f"{prefix}5C{rng.randint(1000, 9999)}", today - timedelta(days=5), 1, start)
+    add(
+        _at(clinic, start + timedelta(days=15), 9, 30),
+        lambda: services._post(
+            actor=admin,
+            kind=rules.RECEIVE,
+            lot=lots["main"],
+            amount_mg=p50.mg_per_vial * 5,
+            reason="Monthly order",
+            at=_at(clinic, start + timedelta(days=15), 9, 30),
+            today=start + timedelta(days=15),
+        ),
+    )
+    # The expired lot is emptied out of stock (adjust with a reason) after it expired.
+    expired_out = today - timedelta(days=4)
+    add(
+        _at(clinic, expired_out, 17),
+        lambda: services._post(
+            actor=admin,
+            kind=rules.ADJUST,
+            lot=lots["old"],
+            amount_mg=p50.mg_per_vial,
+            direction=-1,
+            reason="Expired vial quarantined for the reverse distributor",
+            at=_at(clinic, expired_out, 17),
+            today=expired_out,
+        ),
+    )
+
+    sessions = list(
+        CareSession.objects.filter(
+            clinic=clinic,
+            kind="dosing",
+            status="discharged",
+            scheduled_date__gte=start,
+            scheduled_date__lt=today,
+        ).order_by("scheduled_date", "start_time", "id")
+    )
+    for index, session in enumerate(sessions):
+        _add_session(add, lots, session, index, nurse=nurse, prescriber=prescriber, clinic=clinic)
+
+    def count(day: date, short_mg: Decimal, resolve: bool) -> None:
+        def run() -> None:
+            held = {lot.pk: lot.balance_mg for lot in Lot.objects.filter(location=safe)}
+            target = lots["soon" if resolve else "main"].pk
+            counted = {
+                pk: (balance - short_mg if pk == target else balance)
+                for pk, balance in held.items()
+                if balance > 0
+            }
+            done = services._count_record(
+                actor=nurse,
+                location=safe,
+                counted_mg_by_lot=counted,
+                witness=prescriber,
+                started_at=_at(clinic, day, 17, 40),
+                at=_at(clinic, day, 18),
+            )
+            if resolve:
+                line = CountLine.objects.get(count=done, lot_id=target)
+                services._count_line_resolve(
+                    actor=admin,
+                    line=line,
+                    explanation="Overfill drawn and not recorded on a busy day; "
+                    "reviewed with the nurse, register corrected.",
+                    adjust_mg_signed=-short_mg,
+                    at=_at(clinic, day + timedelta(days=1), 10),
+                )
+
+        add(_at(clinic, day, 18), run)
+
+    count(today - timedelta(days=8), Decimal("5"), resolve=True)
+    count(today - timedelta(days=1), Decimal("2.5"), resolve=False)
+
+    for _, _, action in sorted(events, key=lambda e: (e[0], e[1])):
+        action()
+
+
+def _add_session(
+    add, lots, session: CareSession, index: int, *, nurse: User, prescriber: User, clinic: Clinic
+) -> None:
+    """Dispense a little more than the dose, give the dose, and waste the rest under witness
+    (the first session instead returns an unopened extra vial's worth)."""
+    key = "main" if index % 3 else "soon"
+    dose = _dose_mg(session)
+    drawn = (dose / 10).to_integral_value(rounding=ROUND_CEILING) * 10 + 10
+    day = session.scheduled_date
+    begin = session.start_time or time(10, 0)
+    at = _at(clinic, day, begin.hour, begin.minute)
+
+    def step(minutes: int, actor: User = nurse, **kwargs) -> None:
+        when = at + timedelta(minutes=minutes)
+
+        def run() -> None:
+            # Not enough stock left in this lot for the demo (or nothing in hand): skip the step.
+            with contextlib.suppress(DomainError):
+                services._post(
+                    actor=actor,
+                    lot=lots[key],
+                    session=session,
+                    at=when,
+                    today=day,
+                    check_session_state=False,
+                    **kwargs,
+                )
+
+        add(when, run)
+
+    extra = Decimal("100") if index == 0 else Decimal("0")
+    step(0, kind=rules.DISPENSE, amount_mg=drawn + extra)
+    step(20, kind=rules.ADMINISTER, amount_mg=dose, actor=prescriber if index % 2 else nurse)
+    step(
+        75,
+        kind=rules.WASTE,
+        amount_mg=drawn - dose,
+        witness=prescriber,
+        reason="Residual in syringe and line",
+    )
+    if extra:
+        step(80, kind=rules.RETURN, amount_mg=extra)

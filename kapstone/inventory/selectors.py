@@ -1,0 +1,383 @@
+"""Scoped, audited reads of the controlled-substance register.
+
+Everything is limited to the user's clinics; another clinic's lot, entry, count or location is
+"not found", exactly like one that does not exist. Register entries point at dosing sessions,
+so reading them is reading about patients: each read writes an audit row (counts and ids, no
+names). Lookups that only fill a form's choices (locations, products) are scoped, not audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, QuerySet, Sum
+from django.http import Http404
+
+from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.models import Clinic, User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import CareSession
+from kapstone.domain import register as rules
+from kapstone.inventory.models import CountLine, CountSession, Lot, Product, RegisterEntry, StorageLocation
+from kapstone.inventory.services import ADMIN_ROLES, REGISTER_ROLES
+
+#: Who may see stock and the register: the people who record into it and the clinic admins.
+INVENTORY_READ = REGISTER_ROLES | ADMIN_ROLES
+REGISTER_LIMIT = 2000
+
+
+def clinics_for(*, user: User, roles: Iterable[str] = INVENTORY_READ) -> list[Clinic]:
+    return list(Clinic.objects.filter(pk__in=clinic_ids_for(user, roles)).order_by("name"))
+
+
+def locations_for_user(*, user: User, roles: Iterable[str] = INVENTORY_READ) -> list[StorageLocation]:
+    return list(
+        StorageLocation.objects.filter(clinic_id__in=clinic_ids_for(user, roles))
+        .select_related("clinic")
+        .order_by("clinic__name", "name")
+    )
+
+
+def location_get_for_user(
+    *, user: User, location_id: int, roles: Iterable[str] = INVENTORY_READ
+) -> StorageLocation:
+    location = (
+        StorageLocation.objects.select_related("clinic")
+        .filter(pk=location_id, clinic_id__in=clinic_ids_for(user, roles))
+        .first()
+    )
+    if location is None:
+        raise Http404("location")
+    return location
+
+
+def products() -> list[Product]:
+    """The shared product catalogue (no PHI, no clinic data)."""
+    return list(Product.objects.order_by("name", "strength_mg_per_ml", "vial_volume_ml"))
+
+
+def _lots(user: User, roles: Iterable[str]) -> QuerySet[Lot]:
+    return Lot.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
+        "product", "location", "clinic"
+    )
+
+
+def lots_for_user(
+    *,
+    user: User,
+    roles: Iterable[str] = INVENTORY_READ,
+    location_id: int | None = None,
+    in_stock_only: bool = False,
+) -> list[Lot]:
+    """Lots of the user's clinics by location, then expiry; audited as a stock read."""
+    qs = _lots(user, roles)
+    if location_id is not None:
+        qs = qs.filter(location_id=location_id)
+    if in_stock_only:
+        qs = qs.filter(balance_mg__gt=0)
+    rows = list(qs.order_by("clinic__name", "location__name", "expiry", "lot_number", "id"))
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="stock_list",
+        detail={"location_id": location_id, "returned": len(rows)},
+    )
+    return rows
+
+
+def lot_get_for_user(*, user: User, lot_id: int, roles: Iterable[str] = INVENTORY_READ) -> Lot:
+    """One lot of the user's clinics (404 alike for missing and not-yours), audited."""
+    lot = _lots(user, roles).filter(pk=lot_id).first()
+    if lot is None:
+        raise Http404("lot")
+    audit_record(actor=user, action="read", object_type="lot", object_id=lot.pk, clinic_id=lot.clinic_id)
+    return lot
+
+
+def _entries(user: User, roles: Iterable[str]) -> QuerySet[RegisterEntry]:
+    return RegisterEntry.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
+        "lot",
+        "lot__product",
+        "lot__location",
+        "actor",
+        "witness",
+        "session",
+        "session__patient",
+        "counterpart_location",
+    )
+
+
+def lot_entries(*, lot: Lot) -> list[RegisterEntry]:
+    """The register of one lot already fetched through a scoped selector, oldest first."""
+    return list(
+        RegisterEntry.objects.filter(lot=lot)
+        .select_related("actor", "witness", "session", "session__patient", "counterpart_location")
+        .order_by("occurred_at", "id")
+    )
+
+
+def _day_bounds(clinic: Clinic, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(clinic.timezone))
+
+
+@dataclass(frozen=True)
+class RegisterFilter:
+    date_from: date | None = None
+    date_to: date | None = None
+    lot_id: int | None = None
+    kind: str | None = None
+
+
+def entries_for_user(
+    *, user: User, filters: RegisterFilter, roles: Iterable[str] = INVENTORY_READ, limit: int = REGISTER_LIMIT
+) -> tuple[list[RegisterEntry], int]:
+    """Register entries of the user's clinics in a date range (each clinic's own days), by lot
+    and kind; oldest first. Returns (rows, total); audited with counts only."""
+    qs = _entries(user, roles)
+    if filters.date_from or filters.date_to:
+        # "From 1 March" means from midnight of 1 March where the clinic is.
+        by_clinic = Q(pk__in=[])
+        for clinic in clinics_for(user=user, roles=roles):
+            span = Q(clinic_id=clinic.pk)
+            if filters.date_from:
+                span &= Q(occurred_at__gte=_day_bounds(clinic, filters.date_from))
+            if filters.date_to:
+                span &= Q(occurred_at__lt=_day_bounds(clinic, filters.date_to + timedelta(days=1)))
+            by_clinic |= span
+        qs = qs.filter(by_clinic)
+    if filters.lot_id is not None:
+        qs = qs.filter(lot_id=filters.lot_id)
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    total = qs.count()
+    rows = list(qs.order_by("occurred_at", "id")[:limit])
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="register_list",
+        detail={
+            "returned": len(rows),
+            "total": total,
+            "kind": filters.kind,
+            "lot_id": filters.lot_id,
+            "sessions": len({r.session_id for r in rows if r.session_id}),
+        },
+    )
+    return rows, total
+
+
+def entry_get_for_user(*, user: User, entry_id: int, roles: Iterable[str] = INVENTORY_READ) -> RegisterEntry:
+    entry = _entries(user, roles).select_related("paired_entry", "pair_of").filter(pk=entry_id).first()
+    if entry is None:
+        raise Http404("entry")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="register_entry",
+        object_id=entry.pk,
+        patient_id=entry.session.patient_id if entry.session_id else None,
+        clinic_id=entry.clinic_id,
+    )
+    return entry
+
+
+def sessions_for_dispense(*, user: User, clinic_id: int) -> list[CareSession]:
+    """Dosing sessions of one of the user's clinics that may receive drug now (for a form's
+    choices); audited as a session list, since the choices show patients."""
+    if clinic_id not in clinic_ids_for(user, REGISTER_ROLES):
+        return []
+    rows = list(
+        CareSession.objects.filter(
+            clinic_id=clinic_id, kind="dosing", status__in=rules.DISPENSE_SESSION_STATES
+        )
+        .select_related("patient")
+        .order_by("scheduled_date", "start_time", "id")[:200]
+    )
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="session_list",
+        clinic_id=clinic_id,
+        detail={"purpose": "dispense", "returned": len(rows)},
+    )
+    return rows
+
+
+def sessions_holding(*, user: User, lot: Lot) -> list[tuple[CareSession, Decimal]]:
+    """Sessions that hold drug from this lot now, with the amount (for administer, waste and
+    return); audited as a session list."""
+    if lot.clinic_id not in clinic_ids_for(user, REGISTER_ROLES):
+        return []
+    held = (
+        RegisterEntry.objects.filter(lot=lot, session__isnull=False)
+        .values("session_id")
+        .annotate(in_hand=Sum("in_hand_effect_mg"))
+        .filter(in_hand__gt=0)
+    )
+    amounts = {row["session_id"]: row["in_hand"] for row in held}
+    sessions = (
+        CareSession.objects.filter(pk__in=amounts).select_related("patient").order_by("scheduled_date", "id")
+    )
+    rows = [(s, amounts[s.pk]) for s in sessions]
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="session_list",
+        clinic_id=lot.clinic_id,
+        detail={"purpose": "in_hand", "lot_id": lot.pk, "returned": len(rows)},
+    )
+    return rows
+
+
+def witnesses_for(*, clinic_id: int, exclude: User | None) -> list[User]:
+    """Active nurses and prescribers of a clinic, other than ``exclude`` (a form's choices)."""
+    qs = User.objects.filter(
+        is_active=True,
+        memberships__clinic_id=clinic_id,
+        memberships__is_active=True,
+        memberships__role__in=REGISTER_ROLES,
+    )
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude.pk)
+    return list(qs.distinct().order_by("username"))
+
+
+# --- Counts ---------------------------------------------------------------------------------------
+
+
+def counts_for_user(*, user: User, limit: int = 200) -> list[CountSession]:
+    rows = list(
+        CountSession.objects.filter(clinic_id__in=clinic_ids_for(user, INVENTORY_READ))
+        .select_related("location", "actor", "witness")
+        .order_by("-started_at", "-id")[:limit]
+    )
+    audit_record(actor=user, action="read", object_type="count_list", detail={"returned": len(rows)})
+    return rows
+
+
+def count_get_for_user(*, user: User, count_id: int) -> CountSession:
+    count = (
+        CountSession.objects.filter(pk=count_id, clinic_id__in=clinic_ids_for(user, INVENTORY_READ))
+        .select_related("location", "actor", "witness", "clinic")
+        .first()
+    )
+    if count is None:
+        raise Http404("count")
+    audit_record(
+        actor=user, action="read", object_type="count", object_id=count.pk, clinic_id=count.clinic_id
+    )
+    return count
+
+
+def count_lines(*, count: CountSession) -> list[CountLine]:
+    return list(
+        CountLine.objects.filter(count=count)
+        .select_related("lot", "lot__product", "resolved_by", "adjustment")
+        .order_by("lot__lot_number", "id")
+    )
+
+
+def count_line_get_for_user(*, user: User, line_id: int, roles: Iterable[str] = ADMIN_ROLES) -> CountLine:
+    line = (
+        CountLine.objects.filter(pk=line_id, count__clinic_id__in=clinic_ids_for(user, roles))
+        .select_related("count", "count__location", "lot", "lot__product", "resolved_by", "adjustment")
+        .first()
+    )
+    if line is None:
+        raise Http404("count line")
+    audit_record(
+        actor=user, action="read", object_type="count_line", object_id=line.pk, clinic_id=line.count.clinic_id
+    )
+    return line
+
+
+def discrepancies_for_user(*, user: User, open_only: bool = False, limit: int = 500) -> list[CountLine]:
+    """Count lines that did not match the register, open ones first, newest first."""
+    qs = CountLine.objects.filter(count__clinic_id__in=clinic_ids_for(user, ADMIN_ROLES)).exclude(
+        discrepancy_mg=0
+    )
+    if open_only:
+        qs = qs.filter(resolved_at__isnull=True)
+    rows = list(
+        qs.select_related(
+            "count", "count__location", "count__actor", "lot", "lot__product", "resolved_by", "adjustment"
+        ).order_by("-count__started_at", "-id")[:limit]
+    )
+    rows.sort(key=lambda line: line.resolved_at is not None)  # stable: open first, each part newest first
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="discrepancy_list",
+        detail={"open_only": open_only, "returned": len(rows)},
+    )
+    return rows
+
+
+# --- Inventory as of a moment (biennial inventory) ------------------------------------------------
+
+
+OPENING = "opening"
+CLOSE = "close"
+
+
+@dataclass(frozen=True)
+class InventoryLine:
+    lot: Lot
+    measure: rules.StockMeasure
+
+
+@dataclass(frozen=True)
+class Inventory:
+    clinic: Clinic
+    day: date
+    taken_at: str  # OPENING or CLOSE of business
+    as_of: datetime
+    lines: tuple[InventoryLine, ...]
+
+
+def inventory_as_of(
+    *, user: User, clinic_id: int, day: date, taken_at: str, export: bool = False
+) -> Inventory:
+    """Every lot of a clinic with stock at the opening or close of business on ``day`` (the
+    clinic's day), from the register itself: the sum of the lot's entries before that moment.
+    Clinic admins only; audited (as an export when ``export``)."""
+    clinic = Clinic.objects.filter(pk=clinic_id, pk__in=clinic_ids_for(user, ADMIN_ROLES)).first()
+    if clinic is None:
+        raise Http404("clinic")
+    as_of = _day_bounds(clinic, day + timedelta(days=1) if taken_at == CLOSE else day)
+    balances = dict(
+        RegisterEntry.objects.filter(clinic=clinic, occurred_at__lt=as_of)
+        .values("lot_id")
+        .annotate(balance=Sum("stock_effect_mg"))
+        .filter(balance__gt=0)
+        .values_list("lot_id", "balance")
+    )
+    lots = (
+        Lot.objects.filter(pk__in=balances)
+        .select_related("product", "location")
+        .order_by("product__name", "product__strength_mg_per_ml", "location__name", "lot_number")
+    )
+    lines = tuple(
+        InventoryLine(
+            lot=lot,
+            measure=rules.measure_stock(
+                # SQLite sums decimals without their scale; the register's amounts are in 0.1 mg.
+                Decimal(balances[lot.pk]).quantize(rules.AMOUNT_QUANTUM_MG),
+                strength_mg_per_ml=lot.product.strength_mg_per_ml,
+                vial_volume_ml=lot.product.vial_volume_ml,
+            ),
+        )
+        for lot in lots
+    )
+    audit_record(
+        actor=user,
+        action="export" if export else "read",
+        object_type="inventory_report",
+        clinic_id=clinic.pk,
+        detail={"day": day.isoformat(), "taken_at": taken_at, "lines": len(lines)},
+    )
+    return Inventory(clinic=clinic, day=day, taken_at=taken_at, as_of=as_of, lines=lines)

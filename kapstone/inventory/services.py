@@ -1,0 +1,762 @@
+"""Writes of the controlled-substance register. Each runs in one transaction with its audit row.
+
+Public API for the dosing app, which calls these inside its own transaction (``atomic`` here
+joins it, so the clinical record and the register commit or fail together):
+``register_receive``, ``register_dispense``, ``register_administer``, ``register_waste``,
+``register_return``, ``register_transfer``, ``register_adjust``, ``lot_receive`` and
+``session_in_hand_mg``.
+
+Concurrency. Every write locks the lot row (``SELECT … FOR UPDATE``) before it reads the
+balance, so two dispenses of the last vial queue and the second sees the first's result; the
+database's ``lot_balance_not_negative`` constraint backs this up. Lock order, to stay free of
+deadlocks: the care session first (if any), then lots in id order, then the audit chain's
+lock (taken by ``audit_record``). A caller that has already written an audit row in its
+transaction holds the chain lock; it should call these functions before its own audit write.
+On SQLite, transactions are IMMEDIATE (settings): the writer holds the database lock from
+``BEGIN``, so the same reads are just as safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from kapstone.accounts.access import has_role
+from kapstone.accounts.models import Clinic, Membership, Role, User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import CareSession
+from kapstone.domain import register as rules
+from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.inventory.models import CountLine, CountSession, Lot, Product, RegisterEntry, StorageLocation
+from kapstone.patients.services import clinic_today
+
+ZERO = Decimal("0")
+#: Who records the bedside kinds (dispense, administer, waste, return) and counts.
+REGISTER_ROLES = frozenset({Role.NURSE, Role.PRESCRIBER})
+#: Who may witness a waste or a count: the same people. Kapstone's choice: therapists and
+#: admins do not handle the drug, so they are not asked to vouch for it.
+WITNESS_ROLES = frozenset({Role.NURSE, Role.PRESCRIBER})
+ADMIN_ROLES = frozenset({Role.ADMIN})
+#: A count form older than this is refused (its "started" time would no longer be the count's).
+COUNT_FORM_MAX_AGE = timedelta(hours=12)
+
+
+def roles_for_kind(kind: str) -> frozenset[str]:
+    """The roles that may record ``kind``: clinic admins for receive/transfer/adjust, nurses and
+    prescribers for the bedside kinds."""
+    return ADMIN_ROLES if rules.kind_rule(kind).admin_only else REGISTER_ROLES
+
+
+def _require(actor: User, roles: frozenset[str], clinic_id: int) -> None:
+    # Views and the API check roles first (403) and scope lookups (404); this is the backstop
+    # for other callers, such as the dosing app, which pass their own actor.
+    if actor is None or not has_role(actor, roles, clinic_id):
+        raise PermissionDenied("role")
+
+
+def witness_is_eligible(witness: User, clinic_id: int) -> bool:
+    """An active user with an active nurse or prescriber membership in the clinic."""
+    return bool(
+        witness.is_active
+        and Membership.objects.filter(
+            user=witness, clinic_id=clinic_id, role__in=WITNESS_ROLES, is_active=True
+        ).exists()
+    )
+
+
+def _check_witness(*, kind: str, actor: User, witness: User | None, clinic_id: int) -> None:
+    rules.check_witness(
+        kind=kind,
+        actor_id=actor.pk,
+        witness_id=witness.pk if witness is not None else None,
+        witness_eligible=witness is not None and witness_is_eligible(witness, clinic_id),
+    )
+
+
+def _in_hand(session_id: int, lot_id: int | None = None) -> Decimal:
+    entries = RegisterEntry.objects.filter(session_id=session_id)
+    if lot_id is not None:
+        entries = entries.filter(lot_id=lot_id)
+    return entries.aggregate(total=Sum("in_hand_effect_mg"))["total"] or ZERO
+
+
+def session_in_hand_mg(session: CareSession, lot: Lot | None = None) -> Decimal:
+    """What a dosing session holds now (dispensed − administered − wasted − returned), in mg;
+    from one lot if ``lot`` is given, else from all lots."""
+    return _in_hand(session.pk, lot.pk if lot is not None else None)
+
+
+def _write_entry(
+    *,
+    actor: User,
+    lot: Lot,
+    posting: rules.Posting,
+    session: CareSession | None,
+    witness: User | None,
+    reason: str,
+    counterpart_location: StorageLocation | None,
+    paired_entry: RegisterEntry | None,
+    at: datetime,
+) -> RegisterEntry:
+    """Apply a posting to a lot locked by the caller: its new balance, the entry, the audit row."""
+    product = lot.product
+    measure = rules.measure_stock(
+        posting.stock_after_mg,
+        strength_mg_per_ml=product.strength_mg_per_ml,
+        vial_volume_ml=product.vial_volume_ml,
+    )
+    if posting.stock_effect_mg:
+        # Relative update: under the row lock it equals the absolute value; should a caller ever
+        # skip the lock, two writers still cannot both spend the same stock without the
+        # database's lot_balance_not_negative constraint refusing the second.
+        Lot.objects.filter(pk=lot.pk).update(balance_mg=F("balance_mg") + posting.stock_effect_mg)
+        lot.balance_mg = posting.stock_after_mg
+    entry = RegisterEntry.objects.create(
+        clinic_id=lot.clinic_id,
+        lot=lot,
+        kind=posting.kind,
+        amount_mg=posting.amount_mg,
+        stock_effect_mg=posting.stock_effect_mg,
+        balance_after_mg=measure.mg,
+        balance_after_ml=measure.ml,
+        balance_after_vials=measure.vials,
+        session=session,
+        in_hand_effect_mg=posting.in_hand_effect_mg,
+        in_hand_after_mg=posting.in_hand_after_mg,
+        counterpart_location=counterpart_location,
+        paired_entry=paired_entry,
+        actor=actor,
+        witness=witness,
+        reason=reason,
+        occurred_at=at,
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="register_entry",
+        object_id=entry.pk,
+        patient_id=session.patient_id if session is not None else None,
+        clinic_id=lot.clinic_id,
+        detail={
+            "kind": posting.kind,
+            "lot_id": lot.pk,
+            "amount_mg": str(posting.amount_mg),
+            "stock_effect_mg": str(posting.stock_effect_mg),
+            "balance_mg": str(measure.mg),
+            "session_id": session.pk if session is not None else None,
+            "witness_id": witness.pk if witness is not None else None,
+        },
+    )
+    return entry
+
+
+def _post(
+    *,
+    actor: User,
+    kind: str,
+    lot: Lot,
+    amount_mg: object,
+    session: CareSession | None = None,
+    witness: User | None = None,
+    reason: str = "",
+    direction: int | None = None,
+    at: datetime | None = None,
+    today: date | None = None,
+    check_session_state: bool = True,
+) -> RegisterEntry:
+    """One register entry on one lot: validate, lock (session, then lot), post, audit.
+
+    ``at``/``today``/``check_session_state`` exist for the demo's history only (entries dated
+    in the past, for sessions long discharged); every other caller leaves them alone.
+    """
+    rule = rules.kind_rule(kind)
+    amount = rules.validate_amount_mg(amount_mg)
+    reason = rules.validate_reason(reason, required=rule.needs_reason, what=f"record a {kind}")
+    _require(actor, roles_for_kind(kind), lot.clinic_id)
+    if rule.needs_session and session is None:
+        raise DomainError("session_required", f"A {kind} names the dosing session.", field="session")
+    if not rule.needs_session and session is not None:
+        raise DomainError("session_not_allowed", f"A {kind} is not linked to a session.", field="session")
+    _check_witness(kind=kind, actor=actor, witness=witness, clinic_id=lot.clinic_id)
+    with transaction.atomic():
+        current_session = None
+        if session is not None:
+            current_session = CareSession.objects.select_for_update().get(pk=session.pk)
+            rules.check_session_for(
+                kind=kind,
+                session_kind=current_session.kind,
+                session_status=current_session.status if check_session_state else "in_progress",
+                same_clinic=current_session.clinic_id == lot.clinic_id,
+            )
+        current = Lot.objects.select_for_update().select_related("product", "clinic").get(pk=lot.pk)
+        rules.check_lot_expiry(
+            kind=kind,
+            lot_number=current.lot_number,
+            expiry=current.expiry,
+            today=today or clinic_today(current.clinic),
+        )
+        posting = rules.calculate_posting(
+            kind=kind,
+            amount_mg=amount,
+            stock_mg=current.balance_mg,
+            in_hand_mg=_in_hand(current_session.pk, current.pk) if current_session is not None else None,
+            direction=direction,
+        )
+        entry = _write_entry(
+            actor=actor,
+            lot=current,
+            posting=posting,
+            session=current_session,
+            witness=witness,
+            reason=reason,
+            counterpart_location=None,
+            paired_entry=None,
+            at=at or timezone.now(),
+        )
+    lot.balance_mg = current.balance_mg
+    return entry
+
+
+# --- Public register API --------------------------------------------------------------------------
+
+
+def register_receive(*, actor: User, lot: Lot, amount_mg: object, reason: str = "") -> RegisterEntry:
+    """Add received stock to an existing lot (clinic admin). An expired lot cannot be received
+    (WorkflowConflict ``lot_expired``)."""
+    return _post(actor=actor, kind=rules.RECEIVE, lot=lot, amount_mg=amount_mg, reason=reason)
+
+
+def _occurred(at: datetime | None) -> datetime | None:
+    """When a clinical event happened, for entries recorded after the fact (never in the future)."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        raise DomainError("naive_datetime", "The time of the entry must carry a time zone.", field="at")
+    if at > timezone.now() + timedelta(minutes=1):
+        raise DomainError("time_in_future", "A register entry cannot be dated in the future.", field="at")
+    return at
+
+
+def register_dispense(
+    *, actor: User, lot: Lot, session: CareSession, amount_mg: object, at: datetime | None = None
+) -> RegisterEntry:
+    """Move stock into a dosing session's hands (nurse or prescriber).
+
+    Only to a dosing session of the lot's clinic that is checked in, cleared or in progress
+    (``session_other_clinic``, ``session_not_dosing``, ``session_not_ready``); never from an
+    expired lot (``lot_expired``) nor beyond the stock (``insufficient_stock``, with the balance).
+    ``at`` is when it happened, when that is earlier than now (the administration's start).
+    """
+    return _post(
+        actor=actor, kind=rules.DISPENSE, lot=lot, amount_mg=amount_mg, session=session, at=_occurred(at)
+    )
+
+
+def register_administer(
+    *, actor: User, lot: Lot, session: CareSession, amount_mg: object, at: datetime | None = None
+) -> RegisterEntry:
+    """Record drug given to the patient from what the session holds from this lot
+    (``insufficient_in_hand`` beyond it). The dosing app calls this in the transaction of its
+    administration record, with ``at`` the end of the administration."""
+    return _post(
+        actor=actor, kind=rules.ADMINISTER, lot=lot, amount_mg=amount_mg, session=session, at=_occurred(at)
+    )
+
+
+def register_waste(
+    *,
+    actor: User,
+    witness: User | None,
+    lot: Lot,
+    session: CareSession,
+    amount_mg: object,
+    reason: str = "",
+    at: datetime | None = None,
+) -> RegisterEntry:
+    """Destroy drug from the session's hands, witnessed by another active nurse or prescriber of
+    the clinic (``witness_required``, ``witness_same_as_actor``, ``witness_not_in_clinic``)."""
+    return _post(
+        actor=actor,
+        kind=rules.WASTE,
+        lot=lot,
+        amount_mg=amount_mg,
+        session=session,
+        witness=witness,
+        reason=reason,
+        at=_occurred(at),
+    )
+
+
+def register_return(*, actor: User, lot: Lot, session: CareSession, amount_mg: object) -> RegisterEntry:
+    """Put unused drug from the session's hands back into the lot's stock."""
+    return _post(actor=actor, kind=rules.RETURN, lot=lot, amount_mg=amount_mg, session=session)
+
+
+def register_adjust(*, actor: User, lot: Lot, amount_mg_signed: object, reason: str) -> RegisterEntry:
+    """Correct a lot's stock up (positive) or down (negative), with a reason (clinic admin).
+    A correction below zero is refused (``insufficient_stock``)."""
+    signed = rules.validate_amount_mg(amount_mg_signed, field="amount_mg", signed=True)
+    return _post(
+        actor=actor,
+        kind=rules.ADJUST,
+        lot=lot,
+        amount_mg=abs(signed),
+        direction=1 if signed > 0 else -1,
+        reason=reason,
+    )
+
+
+def register_transfer(
+    *, actor: User, lot: Lot, to_location: StorageLocation, amount_mg: object, reason: str
+) -> tuple[RegisterEntry, RegisterEntry]:
+    """Move stock to another storage location of the same clinic (clinic admin, with a reason).
+
+    The stock arrives in the lot row of the same product and lot number at the target location,
+    created on first use with the same expiry. Returns (outgoing entry, incoming entry); the
+    incoming one names the outgoing one as its pair, and each names the other location.
+    Refusals: ``location_other_clinic``, ``transfer_same_location``, ``lot_expiry_mismatch``,
+    ``insufficient_stock``.
+    """
+    return _transfer(actor=actor, lot=lot, to_location=to_location, amount_mg=amount_mg, reason=reason)
+
+
+def _transfer(
+    *,
+    actor: User,
+    lot: Lot,
+    to_location: StorageLocation,
+    amount_mg: object,
+    reason: str,
+    at: datetime | None = None,
+) -> tuple[RegisterEntry, RegisterEntry]:
+    amount = rules.validate_amount_mg(amount_mg)
+    reason = rules.validate_reason(reason, required=True, what="transfer stock")
+    _require(actor, ADMIN_ROLES, lot.clinic_id)
+    if to_location.clinic_id != lot.clinic_id:
+        raise DomainError(
+            "location_other_clinic",
+            "Stock moves only between locations of the same clinic.",
+            field="to_location",
+        )
+    if to_location.pk == lot.location_id:
+        raise DomainError(
+            "transfer_same_location", "The stock is already at that location.", field="to_location"
+        )
+    at = at or timezone.now()
+    with transaction.atomic():
+        # Both lot rows are locked in one statement, in id order: two opposite transfers of the
+        # same lot number queue instead of deadlocking.
+        locked = list(
+            Lot.objects.select_for_update()
+            .select_related("product", "clinic", "location")
+            .filter(
+                Q(pk=lot.pk)
+                | Q(product_id=lot.product_id, location_id=to_location.pk, lot_number=lot.lot_number)
+            )
+            .order_by("pk")
+        )
+        source = next(row for row in locked if row.pk == lot.pk)
+        target = next((row for row in locked if row.pk != lot.pk), None)
+        if target is not None and target.expiry != source.expiry:
+            raise DomainError(
+                "lot_expiry_mismatch",
+                f"Lot {source.lot_number} at {to_location.name} has another expiry date "
+                f"({target.expiry.isoformat()}); check the labels before moving stock.",
+                field="to_location",
+            )
+        out_posting = rules.calculate_posting(
+            kind=rules.TRANSFER, amount_mg=amount, stock_mg=source.balance_mg, direction=-1
+        )
+        outgoing = _write_entry(
+            actor=actor,
+            lot=source,
+            posting=out_posting,
+            session=None,
+            witness=None,
+            reason=reason,
+            counterpart_location=to_location,
+            paired_entry=None,
+            at=at,
+        )
+        if target is None:
+            target = _lot_create(
+                actor=actor,
+                clinic=source.clinic,
+                location=to_location,
+                product=source.product,
+                lot_number=source.lot_number,
+                expiry=source.expiry,
+                at=at,
+            )
+        in_posting = rules.calculate_posting(
+            kind=rules.TRANSFER, amount_mg=amount, stock_mg=target.balance_mg, direction=1
+        )
+        incoming = _write_entry(
+            actor=actor,
+            lot=target,
+            posting=in_posting,
+            session=None,
+            witness=None,
+            reason=reason,
+            counterpart_location=source.location,
+            paired_entry=outgoing,
+            at=at,
+        )
+    lot.balance_mg = source.balance_mg
+    return outgoing, incoming
+
+
+def _lot_create(
+    *,
+    actor: User,
+    clinic: Clinic,
+    location: StorageLocation,
+    product: Product,
+    lot_number: str,
+    expiry: date,
+    at: datetime,
+) -> Lot:
+    try:
+        with transaction.atomic():
+            lot = Lot.objects.create(
+                product=product,
+                clinic=clinic,
+                location=location,
+                lot_number=lot_number,
+                expiry=expiry,
+                balance_mg=ZERO,
+                created_by=actor,
+                created_at=at,
+            )
+    except IntegrityError:
+        raise DomainError(
+            "lot_exists",
+            f"Lot {lot_number} of this product is already at {location.name}; record a receipt on it instead.",
+            field="lot_number",
+        ) from None
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="lot",
+        object_id=lot.pk,
+        clinic_id=clinic.pk,
+        detail={"product_id": product.pk, "location_id": location.pk},
+    )
+    return lot
+
+
+def lot_receive(
+    *,
+    actor: User,
+    clinic: Clinic,
+    location: StorageLocation,
+    product: Product,
+    lot_number: str,
+    expiry: date,
+    amount_mg: object,
+) -> Lot:
+    """Receive a new lot into a storage location: the lot row and its first ``receive`` entry,
+    in one transaction (clinic admin). Refusals: ``lot_exists`` (receive on that lot instead),
+    ``location_other_clinic``, ``lot_expired``, the amount and lot-number checks."""
+    return _lot_receive(
+        actor=actor,
+        clinic=clinic,
+        location=location,
+        product=product,
+        lot_number=lot_number,
+        expiry=expiry,
+        amount_mg=amount_mg,
+    )
+
+
+def _lot_receive(
+    *,
+    actor: User,
+    clinic: Clinic,
+    location: StorageLocation,
+    product: Product,
+    lot_number: str,
+    expiry: date,
+    amount_mg: object,
+    at: datetime | None = None,
+    today: date | None = None,
+) -> Lot:
+    lot_number = rules.validate_lot_number(lot_number)
+    if not isinstance(expiry, date) or isinstance(expiry, datetime):
+        raise DomainError("invalid_date", "The expiry must be a date.", field="expiry")
+    amount = rules.validate_amount_mg(amount_mg)
+    _require(actor, ADMIN_ROLES, clinic.pk)
+    if location.clinic_id != clinic.pk:
+        raise DomainError(
+            "location_other_clinic", "The storage location belongs to another clinic.", field="location"
+        )
+    today = today or clinic_today(clinic)
+    rules.check_lot_expiry(kind=rules.RECEIVE, lot_number=lot_number, expiry=expiry, today=today)
+    at = at or timezone.now()
+    with transaction.atomic():
+        if Lot.objects.filter(product=product, location=location, lot_number=lot_number).exists():
+            raise DomainError(
+                "lot_exists",
+                f"Lot {lot_number} of this product is already at {location.name}; record a receipt on it instead.",
+                field="lot_number",
+            )
+        lot = _lot_create(
+            actor=actor,
+            clinic=clinic,
+            location=location,
+            product=product,
+            lot_number=lot_number,
+            expiry=expiry,
+            at=at,
+        )
+        _post(actor=actor, kind=rules.RECEIVE, lot=lot, amount_mg=amount, at=at, today=today)
+    return lot
+
+
+# --- Catalogue --------------------------------------------------------------------------------------
+
+
+def _name(value: object, *, max_length: int, field: str, what: str) -> str:
+    text = rules.validate_reason(value, required=False, what=what, field=field)
+    if not text:
+        raise DomainError("name_required", f"Enter a name to {what}.", field=field)
+    if len(text) > max_length:
+        raise DomainError(
+            "text_too_long",
+            f"The {field.replace('_', ' ')} is longer than {max_length} characters.",
+            field=field,
+        )
+    return text
+
+
+def location_create(*, actor: User, clinic: Clinic, name: str) -> StorageLocation:
+    """A new storage location of a clinic (clinic admin); names are unique within the clinic."""
+    text = _name(name, max_length=80, field="name", what="create the location")
+    _require(actor, ADMIN_ROLES, clinic.pk)
+    with transaction.atomic():
+        if StorageLocation.objects.filter(clinic=clinic, name__iexact=text).exists():
+            raise DomainError(
+                "location_exists", f"{clinic.name} already has a location called {text}.", field="name"
+            )
+        location = StorageLocation.objects.create(
+            clinic=clinic, name=text, created_by=actor, created_at=timezone.now()
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="storage_location",
+            object_id=location.pk,
+            clinic_id=clinic.pk,
+        )
+    return location
+
+
+def product_create(
+    *,
+    actor: User,
+    name: str,
+    ndc: str,
+    strength_mg_per_ml: object,
+    vial_volume_ml: object,
+    dosage_form: str = "Injection, solution",
+) -> Product:
+    """A product in the shared catalogue (a clinic admin of any clinic). One row per NDC."""
+    name = _name(name, max_length=120, field="name", what="create the product")
+    dosage_form = _name(dosage_form, max_length=60, field="dosage_form", what="describe the dosage form")
+    ndc = rules.validate_ndc(ndc)
+    strength, volume = rules.validate_product(
+        strength_mg_per_ml=strength_mg_per_ml, vial_volume_ml=vial_volume_ml
+    )
+    if actor is None or not has_role(actor, ADMIN_ROLES):
+        raise PermissionDenied("role")
+    with transaction.atomic():
+        if Product.objects.filter(ndc=ndc).exists():
+            raise DomainError("ndc_exists", f"NDC {ndc} is already in the catalogue.", field="ndc")
+        product = Product.objects.create(
+            name=name,
+            ndc=ndc,
+            dosage_form=dosage_form,
+            strength_mg_per_ml=strength,
+            vial_volume_ml=volume,
+            created_by=actor,
+            created_at=timezone.now(),
+        )
+        audit_record(
+            actor=actor, action="create", object_type="product", object_id=product.pk, detail={"ndc": ndc}
+        )
+    return product
+
+
+# --- Counts ---------------------------------------------------------------------------------------
+
+
+def count_record(
+    *,
+    actor: User,
+    location: StorageLocation,
+    counted_mg_by_lot: Mapping[int, object],
+    witness: User | None = None,
+    started_at: datetime | None = None,
+) -> CountSession:
+    """Record a physical count of a storage location (nurse or prescriber; witness optional).
+
+    ``counted_mg_by_lot`` maps lot id → the amount found. Every lot of the location that the
+    register says holds stock must be counted (``count_incomplete``); lots with no stock may be
+    counted too (drug found where none should be is a discrepancy). The expected amounts are
+    read under the lots' locks, so no entry slips between the count and its comparison.
+    """
+    return _count_record(
+        actor=actor,
+        location=location,
+        counted_mg_by_lot=counted_mg_by_lot,
+        witness=witness,
+        started_at=started_at,
+    )
+
+
+def _count_record(
+    *,
+    actor: User,
+    location: StorageLocation,
+    counted_mg_by_lot: Mapping[int, object],
+    witness: User | None,
+    started_at: datetime | None,
+    at: datetime | None = None,
+) -> CountSession:
+    _require(actor, REGISTER_ROLES, location.clinic_id)
+    _check_witness(kind="count", actor=actor, witness=witness, clinic_id=location.clinic_id)
+    now = at or timezone.now()
+    started = min(started_at, now) if started_at is not None else now
+    with transaction.atomic():
+        lots = {
+            lot.pk: lot for lot in Lot.objects.select_for_update().filter(location=location).order_by("pk")
+        }
+        unknown = sorted(set(counted_mg_by_lot) - set(lots))
+        if unknown:
+            raise DomainError(
+                "count_unknown_lot", "A counted lot is not at this location.", field=f"lot_{unknown[0]}"
+            )
+        missing = sorted(
+            pk for pk, lot in lots.items() if lot.balance_mg > 0 and counted_mg_by_lot.get(pk) is None
+        )
+        if missing:
+            raise DomainError(
+                "count_incomplete",
+                f"Count every lot in stock: lot {lots[missing[0]].lot_number} has no count.",
+                field=f"lot_{missing[0]}",
+            )
+        lines = []
+        for pk in sorted(counted_mg_by_lot):
+            value = counted_mg_by_lot[pk]
+            if value is None:
+                continue
+            expected = lots[pk].balance_mg
+            discrepancy = rules.calculate_count_discrepancy(
+                expected_mg=expected, counted_mg=value, field=f"lot_{pk}"
+            )
+            lines.append((lots[pk], expected, expected + discrepancy, discrepancy))
+        if not lines:
+            raise DomainError("count_empty", "There is nothing to count at this location.")
+        count = CountSession.objects.create(
+            clinic_id=location.clinic_id,
+            location=location,
+            actor=actor,
+            witness=witness,
+            started_at=started,
+            finished_at=now,
+        )
+        CountLine.objects.bulk_create(
+            [
+                CountLine(
+                    count=count, lot=lot, expected_mg=expected, counted_mg=counted, discrepancy_mg=discrepancy
+                )
+                for lot, expected, counted, discrepancy in lines
+            ]
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="count",
+            object_id=count.pk,
+            clinic_id=location.clinic_id,
+            detail={
+                "lines": len(lines),
+                "discrepancies": sum(1 for *_, d in lines if d),
+                "witness_id": witness.pk if witness is not None else None,
+            },
+        )
+    return count
+
+
+def count_line_resolve(
+    *, actor: User, line: CountLine, explanation: str, adjust_mg_signed: object | None = None
+) -> CountLine:
+    """Close an open discrepancy with an explanation (clinic admin).
+
+    Never edits the register. If stock must change, ``adjust_mg_signed`` posts an ``adjust``
+    entry (reason: the explanation) in the same transaction, and the resolution references it.
+    Refusals: ``reason_required`` (on ``explanation``), WorkflowConflict ``no_discrepancy``,
+    ``discrepancy_already_resolved``, and those of :func:`register_adjust`.
+    """
+    return _count_line_resolve(
+        actor=actor, line=line, explanation=explanation, adjust_mg_signed=adjust_mg_signed
+    )
+
+
+def _count_line_resolve(
+    *,
+    actor: User,
+    line: CountLine,
+    explanation: str,
+    adjust_mg_signed: object | None,
+    at: datetime | None = None,
+) -> CountLine:
+    explanation = rules.validate_reason(
+        explanation, required=True, what="resolve the discrepancy", field="explanation"
+    )
+    if adjust_mg_signed is not None:
+        rules.validate_amount_mg(adjust_mg_signed, field="adjust_mg", signed=True)
+    _require(actor, ADMIN_ROLES, line.count.clinic_id)
+    with transaction.atomic():
+        current = CountLine.objects.select_for_update().select_related("count", "lot").get(pk=line.pk)
+        if current.discrepancy_mg == 0:
+            raise WorkflowConflict(
+                "no_discrepancy", "This count line matched the register; there is nothing to resolve."
+            )
+        if current.resolved_at is not None:
+            raise WorkflowConflict(
+                "discrepancy_already_resolved",
+                f"This discrepancy was resolved on {current.resolved_at:%Y-%m-%d %H:%M} UTC.",
+            )
+        adjustment = None
+        if adjust_mg_signed is not None:
+            signed = rules.validate_amount_mg(adjust_mg_signed, field="adjust_mg", signed=True)
+            adjustment = _post(
+                actor=actor,
+                kind=rules.ADJUST,
+                lot=current.lot,
+                amount_mg=abs(signed),
+                direction=1 if signed > 0 else -1,
+                reason=f"Count {current.count_id}: {explanation}"[: rules.REASON_MAX_LENGTH],
+                at=at,
+            )
+        current.resolved_by = actor
+        current.resolved_at = at or timezone.now()
+        current.explanation = explanation
+        current.adjustment = adjustment
+        current.save(update_fields=["resolved_by", "resolved_at", "explanation", "adjustment"])
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="count_line",
+            object_id=current.pk,
+            clinic_id=current.count.clinic_id,
+            detail={"resolved": True, "adjustment_id": adjustment.pk if adjustment else None},
+        )
+    return current

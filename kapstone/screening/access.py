@@ -1,0 +1,13 @@
+"""Who may do what with screenings (see docs/authz-matrix.md). Every right is per clinic."""
+
+from __future__ import annotations
+
+from kapstone.accounts.access import CLINICAL, PATIENT_READ
+from kapstone.accounts.models import Role
+
+#: Record a screening: the clinicians who take a history (not clinic admins: it is a clinical act).
+SCREENING_RECORD = CLINICAL
+#: See screenings: whoever may read the patient's record.
+SCREENING_READ = PATIENT_READ
+#: Approve or decline a screening: prescribers only.
+SCREENING_SIGN_OFF = frozenset({Role.PRESCRIBER})

@@ -1,0 +1,131 @@
+"""The screening form, generated from the domain's questions, and the sign-off form.
+
+The forms check shape only (an answer was given, a number is a whole number). Plausibility and
+every clinical rule are the domain's: its refusals come back through ``add_domain_error`` with
+their codes, beside the field they name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+
+from kapstone.domain import screening as rules
+
+YES, NO = "yes", "no"
+YES_NO = [(YES, "Yes"), (NO, "No")]
+
+# Display groups of the one-screen form. A question the domain adds later and nobody groups
+# still appears, under "Other questions" (see ``question_groups``).
+GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "contraindications",
+        "Contraindications",
+        (
+            "ketamine_hypersensitivity",
+            "pregnant",
+            "breastfeeding",
+            "psychotic_disorder",
+            "aneurysmal_vascular_disease",
+            "intracerebral_hemorrhage_history",
+            "uncontrolled_cardiovascular_disease",
+            "severe_hepatic_impairment",
+            "raised_intracranial_or_intraocular_pressure",
+        ),
+    ),
+    ("current_state", "Current state", ("intoxicated_now", "active_ketamine_misuse", "current_mania")),
+    ("medications", "Medications and drugs", ("maoi_use", "cns_depressant_use", "stimulant_use")),
+    ("vitals", "Blood pressure and age", ("systolic_bp", "diastolic_bp", "age_years")),
+)
+
+
+def _integer_help(question: rules.Question) -> str:
+    plausible = f"Plausible range {question.min_value}–{question.max_value} {question.unit}."
+    return f"{question.help_text} {plausible}".strip()
+
+
+class ScreeningForm(forms.Form):
+    """One field per domain question: yes/no radios for booleans, number inputs for integers."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for question in rules.QUESTIONS:
+            if question.kind == rules.BOOLEAN:
+                field: forms.Field = forms.ChoiceField(
+                    label=question.label,
+                    choices=YES_NO,
+                    widget=forms.RadioSelect,
+                    help_text=question.help_text,
+                    error_messages={"required": "Answer yes or no."},
+                )
+            else:
+                # No min/max validators: plausibility is the domain's rule (code implausible_value).
+                attrs = {"inputmode": "numeric", "step": "1"}
+                if question.min_value is not None and question.max_value is not None:
+                    attrs |= {"min": str(question.min_value), "max": str(question.max_value)}
+                field = forms.IntegerField(
+                    label=question.label, help_text=_integer_help(question), widget=forms.NumberInput(attrs)
+                )
+                field.unit = question.unit  # type: ignore[attr-defined]
+            self.fields[question.name] = field
+
+    def answers(self) -> dict[str, bool | int]:
+        """The cleaned answers in the domain's shape (booleans and whole numbers)."""
+        data = self.cleaned_data
+        return {
+            q.name: (data[q.name] == YES) if q.kind == rules.BOOLEAN else data[q.name]
+            for q in rules.QUESTIONS
+        }
+
+    def question_groups(self) -> list[FieldGroup]:
+        grouped: set[str] = set()
+        result = []
+        for key, title, names in GROUPS:
+            fields = [self[name] for name in names if name in self.fields]
+            grouped.update(names)
+            if fields:
+                result.append(FieldGroup(key, title, fields))
+        rest = [self[q.name] for q in rules.QUESTIONS if q.name not in grouped]
+        if rest:
+            result.append(FieldGroup("other", "Other questions", rest))
+        return result
+
+
+@dataclass(frozen=True)
+class FieldGroup:
+    key: str
+    title: str
+    fields: list[forms.BoundField]
+
+
+APPROVE, DECLINE = "approve", "decline"
+
+
+class SignOffForm(forms.Form):
+    """Approve or decline the current screening, with the prescriber's written reason."""
+
+    outcome = forms.ChoiceField(
+        label="Sign-off",
+        choices=[(APPROVE, "Approve"), (DECLINE, "Decline")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose approve or decline."},
+    )
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required to decline, and to approve a screening that needs review.",
+    )
+
+    def __init__(self, *args, decision: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if decision in (rules.INELIGIBLE, rules.DEFERRED):
+            # Such a screening cannot be approved; only a documented decline is on offer.
+            self.fields["outcome"].choices = [(DECLINE, "Decline")]
+            self.fields["outcome"].initial = DECLINE
+
+    @property
+    def approve(self) -> bool:
+        return self.cleaned_data["outcome"] == APPROVE

@@ -1,0 +1,139 @@
+"""Reads of screenings.
+
+The ``*_for_user`` reads are scoped to the user's clinics through the patient and audited;
+"not yours" and "does not exist" raise the same Http404. ``screening_current`` and
+``screening_enrolment_check`` are for other apps' services and the chart section: they run
+inside a request whose own write or read event already covers them, so they do not audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.http import Http404
+
+from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.models import User
+from kapstone.audit.services import audit_record
+from kapstone.domain import screening as rules
+from kapstone.domain.errors import WorkflowConflict
+from kapstone.patients.models import Patient
+from kapstone.patients.selectors import patient_get_for_user
+from kapstone.screening.access import SCREENING_READ
+from kapstone.screening.models import Screening, ScreeningSignOff
+
+#: Newest first: the first row is the current screening.
+LATEST_FIRST = ("-entered_at", "-id")
+
+
+def sign_off_of(screening: Screening) -> ScreeningSignOff | None:
+    """The screening's sign-off, or None (no query when it was fetched with select_related)."""
+    return getattr(screening, "sign_off", None)
+
+
+@dataclass(frozen=True)
+class ScreeningHistory:
+    patient: Patient
+    current: Screening | None
+    earlier: list[Screening]
+
+
+def screening_list_for_user(*, user: User, patient_id: int) -> ScreeningHistory:
+    """The patient's screenings, newest first, with their sign-offs; Http404 if not the user's."""
+    patient = patient_get_for_user(user=user, patient_id=patient_id, roles=SCREENING_READ, audit=False)
+    screenings = list(
+        Screening.objects.filter(patient=patient)
+        .select_related("entered_by", "sign_off", "sign_off__signed_by")
+        .order_by(*LATEST_FIRST)
+    )
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="screening_list",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"returned": len(screenings)},
+    )
+    return ScreeningHistory(
+        patient=patient, current=screenings[0] if screenings else None, earlier=screenings[1:]
+    )
+
+
+def screening_get_for_user(
+    *, user: User, screening_id: int, roles: Iterable[str] = SCREENING_READ
+) -> Screening:
+    """One screening of a patient in the user's clinics (where they hold one of ``roles``), or
+    Http404, identical for missing and not-yours. A not-yours attempt is audited as denied."""
+    screening = (
+        Screening.objects.select_related("patient", "patient__clinic", "sign_off")
+        .filter(pk=screening_id, patient__clinic_id__in=clinic_ids_for(user, roles))
+        .first()
+    )
+    if screening is None:
+        elsewhere = (
+            Screening.objects.filter(pk=screening_id).values_list("patient_id", "patient__clinic_id").first()
+        )
+        if elsewhere is not None:
+            audit_record(
+                actor=user,
+                action="denied",
+                object_type="screening",
+                object_id=screening_id,
+                patient_id=elsewhere[0],
+                clinic_id=elsewhere[1],
+                outcome="denied",
+            )
+        raise Http404("screening")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="screening",
+        object_id=screening.pk,
+        patient_id=screening.patient_id,
+        clinic_id=screening.patient.clinic_id,
+    )
+    return screening
+
+
+def screening_current(patient: Patient) -> Screening | None:
+    """The patient's current (latest) screening with its sign-off, or None. One query; not audited."""
+    return (
+        Screening.objects.filter(patient_id=patient.pk)
+        .select_related("entered_by", "sign_off", "sign_off__signed_by")
+        .order_by(*LATEST_FIRST)
+        .first()
+    )
+
+
+def screening_is_approved(screening: Screening | None) -> bool:
+    """Whether ``screening`` clears the patient for enrolment: ``eligible`` and not declined, or
+    ``needs_review`` with an approving sign-off."""
+    if screening is None:
+        return False
+    sign_off = sign_off_of(screening)
+    if screening.decision == rules.ELIGIBLE:
+        return sign_off is None or sign_off.approve
+    if screening.decision == rules.NEEDS_REVIEW:
+        return sign_off is not None and sign_off.approve
+    return False
+
+
+def screening_enrolment_check(patient: Patient) -> None:
+    """Raise WorkflowConflict ``screening_not_approved`` unless the current screening clears the
+    patient for enrolment (see :func:`screening_is_approved`). Not audited: the caller's write is."""
+    current = screening_current(patient)
+    if screening_is_approved(current):
+        return
+    if current is None:
+        why = "no eligibility screening is on record; screen the patient first"
+    elif current.decision == rules.INELIGIBLE:
+        why = "the current screening is ineligible: an absolute contraindication was found"
+    elif current.decision == rules.DEFERRED:
+        why = "the current screening is deferred; screen again once the reason for deferral has resolved"
+    elif current.decision == rules.NEEDS_REVIEW and sign_off_of(current) is None:
+        why = "the current screening needs prescriber review and has not been approved yet"
+    else:
+        why = "a prescriber declined the current screening; record a new screening to reconsider"
+    raise WorkflowConflict("screening_not_approved", f"Cannot enrol: {why}.")

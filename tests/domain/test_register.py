@@ -1,0 +1,495 @@
+"""The controlled-substance register's arithmetic and rules (no database)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kapstone.domain import register as r
+from kapstone.domain.errors import DomainError, WorkflowConflict
+
+D = Decimal
+TODAY = date(2026, 3, 15)
+
+
+def refused(code: str, field: str | None, func, **kwargs) -> DomainError:
+    with pytest.raises(DomainError) as info:
+        func(**kwargs)
+    assert info.value.code == code, info.value
+    assert info.value.field == field, info.value
+    return info.value
+
+
+# --- Kind rules -------------------------------------------------------------------------------------
+
+
+def test_only_waste_needs_a_witness():
+    assert [k for k, rule in r.KIND_RULES.items() if rule.needs_witness] == [r.WASTE]
+
+
+def test_receipts_transfers_and_adjustments_are_admin_work():
+    assert set(r.ADMIN_KINDS) == {r.RECEIVE, r.TRANSFER, r.ADJUST}
+    assert set(r.CLINICAL_KINDS) == {r.DISPENSE, r.ADMINISTER, r.WASTE, r.RETURN}
+
+
+def test_session_kinds_and_reason_kinds():
+    assert set(r.SESSION_KINDS) == {r.DISPENSE, r.ADMINISTER, r.WASTE, r.RETURN}
+    assert {k for k, rule in r.KIND_RULES.items() if rule.needs_reason} == {r.TRANSFER, r.ADJUST}
+
+
+def test_refuses_unknown_kind():
+    refused("invalid_kind", "kind", r.kind_rule, kind="steal")
+    refused("invalid_kind", "kind", r.kind_rule, kind=None)
+
+
+# --- Amounts ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0.1", "1", "500", "100000", 12, 12.5, D("0.10")])
+def test_accepts_amounts_in_range(value):
+    assert r.validate_amount_mg(value) == D(str(value)).quantize(D("0.1"))
+
+
+@pytest.mark.parametrize("value", ["0", "-0.1", "100000.1", "-500", "1e9"])
+def test_refuses_amount_out_of_range(value):
+    refused("amount_out_of_range", "amount_mg", r.validate_amount_mg, value=value)
+
+
+@pytest.mark.parametrize("value", ["0.05", "12.34", "0.01"])
+def test_refuses_amount_finer_than_a_tenth_of_a_mg(value):
+    error = refused("amount_precision", "amount_mg", r.validate_amount_mg, value=value)
+    assert value in error.message
+
+
+@pytest.mark.parametrize("value", ["abc", "", True, None, "NaN", "inf", [1]])
+def test_refuses_non_numbers(value):
+    refused("invalid_number", "amount_mg", r.validate_amount_mg, value=value)
+
+
+def test_signed_amounts_go_either_way_but_not_zero():
+    assert r.validate_amount_mg("-12.5", signed=True) == D("-12.5")
+    assert r.validate_amount_mg("12.5", signed=True) == D("12.5")
+    refused("amount_out_of_range", "amount_mg", r.validate_amount_mg, value="0", signed=True)
+    refused("amount_out_of_range", "amount_mg", r.validate_amount_mg, value="-100000.1", signed=True)
+
+
+def test_reason_rules():
+    assert r.validate_reason("  broken vial  ", required=True, what="adjust") == "broken vial"
+    assert r.validate_reason(None, required=False, what="x") == ""
+    refused("reason_required", "reason", r.validate_reason, value="   ", required=True, what="adjust")
+    refused("text_too_long", "reason", r.validate_reason, value="x" * 501, required=False, what="x")
+    assert len(r.validate_reason("x" * 500, required=False, what="x")) == 500
+    refused("invalid_text", "reason", r.validate_reason, value="a\x00b", required=False, what="x")
+    refused("invalid_text", "reason", r.validate_reason, value=12, required=False, what="x")
+
+
+def test_lot_number_rules():
+    assert r.validate_lot_number(" KX-2231 ") == "KX-2231"
+    refused("lot_number_required", "lot_number", r.validate_lot_number, value="  ")
+    refused("invalid_lot_number", "lot_number", r.validate_lot_number, value="x" * 41)
+    refused("invalid_lot_number", "lot_number", r.validate_lot_number, value="A\nB")
+    refused("invalid_lot_number", "lot_number", r.validate_lot_number, value=12)
+
+
+@pytest.mark.parametrize("ndc", ["1234-5678-90", "12345-678-90", "12345-6789-0", "12345-6789-01"])
+def test_accepts_ndc_layouts(ndc):
+    assert r.validate_ndc(ndc) == ndc
+
+
+@pytest.mark.parametrize(
+    "ndc", ["1234567890", "123-4567-890", "12345-6789-012", "1234-56a8-90", "", None, "١٢٣٤-5678-90"]
+)
+def test_refuses_malformed_ndc(ndc):
+    refused("invalid_ndc", "ndc", r.validate_ndc, value=ndc)
+
+
+def test_product_boundaries():
+    assert r.validate_product(strength_mg_per_ml="1", vial_volume_ml="0.5") == (D("1"), D("0.5"))
+    assert r.validate_product(strength_mg_per_ml="100", vial_volume_ml="100") == (D("100"), D("100"))
+    refused(
+        "concentration_out_of_range",
+        "strength_mg_per_ml",
+        r.validate_product,
+        strength_mg_per_ml="0.99",
+        vial_volume_ml="10",
+    )
+    refused(
+        "concentration_out_of_range",
+        "strength_mg_per_ml",
+        r.validate_product,
+        strength_mg_per_ml="101",
+        vial_volume_ml="10",
+    )
+    refused(
+        "vial_volume_out_of_range",
+        "vial_volume_ml",
+        r.validate_product,
+        strength_mg_per_ml="50",
+        vial_volume_ml="0.49",
+    )
+    refused(
+        "vial_volume_out_of_range",
+        "vial_volume_ml",
+        r.validate_product,
+        strength_mg_per_ml="50",
+        vial_volume_ml="100.01",
+    )
+
+
+# --- Units ------------------------------------------------------------------------------------------
+
+PRODUCTS = [(D("50"), D("10")), (D("100"), D("5")), (D("10"), D("20")), (D("12.5"), D("2"))]
+
+
+def test_measure_of_known_stock():
+    measure = r.measure_stock(D("1250"), strength_mg_per_ml=D("50"), vial_volume_ml=D("10"))
+    assert (measure.mg, measure.ml, measure.vials, measure.full_vials, measure.partial_ml) == (
+        D("1250"),
+        D("25.00"),
+        D("2.50"),
+        2,
+        D("5.00"),
+    )
+    empty = r.measure_stock(D("0"), strength_mg_per_ml=D("100"), vial_volume_ml=D("5"))
+    assert (empty.ml, empty.vials, empty.full_vials, empty.partial_ml) == (D("0.00"), D("0.00"), 0, D("0.00"))
+
+
+def test_measure_refuses_negative_stock():
+    with pytest.raises(DomainError) as info:
+        r.measure_stock(D("-0.1"), strength_mg_per_ml=D("50"), vial_volume_ml=D("10"))
+    assert info.value.code == "negative_balance"
+
+
+def test_conversions_round_half_up():
+    assert r.ml_from_mg(D("0.5"), strength_mg_per_ml=D("100")) == D("0.01")  # 0.005 mL → 0.01
+    assert r.ml_from_mg(D("0.4"), strength_mg_per_ml=D("100")) == D("0.00")
+    assert r.mg_from_ml(D("0.01"), strength_mg_per_ml=D("12.5")) == D("0.1")  # 0.125 → 0.1
+    assert r.vials_from_mg(D("2.5"), strength_mg_per_ml=D("50"), vial_volume_ml=D("10")) == D("0.01")  # 0.005
+    assert r.mg_from_vials(D("3"), strength_mg_per_ml=D("100"), vial_volume_ml=D("5")) == D("1500.0")
+
+
+amounts = st.integers(min_value=0, max_value=1_000_000).map(lambda n: D(n) / 10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(amount=amounts, product=st.sampled_from(PRODUCTS))
+def test_mg_ml_vials_round_trip_within_rounding(amount, product):
+    strength, volume = product
+    measure = r.measure_stock(amount, strength_mg_per_ml=strength, vial_volume_ml=volume)
+    # Half a rounding step of the intermediate unit, plus half a step of the 0.1 mg result.
+    assert abs(r.mg_from_ml(measure.ml, strength_mg_per_ml=strength) - amount) <= D("0.005") * strength + D(
+        "0.05"
+    )
+    per_vial = strength * volume
+    assert abs(
+        r.mg_from_vials(measure.vials, strength_mg_per_ml=strength, vial_volume_ml=volume) - amount
+    ) <= (D("0.005") * per_vial + D("0.05"))
+    # Full vials and the opened vial add up to the amount (to the 0.01 mL rounding).
+    assert (
+        abs(measure.full_vials * per_vial + measure.partial_ml * strength - amount) <= D("0.005") * strength
+    )
+    assert D(0) <= measure.partial_ml <= volume
+
+
+# --- Postings ---------------------------------------------------------------------------------------
+
+
+def test_dispense_takes_stock_into_the_sessions_hands():
+    p = r.calculate_posting(kind=r.DISPENSE, amount_mg="500", stock_mg=D("1000"), in_hand_mg=D("0"))
+    assert (p.stock_effect_mg, p.stock_after_mg, p.in_hand_effect_mg, p.in_hand_after_mg) == (
+        D("-500"),
+        D("500"),
+        D("500"),
+        D("500"),
+    )
+
+
+def test_dispense_of_exactly_the_stock_leaves_zero():
+    assert (
+        r.calculate_posting(
+            kind=r.DISPENSE, amount_mg="500", stock_mg=D("500"), in_hand_mg=D("0")
+        ).stock_after_mg
+        == 0
+    )
+
+
+def test_refuses_dispense_beyond_stock_naming_the_balance():
+    with pytest.raises(WorkflowConflict) as info:
+        r.calculate_posting(kind=r.DISPENSE, amount_mg="500.1", stock_mg=D("500"), in_hand_mg=D("0"))
+    assert info.value.code == "insufficient_stock"
+    assert "500.0 mg" in info.value.message and info.value.field == "amount_mg"
+
+
+def test_administer_and_waste_leave_the_stock_alone():
+    for kind in (r.ADMINISTER, r.WASTE):
+        p = r.calculate_posting(kind=kind, amount_mg="40", stock_mg=D("460"), in_hand_mg=D("40"))
+        assert (p.stock_effect_mg, p.stock_after_mg, p.in_hand_after_mg) == (D("0"), D("460"), D("0"))
+
+
+def test_return_puts_drug_back():
+    p = r.calculate_posting(kind=r.RETURN, amount_mg="10", stock_mg=D("0"), in_hand_mg=D("10"))
+    assert (p.stock_after_mg, p.in_hand_after_mg) == (D("10"), D("0"))
+
+
+@pytest.mark.parametrize("kind", [r.ADMINISTER, r.WASTE, r.RETURN])
+def test_refuses_taking_more_than_the_session_holds(kind):
+    with pytest.raises(WorkflowConflict) as info:
+        r.calculate_posting(kind=kind, amount_mg="40.1", stock_mg=D("1000"), in_hand_mg=D("40"))
+    assert info.value.code == "insufficient_in_hand"
+    assert "40.0 mg" in info.value.message
+
+
+def test_session_kinds_need_the_in_hand_amount():
+    with pytest.raises(DomainError) as info:
+        r.calculate_posting(kind=r.ADMINISTER, amount_mg="1", stock_mg=D("10"))
+    assert info.value.code == "in_hand_required"
+
+
+def test_transfer_and_adjust_need_a_direction():
+    for kind in (r.TRANSFER, r.ADJUST):
+        with pytest.raises(DomainError) as info:
+            r.calculate_posting(kind=kind, amount_mg="1", stock_mg=D("10"))
+        assert info.value.code == "invalid_direction"
+        assert (
+            r.calculate_posting(kind=kind, amount_mg="1", stock_mg=D("10"), direction=-1).stock_after_mg == 9
+        )
+        assert (
+            r.calculate_posting(kind=kind, amount_mg="1", stock_mg=D("10"), direction=1).stock_after_mg == 11
+        )
+    with pytest.raises(DomainError):
+        r.calculate_posting(kind=r.RECEIVE, amount_mg="1", stock_mg=D("10"), direction=-1)
+
+
+def test_refuses_adjusting_below_zero():
+    with pytest.raises(WorkflowConflict) as info:
+        r.calculate_posting(kind=r.ADJUST, amount_mg="10.1", stock_mg=D("10"), direction=-1)
+    assert info.value.code == "insufficient_stock"
+
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(r.KINDS),
+        st.integers(min_value=1, max_value=20_000).map(lambda n: D(n) / 10),
+        st.sampled_from([1, -1]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=operations, opening=amounts)
+def test_balances_never_go_negative(ops, opening):
+    """Any sequence of requests: each is posted or refused, and neither balance is ever negative."""
+    stock, hand = opening, D(0)
+    effects = []
+    for kind, amount, direction in ops:
+        rule = r.KIND_RULES[kind]
+        try:
+            p = r.calculate_posting(
+                kind=kind,
+                amount_mg=amount,
+                stock_mg=stock,
+                in_hand_mg=hand if rule.needs_session else None,
+                direction=direction if rule.stock_direction is None else None,
+            )
+        except WorkflowConflict as error:
+            assert error.code in ("insufficient_stock", "insufficient_in_hand")
+            continue
+        assert p.stock_after_mg >= 0 and p.stock_after_mg == stock + p.stock_effect_mg
+        assert abs(p.stock_effect_mg) in (0, amount)
+        stock = p.stock_after_mg
+        effects.append(p.stock_effect_mg)
+        if rule.needs_session:
+            assert p.in_hand_after_mg >= 0
+            hand = p.in_hand_after_mg
+    running = r.replay_balances(effects, opening_mg=opening)
+    assert (running[-1] if running else opening) == stock
+
+
+def test_replay_refuses_a_negative_register():
+    assert r.replay_balances([D("10"), D("-4"), D("-6")]) == [D("10"), D("6"), D("0")]
+    with pytest.raises(DomainError) as info:
+        r.replay_balances([D("10"), D("-10.1")])
+    assert info.value.code == "negative_balance" and "entry 2" in info.value.message
+
+
+# --- Witness, expiry, session ------------------------------------------------------------------------
+
+
+def test_waste_needs_a_witness():
+    refused(
+        "witness_required",
+        "witness",
+        r.check_witness,
+        kind=r.WASTE,
+        actor_id=1,
+        witness_id=None,
+        witness_eligible=False,
+    )
+
+
+def test_witness_cannot_be_the_actor():
+    refused(
+        "witness_same_as_actor",
+        "witness",
+        r.check_witness,
+        kind=r.WASTE,
+        actor_id=1,
+        witness_id=1,
+        witness_eligible=True,
+    )
+
+
+def test_witness_must_be_an_eligible_colleague():
+    refused(
+        "witness_not_in_clinic",
+        "witness",
+        r.check_witness,
+        kind=r.WASTE,
+        actor_id=1,
+        witness_id=2,
+        witness_eligible=False,
+    )
+    r.check_witness(kind=r.WASTE, actor_id=1, witness_id=2, witness_eligible=True)
+
+
+def test_witness_is_optional_for_counts_but_checked_when_given():
+    r.check_witness(kind="count", actor_id=1, witness_id=None, witness_eligible=False)
+    refused(
+        "witness_same_as_actor",
+        "witness",
+        r.check_witness,
+        kind="count",
+        actor_id=1,
+        witness_id=1,
+        witness_eligible=True,
+    )
+
+
+def test_a_lot_is_usable_through_its_expiry_day():
+    assert not r.is_expired(expiry=TODAY, today=TODAY)
+    assert r.is_expired(expiry=TODAY - timedelta(days=1), today=TODAY)
+
+
+@pytest.mark.parametrize(("days", "status"), [(-1, "expired"), (0, "expiring"), (30, "expiring"), (31, "ok")])
+def test_expiry_status_boundaries(days, status):
+    assert r.expiry_status(expiry=TODAY + timedelta(days=days), today=TODAY) == status
+
+
+def test_refuses_dispensing_or_receiving_an_expired_lot():
+    yesterday = TODAY - timedelta(days=1)
+    for kind in (r.DISPENSE, r.RECEIVE):
+        with pytest.raises(WorkflowConflict) as info:
+            r.check_lot_expiry(kind=kind, lot_number="KX1", expiry=yesterday, today=TODAY)
+        assert (
+            info.value.code == "lot_expired"
+            and "KX1" in info.value.message
+            and yesterday.isoformat() in info.value.message
+        )
+    for kind in (r.ADMINISTER, r.WASTE, r.RETURN, r.TRANSFER, r.ADJUST):
+        r.check_lot_expiry(kind=kind, lot_number="KX1", expiry=yesterday, today=TODAY)
+    r.check_lot_expiry(kind=r.DISPENSE, lot_number="KX1", expiry=TODAY, today=TODAY)
+
+
+@pytest.mark.parametrize("status", ["checked_in", "cleared", "in_progress"])
+def test_dispense_to_a_session_being_dosed(status):
+    r.check_session_for(kind=r.DISPENSE, session_kind="dosing", session_status=status, same_clinic=True)
+
+
+@pytest.mark.parametrize(
+    "status", ["scheduled", "recovering", "discharged", "cancelled", "no_show", "stopped"]
+)
+def test_refuses_dispense_outside_the_session(status):
+    with pytest.raises(WorkflowConflict) as info:
+        r.check_session_for(kind=r.DISPENSE, session_kind="dosing", session_status=status, same_clinic=True)
+    assert info.value.code == "session_not_ready" and status.replace("_", " ") in info.value.message
+
+
+def test_refuses_administering_before_clearance():
+    with pytest.raises(WorkflowConflict) as info:
+        r.check_session_for(
+            kind=r.ADMINISTER, session_kind="dosing", session_status="checked_in", same_clinic=True
+        )
+    assert info.value.code == "session_not_ready"
+    r.check_session_for(
+        kind=r.ADMINISTER, session_kind="dosing", session_status="recovering", same_clinic=True
+    )
+
+
+def test_waste_and_return_are_gated_by_the_hand_only():
+    for kind in (r.WASTE, r.RETURN):
+        r.check_session_for(kind=kind, session_kind="dosing", session_status="cancelled", same_clinic=True)
+
+
+def test_refuses_a_therapy_session_or_another_clinics_session():
+    with pytest.raises(WorkflowConflict) as info:
+        r.check_session_for(
+            kind=r.DISPENSE, session_kind="preparation", session_status="checked_in", same_clinic=True
+        )
+    assert info.value.code == "session_not_dosing"
+    refused(
+        "session_other_clinic",
+        "session",
+        r.check_session_for,
+        kind=r.DISPENSE,
+        session_kind="dosing",
+        session_status="checked_in",
+        same_clinic=False,
+    )
+    refused(
+        "session_not_allowed",
+        "session",
+        r.check_session_for,
+        kind=r.ADJUST,
+        session_kind="dosing",
+        session_status="checked_in",
+        same_clinic=True,
+    )
+
+
+# --- Counts and export --------------------------------------------------------------------------------
+
+
+def test_count_discrepancy_is_counted_minus_expected():
+    assert r.calculate_count_discrepancy(expected_mg=D("1000"), counted_mg="990") == D("-10")
+    assert r.calculate_count_discrepancy(expected_mg=D("0"), counted_mg="0") == 0
+    assert r.calculate_count_discrepancy(expected_mg=D("10"), counted_mg=D("12.5")) == D("2.5")
+    refused(
+        "amount_out_of_range",
+        "counted_mg",
+        r.calculate_count_discrepancy,
+        expected_mg=D("1"),
+        counted_mg="-0.1",
+    )
+    refused(
+        "amount_precision", "counted_mg", r.calculate_count_discrepancy, expected_mg=D("1"), counted_mg="0.05"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("KX-12", "KX-12"),
+        ("", ""),
+        (D("-12.5"), D("-12.5")),
+        (3, 3),
+    ],
+)
+def test_csv_cells_cannot_run_as_formulas(cell, safe):
+    assert r.csv_safe_cell(cell) == safe
+
+
+@given(st.text(max_size=30))
+def test_csv_safe_text_never_starts_a_formula(text):
+    safe = r.csv_safe_cell(text)
+    assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert safe in (text, "'" + text)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from kapstone.care.services import day_of_checks_record, session_transition
+from kapstone.inventory.services import location_create, lot_receive, product_create
+from kapstone.patients.services import clinic_today
+from tests.care.conftest import course_a, eligible_a, first_dosing  # noqa: F401 - shared fixtures
+from tests.care.test_sessions import SERVICE_INPUTS
+
+
+@pytest.fixture
+def cleared_session(nina, course_a):  # noqa: F811 - the imported fixture, requested by name
+    session = first_dosing(course_a)
+    # The KARE course's first infusion is a week after enrolment; dose it today for the tests.
+    session.scheduled_date = clinic_today(course_a.clinic)
+    session.save(update_fields=["scheduled_date"])
+    session = session_transition(actor=nina, session=session, to="checked_in")
+    day_of_checks_record(actor=nina, session=session, inputs=SERVICE_INPUTS)
+    session.refresh_from_db()
+    assert session.status == "cleared"
+    return session
+
+
+@pytest.fixture
+def lot_50(adam, clinic_a):
+    location = location_create(actor=adam, clinic=clinic_a, name="Main safe")
+    product = product_create(
+        actor=adam, name="Ketamine HCl", ndc="00000-0050-10", strength_mg_per_ml="50", vial_volume_ml="10"
+    )
+    return lot_receive(
+        actor=adam,
+        clinic=clinic_a,
+        location=location,
+        product=product,
+        lot_number="K50-A",
+        expiry=clinic_today(clinic_a) + timedelta(days=200),
+        amount_mg=Decimal("1000"),
+    )

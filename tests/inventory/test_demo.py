@@ -1,0 +1,92 @@
+"""The demo register: a month of history written through the register's own posting code."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from kapstone.care.services import course_enrol, day_of_checks_record, session_transition
+from kapstone.domain.register import STOCK_EXPIRED, STOCK_EXPIRING, expiry_status
+from kapstone.inventory.demo import seed_inventory
+from kapstone.inventory.models import CountLine, CountSession, Lot, Product, RegisterEntry
+from kapstone.inventory.services import session_in_hand_mg
+from kapstone.patients.services import clinic_today
+from tests.care.conftest import move_dosing_session
+from tests.care.test_sessions import SERVICE_INPUTS
+
+pytestmark = pytest.mark.django_db
+
+
+def state():
+    return (
+        Lot.objects.count(),
+        RegisterEntry.objects.count(),
+        CountSession.objects.count(),
+        Product.objects.count(),
+    )
+
+
+@pytest.fixture
+def past_dosing(alice, nina, patient_a, eligible_a):
+    """A course that started three weeks ago, its first dosing session done and discharged."""
+    today = clinic_today(patient_a.clinic)
+    course = course_enrol(
+        actor=alice,
+        patient=patient_a,
+        protocol_slug="kare-alcohol-grabski-2022",
+        start_date=today - timedelta(days=21),
+    )
+    session = course.sessions.filter(kind="dosing", scheduled_date__lt=today).order_by("order").first()
+    session = session_transition(actor=nina, session=session, to="checked_in")
+    day_of_checks_record(actor=nina, session=session, inputs=SERVICE_INPUTS)
+    for to in ("in_progress", "recovering"):
+        session = move_dosing_session(nina, session, to)
+    session = session_transition(actor=nina, session=session, to="discharged")
+    return session
+
+
+def test_seed_writes_a_consistent_month_and_is_idempotent(adam, nina, alice, clinic_a, past_dosing):
+    today = clinic_today(clinic_a)
+    seed_inventory(
+        clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today, rng=random.Random(7)
+    )
+    lots = list(Lot.objects.filter(clinic=clinic_a))
+    statuses = {expiry_status(expiry=lot.expiry, today=today) for lot in lots}
+    assert {STOCK_EXPIRING, STOCK_EXPIRED} <= statuses
+    expired = next(lot for lot in lots if expiry_status(expiry=lot.expiry, today=today) == STOCK_EXPIRED)
+    assert expired.balance_mg == 0
+    kinds = set(RegisterEntry.objects.values_list("kind", flat=True))
+    assert {"receive", "dispense", "administer", "waste", "return", "adjust"} <= kinds
+    assert RegisterEntry.objects.filter(kind="waste", witness__isnull=True).count() == 0
+    assert session_in_hand_mg(past_dosing) == 0
+    oldest = RegisterEntry.objects.order_by("occurred_at").first().occurred_at
+    assert oldest.date() <= today - timedelta(days=29)
+    for lot in lots:  # the stored balance is the register's sum, and the last running balance
+        entries = list(lot.entries.order_by("occurred_at", "id"))
+        assert sum(e.stock_effect_mg for e in entries) == lot.balance_mg
+        assert entries[-1].balance_after_mg == lot.balance_mg
+    discrepancies = CountLine.objects.exclude(discrepancy_mg=0)
+    assert discrepancies.count() == 2
+    assert discrepancies.filter(resolved_at__isnull=False, adjustment__isnull=False).count() == 1
+    assert discrepancies.filter(resolved_at__isnull=True).count() == 1
+    before = state()
+    seed_inventory(
+        clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today, rng=random.Random(7)
+    )
+    assert state() == before
+
+
+def test_seed_without_dosing_sessions_writes_receipts_and_adjustments_only(adam, nina, alice, clinic_a):
+    seed_inventory(
+        clinic=clinic_a,
+        admin=adam,
+        nurse=nina,
+        prescriber=alice,
+        today=clinic_today(clinic_a),
+        rng=random.Random(1),
+    )
+    assert set(RegisterEntry.objects.values_list("kind", flat=True)) == {"receive", "adjust"}
+    assert Lot.objects.get(lot_number__contains="5C").balance_mg == Decimal("0")

@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include("kapstone.care.urls")),
     path("inventory/", include("kapstone.inventory.urls")),
     path("", include("kapstone.dosing.urls")),
+    path("", include("kapstone.outcomes.urls")),
+    path("", include("kapstone.safety.urls")),
     path("api/v1/", api.urls),
 ]
 

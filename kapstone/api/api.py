@@ -113,7 +113,9 @@ def _mount() -> None:
     from kapstone.care.api import router as care_router
     from kapstone.dosing.api import router as dosing_router
     from kapstone.inventory.api import router as inventory_router
+    from kapstone.outcomes.api import router as outcomes_router
     from kapstone.patients.api import router as patients_router
+    from kapstone.safety.api import router as safety_router
     from kapstone.screening.api import router as screening_router
 
     api.add_router("/patients", patients_router, tags=["patients"])
@@ -121,7 +123,9 @@ def _mount() -> None:
     api.add_router("", care_router, tags=["care"])
     api.add_router("", screening_router, tags=["screening"])
     api.add_router("/inventory", inventory_router, tags=["inventory"])
+    api.add_router("", safety_router, tags=["safety"])
     api.add_router("", dosing_router, tags=["dosing"])
+    api.add_router("", outcomes_router, tags=["outcomes"])
 
 
 _mount()

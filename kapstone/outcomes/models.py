@@ -1,0 +1,214 @@
+"""Questionnaire responses, clinical flags, the use calendar (TLFB), toxicology results and
+follow-up records.
+
+Nothing here is edited in place. A questionnaire response keeps the answers exactly as given,
+the item scores, total, band and flags the domain computed and the scoring version that
+computed them. A flag is acknowledged by a separate row (at most one per flag). A use-calendar
+day entered again is a new row; the current value of a day is its latest row, and the older
+rows stay as history. What is due for follow-up is computed at run time from each course's
+protocol snapshot; only the follow-ups actually done are stored.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from kapstone.accounts.models import Clinic
+from kapstone.care.models import TreatmentCourse
+from kapstone.domain import tlfb
+from kapstone.patients.models import Patient
+
+USER = settings.AUTH_USER_MODEL
+
+
+class QuestionnaireResponse(models.Model):
+    """One completed questionnaire.
+
+    The answers are a JSON list in item order rather than one row per item: a response is
+    always written, read and scored as a whole, the item meaning is pinned by
+    ``instrument`` + ``form_version`` (the domain definition), and a 9-item row set per
+    PHQ-9 would multiply the rows of the busiest table for no query we need. Research exports
+    unpack the list into one row per item.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="questionnaire_responses")
+    instrument = models.CharField(max_length=20)
+    # Raw answers as given, in item order; item_scores after reverse scoring (DAST-10 item 3).
+    answers = models.JSONField()
+    item_scores = models.JSONField()
+    total = models.IntegerField()
+    band = models.CharField(max_length=30, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    scoring_version = models.CharField(max_length=40)
+    form_version = models.CharField(max_length=200)
+    # The sex the bands were chosen by (AUDIT-C); blank where the instrument does not need it.
+    sex_for_scoring = models.CharField(max_length=10, blank=True)
+    course = models.ForeignKey(
+        TreatmentCourse, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # 0 = baseline, n = the n-month follow-up of ``course``; null = not tied to a time point.
+    time_point_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    administered_on = models.DateField()
+    entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["patient", "-administered_on", "-entered_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(scoring_version=""), name="questionnaire_scoring_version_present"
+            ),
+            models.CheckConstraint(
+                condition=Q(time_point_months__isnull=True) | Q(course__isnull=False),
+                name="questionnaire_time_point_needs_course",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["patient", "instrument", "-administered_on"], name="questionnaire_patient_latest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} {self.total} of patient {self.patient_id}"
+
+
+class ClinicalFlag(models.Model):
+    """An alert for the patient's clinicians raised by a questionnaire (PHQ-9 item 9 > 0)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="clinical_flags")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    code = models.CharField(max_length=40)
+    description = models.CharField(max_length=300)
+    response = models.ForeignKey(
+        QuestionnaireResponse, on_delete=models.PROTECT, related_name="clinical_flags"
+    )
+    raised_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "code"], name="clinical_flag_once_per_response"),
+        ]
+        indexes = [models.Index(fields=["clinic", "-raised_at"], name="clinical_flag_clinic_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.code} for patient {self.patient_id}"
+
+
+class FlagAcknowledgement(models.Model):
+    """A clinician's acknowledgement of one flag, with what they did; at most one per flag."""
+
+    flag = models.OneToOneField(ClinicalFlag, on_delete=models.PROTECT, related_name="acknowledgement")
+    note = models.TextField()
+    acknowledged_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    acknowledged_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(note=""), name="flag_acknowledgement_has_note")]
+
+    def __str__(self) -> str:
+        return f"acknowledgement of flag {self.flag_id}"
+
+
+class UseDay(models.Model):
+    """One Timeline Followback entry: a patient's use of one substance on one day, as reported.
+
+    The current value of a day is its latest row (``entered_at``, then ``id``).
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="use_days")
+    substance = models.CharField(max_length=40)
+    day = models.DateField()
+    used = models.BooleanField()
+    standard_drinks = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    amount = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    amount_unit = models.CharField(max_length=20, blank=True)
+    marker = models.CharField(max_length=100, blank=True)
+    entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["patient", "substance", "day", "-entered_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(substance=tlfb.ALCOHOL) | Q(standard_drinks__isnull=False),
+                name="use_day_alcohol_has_drinks",
+            ),
+            models.CheckConstraint(
+                condition=Q(standard_drinks__isnull=True) | Q(standard_drinks__gte=0),
+                name="use_day_drinks_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0), name="use_day_amount_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "substance", "day"], name="use_day_patient_substance_day")]
+
+    def __str__(self) -> str:
+        return f"{self.substance} {self.day}: {'used' if self.used else 'none'}"
+
+
+class ToxicologyMethod(models.TextChoices):
+    URINE_DRUG_SCREEN = "urine_drug_screen", "Urine drug screen"
+    ETG = "etg", "Urine ethyl glucuronide (EtG)"
+
+
+class ToxicologyResultValue(models.TextChoices):
+    POSITIVE = "positive", "Positive"
+    NEGATIVE = "negative", "Negative"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+
+class ToxicologyTest(models.Model):
+    """One result of a urine drug screen or alcohol biomarker for one substance on one day."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="toxicology_tests")
+    collected_on = models.DateField()
+    substance = models.CharField(max_length=40)
+    method = models.CharField(max_length=20, choices=ToxicologyMethod.choices)
+    result = models.CharField(max_length=12, choices=ToxicologyResultValue.choices)
+    # A confirmatory (laboratory) result rather than a presumptive point-of-care screen.
+    confirmed = models.BooleanField()
+    entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["patient", "-collected_on", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(method__in=ToxicologyMethod.values), name="toxicology_method_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(result__in=ToxicologyResultValue.values), name="toxicology_result_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "substance", "collected_on"], name="toxicology_patient_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.substance} {self.collected_on}: {self.result}"
+
+
+class FollowUp(models.Model):
+    """A follow-up time point of a course that was done (the due ones are computed, not stored)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="follow_ups")
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="follow_ups")
+    months = models.PositiveSmallIntegerField()
+    done_on = models.DateField()
+    recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["course", "months"]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "months"], name="follow_up_once_per_time_point"),
+            models.CheckConstraint(condition=Q(months__gte=1), name="follow_up_months_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.months}-month follow-up of course {self.course_id}"

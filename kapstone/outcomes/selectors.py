@@ -1,0 +1,416 @@
+"""Reads of outcomes.
+
+The ``*_for_user`` reads are scoped to the user's clinics and audited; "not yours" and "does
+not exist" raise the same Http404. The plain helpers (``current_use_days``,
+``calendar_summary``, ``follow_up_schedule``…) serve services, the chart section and the
+reminder command, whose own write, read event or aggregate output covers them.
+
+What is due for follow-up is never stored: it is computed here, at run time, from each course's
+protocol snapshot (``follow_up_dates``) and its last dosing session, so a changed schedule or a
+rescheduled session is reflected at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.http import Http404
+
+from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.models import Clinic, User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import CareSession, CourseStatus, TreatmentCourse
+from kapstone.care.services import course_protocol
+from kapstone.domain import instruments, tlfb
+from kapstone.domain.protocols import DOSING, follow_up_dates
+from kapstone.domain.sessions import CANCELLED, DISCHARGED, NO_SHOW
+from kapstone.outcomes.access import OUTCOMES_READ
+from kapstone.outcomes.models import ClinicalFlag, FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
+from kapstone.patients.models import Patient
+from kapstone.patients.selectors import patient_get_for_user
+from kapstone.patients.services import clinic_today
+
+LATEST_FIRST = ("-administered_on", "-entered_at", "-id")
+#: Instruments whose totals are drawn as a trajectory on the chart.
+TRAJECTORY_INSTRUMENTS = ("phq-9", "pacs")
+
+
+# --- Questionnaires and flags ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuestionnaireHistory:
+    patient: Patient
+    responses: list[QuestionnaireResponse]
+    flags: list[ClinicalFlag]
+
+
+def questionnaire_list_for_user(*, user: User, patient_id: int) -> QuestionnaireHistory:
+    """The patient's questionnaires (newest first) and flags; Http404 if not the user's."""
+    patient = patient_get_for_user(user=user, patient_id=patient_id, roles=OUTCOMES_READ, audit=False)
+    responses = list(
+        QuestionnaireResponse.objects.filter(patient=patient)
+        .select_related("entered_by")
+        .order_by(*LATEST_FIRST)
+    )
+    flags = flags_of(patient)
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="questionnaire_list",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"returned": len(responses)},
+    )
+    return QuestionnaireHistory(patient=patient, responses=responses, flags=flags)
+
+
+def flags_of(patient: Patient, *, open_only: bool = False) -> list[ClinicalFlag]:
+    """The patient's flags, open ones first, newest first. Not audited."""
+    qs = ClinicalFlag.objects.filter(patient_id=patient.pk).select_related(
+        "response", "acknowledgement", "acknowledgement__acknowledged_by"
+    )
+    if open_only:
+        qs = qs.filter(acknowledgement__isnull=True)
+    flags = list(qs.order_by("-raised_at", "-id"))
+    return sorted(flags, key=lambda f: is_open(f), reverse=True)
+
+
+def is_open(flag: ClinicalFlag) -> bool:
+    return getattr(flag, "acknowledgement", None) is None
+
+
+def flag_list_for_user(
+    *, user: User, include_acknowledged: bool = False, limit: int = 200
+) -> list[ClinicalFlag]:
+    """The clinic worklist of flags (open ones; with ``include_acknowledged`` the recent others
+    too) across the user's clinics. Lists names, so the read is audited (how many, not who)."""
+    qs = ClinicalFlag.objects.filter(clinic_id__in=clinic_ids_for(user, OUTCOMES_READ)).select_related(
+        "patient", "response", "acknowledgement", "acknowledgement__acknowledged_by"
+    )
+    if not include_acknowledged:
+        qs = qs.filter(acknowledgement__isnull=True)
+    flags = list(qs.order_by("-raised_at", "-id")[:limit])
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="clinical_flag_list",
+        detail={"returned": len(flags), "include_acknowledged": include_acknowledged},
+    )
+    return flags
+
+
+def flag_get_for_user(*, user: User, flag_id: int, roles: Iterable[str] = OUTCOMES_READ) -> ClinicalFlag:
+    """One flag of the user's clinics, or Http404 (identical for missing and not-yours)."""
+    flag = (
+        ClinicalFlag.objects.select_related("patient", "acknowledgement")
+        .filter(pk=flag_id, clinic_id__in=clinic_ids_for(user, roles))
+        .first()
+    )
+    if flag is None:
+        elsewhere = ClinicalFlag.objects.filter(pk=flag_id).values_list("patient_id", "clinic_id").first()
+        if elsewhere is not None:
+            audit_record(
+                actor=user,
+                action="denied",
+                object_type="clinical_flag",
+                object_id=flag_id,
+                patient_id=elsewhere[0],
+                clinic_id=elsewhere[1],
+                outcome="denied",
+            )
+        raise Http404("flag")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="clinical_flag",
+        object_id=flag.pk,
+        patient_id=flag.patient_id,
+        clinic_id=flag.clinic_id,
+    )
+    return flag
+
+
+def latest_scores(patient: Patient) -> list[QuestionnaireResponse]:
+    """The latest response of each instrument, in the domain's instrument order. Not audited."""
+    latest: dict[str, QuestionnaireResponse] = {}
+    for response in QuestionnaireResponse.objects.filter(patient_id=patient.pk).order_by(*LATEST_FIRST):
+        latest.setdefault(response.instrument, response)
+    order = [d.code for d in instruments.instrument_definitions()]
+    return sorted(latest.values(), key=lambda r: order.index(r.instrument) if r.instrument in order else 99)
+
+
+def trajectories(patient: Patient) -> dict[str, list[QuestionnaireResponse]]:
+    """PHQ-9 and PACS responses oldest first, for the trajectory chart. Not audited."""
+    rows = QuestionnaireResponse.objects.filter(
+        patient_id=patient.pk, instrument__in=TRAJECTORY_INSTRUMENTS
+    ).order_by("administered_on", "entered_at", "id")
+    result: dict[str, list[QuestionnaireResponse]] = defaultdict(list)
+    for row in rows:
+        result[row.instrument].append(row)
+    return dict(result)
+
+
+# --- Use calendar and toxicology -------------------------------------------------------------
+
+
+def current_use_days(patient: Patient, substance: str, start: date, end: date) -> dict[date, UseDay]:
+    """The current row of each reported day in ``start..end`` (the latest entry of a day wins;
+    the earlier ones are its history). Not audited."""
+    rows = UseDay.objects.filter(patient_id=patient.pk, substance=substance, day__gte=start, day__lte=end)
+    return {row.day: row for row in rows.order_by("day", "entered_at", "id")}
+
+
+def _as_tlfb(row: UseDay) -> tlfb.TlfbDay:
+    return tlfb.TlfbDay(
+        day=row.day,
+        substance=row.substance,
+        used=row.used,
+        standard_drinks=row.standard_drinks,
+        amount=row.amount,
+        amount_unit=row.amount_unit or None,
+        marker=row.marker or None,
+    )
+
+
+def _as_result(row: ToxicologyTest) -> tlfb.ToxicologyResult:
+    return tlfb.ToxicologyResult(
+        day=row.collected_on,
+        substance=row.substance,
+        method=row.method,
+        result=row.result,
+        confirmed=row.confirmed,
+    )
+
+
+@dataclass(frozen=True)
+class CalendarSummary:
+    substance: str
+    start: date
+    end: date
+    summary: tlfb.TlfbSummary
+    # The calendar as summarised: reported days with confirmed positive tests merged in.
+    days: dict[date, tlfb.TlfbDay]
+    tests: list[ToxicologyTest]
+    # Sex at birth is neither male nor female: the (lower) female heavy-day threshold was used.
+    sex_assumed: bool
+
+
+def heavy_day_sex(patient: Patient) -> tuple[str, bool]:
+    """The sex whose heavy-drinking threshold applies, and whether it was assumed. For a sex at
+    birth other than male or female the lower (female) threshold is used, so that no heavy day
+    is missed; the page says so."""
+    if patient.sex_at_birth in tlfb.SEXES:
+        return patient.sex_at_birth, False
+    return "female", True
+
+
+def calendar_summary(patient: Patient, substance: str, start: date, end: date) -> CalendarSummary:
+    """The calendar of ``start..end`` with confirmed positive tests counted as use on their day
+    (``merge_tests_into_calendar``), summarised by ``summarise_tlfb``. Not audited."""
+    rows = current_use_days(patient, substance, start, end)
+    tests = list(
+        ToxicologyTest.objects.filter(
+            patient_id=patient.pk, substance=substance, collected_on__gte=start, collected_on__lte=end
+        ).order_by("collected_on", "id")
+    )
+    merged = tlfb.merge_tests_into_calendar(
+        [_as_tlfb(row) for row in rows.values()], [_as_result(t) for t in tests], substance=substance
+    )
+    sex, assumed = heavy_day_sex(patient)
+    summary = tlfb.summarise_tlfb(merged, window_start=start, window_end=end, sex=sex, substance=substance)
+    return CalendarSummary(
+        substance=substance,
+        start=start,
+        end=end,
+        summary=summary,
+        days={d.day: d for d in merged},
+        tests=tests,
+        sex_assumed=assumed and substance == tlfb.ALCOHOL,
+    )
+
+
+def substances_of(patient: Patient) -> list[str]:
+    """Substances with calendar days or tests for the patient, alcohol first. Not audited."""
+    names = set(UseDay.objects.filter(patient_id=patient.pk).values_list("substance", flat=True).distinct())
+    names |= set(
+        ToxicologyTest.objects.filter(patient_id=patient.pk).values_list("substance", flat=True).distinct()
+    )
+    return sorted(names, key=lambda n: (n != tlfb.ALCOHOL, n))
+
+
+def use_calendar_for_user(*, user: User, patient_id: int, substance: str, start: date, end: date):
+    """(patient, the current rows of ``start..end``, the summary); Http404 if not the user's."""
+    patient = patient_get_for_user(user=user, patient_id=patient_id, roles=OUTCOMES_READ, audit=False)
+    rows = current_use_days(patient, substance, start, end)
+    summary = calendar_summary(patient, substance, start, end)
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="use_calendar",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"substance": substance, "start": start.isoformat(), "end": end.isoformat()},
+    )
+    return patient, rows, summary
+
+
+def toxicology_list_for_user(*, user: User, patient_id: int, limit: int = 200):
+    """(patient, the patient's test results newest first); Http404 if not the user's."""
+    patient = patient_get_for_user(user=user, patient_id=patient_id, roles=OUTCOMES_READ, audit=False)
+    tests = list(ToxicologyTest.objects.filter(patient=patient).order_by("-collected_on", "-id")[:limit])
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="toxicology_list",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"returned": len(tests)},
+    )
+    return patient, tests
+
+
+# --- Follow-up schedule -----------------------------------------------------------------------
+
+DONE, OVERDUE, DUE, UPCOMING = "done", "overdue", "due", "upcoming"
+
+
+@dataclass(frozen=True)
+class FollowUpDue:
+    course: TreatmentCourse
+    months: int
+    due_on: date
+    status: str
+    record: FollowUp | None
+
+    @property
+    def patient(self) -> Patient:
+        return self.course.patient
+
+
+def last_dosing_dates(courses: Iterable[TreatmentCourse]) -> dict[int, date]:
+    """Each course's last dosing date: its last discharged dosing session, else (nothing
+    discharged yet) its last scheduled one that was not cancelled or missed. A withdrawn
+    course that never dosed has none (nothing to follow up). One query."""
+    courses = list(courses)
+    rows = CareSession.objects.filter(course__in=courses, kind=DOSING).values_list(
+        "course_id", "status", "scheduled_date"
+    )
+    discharged: dict[int, date] = {}
+    planned: dict[int, date] = {}
+    for course_id, status, scheduled in rows:
+        if status == DISCHARGED:
+            discharged[course_id] = max(scheduled, discharged.get(course_id, scheduled))
+        elif status not in (CANCELLED, NO_SHOW):
+            planned[course_id] = max(scheduled, planned.get(course_id, scheduled))
+    result = {}
+    for course in courses:
+        if course.pk in discharged:
+            result[course.pk] = discharged[course.pk]
+        elif course.pk in planned and course.status != CourseStatus.WITHDRAWN:
+            result[course.pk] = planned[course.pk]
+    return result
+
+
+def follow_up_schedule(
+    courses: Iterable[TreatmentCourse], *, today: date, within_days: int
+) -> list[FollowUpDue]:
+    """Every follow-up time point of ``courses``, classified on ``today``: ``done`` (a record
+    exists), ``overdue`` (due before today), ``due`` (today … today + ``within_days``, both
+    inclusive) or ``upcoming``. Ordered by due date. Not audited."""
+    courses = list(courses)
+    last = last_dosing_dates(courses)
+    records = {(f.course_id, f.months): f for f in FollowUp.objects.filter(course__in=courses)}
+    horizon = today + timedelta(days=within_days)
+    schedule = []
+    for course in courses:
+        if course.pk not in last:
+            continue
+        protocol = course_protocol(course)
+        for months, due_on in zip(
+            protocol.follow_up_months, follow_up_dates(protocol, last[course.pk]), strict=True
+        ):
+            record = records.get((course.pk, months))
+            if record is not None:
+                status = DONE
+            elif due_on < today:
+                status = OVERDUE
+            elif due_on <= horizon:
+                status = DUE
+            else:
+                status = UPCOMING
+            schedule.append(
+                FollowUpDue(course=course, months=months, due_on=due_on, status=status, record=record)
+            )
+    return sorted(schedule, key=lambda f: (f.due_on, f.course.pk, f.months))
+
+
+@dataclass(frozen=True)
+class FollowUpWorklist:
+    today: date
+    within_days: int
+    overdue: list[FollowUpDue]
+    due: list[FollowUpDue]
+    done: list[FollowUpDue]
+
+
+#: How far back the worklist shows follow-ups already done.
+DONE_SHOWN_DAYS = 90
+
+
+def _today_for(user: User, roles: Iterable[str]) -> date:
+    clinic = Clinic.objects.filter(pk__in=clinic_ids_for(user, roles)).order_by("pk").first()
+    return clinic_today(clinic) if clinic is not None else date.today()  # noqa: DTZ011 - no clinic, no zone
+
+
+def follow_up_worklist_for_user(
+    *, user: User, within_days: int, today: date | None = None
+) -> FollowUpWorklist:
+    """The follow-ups of the user's clinics: overdue, due within ``within_days``, and done in the
+    last 90 days. Lists names, so the read is audited (counts only)."""
+    if today is None:
+        today = _today_for(user, OUTCOMES_READ)
+    courses = TreatmentCourse.objects.filter(
+        clinic_id__in=clinic_ids_for(user, OUTCOMES_READ)
+    ).select_related("patient", "clinic")
+    schedule = follow_up_schedule(courses, today=today, within_days=within_days)
+    since = today - timedelta(days=DONE_SHOWN_DAYS)
+    worklist = FollowUpWorklist(
+        today=today,
+        within_days=within_days,
+        overdue=[f for f in schedule if f.status == OVERDUE],
+        due=[f for f in schedule if f.status == DUE],
+        done=[f for f in schedule if f.status == DONE and f.record.done_on >= since],
+    )
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="follow_up_list",
+        detail={"within_days": within_days, "overdue": len(worklist.overdue), "due": len(worklist.due)},
+    )
+    return worklist
+
+
+def follow_up_counts_for_clinic(
+    *, clinic: Clinic, within_days: int, today: date | None = None
+) -> tuple[int, int]:
+    """(due within ``within_days``, overdue) for one clinic: counts only, no patient data, for
+    the reminder emails. Not audited (nothing identifying leaves)."""
+    if today is None:
+        today = clinic_today(clinic)
+    schedule = follow_up_schedule(
+        TreatmentCourse.objects.filter(clinic=clinic), today=today, within_days=within_days
+    )
+    return sum(1 for f in schedule if f.status == DUE), sum(1 for f in schedule if f.status == OVERDUE)
+
+
+def follow_ups_of_patient(patient: Patient, *, within_days: int = 14) -> list[FollowUpDue]:
+    """The patient's follow-up time points (all courses), for the chart. Not audited."""
+    courses = TreatmentCourse.objects.filter(patient_id=patient.pk).select_related("patient")
+    return follow_up_schedule(courses, today=clinic_today(patient.clinic), within_days=within_days)

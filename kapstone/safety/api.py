@@ -1,0 +1,126 @@
+"""Safety API: report and list a patient's adverse events, a prescriber's review."""
+# No "from __future__ import annotations" in API modules: django-ninja resolves the operation
+# signatures through the role wrapper, which lives in another module, so annotations must be real.
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.care.models import CareSession
+from kapstone.domain.errors import DomainError
+from kapstone.patients.selectors import patient_get_for_user
+from kapstone.safety import selectors, services
+from kapstone.safety.access import SAFETY_PRESCRIBE, SAFETY_READ, SAFETY_RECORD
+
+router = Router()
+
+
+class AdverseEventIn(StrictSchema):
+    term: text(40, min_length=1)
+    term_text: text(500) | None = None
+    onset_at: datetime
+    grade: int
+    serious: bool
+    seriousness_criteria: list[text(40)] = []
+    relatedness: text(20, min_length=1)
+    action_taken: text(30, min_length=1)
+    outcome: text(30, min_length=1)
+    resolved_at: datetime | None = None
+    session_id: int | None = None
+
+
+class AdverseEventCreated(Schema):
+    id: int
+    term: str
+    grade: int
+    serious: bool
+    status: str
+
+
+class AdverseEventOut(Schema):
+    id: int
+    term: str
+    term_text: str | None
+    onset_at: datetime
+    grade: int
+    serious: bool
+    seriousness_criteria: list[str]
+    relatedness: str
+    action_taken: str
+    outcome: str
+    resolved_at: datetime | None
+    session_id: int | None
+    status: str
+    reviewed: bool
+
+
+class ReviewIn(StrictSchema):
+    note: text(5000, min_length=1)
+
+
+class ReviewOut(Schema):
+    id: int
+    adverse_event_id: int
+    reviewed_at: datetime
+
+
+def _event_out(event) -> dict:
+    return {
+        "id": event.pk,
+        "term": event.term,
+        "term_text": event.term_text or None,
+        "onset_at": event.onset_at,
+        "grade": event.grade,
+        "serious": event.serious,
+        "seriousness_criteria": list(event.seriousness_criteria),
+        "relatedness": event.relatedness,
+        "action_taken": event.action_taken,
+        "outcome": event.outcome,
+        "resolved_at": event.resolved_at,
+        "session_id": event.session_id,
+        "status": event.status,
+        "reviewed": bool(getattr(event, "reviewed", False)),
+    }
+
+
+@router.post("/patients/{int:patient_id}/adverse-events", response={201: AdverseEventCreated})
+@api_roles(*SAFETY_RECORD)
+def report_adverse_event(request: HttpRequest, patient_id: int, payload: AdverseEventIn):
+    patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=SAFETY_RECORD)
+    data = payload.dict()
+    session_id = data.pop("session_id")
+    session = None
+    if session_id is not None:
+        session = CareSession.objects.filter(pk=session_id, patient=patient).first()
+        if session is None:
+            raise DomainError(
+                "session_not_of_patient", "That session is not one of this patient's.", field="session_id"
+            )
+    event = services.adverse_event_report(actor=request.auth, patient=patient, session=session, **data)
+    return Status(
+        201,
+        {
+            "id": event.pk,
+            "term": event.term,
+            "grade": event.grade,
+            "serious": event.serious,
+            "status": event.status,
+        },
+    )
+
+
+@router.get("/patients/{int:patient_id}/adverse-events", response=list[AdverseEventOut])
+@api_roles(*SAFETY_READ)
+def list_adverse_events(request: HttpRequest, patient_id: int):
+    _, events = selectors.adverse_event_list_for_user(user=request.auth, patient_id=patient_id)
+    return [_event_out(event) for event in events]
+
+
+@router.post("/adverse-events/{int:event_id}/review", response={201: ReviewOut})
+@api_roles(*SAFETY_PRESCRIBE)
+def review_adverse_event(request: HttpRequest, event_id: int, payload: ReviewIn):
+    event = selectors.adverse_event_get_for_user(user=request.auth, event_id=event_id, roles=SAFETY_PRESCRIBE)
+    review = services.adverse_event_review(actor=request.auth, event=event, note=payload.note)
+    return Status(201, {"id": review.pk, "adverse_event_id": event.pk, "reviewed_at": review.reviewed_at})

@@ -14,7 +14,9 @@ urlpatterns = [
     path("inventory/", include("kapstone.inventory.urls")),
     path("", include("kapstone.dosing.urls")),
     path("", include("kapstone.outcomes.urls")),
+    path("", include("kapstone.monitoring.urls")),
     path("", include("kapstone.safety.urls")),
+    path("research/", include("kapstone.research.urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -25,9 +25,12 @@ def kapstone(request: HttpRequest) -> dict[str, Any]:
             "patients": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "audit": signed_in and bool(clinic_ids_for(user, AUDIT_REVIEW)),
             "board": signed_in and bool(clinic_ids_for(user, CLINICAL | {Role.ADMIN})),
+            "monitoring": signed_in and bool(clinic_ids_for(user, {Role.NURSE, Role.PRESCRIBER})),
             "follow_ups": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "groups": signed_in and bool(clinic_ids_for(user, CLINICAL)),
             "safety": signed_in and bool(clinic_ids_for(user, {Role.PRESCRIBER})),
+            "research": signed_in
+            and bool(clinic_ids_for(user, {Role.RESEARCHER, Role.PRESCRIBER, Role.ADMIN})),
             "protocols": signed_in and bool(clinic_ids_for(user, ALL_STAFF)),
             "inventory": signed_in and bool(clinic_ids_for(user, {Role.NURSE, Role.PRESCRIBER, Role.ADMIN})),
         },

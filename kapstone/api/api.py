@@ -113,6 +113,7 @@ def _mount() -> None:
     from kapstone.care.api import router as care_router
     from kapstone.dosing.api import router as dosing_router
     from kapstone.inventory.api import router as inventory_router
+    from kapstone.monitoring.api import router as monitoring_router
     from kapstone.outcomes.api import router as outcomes_router
     from kapstone.patients.api import router as patients_router
     from kapstone.safety.api import router as safety_router
@@ -126,6 +127,7 @@ def _mount() -> None:
     api.add_router("", safety_router, tags=["safety"])
     api.add_router("", dosing_router, tags=["dosing"])
     api.add_router("", outcomes_router, tags=["outcomes"])
+    api.add_router("", monitoring_router, tags=["monitoring"])
 
 
 _mount()

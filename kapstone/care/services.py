@@ -33,6 +33,7 @@ from kapstone.domain.protocols import (
 from kapstone.domain.sessions import (
     CHECKED_IN,
     CLEARED,
+    DISCHARGED,
     IN_PROGRESS,
     RECOVERING,
     SCHEDULED,
@@ -234,7 +235,12 @@ def course_change_status(
 
 
 def session_transition(
-    *, actor: User, session: CareSession, to: str, reason: str | None = None
+    *,
+    actor: User,
+    session: CareSession,
+    to: str,
+    reason: str | None = None,
+    discharge_evaluated: bool = False,
 ) -> CareSession:
     """Move a session along its state machine (dosing or therapy table).
 
@@ -249,6 +255,15 @@ def session_transition(
                 "course_not_active", f"The course is {current.course.status}; resume it first."
             )
         new_state = transition_session(current.status, to, reason=reason, dosing=current.is_dosing)
+        if current.is_dosing and new_state == DISCHARGED and not discharge_evaluated:
+            # Only the monitoring app's discharge (which evaluates the criteria: observation time,
+            # MOAA/S, Aldrete, vitals, escort, no-driving advice) may release a dosed patient.
+            raise WorkflowConflict(
+                "use_discharge_criteria",
+                "A patient is discharged after a dosing session through the discharge check, which "
+                "shows each criterion met or not; open the session's discharge page.",
+                field="to",
+            )
         if current.is_dosing and new_state in (IN_PROGRESS, RECOVERING):
             raise WorkflowConflict(
                 "use_dose_administration",

@@ -316,7 +316,7 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     if session.is_dosing:
         # Clearing happens through the day-of checks, starting and ending through the dose
         # administration (which writes the register): not by a bare state change.
-        moves = [m for m in moves if m not in ("cleared", "in_progress", "recovering")]
+        moves = [m for m in moves if m not in ("cleared", "in_progress", "recovering", "discharged")]
     return render(
         request,
         "care/session.html",

@@ -21,6 +21,7 @@ from kapstone.care.models import TreatmentCourse
 from kapstone.care.notes_demo import seed_notes_and_groups
 from kapstone.dosing.demo import archive_lot, dose_giver
 from kapstone.inventory.demo import seed_inventory
+from kapstone.monitoring.demo import seed_monitoring
 from kapstone.outcomes.demo import seed_outcomes
 from kapstone.patients import services as patient_services
 from kapstone.patients.models import Patient
@@ -148,6 +149,7 @@ def _seed_care(clinic: Clinic, staff: dict[str, User], rng: random.Random) -> No
             rng=rng,
             today=today,
         )
+    seed_monitoring(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today)
     seed_outcomes(clinic=clinic, therapist=staff["therapist"], nurse=staff["nurse"], rng=rng, today=today)
     seed_safety(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], rng=rng, today=today)
 

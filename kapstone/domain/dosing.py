@@ -18,7 +18,7 @@ Non-blocking observations are returned as warning codes on the result.
 Sources: trial doses in clinical.md §1 (0.5 mg/kg IV over 40 min, Dakwar 2019; 0.71 mg/kg as
 0.11 mg/kg bolus + 0.6 mg/kg over 50 min, Dakwar 2020; 0.8 mg/kg over 40 min, Grabski 2022;
 2.0–2.5 mg/kg IM, Krupitsky 1997–2007). Ranges that no reference fixes are Kapstone's choice
-and are listed as such in docs/clinical-rules/dosing.md.
+and are listed as such in docs/clinical-rules.md (dosing).
 """
 
 from __future__ import annotations
@@ -320,7 +320,7 @@ def calculate_dose(
     route: it is parsed, not range-checked, and plays no part in the result).
 
     Source: trial regimens in clinical.md §1.4–1.7; default maximum and ranges from issue 4;
-    duration and bag ranges are Kapstone's choice (docs/clinical-rules/dosing.md).
+    duration and bag ranges are Kapstone's choice (docs/clinical-rules.md (dosing)).
     """
     weight = check_weight_kg(weight_kg)
     maximum = check_max_mg_per_kg(max_mg_per_kg)

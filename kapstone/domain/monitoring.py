@@ -327,7 +327,7 @@ def validate_observations(
 
     Source: plausibility limits from issue 5 (SpO2 40–100 %, HR 20–250, systolic ≤ 300,
     diastolic < systolic); the other limits are chosen and justified in
-    :data:`OBSERVATION_DEFINITIONS` (``plausibility_note``) and docs/clinical-rules/monitoring.md.
+    :data:`OBSERVATION_DEFINITIONS` (``plausibility_note``) and docs/clinical-rules.md (monitoring).
     """
     session_started_at = _aware(session_started_at, field="session_started_at")
     now = _aware(now, field="now")

@@ -1,7 +1,7 @@
 """Outcome derivation per patient: abstinence in a window, time to relapse, intention-to-treat counts.
 
 The rules are the parameters of an :class:`OutcomeDefinition`; every default is cited or listed
-as chosen in docs/clinical-rules/outcomes.md. Windows and the acute phase are counted in days
+as chosen in docs/clinical-rules.md (outcomes). Windows and the acute phase are counted in days
 from a per-patient ``anchor_date`` = day 0 of the protocol's day numbering (the course start, as
 in ``protocols.OutcomeDefinition``; :meth:`OutcomeDefinition.from_course_days` converts). Inputs
 are a TLFB calendar and toxicology results (:mod:`kapstone.domain.tlfb`).

@@ -24,7 +24,7 @@ Sources: DEA record-keeping practice as summarised in the project reference (sof
 expiry, witnessed waste, counts and a discrepancy log, the biennial inventory (21 CFR 1304.11)
 with date and opening/close of business, records of Schedule III–V kept at least two years and
 readily retrievable (21 CFR 1304.04). The regulation's own text was not read for this module;
-docs/clinical-rules/register.md lists what is Kapstone's choice and what is unverified.
+docs/clinical-rules.md (register) lists what is Kapstone's choice and what is unverified.
 """
 
 from __future__ import annotations

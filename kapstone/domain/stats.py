@@ -9,7 +9,7 @@ dicts in which every non-finite number is ``None``.
 
 Source: Wilson 1927 score interval; Fisher's exact and Pearson's chi-square tests (scipy.stats);
 Kaplan–Meier with Greenwood variance and log-log ("exponential Greenwood") intervals, log-rank
-and Cox PH (lifelines 0.30.3, software.md §7.2). Methods and choices: docs/clinical-rules/statistics.md.
+and Cox PH (lifelines 0.30.3, software.md §7.2). Methods and choices: docs/clinical-rules.md (statistics).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_therapist_records_phq9_calendar_and_follow_up(live_server, browser, cli
     day_of_checks_record(actor=nurse, session=session, inputs=SERVICE_INPUTS)
     session = move_dosing_session(nurse, session, "in_progress")
     session = move_dosing_session(nurse, session, "recovering")
-    session_transition(actor=nurse, session=session, to="discharged")
+    session_transition(actor=nurse, session=session, to="discharged", discharge_evaluated=True)
 
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()

@@ -11,7 +11,7 @@ from kapstone.care.models import CareSession, DayOfCheck, SessionEvent
 from kapstone.care.services import day_of_checks_record, session_transition
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.patients.services import consent_record
-from tests.care.conftest import PASSING_CHECKS, first_dosing
+from tests.care.conftest import PASSING_CHECKS, first_dosing, move_dosing_session
 from tests.conftest import audit_count
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +266,15 @@ def test_dosing_session_starts_only_through_its_administration(nina, course_a):
     assert SessionEvent.objects.count() == before
     session.refresh_from_db()
     assert session.status == "cleared"
+
+
+def test_dosed_patient_is_discharged_only_through_the_discharge_check(nina, course_a):
+    session = checked_in(nina, course_a)
+    day_of_checks_record(actor=nina, session=session, inputs=SERVICE_INPUTS)
+    session = move_dosing_session(nina, session, "in_progress")
+    session = move_dosing_session(nina, session, "recovering")
+    with pytest.raises(WorkflowConflict) as error:
+        session_transition(actor=nina, session=session, to="discharged")
+    assert error.value.code == "use_discharge_criteria"
+    session.refresh_from_db()
+    assert session.status == "recovering"

@@ -44,7 +44,7 @@ def past_dosing(alice, nina, patient_a, eligible_a):
     day_of_checks_record(actor=nina, session=session, inputs=SERVICE_INPUTS)
     for to in ("in_progress", "recovering"):
         session = move_dosing_session(nina, session, to)
-    session = session_transition(actor=nina, session=session, to="discharged")
+    session = session_transition(actor=nina, session=session, to="discharged", discharge_evaluated=True)
     return session
 
 

@@ -1,0 +1,110 @@
+"""Monitoring forms: shape only (type, required, range of a field); the domain checks the rules."""
+
+from __future__ import annotations
+
+from django import forms
+
+from kapstone.domain.scales import ALDRETE_ITEMS, MOAAS_LEVELS
+from kapstone.monitoring.models import AlertAction
+
+VITAL_FIELDS = ("systolic_bp", "diastolic_bp", "heart_rate", "spo2", "respiratory_rate", "temperature")
+
+
+class DateTimeLocal(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+def _number(label: str, *, decimals: int = 0, step: str = "1") -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        required=False,
+        max_digits=6,
+        decimal_places=decimals,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": step, "autocomplete": "off"}),
+    )
+
+
+class VitalsForm(forms.Form):
+    """A full set in one screen: six vitals and the MOAA/S, the time defaulting to now.
+
+    Every field is optional (a set may be partial), but at least one value is required.
+    """
+
+    observed_at = forms.DateTimeField(label="Time", widget=DateTimeLocal())
+    systolic_bp = _number("Systolic (mmHg)")
+    diastolic_bp = _number("Diastolic (mmHg)")
+    heart_rate = _number("Heart rate (/min)")
+    spo2 = _number("SpO2 (%)")
+    respiratory_rate = _number("Resp. rate (/min)")
+    temperature = _number("Temp (°C)", decimals=1, step="0.1")
+    moaas = forms.TypedChoiceField(
+        label="MOAA/S",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "—")] + [(score, f"{score} — {text}") for score, text in MOAAS_LEVELS.items()],
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) is not None for name in (*VITAL_FIELDS, "moaas")):
+            raise forms.ValidationError("Enter at least one value.", code="no_observations")
+        return data
+
+    def observations(self) -> list[dict]:
+        at = self.cleaned_data["observed_at"]
+        return [
+            {"code": name, "value": self.cleaned_data[name], "observed_at": at}
+            for name in (*VITAL_FIELDS, "moaas")
+            if self.cleaned_data.get(name) is not None
+        ]
+
+
+ACTION_CHOICES = [(value, label) for value, label in AlertAction.choices]
+
+
+class AcknowledgeForm(forms.Form):
+    action = forms.ChoiceField(choices=ACTION_CHOICES)
+    note = forms.CharField(max_length=500, required=False)
+    witness = forms.TypedChoiceField(
+        label="Witness for the waste (when stopping)", coerce=int, required=False, empty_value=None
+    )
+
+    def __init__(self, *args, witnesses=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["witness"].choices = [("", "—")] + [
+            (u.pk, u.get_full_name() or u.username) for u in witnesses
+        ]
+
+
+class AldreteForm(forms.Form):
+    observed_at = forms.DateTimeField(label="Time", widget=DateTimeLocal())
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for item in ALDRETE_ITEMS:
+            self.fields[item.code] = forms.TypedChoiceField(
+                label=item.name,
+                coerce=int,
+                choices=[(score, f"{score} — {text}") for score, text in item.levels.items()],
+            )
+
+    def answers(self) -> dict[str, int]:
+        return {item.code: self.cleaned_data[item.code] for item in ALDRETE_ITEMS}
+
+
+class DischargeForm(forms.Form):
+    escort_confirmed = forms.BooleanField(label="An escort takes the patient home", required=False)
+    driving_advice_given = forms.BooleanField(
+        label="Advised not to drive or operate machinery until the next day after restful sleep",
+        required=False,
+    )
+    override_reason = forms.CharField(
+        label="Prescriber's reason to discharge against an unmet criterion",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

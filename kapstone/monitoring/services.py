@@ -1,0 +1,550 @@
+"""Writes of session monitoring: vitals batches and the alerts they raise, acknowledgement (which
+may pause or stop the infusion through the dosing services), bedside scales and discharge.
+
+Each runs in one transaction with its audit row, under a lock on the session row so that two
+batches of one session are evaluated one after the other (each sees the other's open episodes).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from kapstone.accounts.access import has_role
+from kapstone.accounts.models import Role, User
+from kapstone.audit.services import audit_record
+from kapstone.care.models import CareSession
+from kapstone.care.services import session_transition
+from kapstone.domain import monitoring as rules
+from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.instruments import score_instrument
+from kapstone.domain.protocols import DOSING
+from kapstone.domain.scales import score_aldrete, score_moaas
+from kapstone.domain.sessions import DISCHARGED, RECOVERING
+from kapstone.dosing.services import administration_complete, administration_rate_event
+from kapstone.monitoring import selectors
+from kapstone.monitoring.models import (
+    Alert,
+    AlertAction,
+    AlertEvent,
+    AlertStatus,
+    Discharge,
+    Observation,
+    ScaleScore,
+)
+
+MONITORING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+SWEEP_LABEL = "system:monitoring_overdue"
+
+
+def _clinician(actor: User, session: CareSession, what: str) -> None:
+    if not has_role(actor, MONITORING_CLINICIANS, session.clinic_id):
+        raise WorkflowConflict("clinician_required", f"Only a nurse or prescriber may {what}.")
+
+
+def _text(value: str | None, *, field: str, max_length: int = 500) -> str:
+    text = (value or "").strip()
+    if len(text) > max_length:
+        raise DomainError(
+            "text_too_long",
+            f"The {field.replace('_', ' ')} is longer than {max_length} characters.",
+            field=field,
+        )
+    return text
+
+
+def _locked_monitored(session: CareSession) -> CareSession:
+    current = CareSession.objects.select_for_update().select_related("course", "clinic").get(pk=session.pk)
+    if current.kind != DOSING:
+        raise WorkflowConflict("not_a_dosing_session", "Vital signs are monitored in dosing sessions.")
+    if current.status not in selectors.MONITORED_STATES:
+        raise WorkflowConflict(
+            "session_not_monitored",
+            f"Vital signs are recorded from check-in until discharge; this session is {current.status}.",
+        )
+    return current
+
+
+# --- Vitals and alerts ------------------------------------------------------------------------
+
+
+def vitals_record(
+    *, actor: User, session: CareSession, observations: Any, source: str = "manual"
+) -> list[Alert]:
+    """Store a batch of observations and the alerts it raises, upgrades or ends.
+
+    The whole batch is validated by the domain first (one implausible value: ``implausible_value``
+    naming the field, nothing stored). Only for dosing sessions from check-in to recovery
+    (``session_not_monitored``). Returns the alerts this batch raised or upgraded, in time order.
+    """
+    _clinician(actor, session, "record vital signs")
+    source = _text(source, field="source", max_length=60) or "manual"
+    with transaction.atomic():
+        current = _locked_monitored(session)
+        alerts, _ = _store_batch(
+            actor=actor, session=current, observations=observations, source=source, now=timezone.now()
+        )
+    return alerts
+
+
+def _store_batch(
+    *, actor: User, session: CareSession, observations: Any, source: str, now: datetime
+) -> tuple[list[Alert], list[Observation]]:
+    """Validate, store and evaluate one batch inside the caller's transaction (session locked)."""
+    times = selectors.session_times(session)
+    validated = rules.validate_observations(observations, session_started_at=times.started_at, now=now)
+    if not validated:
+        raise DomainError("no_observations", "Enter at least one value.", field="observations")
+    rows = []
+    for obs in validated:
+        definition = rules.OBSERVATION_DEFINITIONS[obs.code]
+        rows.append(
+            Observation.objects.create(
+                session=session,
+                patient_id=session.patient_id,
+                clinic_id=session.clinic_id,
+                code=obs.code,
+                loinc=definition.loinc or "",
+                value=obs.value,
+                unit=definition.unit_ucum,
+                observed_at=obs.observed_at,
+                source=source,
+                entered_by=actor,
+                entered_at=now,
+            )
+        )
+    stored = selectors.observations_of(session)
+    baseline = selectors.baseline_of(session, stored, times)
+    open_alerts = {
+        a.pk: a for a in Alert.objects.select_for_update().filter(session=session, resolved_at__isnull=True)
+    }
+    episodes = [rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at) for a in open_alerts.values()]
+    evaluation = rules.evaluate_vitals(
+        new_observations=validated,
+        baseline=baseline,
+        open_episodes=episodes,
+        thresholds=selectors.alert_thresholds(session),
+    )
+    notify = _apply_evaluation(
+        actor=actor, session=session, evaluation=evaluation, open_alerts=open_alerts, now=now
+    )
+    # A recorded set may bring the check schedule up to date, ending a vitals_overdue episode.
+    checks = selectors.checks_of(session, stored, times, now)
+    still_open = [
+        rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at)
+        for a in Alert.objects.filter(session=session, resolved_at__isnull=True)
+    ]
+    overdue = rules.evaluate_overdue(checks=checks, open_episodes=still_open, now=now)
+    notify += _apply_evaluation(
+        actor=actor, session=session, evaluation=overdue, open_alerts=open_alerts, now=now
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="observations",
+        object_id=session.pk,
+        patient_id=session.patient_id,
+        clinic_id=session.clinic_id,
+        detail={
+            "created": len(rows),
+            "source": source,
+            "codes": sorted({r.code for r in rows}),
+            "alerts": [a.code for a in notify],
+        },
+    )
+    return sorted(notify, key=lambda a: (a.escalation_from, a.pk)), rows
+
+
+def _apply_evaluation(
+    *,
+    actor: User | None,
+    session: CareSession,
+    evaluation: rules.AlertEvaluation,
+    open_alerts: dict[int, Alert],
+    now: datetime,
+) -> list[Alert]:
+    notify: list[Alert] = []
+    for raised in evaluation.raised:
+        alert = Alert.objects.create(
+            session=session,
+            patient_id=session.patient_id,
+            clinic_id=session.clinic_id,
+            code=raised.code,
+            episode=raised.episode,
+            severity=raised.severity,
+            message=raised.message[:500],
+            raised_at=raised.raised_at,
+            escalation_from=raised.raised_at,
+            status=AlertStatus.RESOLVED if raised.ended_at else AlertStatus.OPEN,
+            resolved_at=raised.ended_at,
+        )
+        AlertEvent.objects.create(
+            alert=alert,
+            kind="raised",
+            code=alert.code,
+            severity=alert.severity,
+            message=alert.message,
+            at=raised.raised_at,
+            actor=actor,
+        )
+        if raised.ended_at:
+            AlertEvent.objects.create(
+                alert=alert,
+                kind="resolved",
+                code=alert.code,
+                severity=alert.severity,
+                at=raised.ended_at,
+                actor=actor,
+            )
+        audit_record(
+            actor=actor,
+            actor_label=None if actor is not None else SWEEP_LABEL,
+            action="create",
+            object_type="alert",
+            object_id=alert.pk,
+            patient_id=session.patient_id,
+            clinic_id=session.clinic_id,
+            detail={"code": alert.code, "severity": alert.severity},
+        )
+        notify.append(alert)
+    for upgrade in evaluation.upgraded:
+        alert = open_alerts[upgrade.episode_id]
+        # The domain: treat an upgrade like a new alert — open again, escalation clock restarted.
+        alert.code, alert.severity, alert.message = upgrade.code, upgrade.severity, upgrade.message[:500]
+        alert.upgraded_at = alert.escalation_from = upgrade.upgraded_at
+        alert.status = AlertStatus.OPEN
+        alert.acknowledged_by = alert.acknowledged_at = None
+        alert.action, alert.note = "", ""
+        alert.save()
+        AlertEvent.objects.create(
+            alert=alert,
+            kind="upgraded",
+            code=alert.code,
+            severity=alert.severity,
+            message=alert.message,
+            at=upgrade.upgraded_at,
+            actor=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="alert",
+            object_id=alert.pk,
+            patient_id=session.patient_id,
+            clinic_id=session.clinic_id,
+            detail={"upgraded_from": upgrade.from_code, "code": alert.code, "severity": alert.severity},
+        )
+        notify.append(alert)
+    for end in evaluation.ended:
+        alert = open_alerts.get(end.episode_id) or Alert.objects.get(pk=end.episode_id)
+        alert.status, alert.resolved_at = AlertStatus.RESOLVED, end.ended_at
+        alert.save(update_fields=["status", "resolved_at"])
+        AlertEvent.objects.create(
+            alert=alert,
+            kind="resolved",
+            code=alert.code,
+            severity=alert.severity,
+            message=end.message[:500],
+            at=end.ended_at,
+            actor=actor,
+        )
+        audit_record(
+            actor=actor,
+            actor_label=None if actor is not None else SWEEP_LABEL,
+            action="update",
+            object_type="alert",
+            object_id=alert.pk,
+            patient_id=session.patient_id,
+            clinic_id=session.clinic_id,
+            detail={"resolved": True},
+        )
+    return notify
+
+
+def vitals_overdue_sweep(*, now: datetime | None = None) -> list[Alert]:
+    """Raise (and end) ``vitals_overdue`` alerts for every session being monitored.
+
+    A check that nobody records is only noticed by the clock, so this runs from a timer
+    (``kapstone monitoring_overdue``, e.g. every minute). Each session is evaluated under its row
+    lock, like a vitals batch. Returns the alerts raised.
+    """
+    now = now or timezone.now()
+    raised: list[Alert] = []
+    ids = CareSession.objects.filter(kind=DOSING, status__in=selectors.BOARD_STATES).values_list(
+        "pk", flat=True
+    )
+    for session_id in ids:
+        with transaction.atomic():
+            session = CareSession.objects.select_for_update().select_related("course").get(pk=session_id)
+            if session.status not in selectors.BOARD_STATES:
+                continue
+            times = selectors.session_times(session)
+            if times.dosing_started_at is None:
+                continue
+            checks = selectors.checks_of(session, selectors.observations_of(session), times, now)
+            open_alerts = {
+                a.pk: a
+                for a in Alert.objects.select_for_update().filter(session=session, resolved_at__isnull=True)
+            }
+            episodes = [
+                rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at) for a in open_alerts.values()
+            ]
+            evaluation = rules.evaluate_overdue(checks=checks, open_episodes=episodes, now=now)
+            raised += _apply_evaluation(
+                actor=None, session=session, evaluation=evaluation, open_alerts=open_alerts, now=now
+            )
+    return raised
+
+
+def observation_void(*, actor: User, observation: Observation, reason: str) -> Observation:
+    """Void a wrongly entered value (it stays on record, marked, with the reason)."""
+    reason = _text(reason, field="reason")
+    if not reason:
+        raise DomainError("reason_required", "Say why the value is voided.", field="reason")
+    _clinician(actor, observation.session, "void an observation")
+    with transaction.atomic():
+        current = Observation.objects.select_for_update().get(pk=observation.pk)
+        if current.is_voided:
+            raise WorkflowConflict("observation_already_voided", "This value was already voided.")
+        current.voided_by, current.voided_at, current.void_reason = actor, timezone.now(), reason
+        current.save(update_fields=["voided_by", "voided_at", "void_reason"])
+        audit_record(
+            actor=actor,
+            action="void",
+            object_type="observation",
+            object_id=current.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+        )
+    return current
+
+
+def alert_acknowledge(
+    *, actor: User, alert: Alert, action: str, note: str = "", witness: User | None = None
+) -> Alert:
+    """A nurse or prescriber acknowledges an alert with the action taken.
+
+    ``infusion_paused`` pauses the running infusion and ``infusion_stopped`` ends the
+    administration early, through the dosing services (the administration record and the
+    register are written in the same transaction); the alert's message is the reason. Stopping
+    with drug left over needs a ``witness`` for the waste (``witness_required``).
+    """
+    if action not in AlertAction.values:
+        raise DomainError(
+            "invalid_action",
+            f"Unknown action {action!r}; choose one of: {', '.join(AlertAction.values)}.",
+            field="action",
+        )
+    note = _text(note, field="note")
+    _clinician(actor, alert.session, "acknowledge an alert")
+    with transaction.atomic():
+        current = Alert.objects.select_for_update().select_related("session").get(pk=alert.pk)
+        if current.acknowledged_at is not None:
+            raise WorkflowConflict("alert_already_acknowledged", "This alert has already been acknowledged.")
+        now = timezone.now()
+        if action in (AlertAction.INFUSION_PAUSED, AlertAction.INFUSION_STOPPED):
+            administration = selectors.administration_for_session(current.session)
+            if administration is None or not administration.is_running:
+                raise WorkflowConflict(
+                    "no_running_infusion", "There is no running infusion to pause or stop.", field="action"
+                )
+            reason = f"Alert {current.code}: {current.message}"[:500]
+            if action == AlertAction.INFUSION_PAUSED:
+                administration_rate_event(
+                    actor=actor, administration=administration, kind="pause", at=now, reason=reason
+                )
+            else:
+                administration_complete(
+                    actor=actor,
+                    administration=administration,
+                    ended_at=now,
+                    witness=witness,
+                    stopped_early=True,
+                    stop_reason=reason,
+                )
+        current.acknowledged_by, current.acknowledged_at = actor, now
+        current.action, current.note = action, note
+        if current.status == AlertStatus.OPEN:
+            current.status = AlertStatus.ACKNOWLEDGED
+        current.save(update_fields=["acknowledged_by", "acknowledged_at", "action", "note", "status"])
+        AlertEvent.objects.create(
+            alert=current,
+            kind="acknowledged",
+            code=current.code,
+            severity=current.severity,
+            message=f"{action}: {note}"[:500] if note else action,
+            at=now,
+            actor=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="alert",
+            object_id=current.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={"acknowledged": True, "action": action},
+        )
+    return current
+
+
+# --- Scales -----------------------------------------------------------------------------------
+
+
+def scale_record(
+    *, actor: User, session: CareSession, scale: str, answers: Any, observed_at: datetime | None = None
+) -> ScaleScore:
+    """Score and store a bedside scale: ``moaas`` (answers: the score 0–5), ``aldrete`` (five
+    items, list or mapping) or ``cadss`` (23 items 0–4; its scoring version is recorded).
+
+    MOAA/S and the Aldrete total are also stored as observations, so the sedation alert and the
+    discharge rules see them (a sedation alert raised by the MOAA/S is stored as with vitals).
+    """
+    if scale not in ScaleScore.SCALES:
+        raise DomainError(
+            "unknown_scale", f"Unknown scale {scale!r}; choose moaas, aldrete or cadss.", field="scale"
+        )
+    _clinician(actor, session, "record a scale")
+    with transaction.atomic():
+        current = _locked_monitored(session)
+        now = timezone.now()
+        at = observed_at or now
+        observation = None
+        if scale == "moaas":
+            scored = score_moaas(answers)
+            total, items, version = scored.score, {"score": scored.score}, "moaas@1"
+            code = "moaas"
+        elif scale == "aldrete":
+            aldrete = score_aldrete(answers)
+            total, items, version = aldrete.total, aldrete.by_item, "aldrete-modified@1"
+            code = "aldrete_total"
+        else:
+            cadss = score_instrument("cadss", answers)
+            total, items, version = cadss.total, {"items": list(cadss.item_scores)}, cadss.scoring_version
+            code = None
+        if code is not None:
+            _, rows = _store_batch(
+                actor=actor,
+                session=current,
+                source="manual",
+                now=now,
+                observations=[{"code": code, "value": total, "observed_at": at}],
+            )
+            observation = rows[0]
+        elif at > now or at < selectors.session_times(current).started_at:
+            raise DomainError("implausible_value", "The time is outside the session.", field="observed_at")
+        score = ScaleScore.objects.create(
+            session=current,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            scale=scale,
+            answers=items,
+            total=total,
+            scoring_version=version,
+            observation=observation,
+            observed_at=at,
+            entered_by=actor,
+            entered_at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="scale_score",
+            object_id=score.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={"scale": scale, "total": total, "version": version},
+        )
+    return score
+
+
+# --- Discharge --------------------------------------------------------------------------------
+
+
+def session_discharge(
+    *,
+    actor: User,
+    session: CareSession,
+    escort_confirmed: bool,
+    driving_advice_given: bool,
+    override_reason: str = "",
+) -> Discharge:
+    """``recovering → discharged`` when the domain's discharge criteria all hold.
+
+    Otherwise refused with WorkflowConflict ``discharge_criteria_unmet`` naming each unmet
+    criterion and its value, unless a prescriber gives a written override reason
+    (``override_requires_prescriber`` for anyone else). The evaluation, including the minute the
+    patient would have been ready to leave, is stored with the discharge.
+    """
+    override_reason = _text(override_reason, field="override_reason")
+    _clinician(actor, session, "discharge a patient")
+    if override_reason and not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+        raise WorkflowConflict(
+            "override_requires_prescriber",
+            "Only a prescriber may discharge against an unmet criterion.",
+            field="override_reason",
+        )
+    with transaction.atomic():
+        current = (
+            CareSession.objects.select_for_update().select_related("course", "clinic").get(pk=session.pk)
+        )
+        if current.kind != DOSING or current.status != RECOVERING:
+            raise WorkflowConflict(
+                "session_not_recovering",
+                f"Only a recovering dosing session can be discharged; this one is {current.status}.",
+            )
+        now = timezone.now()
+        evaluation = selectors.discharge_evaluation(
+            session=current,
+            now=now,
+            escort_confirmed=bool(escort_confirmed),
+            driving_advice_given=bool(driving_advice_given),
+        )
+        if evaluation is None:
+            raise WorkflowConflict("session_not_recovering", "Dosing has not started in this session.")
+        if not evaluation.ready and not override_reason:
+            unmet = "; ".join(f"{c.code} ({c.value}; needs {c.requirement})" for c in evaluation.unmet)
+            raise WorkflowConflict("discharge_criteria_unmet", f"Not ready for discharge: {unmet}.")
+        discharge = Discharge.objects.create(
+            session=current,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            criteria=criteria_json(evaluation),
+            criteria_met=evaluation.ready,
+            observed_min=evaluation.observed_min,
+            ready_at=evaluation.ready_at,
+            ready_at_min_after_dosing_start=evaluation.ready_at_min_after_dosing_start,
+            override_reason=override_reason if not evaluation.ready else "",
+            escort_confirmed=bool(escort_confirmed),
+            driving_advice_given=bool(driving_advice_given),
+            discharged_by=actor,
+            discharged_at=now,
+        )
+        reason = "discharge criteria met" if evaluation.ready else f"prescriber override: {override_reason}"
+        session_transition(
+            actor=actor, session=current, to=DISCHARGED, reason=reason, discharge_evaluated=True
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="discharge",
+            object_id=discharge.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={
+                "criteria_met": evaluation.ready,
+                "unmet": [c.code for c in evaluation.unmet],
+                "override": bool(override_reason and not evaluation.ready),
+            },
+        )
+    return discharge
+
+
+def criteria_json(evaluation: rules.DischargeEvaluation) -> list[dict[str, Any]]:
+    return [
+        {"code": c.code, "met": c.met, "value": c.value, "requirement": c.requirement, "source": c.source}
+        for c in evaluation.criteria
+    ]

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from kapstone.monitoring import views
+
+app_name = "monitoring"
+
+urlpatterns = [
+    path("monitoring/", views.board, name="board"),
+    path("sessions/<int:session_id>/vitals/", views.vitals_entry, name="vitals"),
+    path("sessions/<int:session_id>/discharge/", views.discharge, name="discharge"),
+    path("sessions/<int:session_id>/aldrete/", views.aldrete_record, name="aldrete"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="acknowledge"),
+]

@@ -1,0 +1,259 @@
+"""Monitoring pages: the nurse's vitals form, alert acknowledgement, the live board, discharge."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from kapstone.accounts.access import has_role, require_roles
+from kapstone.accounts.models import Membership, Role, User
+from kapstone.care.selectors import session_get_for_user
+from kapstone.domain import monitoring as rules
+from kapstone.domain.errors import DomainError
+from kapstone.forms import add_domain_error
+from kapstone.monitoring import selectors, services
+from kapstone.monitoring.charts import vitals_figure
+from kapstone.monitoring.forms import AcknowledgeForm, AldreteForm, DischargeForm, VitalsForm
+
+CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning"}
+
+
+def _local_now(session) -> str:
+    return timezone.now().astimezone(ZoneInfo(session.clinic.timezone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _witnesses(clinic_id: int, exclude: User) -> list[User]:
+    ids = Membership.objects.filter(
+        clinic_id=clinic_id, is_active=True, role__in=[Role.NURSE, Role.PRESCRIBER]
+    ).values_list("user_id", flat=True)
+    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(pk=exclude.pk).order_by("username"))
+
+
+def _vitals_error(form: VitalsForm, error: DomainError) -> None:
+    """Put a batch refusal (field ``observations[i].value``) beside the form field it came from."""
+    match = re.fullmatch(r"observations\[(\d+)\]\.(\w+)", error.field or "")
+    if match:
+        items = form.observations()
+        index, key = int(match.group(1)), match.group(2)
+        field = (
+            "observed_at" if key == "observed_at" else items[index]["code"] if index < len(items) else None
+        )
+        error = DomainError(error.code, error.message, field=field)
+    add_domain_error(form, error)
+
+
+def monitoring_context(user, session, **overrides) -> dict:
+    """Everything the session's monitoring panel shows (latest set, alerts, checks, chart)."""
+    now = timezone.now()
+    times = selectors.session_times(session)
+    observations = selectors.observations_of(session)
+    by_code = selectors.latest_by_code(observations)
+    latest = [
+        {
+            "code": code,
+            "label": d.display,
+            "value": by_code[code][0].value,
+            "unit": d.unit_display,
+            "at": by_code[code][0].observed_at,
+        }
+        for code, d in rules.OBSERVATION_DEFINITIONS.items()
+        if code in by_code
+    ]
+    thresholds = selectors.alert_thresholds(session)
+    alerts = selectors.alerts_of(session)
+    for alert in alerts:
+        alert.escalate = (
+            alert.is_open
+            and alert.acknowledged_at is None
+            and rules.escalation_due(alert.escalation_from, alert.severity, now, thresholds)
+        )
+    clinician = has_role(user, CLINICIANS, session.clinic_id)
+    monitored = session.status in selectors.MONITORED_STATES
+    context = {
+        "times": times,
+        "latest": latest,
+        "alerts": alerts,
+        "severity_words": SEVERITY_WORDS,
+        "open_alerts": [a for a in alerts if a.acknowledged_at is None],
+        "checks": selectors.checks_of(session, observations, times, now)
+        if times.dosing_started_at or monitored
+        else [],
+        "figure": vitals_figure(
+            observations=observations,
+            thresholds=thresholds,
+            timezone_name=session.clinic.timezone,
+            dosing_started_at=times.dosing_started_at,
+            dosing_ended_at=times.dosing_ended_at,
+        ),
+        "can_record": clinician and monitored,
+        "can_acknowledge": clinician,
+        "can_discharge": clinician and session.status == "recovering",
+        "vitals_form": VitalsForm(initial={"observed_at": _local_now(session)}),
+        "ack_form": AcknowledgeForm(witnesses=_witnesses(session.clinic_id, user)) if clinician else None,
+    }
+    context.update(overrides)
+    return context
+
+
+def session_panel(user, session) -> dict | None:
+    """The monitoring panel of a dosing session page (registered in ``apps.py``)."""
+    if session.kind != "dosing" or session.status in ("scheduled", "no_show", "cancelled"):
+        return None
+    return monitoring_context(user, session)
+
+
+@require_roles(*CLINICIANS)
+@require_http_methods(["GET", "POST"])
+def vitals_entry(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    with timezone.override(ZoneInfo(session.clinic.timezone)):
+        form = VitalsForm(request.POST or None, initial={"observed_at": _local_now(session)})
+        if request.method == "POST" and form.is_valid():
+            try:
+                alerts = services.vitals_record(
+                    actor=request.user, session=session, observations=form.observations()
+                )
+            except DomainError as error:
+                _vitals_error(form, error)
+            else:
+                if alerts:
+                    for alert in alerts:
+                        messages.warning(request, f"{SEVERITY_WORDS[alert.severity]} alert: {alert.message}")
+                else:
+                    messages.success(request, "Vital signs recorded. No alert.")
+                return redirect("care:session", session_id=session.pk)
+    return render(
+        request,
+        "monitoring/vitals.html",
+        {"form": form, "session": session, "patient": session.patient},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_roles(*CLINICIANS)
+@require_http_methods(["GET", "POST"])
+def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = selectors.alert_get_for_user(user=request.user, alert_id=alert_id, roles=CLINICIANS)
+    session = alert.session
+    witnesses = _witnesses(alert.clinic_id, request.user)
+    form = AcknowledgeForm(request.POST or None, witnesses=witnesses)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        witness = next((u for u in witnesses if u.pk == data["witness"]), None)
+        try:
+            services.alert_acknowledge(
+                actor=request.user, alert=alert, action=data["action"], note=data["note"], witness=witness
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, f"Alert {alert.code} acknowledged: {data['action'].replace('_', ' ')}.")
+            if request.POST.get("next") == "board":
+                return redirect("monitoring:board")
+            return redirect("care:session", session_id=session.pk)
+    return render(
+        request,
+        "monitoring/acknowledge.html",
+        {
+            "form": form,
+            "alert": alert,
+            "session": session,
+            "patient": session.patient,
+            "severity_words": SEVERITY_WORDS,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_roles(*CLINICIANS)
+@require_GET
+def board(request: HttpRequest) -> HttpResponse:
+    sessions = selectors.board_sessions_for_user(user=request.user, roles=CLINICIANS)
+    context = {
+        "rows": selectors.board_rows(sessions, timezone.now()),
+        "severity_words": SEVERITY_WORDS,
+        "updated": timezone.now(),
+        "ack_form": AcknowledgeForm(),
+    }
+    if request.htmx:
+        return render(request, "monitoring/_board_rows.html", context)
+    return render(request, "monitoring/board.html", context)
+
+
+def _discharge_context(request, session, form, aldrete_form) -> dict:
+    discharge = getattr(session, "discharge", None) if session.status == "discharged" else None
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    evaluation = None
+    if discharge is None:
+        evaluation = selectors.discharge_evaluation(
+            session=session,
+            now=timezone.now(),
+            escort_confirmed=bool(data.get("escort_confirmed")),
+            driving_advice_given=bool(data.get("driving_advice_given")),
+        )
+    return {
+        "session": session,
+        "patient": session.patient,
+        "form": form,
+        "aldrete_form": aldrete_form,
+        "evaluation": evaluation,
+        "can_override": has_role(request.user, {Role.PRESCRIBER}, session.clinic_id),
+        "discharge": discharge,
+    }
+
+
+@require_roles(*CLINICIANS)
+@require_http_methods(["GET", "POST"])
+def discharge(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    form = DischargeForm(request.POST or None)
+    aldrete_form = AldreteForm(initial={"observed_at": _local_now(session)})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.session_discharge(actor=request.user, session=session, **form.cleaned_data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "The patient is discharged.")
+            return redirect("care:session", session_id=session.pk)
+    return render(
+        request,
+        "monitoring/discharge.html",
+        _discharge_context(request, session, form, aldrete_form),
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_roles(*CLINICIANS)
+@require_POST
+def aldrete_record(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    with timezone.override(ZoneInfo(session.clinic.timezone)):
+        aldrete_form = AldreteForm(request.POST)
+        if aldrete_form.is_valid():
+            try:
+                score = services.scale_record(
+                    actor=request.user,
+                    session=session,
+                    scale="aldrete",
+                    answers=aldrete_form.answers(),
+                    observed_at=aldrete_form.cleaned_data["observed_at"],
+                )
+            except DomainError as error:
+                add_domain_error(aldrete_form, error)
+            else:
+                messages.success(request, f"Modified Aldrete {score.total} recorded.")
+                return redirect("monitoring:discharge", session_id=session.pk)
+    return render(
+        request,
+        "monitoring/discharge.html",
+        _discharge_context(request, session, DischargeForm(), aldrete_form),
+        status=400,
+    )

@@ -1,0 +1,70 @@
+"""Research screens: the cohort report and the de-identified CSV exports.
+
+Researchers, prescribers and clinic admins (``REPORT_ROLES``); nurses and therapists get 403.
+Only aggregates and de-identified rows are shown, for every role.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from kapstone.accounts.access import require_roles
+from kapstone.accounts.models import Clinic
+from kapstone.patients.services import clinic_today
+from kapstone.research import selectors, services
+from kapstone.research.cohorts import REPORT_ROLES, report_clinic_ids
+from kapstone.research.forms import CohortForm
+
+
+def _today(clinics: list[Clinic]):
+    # Windows close on the date of the first clinic in scope (clinics differ by a day at most).
+    return clinic_today(clinics[0])
+
+
+def _form(request: HttpRequest) -> tuple[CohortForm, list[Clinic]]:
+    clinics = list(Clinic.objects.filter(pk__in=report_clinic_ids(request.user)).order_by("pk"))
+    return CohortForm(request.GET or None, clinics=clinics), clinics
+
+
+@require_roles(*REPORT_ROLES)
+@require_GET
+def cohort_report(request: HttpRequest) -> HttpResponse:
+    form, clinics = _form(request)
+    report = None
+    if form.is_bound and form.is_valid():
+        report = selectors.cohort_report_for_user(
+            user=request.user, filters=form.cohort_filter(), today=_today(clinics)
+        )
+    elif not form.is_bound:
+        form = CohortForm({"group_by": "arm"}, clinics=clinics)
+        form.is_valid()
+        report = selectors.cohort_report_for_user(
+            user=request.user, filters=form.cohort_filter(), today=_today(clinics)
+        )
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request,
+        "research/report.html",
+        {"form": form, "report": report, "query": request.GET.urlencode()},
+        status=status,
+    )
+
+
+@require_roles(*REPORT_ROLES)
+@require_GET
+def cohort_export(request: HttpRequest, export_format: str) -> HttpResponse:
+    if export_format not in services.FORMATS:
+        raise Http404("format")
+    form, clinics = _form(request)
+    if not form.is_bound:
+        form = CohortForm({"group_by": "arm"}, clinics=clinics)
+    if not form.is_valid():
+        return render(request, "research/report.html", {"form": form, "report": None}, status=400)
+    export = services.research_export(
+        actor=request.user, filters=form.cohort_filter(), export_format=export_format, today=_today(clinics)
+    )
+    response = HttpResponse(export.content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    return response

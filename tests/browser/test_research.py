@@ -1,0 +1,47 @@
+"""Journey (issue 6, research part): a researcher opens the cohort report, sees the
+Kaplan–Meier plot drawn with its numbers at risk, and downloads the de-identified export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kapstone.research.services import study_id
+from tests.browser.conftest import screenshot
+from tests.browser.test_care_pathway import sign_in
+from tests.research.conftest import enrol, specs
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def test_researcher_opens_cohort_report_and_downloads_export(live_server, browser, alice, bob, clinic_a):
+    people = [enrol(alice, clinic_a, index=i, spec=spec)[0] for i, spec in enumerate(specs())]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, live_server.url, "bob")
+        page.goto(live_server.url + "/research/")
+        page.get_by_role("heading", name="Cohort report").wait_for()
+        # plotly has drawn the Kaplan–Meier curves (an SVG inside the chart container).
+        page.locator("#km-chart .main-svg").first.wait_for()
+        assert page.get_by_role("table", name="Numbers at risk").is_visible()
+        body = page.content()
+        for person in people:
+            assert person.family_name not in body and person.mrn not in body
+        screenshot(page, "research-01-cohort-report")
+
+        with page.expect_download() as info:
+            page.get_by_role("link", name="De-identified export: one row per observation (CSV)").click()
+        download = info.value
+        assert download.suggested_filename == "kapstone-research-long.csv"
+        content = Path(download.path()).read_text()
+        assert content.startswith("# 42 CFR part 2 prohibits unauthorized disclosure of these records.")
+        assert study_id(people[0].pk) in content
+        assert all(person.family_name not in content for person in people)
+    finally:
+        context.close()

@@ -1,0 +1,124 @@
+"""A hand-built cohort for the research tests.
+
+Two arms of 12 courses each on the cocaine protocol (outcome window course days 22–35, acute
+phase ends on day 35, relapse = first use after it), started 200 days ago so the window has
+closed; no dosing session is discharged, so each course is anchored on its start date. For
+patient ``i`` of an arm: i % 3 == 0 reports nothing in the window (missing), i % 3 == 1 reports
+every window day without use (abstinent), i % 3 == 2 reports use on day 30 (not abstinent).
+After the acute phase every patient reports ``follow`` days from day 36; relapse (use) on
+``relapse`` when given. ``EXPECTED`` holds the (time, event) each course must get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from kapstone.care.services import course_enrol
+from kapstone.outcomes.models import UseDay
+from kapstone.patients.services import clinic_today, consent_record
+from tests.care.conftest import screen
+from tests.conftest import new_patient
+
+PROTOCOL = "ketamine-mbrp-cocaine-dakwar-2019"
+ACUTE_END_DAY = 35
+WINDOW = range(22, 36)
+START_DAYS_AGO = 200
+
+
+@dataclass(frozen=True)
+class Spec:
+    arm: str
+    window: str  # missing, abstinent, used
+    follow: int  # days reported after the acute phase (from day 36)
+    relapse: int | None  # course day of relapse, within the follow-up
+
+
+def specs() -> list[Spec]:
+    result = []
+    for arm, shift in (("ketamine", 0), ("control", 1)):
+        for i in range(12):
+            window = ("missing", "abstinent", "used")[i % 3]
+            follow = 20 + 7 * i
+            # Ketamine relapses less often and later than control.
+            relapses = i % 4 == 0 if arm == "ketamine" else i % 2 == 0 or i == 11
+            relapse = ACUTE_END_DAY + 3 + 2 * i + 5 * shift if relapses else None
+            result.append(Spec(arm=arm, window=window, follow=follow, relapse=relapse))
+    return result
+
+
+def expected(spec: Spec) -> tuple[int, int]:
+    if spec.relapse is not None:
+        return spec.relapse - ACUTE_END_DAY, 1
+    return spec.follow, 0  # the last reported day is day 35 + follow
+
+
+def enrol(actor, clinic, *, index: int, spec: Spec, research_consent: str | None = "granted", **patient):
+    patient_fields = {
+        "mrn": f"{clinic.slug.upper()}-77{index:03d}",
+        "given_name": f"Xanthe{chr(65 + index % 26)}q",
+        "family_name": f"Vorpalindex{index:03d}",
+        "birth_date": date(1971, 3, 9),
+    } | patient
+    person = new_patient(actor, clinic, **patient_fields)
+    consent_record(
+        actor=actor,
+        patient=person,
+        kind="treatment",
+        status="granted",
+        effective_on=date(2025, 1, 2),
+        document_version="2025-01",
+    )
+    if research_consent:
+        consent_record(
+            actor=actor,
+            patient=person,
+            kind="research",
+            status=research_consent,
+            effective_on=date(2025, 1, 2),
+            document_version="2025-01",
+        )
+    screen(actor, person)
+    start = clinic_today(clinic) - timedelta(days=START_DAYS_AGO)
+    course = course_enrol(actor=actor, patient=person, protocol_slug=PROTOCOL, start_date=start, arm=spec.arm)
+    now = timezone.now()
+    rows = []
+
+    def day(n: int, used: bool) -> None:
+        rows.append(
+            UseDay(
+                patient=person,
+                substance="cocaine",
+                day=start + timedelta(days=n),
+                used=used,
+                entered_by=actor,
+                entered_at=now,
+            )
+        )
+
+    if spec.window != "missing":
+        for n in WINDOW:
+            day(n, spec.window == "used" and n == 30)
+    for n in range(ACUTE_END_DAY + 1, ACUTE_END_DAY + spec.follow + 1):
+        day(n, n == spec.relapse)
+    UseDay.objects.bulk_create(rows)
+    return person, course
+
+
+@pytest.fixture
+def cohort_a(alice, clinic_a):
+    """24 courses in clinic A; returns [(patient, course, spec)]."""
+    built = []
+    for index, spec in enumerate(specs()):
+        person, course = enrol(alice, clinic_a, index=index, spec=spec)
+        built.append((person, course, spec))
+    return built
+
+
+@pytest.fixture
+def course_b(carol, clinic_b):
+    """One course in clinic B, which clinic A's users must never count."""
+    return enrol(carol, clinic_b, index=99, spec=Spec(arm="ketamine", window="used", follow=30, relapse=40))

@@ -79,6 +79,16 @@ def _number(value: object) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+def _non_negative_threshold(name: str, raw: object) -> Decimal:
+    """A threshold parameter as a Decimal; refuses a non-number or a negative one."""
+    value = _number(raw)
+    if value is None or value < 0:
+        raise DomainError(
+            "invalid_thresholds", f"{name} must be a non-negative number, got {raw!r}.", field=name
+        )
+    return value
+
+
 def _decimal_arg(value: object, *, field: str, code: str = "invalid_number") -> Decimal:
     result = _number(value)
     if result is None:
@@ -469,13 +479,7 @@ class AlertThresholds:
     def __post_init__(self) -> None:
         for item in fields(self):
             raw = getattr(self, item.name)
-            value = _number(raw)
-            if value is None or value < 0:
-                raise DomainError(
-                    "invalid_thresholds",
-                    f"{item.name} must be a non-negative number, got {raw!r}.",
-                    field=item.name,
-                )
+            value = _non_negative_threshold(item.name, raw)
             object.__setattr__(self, item.name, value)
         pairs = (
             ("systolic_warning_at_or_above_mmhg", "systolic_critical_at_or_above_mmhg"),
@@ -1646,13 +1650,7 @@ class DependenceThresholds:
     def __post_init__(self) -> None:
         for item in fields(self):
             raw = getattr(self, item.name)
-            value = _number(raw)
-            if value is None or value < 0:
-                raise DomainError(
-                    "invalid_thresholds",
-                    f"{item.name} must be a non-negative number, got {raw!r}.",
-                    field=item.name,
-                )
+            value = _non_negative_threshold(item.name, raw)
             if item.type in ("int", int) and value != value.to_integral_value():
                 raise DomainError(
                     "invalid_thresholds", f"{item.name} must be a whole number, got {raw!r}.", field=item.name

@@ -108,3 +108,27 @@ class DischargeForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class CadssForm(forms.Form):
+    """The CADSS (23 subjective items, 0–4), generated from the instrument definition so the form
+    and the scoring cannot disagree; the version scored is stored with the answers."""
+
+    observed_at = forms.DateTimeField(label="Time", widget=DateTimeLocal())
+
+    def __init__(self, *args, **kwargs) -> None:
+        from kapstone.domain.instruments import get_instrument
+
+        super().__init__(*args, **kwargs)
+        self.definition = get_instrument("cadss")
+        for item in self.definition.items:
+            self.fields[f"item_{item.number}"] = forms.TypedChoiceField(
+                label=f"{item.number}. {item.text}",
+                coerce=int,
+                widget=forms.RadioSelect,
+                choices=[(option.value, f"{option.value} {option.label}") for option in item.options],
+                error_messages={"required": "Choose an answer."},
+            )
+
+    def answers(self) -> list[int]:
+        return [self.cleaned_data[f"item_{item.number}"] for item in self.definition.items]

@@ -9,5 +9,6 @@ urlpatterns = [
     path("sessions/<int:session_id>/vitals/", views.vitals_entry, name="vitals"),
     path("sessions/<int:session_id>/discharge/", views.discharge, name="discharge"),
     path("sessions/<int:session_id>/aldrete/", views.aldrete_record, name="aldrete"),
+    path("sessions/<int:session_id>/cadss/", views.cadss_record, name="cadss"),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="acknowledge"),
 ]

@@ -19,7 +19,8 @@ from kapstone.domain.errors import DomainError
 from kapstone.forms import add_domain_error
 from kapstone.monitoring import selectors, services
 from kapstone.monitoring.charts import vitals_figure
-from kapstone.monitoring.forms import AcknowledgeForm, AldreteForm, DischargeForm, VitalsForm
+from kapstone.monitoring.forms import AcknowledgeForm, AldreteForm, CadssForm, DischargeForm, VitalsForm
+from kapstone.monitoring.models import ScaleScore
 
 CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning"}
@@ -257,3 +258,35 @@ def aldrete_record(request: HttpRequest, session_id: int) -> HttpResponse:
         _discharge_context(request, session, DischargeForm(), aldrete_form),
         status=400,
     )
+
+
+@require_roles(*CLINICIANS)
+@require_http_methods(["GET", "POST"])
+def cadss_record(request: HttpRequest, session_id: int) -> HttpResponse:
+    """The dissociation scale during and after dosing, with the session's earlier totals."""
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    with timezone.override(ZoneInfo(session.clinic.timezone)):
+        form = CadssForm(request.POST or None, initial={"observed_at": _local_now(session)})
+        if request.method == "POST" and form.is_valid():
+            try:
+                score = services.scale_record(
+                    actor=request.user,
+                    session=session,
+                    scale="cadss",
+                    answers=form.answers(),
+                    observed_at=form.cleaned_data["observed_at"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, f"CADSS {score.total} of 92 recorded.")
+                return redirect("care:session", session_id=session.pk)
+        earlier = list(
+            ScaleScore.objects.filter(session=session, scale="cadss").order_by("observed_at", "id")
+        )
+        return render(
+            request,
+            "monitoring/cadss.html",
+            {"form": form, "session": session, "patient": session.patient, "earlier": earlier},
+            status=400 if request.method == "POST" else 200,
+        )

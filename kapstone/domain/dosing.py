@@ -750,3 +750,180 @@ def administered_amount_mg(
             field="segments",
         )
     return min(_round(total, AMOUNT_QUANTUM), ordered)
+
+
+# --- Vial lots of one administration, and amendments ---------------------------------------------
+
+#: Most lots one administration may draw from. Kapstone's choice: a dose is drawn from one vial
+#: lot, or finished from a second when the first runs out; five covers any real preparation and
+#: refuses a runaway list.
+MAX_LOTS_PER_ADMINISTRATION = 5
+
+
+def _lot_amount(value: object, *, field: str, allow_zero: bool = False) -> Decimal:
+    amount = to_decimal(value, field=field)
+    if amount < 0 or (amount == 0 and not allow_zero) or amount > ORDERED_DOSE_CEILING_MG:
+        low = "0 or more" if allow_zero else "above 0"
+        raise DomainError(
+            "amount_out_of_range",
+            f"The amount must be {low} and at most {ORDERED_DOSE_CEILING_MG} mg; got {_fmt(amount)} mg.",
+            field=field,
+        )
+    if amount != amount.quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN):
+        raise DomainError(
+            "amount_precision",
+            f"Record amounts to 0.1 mg; {_fmt(amount)} mg has more decimal places.",
+            field=field,
+        )
+    return amount.quantize(AMOUNT_QUANTUM)
+
+
+def check_lot_split(
+    lines: Sequence[tuple[object, object]], *, dose_mg: object
+) -> list[tuple[object, Decimal]]:
+    """The vial lots an administration is drawn from, as ``(lot key, mg)`` pairs.
+
+    One to :data:`MAX_LOTS_PER_ADMINISTRATION` lots (``lots_required``, ``too_many_lots``), each
+    named once (``lot_repeated``), each with an amount above 0 at 0.1 mg resolution
+    (``amount_out_of_range``, ``amount_precision``), adding up to exactly the ordered dose
+    (``lots_total_mismatch``): what is drawn up is the dose on the order. Fields are ``lots``
+    for the list and ``lots.<i>.mg`` (0-based) for one amount.
+
+    Source: issue 4 ("Administration record: vial lot(s) used"); the limits are Kapstone's choice.
+    """
+    dose = to_decimal(dose_mg, field="dose_mg")
+    if not lines:
+        raise DomainError("lots_required", "Name the vial lot the dose is drawn from.", field="lots")
+    if len(lines) > MAX_LOTS_PER_ADMINISTRATION:
+        raise DomainError(
+            "too_many_lots",
+            f"A dose is drawn from at most {MAX_LOTS_PER_ADMINISTRATION} lots; got {len(lines)}.",
+            field="lots",
+        )
+    seen: set[object] = set()
+    result: list[tuple[object, Decimal]] = []
+    for index, (key, mg) in enumerate(lines):
+        if key in seen:
+            raise DomainError(
+                "lot_repeated", "Each lot is listed once; add its amounts together.", field="lots"
+            )
+        seen.add(key)
+        result.append((key, _lot_amount(mg, field=f"lots.{index}.mg")))
+    total = sum((mg for _, mg in result), Decimal(0))
+    if total != dose:
+        raise DomainError(
+            "lots_total_mismatch",
+            f"The lots add up to {_fmt(total)} mg; the order is {_fmt(dose)} mg.",
+            field="lots",
+        )
+    return result
+
+
+def split_given_by_lot(dispensed_mg: Sequence[object], given_mg: object) -> list[tuple[Decimal, Decimal]]:
+    """Share the amount given among the lots, in the order they were drawn: ``(given, wasted)``
+    per lot, each pair adding up to that lot's dispensed amount.
+
+    The first lot's drug is given first (the syringe or bag is made up from it first); what
+    remains unused is left in the last lots and is wasted from them, so each lot's register
+    balances on its own. Refuses ``given_exceeds_dispensed`` and a negative amount
+    (``amount_out_of_range``). Kapstone's choice (the issue says only "vial lot(s) used").
+    """
+    dispensed = [to_decimal(mg, field="dispensed_mg") for mg in dispensed_mg]
+    given = to_decimal(given_mg, field="given_mg")
+    if given < 0 or any(mg <= 0 for mg in dispensed):
+        raise DomainError("amount_out_of_range", "Amounts must not be negative.", field="given_mg")
+    total = sum(dispensed, Decimal(0))
+    if given > total:
+        raise DomainError(
+            "given_exceeds_dispensed",
+            f"{_fmt(given)} mg given is more than the {_fmt(total)} mg dispensed.",
+            field="given_mg",
+        )
+    remaining = given
+    result: list[tuple[Decimal, Decimal]] = []
+    for mg in dispensed:
+        part = min(mg, remaining)
+        remaining -= part
+        result.append((part, mg - part))
+    return result
+
+
+#: What an amendment may correct on an ended administration. Quantities are per vial lot.
+AMEND_ENDED_AT = "ended_at"
+AMEND_STOP_REASON = "stop_reason"
+AMEND_GIVEN_MG = "given_mg"
+AMEND_WASTED_MG = "wasted_mg"
+AMENDABLE_FIELDS: tuple[str, ...] = (AMEND_ENDED_AT, AMEND_STOP_REASON, AMEND_GIVEN_MG, AMEND_WASTED_MG)
+QUANTITY_FIELDS: tuple[str, ...] = (AMEND_GIVEN_MG, AMEND_WASTED_MG)
+
+
+@dataclass(frozen=True)
+class LotCorrection:
+    """A lot line after a quantity amendment and what the register must record for it.
+
+    ``delta_mg`` is new − old of the corrected quantity (given or wasted); the lot's dispensed
+    amount moves by the same delta, since dispensed = given + wasted for every lot.
+    """
+
+    given_mg: Decimal
+    wasted_mg: Decimal
+    dispensed_mg: Decimal
+    delta_mg: Decimal
+
+
+def check_amendment_reason(reason: object) -> str:
+    """The reason for a correction: required, plain text, at most 500 characters."""
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str) or "\x00" in reason:
+        raise DomainError("invalid_text", "The reason must be plain text.", field="reason")
+    text = reason.strip()
+    if not text:
+        raise DomainError("reason_required", "Say why the record is corrected.", field="reason")
+    if len(text) > 500:
+        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
+    return text
+
+
+def amend_lot_quantity(
+    *,
+    field: str,
+    new_value: object,
+    given_mg: object,
+    wasted_mg: object,
+    other_lots_given_mg: object = Decimal(0),
+    ordered_dose_mg: object,
+) -> LotCorrection:
+    """Correct the amount given or wasted from one lot of an ended administration.
+
+    The new amount is 0 or more at 0.1 mg resolution (``amount_out_of_range``,
+    ``amount_precision`` on ``new_value``); it must differ from the recorded one
+    (``amendment_unchanged``). The administration's total given (this lot plus
+    ``other_lots_given_mg``) may not exceed the ordered dose (``given_above_order``): the prepared
+    drug held no more, and a tenfold slip must not reach the register. Kapstone's choice.
+    """
+    if field not in QUANTITY_FIELDS:
+        raise DomainError("invalid_field", f"{field!r} is not an amount of a lot.", field="field")
+    given = to_decimal(given_mg, field="given_mg")
+    wasted = to_decimal(wasted_mg, field="wasted_mg")
+    new = _lot_amount(new_value, field="new_value", allow_zero=True)
+    old = given if field == AMEND_GIVEN_MG else wasted
+    if new == old:
+        raise DomainError(
+            "amendment_unchanged",
+            f"The record already says {_fmt(old)} mg; nothing to correct.",
+            field="new_value",
+        )
+    if field == AMEND_GIVEN_MG:
+        given = new
+        ordered = to_decimal(ordered_dose_mg, field="ordered_dose_mg")
+        total = given + to_decimal(other_lots_given_mg, field="other_lots_given_mg")
+        if total > ordered:
+            raise DomainError(
+                "given_above_order",
+                f"{_fmt(total)} mg given in all would be more than the {_fmt(ordered)} mg ordered.",
+                field="new_value",
+            )
+    else:
+        wasted = new
+    return LotCorrection(given_mg=given, wasted_mg=wasted, dispensed_mg=given + wasted, delta_mg=new - old)

@@ -97,8 +97,17 @@ class RateEventIn(StrictSchema):
     reason: text(500) = ""
 
 
-class AdministrationIn(StrictSchema):
+class LotIn(StrictSchema):
     lot_id: int
+    mg: Decimal
+
+
+class AdministrationIn(StrictSchema):
+    """``lot_id`` alone: the whole dose from one lot (the original body, still accepted);
+    ``lots``: the dose drawn from one or more lots, in the order drawn, with the mg from each."""
+
+    lot_id: int | None = None
+    lots: list[LotIn] | None = None
     started_at: datetime
     bolus_given: bool = False
     events: list[RateEventIn] = []
@@ -108,10 +117,19 @@ class AdministrationIn(StrictSchema):
     stop_reason: text(500) = ""
 
 
+class AdministrationLotOut(Schema):
+    lot_id: int
+    lot_number: str
+    dispensed_mg: float
+    given_mg: float | None
+    wasted_mg: float | None
+
+
 class AdministrationOut(Schema):
     id: int
     order_id: int
     lot_id: int
+    lots: list[AdministrationLotOut]
     started_at: datetime
     ended_at: datetime | None
     dispensed_mg: float
@@ -139,16 +157,27 @@ def record_administration(request: HttpRequest, order_id: int, payload: Administ
     """The whole administration record in one call (a device or an import): start, rate events
     and, with ``ended_at``, the end — all or nothing."""
     order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
-    lot = Lot.objects.select_related("product").filter(pk=payload.lot_id, clinic_id=order.clinic_id).first()
-    if lot is None:
+    if (payload.lot_id is None) == (payload.lots is None):
+        raise DomainError("lots_required", "Give either lot_id (the whole dose) or lots.", field="lots")
+    wanted = [payload.lot_id] if payload.lots is None else [line.lot_id for line in payload.lots]
+    found = {
+        lot.pk: lot
+        for lot in Lot.objects.select_related("product").filter(pk__in=wanted, clinic_id=order.clinic_id)
+    }
+    if any(pk not in found for pk in wanted):
         raise Http404("lot")
+    where = (
+        {"lot": found[payload.lot_id]}
+        if payload.lots is None
+        else {"lots": [(found[line.lot_id], line.mg) for line in payload.lots]}
+    )
     with transaction.atomic():
         administration = services.administration_start(
             actor=request.auth,
             order=order,
-            lot=lot,
             started_at=payload.started_at,
             bolus_given=payload.bolus_given,
+            **where,
         )
         for event in payload.events:
             services.administration_rate_event(
@@ -168,18 +197,93 @@ def record_administration(request: HttpRequest, order_id: int, payload: Administ
                 stopped_early=payload.stopped_early,
                 stop_reason=payload.stop_reason,
             )
+    return Status(201, _administration_out(administration))
+
+
+def _administration_out(administration) -> dict:
+    lines = list(administration.lots.select_related("lot").order_by("position", "id"))
+    return {
+        "id": administration.pk,
+        "order_id": administration.order_id,
+        "lot_id": lines[0].lot_id,
+        "lots": [
+            {
+                "lot_id": line.lot_id,
+                "lot_number": line.lot.lot_number,
+                "dispensed_mg": float(line.dispensed_mg),
+                "given_mg": _num(line.given_mg),
+                "wasted_mg": _num(line.wasted_mg),
+            }
+            for line in lines
+        ],
+        "started_at": administration.started_at,
+        "ended_at": administration.ended_at,
+        "dispensed_mg": float(administration.dispensed_mg),
+        "given_mg": _num(administration.given_mg),
+        "wasted_mg": _num(administration.wasted_mg),
+        "stopped_early": administration.stopped_early,
+    }
+
+
+class AmendmentIn(StrictSchema):
+    field: text(20, min_length=1)
+    value: text(500)
+    reason: text(500) = ""
+    witness: text(150) = ""
+    lot_id: int | None = None
+
+
+class AmendmentOut(Schema):
+    id: int
+    administration_id: int
+    field: str
+    lot_id: int | None
+    old_value: str
+    new_value: str
+    reason: str
+    amended_by: str
+    witness: str | None
+    amended_at: datetime
+    administration: AdministrationOut
+
+
+@router.post("/administrations/{int:administration_id}/amendments", response={201: AmendmentOut})
+@api_roles(*DOSING)
+def amend_administration(request: HttpRequest, administration_id: int, payload: AmendmentIn):
+    """Correct an ended administration by an amendment with reason (a witness for amounts); an
+    amount also corrects the register of that lot. Another clinic's administration is a 404."""
+    administration = selectors.administration_get_for_user(
+        user=request.auth, administration_id=administration_id, roles=DOSING
+    )
+    line = None
+    if payload.lot_id is not None:
+        line = administration.lots.filter(lot_id=payload.lot_id).first()
+        if line is None:
+            raise DomainError("lot_line_invalid", "That lot was not used for this dose.", field="lot_id")
+    amendment = services.administration_amend(
+        actor=request.auth,
+        administration=administration,
+        field=payload.field,
+        new_value=payload.value,
+        reason=payload.reason,
+        witness=_witness(payload.witness, administration.order.clinic_id),
+        lot_line=line,
+    )
+    administration.refresh_from_db()
     return Status(
         201,
         {
-            "id": administration.pk,
-            "order_id": order.pk,
-            "lot_id": lot.pk,
-            "started_at": administration.started_at,
-            "ended_at": administration.ended_at,
-            "dispensed_mg": float(administration.dispensed_mg),
-            "given_mg": _num(administration.given_mg),
-            "wasted_mg": _num(administration.wasted_mg),
-            "stopped_early": administration.stopped_early,
+            "id": amendment.pk,
+            "administration_id": administration.pk,
+            "field": amendment.field,
+            "lot_id": line.lot_id if line else None,
+            "old_value": amendment.old_value,
+            "new_value": amendment.new_value,
+            "reason": amendment.reason,
+            "amended_by": request.auth.username,
+            "witness": amendment.witness.username if amendment.witness else None,
+            "amended_at": amendment.amended_at,
+            "administration": _administration_out(administration),
         },
     )
 

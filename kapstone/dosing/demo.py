@@ -1,5 +1,10 @@
 """Demo doses: every past dosing session of the demo gets an order, an independent check and an
-administration record, written through the services (so the register is written too)."""
+administration record, written through the services (so the register is written too).
+
+In each clinic, the first dose given while two lots were in the safe is drawn from both (the first
+vial finished from a second lot), and its record then gets one amendment with reason (the end
+time, corrected). Both are decided by what the database already holds, so
+seeding twice adds nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import User
 from kapstone.care.models import CareSession
+from kapstone.dosing.models import AdministrationAmendment, AdministrationLot
 from kapstone.dosing.services import (
+    administration_amend,
     administration_complete,
     administration_rate_event,
     administration_start,
@@ -57,7 +64,7 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
         started = datetime.combine(session.scheduled_date, session.start_time or time(9, 0), tzinfo=tz)
         _weigh_if_needed(session, prescriber)
         # The lot that was in the safe that day: received before the session, not expired, enough left.
-        lot = (
+        in_safe = list(
             Lot.objects.filter(
                 clinic_id=session.clinic_id,
                 product__strength_mg_per_ml=Decimal("50"),
@@ -67,11 +74,11 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
                 entries__occurred_at__lt=started,
             )
             .distinct()
-            .order_by("expiry")
-            .first()
+            .order_by("expiry", "id")[:2]
         )
-        if lot is None:
+        if not in_safe:
             return
+        lot = in_safe[0]
         order = dose_order_create(
             actor=prescriber,
             session=session,
@@ -80,8 +87,16 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
             bag_ml="100" if session.dose_rule["route"] == "iv" else None,
         )
         dose_order_verify(actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50")
+        two_lots = (
+            len(in_safe) == 2
+            and order.dose_mg > 30
+            and not AdministrationLot.objects.filter(
+                administration__order__clinic_id=session.clinic_id, position=2
+            ).exists()
+        )
+        where = {"lots": [(lot, order.dose_mg - 20), (in_safe[1], Decimal(20))]} if two_lots else {"lot": lot}
         administration = administration_start(
-            actor=nurse, order=order, lot=lot, started_at=started, bolus_given=order.bolus_mg is not None
+            actor=nurse, order=order, started_at=started, bolus_given=order.bolus_mg is not None, **where
         )
         minutes = int(order.over_min or 1)
         stopped = order.route == "iv" and rng.random() < 0.12
@@ -107,6 +122,22 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
             stopped_early=stopped,
             stop_reason="Patient distressed by dissociation; stopped after discussion." if stopped else "",
         )
+        if (
+            two_lots
+            and not AdministrationAmendment.objects.filter(
+                administration__order__clinic_id=session.clinic_id
+            ).exists()
+        ):
+            infusion = order.route == "iv"
+            administration_amend(
+                actor=nurse,
+                administration=administration,
+                field="ended_at",
+                new_value=ended + timedelta(minutes=-2 if infusion else 1),
+                reason="The pump log shows the infusion ended two minutes before the time charted."
+                if infusion
+                else "The injection was finished a minute later than charted (second vial drawn up).",
+            )
 
     return give
 

@@ -3,7 +3,14 @@
 An order is never edited: a correction voids it (with reason) and a new order is written. The
 verifying clinician re-enters weight and concentration without seeing the order's values; only
 a matching, verified order can be administered. The administration record keeps every rate
-segment (start, change, pause, stop) and computes the amount actually given from them.
+segment (start, change, pause, stop) and computes the amount actually given from them; the
+vial lots it was drawn from are its lines (:class:`AdministrationLot`).
+
+An ended administration is never edited in place: a correction is an
+:class:`AdministrationAmendment` (append-only, with reason, and a witness for amounts). The
+administration's own columns then hold the corrected value — so every reader (the dependence
+watch's exposure, the monitoring timeline) sees the truth — and the amendments keep every
+earlier value with who changed it, when and why.
 """
 
 from __future__ import annotations
@@ -90,8 +97,10 @@ class DoseOrder(models.Model):
 
 
 class Administration(models.Model):
+    """One giving of a verified order. ``dispensed_mg``, ``given_mg`` and ``wasted_mg`` are the
+    totals of its lot lines, kept by the services in the same transaction as the lines."""
+
     order = models.OneToOneField(DoseOrder, on_delete=models.PROTECT, related_name="administration")
-    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+")
     dispensed_mg = models.DecimalField(max_digits=7, decimal_places=1)
     started_at = models.DateTimeField()
     started_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
@@ -121,6 +130,92 @@ class Administration(models.Model):
     @property
     def is_running(self) -> bool:
         return self.ended_at is None
+
+
+class AdministrationLot(models.Model):
+    """One vial lot an administration was drawn from: how much was dispensed from it and, once
+    ended, how much of that was given and how much wasted (dispensed = given + wasted)."""
+
+    administration = models.ForeignKey(Administration, on_delete=models.PROTECT, related_name="lots")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    dispensed_mg = models.DecimalField(max_digits=7, decimal_places=1)
+    given_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    wasted_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+
+    class Meta:
+        ordering = ["administration", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["administration", "lot"], name="admin_lot_once"),
+            models.UniqueConstraint(fields=["administration", "position"], name="admin_lot_position_once"),
+            models.CheckConstraint(condition=Q(dispensed_mg__gte=0), name="admin_lot_dispensed_not_negative"),
+            models.CheckConstraint(
+                condition=Q(given_mg__isnull=True) | Q(given_mg__gte=0), name="admin_lot_given_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(wasted_mg__isnull=True) | Q(wasted_mg__gte=0),
+                name="admin_lot_wasted_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dispensed_mg} mg from lot {self.lot_id}"
+
+
+class AmendmentField(models.TextChoices):
+    ENDED_AT = "ended_at", "End time"
+    STOP_REASON = "stop_reason", "Why it was stopped"
+    GIVEN_MG = "given_mg", "Amount given (mg)"
+    WASTED_MG = "wasted_mg", "Amount wasted (mg)"
+
+
+class AdministrationAmendment(models.Model):
+    """A correction of an ended administration: the field, its old and new value, why, by whom.
+
+    Append-only: the services create rows and never change or delete them (``save`` refuses an
+    update). Amounts are per lot line and need a witness who is another clinician.
+    """
+
+    administration = models.ForeignKey(Administration, on_delete=models.PROTECT, related_name="amendments")
+    lot_line = models.ForeignKey(
+        AdministrationLot, null=True, blank=True, on_delete=models.PROTECT, related_name="amendments"
+    )
+    field = models.CharField(max_length=20, choices=AmendmentField.choices)
+    old_value = models.CharField(max_length=500, blank=True)
+    new_value = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(max_length=500)
+    amended_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    amended_at = models.DateTimeField()
+    witness = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["administration", "amended_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(field__in=AmendmentField.values), name="amendment_field_valid"
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="amendment_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(old_value=models.F("new_value")), name="amendment_changes_value"
+            ),
+            models.CheckConstraint(
+                condition=Q(witness__isnull=True) | ~Q(witness=models.F("amended_by")),
+                name="amendment_witness_not_author",
+            ),
+            models.CheckConstraint(
+                condition=~Q(field__in=["given_mg", "wasted_mg"])
+                | Q(witness__isnull=False, lot_line__isnull=False),
+                name="amendment_amount_witnessed_per_lot",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old_value} → {self.new_value}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("An amendment is append-only; write a new one.")
+        super().save(*args, **kwargs)
 
 
 class RateEvent(models.Model):

@@ -43,10 +43,43 @@ def live_order(session: CareSession) -> DoseOrder | None:
     return DoseOrder.objects.filter(session=session).exclude(status="voided").first()
 
 
+def _administrations():
+    return Administration.objects.select_related(
+        "order", "started_by", "ended_by", "waste_witness"
+    ).prefetch_related(
+        "rate_events",
+        "rate_events__recorded_by",
+        "lots",
+        "lots__lot",
+        "lots__lot__product",
+        "amendments",
+        "amendments__amended_by",
+        "amendments__witness",
+        "amendments__lot_line__lot",
+    )
+
+
 def administration_of(order: DoseOrder) -> Administration | None:
-    return (
-        Administration.objects.filter(order=order)
-        .select_related("lot", "lot__product", "started_by", "ended_by", "waste_witness")
-        .prefetch_related("rate_events", "rate_events__recorded_by")
+    return _administrations().filter(order=order).first()
+
+
+def administration_get_for_user(
+    *, user: User, administration_id: int, roles: Iterable[str] = PATIENT_READ
+) -> Administration:
+    """An administration of one of the user's clinics (others are a 404), with an audited read."""
+    administration = (
+        _administrations()
+        .filter(pk=administration_id, order__clinic_id__in=clinic_ids_for(user, roles))
         .first()
     )
+    if administration is None:
+        raise Http404("administration")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="administration",
+        object_id=administration.pk,
+        patient_id=administration.order.patient_id,
+        clinic_id=administration.order.clinic_id,
+    )
+    return administration

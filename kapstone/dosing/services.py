@@ -7,9 +7,11 @@ transaction as the clinical record, so the register and the chart can never disa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,20 +22,43 @@ from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.care.services import _apply_transition, course_protocol
 from kapstone.domain.dosing import (
+    AMEND_ENDED_AT,
+    AMEND_GIVEN_MG,
+    AMEND_STOP_REASON,
+    QUANTITY_FIELDS,
     RateSegment,
     administered_amount_mg,
+    amend_lot_quantity,
     calculate_dose,
+    check_amendment_reason,
+    check_lot_split,
     check_session_limits,
     compare_verification,
     select_weight,
+    split_given_by_lot,
     to_decimal,
 )
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.protocols import DOSING, DoseRule
 from kapstone.domain.sessions import CLEARED, IN_PROGRESS, RECOVERING
-from kapstone.dosing.models import Administration, DoseOrder, OrderStatus, RateEvent
+from kapstone.dosing.gates import check_order_gates
+from kapstone.dosing.models import (
+    Administration,
+    AdministrationAmendment,
+    AdministrationLot,
+    AmendmentField,
+    DoseOrder,
+    OrderStatus,
+    RateEvent,
+)
 from kapstone.inventory.models import Lot
-from kapstone.inventory.services import register_administer, register_dispense, register_waste
+from kapstone.inventory.services import (
+    register_administer,
+    register_dispense,
+    register_session_correction,
+    register_waste,
+    witness_is_eligible,
+)
 from kapstone.patients.models import BodyMeasurement
 
 DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
@@ -126,7 +151,9 @@ def dose_order_create(
     """A prescriber orders the dose of a cleared dosing session from the protocol's dose rule.
 
     A mg/kg other than the protocol's needs a written reason (``adjustment_reason_required``);
-    it can never exceed the rule's maximum (``dose_above_max``).
+    it can never exceed the rule's maximum (``dose_above_max``). The gates registered by apps
+    above dosing are consulted before anything is written (:mod:`kapstone.dosing.gates`; e.g.
+    ``prescriber_decision_required``, the ASRA 2018 rule on active substance misuse).
     """
     if not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
         raise WorkflowConflict("prescriber_required", "Only a prescriber may order a dose.")
@@ -142,6 +169,8 @@ def dose_order_create(
             raise WorkflowConflict(
                 "order_exists", "This session already has a dose order; void it to write a new one."
             )
+        # Rules owned by apps above dosing (the ASRA rule of the dependence watch): gates.py.
+        check_order_gates(current)
         plan = dose_plan(
             session=current,
             mg_per_kg=mg_per_kg,
@@ -296,11 +325,28 @@ def _check_time(at: datetime, *, field: str, not_before: datetime | None = None)
 
 
 def administration_start(
-    *, actor: User, order: DoseOrder, lot: Lot, started_at: datetime, bolus_given: bool = False
+    *,
+    actor: User,
+    order: DoseOrder,
+    started_at: datetime,
+    lot: Lot | None = None,
+    lots: Sequence[tuple[Lot, Any]] | None = None,
+    bolus_given: bool = False,
 ) -> Administration:
-    """Start giving a verified order: dispense from the lot, start the pump, session in progress."""
+    """Start giving a verified order: dispense from the lot(s), start the pump, session in progress.
+
+    ``lots`` is the list of ``(lot, mg)`` the dose is drawn from, in the order drawn; ``lot``
+    alone means the whole dose from that one lot. Each lot must be of the order's clinic
+    (``lot_not_in_clinic``) and concentration (``lot_concentration_mismatch``); the amounts must
+    add up to the dose (``lots_total_mismatch``, :func:`kapstone.domain.dosing.check_lot_split`).
+    Every lot is dispensed in the register in this transaction, so an expired lot
+    (``lot_expired``) or one without the stock (``insufficient_stock``) refuses the whole start
+    and nothing is written.
+    """
     if not has_role(actor, DOSING_CLINICIANS, order.clinic_id):
         raise WorkflowConflict("clinician_required", "Only a nurse or prescriber may give a dose.")
+    if (lot is None) == (lots is None):
+        raise DomainError("lots_required", "Name the vial lot(s) the dose is drawn from.", field="lots")
     _check_time(started_at, field="started_at")
     with transaction.atomic():
         current = DoseOrder.objects.select_for_update().select_related("session").get(pk=order.pk)
@@ -308,24 +354,35 @@ def administration_start(
             raise WorkflowConflict(
                 "order_not_verified", "Only a verified order can be given: the double check comes first."
             )
-        if lot.clinic_id != current.clinic_id:
-            raise WorkflowConflict("lot_not_in_clinic", "That lot belongs to another clinic.")
-        if Decimal(lot.product.strength_mg_per_ml) != Decimal(current.concentration_mg_per_ml):
-            raise DomainError(
-                "lot_concentration_mismatch",
-                f"The order was calculated for {current.concentration_mg_per_ml} mg/mL; this lot is "
-                f"{lot.product.strength_mg_per_ml} mg/mL.",
-                field="lot",
-            )
+        pairs = [(lot, current.dose_mg)] if lot is not None else list(lots or [])
+        split = check_lot_split([(item.pk, mg) for item, mg in pairs], dose_mg=current.dose_mg)
+        chosen = [(item, mg) for (item, _), (_, mg) in zip(pairs, split, strict=True)]
+        for item, _ in chosen:
+            if item.clinic_id != current.clinic_id:
+                raise WorkflowConflict(
+                    "lot_not_in_clinic", "That lot belongs to another clinic.", field="lots"
+                )
+            if Decimal(item.product.strength_mg_per_ml) != Decimal(current.concentration_mg_per_ml):
+                raise DomainError(
+                    "lot_concentration_mismatch",
+                    f"The order was calculated for {current.concentration_mg_per_ml} mg/mL; lot "
+                    f"{item.lot_number} is {item.product.strength_mg_per_ml} mg/mL.",
+                    field="lots" if lots is not None else "lot",
+                )
         session = current.session
-        register_dispense(actor=actor, lot=lot, session=session, amount_mg=current.dose_mg, at=started_at)
+        # The register locks lots in id order (its deadlock rule); the lines keep the order drawn.
+        for item, mg in sorted(chosen, key=lambda pair: pair[0].pk):
+            register_dispense(actor=actor, lot=item, session=session, amount_mg=mg, at=started_at)
         administration = Administration.objects.create(
             order=current,
-            lot=lot,
             dispensed_mg=current.dose_mg,
             started_at=started_at,
             started_by=actor,
             bolus_given=bolus_given,
+        )
+        AdministrationLot.objects.bulk_create(
+            AdministrationLot(administration=administration, lot=item, position=index, dispensed_mg=mg)
+            for index, (item, mg) in enumerate(chosen, start=1)
         )
         if current.route == "iv":
             rate, unit = _planned_rate(current)
@@ -353,6 +410,7 @@ def administration_start(
             object_id=administration.pk,
             patient_id=current.patient_id,
             clinic_id=current.clinic_id,
+            detail={"lots": len(chosen)},
         )
     return administration
 
@@ -458,11 +516,7 @@ def administration_complete(
     if stopped_early and not stop_reason:
         raise DomainError("reason_required", "Say why the dose was stopped early.", field="stop_reason")
     with transaction.atomic():
-        current = (
-            Administration.objects.select_for_update()
-            .select_related("order", "lot")
-            .get(pk=administration.pk)
-        )
+        current = Administration.objects.select_for_update().select_related("order").get(pk=administration.pk)
         if not current.is_running:
             raise WorkflowConflict("administration_ended", "This administration has already ended.")
         order = current.order
@@ -482,24 +536,34 @@ def administration_complete(
             given = Decimal(0) if stopped_early else Decimal(order.dose_mg)
         wasted = Decimal(current.dispensed_mg) - given
         session = order.session
-        if wasted > 0:
-            if witness is None:
-                raise DomainError(
-                    "witness_required",
-                    f"{wasted} mg is left over and must be wasted in front of a witness.",
-                    field="witness",
-                )
-            register_waste(
-                actor=actor,
-                witness=witness,
-                lot=current.lot,
-                session=session,
-                amount_mg=wasted,
-                reason=stop_reason or "remainder after administration",
-                at=ended_at,
+        lines = list(current.lots.select_related("lot").order_by("position", "id"))
+        shares = split_given_by_lot([line.dispensed_mg for line in lines], given)
+        if wasted > 0 and witness is None:
+            raise DomainError(
+                "witness_required",
+                f"{wasted} mg is left over and must be wasted in front of a witness.",
+                field="witness",
             )
-        if given > 0:
-            register_administer(actor=actor, lot=current.lot, session=session, amount_mg=given, at=ended_at)
+        # Per lot, so every lot's register balances: waste what is left of it, then what was given.
+        for line, (line_given, line_wasted) in sorted(
+            zip(lines, shares, strict=True), key=lambda p: p[0].lot_id
+        ):
+            if line_wasted > 0:
+                register_waste(
+                    actor=actor,
+                    witness=witness,
+                    lot=line.lot,
+                    session=session,
+                    amount_mg=line_wasted,
+                    reason=stop_reason or "remainder after administration",
+                    at=ended_at,
+                )
+            if line_given > 0:
+                register_administer(
+                    actor=actor, lot=line.lot, session=session, amount_mg=line_given, at=ended_at
+                )
+            line.given_mg, line.wasted_mg = line_given, line_wasted
+        AdministrationLot.objects.bulk_update(lines, ["given_mg", "wasted_mg"])
         if order.route == "iv":
             RateEvent.objects.create(
                 administration=current,
@@ -540,3 +604,176 @@ def administration_complete(
             },
         )
     return current
+
+
+def _amendment_time(value: Any, *, tz) -> datetime:
+    if isinstance(value, datetime):
+        at = value
+    else:
+        try:
+            at = datetime.fromisoformat(str(value or "").strip())
+        except ValueError:
+            raise DomainError(
+                "invalid_datetime", "Give the time as YYYY-MM-DDTHH:MM.", field="new_value"
+            ) from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=tz)
+    return at
+
+
+def _shown_time(at: datetime, tz) -> str:
+    return at.astimezone(tz).isoformat(timespec="seconds")
+
+
+def administration_amend(
+    *,
+    actor: User,
+    administration: Administration,
+    field: str,
+    new_value: Any,
+    reason: str,
+    witness: User | None = None,
+    lot_line: AdministrationLot | None = None,
+) -> AdministrationAmendment:
+    """Correct an ended administration by an amendment: nothing is edited without a trace.
+
+    A nurse or prescriber of the clinic (``clinician_required``) corrects one field —
+    ``ended_at``, ``stop_reason`` (only of a dose stopped early: ``not_stopped_early``), or the
+    ``given_mg`` / ``wasted_mg`` of one vial lot (``lot_line``; it may be left out when there is
+    one lot, else ``lot_required``) — with a reason (``reason_required``) to a different value
+    (``amendment_unchanged``), once the administration has ended (``administration_running``).
+    An amount needs a witness who is another active nurse or prescriber of the clinic
+    (``witness_required``, ``witness_same_as_actor``, ``witness_not_in_clinic``), and writes the
+    register correction of that lot in the same transaction
+    (:func:`kapstone.inventory.services.register_session_correction`): more drug taken from a lot
+    than it holds is refused with ``insufficient_stock``, so no balance goes negative. The
+    administration's columns take the corrected value; the amendment keeps the old one.
+    A refusal writes nothing.
+    """
+    order = administration.order
+    if not has_role(actor, DOSING_CLINICIANS, order.clinic_id):
+        raise WorkflowConflict("clinician_required", "Only a nurse or prescriber may amend the record.")
+    if field not in AmendmentField.values:
+        choices = ", ".join(AmendmentField.values)
+        raise DomainError("invalid_field", f"Amend one of {choices}.", field="field")
+    text = check_amendment_reason(reason)
+    with transaction.atomic():
+        current = (
+            Administration.objects.select_for_update()
+            .select_related("order", "order__session", "order__session__clinic")
+            .get(pk=administration.pk)
+        )
+        if current.is_running:
+            raise WorkflowConflict(
+                "administration_running",
+                "The administration is still running: record it as it happens and amend it once ended.",
+            )
+        order = current.order
+        tz = ZoneInfo(order.session.clinic.timezone)
+        line = None
+        if field == AMEND_ENDED_AT:
+            at = _amendment_time(new_value, tz=tz)
+            last = current.rate_events.exclude(kind="stop").order_by("-at", "-id").first()
+            _check_time(at, field="new_value", not_before=last.at if last else current.started_at)
+            if at == current.ended_at:
+                raise DomainError(
+                    "amendment_unchanged", "The record already has that end time.", field="new_value"
+                )
+            old, new = _shown_time(current.ended_at, tz), _shown_time(at, tz)
+            current.ended_at = at
+        elif field == AMEND_STOP_REASON:
+            if not current.stopped_early:
+                raise WorkflowConflict(
+                    "not_stopped_early", "This dose was given in full; it has no reason for stopping."
+                )
+            value = new_value.strip() if isinstance(new_value, str) else ""
+            if not value or len(value) > 500 or "\x00" in value:
+                raise DomainError(
+                    "invalid_text",
+                    "Give the reason for stopping (at most 500 characters).",
+                    field="new_value",
+                )
+            if value == current.stop_reason:
+                raise DomainError("amendment_unchanged", "The record already says that.", field="new_value")
+            old, new = current.stop_reason, value
+            current.stop_reason = value
+        else:
+            lines = list(current.lots.select_related("lot", "lot__product").order_by("position", "id"))
+            if lot_line is None:
+                if len(lines) != 1:
+                    raise DomainError(
+                        "lot_required", "This dose was drawn from several lots: say which one.", field="lot"
+                    )
+                line = lines[0]
+            else:
+                line = next((item for item in lines if item.pk == lot_line.pk), None)
+                if line is None:
+                    raise DomainError("lot_line_invalid", "That lot was not used for this dose.", field="lot")
+            others = sum((item.given_mg or Decimal(0) for item in lines if item.pk != line.pk), Decimal(0))
+            correction = amend_lot_quantity(
+                field=field,
+                new_value=new_value,
+                given_mg=line.given_mg or Decimal(0),
+                wasted_mg=line.wasted_mg or Decimal(0),
+                other_lots_given_mg=others,
+                ordered_dose_mg=order.dose_mg,
+            )
+            _check_amendment_witness(actor=actor, witness=witness, clinic_id=order.clinic_id)
+            old = str(line.given_mg if field == AMEND_GIVEN_MG else line.wasted_mg)
+            new = str(correction.given_mg if field == AMEND_GIVEN_MG else correction.wasted_mg)
+            register_session_correction(
+                actor=actor,
+                witness=witness,
+                lot=line.lot,
+                session=order.session,
+                kind="administer" if field == AMEND_GIVEN_MG else "waste",
+                delta_mg=correction.delta_mg,
+                reason=f"amendment of administration {current.pk}, {field} {old} → {new} mg: {text}",
+            )
+            line.given_mg, line.wasted_mg = correction.given_mg, correction.wasted_mg
+            line.dispensed_mg = correction.dispensed_mg
+            line.save(update_fields=["given_mg", "wasted_mg", "dispensed_mg"])
+            current.given_mg = sum((item.given_mg or Decimal(0) for item in lines), Decimal(0))
+            current.wasted_mg = sum((item.wasted_mg or Decimal(0) for item in lines), Decimal(0))
+            current.dispensed_mg = sum((item.dispensed_mg for item in lines), Decimal(0))
+            if current.wasted_mg > 0 and current.waste_witness_id is None:
+                current.waste_witness = witness
+        current.save()
+        amendment = AdministrationAmendment.objects.create(
+            administration=current,
+            lot_line=line,
+            field=field,
+            old_value=old,
+            new_value=new,
+            reason=text,
+            amended_by=actor,
+            amended_at=timezone.now(),
+            witness=witness if field in QUANTITY_FIELDS else None,
+        )
+        audit_record(
+            actor=actor,
+            action="amend",
+            object_type="administration",
+            object_id=current.pk,
+            patient_id=order.patient_id,
+            clinic_id=order.clinic_id,
+            detail={"field": field, "amendment_id": amendment.pk, "lot_line_id": line.pk if line else None},
+        )
+    return amendment
+
+
+def _check_amendment_witness(*, actor: User, witness: User | None, clinic_id: int) -> None:
+    if witness is None:
+        raise DomainError(
+            "witness_required",
+            "A correction of an amount needs a second clinician as witness.",
+            field="witness",
+        )
+    if witness.pk == actor.pk:
+        raise DomainError("witness_same_as_actor", "The witness must be someone else.", field="witness")
+    if not witness_is_eligible(witness, clinic_id):
+        raise DomainError(
+            "witness_not_in_clinic",
+            "The witness must be an active nurse or prescriber of this clinic.",
+            field="witness",
+        )

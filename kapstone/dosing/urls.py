@@ -14,4 +14,5 @@ urlpatterns = [
     path(
         "dose-orders/<int:order_id>/administration/complete/", views.administration_complete, name="complete"
     ),
+    path("dose-orders/<int:order_id>/administration/amend/", views.administration_amend, name="amend"),
 ]

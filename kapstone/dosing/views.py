@@ -16,8 +16,17 @@ from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
 from kapstone.dosing import selectors, services
 from kapstone.dosing.charts import COLOURS, pk_figure, pk_figure_for_order
-from kapstone.dosing.forms import CompleteForm, DoseOrderForm, RateEventForm, StartForm, VerifyForm, VoidForm
-from kapstone.dosing.models import OrderStatus
+from kapstone.dosing.forms import (
+    AmendForm,
+    CompleteForm,
+    DoseOrderForm,
+    RateEventForm,
+    StartForm,
+    VerifyForm,
+    VoidForm,
+)
+from kapstone.dosing.gates import order_refusal
+from kapstone.dosing.models import AdministrationLot, OrderStatus
 from kapstone.forms import add_domain_error
 from kapstone.inventory.models import Lot
 
@@ -38,6 +47,8 @@ def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
     )
     plan, figure, error = None, None, None
     data = form.data if form.is_bound else form.initial
+    # Shown up front: a gate from an app above (the ASRA rule) that would refuse the signature.
+    gate = order_refusal(session)
     if not form.is_bound or form.is_valid():
         values = (
             form.cleaned_data
@@ -71,7 +82,11 @@ def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Ordered {order.dose_mg} mg. A second clinician must now verify it.")
             return redirect("dosing:order", order_id=order.pk)
-    status = 400 if request.method == "POST" and (form.errors or error) else 200
+    status = (
+        400
+        if request.method == "POST" and (form.errors or error or (gate and "sign" in request.POST))
+        else 200
+    )
     return render(
         request,
         "dosing/order_form.html",
@@ -83,6 +98,7 @@ def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
             "plan": plan,
             "figure": figure,
             "error": error,
+            "gate": gate,
             "data": data,
             "models": COLOURS,
         },
@@ -105,7 +121,7 @@ def _usable_lots(order):
             clinic_id=order.clinic_id,
             product__strength_mg_per_ml=order.concentration_mg_per_ml,
             expiry__gte=today,
-            balance_mg__gte=order.dose_mg,
+            balance_mg__gt=0,
         )
         .order_by("expiry", "lot_number")
     )
@@ -145,6 +161,10 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         else None,
         "rate_form": RateEventForm(initial={"at": now_local}),
         "complete_form": CompleteForm(witnesses=_witnesses(order, user), initial={"ended_at": now_local}),
+        "can_amend": clinician and administration is not None and not administration.is_running,
+        "amend_form": AmendForm(administration=administration, witnesses=_witnesses(order, user))
+        if administration is not None
+        else None,
     }
     context.update(forms_override)
     return context
@@ -168,6 +188,7 @@ def _post_step(request, order_id, form_class, step, *, roles=DOSING_STAFF, form_
         StartForm: "start_form",
         RateEventForm: "rate_form",
         CompleteForm: "complete_form",
+        AmendForm: "amend_form",
     }[form_class]
     return render(request, "dosing/order.html", _order_context(request, order, **{key: form}), status=400)
 
@@ -195,15 +216,29 @@ def order_void(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_roles(*DOSING_STAFF)
 @require_POST
 def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
+    if "add_lot" in request.POST:
+        # No JavaScript needed: the same form again, with the nurse's input and one more lot row.
+        order = selectors.order_get_for_user(user=request.user, order_id=order_id, roles=DOSING_STAFF)
+        rows = StartForm(request.POST, lots=())._bound_rows() + 1
+        with timezone.override(_local(order.session.clinic)):
+            form = StartForm(request.POST, lots=_usable_lots(order), rows=rows)
+            return render(request, "dosing/order.html", _order_context(request, order, start_form=form))
+
     def step(order, data):
-        lot = Lot.objects.get(pk=data["lot"], clinic_id=order.clinic_id)
-        services.administration_start(
-            actor=request.user,
-            order=order,
-            lot=lot,
-            started_at=data["started_at"],
-            bolus_given=data["bolus_given"],
-        )
+        chosen = [
+            (Lot.objects.select_related("product").get(pk=pk, clinic_id=order.clinic_id), mg)
+            for pk, mg in data["lines"]
+        ]
+        common = {
+            "actor": request.user,
+            "order": order,
+            "started_at": data["started_at"],
+            "bolus_given": data["bolus_given"],
+        }
+        if len(chosen) == 1 and chosen[0][1] is None:
+            services.administration_start(lot=chosen[0][0], **common)
+        else:
+            services.administration_start(lots=chosen, **common)
         return "Administration started; the session is in progress."
 
     return _post_step(
@@ -250,6 +285,43 @@ def administration_complete(request: HttpRequest, order_id: int) -> HttpResponse
         CompleteForm,
         step,
         form_kwargs=lambda order: {"witnesses": _witnesses(order, request.user)},
+    )
+
+
+@require_roles(*DOSING_STAFF)
+@require_POST
+def administration_amend(request: HttpRequest, order_id: int) -> HttpResponse:
+    def step(order, data):
+        administration = selectors.administration_of(order)
+        if administration is None:
+            raise DomainError("not_started", "The administration has not started.")
+        field, _, line_id = data["target"].partition(":")
+        line = (
+            AdministrationLot.objects.filter(pk=line_id, administration=administration).first()
+            if line_id
+            else None
+        )
+        witness = User.objects.filter(pk=data["witness"]).first() if data["witness"] else None
+        services.administration_amend(
+            actor=request.user,
+            administration=administration,
+            field=field,
+            new_value=data["new_value"],
+            reason=data["reason"],
+            witness=witness,
+            lot_line=line,
+        )
+        return "Amendment recorded; the record shows the corrected value and its history."
+
+    return _post_step(
+        request,
+        order_id,
+        AmendForm,
+        step,
+        form_kwargs=lambda order: {
+            "administration": selectors.administration_of(order),
+            "witnesses": _witnesses(order, request.user),
+        },
     )
 
 

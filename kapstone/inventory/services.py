@@ -3,8 +3,9 @@
 Public API for the dosing app, which calls these inside its own transaction (``atomic`` here
 joins it, so the clinical record and the register commit or fail together):
 ``register_receive``, ``register_dispense``, ``register_administer``, ``register_waste``,
-``register_return``, ``register_transfer``, ``register_adjust``, ``lot_receive`` and
-``session_in_hand_mg``.
+``register_return``, ``register_transfer``, ``register_adjust``, ``lot_receive``,
+``session_in_hand_mg`` and ``register_session_correction`` (amendments of a finished
+administration).
 
 Concurrency. Every write locks the lot row (``SELECT … FOR UPDATE``) before it reads the
 balance, so two dispenses of the last vial queue and the second sees the first's result; the
@@ -169,16 +170,18 @@ def _post(
     at: datetime | None = None,
     today: date | None = None,
     check_session_state: bool = True,
+    roles: frozenset[str] | None = None,
 ) -> RegisterEntry:
     """One register entry on one lot: validate, lock (session, then lot), post, audit.
 
-    ``at``/``today``/``check_session_state`` exist for the demo's history only (entries dated
-    in the past, for sessions long discharged); every other caller leaves them alone.
+    ``at``/``today``/``check_session_state`` exist for the demo's history and for corrections of
+    a finished administration (:func:`register_session_correction`); ``roles`` overrides who may
+    post, for the same corrections. Every other caller leaves them alone.
     """
     rule = rules.kind_rule(kind)
     amount = rules.validate_amount_mg(amount_mg)
     reason = rules.validate_reason(reason, required=rule.needs_reason, what=f"record a {kind}")
-    _require(actor, roles_for_kind(kind), lot.clinic_id)
+    _require(actor, roles if roles is not None else roles_for_kind(kind), lot.clinic_id)
     if rule.needs_session and session is None:
         raise DomainError("session_required", f"A {kind} names the dosing session.", field="session")
     if not rule.needs_session and session is not None:
@@ -296,6 +299,63 @@ def register_waste(
 def register_return(*, actor: User, lot: Lot, session: CareSession, amount_mg: object) -> RegisterEntry:
     """Put unused drug from the session's hands back into the lot's stock."""
     return _post(actor=actor, kind=rules.RETURN, lot=lot, amount_mg=amount_mg, session=session)
+
+
+def register_session_correction(
+    *,
+    actor: User,
+    witness: User | None,
+    lot: Lot,
+    session: CareSession,
+    kind: str,
+    delta_mg: object,
+    reason: str,
+    at: datetime | None = None,
+) -> list[RegisterEntry]:
+    """Correct the register of one lot of a finished dosing session after an amendment of the
+    administration record (the dosing app calls this inside the amendment's transaction).
+
+    ``kind`` is what the corrected quantity was (``administer`` or ``waste``); ``delta_mg`` is
+    new − old (non-zero, 0.1 mg resolution). The register stays append-only:
+
+    * more drug left the lot than was recorded (delta > 0): a ``dispense`` of the delta to the
+      session, then an ``administer`` or witnessed ``waste`` of it, so the session's hand is empty
+      again and the lot's stock falls by the delta (``insufficient_stock`` when the lot does not
+      hold it: a balance never goes negative);
+    * less drug left the lot than was recorded (delta < 0): the register has no negative
+      administer or waste, so the stock is put back with a witnessed ``adjust`` of +|delta| whose
+      reason names the session.
+
+    Always by a nurse or prescriber with another clinician as witness (``witness_required``,
+    ``witness_same_as_actor``, ``witness_not_in_clinic``). Kapstone's choice: an adjustment is
+    otherwise clinic-admin work, but this one is the bedside correction of a dosing record,
+    witnessed like a waste, and is posted with the clinical record that explains it.
+    """
+    if kind not in (rules.ADMINISTER, rules.WASTE):
+        raise DomainError("invalid_kind", "A correction is of an administer or a waste.", field="kind")
+    delta = rules.validate_amount_mg(delta_mg, field="delta_mg", signed=True)
+    text = rules.validate_reason(reason, required=True, what="correct the register")
+    _check_witness(kind=rules.WASTE, actor=actor, witness=witness, clinic_id=lot.clinic_id)
+    common = {"actor": actor, "lot": lot, "roles": REGISTER_ROLES, "at": _occurred(at)}
+    with transaction.atomic():
+        if delta > 0:
+            dispensed = _post(
+                kind=rules.DISPENSE, amount_mg=delta, session=session, check_session_state=False, **common
+            )
+            used = _post(
+                kind=kind,
+                amount_mg=delta,
+                session=session,
+                witness=witness if kind == rules.WASTE else None,
+                reason=text,
+                check_session_state=False,
+                **common,
+            )
+            return [dispensed, used]
+        label = f"Correction for dosing session {session.pk}: {text}"[: rules.REASON_MAX_LENGTH]
+        return [
+            _post(kind=rules.ADJUST, amount_mg=-delta, direction=1, witness=witness, reason=label, **common)
+        ]
 
 
 def register_adjust(*, actor: User, lot: Lot, amount_mg_signed: object, reason: str) -> RegisterEntry:

@@ -114,7 +114,7 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
 
     tz = ZoneInfo(clinic_a.timezone)
     start = (timezone.now() - timedelta(minutes=30)).astimezone(tz)
-    page.select_option("#id_lot", str(lot.pk))
+    page.select_option("#id_lot_1", str(lot.pk))
     page.fill("#id_started_at", start.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Start administration").click()
     page.get_by_text("Administration started").wait_for()

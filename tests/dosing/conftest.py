@@ -40,3 +40,17 @@ def lot_50(adam, clinic_a):
         expiry=clinic_today(clinic_a) + timedelta(days=200),
         amount_mg=Decimal("1000"),
     )
+
+
+@pytest.fixture
+def lot_50b(adam, clinic_a, lot_50):
+    """A second lot of the same product in the same safe, with little left in it."""
+    return lot_receive(
+        actor=adam,
+        clinic=clinic_a,
+        location=lot_50.location,
+        product=lot_50.product,
+        lot_number="K50-B",
+        expiry=clinic_today(clinic_a) + timedelta(days=90),
+        amount_mg=Decimal("100"),
+    )

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from kapstone.dosing.models import Administration, DoseOrder
+from kapstone.dosing.models import Administration, AdministrationLot, DoseOrder
 from kapstone.safety.models import (
     AdverseEvent,
     AdverseEventReview,
@@ -94,14 +94,21 @@ def give_doses(
             verified_by=nurse,
             verified_at=started - timedelta(minutes=30),
         )
-        Administration.objects.create(
+        administration = Administration.objects.create(
             order=order,
-            lot=lot,
             dispensed_mg=Decimal(mg),
             started_at=started,
             started_by=nurse,
             ended_at=started + timedelta(minutes=40),
             ended_by=nurse,
+            given_mg=Decimal(mg),
+            wasted_mg=Decimal(0),
+        )
+        AdministrationLot.objects.create(
+            administration=administration,
+            lot=lot,
+            position=1,
+            dispensed_mg=Decimal(mg),
             given_mg=Decimal(mg),
             wasted_mg=Decimal(0),
         )

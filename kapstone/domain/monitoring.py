@@ -1306,6 +1306,10 @@ def evaluate_overdue(
 # --- Discharge ------------------------------------------------------------------------------------
 
 
+#: Modified Aldrete total that allows discharge (clinical.md §3.7: "≥ 9 allows discharge").
+ALDRETE_DISCHARGE_MIN = 9
+
+
 @dataclass(frozen=True)
 class CriticalAlertPeriod:
     """A critical alert episode of the session; ``resolved_at`` None (or later than now) means open."""
@@ -1528,7 +1532,7 @@ def evaluate_discharge(
     criteria.append(
         DischargeCriterion(
             "aldrete_score",
-            aldrete is not None and aldrete.value >= 9,
+            aldrete is not None and aldrete.value >= ALDRETE_DISCHARGE_MIN,
             "not recorded since dosing ended"
             if aldrete is None
             else f"modified Aldrete {_fmt(aldrete.value)}",
@@ -1536,7 +1540,11 @@ def evaluate_discharge(
             "Modified Aldrete, ≥ 9 allows discharge (clinical.md §3.7).",
         )
     )
-    since.append(_met_since(series("aldrete_total", lambda v: v >= 9)) if criteria[-1].met else None)
+    since.append(
+        _met_since(series("aldrete_total", lambda v: v >= ALDRETE_DISCHARGE_MIN))
+        if criteria[-1].met
+        else None
+    )
 
     vitals = {code: latest(code) for code in ("systolic_bp", "diastolic_bp", "heart_rate")}
     missing = [code for code, obs in vitals.items() if obs is None]

@@ -73,7 +73,7 @@ def _past_record(
         last = index == len(times) - 1
         if last:
             batch.append({"code": "aldrete_total", "value": 10, "observed_at": at})
-        _, rows = _store_batch(
+        _, ids = _store_batch(
             actor=nurse, session=session, observations=batch, source=SOURCE, now=at + timedelta(seconds=30)
         )
         if last:
@@ -91,7 +91,7 @@ def _past_record(
                 },
                 total=10,
                 scoring_version="aldrete-modified@1",
-                observation=rows[-1],
+                observation_id=ids[-1],
                 observed_at=at,
                 entered_by=nurse,
                 entered_at=at + timedelta(seconds=30),

@@ -6,12 +6,18 @@ the functions that take a ``session`` here assume it was.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
+from django.db.models import Count, F, Max, Min, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
@@ -23,7 +29,8 @@ from kapstone.care.services import course_protocol
 from kapstone.domain import monitoring as rules
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING
 from kapstone.dosing.models import Administration
-from kapstone.monitoring.models import Alert, Observation
+from kapstone.monitoring.models import Alert, Observation, ScaleScore
+from kapstone.monitoring.notices import BoardNotice, board_notices_for
 
 MONITORED_STATES = (CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING)
 BOARD_STATES = (IN_PROGRESS, RECOVERING)
@@ -52,9 +59,25 @@ def administration_for_session(session: CareSession) -> Administration | None:
     )
 
 
+@lru_cache(maxsize=64)
+def _parsed_protocol(canonical_json: str):
+    return course_protocol(SimpleNamespace(protocol_data=json.loads(canonical_json)))
+
+
+def _protocol(session: CareSession):
+    """The course's protocol snapshot, parsed once per distinct snapshot in this process.
+
+    Parsing and validating a protocol costs milliseconds (``protocol_from_dict``), and a vitals
+    batch needs it three times; the cache is keyed by the snapshot's own content (canonical
+    JSON), so a changed snapshot is parsed afresh and nothing stale is ever returned. The parsed
+    protocol is a tree of frozen dataclasses: safe to share.
+    """
+    return _parsed_protocol(json.dumps(session.course.protocol_data, sort_keys=True, default=str))
+
+
 def monitoring_protocol(session: CareSession) -> rules.MonitoringProtocol:
     """The course protocol's monitoring parameters, in the domain's terms."""
-    monitoring = course_protocol(session.course).monitoring
+    monitoring = _protocol(session).monitoring
     # The domain allows 1–15 min during dosing (issue 5: every 10–15 min); clamp a clone's value.
     return rules.MonitoringProtocol(
         interval_during_dosing_min=max(1, min(15, monitoring.vitals_interval_min)),
@@ -64,20 +87,32 @@ def monitoring_protocol(session: CareSession) -> rules.MonitoringProtocol:
 
 
 def alert_thresholds(session: CareSession) -> rules.AlertThresholds:
-    monitoring = course_protocol(session.course).monitoring
+    monitoring = _protocol(session).monitoring
     return rules.AlertThresholds(escalate_critical_after_min=Decimal(monitoring.alert_ack_escalation_min))
 
 
 def min_observation_min(session: CareSession) -> int:
-    return course_protocol(session.course).monitoring.min_observation_min
+    return _protocol(session).monitoring.min_observation_min
 
 
 def session_times(session: CareSession, administration: Administration | None = None) -> SessionTimes:
-    administration = administration or administration_for_session(session)
-    events = SessionEvent.objects.filter(session=session, kind="transition")
-    checked_in = events.filter(to_state=CHECKED_IN).order_by("at").values_list("at", flat=True).first()
-    discharged = events.filter(to_state="discharged").order_by("at").values_list("at", flat=True).first()
-    dosing_started = administration.started_at if administration else None
+    if administration is not None:
+        dosing = (administration.started_at, administration.ended_at)
+    else:  # the same administration as administration_for_session, only its two times
+        dosing = (
+            Administration.objects.filter(order__session=session)
+            .exclude(order__status="voided")
+            .order_by("-started_at")
+            .values_list("started_at", "ended_at")
+            .first()
+        ) or (None, None)
+    # The first check-in and the first discharge, in one query.
+    firsts = SessionEvent.objects.filter(session=session, kind="transition").aggregate(
+        checked_in=Min("at", filter=Q(to_state=CHECKED_IN)),
+        discharged=Min("at", filter=Q(to_state="discharged")),
+    )
+    checked_in, discharged = firsts["checked_in"], firsts["discharged"]
+    dosing_started, dosing_ended = dosing
     candidates = [t for t in (checked_in,) if t is not None]
     if dosing_started is not None:
         candidates.append(
@@ -87,7 +122,7 @@ def session_times(session: CareSession, administration: Administration | None = 
     return SessionTimes(
         started_at=started,
         dosing_started_at=dosing_started,
-        dosing_ended_at=administration.ended_at if administration else None,
+        dosing_ended_at=dosing_ended,
         discharged_at=discharged,
     )
 
@@ -116,6 +151,69 @@ def baseline_of(
     return rules.derive_baseline(as_domain(observations), dosing_started_at=cutoff)
 
 
+def baseline_in_db(session: CareSession, times: SessionTimes) -> dict[str, Decimal]:
+    """:func:`baseline_of` over the session's observations, computed in the database: the latest
+    valid value of each code at or before the start of dosing (ties: the later row), without
+    reading the whole record (the vitals ingest's path)."""
+    cutoff = times.dosing_started_at or timezone.now() + timedelta(minutes=5)
+    latest = (
+        Observation.objects.filter(session=session, voided_at__isnull=True, observed_at__lte=cutoff)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("code")], order_by=[F("observed_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank=1)
+        .values_list("code", "value")
+    )
+    return {code: Decimal(value) for code, value in latest}
+
+
+#: Above this many scheduled checks the first reading per window is found from the times instead
+#: of one aggregate per window (a session left open for days; never in a normal session).
+_MAX_WINDOW_AGGREGATES = 200
+
+
+def checks_in_db(session: CareSession, times: SessionTimes, now: datetime) -> list[rules.DueCheck]:
+    """:func:`checks_of` over the session's observations, reading only what the schedule needs.
+
+    The schedule's windows do not depend on the readings (``rules.due_checks``: due times come
+    from the start and end of dosing, discharge and ``now``), and each check only asks for the
+    first blood-pressure reading inside its window, windows being disjoint. So the schedule is
+    laid out once without readings, the first reading of each window is found with one aggregate
+    query, and the schedule is evaluated again with those times: the same checks as from every
+    recorded time, without reading the whole record.
+    """
+    arguments = {
+        "protocol_monitoring": monitoring_protocol(session),
+        "dosing_started_at": times.dosing_started_at,
+        "dosing_ended_at": times.dosing_ended_at,
+        "discharged_at": times.discharged_at,
+        "now": now,
+    }
+    skeleton = rules.due_checks(recorded_times=[], **arguments)
+    readings = Observation.objects.filter(
+        session=session,
+        voided_at__isnull=True,
+        code__in=BLOOD_PRESSURE_CODES,
+        observed_at__gte=min(c.window_start for c in skeleton),
+    )
+    if len(skeleton) > _MAX_WINDOW_AGGREGATES:
+        return rules.due_checks(
+            recorded_times=list(readings.values_list("observed_at", flat=True).distinct()), **arguments
+        )
+    firsts = {}
+    for index, check in enumerate(skeleton):
+        window = Q(observed_at__gte=check.window_start)
+        if times.dosing_started_at is None:
+            window &= Q(observed_at__lte=now)  # before dosing: the baseline window ends at now
+        elif check.window_end is not None:
+            window &= Q(observed_at__lt=check.window_end)
+        firsts[f"w{index}"] = Min("observed_at", filter=window)
+    found = [t for t in readings.aggregate(**firsts).values() if t is not None]
+    return rules.due_checks(recorded_times=found, **arguments)
+
+
 def alerts_of(session: CareSession, *, open_only: bool = False) -> list[Alert]:
     qs = Alert.objects.filter(session=session).select_related("acknowledged_by")
     if open_only:
@@ -142,9 +240,12 @@ def alert_get_for_user(*, user: User, alert_id: int, roles: Iterable[str] = PATI
     return alert
 
 
+BLOOD_PRESSURE_CODES = ("systolic_bp", "diastolic_bp")
+
+
 def vital_times(observations: Iterable[Observation]) -> list[datetime]:
     """Times of recorded vital-sign sets (at least a blood pressure), for the check schedule."""
-    return sorted({o.observed_at for o in observations if o.code in ("systolic_bp", "diastolic_bp")})
+    return sorted({o.observed_at for o in observations if o.code in BLOOD_PRESSURE_CODES})
 
 
 def checks_of(
@@ -194,6 +295,25 @@ def latest_by_code(observations: Iterable[Observation]) -> dict[str, list[Observ
     return by_code
 
 
+def recent_by_code(session: CareSession, per_code: int = 2) -> dict[str, list[Observation]]:
+    """:func:`latest_by_code` limited to the newest ``per_code`` valid readings of each code, read
+    in the database (the board shows the latest value and its trend, not the whole record)."""
+    rows = (
+        Observation.objects.filter(session=session, voided_at__isnull=True)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("code")], order_by=[F("observed_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank__lte=per_code)
+        .order_by("code", "rank")
+    )
+    by_code: dict[str, list[Observation]] = {}
+    for obs in rows:
+        by_code.setdefault(obs.code, []).append(obs)
+    return by_code
+
+
 def board_sessions_for_user(*, user: User, roles: Iterable[str]) -> list[CareSession]:
     """Every dosing session being monitored (in progress or recovering) in the user's clinics.
 
@@ -210,13 +330,74 @@ def board_sessions_for_user(*, user: User, roles: Iterable[str]) -> list[CareSes
     return rows
 
 
-def board_rows(sessions: list[CareSession], now: datetime) -> list[dict[str, Any]]:
-    """What the board shows of each session (a read of sessions already listed through the selector)."""
+def board_token(*, user: User, roles: Iterable[str], now: datetime) -> str:
+    """A fingerprint of everything the board shows for the user's clinics, cheap to compute.
+
+    The board polls it twice a second and is re-rendered only when it changed (``views.board_poll``).
+    It covers: the monitored sessions (id, status, room), the newest observation and the voids,
+    the newest scale score, the administrations (start, end), each open alert (id, code,
+    severity, status, acknowledgement and whether its escalation is now due), the board notices
+    of higher apps (by key), and the current minute — so "minutes since dosing", due and overdue
+    checks still advance when nothing is recorded. No PHI is in it (a hash), so it is not audited;
+    the board render it triggers is.
+    """
+    clinic_ids = clinic_ids_for(user, roles)
+    sessions = list(
+        CareSession.objects.filter(clinic_id__in=clinic_ids, status__in=BOARD_STATES, kind="dosing")
+        .order_by("id")
+        .values_list("id", "status", "room")
+    )
+    ids = [s[0] for s in sessions]
+    parts: list[Any] = [now.strftime("%Y-%m-%dT%H:%M"), sessions]
+    if ids:
+        parts.append(
+            Observation.objects.filter(session_id__in=ids).aggregate(
+                last=Max("id"), voided=Count("voided_at"), voided_last=Max("voided_at")
+            )
+        )
+        parts.append(ScaleScore.objects.filter(session_id__in=ids).aggregate(last=Max("id")))
+        parts.append(
+            Administration.objects.filter(order__session_id__in=ids).aggregate(
+                last=Max("id"), started=Max("started_at"), ended=Max("ended_at"), count=Count("ended_at")
+            )
+        )
+        alerts = list(
+            Alert.objects.filter(session_id__in=ids, resolved_at__isnull=True)
+            .order_by("id")
+            .values_list(
+                "id", "session_id", "code", "severity", "status", "acknowledged_at", "escalation_from"
+            )
+        )
+        unacknowledged = {a[1] for a in alerts if a[5] is None}
+        thresholds = {
+            s.pk: alert_thresholds(s)
+            for s in CareSession.objects.filter(pk__in=unacknowledged).select_related("course")
+        }
+        parts.append(
+            [
+                (*a[:6], a[5] is None and rules.escalation_due(a[6], a[3], now, thresholds[a[1]]))
+                for a in alerts
+            ]
+        )
+    parts.append([n.key for n in board_notices_for(user=user, clinic_ids=clinic_ids, session_ids=ids)])
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def board_rows(
+    sessions: list[CareSession], now: datetime, notices: Iterable[BoardNotice] = ()
+) -> list[dict[str, Any]]:
+    """What the board shows of each session (a read of sessions already listed through the selector).
+
+    ``notices``: the board notices of higher apps (``monitoring.notices``); each row gets those
+    attached to its session."""
+    by_session: dict[int, list[BoardNotice]] = {}
+    for notice in notices:
+        if notice.session_id is not None:
+            by_session.setdefault(notice.session_id, []).append(notice)
     rows = []
     for session in sessions:
         times = session_times(session)
-        observations = observations_of(session)
-        by_code = latest_by_code(observations)
+        by_code = recent_by_code(session)
         vitals = []
         for code, definition in rules.OBSERVATION_DEFINITIONS.items():
             readings = by_code.get(code)
@@ -243,7 +424,7 @@ def board_rows(sessions: list[CareSession], now: datetime) -> list[dict[str, Any
                     "at": latest.observed_at,
                 }
             )
-        checks = checks_of(session, observations, times, now)
+        checks = checks_in_db(session, times, now)
         thresholds = alert_thresholds(session)
         open_alerts = alerts_of(session, open_only=True)
         for alert in open_alerts:
@@ -257,6 +438,7 @@ def board_rows(sessions: list[CareSession], now: datetime) -> list[dict[str, Any
                 "vitals": vitals,
                 "alerts": open_alerts,
                 "escalate": any(a.escalate for a in open_alerts),
+                "notices": by_session.get(session.pk, []),
                 "overdue": [c for c in checks if c.status == rules.STATUS_OVERDUE],
                 "next_due": next((c for c in checks if c.status == rules.STATUS_DUE), None),
                 "minutes": int((now - times.dosing_started_at).total_seconds() // 60)

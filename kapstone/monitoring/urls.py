@@ -6,6 +6,7 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("monitoring/", views.board, name="board"),
+    path("monitoring/changes/", views.board_poll, name="board_poll"),
     path("sessions/<int:session_id>/vitals/", views.vitals_entry, name="vitals"),
     path("sessions/<int:session_id>/discharge/", views.discharge, name="discharge"),
     path("sessions/<int:session_id>/aldrete/", views.aldrete_record, name="aldrete"),

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kapstone.accounts.access import has_role, require_roles
+from kapstone.accounts.access import clinic_ids_for, has_role, require_roles
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain import monitoring as rules
@@ -21,8 +21,12 @@ from kapstone.monitoring import selectors, services
 from kapstone.monitoring.charts import vitals_figure
 from kapstone.monitoring.forms import AcknowledgeForm, AldreteForm, CadssForm, DischargeForm, VitalsForm
 from kapstone.monitoring.models import ScaleScore
+from kapstone.monitoring.notices import board_notices_for
 
 CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+#: How often a board screen asks whether anything changed (issue 5: a vitals POST shows on the
+#: board in under a second).
+BOARD_POLL_MS = 500
 SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning"}
 
 
@@ -92,6 +96,9 @@ def monitoring_context(user, session, **overrides) -> dict:
             timezone_name=session.clinic.timezone,
             dosing_started_at=times.dosing_started_at,
             dosing_ended_at=times.dosing_ended_at,
+            cadss_scores=ScaleScore.objects.filter(session=session, scale="cadss").order_by(
+                "observed_at", "id"
+            ),
         ),
         "can_record": clinician and monitored,
         "can_acknowledge": clinician,
@@ -173,19 +180,53 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     )
 
 
+def _board_context(request: HttpRequest, token: str) -> dict:
+    now = timezone.now()
+    sessions = selectors.board_sessions_for_user(user=request.user, roles=CLINICIANS)
+    notices = board_notices_for(
+        user=request.user,
+        clinic_ids=clinic_ids_for(request.user, CLINICIANS),
+        session_ids=[s.pk for s in sessions],
+    )
+    return {
+        "rows": selectors.board_rows(sessions, now, notices),
+        # The banner: clinic-wide notices; those about a session on the board are also in its row.
+        "notices": [n for n in notices if n.session_id is None],
+        "severity_words": SEVERITY_WORDS,
+        "updated": now,
+        "token": token,
+        "poll_ms": BOARD_POLL_MS,
+        "ack_form": AcknowledgeForm(),
+    }
+
+
 @require_roles(*CLINICIANS)
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
-    sessions = selectors.board_sessions_for_user(user=request.user, roles=CLINICIANS)
-    context = {
-        "rows": selectors.board_rows(sessions, timezone.now()),
-        "severity_words": SEVERITY_WORDS,
-        "updated": timezone.now(),
-        "ack_form": AcknowledgeForm(),
-    }
+    # The token is taken before the rows are read: a change in between makes the next poll differ.
+    token = selectors.board_token(user=request.user, roles=CLINICIANS, now=timezone.now())
+    context = _board_context(request, token)
     if request.htmx:
         return render(request, "monitoring/_board_rows.html", context)
     return render(request, "monitoring/board.html", context)
+
+
+@require_roles(*CLINICIANS)
+@require_GET
+def board_poll(request: HttpRequest) -> HttpResponse:
+    """The board's change check: 204 (htmx swaps nothing) while the board's token is still
+    ``?since=``; otherwise the re-rendered board, which carries the new token in its poller.
+
+    Polled every ``BOARD_POLL_MS`` by each board screen, so a vitals POST shows within about half
+    a second while the full board is rendered only when something on it changed (or the minute
+    turned). Polling rather than server-sent events: an SSE stream holds one server thread per
+    open screen for as long as it is open, which a WSGI deployment (runserver threads, gunicorn
+    sync workers) cannot afford; a poll answered 204 costs a few indexed aggregate queries.
+    """
+    token = selectors.board_token(user=request.user, roles=CLINICIANS, now=timezone.now())
+    if request.GET.get("since") == token:
+        return HttpResponse(status=204)
+    return render(request, "monitoring/_board_rows.html", _board_context(request, token))
 
 
 def _discharge_context(request, session, form, aldrete_form) -> dict:

@@ -28,6 +28,21 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On SQLite, a file for the test database instead of Django's shared in-memory one. The live
+    server answers from other threads (the board polls twice a second while the bedside page
+    posts); shared-cache in-memory SQLite fails a reader at once with "database table is locked",
+    whereas a file database lets it wait on the busy timeout, as the real server does."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        path = Path(__file__).resolve().parents[2] / "var" / "test-browser.sqlite3"
+        path.parent.mkdir(exist_ok=True)
+        database.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}"

@@ -8,17 +8,20 @@ from datetime import timedelta
 import pytest
 from django.db.models import F
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from kapstone.care.models import SessionEvent
 from kapstone.dosing.models import Administration, RateEvent
 from kapstone.dosing.services import administration_complete, administration_rate_event
 from kapstone.monitoring.models import Alert, AlertEvent, Discharge, Observation
-from kapstone.monitoring.services import vitals_record
-from tests.browser.conftest import screenshot
+from kapstone.monitoring.services import scale_record, vitals_record
+from kapstone.safety.services import adverse_event_report, adverse_event_review
+from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.browser.test_care_pathway import sign_in
 from tests.care.conftest import course_a, eligible_a  # noqa: F401 - shared fixtures
 from tests.dosing.conftest import cleared_session, lot_50  # noqa: F401 - shared fixtures
 from tests.monitoring.conftest import running, vitals_set  # noqa: F401 - shared fixtures
+from tests.safety.conftest import serious_fields
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -49,6 +52,12 @@ def test_vitals_alert_on_board_acknowledge_pause_and_discharge(live_server, brow
     board.set_default_timeout(10_000)
     board.goto(f"{live_server.url}/monitoring/")
     assert board.get_by_text("Zzyzxfield, Avery").is_visible()
+    # The board is polling its change check (204 while nothing changed).
+    with board.expect_response(lambda r: "/monitoring/changes/" in r.url and r.status == 204):
+        pass
+
+    # A dissociation score earlier in the infusion (charted under the vitals with MOAA/S).
+    scale_record(actor=nina, session=running, scale="cadss", answers=[1] * 23, observed_at=timezone.now())
 
     # The nurse records a full set from the keyboard on the session page: Enter submits.
     bedside.goto(f"{live_server.url}/sessions/{running.pk}/")
@@ -63,23 +72,49 @@ def test_vitals_alert_on_board_acknowledge_pause_and_discharge(live_server, brow
         bedside.fill(f"#id_{field}", value)
     bedside.select_option("#id_moaas", "5")
     bedside.press("#id_temperature", "Enter")
+    # Issue 5: the alert shows on the board, in colour and in words, within a second of the entry.
+    expect(board.locator(".alert-item.sev-critical", has_text="hypertension_critical")).to_be_visible(
+        timeout=1000
+    )
+    expect(board.locator(".alert-item.sev-critical .sev")).to_have_text("Critical")
     bedside.wait_for_load_state()
     assert bedside.get_by_text("Critical alert").first.is_visible()
-
-    # The board polls every 2 s: the alert shows in colour and in words without a reload.
-    board.get_by_text("hypertension_critical").first.wait_for(timeout=3_000)
     bedside.wait_for_selector("#vitals-chart .main-svg")
     screenshot(board, "monitoring-board")
     screenshot(bedside, "monitoring-session-chart")
+    bedside.locator("#vitals-chart").screenshot(path=str(ARTIFACTS / "monitoring-session-chart-only.png"))
 
     form = board.locator('form[aria-label="Acknowledge hypertension_critical"]')
     form.locator("select[name=action]").select_option("infusion_paused")
     form.locator("input[name=note]").fill("Rechecking in 5 minutes")
+    # Something else on the board changes while the nurse is typing: the board is redrawn (its
+    # poller replaced) and what she entered in the acknowledgement form is kept.
+    board.locator(".board-poll").evaluate("element => element.setAttribute('data-before-redraw', '')")
+    scale_record(actor=nina, session=running, scale="cadss", answers=[0] * 23, observed_at=timezone.now())
+    expect(board.locator(".board-poll[data-before-redraw]")).to_have_count(0, timeout=2000)
+    expect(form.locator("input[name=note]")).to_have_value("Rechecking in 5 minutes")
+    expect(form.locator("select[name=action]")).to_have_value("infusion_paused")
     form.get_by_role("button", name="Acknowledge").click()
     board.wait_for_url("**/monitoring/")
+    expect(board.locator(".alert-item", has_text="hypertension_critical")).to_contain_text(
+        "acknowledged (infusion paused by nina)"
+    )
     alert = Alert.objects.get(session=running, code="hypertension_critical")
     assert alert.status == "acknowledged" and alert.action == "infusion_paused"
     assert RateEvent.objects.filter(administration__order__session=running, kind="pause").count() == 1
+
+    # A serious adverse event reported elsewhere reaches the open board by itself, at the top and
+    # in the patient's row, until a prescriber reviews it.
+    event = adverse_event_report(actor=nina, patient=running.patient, session=running, **serious_fields())
+    expect(board.locator(f'[data-notice="safety:serious_unreviewed:row:{event.pk}"]')).to_be_visible(
+        timeout=1000
+    )
+    expect(board.locator(f'[data-notice="safety:serious_unreviewed:top:{event.pk}"]')).to_contain_text(
+        "Serious adverse event awaiting a prescriber's review"
+    )
+    screenshot(board, "monitoring-board-serious-event")
+    adverse_event_review(actor=alice, event=event, note="Observed 4 h; no further dosing this week.")
+    expect(board.locator("[data-notice]")).to_have_count(0, timeout=1000)
 
     # The pressure settles; the infusion is resumed and completed; two hours and more pass.
     administration = Administration.objects.get(order__session=running)
@@ -99,4 +134,7 @@ def test_vitals_alert_on_board_acknowledge_pause_and_discharge(live_server, brow
     running.refresh_from_db()
     assert running.status == "discharged"
     assert Discharge.objects.get(session=running).criteria_met
+    # The board, still open, drops the discharged patient by itself.
+    expect(board.get_by_text("No session is in progress or recovering.")).to_be_visible(timeout=1500)
+    expect(board.locator("table.monitoring-board")).to_have_count(0)
     context.close()

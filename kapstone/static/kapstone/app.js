@@ -41,3 +41,43 @@
     });
   });
 })();
+
+// Monitoring board (monitoring/board.html): the poller redraws #monitoring-board when something
+// changed. Keep what a nurse is typing into an acknowledgement form across a redraw, and say so
+// when the polls fail (the board would otherwise silently go stale).
+(function () {
+  "use strict";
+  var draft = null;
+  function isBoard(target) { return target && target.id === "monitoring-board"; }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!isBoard(event.detail.target)) { return; }
+    var board = event.detail.target;
+    var active = document.activeElement;
+    draft = { focus: active && active.id && board.contains(active) ? active.id : null, values: {} };
+    board.querySelectorAll("form.ack-form input[id], form.ack-form select[id]").forEach(function (field) {
+      draft.values[field.id] = field.value;
+    });
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!draft || !isBoard(event.detail.target)) { return; }
+    Object.keys(draft.values).forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field) { field.value = draft.values[id]; }
+    });
+    var focus = draft.focus && document.getElementById(draft.focus);
+    if (focus) { focus.focus(); }
+    draft = null;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var poller = event.detail.elt;
+    var status = document.getElementById("board-connection");
+    if (!status || !poller || !poller.classList || !poller.classList.contains("board-poll")) { return; }
+    if (event.detail.successful) {
+      if (!status.hidden) { status.hidden = true; status.textContent = ""; }
+    } else if (status.hidden) {
+      status.hidden = false;
+      status.className = "small banner warn";
+      status.textContent = "Connection lost at " + new Date().toLocaleTimeString() + ": the board is not up to date.";
+    }
+  });
+})();

@@ -48,7 +48,7 @@ KAPSTONE_DATABASE_URL="sqlite:///var/test.sqlite3" run_pytest "pytest sqlite" -m
 
 stage "pytest on PostgreSQL"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  KAPSTONE_DATABASE_URL="$PG_URL" run_pytest "pytest postgresql" -m "not browser and not cli" -q
+  KAPSTONE_DATABASE_URL="$PG_URL" run_pytest "pytest postgresql" -m "not browser and not cli and not full_demo" -q
 elif [ "$CI" = "true" ]; then
   fail "PostgreSQL at 127.0.0.1:5432 is not reachable (mandatory with CI=true)"
 else

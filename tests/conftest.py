@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapstone.accounts.models import Clinic, Role, User
 from kapstone.accounts.services import membership_set
-from kapstone.audit import triggers
+from kapstone.audit import disclosure_triggers, triggers
 from kapstone.audit.models import AuditEvent
 from kapstone.patients.services import patient_create
 from tests.factories import TEST_PASSWORD, ClinicFactory, UserFactory
@@ -49,8 +49,10 @@ def _sqlite_flush_keeps_audit_triggers():
             return statements
         return [
             *triggers.SQLITE_DROP,
+            *disclosure_triggers.statements("sqlite", create=False),
             *statements,
             *(s.replace("IF NOT EXISTS ", "") for s in triggers.SQLITE_CREATE),
+            *disclosure_triggers.statements("sqlite", create=True),
         ]
 
     SqliteOperations.sql_flush = sql_flush

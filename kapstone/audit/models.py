@@ -56,3 +56,75 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk UPDATE and DELETE are refused in the ORM (the triggers refuse them in SQL)."""
+
+    def update(self, **kwargs):
+        raise PermissionError(f"{self.model.__name__} rows are append-only: UPDATE refused")
+
+    def delete(self):
+        raise PermissionError(f"{self.model.__name__} rows are append-only: DELETE refused")
+
+
+class AppendOnlyModel(models.Model):
+    """A row is written once: saving an existing row or deleting one raises."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError(f"{type(self).__name__} rows are append-only: UPDATE refused")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"{type(self).__name__} rows are append-only: DELETE refused")
+
+
+class Disclosure(AppendOnlyModel):
+    """One disclosure of patient records, for the accounting of disclosures (42 CFR §2.25;
+    security.md §0 and §5B-13): who received what, when, for which purpose, with the patients
+    included in ``DisclosurePatient``. Written by the disclosing service in the same transaction
+    as its ``export`` audit event (``audit_event``); append-only like the audit table."""
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=150)
+    # The recipient's role when the disclosure was made ("researcher", "prescriber", "admin").
+    recipient_role = models.CharField(max_length=40)
+    # Who received the records: for a download, the downloading user as named at the time.
+    recipient = models.CharField(max_length=200)
+    purpose = models.CharField(max_length=40)
+    kind = models.CharField(max_length=50)
+    row_count = models.PositiveIntegerField()
+    patient_count = models.PositiveIntegerField()
+    # The request that selected the records: codes and the user's own filter inputs, no PHI.
+    filter_summary = models.JSONField(default=dict, blank=True)
+    audit_event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="disclosure")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"disclosure #{self.pk} {self.at:%Y-%m-%d} {self.kind} to {self.recipient}"
+
+
+class DisclosurePatient(AppendOnlyModel):
+    """A patient whose records were in a disclosure (by id: audit sits below patients)."""
+
+    disclosure = models.ForeignKey(Disclosure, on_delete=models.PROTECT, related_name="patients")
+    patient_id = models.BigIntegerField(db_index=True)
+    clinic_id = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["disclosure", "patient_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["disclosure", "patient_id"], name="disclosure_patient_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"disclosure #{self.disclosure_id}: patient {self.patient_id}"

@@ -22,7 +22,7 @@ from kapstone.care.notes_demo import seed_notes_and_groups
 from kapstone.dosing.demo import archive_lot, dose_giver
 from kapstone.inventory.demo import seed_inventory
 from kapstone.monitoring.demo import seed_monitoring
-from kapstone.outcomes.demo import seed_outcomes
+from kapstone.outcomes.demo import FOLLOW_UP_COHORT, seed_follow_up_cohort, seed_outcomes
 from kapstone.patients import services as patient_services
 from kapstone.patients.models import Patient
 from kapstone.safety.demo import seed_safety
@@ -116,7 +116,9 @@ DIAGNOSES = (
 SECONDARY = ("F17.210", "F12.20", "F14.10", "F10.21")
 
 
-def _seed_care(clinic: Clinic, staff: dict[str, User], rng: random.Random) -> None:
+def _seed_care(
+    clinic: Clinic, staff: dict[str, User], rng: random.Random, follow_up_per_protocol: int = FOLLOW_UP_COHORT
+) -> None:
     """The register's stock, screenings, courses at every stage with their doses given through
     the dosing workflow, and therapy notes and groups."""
     today = patient_services.clinic_today(clinic)
@@ -152,6 +154,18 @@ def _seed_care(clinic: Clinic, staff: dict[str, User], rng: random.Random) -> No
     seed_monitoring(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today)
     seed_outcomes(clinic=clinic, therapist=staff["therapist"], nurse=staff["nurse"], rng=rng, today=today)
     seed_safety(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], rng=rng, today=today)
+    # Earlier patients with their whole follow-up, for the cohort report (its own random stream,
+    # so the rest of the demo stays as it was).
+    seed_follow_up_cohort(
+        clinic=clinic,
+        admin=staff["admin"],
+        prescriber=staff["prescriber"],
+        nurse=staff["nurse"],
+        therapist=staff["therapist"],
+        rng=random.Random(f"follow-up-{clinic.slug}"),
+        today=today,
+        per_protocol=follow_up_per_protocol,
+    )
 
 
 @dataclass(frozen=True)
@@ -264,7 +278,12 @@ def _seed_patients(
     return created
 
 
-def seed_demo(*, patients_per_clinic: int = 40) -> SeedSummary:
+def seed_demo(
+    *, patients_per_clinic: int = 40, follow_up_per_protocol: int = FOLLOW_UP_COHORT
+) -> SeedSummary:
+    """The whole demo, idempotent. ``follow_up_per_protocol``: earlier patients per shipped
+    protocol with their whole follow-up, for the cohort report (tests that do not look at the
+    report seed fewer; each takes about a second through the services)."""
     rng = random.Random(20261128)  # fixed: the same demo every time
     created = 0
     staff_count = 0
@@ -273,7 +292,7 @@ def seed_demo(*, patients_per_clinic: int = 40) -> SeedSummary:
         staff = _staff(clinic, short)
         staff_count += len(staff)
         created += _seed_patients(clinic, mrn_prefix, staff, rng, patients_per_clinic)
-        _seed_care(clinic, staff, rng)
+        _seed_care(clinic, staff, rng, follow_up_per_protocol)
     return SeedSummary(
         clinics=len(CLINICS),
         staff=staff_count,

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.exceptions import ConvergenceError
+from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from lifelines.statistics import multivariate_logrank_test
 from lifelines.utils import median_survival_times
 from scipy.stats import binomtest, chi2_contingency, fisher_exact
+from scipy.stats import t as student_t
 
 from kapstone.domain.errors import DomainError
 
@@ -125,6 +126,9 @@ class CoxResult:
     concordance: float
     confidence: float
     warnings: tuple[str, ...]
+    #: False when lifelines warned that the fit did not converge or is degenerate (separation,
+    #: a covariate with no variation among events…): the estimate is then not to be reported.
+    converged: bool = True
 
 
 # --- input checks ------------------------------------------------------------------------------
@@ -230,6 +234,41 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Proport
         ci_lower=float(max(0.0, interval.low)),
         ci_upper=float(min(1.0, interval.high)),
         confidence=level,
+    )
+
+
+@dataclass(frozen=True)
+class MeanEstimate:
+    """A mean with its t interval; ``sd``, ``ci_lower`` and ``ci_upper`` are None for n = 1."""
+
+    n: int
+    mean: float
+    sd: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    confidence: float
+
+
+def mean_interval(n: int, total: float, total_of_squares: float, confidence: float = 0.95) -> MeanEstimate:
+    """The mean of ``n`` values from their sum and sum of squares (as a database aggregates
+    them), with the sample SD and the Student t interval mean ± t(1 − α/2, n − 1)·SD/√n.
+
+    Refusals: ``empty_group`` (n = 0), ``invalid_count``, ``invalid_confidence``.
+    Source: the t interval for a mean (Student 1908), ``scipy.stats.t``.
+    """
+    size = _check_count(n, "n")
+    if size == 0:
+        raise DomainError("empty_group", "A mean needs at least one value.", field="n")
+    level = _check_confidence(confidence)
+    mean = float(total) / size
+    if size == 1:
+        return MeanEstimate(n=1, mean=mean, sd=None, ci_lower=None, ci_upper=None, confidence=level)
+    # Sum of squared deviations; never below 0 (rounding of a constant series).
+    squares = max(0.0, float(total_of_squares) - float(total) * float(total) / size)
+    sd = math.sqrt(squares / (size - 1))
+    half = float(student_t.ppf(1 - (1 - level) / 2, size - 1)) * sd / math.sqrt(size)
+    return MeanEstimate(
+        n=size, mean=mean, sd=sd, ci_lower=mean - half, ci_upper=mean + half, confidence=level
     )
 
 
@@ -379,7 +418,8 @@ def cox_ph(
     Covariates must be numeric (dummy-code categories first). Refusals: ``invalid_data`` (not a
     DataFrame, no covariates, non-numeric or missing values), ``missing_column``, ``empty_group``,
     ``no_events``, ``invalid_time``, ``invalid_event``, ``cox_not_converged``. lifelines' warnings
-    (e.g. convergence or separation) are returned in ``warnings``.
+    (e.g. convergence or separation) are returned in ``warnings``; ``converged`` is False when
+    one of them is a lifelines ``ConvergenceWarning``.
 
     Source: Cox 1972; lifelines ``CoxPHFitter`` (Efron ties, Wald intervals), software.md §7.2.
     """
@@ -419,17 +459,18 @@ def cox_ph(
             ) from None
     intervals = fitter.confidence_intervals_
     summary = fitter.summary
-    ratios = tuple(
-        HazardRatio(
-            covariate=str(name),
-            coef=float(summary.loc[name, "coef"]),
-            hazard_ratio=float(summary.loc[name, "exp(coef)"]),
-            ci_lower=float(np.exp(intervals.loc[name].iloc[0])),
-            ci_upper=float(np.exp(intervals.loc[name].iloc[1])),
-            p=float(summary.loc[name, "p"]),
+    with np.errstate(over="ignore"):  # a degenerate fit's interval overflows to inf: reported as is
+        ratios = tuple(
+            HazardRatio(
+                covariate=str(name),
+                coef=float(summary.loc[name, "coef"]),
+                hazard_ratio=float(summary.loc[name, "exp(coef)"]),
+                ci_lower=float(np.exp(intervals.loc[name].iloc[0])),
+                ci_upper=float(np.exp(intervals.loc[name].iloc[1])),
+                p=float(summary.loc[name, "p"]),
+            )
+            for name in columns[2:]
         )
-        for name in columns[2:]
-    )
     return CoxResult(
         n=len(t),
         events=int(e.sum()),
@@ -437,6 +478,7 @@ def cox_ph(
         concordance=float(fitter.concordance_index_),
         confidence=level,
         warnings=tuple(dict.fromkeys(str(w.message).strip() for w in caught)),
+        converged=not any(issubclass(w.category, ConvergenceWarning) for w in caught),
     )
 
 

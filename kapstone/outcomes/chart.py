@@ -1,5 +1,5 @@
 """The outcomes section of the patient chart (registered in ``OutcomesConfig.ready``): latest
-scores with bands, open alerts, the PHQ-9/PACS trajectory, the last 30 days of the use calendar
+scores with bands, open alerts, every questionnaire's trajectory, the last 30 days of the use calendar
 and the follow-ups. Covered by the chart's own read event."""
 
 from __future__ import annotations
@@ -8,44 +8,69 @@ from datetime import timedelta
 from typing import Any
 
 from kapstone.accounts.access import clinic_ids_for
+from kapstone.domain.instruments import get_instrument
 from kapstone.outcomes import selectors
 from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_READ, OUTCOMES_RECORD
 from kapstone.patients.services import clinic_today
 
 SUMMARY_DAYS = 30
-COLOURS = {"phq-9": "#b42318", "pacs": "#1f5f8b"}
-TITLES = {"phq-9": "PHQ-9 (0–27)", "pacs": "PACS (0–30)"}
+COLOURS = {
+    "phq-9": "#b42318",
+    "pacs": "#1f5f8b",
+    "gad-7": "#7a4cc2",
+    "audit": "#b26b00",
+    "audit-c": "#8a5a00",
+    "dast-10": "#2e7d32",
+}
+PANEL_HEIGHT = 130
 
 
 def trajectory_figure(series: dict[str, list[Any]]) -> dict[str, Any] | None:
-    """A plotly figure of the totals over time, one line per instrument with ≥ 2 responses;
-    None when there is nothing to draw."""
-    traces = [
-        {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": TITLES.get(code, code),
-            "x": [r.administered_on.isoformat() for r in rows],
-            "y": [r.total for r in rows],
-            "line": {"color": COLOURS.get(code, "#333"), "width": 2},
-            "hovertemplate": "%{x}: %{y}<extra>" + code.upper() + "</extra>",
-        }
-        for code, rows in series.items()
-        if len(rows) >= 2
-    ]
-    if not traces:
+    """Small multiples of the totals over time: one panel per instrument with ≥ 2 responses,
+    each on its own scale (the instrument's whole range, so a change reads at its true size),
+    sharing the date axis. None when there is nothing to draw."""
+    drawn = [(code, rows) for code, rows in series.items() if len(rows) >= 2]
+    if not drawn:
         return None
-    return {
-        "data": traces,
-        "layout": {
-            "margin": {"l": 45, "r": 10, "t": 10, "b": 40},
-            "height": 240,
-            "legend": {"orientation": "h", "y": -0.25},
-            "yaxis": {"title": {"text": "total score"}, "rangemode": "tozero"},
+    count = len(drawn)
+    gap = 0.06 if count > 1 else 0.0
+    height = (1 - gap * (count - 1)) / count
+    traces, layout = [], {}
+    for index, (code, rows) in enumerate(drawn):
+        definition = get_instrument(code)
+        axis = "" if index == 0 else str(index + 1)
+        top = 1 - index * (height + gap)
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": definition.name,
+                "x": [r.administered_on.isoformat() for r in rows],
+                "y": [r.total for r in rows],
+                "text": [r.band or "" for r in rows],
+                "xaxis": "x",
+                "yaxis": f"y{axis}",
+                "line": {"color": COLOURS.get(code, "#333"), "width": 2},
+                "hovertemplate": "%{x}: %{y} %{text}<extra>" + code.upper() + "</extra>",
+            }
+        )
+        layout[f"yaxis{axis}"] = {
+            "domain": [max(0.0, top - height), top],
+            "range": [definition.total_min, definition.total_max],
+            "title": {"text": f"{code.upper()}<br>({definition.total_min}–{definition.total_max})"},
+            "zeroline": False,
+        }
+    layout.update(
+        {
+            "margin": {"l": 70, "r": 10, "t": 10, "b": 40},
+            "height": 60 + PANEL_HEIGHT * count,
+            "showlegend": False,
+            "xaxis": {"anchor": f"y{'' if count == 1 else count}"},
             "paper_bgcolor": "#fff",
             "plot_bgcolor": "#fff",
-        },
-    }
+        }
+    )
+    return {"data": traces, "layout": layout}
 
 
 def outcomes_chart_context(user: Any, patient: Any, can_write: bool) -> dict[str, Any] | None:

@@ -7,6 +7,10 @@ for the abstinent and rise again for those who relapse. One patient's latest PHQ
 above 0 (an open self-harm alert); one patient's confirmed EtG overrides a day they reported
 as abstinent. Every write goes through the services, with the therapist or nurse as actor.
 
+``seed_follow_up_cohort`` adds earlier patients of every shipped protocol whose outcome windows
+have closed, with outcomes like their trial's, so that the cohort report of each protocol shows a
+Kaplan–Meier curve and the clinic's abstinence beside the trial's.
+
 Deterministic from ``rng``; idempotent: a course that already has a baseline questionnaire is
 left alone.
 """
@@ -14,16 +18,30 @@ left alone.
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.care.models import TreatmentCourse
-from kapstone.care.services import course_protocol
-from kapstone.domain.protocols import follow_up_dates
+from kapstone.care.demo import PASSING
+from kapstone.care.models import CareSession, TreatmentCourse
+from kapstone.care.services import (
+    course_change_status,
+    course_enrol,
+    course_protocol,
+    day_of_checks_record,
+    session_transition,
+)
+from kapstone.domain.patients import age_in_years
+from kapstone.domain.protocols import DOSING, follow_up_dates, protocol_library
+from kapstone.domain.screening import BOOLEAN_ANSWERS
+from kapstone.dosing.demo import dose_giver
 from kapstone.outcomes import services
 from kapstone.outcomes.models import ClinicalFlag, QuestionnaireResponse, ToxicologyTest, UseDay
 from kapstone.outcomes.selectors import last_dosing_dates
+from kapstone.patients.models import Patient
+from kapstone.patients.services import consent_record, patient_create
+from kapstone.screening.services import screening_record
 
 SUBSTANCE_OF_INDICATION = {"alcohol": "alcohol", "opioids": "opioids", "cocaine": "cocaine"}
 #: Share of patients who relapse after treatment (roughly 1 - the trials' abstinence rates).
@@ -96,8 +114,131 @@ def _calendar(
             entry |= {"used": used, "amount": None}
         days.append(entry)
         day += timedelta(days=1)
-    if days:
-        services.use_days_record(actor=actor, patient=course.patient, substance=substance, days=days)
+    # One entry holds at most a year (``MAX_CALENDAR_DAYS``): a long follow-up goes in pieces.
+    for first in range(0, len(days), services.MAX_CALENDAR_DAYS):
+        chunk = days[first : first + services.MAX_CALENDAR_DAYS]
+        services.use_days_record(actor=actor, patient=course.patient, substance=substance, days=chunk)
+
+
+def _seed_course(
+    course,
+    *,
+    therapist: User,
+    nurse: User,
+    rng: random.Random,
+    today: date,
+    last: date | None,
+    state: dict[str, bool],
+    relapse_share: float | None = None,
+    slip_share: float = 0.02,
+    drops_out: bool = False,
+    during_treatment: bool = False,
+) -> None:
+    """One course's outcomes: baseline calendar and questionnaires; after the last dose a daily
+    calendar (lapses at ``slip_share`` a day, daily use from the relapse on; a patient who
+    ``drops_out`` stops reporting after a few weeks; with ``during_treatment`` the calendar also
+    covers the course from its start, as a protocol whose outcome window opens during treatment
+    needs), the follow-ups that are due (some missed)
+    with questionnaires and a confirmed urine test each. ``state`` carries whether the self-harm
+    alert and the overriding EtG have been seeded yet."""
+    protocol = course_protocol(course)
+    substance = SUBSTANCE_OF_INDICATION.get(protocol.indication, "alcohol")
+    if relapse_share is None:
+        relapse_share = RELAPSE_SHARE.get(substance, DRUG_RELAPSE_SHARE)
+    relapses = rng.random() < relapse_share
+    baseline_day = min(course.start_date, today)
+    # Before treatment: heavy use, a month's calendar and high scores.
+    _calendar(
+        course,
+        actor=therapist,
+        rng=rng,
+        start=baseline_day - timedelta(days=CALENDAR_DAYS),
+        end=baseline_day - timedelta(days=1),
+        substance=substance,
+        use_share=0.7,
+        relapse_on=None,
+        markers={baseline_day - timedelta(days=14): "birthday"},
+    )
+    _questionnaires(
+        course, actor=therapist, rng=rng, day=baseline_day, months=0, level=0.7, substance=substance
+    )
+    if last is None:
+        return
+    last_dose = last
+    points = [
+        (m, d)
+        for m, d in zip(protocol.follow_up_months, follow_up_dates(protocol, last_dose), strict=True)
+        if d <= today
+    ]
+    relapse_on = last_dose + timedelta(days=rng.randint(20, 150)) if relapses else None
+    # The calendar from the last dose to the last follow-up done, or to today.
+    calendar_end = min(today, points[-1][1]) if points else today
+    if drops_out:
+        calendar_end = min(calendar_end, last_dose + timedelta(days=rng.randint(10, 60)))
+    first_day = course.start_date if during_treatment else last_dose + timedelta(days=1)
+    if first_day <= calendar_end:
+        _calendar(
+            course,
+            actor=therapist,
+            rng=rng,
+            start=first_day,
+            end=calendar_end,
+            substance=substance,
+            use_share=slip_share,
+            relapse_on=relapse_on,
+            markers={},
+        )
+    for months, due in points:
+        if rng.random() < MISSED_SHARE or (drops_out and due > calendar_end):
+            continue  # missed: stays on the worklist as overdue
+        done_on = min(today, due + timedelta(days=rng.randint(0, 6)))
+        services.follow_up_record(actor=nurse, course=course, months=months, done_on=done_on)
+        using = relapse_on is not None and relapse_on <= done_on
+        item9 = 1 if not state["flagged"] and months == points[-1][0] else 0
+        state["flagged"] = state["flagged"] or bool(item9)
+        _questionnaires(
+            course,
+            actor=therapist,
+            rng=rng,
+            day=done_on,
+            months=months,
+            level=0.55 if using else 0.15,
+            substance=substance,
+            item9=item9,
+        )
+        method = "etg" if substance == "alcohol" else "urine_drug_screen"
+        result = "positive" if using else "negative"
+        services.toxicology_record(
+            actor=nurse,
+            patient=course.patient,
+            collected_on=done_on,
+            method=method,
+            results=[{"substance": substance, "result": result, "confirmed": True}],
+        )
+    if substance == "alcohol" and not state["etg_done"] and not relapses:
+        # A confirmed EtG on a day the patient reported as abstinent: the test wins.
+        sober = (
+            UseDay.objects.filter(
+                patient=course.patient,
+                substance="alcohol",
+                used=False,
+                day__gt=last_dose + timedelta(days=5),
+            )
+            .order_by("day")
+            .first()
+        )
+        if (
+            sober is not None
+            and not ToxicologyTest.objects.filter(patient=course.patient, collected_on=sober.day).exists()
+        ):
+            services.toxicology_record(
+                actor=nurse,
+                patient=course.patient,
+                collected_on=sober.day,
+                method="etg",
+                results=[{"substance": "alcohol", "result": "positive", "confirmed": True}],
+            )
+            state["etg_done"] = True
 
 
 def seed_outcomes(*, clinic: Clinic, therapist: User, nurse: User, rng: random.Random, today: date) -> int:
@@ -109,102 +250,177 @@ def seed_outcomes(*, clinic: Clinic, therapist: User, nurse: User, rng: random.R
     seeded = 0
     flagged = ClinicalFlag.objects.filter(clinic=clinic).exists()
     etg_done = ToxicologyTest.objects.filter(patient__clinic=clinic, method="etg", result="positive").exists()
+    state = {"flagged": flagged, "etg_done": etg_done}
     for course in courses:
         if QuestionnaireResponse.objects.filter(course=course, time_point_months=0).exists():
             continue
-        protocol = course_protocol(course)
-        substance = SUBSTANCE_OF_INDICATION.get(protocol.indication, "alcohol")
-        relapse_share = RELAPSE_SHARE.get(substance, DRUG_RELAPSE_SHARE)
-        relapses = rng.random() < relapse_share
-        baseline_day = min(course.start_date, today)
-        # Before treatment: heavy use, a month's calendar and high scores.
-        _calendar(
+        _seed_course(
             course,
-            actor=therapist,
+            therapist=therapist,
+            nurse=nurse,
             rng=rng,
-            start=baseline_day - timedelta(days=CALENDAR_DAYS),
-            end=baseline_day - timedelta(days=1),
-            substance=substance,
-            use_share=0.7,
-            relapse_on=None,
-            markers={baseline_day - timedelta(days=14): "birthday"},
-        )
-        _questionnaires(
-            course, actor=therapist, rng=rng, day=baseline_day, months=0, level=0.7, substance=substance
+            today=today,
+            last=last.get(course.pk),
+            state=state,
         )
         seeded += 1
-        if course.pk not in last:
-            continue
-        last_dose = last[course.pk]
-        points = [
-            (m, d)
-            for m, d in zip(protocol.follow_up_months, follow_up_dates(protocol, last_dose), strict=True)
-            if d <= today
-        ]
-        relapse_on = last_dose + timedelta(days=rng.randint(20, 150)) if relapses else None
-        # The calendar from the last dose to the last follow-up done, or to today.
-        calendar_end = min(today, points[-1][1]) if points else today
-        if last_dose < calendar_end:
-            _calendar(
-                course,
-                actor=therapist,
-                rng=rng,
-                start=last_dose + timedelta(days=1),
-                end=calendar_end,
-                substance=substance,
-                use_share=0.02,
-                relapse_on=relapse_on,
-                markers={},
-            )
-        for months, due in points:
-            if rng.random() < MISSED_SHARE:
-                continue  # missed: stays on the worklist as overdue
-            done_on = min(today, due + timedelta(days=rng.randint(0, 6)))
-            services.follow_up_record(actor=nurse, course=course, months=months, done_on=done_on)
-            using = relapse_on is not None and relapse_on <= done_on
-            item9 = 1 if not flagged and months == points[-1][0] else 0
-            flagged = flagged or bool(item9)
-            _questionnaires(
-                course,
-                actor=therapist,
-                rng=rng,
-                day=done_on,
-                months=months,
-                level=0.55 if using else 0.15,
-                substance=substance,
-                item9=item9,
-            )
-            method = "etg" if substance == "alcohol" else "urine_drug_screen"
-            result = "positive" if using else "negative"
-            services.toxicology_record(
-                actor=nurse,
-                patient=course.patient,
-                collected_on=done_on,
-                method=method,
-                results=[{"substance": substance, "result": result, "confirmed": True}],
-            )
-        if substance == "alcohol" and not etg_done and not relapses:
-            # A confirmed EtG on a day the patient reported as abstinent: the test wins.
-            sober = (
-                UseDay.objects.filter(
-                    patient=course.patient,
-                    substance="alcohol",
-                    used=False,
-                    day__gt=last_dose + timedelta(days=5),
-                )
-                .order_by("day")
-                .first()
-            )
-            if (
-                sober is not None
-                and not ToxicologyTest.objects.filter(patient=course.patient, collected_on=sober.day).exists()
-            ):
-                services.toxicology_record(
-                    actor=nurse,
-                    patient=course.patient,
-                    collected_on=sober.day,
-                    method="etg",
-                    results=[{"substance": "alcohol", "result": "positive", "confirmed": True}],
-                )
-                etg_done = True
     return seeded
+
+
+#: Earlier patients per shipped protocol and clinic, treated long enough ago that each
+#: protocol's outcome window has closed: the cohort report then shows every protocol's curve and
+#: its own abstinence beside the trial's.
+FOLLOW_UP_COHORT = 12
+#: A share of them stop reporting a few weeks after treatment (missing: not abstinent in ITT).
+DROPOUT_SHARE = 0.1
+_GIVEN = ("Ada", "Bram", "Cleo", "Dario", "Elin", "Faye", "Gus", "Hale", "Ines", "Jory", "Kit", "Lior")
+_FAMILY = ("Amberleigh", "Brackley", "Corvane", "Dunmere", "Eskridge", "Fernsby", "Glenholt", "Harrowgate")
+
+
+def _trial_relapse_share(protocol) -> float | None:
+    """1 − the trial's abstinence in the ketamine arm, so the demo clinic looks like the trial;
+    None (the demo default) when the trial reports no abstinence proportion."""
+    percent = protocol.published_result.ketamine.percent
+    return None if percent is None else 1 - float(percent) / 100
+
+
+def _walk(session, *, nurse: User, therapist: User, give_dose) -> None:
+    """A past session walked through its states as the staff would (as the care demo does): a
+    dosing session is checked in, cleared, given its dose through the dosing workflow
+    (``give_dose``, which writes the register) and discharged."""
+    if session.kind == DOSING:
+        session = session_transition(actor=nurse, session=session, to="checked_in")
+        day_of_checks_record(actor=nurse, session=session, inputs=PASSING)
+        session.refresh_from_db()
+        give_dose(session)
+        session.refresh_from_db()
+        session_transition(actor=nurse, session=session, to="discharged", discharge_evaluated=True)
+    else:
+        for to in ("checked_in", "in_progress", "discharged"):
+            session = session_transition(actor=therapist, session=session, to=to)
+
+
+def _early_lot(*, clinic: Clinic, admin: User, received_on: date) -> None:
+    """A 50 mg/mL lot in the safe before the earliest follow-up-cohort dose (as the dosing demo's
+    archive lot does for the later courses), so every dose is dispensed from stock on hand."""
+    from kapstone.inventory import services as inventory
+    from kapstone.inventory.models import Lot, Product, StorageLocation
+
+    number = f"{clinic.slug[:2].upper()}5Y0001"
+    if Lot.objects.filter(clinic=clinic, lot_number=number).exists():
+        return
+    product = Product.objects.filter(strength_mg_per_ml=Decimal("50")).order_by("id").first()
+    # The register's internal entry point takes a past date (as ``dosing.demo.archive_lot``).
+    inventory._lot_receive(
+        actor=admin,
+        clinic=clinic,
+        location=StorageLocation.objects.filter(clinic=clinic).order_by("id").first(),
+        product=product,
+        lot_number=number,
+        expiry=received_on + timedelta(days=730),
+        amount_mg=product.mg_per_vial * 200,
+        at=datetime.combine(received_on, time(9, 0), tzinfo=ZoneInfo(clinic.timezone)),
+        today=received_on,
+    )
+
+
+def seed_follow_up_cohort(
+    *,
+    clinic: Clinic,
+    admin: User,
+    prescriber: User,
+    nurse: User,
+    therapist: User,
+    rng: random.Random,
+    today: date,
+    per_protocol: int = FOLLOW_UP_COHORT,
+) -> int:
+    """Earlier patients of every shipped protocol with their whole follow-up; returns how many
+    were added (0 on a second run: a patient whose record number exists is left alone).
+
+    Each goes through the services: record, treatment and research consents, an eligible
+    screening, enrolment with the "open-label" arm, every session walked to discharge (doses
+    ordered, checked and given through the dosing workflow, from a lot received before them) and
+    the course completed. The services enrol within a year of today, so right after enrolment,
+    before anything is recorded on it, the course is moved back in time (start and session dates;
+    the seed's own events keep the seed time) far enough for the outcome window and the 12-month
+    follow-up to have passed.
+    Outcomes follow the trial: relapse at 1 − the trial's abstinence rate where it reports one,
+    no lapses otherwise, and some drop out of follow-up.
+    """
+    longest = max(
+        max(p.outcome.window_ends_day, max(s.day_offset for s in p.dosing_sessions) + 366)
+        for p in protocol_library()
+    )
+    _early_lot(clinic=clinic, admin=admin, received_on=today - timedelta(days=longest + 160))
+    give_dose = dose_giver(prescriber=prescriber, nurse=nurse, rng=rng)
+    added = 0
+    for p_index, protocol in enumerate(protocol_library()):
+        last_dosing_day = max(s.day_offset for s in protocol.dosing_sessions)
+        # Old enough that the window closed and the 12-month follow-up (≤ 366 days) has passed.
+        age = max(protocol.outcome.window_ends_day, last_dosing_day + 366)
+        for index in range(per_protocol):
+            mrn = f"{clinic.slug[:1].upper()}-H{p_index}{index:02d}"
+            if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
+                continue
+            patient = patient_create(
+                actor=prescriber,
+                clinic_id=clinic.pk,
+                mrn=mrn,
+                given_name=_GIVEN[(p_index + index) % len(_GIVEN)],
+                family_name=_FAMILY[(3 * p_index + index) % len(_FAMILY)],
+                birth_date=date(1958 + rng.randint(0, 40), rng.randint(1, 12), rng.randint(1, 28)),
+                sex_at_birth="male" if index % 2 else "female",
+                weight_kg=Decimal(rng.randint(55, 105)),
+                height_cm=Decimal(rng.randint(155, 192)),
+            )
+            long_ago = today - timedelta(days=age + 200)
+            for kind in ("treatment", "research"):
+                consent_record(
+                    actor=prescriber,
+                    patient=patient,
+                    kind=kind,
+                    status="granted",
+                    effective_on=long_ago,
+                    document_version="2024-01",
+                )
+            answers = dict.fromkeys(BOOLEAN_ANSWERS, False) | {
+                "systolic_bp": rng.randint(110, 134),
+                "diastolic_bp": rng.randint(68, 84),
+                "age_years": age_in_years(patient.birth_date, on=today),
+            }
+            screening_record(actor=prescriber, patient=patient, answers=answers)
+            enrolled_on = today - timedelta(days=200)
+            course = course_enrol(
+                actor=prescriber,
+                patient=patient,
+                protocol_slug=protocol.slug,
+                start_date=enrolled_on,
+                arm="open-label",
+            )
+            # Moved back before anything is recorded on it: the course ran earlier.
+            shift = timedelta(days=age + rng.randint(10, 120) - 200)
+            for session in CareSession.objects.filter(course=course):
+                session.scheduled_date -= shift
+                session.save(update_fields=["scheduled_date"])
+            TreatmentCourse.objects.filter(pk=course.pk).update(start_date=enrolled_on - shift)
+            course.refresh_from_db()
+            for session in course.sessions.order_by("scheduled_date", "order"):
+                _walk(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
+            course = course_change_status(actor=prescriber, course=course, action="complete")
+            last = last_dosing_dates([course]).get(course.pk)
+            _seed_course(
+                course,
+                therapist=therapist,
+                nurse=nurse,
+                rng=rng,
+                today=today,
+                last=last,
+                state={"flagged": True, "etg_done": True},  # the demo's one alert and EtG are elsewhere
+                relapse_share=_trial_relapse_share(protocol),
+                slip_share=0.0,
+                drops_out=rng.random() < DROPOUT_SHARE,
+                during_treatment=True,
+            )
+            added += 1
+    return added

@@ -35,7 +35,8 @@ from kapstone.patients.services import clinic_today
 
 LATEST_FIRST = ("-administered_on", "-entered_at", "-id")
 #: Instruments whose totals are drawn as a trajectory on the chart.
-TRAJECTORY_INSTRUMENTS = ("phq-9", "pacs")
+#: Questionnaires charted over time on the patient chart (CADSS belongs to a dosing session).
+TRAJECTORY_INSTRUMENTS = ("phq-9", "gad-7", "pacs", "audit", "audit-c", "dast-10")
 
 
 # --- Questionnaires and flags ----------------------------------------------------------------
@@ -145,14 +146,15 @@ def latest_scores(patient: Patient) -> list[QuestionnaireResponse]:
 
 
 def trajectories(patient: Patient) -> dict[str, list[QuestionnaireResponse]]:
-    """PHQ-9 and PACS responses oldest first, for the trajectory chart. Not audited."""
+    """Responses of each charted questionnaire, oldest first, in ``TRAJECTORY_INSTRUMENTS``
+    order, for the trajectory chart. Not audited."""
     rows = QuestionnaireResponse.objects.filter(
         patient_id=patient.pk, instrument__in=TRAJECTORY_INSTRUMENTS
     ).order_by("administered_on", "entered_at", "id")
     result: dict[str, list[QuestionnaireResponse]] = defaultdict(list)
     for row in rows:
         result[row.instrument].append(row)
-    return dict(result)
+    return {code: result[code] for code in TRAJECTORY_INSTRUMENTS if code in result}
 
 
 # --- Use calendar and toxicology -------------------------------------------------------------

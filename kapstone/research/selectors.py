@@ -7,34 +7,47 @@ is audited (counts and the filter only).
 Small-cell rule for a viewer who is a researcher in any clinic of the cohort (prescribers and
 clinic admins of every clinic in it see the exact numbers): every count below 11 is shown as
 "<11"; a proportion (and its interval) is withheld when its numerator or its complement is
-below 11, since n and p would give the count back; a group's Kaplan–Meier curve, median and
-numbers at risk are withheld when the group has fewer than 11 patients; the two-group
-comparison, log-rank and Cox results are withheld when any group's estimate is withheld.
+below 11, since n and p would give the count back; the missing count of a row is withheld when
+the rest of the row is below 11 (``part_cell``); a group's Kaplan–Meier curve, median and
+numbers at risk are withheld when the group has fewer than 11 patients; a group's curve is
+coarsened (``coarsened_km_rows``: drops of at least 11 relapses, ending where fewer than 11
+remain at risk); the two-group comparison, log-rank and Cox results are withheld when any
+group's estimate is withheld.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pandas as pd
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from kapstone.accounts.access import clinic_ids_for
 from kapstone.audit.services import audit_record
 from kapstone.domain import stats
 from kapstone.domain.errors import DomainError
+from kapstone.domain.instruments import get_instrument
+from kapstone.domain.outcomes import ABSTINENT, UNKNOWN
 from kapstone.domain.protocols import Protocol
+from kapstone.outcomes.models import QuestionnaireResponse
 from kapstone.research import charts
 from kapstone.research.cohorts import (
+    NO_ARM,
+    OPEN,
     UNSUPPRESSED_ROLES,
     Cohort,
     CohortFilter,
     cohort_assemble,
+    cohort_courses,
 )
 
 SMALL_CELL = 11
 SUPPRESSED = "<11"
+#: Instruments drawn first on the report (the rest follow by code).
+TRAJECTORY_ORDER = ("phq-9", "pacs", "gad-7", "audit", "audit-c", "dast-10")
 #: Days at which the numbers at risk are shown under the Kaplan–Meier plot.
 AT_RISK_DAYS = (0, 30, 90, 180, 365, 730)
 
@@ -42,6 +55,20 @@ AT_RISK_DAYS = (0, 30, 90, 180, 365, 730)
 def cell(value: int, suppress: bool) -> int | str:
     """A count as shown: "<11" for a count below 11 when suppressing."""
     return SUPPRESSED if suppress and value < SMALL_CELL else value
+
+
+WITHHELD = "withheld"
+
+
+def part_cell(value: int, total: int, suppress: bool) -> int | str:
+    """A count that is part of a shown ``total``: when suppressing, "<11" below 11, and also
+    withheld when the rest (``total - value``) is below 11, since total minus it would give
+    that small count back (complementary suppression)."""
+    if not suppress:
+        return value
+    if value < SMALL_CELL:
+        return SUPPRESSED
+    return WITHHELD if total - value < SMALL_CELL else value
 
 
 def suppression_applies(user, cohort: Cohort) -> bool:
@@ -80,6 +107,13 @@ class CohortReport:
     cox_note: str = ""
     at_risk_days: tuple[int, ...] = AT_RISK_DAYS
     km_figure: dict[str, Any] | None = None
+    km_coarsened: bool = False
+    #: [{"group", "points": [{"months", "n", "abstinent", "missing", "withheld", "proportion",
+    #: "ci_lower", "ci_upper"}]}]: 30-day point-prevalence abstinence at each follow-up.
+    abstinence_time: list[dict[str, Any]] = field(default_factory=list)
+    abstinence_time_figure: dict[str, Any] | None = None
+    #: [{"instrument", "title", "figure", "rows": [{"months", "cells": [...]}]}] per instrument.
+    trajectories: list[dict[str, Any]] = field(default_factory=list)
     abstinence_figure: dict[str, Any] | None = None
     published: list[PublishedComparison] = field(default_factory=list)
 
@@ -122,7 +156,7 @@ def _abstinence(report: CohortReport, cohort: Cohort) -> None:
                 "n": cell(n, suppress),
                 "abstinent": cell(abstinent, suppress),
                 "not_abstinent": cell(n - abstinent, suppress),
-                "missing": cell(missing, suppress),
+                "missing": part_cell(missing, n, suppress),
                 "withheld": withheld,
                 "proportion": None if withheld else group["proportion"],
                 "ci_lower": None if withheld else group["ci_lower"],
@@ -137,6 +171,70 @@ def _abstinence(report: CohortReport, cohort: Cohort) -> None:
             labels = [g["group"] for g in shown]
             report.comparison = {**summary["comparison"], "first": labels[0], "second": labels[1]}
     report.abstinence_figure = charts.abstinence_figure([g for g in shown if not g["withheld"]])
+
+
+def coarsened_km_rows(rows, *, min_cell: int = SMALL_CELL) -> tuple[list, float | None]:
+    """The Kaplan–Meier steps a researcher may see, and the time the curve may run to.
+
+    Steps are merged so that every drop shown stands for at least ``min_cell`` relapses (a drop
+    is shown at the step where the relapses since the last shown drop reach ``min_cell``, with
+    the exact survival and interval there), and the curve ends at the last time with at least
+    ``min_cell`` patients at risk. Between shown drops the curve stays flat, so a drop appears
+    at the end of its block of relapses, never earlier. No single step of 1–10 relapses, and no
+    stretch followed by fewer than 11 patients, can be read off the curve.
+    """
+    shown, pending, until = [], 0, None
+    for row in rows:
+        if row.at_risk < min_cell:
+            break
+        until = row.time
+        pending += row.events
+        if pending >= min_cell:
+            shown.append(row)
+            pending = 0
+    return shown, until
+
+
+def _cox(report: CohortReport, outcomes, labels: list[str]) -> None:
+    """The hazard ratio of the second group against the first, only when it means something:
+    both groups have at least one relapse and lifelines' fit converged without a convergence
+    warning (with no events in a group the estimate runs off to 0 or infinity). Otherwise
+    ``cox_note`` says why it is not shown."""
+    times = [o.relapse_time_days for o in outcomes]
+    events = [1 if o.relapse_event else 0 for o in outcomes]
+    groups = [o.group for o in outcomes]
+    without = [
+        label for label in labels if not any(e for e, g in zip(events, groups, strict=True) if g == label)
+    ]
+    if without:
+        report.cox_note = (
+            f"Not shown: no relapse in {', '.join(without)}, so the hazard ratio cannot be estimated."
+        )
+        return
+    frame = pd.DataFrame(
+        {"time": times, "event": events, "group": [1 if g == labels[1] else 0 for g in groups]}
+    )
+    try:
+        cox = stats.cox_ph(frame, "time", "event", ["group"])
+    except DomainError as error:
+        report.cox_note = f"Not shown: {error.message}"
+        return
+    ratio = cox.hazard_ratios[0]
+    finite = all(math.isfinite(v) for v in (ratio.hazard_ratio, ratio.ci_lower, ratio.ci_upper, ratio.p))
+    if not cox.converged or not finite:
+        report.cox_note = (
+            "Not shown: the Cox model did not converge on these data (too few relapses or groups separated)."
+        )
+        return
+    report.cox = {
+        "reference": labels[0],
+        "compared": labels[1],
+        "hazard_ratio": ratio.hazard_ratio,
+        "ci_lower": ratio.ci_lower,
+        "ci_upper": ratio.ci_upper,
+        "p": ratio.p,
+        "warnings": cox.warnings,
+    }
 
 
 def _survival(report: CohortReport, cohort: Cohort) -> None:
@@ -165,10 +263,16 @@ def _survival(report: CohortReport, cohort: Cohort) -> None:
                 "at_risk": [SUPPRESSED if withheld else cell(n, suppress) for n in at_risk],
             }
         )
-        if not withheld:
+        if withheld:
+            continue
+        if suppress:
+            rows, until = coarsened_km_rows(km.rows)
+            curves.append({"label": label, "rows": rows, "until": until})
+        else:
             curves.append({"label": label, "rows": km.rows})
     if curves:
         report.km_figure = charts.km_figure(curves)
+        report.km_coarsened = suppress
     if len(labels) < 2 or any(g["withheld"] for g in report.survival):
         if len(labels) >= 2:
             report.cox_note = "Withheld: a group has fewer than 11 patients."
@@ -181,24 +285,127 @@ def _survival(report: CohortReport, cohort: Cohort) -> None:
     if len(labels) != 2:
         report.cox_note = "A hazard ratio is given for two groups only."
         return
-    frame = pd.DataFrame(
-        {"time": times, "event": events, "group": [1 if g == labels[1] else 0 for g in groups]}
+    _cox(report, outcomes, labels)
+
+
+def _abstinence_over_time(report: CohortReport, cohort: Cohort) -> None:
+    """Per group and follow-up month: the proportion abstinent in the 30 days up to the
+    follow-up (ITT: unknown counts as not abstinent and is reported as missing; a window not yet
+    closed is left out), with the Wilson interval, suppressed as the abstinence table."""
+    suppress = report.suppressed
+    labels = sorted({o.group for o in cohort.outcomes})
+    series = []
+    for label in labels:
+        statuses: dict[int, list[str]] = {}
+        for o in cohort.outcomes:
+            if o.group != label:
+                continue
+            for months, status in o.follow_up:
+                if status != OPEN:
+                    statuses.setdefault(months, []).append(status)
+        points = []
+        for months in sorted(statuses):
+            values = statuses[months]
+            n = len(values)
+            abstinent = sum(1 for v in values if v == ABSTINENT)
+            missing = sum(1 for v in values if v == UNKNOWN)
+            withheld = suppress and (abstinent < SMALL_CELL or n - abstinent < SMALL_CELL)
+            estimate = stats.wilson_interval(abstinent, n)
+            points.append(
+                {
+                    "months": months,
+                    "n": cell(n, suppress),
+                    "abstinent": cell(abstinent, suppress),
+                    "missing": part_cell(missing, n, suppress),
+                    "withheld": withheld,
+                    "proportion": None if withheld else estimate.proportion,
+                    "ci_lower": None if withheld else estimate.ci_lower,
+                    "ci_upper": None if withheld else estimate.ci_upper,
+                }
+            )
+        if points:
+            series.append({"group": label, "points": points})
+    report.abstinence_time = series
+    if any(p["proportion"] is not None for g in series for p in g["points"]):
+        report.abstinence_time_figure = charts.abstinence_time_figure(series)
+
+
+def _latest_responses():
+    """Responses that are the latest of their course, instrument and time point (administered
+    on, then entered at, then id), as the wide export counts them."""
+    later = QuestionnaireResponse.objects.filter(
+        course_id=OuterRef("course_id"),
+        instrument=OuterRef("instrument"),
+        time_point_months=OuterRef("time_point_months"),
+    ).filter(
+        Q(administered_on__gt=OuterRef("administered_on"))
+        | Q(administered_on=OuterRef("administered_on"), entered_at__gt=OuterRef("entered_at"))
+        | Q(
+            administered_on=OuterRef("administered_on"),
+            entered_at=OuterRef("entered_at"),
+            id__gt=OuterRef("id"),
+        )
     )
-    try:
-        cox = stats.cox_ph(frame, "time", "event", ["group"])
-    except DomainError as error:
-        report.cox_note = error.message
+    return QuestionnaireResponse.objects.filter(~Exists(later))
+
+
+def _trajectories(report: CohortReport, cohort: Cohort) -> None:
+    """Per instrument, group and time point (months; 0 = baseline): the mean total with its t
+    interval and n, aggregated in the database (one grouped query). For a researcher a point
+    with fewer than 11 responses is not drawn and its n is shown as "<11"."""
+    if not cohort.outcomes:
         return
-    ratio = cox.hazard_ratios[0]
-    report.cox = {
-        "reference": labels[0],
-        "compared": labels[1],
-        "hazard_ratio": ratio.hazard_ratio,
-        "ci_lower": ratio.ci_lower,
-        "ci_upper": ratio.ci_upper,
-        "p": ratio.p,
-        "warnings": cox.warnings,
-    }
+    suppress = report.suppressed
+    group_field = "course__protocol_slug" if cohort.filters.group_by == "protocol" else "course__arm"
+    rows = (
+        _latest_responses()
+        .filter(course__in=cohort_courses(cohort).values("pk"), time_point_months__isnull=False)
+        .values(group_field, "instrument", "time_point_months")
+        .annotate(n=Count("id"), sum_total=Sum("total"), sum_squares=Sum(F("total") * F("total")))
+        .order_by("instrument", group_field, "time_point_months")
+    )
+    by_instrument: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        group = row[group_field] or NO_ARM
+        estimate = stats.mean_interval(row["n"], row["sum_total"], row["sum_squares"])
+        withheld = suppress and estimate.n < SMALL_CELL
+        by_instrument.setdefault(row["instrument"], {}).setdefault(group, []).append(
+            {
+                "months": row["time_point_months"],
+                "n": cell(estimate.n, suppress),
+                "withheld": withheld,
+                "mean": None if withheld else estimate.mean,
+                "ci_lower": None if withheld else estimate.ci_lower,
+                "ci_upper": None if withheld else estimate.ci_upper,
+            }
+        )
+    order = {code: index for index, code in enumerate(TRAJECTORY_ORDER)}
+    for code in sorted(by_instrument, key=lambda c: (order.get(c, len(order)), c)):
+        groups = by_instrument[code]
+        try:
+            definition = get_instrument(code)
+            title = f"{definition.name} total ({definition.total_min}–{definition.total_max})"
+        except DomainError:
+            title = code
+        months = sorted({p["months"] for points in groups.values() for p in points})
+        table = [
+            {
+                "months": m,
+                "cells": [next((p for p in groups[g] if p["months"] == m), None) for g in sorted(groups)],
+            }
+            for m in months
+        ]
+        shown = {g: [p for p in points if p["mean"] is not None] for g, points in groups.items()}
+        report.trajectories.append(
+            {
+                "instrument": code,
+                "title": title,
+                "figure_id": f"trajectory-figure-{code}",
+                "groups": sorted(groups),
+                "rows": table,
+                "figure": charts.trajectory_figure(shown) if any(shown.values()) else None,
+            }
+        )
 
 
 def cohort_report_for_user(*, user, filters: CohortFilter, today: date) -> CohortReport:
@@ -219,6 +426,8 @@ def cohort_report_for_user(*, user, filters: CohortFilter, today: date) -> Cohor
     )
     _abstinence(report, cohort)
     _survival(report, cohort)
+    _abstinence_over_time(report, cohort)
+    _trajectories(report, cohort)
     audit_record(
         actor=user,
         action="read",

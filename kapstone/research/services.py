@@ -9,7 +9,9 @@ What leaves, and how it is de-identified (issue 6; security.md §0 and §5B-13):
 - each file starts with the 42 CFR Part 2 redisclosure notice (§2.32) as ``#`` comment lines;
 - text cells that a spreadsheet would run as a formula (= + - @, tab, CR) are prefixed with ';
   numbers are written as numbers (a negative day is data, not a formula);
-- one ``export`` audit event per download: format, counts, the cohort filter; no PHI.
+- one ``export`` audit event per download: format, counts, the cohort filter; no PHI;
+- with it, in the same transaction, one disclosure-accounting row listing the patients included
+  (42 CFR §2.25; ``kapstone.audit.disclosures``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.crypto import salted_hmac
 
+from kapstone.accounts.models import Membership
+from kapstone.audit.disclosures import disclosure_record
 from kapstone.audit.services import audit_record
 from kapstone.care.models import TreatmentCourse
 from kapstone.outcomes.models import FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
 from kapstone.outcomes.selectors import follow_up_schedule
 from kapstone.patients.models import Consent, ConsentKind, ConsentStatus
-from kapstone.research.cohorts import CohortFilter, CourseOutcome, cohort_assemble
+from kapstone.research.cohorts import REPORT_ROLES, CohortFilter, CourseOutcome, cohort_assemble
 
 REDISCLOSURE_NOTICE = (
     "42 CFR part 2 prohibits unauthorized disclosure of these records.",
@@ -255,7 +259,7 @@ def research_export(*, actor, filters: CohortFilter, export_format: str, today: 
             courses=len(outcomes),
             excluded_without_consent=excluded,
         )
-        audit_record(
+        event = audit_record(
             actor=actor,
             action="export",
             object_type="research_export",
@@ -269,4 +273,22 @@ def research_export(*, actor, filters: CohortFilter, export_format: str, today: 
                 "filter": filters.as_detail(),
             },
         )
+        disclosure_record(
+            actor=actor,
+            audit_event=event,
+            recipient_role=_recipient_role(actor, cohort.clinic_ids),
+            purpose="research",
+            kind=f"research_export_{export_format}",
+            row_count=export.rows,
+            patients=((o.patient_id, o.clinic_id) for o in outcomes),
+            filter_summary=filters.as_detail(),
+        )
     return export
+
+
+def _recipient_role(actor, clinic_ids) -> str:
+    """The actor's report role(s) in the cohort's clinics, e.g. "researcher"."""
+    roles = Membership.objects.filter(
+        user=actor, clinic_id__in=list(clinic_ids), is_active=True, role__in=REPORT_ROLES
+    ).values_list("role", flat=True)
+    return ", ".join(sorted(set(roles))) or "none"

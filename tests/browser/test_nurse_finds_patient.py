@@ -19,7 +19,7 @@ def code_for(device: TOTPDevice) -> str:
 
 
 def test_nurse_signs_in_searches_and_opens_chart(live_server, page):
-    seed_demo(patients_per_clinic=12)
+    seed_demo(patients_per_clinic=12, follow_up_per_protocol=0)
     nurse = User.objects.get(username="nurse.north")
     device = TOTPDevice.objects.create(user=nurse, name="phone", confirmed=True)
     target = Patient.objects.filter(clinic__slug="north").order_by("mrn")[3]

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from kapstone.outcomes import services
+from kapstone.outcomes import selectors, services
+from kapstone.outcomes.chart import trajectory_figure
 from kapstone.patients.services import clinic_today
 from tests.outcomes.conftest import PHQ9_CALM, PHQ9_ITEM9, set_last_dosing
 
@@ -54,3 +55,46 @@ def test_latest_scores_flags_trajectory_summary_and_follow_ups(as_user, terry, p
 
 def test_researcher_cannot_open_the_chart(as_user, bob, patient_a):
     assert as_user(bob).get(reverse("patients:chart", args=[patient_a.pk])).status_code == 403
+
+
+def test_every_questionnaire_with_two_responses_gets_its_own_panel_on_its_own_scale(terry, patient_a):
+    today = clinic_today(patient_a.clinic)
+    for days_ago, answers in ((60, [2] * 7), (10, [1] * 7)):
+        services.questionnaire_record(
+            actor=terry,
+            patient=patient_a,
+            instrument="gad-7",
+            answers=answers,
+            administered_on=today - timedelta(days=days_ago),
+        )
+    for days_ago, answers in ((50, PHQ9_ITEM9), (5, PHQ9_CALM)):
+        services.questionnaire_record(
+            actor=terry,
+            patient=patient_a,
+            instrument="phq-9",
+            answers=answers,
+            administered_on=today - timedelta(days=days_ago),
+        )
+    services.questionnaire_record(actor=terry, patient=patient_a, instrument="pacs", answers=[3] * 5)
+    figure = trajectory_figure(selectors.trajectories(patient_a))
+    # PHQ-9 before GAD-7 (the chart's order), PACS with one response not drawn.
+    assert [t["hovertemplate"].split("<extra>")[1] for t in figure["data"]] == [
+        "PHQ-9</extra>",
+        "GAD-7</extra>",
+    ]
+    assert [t["yaxis"] for t in figure["data"]] == ["y", "y2"]
+    assert figure["layout"]["yaxis"]["range"] == [0, 27] and figure["layout"]["yaxis2"]["range"] == [0, 21]
+    assert figure["data"][1]["y"] == [14, 7]
+    assert figure["data"][1]["x"] == [
+        (today - timedelta(days=60)).isoformat(),
+        (today - timedelta(days=10)).isoformat(),
+    ]
+    top, bottom = figure["layout"]["yaxis"]["domain"], figure["layout"]["yaxis2"]["domain"]
+    assert bottom[1] < top[0]  # stacked, not overlapping
+    assert figure["layout"]["xaxis"]["anchor"] == "y2"
+
+
+def test_no_figure_without_two_responses_of_one_questionnaire(terry, patient_a):
+    services.questionnaire_record(actor=terry, patient=patient_a, instrument="pacs", answers=[3] * 5)
+    services.questionnaire_record(actor=terry, patient=patient_a, instrument="phq-9", answers=PHQ9_CALM)
+    assert trajectory_figure(selectors.trajectories(patient_a)) is None

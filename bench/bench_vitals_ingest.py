@@ -119,7 +119,7 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
     from kapstone.monitoring.services import vitals_record
 
     call_command("migrate", verbosity=0)
-    seed_demo(patients_per_clinic=6)
+    seed_demo(patients_per_clinic=6, follow_up_per_protocol=0)
 
     def staff(clinic_id, role):
         membership = Membership.objects.filter(clinic_id=clinic_id, role=role, is_active=True).first()

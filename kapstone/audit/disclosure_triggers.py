@@ -3,6 +3,8 @@ on SQLite and PostgreSQL, as ``triggers`` does for the audit table."""
 
 from __future__ import annotations
 
+from kapstone.audit.triggers import execute_all
+
 TABLES = ("audit_disclosure", "audit_disclosurepatient")
 
 
@@ -45,12 +47,8 @@ def statements(vendor: str, *, create: bool) -> list[str]:
 
 
 def install(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=True):
-            cursor.execute(sql)
+    execute_all(connection, statements(connection.vendor, create=True))
 
 
 def remove(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=False):
-            cursor.execute(sql)
+    execute_all(connection, statements(connection.vendor, create=False))

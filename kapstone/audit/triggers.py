@@ -40,13 +40,16 @@ def statements(vendor: str, *, create: bool) -> list[str]:
     raise RuntimeError(f"no append-only triggers for database vendor {vendor!r}")
 
 
-def install(connection) -> None:
+def execute_all(connection, sqls: list[str]) -> None:
+    """Run trigger DDL statements in order on ``connection`` (shared with disclosure_triggers)."""
     with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=True):
+        for sql in sqls:
             cursor.execute(sql)
+
+
+def install(connection) -> None:
+    execute_all(connection, statements(connection.vendor, create=True))
 
 
 def remove(connection) -> None:
-    with connection.cursor() as cursor:
-        for sql in statements(connection.vendor, create=False):
-            cursor.execute(sql)
+    execute_all(connection, statements(connection.vendor, create=False))

@@ -4,17 +4,19 @@ the session is recovering and the register shows the dispense and the witnessed 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
-from kapstone.accounts.models import Role
+from kapstone.accounts.models import Role, User
 from kapstone.care.models import CareSession
 from kapstone.care.services import course_enrol, day_of_checks_record, session_transition
 from kapstone.dosing.models import DoseOrder
-from kapstone.inventory.models import RegisterEntry
+from kapstone.inventory.models import Product, RegisterEntry, StorageLocation
 from kapstone.inventory.services import location_create, lot_receive, product_create
+from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today, consent_record
 from kapstone.screening.services import screening_record
 from tests.browser.conftest import screenshot
@@ -26,18 +28,33 @@ from tests.conftest import make_user, new_patient
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_order_verify_administer_and_register(live_server, browser, clinic_a):
-    prescriber = make_user("priya", clinic_a, Role.PRESCRIBER)
-    nurse = make_user("noor", clinic_a, Role.NURSE)
-    admin = make_user("alex", clinic_a, Role.ADMIN)
+@dataclass
+class ClearedDosing:
+    """Today's first dosing session of a new KARE patient, cleared by the day-of checks, with the
+    staff who handle it and a safe holding the 50 mg/mL product (no lot yet)."""
+
+    prescriber: User
+    nurse: User
+    admin: User
+    patient: Patient
+    session: CareSession
+    location: StorageLocation
+    product: Product
+    today: date
+
+
+def cleared_dosing_today(clinic, *, mrn: str, given_name: str, family_name: str, birth_date: date, sex: str):
+    prescriber = make_user("priya", clinic, Role.PRESCRIBER)
+    nurse = make_user("noor", clinic, Role.NURSE)
+    admin = make_user("alex", clinic, Role.ADMIN)
     patient = new_patient(
         prescriber,
-        clinic_a,
-        mrn="A-8001",
-        given_name="Sage",
-        family_name="Marrowdale",
-        birth_date=date(1971, 6, 9),
-        sex_at_birth="male",
+        clinic,
+        mrn=mrn,
+        given_name=given_name,
+        family_name=family_name,
+        birth_date=birth_date,
+        sex_at_birth=sex,
         weight_kg="80",
     )
     consent_record(
@@ -49,7 +66,7 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
         document_version="2026-01",
     )
     screening_record(actor=prescriber, patient=patient, answers=ELIGIBLE)
-    today = clinic_today(clinic_a)
+    today = clinic_today(clinic)
     course = course_enrol(
         actor=prescriber, patient=patient, protocol_slug="kare-alcohol-grabski-2022", start_date=today
     )
@@ -58,9 +75,28 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
     session.save(update_fields=["scheduled_date"])
     session = session_transition(actor=nurse, session=session, to="checked_in")
     day_of_checks_record(actor=nurse, session=session, inputs=SERVICE_INPUTS)
-    location = location_create(actor=admin, clinic=clinic_a, name="Main safe")
+    location = location_create(actor=admin, clinic=clinic, name="Main safe")
     product = product_create(
         actor=admin, name="Ketamine HCl", ndc="00000-0050-10", strength_mg_per_ml="50", vial_volume_ml="10"
+    )
+    return ClearedDosing(prescriber, nurse, admin, patient, session, location, product, today)
+
+
+def test_order_verify_administer_and_register(live_server, browser, clinic_a):
+    setup = cleared_dosing_today(
+        clinic_a,
+        mrn="A-8001",
+        given_name="Sage",
+        family_name="Marrowdale",
+        birth_date=date(1971, 6, 9),
+        sex="male",
+    )
+    admin, session, location, product, today = (
+        setup.admin,
+        setup.session,
+        setup.location,
+        setup.product,
+        setup.today,
     )
     lot = lot_receive(
         actor=admin,

@@ -11,59 +11,28 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from kapstone.accounts.models import Role
-from kapstone.care.services import course_enrol, day_of_checks_record, session_transition
 from kapstone.dosing.models import Administration, AdministrationAmendment
 from kapstone.dosing.services import dose_order_create, dose_order_verify
 from kapstone.inventory.models import Lot, RegisterEntry
-from kapstone.inventory.services import location_create, lot_receive, product_create, session_in_hand_mg
-from kapstone.patients.services import clinic_today, consent_record
-from kapstone.screening.services import screening_record
+from kapstone.inventory.services import lot_receive, session_in_hand_mg
 from tests.browser.conftest import screenshot
 from tests.browser.test_care_pathway import sign_in
-from tests.care.conftest import ELIGIBLE
-from tests.care.test_sessions import SERVICE_INPUTS
-from tests.conftest import make_user, new_patient
+from tests.browser.test_dosing import cleared_dosing_today
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_two_lots_then_an_amendment(live_server, browser, clinic_a):
-    prescriber = make_user("priya", clinic_a, Role.PRESCRIBER)
-    nurse = make_user("noor", clinic_a, Role.NURSE)
-    admin = make_user("alex", clinic_a, Role.ADMIN)
-    patient = new_patient(
-        prescriber,
+    setup = cleared_dosing_today(
         clinic_a,
         mrn="A-8002",
         given_name="Rowan",
         family_name="Ashcombe",
         birth_date=date(1979, 3, 2),
-        sex_at_birth="female",
-        weight_kg="80",
+        sex="female",
     )
-    consent_record(
-        actor=prescriber,
-        patient=patient,
-        kind="treatment",
-        status="granted",
-        effective_on=date(2026, 1, 5),
-        document_version="2026-01",
-    )
-    screening_record(actor=prescriber, patient=patient, answers=ELIGIBLE)
-    today = clinic_today(clinic_a)
-    course = course_enrol(
-        actor=prescriber, patient=patient, protocol_slug="kare-alcohol-grabski-2022", start_date=today
-    )
-    session = course.sessions.filter(kind="dosing").order_by("order").first()
-    session.scheduled_date = today
-    session.save(update_fields=["scheduled_date"])
-    session = session_transition(actor=nurse, session=session, to="checked_in")
-    day_of_checks_record(actor=nurse, session=session, inputs=SERVICE_INPUTS)
-    location = location_create(actor=admin, clinic=clinic_a, name="Main safe")
-    product = product_create(
-        actor=admin, name="Ketamine HCl", ndc="00000-0050-10", strength_mg_per_ml="50", vial_volume_ml="10"
-    )
+    prescriber, nurse, admin = setup.prescriber, setup.nurse, setup.admin
+    session, location, product, today = setup.session, setup.location, setup.product, setup.today
     lots = [
         lot_receive(
             actor=admin,

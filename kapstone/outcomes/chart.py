@@ -22,7 +22,7 @@ COLOURS = {
     "audit-c": "#8a5a00",
     "dast-10": "#2e7d32",
 }
-PANEL_HEIGHT = 130
+PANEL_HEIGHT = 150
 
 
 def trajectory_figure(series: dict[str, list[Any]]) -> dict[str, Any] | None:
@@ -63,7 +63,7 @@ def trajectory_figure(series: dict[str, list[Any]]) -> dict[str, Any] | None:
     layout.update(
         {
             "margin": {"l": 70, "r": 10, "t": 10, "b": 40},
-            "height": 60 + PANEL_HEIGHT * count,
+            "height": 90 + PANEL_HEIGHT * count,
             "showlegend": False,
             "xaxis": {"anchor": f"y{'' if count == 1 else count}"},
             "paper_bgcolor": "#fff",

@@ -171,10 +171,11 @@ def abstinence_time_figure(series: list[dict[str, Any]]) -> dict[str, Any]:
         points = [p for p in group["points"] if p.get("proportion") is not None]
         if points:
             traces.append(_line_with_interval(index, group["group"], points, "proportion"))
+    months = max((p["months"] for group in series for p in group["points"]), default=0)
     return {
         "data": traces,
         "layout": _layout(
-            300, "months after the last dosing session", "proportion abstinent, past 30 days", [0, 1]
+            300, "months after the last dosing session", "proportion abstinent, past 30 days", [0, 1], months
         ),
     }
 

@@ -54,6 +54,9 @@ def test_abstinence_at_each_follow_up_matches_the_course_outcomes(alice, bob, cl
             assert n == str(len(statuses))
     # Started 200 days ago: follow-ups at 1, 3 and 6 months have closed, 12 and 24 have not.
     assert [p["months"] for p in report.abstinence_time[0]["points"]] == [1, 3, 6]
+    # Every follow-up shown lies inside the drawn axis (half a month of margin each side).
+    low, high = figure["layout"]["xaxis"]["range"]
+    assert low < 1 and high > 6
 
     # The researcher: every point has a cell below 11 here, so no proportion and no line.
     suppressed = cohort_report_for_user(user=bob, filters=CohortFilter(), today=today)

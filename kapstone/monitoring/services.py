@@ -489,7 +489,7 @@ def scale_record(
         current = _locked_monitored(session)
         now = timezone.now()
         at = observed_at or now
-        observation = None
+        observation_id = None
         if scale == "moaas":
             scored = score_moaas(answers)
             total, items, version = scored.score, {"score": scored.score}, "moaas@1"
@@ -510,7 +510,7 @@ def scale_record(
                 now=now,
                 observations=[{"code": code, "value": total, "observed_at": at}],
             )
-            observation = Observation.objects.get(pk=ids[0])
+            observation_id = ids[0]
         elif at > now or at < selectors.session_times(current).started_at:
             raise DomainError("implausible_value", "The time is outside the session.", field="observed_at")
         score = ScaleScore.objects.create(
@@ -521,7 +521,7 @@ def scale_record(
             answers=items,
             total=total,
             scoring_version=version,
-            observation=observation,
+            observation_id=observation_id,
             observed_at=at,
             entered_by=actor,
             entered_at=now,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from playwright.sync_api import expect
 
 from kapstone.accounts.models import User
 from kapstone.demo.seed import DEMO_PASSWORD, seed_demo
@@ -28,12 +29,15 @@ def test_nurse_signs_in_searches_and_opens_chart(live_server, page):
     page.goto(live_server.url + "/")
     assert "/accounts/login/" in page.url
     screenshot(page, "01-login")
-    # Keyboard only: type, Tab, type, Enter.
+    # Keyboard only: type, Tab, type, Enter. Typing waits for the autofocus to land: keys sent
+    # before it are lost (a code of 5 digits was once refused this way).
+    expect(page.locator("#id_username")).to_be_focused()
     page.keyboard.type("nurse.north")
     page.keyboard.press("Tab")
     page.keyboard.type(DEMO_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/accounts/login/verify/**")
+    expect(page.locator("#id_token")).to_be_focused()
     page.keyboard.type(code_for(device))
     page.keyboard.press("Enter")
     page.wait_for_url("**/patients/**")

@@ -43,6 +43,7 @@ def test_nurse_signs_in_searches_and_opens_chart(live_server, page):
     page.wait_for_url("**/patients/**")
 
     # The search box has focus on arrival; results update as one types (htmx).
+    expect(page.locator('[data-shortcut="/"]')).to_be_focused()
     page.keyboard.type(target.family_name)
     page.get_by_text(f"1 match for “{target.family_name}”").wait_for()
     row = page.get_by_role("link", name=f"{target.family_name}, {target.given_name}")

@@ -123,7 +123,9 @@ class CoxResult:
     n: int
     events: int
     hazard_ratios: tuple[HazardRatio, ...]
-    concordance: float
+    #: Harrell's C; None when not asked for (``cox_ph(concordance=False)``: it costs a pass over
+    #: every pair of patients, and the cohort report does not show it).
+    concordance: float | None
     confidence: float
     warnings: tuple[str, ...]
     #: False when lifelines warned that the fit did not converge or is degenerate (separation,
@@ -176,7 +178,37 @@ def _check_sequence(values: object, field: str) -> list[Any]:
     return list(values)
 
 
+def _numeric_array(values: object) -> np.ndarray | None:
+    """``values`` as an int or float array when every element is an int or a float (not a bool),
+    so that the checks can run vectorised; None when an element needs the per-element checks."""
+    if isinstance(values, np.ndarray | pd.Series):
+        array = np.asarray(values)
+        return array if array.dtype.kind in "iuf" else None
+    if isinstance(values, list | tuple) and values and set(map(type, values)) <= {int, float}:
+        return np.asarray(values)
+    return None
+
+
 def _check_survival_data(times: object, events: object) -> tuple[np.ndarray, np.ndarray]:
+    """Times (finite, ≥ 0) and events (0/1) as arrays; refusals name the first bad element.
+    Arrays and lists of plain numbers are checked vectorised (a cohort has 100,000 patients);
+    anything else element by element, with the same codes and messages."""
+    t_array, e_array = _numeric_array(times), _numeric_array(events)
+    if (
+        t_array is not None
+        and e_array is not None
+        and e_array.dtype.kind in "iu"
+        and len(t_array) == len(e_array)
+    ):
+        t_float = t_array.astype(float)
+        e_int = e_array.astype(int)
+        if (
+            len(t_float)
+            and np.isfinite(t_float).all()
+            and (t_float >= 0).all()
+            and np.isin(e_int, (0, 1)).all()
+        ):
+            return t_float, e_int
     time_list = _check_sequence(times, "times")
     event_list = _check_sequence(events, "events")
     if len(time_list) != len(event_list):
@@ -202,6 +234,19 @@ def _check_survival_data(times: object, events: object) -> tuple[np.ndarray, np.
                 "invalid_event", f"events[{index}] must be 0 or 1, got {value!r}.", field=f"events[{index}]"
             )
     return np.asarray(time_list, dtype=float), np.asarray([int(v) for v in event_list], dtype=int)
+
+
+def _tally(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The distinct rows of ``columns`` (numeric, same length) and how many times each occurs:
+    frequency weights for lifelines' Kaplan–Meier and log-rank, which give exactly the estimates
+    of the unweighted rows (tests/domain/test_stats.py compares both). Not for the Cox model:
+    lifelines' Efron tie correction with weights differs from the expanded data."""
+    # A hash grouping (pandas): np.unique(axis=0) sorts the rows, several times slower.
+    counts = pd.DataFrame(dict(enumerate(columns))).value_counts(sort=False)
+    levels = tuple(
+        counts.index.get_level_values(i).to_numpy().astype(column.dtype) for i, column in enumerate(columns)
+    )
+    return levels, counts.to_numpy()
 
 
 def _finite(value: float | None) -> float | None:
@@ -327,9 +372,12 @@ def kaplan_meier(
     """
     t, e = _check_survival_data(times, events)
     level = _check_confidence(confidence)
+    # Patients who share a time and an event are one weighted row: the same estimate and
+    # intervals (the event table sums the weights), from a few hundred rows instead of 100,000.
+    (unique_t, unique_e), counts = _tally(t, e)
     # lifelines calls np.seterr() globally; errstate restores the caller's settings afterwards.
     with np.errstate(all="ignore"):
-        fitter = KaplanMeierFitter(alpha=1 - level).fit(t, e, label="km")
+        fitter = KaplanMeierFitter(alpha=1 - level).fit(unique_t, unique_e, label="km", weights=counts)
         median_ci = median_survival_times(fitter.confidence_interval_)
     table = fitter.event_table
     # Align lifelines' curves with its event table (same time index, including the time-0 row).
@@ -398,8 +446,11 @@ def logrank(times: Sequence[float], events: Sequence[int], groups: Sequence[Hash
     distinct = list(dict.fromkeys(labels))
     if len(distinct) < 2:
         raise DomainError("too_few_groups", "The log-rank test needs at least two groups.", field="groups")
+    # As in ``kaplan_meier``: one weighted row per (group, time, event), the same statistic.
+    codes = pd.factorize(pd.Series(labels, dtype=object))[0]
+    (unique_t, unique_e, unique_g), counts = _tally(t, e, codes)
     with np.errstate(all="ignore"):
-        result = multivariate_logrank_test(t, np.asarray(labels, dtype=object), e)
+        result = multivariate_logrank_test(unique_t, unique_g, unique_e, weights=counts)
     return LogrankResult(
         chi2=float(result.test_statistic), df=int(result.degrees_of_freedom), p=float(result.p_value)
     )
@@ -412,6 +463,7 @@ def cox_ph(
     covariates: Sequence[str],
     *,
     confidence: float = 0.95,
+    concordance: bool = True,
 ) -> CoxResult:
     """Cox proportional hazards model: a hazard ratio with interval and p for each covariate.
 
@@ -475,7 +527,7 @@ def cox_ph(
         n=len(t),
         events=int(e.sum()),
         hazard_ratios=ratios,
-        concordance=float(fitter.concordance_index_),
+        concordance=float(fitter.concordance_index_) if concordance else None,
         confidence=level,
         warnings=tuple(dict.fromkeys(str(w.message).strip() for w in caught)),
         converged=not any(issubclass(w.category, ConvergenceWarning) for w in caught),
@@ -563,16 +615,34 @@ def summarise_abstinence(groups: Sequence[Hashable], abstinent: Sequence[bool | 
                 f"abstinent[{index}] must be true, false or null, got {value!r}.",
                 field=f"abstinent[{index}]",
             )
+    counts: dict[Hashable, list[int]] = {}
+    for label, value in zip(labels, outcomes, strict=True):
+        count = counts.setdefault(label, [0, 0, 0])
+        count[0] += 1
+        count[1] += value is True
+        count[2] += value is None
+    return summarise_abstinence_counts([(label, *count) for label, count in counts.items()])
+
+
+def summarise_abstinence_counts(groups: Sequence[tuple[Hashable, int, int, int]]) -> dict[str, Any]:
+    """:func:`summarise_abstinence` from counts: ``(group, n, abstinent, missing)`` per group, in
+    the order given (a cohort report counts 100,000 patients in one pass, then calls this).
+    Refusals: ``empty_group``, ``invalid_count`` (as :func:`wilson_interval`)."""
     rows: list[dict[str, Any]] = []
-    for label in _in_order_of_appearance(labels):
-        members = [value for group, value in zip(labels, outcomes, strict=True) if group == label]
-        estimate = wilson_interval(sum(1 for value in members if value is True), len(members))
+    for label, n, abstinent, missing in groups:
+        if not isinstance(missing, int) or isinstance(missing, bool) or not 0 <= missing <= n - abstinent:
+            raise DomainError(
+                "invalid_count",
+                f"missing must be from 0 to the not abstinent, got {missing!r}.",
+                field="missing",
+            )
+        estimate = wilson_interval(abstinent, n)
         rows.append(
             {
                 "group": label,
                 "n": estimate.n,
                 "abstinent": estimate.successes,
-                "missing": sum(1 for value in members if value is None),
+                "missing": missing,
                 "proportion": _finite(estimate.proportion),
                 "ci_lower": _finite(estimate.ci_lower),
                 "ci_upper": _finite(estimate.ci_upper),

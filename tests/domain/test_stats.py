@@ -23,6 +23,7 @@ from kapstone.domain.stats import (
     kaplan_meier,
     logrank,
     summarise_abstinence,
+    summarise_abstinence_counts,
     summarise_survival,
     wilson_interval,
 )
@@ -522,3 +523,81 @@ def test_abstinence_report_refusals():
     assert (error.code, error.field) == ("invalid_value", "abstinent[0]")
     assert refusal(summarise_abstinence, [], []).code == "empty_group"
     assert refusal(summarise_abstinence, ["A"], [True, False]).code == "length_mismatch"
+
+
+# --- 100,000-patient inputs: arrays, heavy ties, counts ------------------------------------------
+
+
+def tied_cohort(n: int = 20_000, seed: int = 7):
+    """Many patients on few distinct days, as a cohort's whole-day relapse times are."""
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 3, n)
+    times = np.minimum(rng.exponential(20 + 10 * groups).astype(np.int64), 60)
+    events = (times < 60).astype(np.int64) * (rng.random(n) < 0.9)
+    return times, events, groups
+
+
+def test_kaplan_meier_on_tied_arrays_equals_lifelines_on_every_patient():
+    times, events, _ = tied_cohort()
+    result = kaplan_meier(times, events)
+    fitter = KaplanMeierFitter().fit(times, events)
+    table = fitter.event_table
+    assert len(result.rows) == int((table["removed"] > 0).sum()) < 100
+    for row in result.rows:
+        assert (row.at_risk, row.events, row.censored) == tuple(
+            int(table.loc[row.time, c]) for c in ("at_risk", "observed", "censored")
+        )
+        assert close(row.survival, fitter.survival_function_.iloc[:, 0].loc[row.time])
+        assert close(row.ci_lower, fitter.confidence_interval_.iloc[:, 0].loc[row.time])
+        assert close(row.ci_upper, fitter.confidence_interval_.iloc[:, 1].loc[row.time])
+        assert close(row.se, row.survival * math.sqrt(fitter._cumulative_sq_.loc[row.time]))
+    assert result.median == fitter.median_survival_time_
+    assert (result.n, result.events) == (len(times), int(events.sum()))
+    assert kaplan_meier(times.tolist(), events.tolist()) == result  # lists and arrays agree
+
+
+def test_logrank_on_tied_arrays_equals_lifelines_on_every_patient():
+    times, events, groups = tied_cohort()
+    labels = np.array([f"arm{g}" for g in groups], dtype=object)
+    result = logrank(times, events, labels)
+    reference = multivariate_logrank_test(times, labels, events)
+    assert close(result.chi2, reference.test_statistic) and close(result.p, reference.p_value)
+    assert result.df == 2
+
+
+@pytest.mark.parametrize(
+    ("times", "events", "code", "field"),
+    [
+        (np.array([1, -1]), np.array([1, 1]), "invalid_time", "times[1]"),
+        (np.array([1.0, math.nan]), np.array([1, 1]), "invalid_time", "times[1]"),
+        (np.array([1, 2]), np.array([1, 2]), "invalid_event", "events[1]"),
+        (np.array([1, 2]), np.array([1.0, 0.0]), "invalid_event", "events[0]"),
+        (np.array([1, 2]), np.array([1]), "length_mismatch", "events"),
+        (np.array([], dtype=np.int64), np.array([], dtype=np.int64), "empty_group", "times"),
+    ],
+)
+def test_array_inputs_are_refused_as_lists_are(times, events, code, field):
+    error = refusal(kaplan_meier, times, events)
+    assert (error.code, error.field) == (code, field)
+    listed = refusal(kaplan_meier, times.tolist(), events.tolist())
+    assert (listed.code, listed.field) == (code, field)
+
+
+def test_abstinence_from_counts_equals_abstinence_per_patient():
+    labels = ["ketamine"] * 40 + ["control"] * 30
+    outcomes = [True] * 25 + [False] * 10 + [None] * 5 + [True] * 8 + [None] * 22
+    counts = [("ketamine", 40, 25, 5), ("control", 30, 8, 22)]
+    assert summarise_abstinence_counts(counts) == summarise_abstinence(labels, outcomes)
+
+
+@pytest.mark.parametrize(
+    ("counts", "code"),
+    [
+        ([("A", 0, 0, 0)], "empty_group"),
+        ([("A", 10, 11, 0)], "invalid_count"),
+        ([("A", 10, 4, 7)], "invalid_count"),  # more missing than not abstinent
+        ([("A", 10, 4, -1)], "invalid_count"),
+    ],
+)
+def test_abstinence_from_counts_refusals(counts, code):
+    assert refusal(summarise_abstinence_counts, counts).code == code

@@ -212,3 +212,24 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.months}-month follow-up of course {self.course_id}"
+
+
+class CalendarVersion(models.Model):
+    """A per-patient counter that the database raises whenever a row of the patient's use
+    calendar or toxicology results is inserted, updated or deleted (triggers, installed by
+    migration 0002 from ``kapstone.outcomes.calendar_triggers``; statement-level on PostgreSQL).
+
+    Anything derived from a patient's calendar (the research outcome summaries) records the
+    version it was derived from, read in the same statement as the rows; a summary whose version
+    is not the current one is stale. Kept by the database, not by the services, so that no write
+    path (a bulk load, a console fix, a future import) can leave a summary silently out of date.
+    A patient with no row has never had a calendar or test row (version 0).
+    """
+
+    patient = models.OneToOneField(
+        Patient, primary_key=True, on_delete=models.CASCADE, related_name="calendar_version"
+    )
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"calendar version {self.version} of patient {self.patient_id}"

@@ -26,18 +26,28 @@ Outcome per course:
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
+import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from operator import itemgetter
+from typing import Any, NamedTuple
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
-from django.db.models import Max, Q
+from django.db.models import Case, F, Max, Q, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from kapstone.accounts.access import clinic_ids_for
-from kapstone.accounts.models import Role
+from kapstone.accounts.models import Clinic, Role
+from kapstone.audit.models import AuditAction
+from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.domain import tlfb
 from kapstone.domain.errors import DomainError
@@ -49,7 +59,8 @@ from kapstone.domain.outcomes import (
 )
 from kapstone.domain.protocols import DOSING, Protocol, add_months, protocol_from_dict
 from kapstone.domain.sessions import DISCHARGED
-from kapstone.outcomes.models import ToxicologyTest, UseDay
+from kapstone.outcomes.models import CalendarVersion, ToxicologyTest, UseDay
+from kapstone.research.models import CourseOutcomeSummary
 
 #: Who may open the cohort report and download de-identified exports. Researchers see only
 #: aggregates (small cells suppressed) and de-identified rows; prescribers and clinic admins see
@@ -89,9 +100,9 @@ class CohortFilter:
         }
 
 
-@dataclass(frozen=True)
-class CourseOutcome:
-    """One course's derived outcome. Holds internal ids and dates: never rendered as such."""
+class CourseOutcome(NamedTuple):
+    """One course's derived outcome. Holds internal ids and dates: never rendered as such.
+    (A named tuple: 100,000 are built per report.)"""
 
     course_id: int
     patient_id: int
@@ -131,6 +142,8 @@ class Cohort:
     skipped: int = 0  # courses whose protocol outcome could not be derived (invalid definition)
     #: (slug, version) of the protocols whose courses are in ``outcomes``.
     derived_protocols: tuple[tuple[str, int], ...] = ()
+    #: Courses whose outcome summary was missing or stale and was computed from the calendar.
+    recomputed: int = 0
 
     @property
     def closed(self) -> list[CourseOutcome]:
@@ -206,32 +219,74 @@ def cohort_courses(cohort: Cohort):
     return qs.filter(keys)
 
 
-class _CourseRow(NamedTuple):
-    course_id: int
-    patient_id: int
-    clinic_id: int
-    protocol_slug: str
-    protocol_version: int
-    protocol_title: str
-    start_date: date
-    arm: str
-    sex_at_birth: str
+#: The columns of ``_course_rows``, in order. The summary's (research.CourseOutcomeSummary) come
+#: from an outer join: all None when the course has none; the patient's calendar version is None
+#: when their calendar never changed (version 0).
+_COURSE_COLUMNS = (
+    "pk",
+    "patient_id",
+    "clinic_id",
+    "protocol_slug",
+    "protocol_version",
+    "start_date",
+    "arm",
+    "patient__sex_at_birth",
+    "current_key",
+    "outcome_summary__window_days_reported",
+    "outcome_summary__window_use",
+    "outcome_summary__relapse_time_days",
+    "outcome_summary__relapse_event",
+    "outcome_summary__relapse_has_follow_up",
+    "outcome_summary__follow_up",
+)
 
 
-def _course_rows(qs) -> list[_CourseRow]:
-    # values_list, not model instances: 100,000 courses must not each decode their protocol JSON.
-    fields = (
-        "pk",
-        "patient_id",
-        "clinic_id",
-        "protocol_slug",
-        "protocol_version",
-        "protocol_title",
-        "start_date",
-        "arm",
-        "patient__sex_at_birth",
+#: Positions in a row of ``_course_rows``; the summary's values (``_summary``) from ``_SUMMARY``.
+_ID, _PATIENT, _CLINIC, _SLUG, _VERSION, _START, _ARM, _SEX, _CURRENT_KEY, _SUMMARY = range(10)
+
+
+def _course_rows(qs) -> list[tuple]:
+    """The courses of ``qs`` as plain tuples of ``_COURSE_COLUMNS``, in id order.
+
+    Plain tuples from values_list, not model instances (100,000 courses must not each decode
+    their protocol JSON) nor named tuples (building 100,000 of them is measurable); sorted here,
+    not by the database (SQLite sorts the whole joined rows in a temporary b-tree: 0.9 s for
+    100,000; docs/benchmarks.md)."""
+    # The summary's key, only when it was computed from the patient's current calendar version
+    # (compared here, so the versions need not travel); None: no summary, or a stale one.
+    current_key = Case(
+        When(
+            outcome_summary__calendar_version=Coalesce("patient__calendar_version__version", 0),
+            then=F("outcome_summary__bounds_key"),
+        ),
+        default=None,
     )
-    return [_CourseRow(*row) for row in qs.order_by("start_date", "id").values_list(*fields)]
+    rows = _fetch(qs.order_by().annotate(current_key=current_key).values_list(*_COURSE_COLUMNS))
+    rows.sort(key=itemgetter(_ID))
+    return rows
+
+
+def _fetch(queryset) -> list[tuple]:
+    """The rows of an ORM-built values_list query, fetched on a plain cursor: without Django's
+    per-value converters, which on SQLite parse every date and boolean (a third of a second for
+    100,000 courses). Dates may then be ISO strings on SQLite: the caller converts them once per
+    distinct value (``_DateCache``); booleans may be 0/1."""
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # e.g. no clinic: Django knows without asking the database
+        return []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+class _DateCache(dict):
+    """Dates as the database returned them (a date, or an ISO string on SQLite) → dates, each
+    distinct value converted once."""
+
+    def __missing__(self, value):
+        converted = self[value] = _as_date(value)
+        return converted
 
 
 def _protocols(qs, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Protocol | None]:
@@ -260,7 +315,8 @@ def _last_given_dosing(qs) -> dict[int, date]:
         .annotate(last=Max("scheduled_date"))
         .values_list("course_id", "last")
     )
-    return dict(rows)
+    dates = _DateCache()
+    return {course_id: dates[last] for course_id, last in _fetch(rows)}
 
 
 #: Point-prevalence abstinence at a follow-up: the days of the TLFB window that ends on the
@@ -270,7 +326,7 @@ FOLLOW_UP_WINDOW_DAYS = 30
 
 
 class CalendarBounds(NamedTuple):
-    """The days that decide one course's outcome, as calendar dates (see ``outcome_from_aggregates``);
+    """The days that decide one course's outcome, as calendar dates (see ``_Plan`` and ``_relapse``);
     ``follow_up_windows`` are the (first, last) days of each follow-up's point-prevalence window.
     (A named tuple: 100,000 of them are built per report.)"""
 
@@ -293,7 +349,9 @@ class CalendarAggregate(NamedTuple):
     - ``relapse_day``: the first day after the acute phase with use (any use) or with a
       reported number of drinks at or above the threshold (heavy day);
     - ``last_day``: the last such reported or tested day after the acute phase;
-    - ``follow_up``: (days reported, any use) for each of the bounds' follow-up windows.
+    - ``follow_up``: (days reported, any use) for each of the bounds' follow-up windows;
+    - ``calendar_version``: the patient's ``CalendarVersion`` read in the same statement as the
+      rows (0: none yet), which a stored summary of this aggregate records.
     """
 
     window_days_reported: int = 0
@@ -301,6 +359,7 @@ class CalendarAggregate(NamedTuple):
     relapse_day: date | None = None
     last_day: date | None = None
     follow_up: tuple[tuple[int, bool], ...] = ()
+    calendar_version: int = 0
 
 
 def _supported(definition: OutcomeDefinition) -> None:
@@ -323,6 +382,8 @@ def _as_date(value) -> date | None:
 # One row per (patient, substance, day) reported (its current row: no later entry of the same
 # day exists) plus one per distinct day with a positive test; ``new_day`` is 0 for a test day
 # that is also a reported day, so summing it counts distinct days without COUNT(DISTINCT).
+# Every course of ``b`` gets a row (outer join: a course with no calendar has zero counts), with
+# its patient's calendar version read by the same statement, so in the same snapshot as the rows.
 _AGGREGATE_SQL = """
 WITH b AS ({bounds}),
 current_days AS (
@@ -348,12 +409,13 @@ facts AS (
         WHERE result = 'positive' {confirmed} AND patient_id IN (SELECT patient_id FROM b)
     ) t
 )
-SELECT b.course_id,
+SELECT b.course_id, COALESCE(MAX(cv.version), 0),
     SUM(CASE WHEN f.day >= b.ws AND f.day <= b.we THEN f.new_day ELSE 0 END),
     MAX(CASE WHEN f.day >= b.ws AND f.day <= b.we AND f.used THEN 1 ELSE 0 END),
     MIN(CASE WHEN f.day > b.ae AND f.used AND (b.th IS NULL OR f.drinks >= b.th) THEN f.day END),
     MAX(CASE WHEN f.day > b.ae THEN f.day END){windows}
-FROM b JOIN facts f ON f.patient_id = b.patient_id AND f.substance = b.substance
+FROM b LEFT JOIN facts f ON f.patient_id = b.patient_id AND f.substance = b.substance
+LEFT JOIN {version} cv ON cv.patient_id = b.patient_id
 GROUP BY b.course_id
 """
 _WINDOW_SQL = """,
@@ -435,6 +497,7 @@ def calendar_aggregates(
         bounds=bounds_sql,
         use_day=connection.ops.quote_name(UseDay._meta.db_table),
         tox=connection.ops.quote_name(ToxicologyTest._meta.db_table),
+        version=connection.ops.quote_name(CalendarVersion._meta.db_table),
         confirmed="AND confirmed" if require_confirmation else "",
         windows="".join(_WINDOW_SQL.format(k=k) for k in range(windows)),
     )
@@ -448,11 +511,12 @@ def calendar_aggregates(
         result = cursor.fetchall()
     return {
         int(r[0]): CalendarAggregate(
-            window_days_reported=int(r[1] or 0),
-            window_use=bool(r[2]),
-            relapse_day=_as_date(r[3]),
-            last_day=_as_date(r[4]),
-            follow_up=tuple((int(r[5 + 2 * k] or 0), bool(r[6 + 2 * k])) for k in range(windows)),
+            window_days_reported=int(r[2] or 0),
+            window_use=bool(r[3]),
+            relapse_day=_as_date(r[4]),
+            last_day=_as_date(r[5]),
+            follow_up=tuple((int(r[6 + 2 * k] or 0), bool(r[7 + 2 * k])) for k in range(windows)),
+            calendar_version=int(r[1]),
         )
         for r in result
     }
@@ -508,31 +572,16 @@ def _window_status(
     return ABSTINENT if coverage >= definition.minimum_coverage else UNKNOWN
 
 
-def outcome_from_aggregates(
-    definition: OutcomeDefinition, bounds: CalendarBounds, aggregate: CalendarAggregate, *, today: date
-) -> tuple[str, int, bool, bool]:
-    """(abstinence, relapse time in days, relapse event, has follow-up) from the aggregate, by
-    the rules of ``derive_abstinence`` and ``derive_relapse`` (kapstone.domain.outcomes; the
-    tests check the two paths agree on a generated cohort):
-
-    - window still open on ``today`` → ``open``; any use in the window → not abstinent; else
-      abstinent when the days reported cover ``minimum_coverage`` of the window, else unknown;
-    - relapse on the first relapse day after the acute phase (time counted from its end); else
-      censored at the last reported day after it (time 0 and no follow-up when there is none).
-    """
-    abstinence = _window_status(
-        definition,
-        bounds.window_start,
-        bounds.window_end,
-        aggregate.window_days_reported,
-        aggregate.window_use,
-        today,
-    )
-    if aggregate.relapse_day is not None:
-        return abstinence, max(0, (aggregate.relapse_day - bounds.acute_end).days), True, True
-    if aggregate.last_day is not None:
-        return abstinence, (aggregate.last_day - bounds.acute_end).days, False, True
-    return abstinence, 0, False, False
+def _relapse(acute_end: date, relapse_day: date | None, last_day: date | None) -> tuple[int, bool, bool]:
+    """(relapse time in days, relapse event, has follow-up) by the rule of ``derive_relapse``
+    (kapstone.domain.outcomes; tests/research/test_cohort_equivalence checks the two agree):
+    relapse on the first relapse day after the acute phase (time counted from its end); else
+    censored at the last reported day after it (time 0 and no follow-up when there is none)."""
+    if relapse_day is not None:
+        return max(0, (relapse_day - acute_end).days), True, True
+    if last_day is not None:
+        return (last_day - acute_end).days, False, True
+    return 0, False, False
 
 
 def _heavy_day_sex(sex_at_birth: str) -> str:
@@ -540,19 +589,238 @@ def _heavy_day_sex(sex_at_birth: str) -> str:
     return sex_at_birth if sex_at_birth in tlfb.SEXES else "female"
 
 
-def cohort_assemble(*, user, filters: CohortFilter, today: date) -> Cohort:
+#: Part of every summary's ``bounds_key``: change it whenever what ``_AGGREGATE_SQL`` computes or
+#: how a summary stores it changes, and every stored summary becomes stale on upgrade.
+SUMMARY_RULES = "calendar-aggregate-1"
+
+
+def summary_key(bounds: CalendarBounds, require_confirmation: bool) -> str:
+    """The key of what a course's summary was computed for: every input of the aggregate other
+    than the calendar rows themselves (the dates, the threshold, the substance, the test rule)."""
+    threshold = bounds.heavy_threshold
+    parts = [
+        SUMMARY_RULES,
+        bounds.substance,
+        bounds.window_start.isoformat(),
+        bounds.window_end.isoformat(),
+        bounds.acute_end.isoformat(),
+        "" if threshold is None else format(threshold.normalize(), "f"),
+        "confirmed" if require_confirmation else "any",
+        *(f"{first.isoformat()}/{last.isoformat()}" for first, last in bounds.follow_up_windows),
+    ]
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _follow_up_text(counts: tuple[tuple[int, bool], ...]) -> str:
+    return ",".join(f"{reported}:{int(used)}" for reported, used in counts)
+
+
+def _follow_up_counts(text: str) -> tuple[tuple[int, bool], ...]:
+    if not text:
+        return ()
+    return tuple(
+        (int(reported), used == "1") for reported, used in (pair.split(":") for pair in text.split(","))
+    )
+
+
+def _summary(bounds: CalendarBounds, aggregate: CalendarAggregate) -> tuple:
+    """What a course's outcome summary stores of its aggregate, in ``_COURSE_COLUMNS`` order from
+    ``_SUMMARY``: days reported in the window, use in it, the relapse (``_relapse``: time, event,
+    has follow-up) and the follow-up windows' counts as text."""
+    return (
+        aggregate.window_days_reported,
+        aggregate.window_use,
+        *_relapse(bounds.acute_end, aggregate.relapse_day, aggregate.last_day),
+        _follow_up_text(aggregate.follow_up[: len(bounds.follow_up_windows)]),
+    )
+
+
+_SUMMARY_FIELDS = (
+    "window_days_reported",
+    "window_use",
+    "relapse_time_days",
+    "relapse_event",
+    "relapse_has_follow_up",
+    "follow_up",
+)
+
+
+def store_summaries(computed: list[tuple[int, int, str, tuple]]) -> None:
+    """Insert or replace outcome summaries: (course id, the calendar version they were computed
+    from, bounds key, ``_summary``) each, in course order so that two concurrent reports lock
+    rows in the same order. A summary computed from a calendar that changed meanwhile carries
+    the older version and is recomputed by the next report."""
+    if not computed:
+        return
+    now = timezone.now()
+    rows = [
+        CourseOutcomeSummary(
+            course_id=course_id,
+            calendar_version=version,
+            bounds_key=key,
+            computed_at=now,
+            **dict(zip(_SUMMARY_FIELDS, summary, strict=True)),
+        )
+        for course_id, version, key, summary in sorted(computed, key=itemgetter(0))
+    ]
+    with transaction.atomic(using=CourseOutcomeSummary.objects.db):
+        CourseOutcomeSummary.objects.bulk_create(
+            rows,
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["course"],
+            update_fields=["calendar_version", "bounds_key", *_SUMMARY_FIELDS, "computed_at"],
+        )
+
+
+class _Plan:
+    """What the courses of one protocol version anchored on one day, for one heavy-day sex, share:
+    their bounds (without ids), follow-up months and summary key, and the window statuses
+    already worked out (a report derives 100,000 courses from a few thousand plans). Statuses
+    are memoised per *shape* (definition, window lengths, which windows have closed on
+    ``today``), which many plans share, in ``memo``."""
+
+    __slots__ = (
+        "_follow_up",
+        "_window",
+        "anchor",
+        "definition",
+        "key",
+        "months",
+        "on_dosing",
+        "template",
+        "title",
+        "today",
+    )
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        definition: OutcomeDefinition,
+        anchor: date,
+        on_dosing: bool,
+        sex: str,
+        today: date,
+        memo: dict[tuple, dict],
+    ):
+        windows = follow_up_windows(protocol, anchor)
+        self.definition = definition
+        self.title = protocol.title
+        self.anchor, self.on_dosing = anchor, on_dosing
+        self.template = bounds_for(0, 0, definition, anchor, sex, windows)
+        self.months = tuple(m for m, _, _ in windows)
+        self.key = summary_key(self.template, definition.require_test_confirmation)
+        self.today = today
+        t = self.template
+        self._window = memo.setdefault(
+            ("window", definition, (t.window_end - t.window_start).days, today < t.window_end), {}
+        )
+        self._follow_up = memo.setdefault(
+            (
+                "follow_up",
+                definition,
+                self.months,
+                tuple(((last - first).days, today < last) for first, last in t.follow_up_windows),
+            ),
+            {},
+        )
+
+    def abstinence(self, reported: int, used: bool) -> str:
+        status = self._window.get((reported, used))
+        if status is None:
+            t = self.template
+            status = _window_status(self.definition, t.window_start, t.window_end, reported, used, self.today)
+            self._window[(reported, used)] = status
+        return status
+
+    def follow_up(self, text: str) -> tuple[tuple[int, str], ...]:
+        """(months, status) per follow-up window from a summary's "reported:used" counts."""
+        statuses = self._follow_up.get(text)
+        if statuses is None:
+            counts = _follow_up_counts(text) if text else ((0, False),) * len(self.months)
+            statuses = tuple(
+                (month, _window_status(self.definition, first, last, reported, used, self.today))
+                for month, (first, last), (reported, used) in zip(
+                    self.months, self.template.follow_up_windows, counts, strict=True
+                )
+            )
+            self._follow_up[text] = statuses
+        return statuses
+
+    def outcome(self, row: tuple, start: date, group_by_protocol: bool, summary: tuple) -> CourseOutcome:
+        """The course's outcome from its ``_summary`` (days reported in the window, use in it,
+        relapse time, event and follow-up, follow-up counts text), with the window statuses of
+        ``_window_status``."""
+        reported, used, time_days, event, has_follow_up, text = summary
+        arm = row[_ARM] or NO_ARM
+        return CourseOutcome(
+            row[_ID],
+            row[_PATIENT],
+            row[_CLINIC],
+            row[_SLUG],
+            self.title,
+            arm,
+            self.definition.substance,
+            row[_SLUG] if group_by_protocol else arm,
+            start,
+            self.anchor,
+            self.on_dosing,
+            self.abstinence(reported, bool(used)),
+            time_days,
+            bool(event),
+            bool(has_follow_up),
+            self.follow_up(text or ""),
+        )
+
+
+_gc_lock = threading.Lock()
+_gc_state = {"holders": 0, "was_enabled": True}
+
+
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while a report builds its ~10^5 small objects.
+
+    None of them form cycles (reference counting frees them), but each allocation burst makes
+    the collector traverse every live object again: 10–20 % of a 100,000-patient report
+    (docs/benchmarks.md). Process-wide, so counted: the collector resumes when the last report
+    running in the process leaves, and only if it was enabled before the first came in."""
+    with _gc_lock:
+        if _gc_state["holders"] == 0:
+            _gc_state["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_state["holders"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state["holders"] -= 1
+            if _gc_state["holders"] == 0 and _gc_state["was_enabled"]:
+                gc.enable()
+
+
+def cohort_assemble(*, user, filters: CohortFilter, today: date, use_summaries: bool = True) -> Cohort:
     """The courses of ``filters`` in the user's report clinics, each with its derived outcome.
 
-    A fixed number of queries whatever the cohort's size: the courses (values only), one
-    protocol per (slug, version), the last given dosing date per course (grouped), and one
-    grouped query over the calendars and tests (``calendar_aggregates``); the per-day rows never
-    reach Python. Not audited here: the report and export selectors audit what leaves.
-    ``today`` decides which outcome windows have closed.
+    A fixed number of queries whatever the cohort's size: the courses with their stored outcome
+    summaries (values only), one protocol per (slug, version), the last given dosing date per
+    course (grouped), and, for the courses whose summary is missing or stale (see
+    ``research.models``), one grouped query over their calendars and tests
+    (``calendar_aggregates``) whose results are stored as their new summaries. The per-day rows
+    never reach Python. ``use_summaries=False`` recomputes every course (the check of
+    ``kapstone outcome_summaries --check``, and the tests). Not audited here: the report and
+    export selectors audit what leaves. ``today`` decides which outcome windows have closed.
     """
-    clinic_ids = _clinic_ids(user, filters)
+    with gc_paused():
+        return _assemble(_clinic_ids(user, filters), filters, today, use_summaries=use_summaries)
+
+
+def _assemble(
+    clinic_ids: list[int], filters: CohortFilter, today: date, *, use_summaries: bool = True
+) -> Cohort:
     qs = _course_queryset(clinic_ids, filters)
     rows = _course_rows(qs)
-    protocols = _protocols(qs, dict.fromkeys((r.protocol_slug, r.protocol_version) for r in rows))
+    protocols = _protocols(qs, dict.fromkeys((r[_SLUG], r[_VERSION]) for r in rows))
     definitions: dict[tuple[str, int], OutcomeDefinition | None] = {}
     for key, protocol in protocols.items():
         try:
@@ -561,90 +829,118 @@ def cohort_assemble(*, user, filters: CohortFilter, today: date) -> Cohort:
             definitions[key] = None
     last_given = _last_given_dosing(qs) if rows else {}
     by_slug: dict[str, Protocol] = {}
-    kept: list[tuple[_CourseRow, OutcomeDefinition, CalendarBounds, date, bool, tuple[int, ...]]] = []
-    plans: dict[tuple, tuple[CalendarBounds, tuple[int, ...]]] = {}
-    planned_days: dict[tuple[str, int], int | None] = {}
+    plans: dict[tuple, _Plan] = {}
+    memo: dict[tuple, dict] = {}
+    # Per (slug, version): (protocol, definition, planned last dosing day as a timedelta) or None
+    # when its courses are skipped (invalid) or filtered out (another substance).
+    versions: dict[tuple[str, int], tuple | None] = {}
+    by_protocol = filters.group_by == "protocol"
+    outcomes: list[CourseOutcome | None] = []
+    # (index in ``outcomes``, row, start date, plan) of the courses whose summary is missing or
+    # stale; their ``outcomes`` slot is filled once the calendar has been read.
+    stale: list[tuple[int, tuple, date, _Plan]] = []
+    dates = _DateCache()
     skipped = 0
     for row in rows:
-        key = (row.protocol_slug, row.protocol_version)
-        protocol, definition = protocols[key], definitions[key]
-        if protocol is None:
+        key = (row[_SLUG], row[_VERSION])
+        if key not in versions:
+            protocol, definition = protocols[key], definitions[key]
+            if protocol is not None and filters.substance and protocol.outcome.substance != filters.substance:
+                versions[key] = None
+            else:
+                if protocol is not None:
+                    by_slug.setdefault(row[_SLUG], protocol)
+                    if definition is not None:
+                        _supported(definition)
+                planned = None if protocol is None else planned_last_dosing_day(protocol)
+                versions[key] = (protocol, definition, None if planned is None else timedelta(days=planned))
+        version = versions[key]
+        if version is None:
+            continue
+        protocol, definition, planned = version
+        if protocol is None or definition is None:
             skipped += 1
             continue
-        if filters.substance and protocol.outcome.substance != filters.substance:
-            continue
-        by_slug.setdefault(row.protocol_slug, protocol)
-        if definition is None:
-            skipped += 1
-            continue
-        _supported(definition)
-        if key not in planned_days:
-            planned_days[key] = planned_last_dosing_day(protocol)
-        # As ``anchor_date_for``, with the protocol's planned day looked up once.
-        last, planned = last_given.get(row.course_id), planned_days[key]
-        if last is None or planned is None:
-            anchor, on_dosing = row.start_date, False
-        else:
-            anchor, on_dosing = last - timedelta(days=planned), True
-        sex = _heavy_day_sex(row.sex_at_birth)
-        plan = plans.get((key, anchor, sex))
+        # As ``anchor_date_for``: the last given dosing date minus its planned day, else the start.
+        last = last_given.get(row[_ID])
+        on_dosing = last is not None and planned is not None
+        sex = _heavy_day_sex(row[_SEX])
+        start = dates[row[_START]]
+        plan_key = (key, last if on_dosing else start, on_dosing, sex)
+        plan = plans.get(plan_key)
         if plan is None:
             # Courses of one protocol version anchored on one day share their dates: once each.
-            windows = follow_up_windows(protocol, anchor)
-            plan = (bounds_for(0, 0, definition, anchor, sex, windows), tuple(m for m, _, _ in windows))
-            plans[(key, anchor, sex)] = plan
-        template, months = plan
-        bounds = CalendarBounds(row.course_id, row.patient_id, *template[2:])
-        kept.append((row, definition, bounds, anchor, on_dosing, months))
-    aggregates: dict[int, CalendarAggregate] = {}
-    for confirmation in sorted({k[1].require_test_confirmation for k in kept}):
-        aggregates |= calendar_aggregates(
-            [k[2] for k in kept if k[1].require_test_confirmation == confirmation],
-            require_confirmation=confirmation,
-        )
-    empty = CalendarAggregate()
-    outcomes = []
-    for row, definition, bounds, anchor, on_dosing, months in kept:
-        aggregate = aggregates.get(row.course_id, empty)
-        abstinence, time_days, event, has_follow_up = outcome_from_aggregates(
-            definition, bounds, aggregate, today=today
-        )
-        counts = aggregate.follow_up or ((0, False),) * len(months)
-        follow_up = tuple(
-            (month, _window_status(definition, first, last, reported, used, today))
-            for month, (first, last), (reported, used) in zip(
-                months, bounds.follow_up_windows, counts[: len(months)], strict=True
-            )
-        )
-        arm = row.arm or NO_ARM
-        outcomes.append(
-            CourseOutcome(
-                course_id=row.course_id,
-                patient_id=row.patient_id,
-                clinic_id=row.clinic_id,
-                protocol_slug=row.protocol_slug,
-                protocol_title=row.protocol_title,
-                arm=arm,
-                substance=definition.substance,
-                group=row.protocol_slug if filters.group_by == "protocol" else arm,
-                start_date=row.start_date,
-                anchor_date=anchor,
-                anchored_on_dosing=on_dosing,
-                abstinence=abstinence,
-                relapse_time_days=time_days,
-                relapse_event=event,
-                relapse_has_follow_up=has_follow_up,
-                follow_up=follow_up,
-            )
-        )
+            anchor = last - planned if on_dosing else start
+            plan = plans[plan_key] = _Plan(protocol, definition, anchor, on_dosing, sex, today, memo)
+        if use_summaries and row[_CURRENT_KEY] == plan.key:
+            outcomes.append(plan.outcome(row, start, by_protocol, row[_SUMMARY:]))
+        else:
+            stale.append((len(outcomes), row, start, plan))
+            outcomes.append(None)
+    for confirmation in sorted({entry[3].definition.require_test_confirmation for entry in stale}):
+        batch = [entry for entry in stale if entry[3].definition.require_test_confirmation == confirmation]
+        bounds = [CalendarBounds(row[_ID], row[_PATIENT], *plan.template[2:]) for _, row, _, plan in batch]
+        fresh = calendar_aggregates(bounds, require_confirmation=confirmation)
+        computed = []
+        for (index, row, start, plan), course_bounds in zip(batch, bounds, strict=True):
+            aggregate = fresh[course_bounds.course_id]
+            summary = _summary(course_bounds, aggregate)
+            outcomes[index] = plan.outcome(row, start, by_protocol, summary)
+            computed.append((course_bounds.course_id, aggregate.calendar_version, plan.key, summary))
+        if use_summaries:
+            store_summaries(computed)
     return Cohort(
         filters=filters,
         clinic_ids=tuple(clinic_ids),
         outcomes=tuple(outcomes),
         protocols=by_slug,
         skipped=skipped,
-        derived_protocols=tuple(dict.fromkeys((k[0].protocol_slug, k[0].protocol_version) for k in kept)),
+        derived_protocols=tuple(
+            key for key, version in versions.items() if version is not None and None not in version[:2]
+        ),
+        recomputed=len(stale),
     )
+
+
+def summaries_refresh(*, today: date, rebuild: bool = False) -> dict[str, int]:
+    """Bring every course's outcome summary up to date, in every clinic (a maintenance task: after
+    a bulk load, so that the first report is not the one that pays; ``rebuild`` deletes them all
+    first). Audited with the counts."""
+    clinic_ids = list(Clinic.objects.order_by("pk").values_list("pk", flat=True))
+    with transaction.atomic():
+        deleted = CourseOutcomeSummary.objects.all().delete()[0] if rebuild else 0
+        with gc_paused():
+            cohort = _assemble(clinic_ids, CohortFilter(), today)
+        result = {"courses": len(cohort.outcomes), "recomputed": cohort.recomputed, "deleted": deleted}
+        _audit_maintenance(AuditAction.UPDATE, result)
+    return result
+
+
+def _audit_maintenance(action: str, detail: dict[str, int]) -> None:
+    """The audit row of ``kapstone outcome_summaries``: counts only."""
+    audit_record(
+        actor=None,
+        actor_label="outcome_summaries",
+        action=action,
+        object_type="outcome_summaries",
+        detail=detail,
+    )
+
+
+def summaries_check(*, today: date) -> dict[str, Any]:
+    """Recompute every course's outcome from the calendar and compare it with the outcome from
+    the stored summaries (stale ones are refreshed first, as a report would). ``differing``
+    lists the course ids whose stored summary gives another outcome than the calendar: it should
+    always be empty; ``--rebuild`` replaces them. Audited with the counts."""
+    clinic_ids = list(Clinic.objects.order_by("pk").values_list("pk", flat=True))
+    stored = _assemble(clinic_ids, CohortFilter(), today)
+    fresh = {
+        o.course_id: o for o in _assemble(clinic_ids, CohortFilter(), today, use_summaries=False).outcomes
+    }
+    differing = [o.course_id for o in stored.outcomes if fresh.get(o.course_id) != o]
+    result = {"courses": len(stored.outcomes), "recomputed": stored.recomputed, "differing": differing}
+    _audit_maintenance(AuditAction.READ, {**result, "differing": len(differing)})
+    return result
 
 
 __all__ = [

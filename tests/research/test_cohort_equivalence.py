@@ -103,6 +103,32 @@ def _reference(course, today):
     return abstinence, relapse.time_days, relapse.event, relapse.has_follow_up, tuple(follow_up)
 
 
+def derived(outcome) -> tuple:
+    """The derived part of a ``CourseOutcome``, in the order ``_reference`` returns it."""
+    return (
+        outcome.abstinence,
+        outcome.relapse_time_days,
+        outcome.relapse_event,
+        outcome.relapse_has_follow_up,
+        outcome.follow_up,
+    )
+
+
+def consented_patient(alice, clinic, *, mrn, family_name, sex_at_birth, since):
+    """A new patient with treatment consent from ``since`` and an eligible screening."""
+    person = new_patient(alice, clinic, mrn=mrn, family_name=family_name, sex_at_birth=sex_at_birth)
+    consent_record(
+        actor=alice,
+        patient=person,
+        kind="treatment",
+        status="granted",
+        effective_on=since,
+        document_version="2024-01",
+    )
+    screen(alice, person)
+    return person
+
+
 def _enrol(actor, person, slug, start, arm):
     """Enrol (services allow a start within a year), then move the start to ``start``: test
     set-up, so that year-long outcome windows can have closed."""
@@ -121,22 +147,14 @@ def _generate(alice, clinic, rng: random.Random, count: int):
     use_rows, test_rows = [], []
     for index in range(count):
         slug = PROTOCOLS[index % len(PROTOCOLS)]
-        person = new_patient(
+        person = consented_patient(
             alice,
             clinic,
             mrn=f"A-EQ{index:03d}",
             family_name=f"Quillborne{index:03d}",
             sex_at_birth=SEXES[index % len(SEXES)],
+            since=today - timedelta(days=900),
         )
-        consent_record(
-            actor=alice,
-            patient=person,
-            kind="treatment",
-            status="granted",
-            effective_on=today - timedelta(days=900),
-            document_version="2024-01",
-        )
-        screen(alice, person)
         # Most windows closed (up to ~600 days ago); every seventh course started recently (open).
         days_ago = rng.randint(20, 60) if index % 7 == 6 else rng.randint(400, 600)
         start = today - timedelta(days=days_ago)
@@ -256,14 +274,7 @@ def test_database_aggregates_equal_the_domain_derivation(alice, clinic_a):
     seen = defaultdict(set)
     for course in courses:
         outcome = by_course[course.pk]
-        got = (
-            outcome.abstinence,
-            outcome.relapse_time_days,
-            outcome.relapse_event,
-            outcome.relapse_has_follow_up,
-            outcome.follow_up,
-        )
-        assert got == _reference(course, today), course.protocol_slug
+        assert derived(outcome) == _reference(course, today), course.protocol_slug
         seen["abstinence"].add(outcome.abstinence)
         seen["event"].add(outcome.relapse_event)
         seen["follow_up"].add(outcome.relapse_has_follow_up)
@@ -285,18 +296,14 @@ def test_heavy_day_thresholds_and_overrides_in_the_database_path(alice, clinic_a
     start = today - timedelta(days=200)
     built = {}
     for sex in ("female", "male"):
-        person = new_patient(
-            alice, clinic_a, mrn=f"A-HD-{sex}", family_name=f"Thresholdine{sex}", sex_at_birth=sex
+        person = consented_patient(
+            alice,
+            clinic_a,
+            mrn=f"A-HD-{sex}",
+            family_name=f"Thresholdine{sex}",
+            sex_at_birth=sex,
+            since=start - timedelta(days=30),
         )
-        consent_record(
-            actor=alice,
-            patient=person,
-            kind="treatment",
-            status="granted",
-            effective_on=start - timedelta(days=30),
-            document_version="2024-01",
-        )
-        screen(alice, person)
         course = course_enrol(
             actor=alice, patient=person, protocol_slug="ketamine-met-alcohol-dakwar-2020", start_date=start
         )
@@ -336,11 +343,4 @@ def test_heavy_day_thresholds_and_overrides_in_the_database_path(alice, clinic_a
     assert (woman.relapse_time_days, woman.relapse_event) == (10, True)  # day 45, 4 drinks
     assert (man.relapse_time_days, man.relapse_event) == (15, False)  # censored on day 50
     for course in built.values():
-        outcome = by_course[course.pk]
-        assert (
-            outcome.abstinence,
-            outcome.relapse_time_days,
-            outcome.relapse_event,
-            outcome.relapse_has_follow_up,
-            outcome.follow_up,
-        ) == _reference(course, today)
+        assert derived(by_course[course.pk]) == _reference(course, today)

@@ -66,20 +66,44 @@ def _postgres_create() -> list[str]:
     return sqls
 
 
+def _postgres_truncate() -> list[str]:
+    """TRUNCATE removes rows without row or statement triggers of its own kind: every patient who
+    has a version (that is, has ever had a row) gets a new one. (SQLite has no TRUNCATE; its
+    DELETE without WHERE runs the row triggers.)"""
+    sqls = [
+        f"""CREATE OR REPLACE FUNCTION kapstone_calendar_version_truncate() RETURNS trigger AS $$
+           BEGIN
+             UPDATE {VERSION_TABLE} SET version = version + 1;
+             RETURN NULL;
+           END;
+           $$ LANGUAGE plpgsql;"""  # noqa: S608 - constant names only
+    ]
+    for table in TABLES:
+        sqls.append(f"DROP TRIGGER IF EXISTS {table}_version_truncate ON {table};")
+        sqls.append(
+            f"""CREATE TRIGGER {table}_version_truncate AFTER TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION kapstone_calendar_version_truncate();"""
+        )
+    return sqls
+
+
 def _postgres_drop() -> list[str]:
     sqls = [
         f"DROP TRIGGER IF EXISTS {table}_version_{name} ON {table};"
         for table in TABLES
         for name in _OPERATIONS
     ]
-    return sqls + [f"DROP FUNCTION IF EXISTS kapstone_calendar_version_{name}();" for name in _OPERATIONS]
+    sqls += [f"DROP TRIGGER IF EXISTS {table}_version_truncate ON {table};" for table in TABLES]
+    return sqls + [
+        f"DROP FUNCTION IF EXISTS kapstone_calendar_version_{name}();" for name in (*_OPERATIONS, "truncate")
+    ]
 
 
 def statements(vendor: str, *, create: bool) -> list[str]:
     if vendor == "sqlite":
         return _sqlite_create() if create else _sqlite_drop()
     if vendor == "postgresql":
-        return _postgres_create() if create else _postgres_drop()
+        return _postgres_create() + _postgres_truncate() if create else _postgres_drop()
     raise RuntimeError(f"no calendar version triggers for database vendor {vendor!r}")
 
 

@@ -1,6 +1,7 @@
-"""Outcome summaries under concurrency, on PostgreSQL: a report running while a calendar write is
-still uncommitted stores a summary of what it could see, and the next report recomputes it; two
-cold reports at once both store their summaries without a deadlock or an error."""
+"""Outcome summaries on PostgreSQL: a report running while a calendar write is still uncommitted
+stores a summary of what it could see, and the next report recomputes it; two cold reports at once
+both store their summaries without a deadlock or an error; a TRUNCATE of the calendar (no row
+triggers) still makes every summary stale."""
 
 from __future__ import annotations
 
@@ -76,3 +77,14 @@ def test_two_cold_reports_at_once_both_store(alice, two_alcohol_courses):
     assert len(results) == 2 and results[0] == results[1], results
     assert CourseOutcomeSummary.objects.count() == 2
     assert cohort_assemble(user=alice, filters=CohortFilter(), today=today).recomputed == 0
+
+
+def test_truncating_the_calendar_makes_every_summary_stale(alice, two_alcohol_courses):
+    today, _, (one, two) = two_alcohol_courses
+    before = cohort_assemble(user=alice, filters=CohortFilter(), today=today)
+    assert _outcome(before, one) == ("abstinent", 15, False)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {UseDay._meta.db_table}")
+    after = cohort_assemble(user=alice, filters=CohortFilter(), today=today)
+    assert after.recomputed == 2
+    assert _outcome(after, one) == _outcome(after, two) == ("unknown", 0, False)

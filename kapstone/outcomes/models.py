@@ -226,8 +226,15 @@ class CalendarVersion(models.Model):
     A patient with no row has never had a calendar or test row (version 0).
     """
 
+    # No foreign-key constraint in the database: the triggers write this row whenever a calendar
+    # row changes, also while a whole database is emptied table by table (Django's flush on
+    # SQLite), when the patient may already be gone. A row without its patient is inert.
     patient = models.OneToOneField(
-        Patient, primary_key=True, on_delete=models.CASCADE, related_name="calendar_version"
+        Patient,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="calendar_version",
+        db_constraint=False,
     )
     version = models.BigIntegerField(default=0)
 

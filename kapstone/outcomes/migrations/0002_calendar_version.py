@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='CalendarVersion',
             fields=[
-                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='calendar_version', serialize=False, to='patients.patient')),
+                ('patient', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, db_constraint=False, related_name='calendar_version', serialize=False, to='patients.patient')),
                 ('version', models.BigIntegerField(default=0)),
             ],
         ),

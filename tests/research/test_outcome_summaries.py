@@ -351,3 +351,37 @@ def test_a_version_row_may_outlive_its_patient():
     with transaction.atomic():
         CalendarVersion.objects.create(patient_id=987654, version=1)
     assert CalendarVersion.objects.filter(patient_id=987654).exists()
+
+
+def test_a_single_course_without_a_threshold_is_computed_alone(alice, clinic_a):
+    """One stale course whose bounds have empty values (no heavy-day threshold, no follow-up
+    padding): on PostgreSQL each bounds column is one text split by the server, and a column of
+    one empty value must still give that course its row."""
+    today = clinic_today(clinic_a)
+    start = today - timedelta(days=300)
+    person = consented_patient(
+        alice,
+        clinic_a,
+        mrn="A-SOLO",
+        family_name="Solitarine",
+        sex_at_birth="male",
+        since=start - timedelta(days=30),
+    )
+    course = course_enrol(
+        actor=alice, patient=person, protocol_slug="ketamine-mbrp-cocaine-dakwar-2019", start_date=start
+    )
+    UseDay.objects.bulk_create(
+        UseDay(
+            patient=person,
+            substance="cocaine",
+            day=start + timedelta(days=n),
+            used=n == 70,
+            entered_by=alice,
+            entered_at=timezone.now(),
+        )
+        for n in range(0, 90)
+    )
+    cohort = cohort_assemble(user=alice, filters=CohortFilter(), today=today)
+    assert cohort.recomputed == 1
+    assert derived(cohort.outcomes[0]) == _reference(course, today)
+    assert cohort.outcomes[0].relapse_event is True

@@ -831,7 +831,7 @@ def _assemble(
     by_slug: dict[str, Protocol] = {}
     plans: dict[tuple, _Plan] = {}
     memo: dict[tuple, dict] = {}
-    # Per (slug, version): (protocol, definition, planned last dosing day as a timedelta) or None
+    # Per (slug, version): (protocol, definition, whether it plans dosing sessions) or None
     # when its courses are skipped (invalid) or filtered out (another substance).
     versions: dict[tuple[str, int], tuple | None] = {}
     by_protocol = filters.group_by == "protocol"
@@ -852,25 +852,26 @@ def _assemble(
                     by_slug.setdefault(row[_SLUG], protocol)
                     if definition is not None:
                         _supported(definition)
-                planned = None if protocol is None else planned_last_dosing_day(protocol)
-                versions[key] = (protocol, definition, None if planned is None else timedelta(days=planned))
+                plans_dosing = protocol is not None and planned_last_dosing_day(protocol) is not None
+                versions[key] = (protocol, definition, plans_dosing)
         version = versions[key]
         if version is None:
             continue
-        protocol, definition, planned = version
+        protocol, definition, plans_dosing = version
         if protocol is None or definition is None:
             skipped += 1
             continue
-        # As ``anchor_date_for``: the last given dosing date minus its planned day, else the start.
+        # The anchor (``anchor_date_for``) is set by the last given dosing date when the protocol
+        # plans dosing and one was given, else by the start: that date keys the course's plan.
         last = last_given.get(row[_ID])
-        on_dosing = last is not None and planned is not None
+        on_dosing = last is not None and plans_dosing
         sex = _heavy_day_sex(row[_SEX])
         start = dates[row[_START]]
         plan_key = (key, last if on_dosing else start, on_dosing, sex)
         plan = plans.get(plan_key)
         if plan is None:
             # Courses of one protocol version anchored on one day share their dates: once each.
-            anchor = last - planned if on_dosing else start
+            anchor, _ = anchor_date_for(start, protocol, last)
             plan = plans[plan_key] = _Plan(protocol, definition, anchor, on_dosing, sex, today, memo)
         if use_summaries and row[_CURRENT_KEY] == plan.key:
             outcomes.append(plan.outcome(row, start, by_protocol, row[_SUMMARY:]))

@@ -178,73 +178,38 @@ def _generate(alice, clinic, rng: random.Random, count: int):
             if roll < gap_rate:
                 continue  # a gap
             day = start + timedelta(days=n)
+
+            def entry(used, drinks=None, *, at=now, person=person, substance=substance, day=day):
+                return UseDay(
+                    patient=person,
+                    substance=substance,
+                    day=day,
+                    used=used,
+                    standard_drinks=drinks,
+                    entered_by=alice,
+                    entered_at=at,
+                )
+
             if substance == "alcohol":
                 drinks = (
                     rng.choice((Decimal("3.5"), Decimal(4), Decimal("4.5"), Decimal(5), Decimal(6)))
                     if rng.random() < use_rate * 3
                     else Decimal(0)
                 )
-                use_rows.append(
-                    UseDay(
-                        patient=person,
-                        substance=substance,
-                        day=day,
-                        used=drinks > 0,
-                        standard_drinks=drinks,
-                        entered_by=alice,
-                        entered_at=now,
-                    )
-                )
+                use_rows.append(entry(drinks > 0, drinks))
             else:
-                use_rows.append(
-                    UseDay(
-                        patient=person,
-                        substance=substance,
-                        day=day,
-                        used=rng.random() < use_rate,
-                        entered_by=alice,
-                        entered_at=now,
-                    )
-                )
+                use_rows.append(entry(rng.random() < use_rate))
             if rng.random() < 0.04:
                 # Re-entered later (or at the same instant: then the higher id wins).
                 later = now if rng.random() < 0.3 else now + timedelta(hours=1)
                 if substance == "alcohol":
                     drinks = rng.choice((Decimal(0), Decimal(0), Decimal(5)))
-                    use_rows.append(
-                        UseDay(
-                            patient=person,
-                            substance=substance,
-                            day=day,
-                            used=drinks > 0,
-                            standard_drinks=drinks,
-                            entered_by=alice,
-                            entered_at=later,
-                        )
-                    )
+                    use_rows.append(entry(drinks > 0, drinks, at=later))
                 else:
-                    use_rows.append(
-                        UseDay(
-                            patient=person,
-                            substance=substance,
-                            day=day,
-                            used=rng.random() < 0.5,
-                            entered_by=alice,
-                            entered_at=later,
-                        )
-                    )
+                    use_rows.append(entry(rng.random() < 0.5, at=later))
             if rng.random() < 0.03:
                 # Another substance the same day: never counted for this outcome.
-                use_rows.append(
-                    UseDay(
-                        patient=person,
-                        substance="cannabis",
-                        day=day,
-                        used=True,
-                        entered_by=alice,
-                        entered_at=now,
-                    )
-                )
+                use_rows.append(entry(True, substance="cannabis"))
         for _ in range(rng.choice((0, 0, 1, 3))):
             day = start + timedelta(days=rng.randint(0, horizon))
             test_rows.append(

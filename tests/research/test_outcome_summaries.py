@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -31,6 +32,7 @@ from kapstone.patients.services import clinic_today
 from kapstone.research import cohorts
 from kapstone.research.cohorts import CohortFilter, cohort_assemble
 from kapstone.research.models import CourseOutcomeSummary
+from tests.cli.runner import run_kapstone
 from tests.outcomes.conftest import set_last_dosing
 from tests.research.test_cohort_equivalence import _generate, _reference, consented_patient, derived
 
@@ -385,3 +387,13 @@ def test_a_single_course_without_a_threshold_is_computed_alone(alice, clinic_a):
     assert cohort.recomputed == 1
     assert derived(cohort.outcomes[0]) == _reference(course, today)
     assert cohort.outcomes[0].relapse_event is True
+
+
+def test_the_command_refuses_check_and_rebuild_together_and_writes_nothing(two_alcohol_courses):
+    summaries, events = CourseOutcomeSummary.objects.count(), AuditEvent.objects.count()
+    result = run_kapstone("outcome_summaries", "--check", "--rebuild", "--json")
+    assert result.returncode == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_arguments"
+    assert "not allowed with argument" in error["message"]
+    assert (CourseOutcomeSummary.objects.count(), AuditEvent.objects.count()) == (summaries, events)

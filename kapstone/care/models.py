@@ -13,12 +13,26 @@ from django.db import models
 from django.db.models import Q
 
 from kapstone.accounts.models import Clinic
-from kapstone.domain.protocols import DOSING, FOLLOW_UP, INTEGRATION, PREPARATION
-from kapstone.domain.sessions import SESSION_STATES
+from kapstone.domain.protocols import DOSING, FOLLOW_UP, INTEGRATION, PREPARATION, SESSION_KIND_LABELS
+from kapstone.domain.sessions import SESSION_STATES, state_label
 from kapstone.patients.models import Patient
 
 SESSION_KINDS = (PREPARATION, DOSING, INTEGRATION, FOLLOW_UP)
 USER = settings.AUTH_USER_MODEL
+
+# Events in the clinic's words (the codes stay in the API and the audit trail).
+COURSE_EVENT_LABELS = {
+    "enrolled": "Enrolled",
+    "paused": "Paused",
+    "resumed": "Resumed",
+    "completed": "Completed",
+    "withdrawn": "Withdrawn",
+}
+SESSION_EVENT_LABELS = {
+    "transition": "State change",
+    "rescheduled": "Rescheduled",
+    "group_linked": "Joined a group session",
+}
 
 
 class ProtocolClone(models.Model):
@@ -95,6 +109,10 @@ class CourseEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.at:%Y-%m-%d}"
 
+    @property
+    def kind_label(self) -> str:
+        return COURSE_EVENT_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
+
 
 class GroupStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
@@ -166,6 +184,10 @@ class CareSession(models.Model):
     def is_dosing(self) -> bool:
         return self.kind == DOSING
 
+    @property
+    def kind_label(self) -> str:
+        return SESSION_KIND_LABELS.get(self.kind, self.kind)
+
 
 class SessionEvent(models.Model):
     """Every state change, reschedule and override of a session, with who and why."""
@@ -184,6 +206,18 @@ class SessionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_state}→{self.to_state}"
+
+    @property
+    def from_label(self) -> str:
+        return state_label(self.from_state)
+
+    @property
+    def to_label(self) -> str:
+        return state_label(self.to_state)
+
+    @property
+    def kind_label(self) -> str:
+        return SESSION_EVENT_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
 
 
 class DayOfCheck(models.Model):

@@ -38,6 +38,7 @@ from kapstone.domain.sessions import (
     RECOVERING,
     SCHEDULED,
     evaluate_day_of_checks,
+    state_label,
     transition_session,
 )
 from kapstone.patients.models import Consent, Patient
@@ -329,7 +330,7 @@ def session_reschedule(
         if current.status != SCHEDULED:
             raise WorkflowConflict(
                 "session_not_reschedulable",
-                f"Only a scheduled session can be rescheduled; this one is {current.status}.",
+                f"Only a scheduled session can be rescheduled; this one is {state_label(current.status).lower()}.",
             )
         if scheduled_date < current.course.start_date:
             raise DomainError(
@@ -403,7 +404,8 @@ def day_of_checks_record(
             raise WorkflowConflict("not_a_dosing_session", "Day-of checks are for dosing sessions.")
         if current.status != CHECKED_IN:
             raise WorkflowConflict(
-                "session_not_checked_in", f"Check the patient in first; the session is {current.status}."
+                "session_not_checked_in",
+                f"Check the patient in first; the session is {state_label(current.status).lower()}.",
             )
         full_inputs = dict(inputs) | {"consent_current": treatment_consent_current(current.patient)}
         protocol = course_protocol(current.course)

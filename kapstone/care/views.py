@@ -36,6 +36,7 @@ from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.sessions import allowed_transitions
+from kapstone.domain.sessions import state_label as state_word
 from kapstone.forms import DateInput, add_domain_error
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
@@ -43,17 +44,6 @@ from kapstone.patients.services import clinic_today
 DOSING_STAFF = frozenset({Role.NURSE, Role.PRESCRIBER})
 SCHEDULING = CLINICAL | {Role.ADMIN}
 
-STATE_LABELS = {
-    "scheduled": "Scheduled",
-    "checked_in": "Checked in",
-    "cleared": "Cleared",
-    "in_progress": "In progress",
-    "recovering": "Recovering",
-    "discharged": "Discharged",
-    "stopped": "Stopped",
-    "no_show": "No-show",
-    "cancelled": "Cancelled",
-}
 ACTION_LABELS = {
     "checked_in": "Check in",
     "cleared": "Clear",
@@ -69,7 +59,7 @@ ACTION_LABELS = {
 def state_label(session) -> str:
     if session.status == "discharged" and session.kind != DOSING:
         return "Completed"
-    return STATE_LABELS.get(session.status, session.status)
+    return state_word(session.status)
 
 
 # --- Protocols --------------------------------------------------------------------------------

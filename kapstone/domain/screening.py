@@ -53,52 +53,49 @@ def decision_rank(decision: str) -> int:
 
 # --- Sources -------------------------------------------------------------------------------------
 
-_SRC_LABEL = "Spravato (esketamine) prescribing information, contraindications (clinical.md §3.2, §3.4)"
-_SRC_LABEL_PREGNANCY = (
-    "Spravato (esketamine) prescribing information advises against use in pregnancy and "
-    "breastfeeding (clinical.md §3.4)"
+_SPRAVATO_PI = "Spravato (esketamine) nasal spray prescribing information (FDA label)"
+_ASRA = (
+    "Cohen SP et al. Consensus guidelines on the use of intravenous ketamine infusions for chronic "
+    "pain (ASRA/AAPM/ASA). Reg Anesth Pain Med 2018;43(5):521-546, doi:10.1097/AAP.0000000000000808"
 )
+_APA = "Sanacora G et al. (APA consensus). JAMA Psychiatry 2017;74(4):399-405"
+
+_SRC_LABEL = f"{_SPRAVATO_PI}, contraindications"
+_SRC_LABEL_PREGNANCY = f"{_SPRAVATO_PI}: not advised in pregnancy or breastfeeding"
 _SRC_LABEL_BP_BASELINE = (
-    "Spravato prescribing information: weigh the blood-pressure risk when baseline BP is "
-    ">140 systolic or >90 diastolic mmHg (secondary summary; clinical.md §3.2, §3.4)"
+    f"{_SPRAVATO_PI}: weigh the blood-pressure risk when baseline BP is >140 systolic or >90 "
+    "diastolic mmHg (as summarised from the label's dosing section)"
 )
 _SRC_LABEL_BP_SEVERE = (
-    "Spravato prescribing information Table 6 reports SBP ≥180 / DBP ≥110 mmHg as the severe "
-    "category; the cut-off as a deferral rule is Kapstone's choice (clinical.md §3.2, §6)"
+    f"{_SPRAVATO_PI}, Table 6: SBP ≥180 / DBP ≥110 mmHg is the severe category; using it as a "
+    "deferral cut-off is this clinic's protocol choice"
 )
 _SRC_LABEL_MEDS = (
-    "Spravato medication guide and REMS monitoring form: CNS depressants (sedation), "
-    "psychostimulants and MAOIs (blood pressure) (clinical.md §3.4; software.md §2.2)"
+    "Spravato medication guide and REMS patient monitoring form: CNS depressants (sedation), "
+    "psychostimulants and MAOIs (blood pressure)"
 )
-_SRC_ASRA_CV = "ASRA/AAPM/ASA 2018 consensus (Cohen et al.): not for poorly controlled cardiovascular disease (clinical.md §3.3, §3.4)"
+_SRC_ASRA_CV = f"{_ASRA}: not for poorly controlled cardiovascular disease"
 _SRC_ASRA_PSYCHOSIS = (
-    "ASRA/AAPM/ASA 2018 consensus: avoid in poorly controlled psychoses; APA 2017 consensus "
-    "(Sanacora et al.): assess psychosis history; many psychiatric protocols exclude any history "
-    "(clinical.md §3.1, §3.3, §3.4)"
+    f"{_ASRA}: avoid in poorly controlled psychoses; {_APA}: assess psychosis history; many "
+    "psychiatric protocols exclude any history"
 )
-_SRC_ASRA_HEPATIC = (
-    "ASRA/AAPM/ASA 2018 consensus: avoid in severe hepatic impairment (clinical.md §3.3, §3.4)"
-)
+_SRC_ASRA_HEPATIC = f"{_ASRA}: avoid in severe hepatic impairment"
 _SRC_ASRA_ICP = (
-    "ASRA/AAPM/ASA 2018 consensus: raised intracranial or intraocular pressure, do not use or use "
-    "lower doses with extreme caution (grade C) (clinical.md §3.3, §3.4)"
+    f"{_ASRA}: raised intracranial or intraocular pressure, do not use or use lower doses with extreme "
+    "caution (grade C)"
 )
 _SRC_ASRA_MISUSE = (
-    "ASRA/AAPM/ASA 2018 consensus: no serial infusions in active substance misuse; Spravato label: "
-    "assess abuse risk (clinical.md §3.3, §3.4)"
+    f"{_ASRA}: no serial infusions in active substance misuse; {_SPRAVATO_PI}: assess abuse risk"
 )
 _SRC_MANIA = (
-    "Kapstone rule (issue 3); mania is a standard intake risk flag in KAP intake guides "
-    "(software.md §1.6) and the APA 2017 consensus asks for a full psychiatric assessment "
-    "(clinical.md §3.1); not in the clinical.md §3.4 list"
+    f"Clinic rule: mania is a standard intake risk flag in ketamine-assisted psychotherapy intake; {_APA} "
+    "asks for a full psychiatric assessment"
 )
-_SRC_ADULT = (
-    "Kapstone rule (issue 3): every shipped protocol comes from an adult trial (clinical.md §1.1-1.6)"
-)
+_SRC_ADULT = "Clinic rule: every shipped protocol comes from a trial in adults"
 _SRC_INTOXICATION = (
-    "Kapstone rule (issue 3): the trials treated detoxified or abstinent patients, e.g. Dakwar 2020 "
-    "dosed at least 24 h after the last drink, Krupitsky 2007 treated detoxified inpatients "
-    "(clinical.md §1.3, §1.5)"
+    "Clinic rule: the trials treated detoxified or abstinent patients, e.g. Dakwar E et al., Am J "
+    "Psychiatry 2020;177(2):125-133 dosed at least 24 h after the last drink; Krupitsky EM et al., "
+    "J Psychoactive Drugs 2007;39(1):13-19 treated detoxified inpatients"
 )
 
 

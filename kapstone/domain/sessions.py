@@ -46,6 +46,25 @@ SESSION_STATES: tuple[str, ...] = (
     CANCELLED,
 )
 
+#: The states in the clinic's words (screens show these; codes stay in the API and the audit).
+STATE_LABELS: Mapping[str, str] = {
+    SCHEDULED: "Scheduled",
+    CHECKED_IN: "Checked in",
+    CLEARED: "Cleared",
+    IN_PROGRESS: "In progress",
+    RECOVERING: "Recovering",
+    DISCHARGED: "Discharged",
+    STOPPED: "Stopped",
+    NO_SHOW: "No-show",
+    CANCELLED: "Cancelled",
+}
+
+
+def state_label(state: str) -> str:
+    """A session state in words ("Checked in"); an unknown code is returned as it is."""
+    return STATE_LABELS.get(state, state)
+
+
 #: Every legal move of a dosing session: state -> the states it may move to (issue 3).
 #: One addition to the issue's table: ``checked_in → cancelled`` (with a reason), because a
 #: patient who fails a day-of check that no one may override must be sent home, and the
@@ -116,15 +135,18 @@ def transition_session(current: str, to: str, *, reason: str | None = None, dosi
         raise DomainError("invalid_reason", f"The reason must be text, got {reason!r}.", field="reason")
     table = SESSION_TRANSITIONS if dosing else THERAPY_SESSION_TRANSITIONS
     if to not in table[current]:
-        allowed = ", ".join(sorted(table[current])) or "none (final state)"
+        allowed = ", ".join(state_label(s).lower() for s in sorted(table[current])) or "nothing (final state)"
         raise WorkflowConflict(
             "invalid_transition",
-            f"A session cannot move from {current} to {to}; from {current} it may move to: {allowed}.",
+            f"A session cannot move from {state_label(current).lower()} to {state_label(to).lower()}; "
+            f"from {state_label(current).lower()} it may move to: {allowed}.",
             field="to",
         )
     if to in REASON_REQUIRED and (reason is None or not reason.strip()):
         raise DomainError(
-            "reason_required", f"Moving a session to {to} needs a written reason.", field="reason"
+            "reason_required",
+            f"Moving a session to {state_label(to).lower()} needs a written reason.",
+            field="reason",
         )
     return to
 
@@ -151,22 +173,24 @@ SEXES_AT_BIRTH: tuple[str, ...] = ("female", "male", "intersex", "unknown")
 _SYSTOLIC_PLAUSIBLE_MMHG = (50, 300)
 _DIASTOLIC_PLAUSIBLE_MMHG = (20, 200)
 
+_SPRAVATO_PI = "Spravato (esketamine) nasal spray prescribing information (FDA label, 2026)"
 _SOURCES: dict[str, str] = {
     "breath_alcohol": (
-        "Issue 3: no intoxication at dosing; Dakwar 2020 dosed on a quit day at least 24 h after the last "
-        "drink (clinical.md §1.5)"
+        "Clinic rule: no intoxication at dosing. Dakwar E et al., Am J Psychiatry 2020;177(2):125-133 "
+        "(doi:10.1176/appi.ajp.2019.19070684) dosed on a quit day at least 24 h after the last drink"
     ),
     "urine_drug_screen": (
-        "APA 2017 consensus (Sanacora et al.): urine toxicology when substance use is suspected (clinical.md §3.1)"
+        "Sanacora G et al., JAMA Psychiatry 2017;74(4):399-405 (APA consensus): urine toxicology when "
+        "substance use is suspected"
     ),
-    "pregnancy_test": "Spravato prescribing information advises against use in pregnancy (clinical.md §3.4)",
+    "pregnancy_test": f"{_SPRAVATO_PI}: not advised in pregnancy",
     "blood_pressure": (
-        "Spravato prescribing information: measure BP before dosing; Table 6 severe categories SBP ≥180 / "
-        "DBP ≥110 mmHg (clinical.md §3.2); threshold is a protocol parameter"
+        f"{_SPRAVATO_PI}: measure blood pressure before dosing; severe categories SBP ≥180 / DBP ≥110 mmHg "
+        "(Table 6); the threshold is a protocol parameter"
     ),
-    "fasting": "Protocol practice (a protocol parameter; the references give no fasting rule)",
-    "escort": "Spravato label: no driving until the next day; transport must be arranged (clinical.md §3.2)",
-    "consent": "Kapstone rule: treatment only under current informed consent (issue 3)",
+    "fasting": "Protocol practice (a protocol parameter; the published protocols give no fasting rule)",
+    "escort": f"{_SPRAVATO_PI}: no driving until the next day; transport must be arranged",
+    "consent": "Clinic rule: treatment only under current informed consent",
 }
 
 

@@ -18,7 +18,14 @@ from django.db import models
 from django.db.models import Q
 
 from kapstone.care.models import CareSession
-from kapstone.domain.adverse_events import ACTIONS_TAKEN, ADVERSE_EVENT_TERMS, OUTCOMES, RELATEDNESS
+from kapstone.display import moment
+from kapstone.domain.adverse_events import (
+    ACTIONS_TAKEN,
+    ADVERSE_EVENT_TERMS,
+    OUTCOMES,
+    RELATEDNESS,
+    SERIOUSNESS_CRITERIA,
+)
 from kapstone.patients.models import Patient
 
 USER = settings.AUTH_USER_MODEL
@@ -90,6 +97,47 @@ class AdverseEvent(models.Model):
     def is_open(self) -> bool:
         return self.status == EventStatus.OPEN
 
+    # The vocabularies' words for screens (the codes stay in the API, exports and the audit trail).
+    @property
+    def relatedness_label(self) -> str:
+        return choice_label(RELATEDNESS, self.relatedness)
+
+    @property
+    def action_taken_label(self) -> str:
+        return choice_label(ACTIONS_TAKEN, self.action_taken)
+
+    @property
+    def outcome_label(self) -> str:
+        return choice_label(OUTCOMES, self.outcome)
+
+    @property
+    def seriousness_labels(self) -> list[str]:
+        return [choice_label(SERIOUSNESS_CRITERIA, code) for code in self.seriousness_criteria or []]
+
+
+def choice_label(vocabulary, code: str) -> str:
+    """A code of one of the adverse-event vocabularies in words (the code itself if unknown)."""
+    choice = vocabulary.get(code)
+    return choice.label if choice is not None else str(code)
+
+
+# How a field of an update is named and its value worded on screen.
+_UPDATE_FIELDS = {
+    "term": ("Term", lambda v: ADVERSE_EVENT_TERMS[v].name if v in ADVERSE_EVENT_TERMS else str(v)),
+    "term_text": ("Description", str),
+    "onset_at": ("Onset", moment),
+    "resolved_at": ("Resolved", moment),
+    "grade": ("Grade", str),
+    "serious": ("Serious", lambda v: "yes" if v else "no"),
+    "seriousness_criteria": (
+        "Seriousness",
+        lambda v: "; ".join(choice_label(SERIOUSNESS_CRITERIA, c) for c in v or []) or "none",
+    ),
+    "relatedness": ("Relatedness to ketamine", lambda v: choice_label(RELATEDNESS, v)),
+    "action_taken": ("Action taken", lambda v: choice_label(ACTIONS_TAKEN, v)),
+    "outcome": ("Outcome", lambda v: choice_label(OUTCOMES, v)),
+}
+
 
 class AdverseEventUpdate(models.Model):
     """One change of an adverse event: the fields' new and previous values, why and who."""
@@ -107,6 +155,15 @@ class AdverseEventUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"update of adverse event {self.event_id}"
+
+    @property
+    def changes(self) -> list[tuple[str, str]]:
+        """The new values as (label, value) in words, in the order of the form."""
+        rows = []
+        for name, value in self.values.items():
+            label, word = _UPDATE_FIELDS.get(name, (name.replace("_", " ").capitalize(), str))
+            rows.append((label, "—" if value in (None, "") else word(value)))
+        return rows
 
 
 class AdverseEventReview(models.Model):

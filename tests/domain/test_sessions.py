@@ -20,6 +20,7 @@ from kapstone.domain.sessions import (
     DayOfResult,
     allowed_transitions,
     evaluate_day_of_checks,
+    state_label,
     transition_session,
 )
 
@@ -60,7 +61,10 @@ def test_every_pair_is_allowed_only_if_legal(current: str, to: str) -> None:
         with pytest.raises(WorkflowConflict) as caught:
             transition_session(current, to, reason="any")
         assert caught.value.code == "invalid_transition"
-        assert current in caught.value.message and to in caught.value.message
+        # In words, not codes: "from checked in to discharged".
+        message = caught.value.message
+        assert state_label(current).lower() in message and state_label(to).lower() in message
+        assert "_" not in message
 
 
 @pytest.mark.parametrize(

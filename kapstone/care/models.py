@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from kapstone.accounts.models import Clinic
 from kapstone.domain.protocols import DOSING, FOLLOW_UP, INTEGRATION, PREPARATION, SESSION_KIND_LABELS
-from kapstone.domain.sessions import SESSION_STATES, state_label
+from kapstone.domain.sessions import SESSION_STATES, DayOfResult, state_label
 from kapstone.patients.models import Patient
 
 SESSION_KINDS = (PREPARATION, DOSING, INTEGRATION, FOLLOW_UP)
@@ -236,6 +236,11 @@ class DayOfCheck(models.Model):
 
     def __str__(self) -> str:
         return f"checks {'cleared' if self.cleared else 'not cleared'} {self.recorded_at:%H:%M}"
+
+    @property
+    def result(self) -> DayOfResult:
+        """The stored outcomes as the domain's result (labels and values in words for screens)."""
+        return DayOfResult.from_dict(self.outcomes)
 
 
 class AttendanceStatus(models.TextChoices):

@@ -386,7 +386,7 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
             if row.cleared:
                 messages.success(request, "All day-of checks passed: the session is cleared for dosing.")
                 return redirect("care:session", session_id=session.pk)
-            result = row.outcomes
+            result = row.result
     consent_ok = services.treatment_consent_current(session.patient)
     status = 200 if request.method == "GET" else 400
     return render(

@@ -173,6 +173,18 @@ SEXES_AT_BIRTH: tuple[str, ...] = ("female", "male", "intersex", "unknown")
 _SYSTOLIC_PLAUSIBLE_MMHG = (50, 300)
 _DIASTOLIC_PLAUSIBLE_MMHG = (20, 200)
 
+#: The day-of checks in the clinic's words, and the unit a check's value is read in.
+CHECK_LABELS: Mapping[str, str] = {
+    "breath_alcohol": "Breath alcohol",
+    "urine_drug_screen": "Urine drug screen",
+    "pregnancy_test": "Pregnancy test",
+    "blood_pressure": "Blood pressure",
+    "fasting": "Fasting",
+    "escort": "Escort home",
+    "consent": "Consent current",
+}
+_CHECK_UNITS = {"breath_alcohol": "g/210 L", "blood_pressure": "mmHg", "fasting": "h"}
+
 _SPRAVATO_PI = "Spravato (esketamine) nasal spray prescribing information (FDA label, 2026)"
 _SOURCES: dict[str, str] = {
     "breath_alcohol": (
@@ -214,6 +226,22 @@ class CheckOutcome:
     overridden: bool = False
     override_reason: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The check in words: "Breath alcohol"."""
+        return CHECK_LABELS.get(self.check, self.check)
+
+    @property
+    def value_text(self) -> str:
+        """The value the check was judged on, as a clinician writes it ("Escort: yes" reads
+        ``label``: ``value_text``); empty when nothing was entered or the check does not apply."""
+        if self.value is None or not self.applicable:
+            return "not applicable" if not self.applicable else ""
+        if isinstance(self.value, bool):
+            return "yes" if self.value else "no"
+        unit = _CHECK_UNITS.get(self.check)
+        return f"{self.value} {unit}" if unit else str(self.value)
+
     def as_dict(self) -> dict[str, Any]:
         value = str(self.value) if isinstance(self.value, Decimal) else self.value
         return {
@@ -229,6 +257,11 @@ class CheckOutcome:
             "override_reason": self.override_reason,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckOutcome:
+        """The inverse of :meth:`as_dict` (a stored recording read back; values stay as stored)."""
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__ if name in data})
+
 
 @dataclass(frozen=True)
 class DayOfResult:
@@ -240,6 +273,14 @@ class DayOfResult:
     @property
     def failed(self) -> tuple[CheckOutcome, ...]:
         return tuple(c for c in self.checks if not c.met)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DayOfResult:
+        """The inverse of :meth:`as_dict`."""
+        return cls(
+            cleared=bool(data.get("cleared")),
+            checks=tuple(CheckOutcome.from_dict(c) for c in data.get("checks", ())),
+        )
 
     @property
     def failure_codes(self) -> tuple[str, ...]:
@@ -254,8 +295,28 @@ class DayOfResult:
         return {"cleared": self.cleared, "checks": [c.as_dict() for c in self.checks]}
 
 
+# The entered values in words, for messages shown beside the form's fields.
+_INPUT_WORDS = {
+    "breath_alcohol_g_per_210l": "Breath alcohol",
+    "urine_drug_screen_result": "The urine drug screen result",
+    "childbearing_potential": "Child-bearing potential",
+    "pregnancy_test_result": "The pregnancy test result",
+    "systolic_bp": "Systolic blood pressure",
+    "diastolic_bp": "Diastolic blood pressure",
+    "fasting_hours": "Hours fasted",
+    "escort_confirmed": "Escort home",
+    "consent_current": "Current consent",
+}
+
+
+def _words(name: str) -> str:
+    return _INPUT_WORDS.get(name, name.replace("_", " ").capitalize())
+
+
 def _invalid(name: str, expected: str, value: object) -> DomainError:
-    return DomainError("invalid_check_value", f"{name} must be {expected}, got {value!r}.", field=name)
+    return DomainError(
+        "invalid_check_value", f"{_words(name)} must be {expected}, got {value!r}.", field=name
+    )
 
 
 def _decimal(checks: Mapping[str, Any], name: str) -> Decimal:
@@ -269,7 +330,7 @@ def _decimal(checks: Mapping[str, Any], name: str) -> Decimal:
     if not number.is_finite():
         raise _invalid(name, "a finite number", value)
     if number < 0:
-        raise DomainError("implausible_value", f"{name} {value} cannot be negative.", field=name)
+        raise DomainError("implausible_value", f"{_words(name)} {value} cannot be negative.", field=name)
     return number
 
 
@@ -286,7 +347,9 @@ def _int(checks: Mapping[str, Any], name: str, low: int, high: int) -> int:
         raise _invalid(name, "a whole number", value)
     if not low <= value <= high:
         raise DomainError(
-            "implausible_value", f"{name} {value} mmHg is not plausible (expected {low}–{high}).", field=name
+            "implausible_value",
+            f"{_words(name)} {value} mmHg is not plausible (expected {low}–{high}).",
+            field=name,
         )
     return value
 
@@ -302,7 +365,11 @@ def _choice(checks: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> s
 
 def _require(checks: Mapping[str, Any], name: str, check: str) -> None:
     if checks.get(name) is None:
-        raise DomainError("missing_check", f"{name} is needed for the {check} check.", field=name)
+        raise DomainError(
+            "missing_check",
+            f"{_words(name)} is needed for the {CHECK_LABELS.get(check, check).lower()} check.",
+            field=name,
+        )
 
 
 def _evaluate_one(

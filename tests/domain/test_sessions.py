@@ -420,3 +420,31 @@ def test_therapy_sessions_skip_clearance_and_recovery(current: str, to: str) -> 
 def test_therapy_session_cannot_be_cleared_like_a_dosing_session() -> None:
     assert allowed_transitions("checked_in", dosing=False) == {"in_progress", "cancelled"}
     assert allowed_transitions("checked_in") == {"cleared", "cancelled"}
+
+
+def test_each_check_reads_in_words_with_its_value() -> None:
+    result = evaluate(passing(fasting_hours=Decimal("3")), overrides=None)
+    words = {c.check: f"{c.label}: {c.value_text}" for c in result.checks}
+    assert words["escort"] == "Escort home: yes"
+    assert words["blood_pressure"] == "Blood pressure: 130/80 mmHg"
+    assert words["fasting"] == "Fasting: 3 h"
+    assert words["breath_alcohol"] == "Breath alcohol: 0.00 g/210 L"
+    male = evaluate(passing(childbearing_potential=False), sex="male")
+    pregnancy = next(c for c in male.checks if c.check == "pregnancy_test")
+    assert pregnancy.value_text == "not applicable"
+    assert all("_" not in text and "True" not in text for text in words.values())
+
+
+def test_a_stored_result_reads_back_as_it_was() -> None:
+    result = evaluate(passing(fasting_hours=Decimal("3")))
+    again = DayOfResult.from_dict(result.as_dict())
+    assert again.as_dict() == result.as_dict()
+    assert [c.value_text for c in again.checks] == [c.value_text for c in result.checks]
+
+
+def test_messages_about_entered_values_name_them_in_words() -> None:
+    error = refusal(passing(fasting_hours=...))
+    assert (error.code, error.field) == ("missing_check", "fasting_hours")
+    assert error.message == "Hours fasted is needed for the fasting check."
+    error = refusal(passing(systolic_bp=400))
+    assert error.message == "Systolic blood pressure 400 mmHg is not plausible (expected 50–300)."

@@ -71,7 +71,7 @@ class AddPatientForm(forms.Form):
             + [
                 (
                     p.pk,
-                    f"{p.family_name}, {p.given_name} ({p.mrn}){' · session on this day' if p.due_today else ''}",
+                    f"{p.display_name} ({p.mrn}){' · session on this day' if p.due_today else ''}",
                 )
                 for p in candidates
             ]
@@ -87,7 +87,7 @@ class AttendanceForm(forms.Form):
         for row in attendance:
             name = f"status_{row.patient_id}"
             self.fields[name] = forms.ChoiceField(
-                label=f"{row.patient.family_name}, {row.patient.given_name}",
+                label=f"{row.patient.display_name}",
                 choices=AttendanceStatus.choices,
                 initial=row.status,
                 widget=forms.RadioSelect,

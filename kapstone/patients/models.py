@@ -53,7 +53,8 @@ class Patient(models.Model):
 
     @property
     def display_name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
+        """The one order for a patient's name on every page: "Family, Given"."""
+        return f"{self.family_name}, {self.given_name}"
 
     IDENTITY_FIELDS = (
         "mrn",

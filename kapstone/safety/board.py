@@ -51,7 +51,7 @@ def serious_unreviewed_notices(user: Any, clinic_ids: list[int], session_ids: li
         onset = timezone.localtime(event.onset_at).strftime("%d %b %H:%M")
         text = (
             f"Serious adverse event awaiting a prescriber's review: {event.term_name} (grade {event.grade}), "
-            f"{patient.family_name}, {patient.given_name} — onset {onset}."
+            f"{patient.display_name} — onset {onset}."
         )
         prescriber = event.clinic_id in prescriber_of
         # Once at the top of the board, and again in the row of the patient's session if on it.

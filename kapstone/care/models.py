@@ -145,6 +145,13 @@ class GroupSession(models.Model):
     def __str__(self) -> str:
         return f"{self.title} {self.scheduled_date}"
 
+    @property
+    def kind_phrase(self) -> str:
+        """ "an integration session", "a preparation session"."""
+        label = SESSION_KIND_LABELS.get(self.kind, self.kind).lower()
+        article = "an" if label[:1] in "aeiou" else "a"
+        return f"{article} {label} session".replace("session session", "session")
+
 
 class CareSession(models.Model):
     course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="sessions")

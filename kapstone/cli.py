@@ -9,7 +9,9 @@ an unknown option) take the same path, so scripts see one error shape.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -49,6 +51,33 @@ def parse_decimal(raw: str | None, *, field: str, code: str = "invalid_number") 
     if not value.is_finite():
         raise DomainError(code, f"{field} must be a finite number, got {raw!r}.", field=field)
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser would otherwise accept them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_answers(path: str) -> Mapping[str, Any]:
+    """The ``answers`` object of the JSON file at ``path``, or DomainError.
+
+    Codes: ``file_unreadable`` (missing, a directory, no permission, not UTF-8),
+    ``invalid_json``, ``missing_answers`` (no top-level object with an ``answers`` key).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "not UTF-8 text"
+        raise DomainError("file_unreadable", f"Cannot read {path}: {reason}.", field="file") from None
+    try:
+        payload = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as error:
+        raise DomainError("invalid_json", f"{path} is not valid JSON: {error}.", field="file") from None
+    if not isinstance(payload, dict) or "answers" not in payload:
+        raise DomainError(
+            "missing_answers", f'{path} must hold an object with an "answers" key.', field="answers"
+        )
+    return payload["answers"]
 
 
 class JsonCommand(BaseCommand):

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "kapstone.safety",
     "kapstone.outcomes",
     "kapstone.research",
+    "kapstone.portal",
     "kapstone.api",
     "kapstone.demo",
 ]

@@ -224,6 +224,11 @@ if DEV:
     WHITENOISE_USE_FINDERS = True
     WHITENOISE_AUTOREFRESH = True
 
+# --- Public pre-screen and referrals ----------------------------------------------------------
+# Requests per source address (counted in the database; see kapstone/portal/ratelimit.py).
+REFERRAL_RATE_PER_HOUR = env_int("REFERRAL_RATE_PER_HOUR", 10, minimum=1, maximum=1000)
+PRESCREEN_RATE_PER_MINUTE = env_int("PRESCREEN_RATE_PER_MINUTE", 60, minimum=1, maximum=10000)
+
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

@@ -450,12 +450,13 @@ class EligibilityDecision:
 # --- Validation ----------------------------------------------------------------------------------
 
 
-def validate_answers(answers: object) -> dict[str, bool | int]:
+def validate_answers(answers: object, *, partial: bool = False) -> dict[str, bool | int]:
     """Check an answer set and return it as a plain dict, or raise DomainError.
 
     Guarantees, in this order: ``answers`` is a mapping (``invalid_answer``); it has no keys
     beyond :data:`ANSWER_NAMES` (``unknown_answer``); every answer is present
-    (``missing_answer``); booleans are ``bool`` and integers are ``int`` but not ``bool``
+    (``missing_answer``; with ``partial=True``, for a draft, answers may be absent and the
+    checks below apply to those given); booleans are ``bool`` and integers are ``int`` but not ``bool``
     (``invalid_answer``); integers are plausible (``implausible_value``: systolic 50–300,
     diastolic 20–200 and below systolic, age 0–120). The field is always the answer name.
     """
@@ -473,10 +474,12 @@ def validate_answers(answers: object) -> dict[str, bool | int]:
             field=unknown[0],
         )
     for name in ANSWER_NAMES:
-        if name not in answers:
+        if name not in answers and not partial:
             raise DomainError("missing_answer", f"The answer {name!r} is required.", field=name)
     checked: dict[str, bool | int] = {}
     for question in QUESTIONS:
+        if question.name not in answers:
+            continue  # only with partial=True (checked above)
         value = answers[question.name]
         if question.kind == BOOLEAN:
             if not isinstance(value, bool):
@@ -501,7 +504,9 @@ def validate_answers(answers: object) -> dict[str, bool | int]:
                     field=question.name,
                 )
         checked[question.name] = value
-    if checked["diastolic_bp"] >= checked["systolic_bp"]:
+    if {"diastolic_bp", "systolic_bp"} <= checked.keys() and checked["diastolic_bp"] >= checked[
+        "systolic_bp"
+    ]:
         raise DomainError(
             "implausible_value",
             f"Diastolic blood pressure {checked['diastolic_bp']} mmHg is not below systolic "

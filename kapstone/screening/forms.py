@@ -45,6 +45,13 @@ def _integer_help(question: rules.Question) -> str:
     return f"{question.help_text} {plausible}".strip()
 
 
+def initial_from_draft(answers: dict) -> dict:
+    """A draft's answers as the form's starting values (yes/no radios take "yes"/"no")."""
+    return {
+        name: (YES if value else NO) if isinstance(value, bool) else value for name, value in answers.items()
+    }
+
+
 class ScreeningForm(forms.Form):
     """One field per domain question: yes/no radios for booleans, number inputs for integers."""
 

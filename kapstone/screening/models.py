@@ -70,3 +70,27 @@ class ScreeningSignOff(models.Model):
 
     def __str__(self) -> str:
         return f"sign-off of screening {self.screening_id}: {'approved' if self.approve else 'declined'}"
+
+
+class ScreeningDraft(models.Model):
+    """Answers known before the full screening (a referral's pre-screen), offered to the clinician
+    as the screening form's starting values. Never a screening: nothing is decided from it, and
+    the clinician confirms or changes every answer. ``used_by`` links the screening recorded from it.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="screening_drafts")
+    answers = models.JSONField()  # a subset of the screening's answers, checked by the domain
+    source = models.CharField(max_length=20)  # "referral"
+    source_reference = models.CharField(max_length=20, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    used_by = models.OneToOneField(
+        Screening, null=True, blank=True, on_delete=models.PROTECT, related_name="draft"
+    )
+
+    class Meta:
+        ordering = ["patient", "-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"screening draft {self.pk} of patient {self.patient_id}"

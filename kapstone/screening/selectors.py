@@ -21,7 +21,7 @@ from kapstone.domain.errors import WorkflowConflict
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.screening.access import SCREENING_READ
-from kapstone.screening.models import Screening, ScreeningSignOff
+from kapstone.screening.models import Screening, ScreeningDraft, ScreeningSignOff
 
 #: Newest first: the first row is the current screening.
 LATEST_FIRST = ("-entered_at", "-id")
@@ -137,3 +137,13 @@ def screening_enrolment_check(patient: Patient) -> None:
     else:
         why = "a prescriber declined the current screening; record a new screening to reconsider"
     raise WorkflowConflict("screening_not_approved", f"Cannot enrol: {why}.")
+
+
+def screening_draft_open(*, patient: Patient) -> ScreeningDraft | None:
+    """The newest draft of the patient not yet used for a screening (for the screening form of a
+    patient the caller has already read through a scoped, audited selector)."""
+    return (
+        ScreeningDraft.objects.filter(patient=patient, used_by__isnull=True)
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -22,7 +22,7 @@ from kapstone.domain import screening as rules
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.patients.models import Patient
 from kapstone.screening.access import SCREENING_RECORD, SCREENING_SIGN_OFF
-from kapstone.screening.models import Screening, ScreeningSignOff
+from kapstone.screening.models import Screening, ScreeningDraft, ScreeningSignOff
 
 REASON_MAX_CHARS = 2000
 
@@ -38,10 +38,50 @@ def _rules_version() -> str:
 RULES_VERSION = _rules_version()
 
 
-def screening_record(*, actor: User, patient: Patient, answers: Mapping[str, Any]) -> Screening:
+def screening_draft_create(
+    *,
+    actor: User,
+    patient: Patient,
+    answers: Mapping[str, Any],
+    source: str,
+    source_reference: str = "",
+    note: str = "",
+) -> ScreeningDraft:
+    """Keep answers known before the full screening (checked like a screening's, but partial).
+
+    Written by the service that creates the patient (a referral's conversion), in its transaction.
+    """
+    if patient.clinic_id not in clinic_ids_for(actor, SCREENING_RECORD):
+        raise Http404("patient")
+    checked = rules.validate_answers(answers, partial=True)
+    draft = ScreeningDraft.objects.create(
+        patient=patient,
+        answers=checked,
+        source=source[:20],
+        source_reference=source_reference[:20],
+        note=note[:500],
+        created_by=actor,
+        created_at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="screening_draft",
+        object_id=draft.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"source": draft.source, "answers": sorted(checked)},
+    )
+    return draft
+
+
+def screening_record(
+    *, actor: User, patient: Patient, answers: Mapping[str, Any], draft: ScreeningDraft | None = None
+) -> Screening:
     """Decide eligibility from ``answers`` and keep the screening; it supersedes any earlier one.
 
-    Refusals of the answers are the domain's DomainErrors (``missing_answer``,
+    ``draft``: the draft the form started from (of this patient, not used before), linked to the
+    screening. Refusals of the answers are the domain's DomainErrors (``missing_answer``,
     ``invalid_answer``, ``implausible_value``…), raised before anything is written.
     """
     if patient.clinic_id not in clinic_ids_for(actor, SCREENING_RECORD):
@@ -61,6 +101,12 @@ def screening_record(*, actor: User, patient: Patient, answers: Mapping[str, Any
             entered_by=actor,
             entered_at=timezone.now(),
         )
+        if draft is not None:
+            used = ScreeningDraft.objects.filter(pk=draft.pk, patient=patient, used_by__isnull=True).update(
+                used_by=screening
+            )
+            if not used:
+                raise WorkflowConflict("draft_already_used", "That draft was already used for a screening.")
         audit_record(
             actor=actor,
             action="create",

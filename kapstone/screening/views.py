@@ -15,7 +15,7 @@ from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 from kapstone.screening import selectors, services
 from kapstone.screening.access import SCREENING_READ, SCREENING_RECORD, SCREENING_SIGN_OFF
-from kapstone.screening.forms import ScreeningForm, SignOffForm
+from kapstone.screening.forms import ScreeningForm, SignOffForm, initial_from_draft
 from kapstone.screening.models import Decision
 
 _DECISION_WORDS = {
@@ -63,19 +63,24 @@ def screening_list(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def screening_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=request.user, patient_id=patient_id, roles=SCREENING_RECORD)
+    # Answers known before (a referral's pre-screen) start the form; the clinician confirms each.
+    draft = selectors.screening_draft_open(patient=patient)
+    initial = initial_from_draft(draft.answers) if draft is not None else {}
     # Age is a question of its own; pre-fill it from the record for the clinician to confirm.
-    initial = {"age_years": age_in_years(patient.birth_date, on=clinic_today(patient.clinic))}
+    initial["age_years"] = age_in_years(patient.birth_date, on=clinic_today(patient.clinic))
     form = ScreeningForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            screening = services.screening_record(actor=request.user, patient=patient, answers=form.answers())
+            screening = services.screening_record(
+                actor=request.user, patient=patient, answers=form.answers(), draft=draft
+            )
         except DomainError as error:
             add_domain_error(form, error)
         else:
             label = Decision(screening.decision).label.lower()
             messages.success(request, f"Screening recorded: {label}.")
             return redirect("screening:list", patient_id=patient.pk)
-    context = {"form": form, "patient": patient, "groups": form.question_groups()}
+    context = {"form": form, "patient": patient, "groups": form.question_groups(), "draft": draft}
     return render(
         request, "screening/screening_form.html", context, status=400 if request.method == "POST" else 200
     )

@@ -360,3 +360,25 @@ def test_returns_a_decision_or_raises_domain_error(answers: dict[str, object]) -
         assert error.field
     else:
         assert result.decision in DECISIONS
+
+
+def test_a_partial_answer_set_checks_what_is_given():
+    from kapstone.domain.screening import validate_answers
+
+    assert validate_answers({"pregnant": False, "age_years": 30}, partial=True) == {
+        "pregnant": False,
+        "age_years": 30,
+    }
+    assert validate_answers({}, partial=True) == {}
+    for bad, code in (
+        ({"pregnant": "no"}, "invalid_answer"),
+        ({"age_years": 400}, "implausible_value"),
+        ({"shoe_size": 9}, "unknown_answer"),
+        ({"systolic_bp": 120, "diastolic_bp": 130}, "implausible_value"),
+    ):
+        with pytest.raises(DomainError) as caught:
+            validate_answers(bad, partial=True)
+        assert caught.value.code == code
+    with pytest.raises(DomainError) as caught:
+        validate_answers({"pregnant": False})
+    assert caught.value.code == "missing_answer"

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("kapstone.monitoring.urls")),
     path("", include("kapstone.safety.urls")),
     path("research/", include("kapstone.research.urls")),
+    path("", include("kapstone.portal.urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import protocol_library
+from kapstone.domain.words import gettext_noop
 
 # --- Results and severities ----------------------------------------------------------------------
 
@@ -245,85 +246,103 @@ RULES: dict[str, PrescreenRule] = {
         PrescreenRule(
             "self_harm_now",
             URGENT,
-            "You told us you have had thoughts of ending your life in the past month. Please reach "
-            "out for help now: you do not have to wait for a clinic.",
+            gettext_noop(
+                "You told us you have had thoughts of ending your life in the past month. Please reach "
+                "out for help now: you do not have to wait for a clinic."
+            ),
             _CSSRS,
         ),
         PrescreenRule(
             "under_18",
             EXCLUSION,
-            "Ketamine-assisted therapy for addiction has only been studied in adults, so it is offered "
-            "from age 18.",
+            gettext_noop(
+                "Ketamine-assisted therapy for addiction has only been studied in adults, so it is offered "
+                "from age 18."
+            ),
             "Every published trial of the shipped protocols enrolled adults only",
         ),
         PrescreenRule(
             "pregnant_or_breastfeeding",
             EXCLUSION,
-            "Ketamine is not advised during pregnancy or breastfeeding.",
+            gettext_noop("Ketamine is not advised during pregnancy or breastfeeding."),
             f"{_SPRAVATO}: not advised in pregnancy or breastfeeding",
         ),
         PrescreenRule(
             "psychosis_history",
             EXCLUSION,
-            "Ketamine can bring back or worsen psychosis, so it is not offered to people who have "
-            "had psychosis or a psychotic illness.",
+            gettext_noop(
+                "Ketamine can bring back or worsen psychosis, so it is not offered to people who have "
+                "had psychosis or a psychotic illness."
+            ),
             f"{_ASRA}: avoid in poorly controlled psychoses; {_APA}: assess psychosis history",
         ),
         PrescreenRule(
             "ketamine_allergy",
             EXCLUSION,
-            "You have reacted badly to ketamine before, so it should not be given again.",
+            gettext_noop("You have reacted badly to ketamine before, so it should not be given again."),
             f"{_SPRAVATO}: contraindicated in hypersensitivity to ketamine or esketamine",
         ),
         PrescreenRule(
             "heart_or_bp_problem",
             REVIEW,
-            "Ketamine raises blood pressure for a while, so a doctor needs to check your heart and "
-            "blood pressure first.",
+            gettext_noop(
+                "Ketamine raises blood pressure for a while, so a doctor needs to check your heart and "
+                "blood pressure first."
+            ),
             f"{_SPRAVATO}: contraindications (aneurysm, brain haemorrhage); {_ASRA}: not for poorly "
             "controlled cardiovascular disease",
         ),
         PrescreenRule(
             "ketamine_misuse_history",
             REVIEW,
-            "Because you have used ketamine other than as prescribed, a clinician needs to talk "
-            "with you about whether ketamine treatment is safe for you.",
+            gettext_noop(
+                "Because you have used ketamine other than as prescribed, a clinician needs to talk "
+                "with you about whether ketamine treatment is safe for you."
+            ),
             f"{_ASRA}: no serial infusions in active substance misuse; {_SPRAVATO}: assess abuse risk",
         ),
         PrescreenRule(
             "withdrawal_risk",
             REVIEW,
-            "Stopping suddenly can be dangerous for you. A clinician should help you withdraw safely "
-            "before any ketamine treatment.",
+            gettext_noop(
+                "Stopping suddenly can be dangerous for you. A clinician should help you withdraw safely "
+                "before any ketamine treatment."
+            ),
             "Krupitsky EM et al. J Psychoactive Drugs 2007;39:13-19 and Dakwar E et al. Am J "
             "Psychiatry 2020;177:125-133 treated detoxified or abstinent patients",
         ),
         PrescreenRule(
             "self_harm_past",
             REVIEW,
-            "You have had thoughts of ending your life in the past. A clinician will talk this "
-            "through with you before treatment.",
+            gettext_noop(
+                "You have had thoughts of ending your life in the past. A clinician will talk this "
+                "through with you before treatment."
+            ),
             f"{_CSSRS}: a lifetime history needs a clinician's review",
         ),
         PrescreenRule(
             "no_protocol_for_substance",
             REVIEW,
-            "The ketamine programmes we know of treat alcohol, opioid or cocaine use. A clinician "
-            "can tell you whether another treatment would suit you better.",
+            gettext_noop(
+                "The ketamine programmes we know of treat alcohol, opioid or cocaine use. A clinician "
+                "can tell you whether another treatment would suit you better."
+            ),
             "The shipped protocols treat alcohol, opioid and cocaine use disorders",
         ),
         PrescreenRule(
             "substance_not_covered",
             INFO,
-            "Ketamine-assisted therapy has been studied for alcohol, opioid and cocaine use; the "
-            "clinic will talk with you about the other substances you named.",
+            gettext_noop(
+                "Ketamine-assisted therapy has been studied for alcohol, opioid and cocaine use; the "
+                "clinic will talk with you about the other substances you named."
+            ),
             "The shipped protocols treat alcohol, opioid and cocaine use disorders",
         ),
     )
 }
 
 #: What helps when ketamine is not suitable (shown with a ``not_suitable`` result).
-OTHER_HELP = (
+OTHER_HELP = gettext_noop(
     "Other treatments work too: medicines for alcohol or opioid use disorder, counselling, and "
     "mutual-help groups. For free, confidential help finding treatment, call the SAMHSA National "
     "Helpline at 1-800-662-4357 (24 hours a day)."
@@ -345,16 +364,20 @@ def crisis_help(region: str | None) -> CrisisHelp:
     text 988) and 911 for emergencies; elsewhere the local emergency number first, with the US
     lines for visitors who are in the US. Source: 988 Suicide & Crisis Lifeline; 911.
     """
-    us = ["Call or text 988, the Suicide & Crisis Lifeline, any time, day or night."]
-    emergency = "If you are in danger right now, call 911 or go to the nearest emergency department."
+    us = [gettext_noop("Call or text 988, the Suicide & Crisis Lifeline, any time, day or night.")]
+    emergency = gettext_noop(
+        "If you are in danger right now, call 911 or go to the nearest emergency department."
+    )
     in_us = region.startswith("US-") if region and "-" in region else region in US_REGIONS
     if region is None or in_us:
         return CrisisHelp(lines=(emergency, *us), region_known=region is not None)
     return CrisisHelp(
         lines=(
-            "If you are in danger right now, call your local emergency number or go to the nearest "
-            "emergency department.",
-            "In the United States: " + us[0],
+            gettext_noop(
+                "If you are in danger right now, call your local emergency number or go to the nearest "
+                "emergency department."
+            ),
+            gettext_noop("In the United States, call or text 988, the Suicide & Crisis Lifeline."),
         ),
         region_known=True,
     )

@@ -74,7 +74,7 @@ class ClinicMatch:
     protocols: tuple[str, ...]
     why: tuple[str, ...]
     wait_weeks: int
-    substances_covered: int
+    covered: tuple[str, ...]  # the person's substances this clinic treats
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -128,10 +128,10 @@ def match_clinics(answers: PrescreenAnswers, offers: Iterable[ClinicOffer]) -> t
                 protocols=protocols,
                 why=tuple(why),
                 wait_weeks=offer.wait_weeks,
-                substances_covered=len(covered),
+                covered=tuple(covered),
             )
         )
-    matches.sort(key=lambda m: (-m.substances_covered, m.wait_weeks, m.clinic_name.casefold(), m.clinic_id))
+    matches.sort(key=lambda m: (-len(m.covered), m.wait_weeks, m.clinic_name.casefold(), m.clinic_id))
     return tuple(matches)
 
 

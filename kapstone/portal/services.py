@@ -21,6 +21,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
 from kapstone.accounts.models import Clinic, Membership, Role, User
@@ -187,6 +188,12 @@ def prescreen_run(*, answers: object, address: str | None, now: datetime | None 
         window_s=60,
         now=now or timezone.now(),
     )
+    return prescreen_outcome(answers=answers)
+
+
+def prescreen_outcome(*, answers: object) -> PrescreenOutcome:
+    """The assessment and the matching clinics, uncounted (the result page rebuilt around a
+    request to be contacted, which is itself limited)."""
     assessment = assess_prescreen(answers)
     matches = match_clinics(assessment.answers, clinic_offers()) if assessment.matching_runs else ()
     return PrescreenOutcome(assessment=assessment, matches=matches)
@@ -208,24 +215,28 @@ def clean_contact(contact: Mapping[str, Any] | None) -> Contact:
     """
     contact = contact if isinstance(contact, Mapping) else {}
     name = clean_text(contact.get("name"), field="name", max_chars=120, required=True, label="Your name",
-                      missing_code="name_required", missing_message="Tell us your name.")  # fmt: skip
+                      missing_code="name_required", missing_message=gettext_noop("Tell us your name."))  # fmt: skip
     email = clean_text(contact.get("email"), field="email", max_chars=254, label="The e-mail address")
     phone = clean_text(contact.get("phone"), field="phone", max_chars=40, label="The phone number")
     preferred = clean_text(contact.get("preferred_time"), field="preferred_time", max_chars=120,
                            label="The best time to call")  # fmt: skip
     if not email and not phone:
         raise DomainError(
-            "contact_required", "Give an e-mail address or a phone number (or both).", field="email"
+            "contact_required",
+            gettext_noop("Give an e-mail address or a phone number (or both)."),
+            field="email",
         )
     if email:
         try:
             validate_email(email)
         except Exception:  # Django's ValidationError; its message is not for this page
             raise DomainError(
-                "invalid_email", "That e-mail address does not look right.", field="email"
+                "invalid_email", gettext_noop("That e-mail address does not look right."), field="email"
             ) from None
     if phone and (not _PHONE.match(phone) or sum(c.isdigit() for c in phone) < 7):
-        raise DomainError("invalid_phone", "That phone number does not look right.", field="phone")
+        raise DomainError(
+            "invalid_phone", gettext_noop("That phone number does not look right."), field="phone"
+        )
     return Contact(name=name, email=email, phone=phone, preferred_time=preferred)
 
 
@@ -255,7 +266,7 @@ def referral_submit(
     if consent_to_contact is not True:
         raise DomainError(
             "consent_required",
-            "Tick the box to agree that the clinic may contact you.",
+            gettext_noop("Tick the box to agree that the clinic may contact you."),
             field="consent_to_contact",
         )
     assessment = assess_prescreen(answers)
@@ -266,18 +277,22 @@ def referral_submit(
         )
     person = clean_contact(contact)
     if isinstance(clinic_id, bool) or not isinstance(clinic_id, int):
-        raise DomainError("clinic_not_accepting", "Choose one of the clinics offered.", field="clinic_id")
+        raise DomainError(
+            "clinic_not_accepting", gettext_noop("Choose one of the clinics offered."), field="clinic_id"
+        )
     offers = [offer for offer in clinic_offers() if offer.clinic_id == clinic_id]
     if not offers:
         raise WorkflowConflict(
             "clinic_not_accepting",
-            "That clinic is not taking new referrals at the moment.",
+            gettext_noop("That clinic is not taking new referrals at the moment."),
             field="clinic_id",
         )
     if not match_clinics(assessment.answers, offers):
         raise WorkflowConflict(
             "clinic_not_matched",
-            "That clinic does not offer treatment that fits your answers (substance, region or language).",
+            gettext_noop(
+                "That clinic does not offer treatment that fits your answers (substance, region or language)."
+            ),
             field="clinic_id",
         )
     with transaction.atomic():

@@ -15,7 +15,7 @@ from kapstone.accounts.access import AUTHENTICATED, PUBLIC
 from kapstone.api.api import api
 
 # The explicit public allow-list: sign-in, health, the API schema (served by ninja).
-PUBLIC_VIEWS = {"accounts:login", "health"}
+PUBLIC_VIEWS = {"accounts:login", "health", "portal:start", "portal:contact", "portal:privacy"}
 
 
 def walk(patterns, prefix="", namespace=None):

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from kapstone.portal import public_views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("start/", public_views.start, name="start"),
+    path("start/contact/", public_views.contact, name="contact"),
+    path("start/privacy/", public_views.privacy, name="privacy"),
+]

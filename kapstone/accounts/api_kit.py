@@ -17,7 +17,7 @@ from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, ConfigDict, StringConstraints
 
-from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.access import PUBLIC, clinic_ids_for
 from kapstone.accounts.models import Role
 from kapstone.accounts.services import api_token_authenticate
 from kapstone.audit.services import audit_record
@@ -65,6 +65,13 @@ def api_roles(*roles: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+def api_public(func: Callable) -> Callable:
+    """Declare an API operation open to anyone, without a token (register it with ``auth=None``).
+    Such operations are on the explicit allow-list of the URL-access test; keep it short."""
+    func.kapstone_access = PUBLIC  # type: ignore[attr-defined]
+    return func
 
 
 def _no_nul(value: str) -> str:

@@ -71,7 +71,8 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    status = 409 if isinstance(exc, WorkflowConflict) else 422
+    # A refusal may carry its own HTTP status (``rate_limited`` is 429).
+    status = getattr(exc, "http_status", None) or (409 if isinstance(exc, WorkflowConflict) else 422)
     return error_response(request, status, exc.code, exc.message, exc.field)
 
 
@@ -116,6 +117,8 @@ def _mount() -> None:
     from kapstone.monitoring.api import router as monitoring_router
     from kapstone.outcomes.api import router as outcomes_router
     from kapstone.patients.api import router as patients_router
+    from kapstone.portal.api import public_router
+    from kapstone.portal.api import router as referrals_router
     from kapstone.safety.api import router as safety_router
     from kapstone.screening.api import router as screening_router
 
@@ -128,6 +131,8 @@ def _mount() -> None:
     api.add_router("", dosing_router, tags=["dosing"])
     api.add_router("", outcomes_router, tags=["outcomes"])
     api.add_router("", monitoring_router, tags=["monitoring"])
+    api.add_router("/public", public_router, tags=["public"])
+    api.add_router("/referrals", referrals_router, tags=["referrals"])
 
 
 _mount()

@@ -22,6 +22,8 @@ from kapstone.portal.models import RateCounter
 class RateLimited(DomainError):
     """Too many requests from one source in the window (HTTP 429, code ``rate_limited``)."""
 
+    http_status = 429
+
     def __init__(self, message: str) -> None:
         super().__init__("rate_limited", message)
 

@@ -1,0 +1,150 @@
+"""API of the public door: the pre-screen and referrals (public, no token) and the clinic's
+referral queue (staff, token)."""
+# No "from __future__ import annotations" in API modules: django-ninja resolves the operation
+# signatures through the role wrapper, which lives in another module, so annotations must be real.
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from kapstone.accounts.api_kit import StrictSchema, api_public, api_roles, text
+from kapstone.portal import selectors, services
+from kapstone.portal.models import Referral
+
+public_router = Router()
+router = Router()
+
+
+def _address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+# --- Public -------------------------------------------------------------------------------------
+
+
+class PrescreenIn(StrictSchema):
+    # Any JSON: the pre-screen checks the answers itself and names the key at fault.
+    answers: Any = None
+
+
+class ReasonOut(Schema):
+    code: str
+    severity: str
+    message: str
+
+
+class MatchOut(Schema):
+    clinic_id: int
+    clinic_name: str
+    protocols: list[str]
+    why: list[str]
+    wait_weeks: int
+
+
+class PrescreenOut(Schema):
+    result: str
+    crisis: bool
+    reasons: list[ReasonOut]
+    matches: list[MatchOut]
+
+
+@public_router.post("/prescreen", response=PrescreenOut, auth=None)
+@api_public
+def prescreen(request: HttpRequest, payload: PrescreenIn):
+    """The provisional result and the matching clinics. Nothing is stored."""
+    return services.prescreen_run(answers=payload.answers, address=_address(request)).as_dict()
+
+
+class ContactIn(StrictSchema):
+    name: Any = None
+    email: Any = None
+    phone: Any = None
+    preferred_time: Any = None
+
+
+class ReferralIn(StrictSchema):
+    clinic_id: Any = None
+    answers: Any = None
+    contact: ContactIn | None = None
+    consent_to_contact: Any = None
+
+
+class ReferenceOut(Schema):
+    reference: str
+
+
+@public_router.post("/referrals", response={201: ReferenceOut}, auth=None)
+@api_public
+def submit_referral(request: HttpRequest, payload: ReferralIn):
+    """Ask a matching clinic to make contact; from now on the referral is that clinic's PHI."""
+    referral = services.referral_submit(
+        clinic_id=payload.clinic_id,
+        answers=payload.answers,
+        contact=payload.contact.dict() if payload.contact else None,
+        consent_to_contact=payload.consent_to_contact,
+        address=_address(request),
+    )
+    return Status(201, {"reference": referral.reference})
+
+
+# --- The clinic's queue --------------------------------------------------------------------------
+
+
+class ContactOut(Schema):
+    name: str
+    email: str
+    phone: str
+    preferred_time: str
+
+
+class ReferralOut(Schema):
+    id: int
+    reference: str
+    status: str
+    result: str
+    reasons: list[ReasonOut]
+    created_at: datetime
+    contact: ContactOut
+    overdue: bool
+
+
+def _referral_out(referral: Referral, overdue: bool) -> dict:
+    return {
+        "id": referral.pk,
+        "reference": referral.reference,
+        "status": referral.status,
+        "result": referral.result,
+        "reasons": referral.reasons,
+        "created_at": referral.created_at,
+        "contact": {
+            "name": referral.contact_name,
+            "email": referral.contact_email,
+            "phone": referral.contact_phone,
+            "preferred_time": referral.preferred_time,
+        },
+        "overdue": overdue,
+    }
+
+
+@router.get("", response=list[ReferralOut])
+@api_roles(*selectors.REFERRAL_STAFF)
+def list_referrals(request: HttpRequest, status: text(20) = ""):
+    rows = selectors.referral_queue_for_user(user=request.auth, status=status or None)
+    return [_referral_out(row.referral, row.overdue) for row in rows]
+
+
+class StatusIn(StrictSchema):
+    to: text(20, min_length=1)
+    reason: text(500) = ""
+
+
+@router.post("/{int:referral_id}/status", response=ReferralOut)
+@api_roles(*selectors.REFERRAL_STAFF)
+def change_status(request: HttpRequest, referral_id: int, payload: StatusIn):
+    referral = selectors.referral_get_for_user(user=request.auth, referral_id=referral_id)
+    moved = services.referral_status_change(
+        actor=request.auth, referral=referral, to=payload.to, reason=payload.reason
+    )
+    return _referral_out(moved, selectors.referral_is_overdue(moved))

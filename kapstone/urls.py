@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("kapstone.safety.urls")),
     path("research/", include("kapstone.research.urls")),
     path("", include("kapstone.portal.urls")),
+    path("referrals/", include("kapstone.portal.staff_urls")),
     path("api/v1/", api.urls),
 ]
 

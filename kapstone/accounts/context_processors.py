@@ -27,6 +27,7 @@ def kapstone(request: HttpRequest) -> dict[str, Any]:
             "board": signed_in and bool(clinic_ids_for(user, CLINICAL | {Role.ADMIN})),
             "monitoring": signed_in and bool(clinic_ids_for(user, {Role.NURSE, Role.PRESCRIBER})),
             "follow_ups": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
+            "referrals": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "groups": signed_in and bool(clinic_ids_for(user, CLINICAL)),
             "safety": signed_in and bool(clinic_ids_for(user, {Role.PRESCRIBER})),
             "research": signed_in

@@ -25,6 +25,7 @@ from kapstone.monitoring.demo import seed_monitoring
 from kapstone.outcomes.demo import FOLLOW_UP_COHORT, seed_follow_up_cohort, seed_outcomes
 from kapstone.patients import services as patient_services
 from kapstone.patients.models import Patient
+from kapstone.portal.demo import seed_portal
 from kapstone.safety.demo import seed_safety
 from kapstone.screening.demo import seed_screenings
 
@@ -293,6 +294,7 @@ def seed_demo(
         staff_count += len(staff)
         created += _seed_patients(clinic, mrn_prefix, staff, rng, patients_per_clinic)
         _seed_care(clinic, staff, rng, follow_up_per_protocol)
+        seed_portal(clinic=clinic, admin=staff["admin"], staff=staff["nurse"])
     return SeedSummary(
         clinics=len(CLINICS),
         staff=staff_count,

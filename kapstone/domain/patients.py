@@ -193,19 +193,32 @@ def _check_aware(value: object, *, field: str) -> datetime:
     return value
 
 
+@dataclass(frozen=True)
+class BodyMeasurementValues:
+    """A measurement as it is recorded: values rounded to 0.1, the time to the minute."""
+
+    weight_kg: Decimal | None
+    height_cm: Decimal | None
+    measured_at: datetime
+
+
 def validate_body_measurement(
     *, weight_kg: object | None, height_cm: object | None, measured_at: datetime, now: datetime
-) -> tuple[Decimal | None, Decimal | None]:
+) -> BodyMeasurementValues:
     """A weight (30–300 kg) and/or a height (100–250 cm) taken at ``measured_at``, not after ``now``.
+
+    The time is kept to the minute (seconds dropped), as a clinician reads it off a clock; two
+    measurements in the same minute then tie and the one entered later is in force
+    (:func:`measurement_in_force`): a re-weigh entered a few seconds after a first entry, from a
+    form that shows the minute, always wins. Values are rounded half-up to 0.1.
 
     Refusals: ``measurement_empty`` (neither value), ``invalid_number``, ``weight_out_of_range``,
     ``height_out_of_range``, ``naive_datetime`` / ``invalid_datetime`` (``measured_at`` must be
-    an aware datetime), ``measured_in_future`` (``measured_at`` after ``now``). Values are
-    rounded half-up to 0.1.
+    an aware datetime), ``measured_in_future`` (its minute is after ``now``).
     """
     if weight_kg is None and height_cm is None:
         raise DomainError("measurement_empty", "Enter a weight, a height or both.", field="weight_kg")
-    taken = _check_aware(measured_at, field="measured_at")
+    taken = _check_aware(measured_at, field="measured_at").replace(second=0, microsecond=0)
     current = _check_aware(now, field="now")
     if taken > current:
         raise DomainError(
@@ -215,9 +228,10 @@ def validate_body_measurement(
         )
     weight = None if weight_kg is None else check_weight_plausible(_decimal(weight_kg, "weight_kg"))
     height = None if height_cm is None else check_height_plausible(_decimal(height_cm, "height_cm"))
-    return (
-        None if weight is None else weight.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
-        None if height is None else height.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+    return BodyMeasurementValues(
+        weight_kg=None if weight is None else weight.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+        height_cm=None if height is None else height.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+        measured_at=taken,
     )
 
 

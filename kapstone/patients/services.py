@@ -137,9 +137,8 @@ def patient_create(
     measurement = None
     now = timezone.now()
     if weight_kg is not None or height_cm is not None:
-        measured_at = now if measured_at is None else measured_at
         measurement = validate_body_measurement(
-            weight_kg=weight_kg, height_cm=height_cm, measured_at=measured_at, now=now
+            weight_kg=weight_kg, height_cm=height_cm, measured_at=measured_at or now, now=now
         )
     if _mrn_taken(clinic.pk, fields["mrn"]):
         raise DomainError(
@@ -161,9 +160,9 @@ def patient_create(
             if measurement is not None:
                 BodyMeasurement.objects.create(
                     patient=patient,
-                    weight_kg=measurement[0],
-                    height_cm=measurement[1],
-                    measured_at=measured_at,
+                    weight_kg=measurement.weight_kg,
+                    height_cm=measurement.height_cm,
+                    measured_at=measurement.measured_at,
                     recorded_at=now,
                     recorded_by=actor,
                 )
@@ -248,24 +247,24 @@ def measurement_record(
     height_cm: Any | None,
     measured_at: datetime | None = None,
 ) -> BodyMeasurement:
-    """Record a weight and/or height taken at ``measured_at`` (by default now; never in the future).
+    """Record a weight and/or height taken at ``measured_at`` (by default now; never in the future),
+    kept to the minute.
 
-    The entry's id is its order of entry: of two measurements taken at the same moment, the one
+    The entry's id is its order of entry: of two measurements taken in the same minute, the one
     entered later is in force. Refusals: :func:`kapstone.domain.patients.validate_body_measurement`.
     """
     if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
         raise Http404("patient")
     now = timezone.now()
-    measured_at = now if measured_at is None else measured_at
-    weight, height = validate_body_measurement(
-        weight_kg=weight_kg, height_cm=height_cm, measured_at=measured_at, now=now
+    values = validate_body_measurement(
+        weight_kg=weight_kg, height_cm=height_cm, measured_at=measured_at or now, now=now
     )
     with transaction.atomic():
         row = BodyMeasurement.objects.create(
             patient=patient,
-            weight_kg=weight,
-            height_cm=height,
-            measured_at=measured_at,
+            weight_kg=values.weight_kg,
+            height_cm=values.height_cm,
+            measured_at=values.measured_at,
             recorded_at=now,
             recorded_by=actor,
         )

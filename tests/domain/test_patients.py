@@ -50,7 +50,7 @@ def measure(weight=None, height=None, *, measured_at=None, now=NOW):
 )
 def test_weight_bounds(weight, ok):
     if ok:
-        assert measure(weight)[0] == Decimal(weight)
+        assert measure(weight).weight_kg == Decimal(weight)
     else:
         error = refused("weight_out_of_range", "weight_kg", measure, weight)
         assert f"{Decimal(weight).normalize():f} kg" in error.message
@@ -59,7 +59,7 @@ def test_weight_bounds(weight, ok):
 @pytest.mark.parametrize(("height", "ok"), [("99.9", False), ("100", True), ("250", True), ("250.1", False)])
 def test_height_bounds(height, ok):
     if ok:
-        assert measure(None, height)[1] == Decimal(height)
+        assert measure(None, height).height_cm == Decimal(height)
     else:
         refused("height_out_of_range", "height_cm", measure, None, height)
 
@@ -98,8 +98,8 @@ def test_recording_and_dosing_agree_on_every_weight(weight):
 
 def test_measurement_rules():
     refused("measurement_empty", "weight_kg", measure, None, None)
-    refused("measured_in_future", "measured_at", measure, "70", measured_at=NOW + timedelta(seconds=1))
-    assert measure("70", measured_at=NOW)[0] == Decimal("70.0")  # exactly now is not the future
+    refused("measured_in_future", "measured_at", measure, "70", measured_at=NOW + timedelta(minutes=1))
+    assert measure("70", measured_at=NOW).weight_kg == Decimal("70.0")  # exactly now is not the future
     refused("naive_datetime", "measured_at", measure, "70", measured_at=datetime(2026, 11, 28, 9, 0))
     refused("invalid_datetime", "measured_at", measure, "70", measured_at=date(2026, 11, 28))
     refused("invalid_number", "weight_kg", measure, "NaN")
@@ -108,7 +108,15 @@ def test_measurement_rules():
 
 
 def test_weight_rounds_half_up_to_one_decimal():
-    assert measure("70.25")[0] == Decimal("70.3")
+    assert measure("70.25").weight_kg == Decimal("70.3")
+
+
+def test_the_time_is_kept_to_the_minute():
+    """A form shows minutes: a re-weigh entered seconds after an API entry must tie, not lose."""
+    taken = datetime(2026, 11, 28, 9, 41, 37, 123456, tzinfo=UTC)
+    assert measure("70", measured_at=taken).measured_at == datetime(2026, 11, 28, 9, 41, tzinfo=UTC)
+    # Later seconds of the current minute are not "in the future".
+    assert measure("70", measured_at=NOW + timedelta(seconds=59)).measured_at == NOW
 
 
 # --- The measurement in force ----------------------------------------------------------------------

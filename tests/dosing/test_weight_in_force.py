@@ -82,7 +82,7 @@ class TestSameDayWeights:
         legacy = BodyMeasurement.objects.create(
             patient=patient_a,
             weight_kg=Decimal("25.0"),
-            measured_at=timezone.now(),
+            measured_at=timezone.now().replace(second=0, microsecond=0),  # as migrated
             recorded_at=timezone.now(),
             recorded_by=nina,
         )

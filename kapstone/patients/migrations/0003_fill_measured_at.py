@@ -1,8 +1,8 @@
 """Give every existing measurement the moment it was taken, from its day and its entry time.
 
 Only the day was recorded. A measurement entered on the day it was taken (in the clinic's time
-zone) gets the time it was entered: it cannot have been taken later, and same-day entries keep
-the order in which they were made. A measurement entered on a later day (back-dated) gets noon
+zone) gets the minute it was entered: it cannot have been taken later, and same-day entries keep
+the order in which they were made (within a minute, by entry). A measurement entered on a later day (back-dated) gets noon
 of its day in the clinic's time zone: its time was never recorded, and same-day back-dated
 entries then tie and are ordered by entry (their id), as the weight-in-force rule does.
 
@@ -26,7 +26,8 @@ def forwards(apps, schema_editor):
     for row in rows.iterator(chunk_size=1000):
         zone = ZoneInfo(row.patient.clinic.timezone)
         if row.recorded_at.astimezone(zone).date() == row.measured_on:
-            row.measured_at = row.recorded_at
+            # To the minute, as measurements are recorded from now on.
+            row.measured_at = row.recorded_at.replace(second=0, microsecond=0)
         else:
             row.measured_at = datetime.combine(row.measured_on, NOON, tzinfo=zone)
         batch.append(row)

@@ -34,11 +34,13 @@ MAX_AGE_YEARS = 120
 
 #: The body-mass index range expected of an adult; outside it a non-blocking warning asks to
 #: check the weight and height. No source defines a "plausible" BMI, so the bounds are a
-#: parameter built on the WHO adult classification (WHO Technical Report Series 894, 2000,
-#: Table 2.1; thinness grades from WHO TRS 854, 1995): below 16.0 is "severe thinness", 40.0 and
-#: above is "obese class III", the extremes of the classification. The upper bound also catches
-#: the most dangerous slip, pounds entered as kilograms (x 2.2): any adult of BMI 18.2 or more
-#: entered that way shows a BMI of 40 or more.
+#: parameter built on the WHO international classification of adult BMI (WHO Global Database
+#: on Body Mass Index, "BMI classification", Table 1, adapted from WHO 1995 [TRS 854], WHO 2000
+#: [TRS 894] and WHO 2004): below 16.00 is "severe thinness" (which WHO calls "a valid extreme
+#: limit", markedly increased risk of ill health and death), 40.00 and above is "obese class
+#: III", the extremes of the classification. The upper bound also catches the most dangerous
+#: slip, pounds entered as kilograms (x 2.2): any adult of BMI 18.2 or more entered that way
+#: shows a BMI of 40 or more. The BMI is compared as shown, rounded to 0.1.
 BMI_EXPECTED_MIN = Decimal("16.0")
 BMI_EXPECTED_MAX = Decimal("40.0")
 WARNING_BMI_OUT_OF_RANGE = "bmi_out_of_expected_range"
@@ -302,7 +304,8 @@ def body_mass_index(weight_kg: object, height_cm: object) -> Decimal:
 
     Any positive values are accepted (``invalid_number`` otherwise), so that a weight recorded
     before the plausibility rule narrowed still shows its BMI, and its warning.
-    Source: WHO Technical Report Series 894 (2000), the body-mass index (Quetelet index).
+    Source: WHO Global Database on Body Mass Index, "BMI classification" (weight in kilograms
+    divided by the square of the height in metres).
     """
     weight = _decimal(weight_kg, "weight_kg")
     height = _decimal(height_cm, "height_cm")
@@ -320,9 +323,9 @@ def check_bmi(weight_kg: object, height_cm: object) -> BmiWarning | None:
     clinician to check the weight and height (a slip of unit or digit, a wrong patient).
     Boundaries: 16.0 and 39.9 raise nothing; 15.9 and 40.0 warn.
 
-    Source: WHO adult BMI classification (TRS 894, 2000; TRS 854, 1995): < 16.0 severe thinness,
-    >= 40.0 obese class III. Using them as the bounds of a "plausible" range is Kapstone's
-    choice (docs/clinical-rules.md).
+    Source: WHO international classification of adult BMI (WHO Global Database on Body Mass
+    Index, Table 1; WHO 1995, 2000, 2004): < 16.00 severe thinness, >= 40.00 obese class III.
+    Using them as the bounds of an expected range is Kapstone's choice (docs/clinical-rules.md).
     """
     bmi = body_mass_index(weight_kg, height_cm)
     if bmi < BMI_EXPECTED_MIN:

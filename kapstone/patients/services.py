@@ -287,13 +287,7 @@ def measurement_void(*, actor: User, measurement: BodyMeasurement, reason: str) 
     void (``clinician_required``); a patient of another clinic is 'not found'. Refusals:
     ``reason_required``, ``text_too_long``, ``invalid_text``, ``already_voided`` (409).
     """
-    text = (reason or "").strip()
-    if not text:
-        raise DomainError("reason_required", "Say why the measurement is being voided.", field="reason")
-    if len(text) > 500:
-        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
-    if "\x00" in text:
-        raise DomainError("invalid_text", "The reason contains a NUL character.", field="reason")
+    # Who may, before what they typed: a stranger learns nothing from a refused reason.
     clinic_id = Patient.objects.filter(pk=measurement.patient_id).values_list("clinic_id", flat=True).get()
     if clinic_id not in clinic_ids_for(actor, PATIENT_READ):
         raise Http404("measurement")
@@ -301,6 +295,13 @@ def measurement_void(*, actor: User, measurement: BodyMeasurement, reason: str) 
         raise WorkflowConflict(
             "clinician_required", "Only a prescriber, nurse or therapist may void a measurement."
         )
+    text = (reason or "").strip()
+    if not text:
+        raise DomainError("reason_required", "Say why the measurement is being voided.", field="reason")
+    if len(text) > 500:
+        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
+    if "\x00" in text:
+        raise DomainError("invalid_text", "The reason contains a NUL character.", field="reason")
     with transaction.atomic():
         row = BodyMeasurement.objects.select_for_update().get(pk=measurement.pk)
         if row.voided_at is not None:

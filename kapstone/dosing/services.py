@@ -267,8 +267,8 @@ def dose_order_create(
 
 WEIGHT_CHANGED_MESSAGE = (
     "The patient's weight on the chart changed after this order was written, so the order was "
-    "calculated on an earlier weight. It cannot be verified or given: the prescriber must void it "
-    "and write a new order."
+    "calculated on an earlier weight. It cannot be verified: the prescriber must void it and write "
+    "a new order."
 )
 
 

@@ -177,6 +177,15 @@ class TestReweighAfterTheOrder:
         dose.refresh_from_db()
         assert dose.status == "ordered"
 
+    def test_a_reweigh_after_verification_warns_on_the_order_page(
+        self, as_user, alice, nina, patient_a, cleared_session
+    ):
+        dose = order(alice, cleared_session)
+        dose_order_verify(actor=nina, order=dose, weight_kg="72.5", concentration_mg_per_ml="50")
+        weigh(nina, patient_a, "70.0")
+        page = as_user(nina).get(reverse("dosing:order", args=[dose.pk]))
+        assert b'id="weight-changed"' in page.content and b"do not give it" in page.content
+
     def test_verification_through_the_api_is_409(self, alice, nina, patient_a, cleared_session):
         weigh(nina, patient_a, "70.0")
         dose = order(alice, cleared_session)

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from kapstone.accounts.models import Clinic, Role, User
 from kapstone.accounts.services import clinic_get_or_create, membership_set
@@ -227,7 +228,7 @@ def _seed_patients(
                 sex_at_birth=sex,
                 weight_kg=weight,
                 height_cm=height,
-                measured_on=today - timedelta(days=rng.randint(0, 60)),
+                measured_at=timezone.now() - timedelta(days=rng.randint(0, 60)),
                 phone=f"555-01{index:02d}",
                 email=f"{given.lower()}.{family.lower()}@example.org",
                 emergency_contact_name=f"{GIVEN[(index + 9) % len(GIVEN)]} {family}",

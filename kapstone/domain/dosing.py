@@ -25,10 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.patients import (
+    WEIGHT_KG_MAX,
+    WEIGHT_KG_MIN,
+    check_weight_plausible,
+    measurement_in_force,
+)
 
 # --- Parameters ----------------------------------------------------------------------------------
 
@@ -37,10 +43,10 @@ from kapstone.domain.errors import DomainError, WorkflowConflict
 ROUTES: tuple[str, ...] = ("iv", "im", "in", "sl", "po")
 ROUTE_IV = "iv"
 
-#: Inclusive plausible adult weight range (kg). Chosen: covers adult patients; anything outside
-#: is far more likely a unit slip (lb for kg, a missing digit) than a real weight.
-WEIGHT_MIN_KG = Decimal("30")
-WEIGHT_MAX_KG = Decimal("300")
+#: Inclusive plausible adult weight range (kg): the patient record's one plausibility rule
+#: (:mod:`kapstone.domain.patients`), so a weight the chart accepts is a weight a dose can use.
+WEIGHT_MIN_KG = WEIGHT_KG_MIN
+WEIGHT_MAX_KG = WEIGHT_KG_MAX
 
 #: Default maximum total dose (bolus + infusion) when the protocol gives none. The highest dose
 #: in the addiction trials is 2.5 mg/kg IM (Krupitsky 1997, clinical.md §1.1); 3.0 mg/kg lets
@@ -151,15 +157,11 @@ def _fmt_amount(value: Decimal) -> str:
 
 
 def check_weight_kg(value: object) -> Decimal:
-    """The weight as a Decimal within 30–300 kg inclusive, else ``weight_out_of_range``."""
-    weight_kg = to_decimal(value, field="weight_kg")
-    if not WEIGHT_MIN_KG <= weight_kg <= WEIGHT_MAX_KG:
-        raise DomainError(
-            "weight_out_of_range",
-            f"Weight must be {WEIGHT_MIN_KG}–{WEIGHT_MAX_KG} kg; got {_fmt(weight_kg)} kg.",
-            field="weight_kg",
-        )
-    return weight_kg
+    """The weight as a Decimal within 30–300 kg inclusive, else ``weight_out_of_range``.
+
+    The range is the patient record's (:func:`kapstone.domain.patients.check_weight_plausible`).
+    """
+    return check_weight_plausible(to_decimal(value, field="weight_kg"))
 
 
 def check_max_mg_per_kg(value: object | None) -> Decimal:
@@ -443,58 +445,69 @@ def _check_non_negative_int(value: object, *, field: str, minimum: int = 0) -> i
     return value
 
 
+@dataclass(frozen=True)
+class SelectedWeight:
+    """The weight a dose is calculated on, and which measurement it is."""
+
+    weight_kg: Decimal
+    measured_at: datetime
+    entry_order: int
+    #: The day it was taken, in the clinic's time zone.
+    measured_on: date
+
+
 def select_weight(
-    measurements: Sequence[tuple[date, object]],
+    measurements: Sequence[tuple[datetime, int, object]],
     *,
+    at: datetime,
     session_date: date,
+    tz: tzinfo,
     max_age_days: int = DEFAULT_WEIGHT_MAX_AGE_DAYS,
-) -> Decimal:
-    """The weight (kg) to dose by: the latest one recorded on or before the session date.
+) -> SelectedWeight:
+    """The weight to dose by: the weight in force at ``at``, if it is recent enough.
 
-    Measurements after the session date are ignored. If several share the latest date, the last
-    one in the given order wins (a same-day re-weigh corrects the earlier entry). A weight exactly
-    ``max_age_days`` old is still usable.
+    ``measurements`` are ``(measured_at, entry_order, weight_kg)`` of the patient's weights that
+    are not voided. The weight in force is the latest taken at or before ``at`` (the session, or
+    now if earlier); among weights taken at the same moment the one entered last wins
+    (:func:`kapstone.domain.patients.measurement_in_force`). Its age is counted in days of the
+    clinic's calendar (``tz``) before ``session_date``; a weight exactly ``max_age_days`` old is
+    still usable.
 
-    Refusals: ``weight_missing`` (WorkflowConflict; none on or before the session),
-    ``weight_too_old`` (WorkflowConflict; with both dates), ``invalid_date``/``invalid_number``
-    (DomainError) for malformed entries.
+    Refusals: ``weight_missing`` (WorkflowConflict; none taken at or before ``at``),
+    ``weight_too_old`` (WorkflowConflict; with both dates), ``invalid_measurement`` /
+    ``naive_datetime`` / ``invalid_datetime`` / ``invalid_number`` (DomainError) for malformed
+    entries. The weight itself is not range-checked here: :func:`calculate_dose` does that with
+    the patient record's plausibility rule.
 
     Source: issue 4 ("a weight older than the protocol allows (default 30 days) blocks ordering
-    until re-weighed"); the 30-day default is the issue's, not a published standard.
+    until re-weighed"; the 30-day default is the issue's, not a published standard); issue 11,
+    defect 1 (the weight in force).
     """
     session = _check_date(session_date, field="session_date")
     max_age = _check_non_negative_int(max_age_days, field="max_age_days")
-    if isinstance(measurements, (str, bytes)) or not isinstance(measurements, Sequence):
-        raise DomainError(
-            "invalid_measurement", "measurements must be a list of (date, weight).", field="weights"
-        )
-    best: tuple[date, Decimal] | None = None
-    for index, entry in enumerate(measurements):
-        if not isinstance(entry, Sequence) or isinstance(entry, (str, bytes)) or len(entry) != 2:
-            raise DomainError(
-                "invalid_measurement",
-                f"Measurement {index} must be a (date, weight_kg) pair.",
-                field="weights",
-            )
-        measured_on = _check_date(entry[0], field="measured_on")
-        weight = to_decimal(entry[1], field="weight_kg")
-        if measured_on <= session and (best is None or measured_on >= best[0]):
-            best = (measured_on, weight)
-    if best is None:
+    if not isinstance(tz, tzinfo):
+        raise DomainError("invalid_timezone", "tz must be a time zone.", field="tz")
+    chosen = measurement_in_force(measurements, at=at)
+    if chosen is None:
         raise WorkflowConflict(
             "weight_missing",
             f"No weight is recorded on or before the session on {session.isoformat()}; weigh the patient.",
             field="weight_kg",
         )
-    age_days = (session - best[0]).days
+    measured_at, entry_order, raw_weight = chosen
+    weight = to_decimal(raw_weight, field="weight_kg")
+    measured_on = measured_at.astimezone(tz).date()
+    age_days = (session - measured_on).days
     if age_days > max_age:
         raise WorkflowConflict(
             "weight_too_old",
-            f"The latest weight ({best[0].isoformat()}) is {age_days} days before the session on "
+            f"The latest weight ({measured_on.isoformat()}) is {age_days} days before the session on "
             f"{session.isoformat()}; the protocol allows {max_age} days. Re-weigh before ordering.",
             field="weight_kg",
         )
-    return best[1]
+    return SelectedWeight(
+        weight_kg=weight, measured_at=measured_at, entry_order=entry_order, measured_on=measured_on
+    )
 
 
 # --- Session limits ------------------------------------------------------------------------------

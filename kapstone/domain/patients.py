@@ -1,28 +1,49 @@
 """Checks on patient identity and body measurements, and the substance-use diagnosis catalogue.
 
 Plain shape checks (a name is not empty) live in forms and schemas; what lives here are the
-rules a clinician would recognise: a birth date in the future, a weight no adult has.
+rules a clinician would recognise: a birth date in the future, a weight no adult has, which of
+several measurements is the one in force, a body-mass index that suggests a slip.
+
+This module is the one home of the body-measurement plausibility rule: the chart, the API and
+the dose calculation (:func:`kapstone.domain.dosing.check_weight_kg`) all apply it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TypeVar
 
 from kapstone.domain.errors import DomainError
 
 SEXES_AT_BIRTH = ("female", "male", "intersex", "unknown")
 MRN_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,31}$")
 
-# Plausibility bounds for recording, wider than the dosing bounds (30–300 kg, issue 4): a
-# record must be able to hold any real measurement; dosing refuses the extremes separately.
-WEIGHT_KG_MIN = Decimal("20")
-WEIGHT_KG_MAX = Decimal("400")
+#: Inclusive plausible adult weight (kg), one range for recording and for dosing. Chosen (no
+#: published "plausible" range): Kapstone treats adults; outside 30–300 kg a value is far more
+#: likely a slip (a missing digit, swapped digits, a wrong patient) than a real adult weight.
+WEIGHT_KG_MIN = Decimal("30")
+WEIGHT_KG_MAX = Decimal("300")
+#: Inclusive plausible adult height (cm). Chosen, as for the weight.
 HEIGHT_CM_MIN = Decimal("100")
 HEIGHT_CM_MAX = Decimal("250")
 MAX_AGE_YEARS = 120
+
+#: The body-mass index range expected of an adult; outside it a non-blocking warning asks to
+#: check the weight and height. No source defines a "plausible" BMI, so the bounds are a
+#: parameter built on the WHO international classification of adult BMI (WHO Global Database
+#: on Body Mass Index, "BMI classification", Table 1, adapted from WHO 1995 [TRS 854], WHO 2000
+#: [TRS 894] and WHO 2004): below 16.00 is "severe thinness" (which WHO calls "a valid extreme
+#: limit", markedly increased risk of ill health and death), 40.00 and above is "obese class
+#: III", the extremes of the classification. The upper bound also catches the most dangerous
+#: slip, pounds entered as kilograms (x 2.2): any adult of BMI 18.2 or more entered that way
+#: shows a BMI of 40 or more. The BMI is compared as shown, rounded to 0.1.
+BMI_EXPECTED_MIN = Decimal("16.0")
+BMI_EXPECTED_MAX = Decimal("40.0")
+WARNING_BMI_OUT_OF_RANGE = "bmi_out_of_expected_range"
 
 
 @dataclass(frozen=True)
@@ -118,6 +139,8 @@ def age_in_years(birth_date: date, *, on: date) -> int:
 
 
 def _decimal(value: object, field: str) -> Decimal:
+    if isinstance(value, bool):
+        raise DomainError("invalid_number", f"{field} must be a number.", field=field)
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -127,33 +150,196 @@ def _decimal(value: object, field: str) -> Decimal:
     return result
 
 
-def validate_body_measurement(
-    *, weight_kg: object | None, height_cm: object | None, measured_on: date, today: date
-) -> tuple[Decimal | None, Decimal | None]:
-    """Weight 20–400 kg and height 100–250 cm, measured on a past or present day; at least one."""
-    if weight_kg is None and height_cm is None:
-        raise DomainError("measurement_empty", "Enter a weight, a height or both.", field="weight_kg")
-    if measured_on > today:
-        raise DomainError(
-            "measured_in_future",
-            f"Measurement date {measured_on.isoformat()} is in the future.",
-            field="measured_on",
-        )
-    weight = None if weight_kg is None else _decimal(weight_kg, "weight_kg")
-    height = None if height_cm is None else _decimal(height_cm, "height_cm")
-    if weight is not None and not WEIGHT_KG_MIN <= weight <= WEIGHT_KG_MAX:
+def _shown(value: Decimal) -> str:
+    """A measurement as a clinician writes it: 25 kg, 70.5 kg (no exponent, no trailing zeros)."""
+    if abs(value.adjusted()) > 12:
+        # Absurd magnitudes (a pasted "1e999999") are shown in exponent form, never expanded.
+        return str(value)
+    return format(value.normalize(), "f")
+
+
+def check_weight_plausible(weight_kg: Decimal, *, field: str = "weight_kg") -> Decimal:
+    """The one plausibility rule for a weight: 30–300 kg inclusive, else ``weight_out_of_range``.
+
+    Used when a weight is recorded and again when a dose is calculated from it, so the chart
+    and the dose form can never disagree about a weight. Source: Kapstone's choice (see
+    ``WEIGHT_KG_MIN``), docs/clinical-rules.md.
+    """
+    if not WEIGHT_KG_MIN <= weight_kg <= WEIGHT_KG_MAX:
         raise DomainError(
             "weight_out_of_range",
-            f"Weight {weight} kg is outside the plausible range {WEIGHT_KG_MIN}–{WEIGHT_KG_MAX} kg.",
-            field="weight_kg",
+            f"A weight of {_shown(weight_kg)} kg is not plausible for an adult "
+            f"({_shown(WEIGHT_KG_MIN)}–{_shown(WEIGHT_KG_MAX)} kg). Check the scale and the unit.",
+            field=field,
         )
-    if height is not None and not HEIGHT_CM_MIN <= height <= HEIGHT_CM_MAX:
+    return weight_kg
+
+
+def check_height_plausible(height_cm: Decimal, *, field: str = "height_cm") -> Decimal:
+    """A height of 100–250 cm inclusive, else ``height_out_of_range``."""
+    if not HEIGHT_CM_MIN <= height_cm <= HEIGHT_CM_MAX:
         raise DomainError(
             "height_out_of_range",
-            f"Height {height} cm is outside the plausible range {HEIGHT_CM_MIN}–{HEIGHT_CM_MAX} cm.",
-            field="height_cm",
+            f"A height of {_shown(height_cm)} cm is not plausible for an adult "
+            f"({_shown(HEIGHT_CM_MIN)}–{_shown(HEIGHT_CM_MAX)} cm). Check the unit.",
+            field=field,
         )
-    return (
-        None if weight is None else weight.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
-        None if height is None else height.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+    return height_cm
+
+
+def _check_aware(value: object, *, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise DomainError("invalid_datetime", f"{field} must be a date and time.", field=field)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DomainError("naive_datetime", f"{field} must carry a time zone.", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class BodyMeasurementValues:
+    """A measurement as it is recorded: values rounded to 0.1, the time to the minute."""
+
+    weight_kg: Decimal | None
+    height_cm: Decimal | None
+    measured_at: datetime
+
+
+def validate_body_measurement(
+    *, weight_kg: object | None, height_cm: object | None, measured_at: datetime, now: datetime
+) -> BodyMeasurementValues:
+    """A weight (30–300 kg) and/or a height (100–250 cm) taken at ``measured_at``, not after ``now``.
+
+    The time is kept to the minute (seconds dropped), as a clinician reads it off a clock; two
+    measurements in the same minute then tie and the one entered later is in force
+    (:func:`measurement_in_force`): a re-weigh entered a few seconds after a first entry, from a
+    form that shows the minute, always wins. Values are rounded half-up to 0.1.
+
+    Refusals: ``measurement_empty`` (neither value), ``invalid_number``, ``weight_out_of_range``,
+    ``height_out_of_range``, ``naive_datetime`` / ``invalid_datetime`` (``measured_at`` must be
+    an aware datetime), ``measured_in_future`` (its minute is after ``now``).
+    """
+    if weight_kg is None and height_cm is None:
+        raise DomainError("measurement_empty", "Enter a weight, a height or both.", field="weight_kg")
+    taken = _check_aware(measured_at, field="measured_at").replace(second=0, microsecond=0)
+    current = _check_aware(now, field="now")
+    if taken > current:
+        raise DomainError(
+            "measured_in_future",
+            "The time of the measurement is in the future: give the time the patient was weighed or measured.",
+            field="measured_at",
+        )
+    weight = None if weight_kg is None else check_weight_plausible(_decimal(weight_kg, "weight_kg"))
+    height = None if height_cm is None else check_height_plausible(_decimal(height_cm, "height_cm"))
+    return BodyMeasurementValues(
+        weight_kg=None if weight is None else weight.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+        height_cm=None if height is None else height.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
+        measured_at=taken,
     )
+
+
+# --- Which measurement is in force ---------------------------------------------------------------
+
+Value = TypeVar("Value")
+
+
+def measurement_in_force(
+    entries: Sequence[tuple[datetime, int, Value]], *, at: datetime
+) -> tuple[datetime, int, Value] | None:
+    """The measurement in force at ``at``: the latest taken at or before it; None if there is none.
+
+    ``entries`` are ``(measured_at, entry_order, value)``: when the patient was weighed or
+    measured (an aware datetime) and the order in which the entries were made (a larger number
+    was entered later). Entries taken after ``at`` are ignored; among entries taken at the same
+    moment the one entered last wins (a re-weigh entered as a correction). The result does not
+    depend on the order of ``entries``. Voided entries are the caller's to leave out.
+
+    Refusals: ``invalid_measurement`` (not a list of triples), ``naive_datetime`` /
+    ``invalid_datetime``, ``invalid_number`` (an entry order that is not a whole number).
+
+    Source: issue 11, defect 1 ("the weight in force … is the latest taken at or before the
+    session"); the tie-break by entry order is Kapstone's rule for same-time entries.
+    """
+    cutoff = _check_aware(at, field="at")
+    if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence):
+        raise DomainError(
+            "invalid_measurement",
+            "Measurements must be a list of (measured_at, entry order, value).",
+            field="measurements",
+        )
+    best: tuple[datetime, int, Value] | None = None
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Sequence) or isinstance(entry, (str, bytes)) or len(entry) != 3:
+            raise DomainError(
+                "invalid_measurement",
+                f"Measurement {index} must be a (measured_at, entry order, value) triple.",
+                field="measurements",
+            )
+        taken = _check_aware(entry[0], field="measured_at")
+        order = entry[1]
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise DomainError(
+                "invalid_number",
+                f"The entry order of measurement {index} must be a whole number.",
+                field="id",
+            )
+        if taken <= cutoff and (best is None or (taken, order) > (best[0], best[1])):
+            best = (taken, order, entry[2])
+    return best
+
+
+# --- Body-mass index -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BmiWarning:
+    """A non-blocking warning: the BMI is outside the range expected of an adult."""
+
+    code: str
+    bmi: Decimal
+    message: str
+
+
+def body_mass_index(weight_kg: object, height_cm: object) -> Decimal:
+    """Weight (kg) / height (m)², rounded half-up to 0.1 kg/m².
+
+    Any positive values are accepted (``invalid_number`` otherwise), so that a weight recorded
+    before the plausibility rule narrowed still shows its BMI, and its warning.
+    Source: WHO Global Database on Body Mass Index, "BMI classification" (weight in kilograms
+    divided by the square of the height in metres).
+    """
+    weight = _decimal(weight_kg, "weight_kg")
+    height = _decimal(height_cm, "height_cm")
+    for value, field in ((weight, "weight_kg"), (height, "height_cm")):
+        if value <= 0 or abs(value.adjusted()) > 12:
+            raise DomainError("invalid_number", f"{field} must be a positive number.", field=field)
+    metres = height / 100
+    return (weight / (metres * metres)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def check_bmi(weight_kg: object, height_cm: object) -> BmiWarning | None:
+    """A warning when the BMI is below 16.0 or 40.0 and above; None inside the expected range.
+
+    Non-blocking: the measurement is kept and a dose may be ordered; the warning asks the
+    clinician to check the weight and height (a slip of unit or digit, a wrong patient).
+    Boundaries: 16.0 and 39.9 raise nothing; 15.9 and 40.0 warn.
+
+    Source: WHO international classification of adult BMI (WHO Global Database on Body Mass
+    Index, Table 1; WHO 1995, 2000, 2004): < 16.00 severe thinness, >= 40.00 obese class III.
+    Using them as the bounds of an expected range is Kapstone's choice (docs/clinical-rules.md).
+    """
+    bmi = body_mass_index(weight_kg, height_cm)
+    if bmi < BMI_EXPECTED_MIN:
+        return BmiWarning(
+            WARNING_BMI_OUT_OF_RANGE,
+            bmi,
+            f"BMI {bmi} is below {BMI_EXPECTED_MIN} (severe thinness). Check the weight and the height "
+            "before relying on them.",
+        )
+    if bmi >= BMI_EXPECTED_MAX:
+        return BmiWarning(
+            WARNING_BMI_OUT_OF_RANGE,
+            bmi,
+            f"BMI {bmi} is {BMI_EXPECTED_MAX} or more (obesity class III). Check the weight is in "
+            "kilograms and the height in centimetres before relying on them.",
+        )
+    return None

@@ -14,8 +14,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.utils import timezone
+
 from kapstone.accounts.models import User
 from kapstone.care.models import CareSession
+from kapstone.care.services import course_protocol
+from kapstone.domain.dosing import select_weight
+from kapstone.domain.errors import WorkflowConflict
 from kapstone.dosing.models import AdministrationAmendment, AdministrationLot
 from kapstone.dosing.services import (
     administration_amend,
@@ -24,9 +29,10 @@ from kapstone.dosing.services import (
     administration_start,
     dose_order_create,
     dose_order_verify,
+    weight_moment,
 )
 from kapstone.inventory.models import Lot
-from kapstone.patients.models import BodyMeasurement
+from kapstone.patients.selectors import weight_in_force
 from kapstone.patients.services import measurement_record
 
 
@@ -143,25 +149,30 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
 
 
 def _weigh_if_needed(session: CareSession, actor: User) -> None:
-    """Demo patients were weighed at registration; re-weigh them on the day when that is too old."""
-    latest = (
-        BodyMeasurement.objects.filter(
-            patient_id=session.patient_id, weight_kg__isnull=False, measured_on__lte=session.scheduled_date
+    """Demo patients were weighed at registration; re-weigh them on the day when that is too old
+    (the weight in force at the session, by the same rule the order uses)."""
+    tz = ZoneInfo(session.clinic.timezone)
+    at = weight_moment(session)
+    in_force = weight_in_force(patient=session.patient_id, at=at)
+    try:
+        select_weight(
+            [(in_force.measured_at, in_force.pk, in_force.weight_kg)] if in_force else [],
+            at=at,
+            session_date=session.scheduled_date,
+            tz=tz,
+            max_age_days=course_protocol(session.course).weight_max_age_days,
         )
-        .order_by("-measured_on")
-        .first()
-    )
-    if latest is not None and (session.scheduled_date - latest.measured_on).days <= 30:
+    except WorkflowConflict:
+        pass
+    else:
         return
-    any_weight = (
-        BodyMeasurement.objects.filter(patient_id=session.patient_id, weight_kg__isnull=False)
-        .order_by("-measured_on")
-        .first()
-    )
+    any_weight = weight_in_force(patient=session.patient_id)
+    # Weighed on arrival, half an hour before the session starts (never in the future).
+    arrival = datetime.combine(session.scheduled_date, session.start_time or time(9, 0), tzinfo=tz)
     measurement_record(
         actor=actor,
         patient=session.patient,
         weight_kg=any_weight.weight_kg if any_weight else Decimal("75"),
         height_cm=None,
-        measured_on=session.scheduled_date,
+        measured_at=min(arrival - timedelta(minutes=30), timezone.now()),
     )

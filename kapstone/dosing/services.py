@@ -8,7 +8,7 @@ transaction as the clinical record, so the register and the chart can never disa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,7 +59,7 @@ from kapstone.inventory.services import (
     register_waste,
     witness_is_eligible,
 )
-from kapstone.patients.models import BodyMeasurement
+from kapstone.patients.selectors import body_size, weight_in_force
 
 DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 
@@ -87,43 +87,70 @@ def _given_dosing_dates(session: CareSession, *, same_course: bool) -> list:
     return sorted(set(qs.values_list("session__scheduled_date", flat=True)))
 
 
+def weight_moment(session: CareSession, *, now: datetime | None = None) -> datetime:
+    """The moment at which a session's dose reads the weight in force: now, or the end of the
+    session's day in the clinic's time zone if that is earlier (a late entry of a later day's
+    weight does not reach back). The order, its preview and its verification all use it."""
+    zone = ZoneInfo(session.clinic.timezone)
+    next_midnight = datetime.combine(session.scheduled_date + timedelta(days=1), time(0), tzinfo=zone)
+    end_of_day = next_midnight - timedelta(microseconds=1)
+    current = timezone.now() if now is None else now
+    return min(current, end_of_day)
+
+
 def dose_plan(
     *, session: CareSession, mg_per_kg: Any = None, concentration_mg_per_ml: Any = None, bag_ml: Any = None
 ) -> dict[str, Any]:
     """Everything an order would hold, computed without writing: the form's preview.
 
-    Refuses with the domain's codes: ``weight_missing`` / ``weight_too_old`` (re-weigh first),
-    ``dose_above_max``, ``concentration_out_of_range``, the session limits …
+    The weight is the patient's weight in force at :func:`weight_moment`
+    (:func:`kapstone.patients.selectors.weight_in_force`: the latest non-voided weight taken at
+    or before it, the one entered last among same-time entries). Refuses with the domain's
+    codes: ``weight_missing`` / ``weight_too_old`` (re-weigh first), ``weight_out_of_range``
+    (the patient record's plausibility rule), ``dose_above_max``, ``concentration_out_of_range``,
+    the session limits … The plan also carries the non-blocking BMI warning
+    (``bmi_warning``; :func:`kapstone.domain.patients.check_bmi`).
     """
     if session.kind != DOSING or not session.dose_rule:
         raise WorkflowConflict("not_a_dosing_session", "Only a dosing session takes a dose order.")
     rule = _dose_rule(session)
     protocol = course_protocol(session.course)
-    weights = list(
-        BodyMeasurement.objects.filter(patient_id=session.patient_id, weight_kg__isnull=False).values_list(
-            "measured_on", "weight_kg"
-        )
+    at = weight_moment(session)
+    size = body_size(patient=session.patient_id, at=at)
+    in_force = size.weight
+    selected = select_weight(
+        [(in_force.measured_at, in_force.pk, in_force.weight_kg)] if in_force is not None else [],
+        at=at,
+        session_date=session.scheduled_date,
+        tz=ZoneInfo(session.clinic.timezone),
+        max_age_days=protocol.weight_max_age_days,
     )
-    weight = select_weight(
-        weights, session_date=session.scheduled_date, max_age_days=protocol.weight_max_age_days
-    )
-    measured_on = max(d for d, w in weights if d <= session.scheduled_date and w == weight)
     chosen = rule.mg_per_kg if mg_per_kg in (None, "") else to_decimal(mg_per_kg, field="mg_per_kg")
     bolus = None
     if rule.bolus_mg_per_kg:
         # An adjusted dose keeps the protocol's split between bolus and infusion.
         bolus = (rule.bolus_mg_per_kg * chosen / rule.mg_per_kg).quantize(Decimal("0.001"))
     over_min = rule.maintenance_min if rule.route == "iv" else None
-    calc = calculate_dose(
-        weight_kg=weight,
-        mg_per_kg=chosen,
-        route=rule.route,
-        over_min=over_min,
-        bolus_mg_per_kg=bolus,
-        concentration_mg_per_ml=concentration_mg_per_ml,
-        bag_ml=bag_ml if rule.route == "iv" else None,
-        max_mg_per_kg=rule.max_mg_per_kg,
-    )
+    try:
+        calc = calculate_dose(
+            weight_kg=selected.weight_kg,
+            mg_per_kg=chosen,
+            route=rule.route,
+            over_min=over_min,
+            bolus_mg_per_kg=bolus,
+            concentration_mg_per_ml=concentration_mg_per_ml,
+            bag_ml=bag_ml if rule.route == "iv" else None,
+            max_mg_per_kg=rule.max_mg_per_kg,
+        )
+    except DomainError as error:
+        if error.code != "weight_out_of_range":
+            raise
+        # A weight recorded before the plausibility rule narrowed: say how to get past it.
+        raise DomainError(
+            error.code,
+            f"{error.message} If it was a mistake, void it on the chart and record the patient's weight.",
+            field=error.field,
+        ) from None
     check_session_limits(
         previous_dosing_dates=_given_dosing_dates(session, same_course=True),
         session_date=session.scheduled_date,
@@ -136,7 +163,15 @@ def dose_plan(
         min_days_between=protocol.limits.min_days_between_dosing,
         max_sessions=10**6,
     )
-    return {"rule": rule, "calc": calc, "weight_measured_on": measured_on, "bolus_mg_per_kg": bolus}
+    return {
+        "rule": rule,
+        "calc": calc,
+        "weight_measured_on": selected.measured_on,
+        "weight_measured_at": selected.measured_at,
+        "bolus_mg_per_kg": bolus,
+        "bmi": size.bmi,
+        "bmi_warning": size.bmi_warning,
+    }
 
 
 def dose_order_create(
@@ -230,14 +265,35 @@ def dose_order_create(
     return order
 
 
+WEIGHT_CHANGED_MESSAGE = (
+    "The patient's weight on the chart changed after this order was written, so the order was "
+    "calculated on an earlier weight. It cannot be verified: the prescriber must void it and write "
+    "a new order."
+)
+
+
+def order_weight_is_current(order: DoseOrder) -> bool:
+    """Whether the order's weight is still the patient's weight in force for its session.
+
+    A re-weigh after the order (or a void of the weight it used) makes the order stale: its dose
+    was calculated on a weight the chart no longer shows. Compared by value, since the dose
+    depends only on the value.
+    """
+    in_force = weight_in_force(patient=order.patient_id, at=weight_moment(order.session))
+    return in_force is not None and in_force.weight_kg == order.weight_kg
+
+
 def dose_order_verify(
     *, actor: User, order: DoseOrder, weight_kg: Any, concentration_mg_per_ml: Any
 ) -> DoseOrder:
     """The independent double check: a second clinician re-enters weight and concentration.
 
-    Refused when the verifier ordered it (``verifier_must_differ``) or the values differ
-    (``verification_mismatch``, naming the field but not the ordered value). A refused check is
-    audited as ``denied`` and changes nothing.
+    Refused when the verifier ordered it (``verifier_must_differ``); when the weight in force
+    changed after the order was written (``weight_changed_since_order``, 409, whatever was
+    entered: a stale order must not pass even if someone re-enters its old weight; the message
+    reveals neither weight nor dose); or when the values differ (``verification_mismatch``,
+    naming the field but not the ordered value). A refused check is audited as ``denied`` and
+    changes nothing.
     """
     if not has_role(actor, DOSING_CLINICIANS, order.clinic_id):
         raise WorkflowConflict("clinician_required", "Only a nurse or prescriber may verify a dose.")
@@ -253,6 +309,8 @@ def dose_order_verify(
                 "verifier_must_differ", "The check must be done by a second clinician, not the orderer."
             )
     try:
+        if not order_weight_is_current(current):
+            raise WorkflowConflict("weight_changed_since_order", WEIGHT_CHANGED_MESSAGE, field="weight_kg")
         compare_verification(
             current.weight_kg, current.concentration_mg_per_ml, weight_kg, concentration_mg_per_ml
         )
@@ -272,6 +330,8 @@ def dose_order_verify(
         current = DoseOrder.objects.select_for_update().get(pk=order.pk)
         if current.status != OrderStatus.ORDERED:
             raise WorkflowConflict("order_not_awaiting_verification", "This order was changed meanwhile.")
+        if not order_weight_is_current(current):  # a re-weigh entered while the check ran
+            raise WorkflowConflict("weight_changed_since_order", WEIGHT_CHANGED_MESSAGE, field="weight_kg")
         current.status = OrderStatus.VERIFIED
         current.verified_by = actor
         current.verified_at = timezone.now()

@@ -149,6 +149,9 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         "blind": blind,
         "figure": None if blind else pk_figure_for_order(order),
         "models": COLOURS,
+        # A re-weigh since the order: say so to the verifier (without the weights) and the prescriber.
+        "weight_changed": order.status in (OrderStatus.ORDERED, OrderStatus.VERIFIED)
+        and not services.order_weight_is_current(order),
         "can_verify": clinician and order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk,
         "can_start": clinician and order.status == OrderStatus.VERIFIED,
         "can_void": has_role(user, {Role.PRESCRIBER}, order.clinic_id)

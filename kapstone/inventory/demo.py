@@ -26,7 +26,7 @@ from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
 from kapstone.inventory import services
 from kapstone.inventory.models import CountLine, Lot, Product, StorageLocation
-from kapstone.patients.models import BodyMeasurement
+from kapstone.patients.selectors import weight_in_force
 
 # (name, example NDC, strength mg/mL, vial mL): two common ketamine HCl presentations.
 PRODUCTS = (
@@ -50,13 +50,9 @@ def _at(clinic: Clinic, day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def _dose_mg(session: CareSession) -> Decimal:
-    """The session's dose from its protocol rule and the patient's latest weight (demo only)."""
-    weight = (
-        BodyMeasurement.objects.filter(patient_id=session.patient_id, weight_kg__isnull=False)
-        .order_by("-measured_on", "-id")
-        .values_list("weight_kg", flat=True)
-        .first()
-    ) or DEFAULT_WEIGHT_KG
+    """The session's dose from its protocol rule and the patient's weight in force (demo only)."""
+    in_force = weight_in_force(patient=session.patient_id)
+    weight = in_force.weight_kg if in_force is not None else DEFAULT_WEIGHT_KG
     mg_per_kg = Decimal(str((session.dose_rule or {}).get("mg_per_kg", "0.5")))
     return (weight * mg_per_kg).quantize(Decimal("0.1"))
 

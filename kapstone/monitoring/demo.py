@@ -116,9 +116,7 @@ def _start_today(
             bag_ml="100" if session.dose_rule["route"] == "iv" else None,
         )
     except DomainError:
-        measurement_record(
-            actor=prescriber, patient=session.patient, weight_kg="74", height_cm=None, measured_on=today
-        )
+        measurement_record(actor=prescriber, patient=session.patient, weight_kg="74", height_cm=None)
         order = dose_order_create(
             actor=prescriber,
             session=session,

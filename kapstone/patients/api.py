@@ -1,8 +1,8 @@
-"""Patients API: register, search, read."""
+"""Patients API: register, search, read; body measurements (record, list)."""
 # No "from __future__ import annotations" in API modules: django-ninja resolves the operation
 # signatures through the role wrapper, which lives in another module, so annotations must be real.
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -13,6 +13,7 @@ from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
 from kapstone.accounts.api_kit import StrictSchema, api_roles, text
 from kapstone.patients import selectors, services
 from kapstone.patients.models import BodyMeasurement, Patient
+from kapstone.patients.selectors import weights_in_force
 
 router = Router()
 
@@ -59,16 +60,9 @@ def _out(patient: Patient, weight: Decimal | None) -> dict:
     }
 
 
-def _latest_weights(patient_ids: list[int]) -> dict[int, Decimal]:
-    weights: dict[int, Decimal] = {}
-    rows = (
-        BodyMeasurement.objects.filter(patient_id__in=patient_ids, weight_kg__isnull=False)
-        .order_by("patient_id", "-measured_on", "-id")
-        .values_list("patient_id", "weight_kg")
-    )
-    for patient_id, weight in rows:
-        weights.setdefault(patient_id, weight)
-    return weights
+def _weights(patient_ids: list[int]) -> dict[int, Decimal]:
+    """Each patient's weight in force now (the one rule: patients.selectors.weight_in_force)."""
+    return {pid: row.weight_kg for pid, row in weights_in_force(patient_ids=patient_ids).items()}
 
 
 @router.post("", response={201: PatientOut})
@@ -81,14 +75,14 @@ def create_patient(request: HttpRequest, payload: PatientIn):
         sex_at_birth=data.pop("sex"),
         **data,
     )
-    return Status(201, _out(patient, _latest_weights([patient.pk]).get(patient.pk)))
+    return Status(201, _out(patient, _weights([patient.pk]).get(patient.pk)))
 
 
 @router.get("", response=list[PatientOut])
 @api_roles(*PATIENT_READ)
 def list_patients(request: HttpRequest, search: str = ""):
     patients, _ = selectors.patient_search_for_user(user=request.auth, search=search[:100])
-    weights = _latest_weights([p.pk for p in patients])
+    weights = _weights([p.pk for p in patients])
     return [_out(p, weights.get(p.pk)) for p in patients]
 
 
@@ -96,4 +90,59 @@ def list_patients(request: HttpRequest, search: str = ""):
 @api_roles(*PATIENT_READ)
 def get_patient(request: HttpRequest, patient_id: int):
     patient = selectors.patient_get_for_user(user=request.auth, patient_id=patient_id)
-    return _out(patient, _latest_weights([patient.pk]).get(patient.pk))
+    return _out(patient, _weights([patient.pk]).get(patient.pk))
+
+
+class MeasurementIn(StrictSchema):
+    weight_kg: Decimal | None = None
+    height_cm: Decimal | None = None
+    measured_at: datetime | None = None
+
+
+class MeasurementOut(Schema):
+    id: int
+    weight_kg: float | None
+    height_cm: float | None
+    measured_at: datetime
+
+
+class MeasurementListOut(MeasurementOut):
+    recorded_at: datetime
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str | None
+
+
+def _measurement_out(row: BodyMeasurement) -> dict:
+    return {
+        "id": row.pk,
+        "weight_kg": float(row.weight_kg) if row.weight_kg is not None else None,
+        "height_cm": float(row.height_cm) if row.height_cm is not None else None,
+        "measured_at": row.measured_at,
+    }
+
+
+@router.post("/{int:patient_id}/measurements", response={201: MeasurementOut})
+@api_roles(*PATIENT_WRITE)
+def record_measurement(request: HttpRequest, patient_id: int, payload: MeasurementIn):
+    """A weight and/or height taken at ``measured_at`` (default now; never in the future)."""
+    patient = selectors.patient_get_for_user(user=request.auth, patient_id=patient_id, roles=PATIENT_WRITE)
+    row = services.measurement_record(actor=request.auth, patient=patient, **payload.dict())
+    return Status(201, _measurement_out(row))
+
+
+@router.get("/{int:patient_id}/measurements", response=list[MeasurementListOut])
+@api_roles(*PATIENT_READ)
+def list_measurements(request: HttpRequest, patient_id: int):
+    """Every measurement, voided ones with their void, newest taken first."""
+    _, rows = selectors.measurement_list_for_user(user=request.auth, patient_id=patient_id)
+    return [
+        _measurement_out(row)
+        | {
+            "recorded_at": row.recorded_at,
+            "voided_at": row.voided_at,
+            "voided_by": row.voided_by.username if row.voided_by_id else None,
+            "void_reason": row.void_reason if row.voided_at else None,
+        }
+        for row in rows
+    ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
-from kapstone.forms import DateInput
+from kapstone.forms import DateInput, DateTimeLocalInput
 from kapstone.patients.models import ConsentKind, ConsentStatus
 
 SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
@@ -51,7 +51,19 @@ class PatientAmendForm(IdentityForm):
 class MeasurementForm(forms.Form):
     weight_kg = forms.DecimalField(label="Weight (kg)", required=False, max_digits=6, decimal_places=2)
     height_cm = forms.DecimalField(label="Height (cm)", required=False, max_digits=6, decimal_places=2)
-    measured_on = forms.DateField(widget=DateInput())
+    measured_at = forms.DateTimeField(
+        label="Weighed or measured at",
+        widget=DateTimeLocalInput(),
+        help_text="Date and time in the clinic's time zone; not in the future.",
+    )
+
+
+class MeasurementVoidForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why is this measurement wrong (e.g. weighed in shoes and coat, wrong patient)?",
+    )
 
 
 class DiagnosisForm(forms.Form):

@@ -91,20 +91,35 @@ class PatientVersion(models.Model):
 
 
 class BodyMeasurement(models.Model):
+    """A weight and/or height, taken at ``measured_at``; the id is the order of entry.
+
+    The weight in force is the latest non-voided one taken at or before a moment, ties broken by
+    the order of entry (:func:`kapstone.patients.selectors.weight_in_force`). A mistaken
+    measurement is voided with a reason, never edited or deleted.
+    """
+
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     height_cm = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
-    measured_on = models.DateField()
+    # When the patient was weighed or measured (aware, stored in UTC).
+    measured_at = models.DateTimeField()
     recorded_at = models.DateTimeField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        ordering = ["patient", "-measured_on", "-id"]
+        ordering = ["patient", "-measured_at", "-id"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(weight_kg__isnull=False) | Q(height_cm__isnull=False),
                 name="measurement_not_empty",
             ),
+            # A backstop wider than the rule (domain.patients: 30–300 kg), so that rows recorded
+            # under the earlier 20–400 kg rule stay valid; services refuse outside the rule.
             models.CheckConstraint(
                 condition=Q(weight_kg__isnull=True) | Q(weight_kg__gte=20, weight_kg__lte=400),
                 name="measurement_weight_plausible",
@@ -113,10 +128,21 @@ class BodyMeasurement(models.Model):
                 condition=Q(height_cm__isnull=True) | Q(height_cm__gte=100, height_cm__lte=250),
                 name="measurement_height_plausible",
             ),
+            # A void has its time, its actor and its reason, or none of them.
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (Q(voided_at__isnull=False, voided_by__isnull=False) & ~Q(void_reason="")),
+                name="measurement_void_complete",
+            ),
         ]
+        indexes = [models.Index(fields=["patient", "measured_at"], name="measurement_patient_time")]
 
     def __str__(self) -> str:
-        return f"{self.measured_on}: {self.weight_kg} kg, {self.height_cm} cm"
+        return f"{self.measured_at:%Y-%m-%d %H:%M}: {self.weight_kg} kg, {self.height_cm} cm"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class Diagnosis(models.Model):

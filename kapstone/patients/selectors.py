@@ -7,15 +7,20 @@ for the privacy officer; the response does not differ.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
+from kapstone.domain.patients import BmiWarning, body_mass_index, check_bmi, measurement_in_force
 from kapstone.patients.models import BodyMeasurement, Consent, ConsentKind, Diagnosis, Patient, PatientVersion
 
 SEARCH_LIMIT = 200
@@ -77,23 +82,111 @@ def patient_get_for_user(
     return patient
 
 
+# --- The measurement in force -------------------------------------------------------------------
+#
+# The one home of "the weight in force" (and the height in force): every reader — the chart
+# header, the dose order and its verification, the API, the demo — asks here. The rule itself is
+# the domain's (kapstone.domain.patients.measurement_in_force); these functions feed it the
+# patient's non-voided rows. They take patients the caller has already read through a scoped,
+# audited selector, so they write no audit event of their own.
+
+
+def _in_force_by_patient(
+    *, patient_ids: Iterable[int], value: str, at: datetime | None
+) -> dict[int, BodyMeasurement]:
+    moment = timezone.now() if at is None else at
+    ids = list(patient_ids)
+    if not ids:
+        return {}
+    rows = BodyMeasurement.objects.filter(
+        patient_id__in=ids,
+        voided_at__isnull=True,
+        **{f"{value}__isnull": False},
+        # Only narrows the read; the domain rule below decides.
+        measured_at__lte=moment,
+    )
+    by_patient: dict[int, list[tuple[datetime, int, BodyMeasurement]]] = defaultdict(list)
+    for row in rows:
+        by_patient[row.patient_id].append((row.measured_at, row.pk, row))
+    chosen = {}
+    for patient_id, entries in by_patient.items():
+        in_force = measurement_in_force(entries, at=moment)
+        if in_force is not None:
+            chosen[patient_id] = in_force[2]
+    return chosen
+
+
+def weights_in_force(*, patient_ids: Iterable[int], at: datetime | None = None) -> dict[int, BodyMeasurement]:
+    """The weight in force of each patient at ``at`` (default now): the latest non-voided weight
+    taken at or before it, ties broken by order of entry. Patients without one are left out."""
+    return _in_force_by_patient(patient_ids=patient_ids, value="weight_kg", at=at)
+
+
+def weight_in_force(*, patient: Patient | int, at: datetime | None = None) -> BodyMeasurement | None:
+    """The patient's weight in force at ``at`` (default now), or None (see :func:`weights_in_force`)."""
+    patient_id = patient if isinstance(patient, int) else patient.pk
+    return weights_in_force(patient_ids=[patient_id], at=at).get(patient_id)
+
+
+def height_in_force(*, patient: Patient | int, at: datetime | None = None) -> BodyMeasurement | None:
+    """The patient's height in force at ``at`` (default now): the same rule as the weight."""
+    patient_id = patient if isinstance(patient, int) else patient.pk
+    return _in_force_by_patient(patient_ids=[patient_id], value="height_cm", at=at).get(patient_id)
+
+
+@dataclass(frozen=True)
+class BodySize:
+    """Weight and height in force, the BMI from them and its non-blocking warning."""
+
+    weight: BodyMeasurement | None
+    height: BodyMeasurement | None
+    bmi: Decimal | None
+    bmi_warning: BmiWarning | None
+
+
+def body_size(*, patient: Patient | int, at: datetime | None = None) -> BodySize:
+    """The weight and height in force at ``at`` with the BMI and its warning (for the chart
+    header and the dose order form). Not audited: the caller has read the patient."""
+    weight = weight_in_force(patient=patient, at=at)
+    height = height_in_force(patient=patient, at=at)
+    bmi = warning = None
+    if weight is not None and height is not None:
+        bmi = body_mass_index(weight.weight_kg, height.height_cm)
+        warning = check_bmi(weight.weight_kg, height.height_cm)
+    return BodySize(weight=weight, height=height, bmi=bmi, bmi_warning=warning)
+
+
 @dataclass(frozen=True)
 class PatientChart:
     patient: Patient
-    latest_weight: BodyMeasurement | None
-    latest_height: BodyMeasurement | None
+    size: BodySize
     measurements: list[BodyMeasurement]
+    measurement_count: int
     diagnoses: list[Diagnosis]
     voided_diagnoses: list[Diagnosis]
     consents_current: dict[str, Consent | None]
     consent_history: list[Consent]
     version_count: int
 
+    @property
+    def weight_in_force(self) -> BodyMeasurement | None:
+        return self.size.weight
+
+    @property
+    def height_in_force(self) -> BodyMeasurement | None:
+        return self.size.height
+
+
+CHART_MEASUREMENTS = 20
+
 
 def patient_chart_for_user(*, user: User, patient_id: int) -> PatientChart:
     """Everything the chart header and its first sections show, in a fixed number of queries."""
     patient = patient_get_for_user(user=user, patient_id=patient_id)
-    measurements = list(BodyMeasurement.objects.filter(patient=patient).order_by("-measured_on", "-id")[:20])
+    measurements_qs = BodyMeasurement.objects.filter(patient=patient)
+    measurements = list(
+        measurements_qs.select_related("voided_by").order_by("-measured_at", "-id")[:CHART_MEASUREMENTS]
+    )
     diagnoses = list(Diagnosis.objects.filter(patient=patient).order_by("-is_primary", "code"))
     consents = list(
         Consent.objects.filter(patient=patient).select_related("recorded_by").order_by("-recorded_at", "-id")
@@ -104,15 +197,54 @@ def patient_chart_for_user(*, user: User, patient_id: int) -> PatientChart:
             current[consent.kind] = consent
     return PatientChart(
         patient=patient,
-        latest_weight=next((m for m in measurements if m.weight_kg is not None), None),
-        latest_height=next((m for m in measurements if m.height_cm is not None), None),
+        size=body_size(patient=patient),
         measurements=measurements,
+        measurement_count=measurements_qs.count()
+        if len(measurements) == CHART_MEASUREMENTS
+        else len(measurements),
         diagnoses=[d for d in diagnoses if d.voided_at is None],
         voided_diagnoses=[d for d in diagnoses if d.voided_at is not None],
         consents_current=current,
         consent_history=consents,
         version_count=patient.version,
     )
+
+
+def measurement_list_for_user(*, user: User, patient_id: int) -> tuple[Patient, list[BodyMeasurement]]:
+    """All of a patient's measurements, voided ones included, newest taken first (then newest
+    entered); Http404 if the patient is not the user's. The read is audited."""
+    patient = patient_get_for_user(user=user, patient_id=patient_id, audit=False)
+    rows = list(
+        BodyMeasurement.objects.filter(patient=patient)
+        .select_related("voided_by")
+        .order_by("-measured_at", "-id")
+    )
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="body_measurement_list",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"returned": len(rows)},
+    )
+    return patient, rows
+
+
+def measurement_get_for_user(*, user: User, patient_id: int, measurement_id: int) -> BodyMeasurement:
+    """A measurement under the right patient of the user's clinics (nested ids checked), or 404."""
+    row = (
+        BodyMeasurement.objects.select_related("patient", "patient__clinic")
+        .filter(
+            pk=measurement_id,
+            patient_id=patient_id,
+            patient__clinic_id__in=clinic_ids_for(user, PATIENT_READ),
+        )
+        .first()
+    )
+    if row is None:
+        raise Http404("measurement")
+    return row
 
 
 def patient_versions_for_user(*, user: User, patient_id: int) -> tuple[Patient, list[PatientVersion]]:

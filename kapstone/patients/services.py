@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
+from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for
 from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.domain.errors import DomainError, WorkflowConflict
@@ -116,10 +116,11 @@ def patient_create(
     sex_at_birth: str,
     weight_kg: Any | None = None,
     height_cm: Any | None = None,
-    measured_on: date | None = None,
+    measured_at: datetime | None = None,
     **contact: str,
 ) -> Patient:
-    """Register a patient in one of the actor's clinics, with an optional first measurement."""
+    """Register a patient in one of the actor's clinics, with an optional first measurement
+    (taken at ``measured_at``, by default now)."""
     clinic = _writable_clinic(actor, clinic_id)
     today = clinic_today(clinic)
     fields = _clean_identity(
@@ -134,15 +135,15 @@ def patient_create(
         today=today,
     )
     measurement = None
+    now = timezone.now()
     if weight_kg is not None or height_cm is not None:
         measurement = validate_body_measurement(
-            weight_kg=weight_kg, height_cm=height_cm, measured_on=measured_on or today, today=today
+            weight_kg=weight_kg, height_cm=height_cm, measured_at=measured_at or now, now=now
         )
     if _mrn_taken(clinic.pk, fields["mrn"]):
         raise DomainError(
             "mrn_taken", f"MRN {fields['mrn']} is already in use in {clinic.name}.", field="mrn"
         )
-    now = timezone.now()
     try:
         with transaction.atomic():
             patient = Patient.objects.create(
@@ -159,9 +160,9 @@ def patient_create(
             if measurement is not None:
                 BodyMeasurement.objects.create(
                     patient=patient,
-                    weight_kg=measurement[0],
-                    height_cm=measurement[1],
-                    measured_on=measured_on or today,
+                    weight_kg=measurement.weight_kg,
+                    height_cm=measurement.height_cm,
+                    measured_at=measurement.measured_at,
                     recorded_at=now,
                     recorded_by=actor,
                 )
@@ -239,20 +240,32 @@ def patient_amend(
 
 
 def measurement_record(
-    *, actor: User, patient: Patient, weight_kg: Any | None, height_cm: Any | None, measured_on: date
+    *,
+    actor: User,
+    patient: Patient,
+    weight_kg: Any | None,
+    height_cm: Any | None,
+    measured_at: datetime | None = None,
 ) -> BodyMeasurement:
+    """Record a weight and/or height taken at ``measured_at`` (by default now; never in the future),
+    kept to the minute.
+
+    The entry's id is its order of entry: of two measurements taken in the same minute, the one
+    entered later is in force. Refusals: :func:`kapstone.domain.patients.validate_body_measurement`.
+    """
     if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
         raise Http404("patient")
-    weight, height = validate_body_measurement(
-        weight_kg=weight_kg, height_cm=height_cm, measured_on=measured_on, today=clinic_today(patient.clinic)
+    now = timezone.now()
+    values = validate_body_measurement(
+        weight_kg=weight_kg, height_cm=height_cm, measured_at=measured_at or now, now=now
     )
     with transaction.atomic():
         row = BodyMeasurement.objects.create(
             patient=patient,
-            weight_kg=weight,
-            height_cm=height,
-            measured_on=measured_on,
-            recorded_at=timezone.now(),
+            weight_kg=values.weight_kg,
+            height_cm=values.height_cm,
+            measured_at=values.measured_at,
+            recorded_at=now,
             recorded_by=actor,
         )
         audit_record(
@@ -262,6 +275,48 @@ def measurement_record(
             object_id=row.pk,
             patient_id=patient.pk,
             clinic_id=patient.clinic_id,
+        )
+    return row
+
+
+def measurement_void(*, actor: User, measurement: BodyMeasurement, reason: str) -> BodyMeasurement:
+    """Void a mistaken measurement with a reason: it stays on the chart, struck through, and is
+    never the measurement in force again. Nothing is deleted.
+
+    Only a clinician of the patient's clinic (prescriber, nurse, therapist: ``CLINICAL``) may
+    void (``clinician_required``); a patient of another clinic is 'not found'. Refusals:
+    ``reason_required``, ``text_too_long``, ``invalid_text``, ``already_voided`` (409).
+    """
+    # Who may, before what they typed: a stranger learns nothing from a refused reason.
+    clinic_id = Patient.objects.filter(pk=measurement.patient_id).values_list("clinic_id", flat=True).get()
+    if clinic_id not in clinic_ids_for(actor, PATIENT_READ):
+        raise Http404("measurement")
+    if clinic_id not in clinic_ids_for(actor, CLINICAL):
+        raise WorkflowConflict(
+            "clinician_required", "Only a prescriber, nurse or therapist may void a measurement."
+        )
+    text = (reason or "").strip()
+    if not text:
+        raise DomainError("reason_required", "Say why the measurement is being voided.", field="reason")
+    if len(text) > 500:
+        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
+    if "\x00" in text:
+        raise DomainError("invalid_text", "The reason contains a NUL character.", field="reason")
+    with transaction.atomic():
+        row = BodyMeasurement.objects.select_for_update().get(pk=measurement.pk)
+        if row.voided_at is not None:
+            raise WorkflowConflict("already_voided", "This measurement was already voided.")
+        row.voided_at = timezone.now()
+        row.voided_by = actor
+        row.void_reason = text
+        row.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        audit_record(
+            actor=actor,
+            action="void",
+            object_type="body_measurement",
+            object_id=row.pk,
+            patient_id=row.patient_id,
+            clinic_id=clinic_id,
         )
     return row
 

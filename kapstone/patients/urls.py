@@ -11,6 +11,11 @@ urlpatterns = [
     path("<int:patient_id>/amend/", views.patient_amend, name="amend"),
     path("<int:patient_id>/versions/", views.patient_versions, name="versions"),
     path("<int:patient_id>/measurements/new/", views.measurement_add, name="measurement_add"),
+    path(
+        "<int:patient_id>/measurements/<int:measurement_id>/void/",
+        views.measurement_void,
+        name="measurement_void",
+    ),
     path("<int:patient_id>/diagnoses/new/", views.diagnosis_add, name="diagnosis_add"),
     path("<int:patient_id>/diagnoses/<int:diagnosis_id>/void/", views.diagnosis_void, name="diagnosis_void"),
     path("<int:patient_id>/consents/new/", views.consent_add, name="consent_add"),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE, clinic_ids_for, require_roles
+from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic
 from kapstone.domain.errors import DomainError
 from kapstone.forms import add_domain_error
@@ -18,6 +21,7 @@ from kapstone.patients.forms import (
     DiagnosisForm,
     DiagnosisVoidForm,
     MeasurementForm,
+    MeasurementVoidForm,
     PatientAmendForm,
     PatientCreateForm,
 )
@@ -74,7 +78,14 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(
         request,
         "patients/chart.html",
-        {"chart": chart, "patient": chart.patient, "can_write": can_write, "sections": sections},
+        {
+            "chart": chart,
+            "patient": chart.patient,
+            "can_write": can_write,
+            # Voiding a measurement is a clinical judgement: prescribers, nurses, therapists.
+            "can_void_measurement": chart.patient.clinic_id in clinic_ids_for(request.user, CLINICAL),
+            "sections": sections,
+        },
     )
 
 
@@ -125,20 +136,32 @@ def patient_versions(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def _chart_form_view(
-    request, patient_id, form_class, title, save, template="patients/chart_form.html", initial=None
+    request,
+    patient_id,
+    form_class,
+    title,
+    save,
+    template="patients/chart_form.html",
+    initial=None,
+    roles=PATIENT_WRITE,
+    extra=None,
 ):
-    patient = selectors.patient_get_for_user(user=request.user, patient_id=patient_id, roles=PATIENT_WRITE)
-    form = form_class(request.POST or None, initial=initial or {})
-    if request.method == "POST" and form.is_valid():
-        try:
-            save(patient, form.cleaned_data)
-        except DomainError as error:
-            add_domain_error(form, error)
-        else:
-            messages.success(request, f"{title}: saved.")
-            return redirect("patients:chart", patient_id=patient.pk)
-    context = {"form": form, "patient": patient, "title": title}
-    return render(request, template, context, status=400 if request.method == "POST" else 200)
+    """A small form on a patient's chart. Dates and times are read and shown in the patient's
+    clinic's time zone; ``initial`` may be a function of the patient."""
+    patient = selectors.patient_get_for_user(user=request.user, patient_id=patient_id, roles=roles)
+    with timezone.override(ZoneInfo(patient.clinic.timezone)):
+        values = initial(patient) if callable(initial) else (initial or {})
+        form = form_class(request.POST or None, initial=values)
+        if request.method == "POST" and form.is_valid():
+            try:
+                save(patient, form.cleaned_data)
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, f"{title}: saved.")
+                return redirect("patients:chart", patient_id=patient.pk)
+        context = {"form": form, "patient": patient, "title": title, **(extra or {})}
+        return render(request, template, context, status=400 if request.method == "POST" else 200)
 
 
 @require_roles(*PATIENT_WRITE)
@@ -146,6 +169,9 @@ def _chart_form_view(
 def measurement_add(request: HttpRequest, patient_id: int) -> HttpResponse:
     def save(patient, data):
         services.measurement_record(actor=request.user, patient=patient, **data)
+        warning = selectors.body_size(patient=patient).bmi_warning
+        if warning is not None:
+            messages.warning(request, warning.message)
 
     return _chart_form_view(
         request,
@@ -153,7 +179,30 @@ def measurement_add(request: HttpRequest, patient_id: int) -> HttpResponse:
         MeasurementForm,
         "Weight and height",
         save,
-        initial={"measured_on": services.clinic_today_for_user(request.user)},
+        # Now, to the minute, in the clinic's time zone (the view has switched to it).
+        initial=lambda patient: {"measured_at": timezone.localtime().replace(second=0, microsecond=0)},
+    )
+
+
+@require_roles(*CLINICAL)
+@require_http_methods(["GET", "POST"])
+def measurement_void(request: HttpRequest, patient_id: int, measurement_id: int) -> HttpResponse:
+    measurement = selectors.measurement_get_for_user(
+        user=request.user, patient_id=patient_id, measurement_id=measurement_id
+    )
+
+    def save(patient, data):
+        services.measurement_void(actor=request.user, measurement=measurement, reason=data["reason"])
+
+    return _chart_form_view(
+        request,
+        patient_id,
+        MeasurementVoidForm,
+        "Void a measurement",
+        save,
+        template="patients/measurement_void.html",
+        roles=CLINICAL,
+        extra={"measurement": measurement},
     )
 
 

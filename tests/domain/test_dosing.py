@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from kapstone.domain.dosing import (
     to_decimal,
 )
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.patients import measurement_in_force
 
 D = Decimal
 
@@ -405,57 +407,114 @@ def test_returns_a_result_or_raises_domain_error(weight, mg_per_kg, route, over_
 # --- Which weight --------------------------------------------------------------------------------
 
 SESSION = date(2025, 3, 31)
+CLINIC_TZ = ZoneInfo("America/New_York")
+# The session's cutoff: 14:00 in the clinic on the session day.
+AT = datetime(2025, 3, 31, 14, 0, tzinfo=CLINIC_TZ)
+
+
+def local(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=CLINIC_TZ)
+
+
+def pick(recorded, **kwargs):
+    return select_weight(recorded, at=kwargs.pop("at", AT), session_date=SESSION, tz=CLINIC_TZ, **kwargs)
 
 
 def test_selects_latest_weight_on_or_before_the_session():
-    weights_recorded = [(date(2025, 3, 1), "70"), (date(2025, 3, 31), D("71.5")), (date(2025, 4, 2), 90)]
-    assert select_weight(weights_recorded, session_date=SESSION) == D("71.5")
+    recorded = [
+        (local(date(2025, 3, 1)), 1, "70"),
+        (local(SESSION, 8), 2, D("71.5")),
+        (local(date(2025, 4, 2)), 3, 90),  # after the session
+        (local(SESSION, 15), 4, "88"),  # later on the session day than the cutoff
+    ]
+    chosen = pick(recorded)
+    assert (chosen.weight_kg, chosen.entry_order, chosen.measured_on) == (D("71.5"), 2, SESSION)
 
 
 def test_a_same_day_reweigh_wins():
-    assert select_weight([(SESSION, "70"), (SESSION, "70.4")], session_date=SESSION) == D("70.4")
+    """The issue's case: 70.0 kg then 72.0 kg on the session day; the dose uses 72.0."""
+    recorded = [(local(SESSION, 8, 0), 11, "70.0"), (local(SESSION, 8, 40), 12, "72.0")]
+    assert pick(recorded).weight_kg == D("72.0")
+    assert pick(list(reversed(recorded))).weight_kg == D("72.0")
+
+
+def test_same_time_entries_the_one_entered_last_wins():
+    recorded = [(local(SESSION, 8), 12, "72.0"), (local(SESSION, 8), 11, "70.0")]
+    assert pick(recorded).weight_kg == D("72.0")
 
 
 def test_weight_exactly_max_age_old_is_usable():
-    assert select_weight([(SESSION - timedelta(days=30), "70")], session_date=SESSION) == D("70")
+    # 23:30 in the clinic is already the next day in UTC: the age is counted in clinic days.
+    assert pick([(local(SESSION - timedelta(days=30), 23, 30), 1, "70")]).weight_kg == D("70")
 
 
 def test_refuses_weight_one_day_too_old_with_the_dates():
     with pytest.raises(WorkflowConflict) as info:
-        select_weight([(SESSION - timedelta(days=31), "70")], session_date=SESSION)
+        pick([(local(SESSION - timedelta(days=31), 23, 30), 1, "70")])
     assert (info.value.code, info.value.field) == ("weight_too_old", "weight_kg")
     assert "2025-02-28" in info.value.message and "2025-03-31" in info.value.message
 
 
 def test_protocol_can_shorten_the_weight_age():
     with pytest.raises(WorkflowConflict):
-        select_weight([(SESSION - timedelta(days=8), "70")], session_date=SESSION, max_age_days=7)
-    assert select_weight([(SESSION - timedelta(days=7), "70")], session_date=SESSION, max_age_days=7) == D(
-        "70"
-    )
+        pick([(local(SESSION - timedelta(days=8)), 1, "70")], max_age_days=7)
+    assert pick([(local(SESSION - timedelta(days=7)), 1, "70")], max_age_days=7).weight_kg == D("70")
 
 
-@pytest.mark.parametrize("recorded", [[], [(date(2025, 4, 1), "70")]])
+@pytest.mark.parametrize(
+    "recorded", [[], [(local(date(2025, 4, 1)), 1, "70")], [(local(SESSION, 15), 1, "70")]]
+)
 def test_refuses_when_no_weight_before_the_session(recorded):
     with pytest.raises(WorkflowConflict) as info:
-        select_weight(recorded, session_date=SESSION)
+        pick(recorded)
     assert (info.value.code, info.value.field) == ("weight_missing", "weight_kg")
 
 
 @pytest.mark.parametrize(
     ("recorded", "code"),
     [
-        ([(datetime(2025, 3, 1, tzinfo=UTC), "70")], "invalid_date"),
-        ([("2025-03-01", "70")], "invalid_date"),
-        ([(date(2025, 3, 1), "heavy")], "invalid_number"),
-        ([(date(2025, 3, 1),)], "invalid_measurement"),
+        ([(datetime(2025, 3, 1, 9, 0), 1, "70")], "naive_datetime"),
+        ([(date(2025, 3, 1), 1, "70")], "invalid_datetime"),
+        ([("2025-03-01", 1, "70")], "invalid_datetime"),
+        ([(local(date(2025, 3, 1)), 1, "heavy")], "invalid_number"),
+        ([(local(date(2025, 3, 1)), "1", "70")], "invalid_number"),
+        ([(local(date(2025, 3, 1)), "70")], "invalid_measurement"),
         ("70", "invalid_measurement"),
     ],
 )
 def test_refuses_malformed_measurements(recorded, code):
     with pytest.raises(DomainError) as info:
-        select_weight(recorded, session_date=SESSION)
+        pick(recorded)
     assert info.value.code == code and not isinstance(info.value, WorkflowConflict)
+
+
+def test_refuses_a_missing_time_zone():
+    with pytest.raises(DomainError) as info:
+        select_weight([], at=AT, session_date=SESSION, tz="America/New_York")
+    assert info.value.code == "invalid_timezone"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(
+                min_value=datetime(2025, 2, 1), max_value=datetime(2025, 4, 30), timezones=st.just(UTC)
+            ),
+            st.decimals(min_value=30, max_value=300, places=1),
+        ),
+        max_size=8,
+    )
+)
+def test_the_weight_dosed_is_the_weight_in_force_or_a_refusal(raw):
+    recorded = [(taken, index, weight) for index, (taken, weight) in enumerate(raw)]
+    in_force = measurement_in_force(recorded, at=AT)
+    try:
+        chosen = pick(recorded)
+    except WorkflowConflict as conflict:
+        assert conflict.code in ("weight_missing", "weight_too_old")
+        assert (in_force is None) == (conflict.code == "weight_missing")
+    else:
+        assert (chosen.measured_at, chosen.entry_order, chosen.weight_kg) == in_force
 
 
 # --- Session limits ------------------------------------------------------------------------------

@@ -70,18 +70,12 @@ class TestOrder:
         from kapstone.patients.models import BodyMeasurement
 
         BodyMeasurement.objects.filter(patient=patient_a).update(
-            measured_on=cleared_session.scheduled_date - timedelta(days=45)
+            measured_at=timezone.now() - timedelta(days=45)
         )
         with pytest.raises(WorkflowConflict) as error:
             order(alice, cleared_session)
         assert error.value.code == "weight_too_old"
-        measurement_record(
-            actor=alice,
-            patient=patient_a,
-            weight_kg="71",
-            height_cm=None,
-            measured_on=cleared_session.scheduled_date,
-        )
+        measurement_record(actor=alice, patient=patient_a, weight_kg="71", height_cm=None)
         assert order(alice, cleared_session).weight_kg == Decimal("71.0")
 
     def test_refuses_when_session_not_cleared(self, alice, course_a):

@@ -336,8 +336,9 @@ class TestChartSections:
         before = BodyMeasurement.objects.count()
         response = as_user(nina).post(
             reverse("patients:measurement_add", args=[patient_a.pk]),
-            {"weight_kg": "19.9", "measured_on": "2026-01-01"},
+            {"weight_kg": "29.9", "measured_at": "2026-01-01T08:30"},
         )
         assert response.status_code == 400
-        assert b"outside the plausible range" in response.content
+        assert b"A weight of 29.9 kg is not plausible for an adult (30\xe2\x80\x93300 kg)" in response.content
+        assert b'value="29.9"' in response.content
         assert BodyMeasurement.objects.count() == before

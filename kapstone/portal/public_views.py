@@ -155,10 +155,8 @@ def _render(
     return response
 
 
-def _rate_limited(request: HttpRequest, error: RateLimited, lang: str) -> HttpResponse:
-    return _render(
-        request, "portal/public/limited.html", {"lang": lang, "message": _(error.message)}, status=429
-    )
+def _rate_limited(request: HttpRequest, lang: str) -> HttpResponse:
+    return _render(request, "portal/public/limited.html", {"lang": lang}, status=429)
 
 
 @public

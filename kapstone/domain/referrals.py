@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
@@ -272,3 +272,31 @@ def screening_prefill(answers: PrescreenAnswers) -> dict[str, bool | int]:
     if not answers.ketamine_misuse_history:
         prefill["active_ketamine_misuse"] = False
     return prefill
+
+
+# --- Converting a referral into a patient --------------------------------------------------------
+
+
+def split_full_name(name: str) -> tuple[str, str] | None:
+    """A name typed in one box as (given names, family name): the last word is the family name.
+    None when there is only one word (the clinician must then say which it is)."""
+    words = name.split()
+    if len(words) < 2:
+        return None
+    return " ".join(words[:-1]), words[-1]
+
+
+def estimated_birth_date(age_years: int, *, today: date) -> date:
+    """The middle of the year of birth that an age on ``today`` allows: someone aged A today was
+    born between A+1 years and A years ago, so half a year before their last birthday's date.
+
+    Used only to open a record from a referral; the record says the date is estimated until the
+    clinician confirms it with the patient.
+    """
+    if isinstance(age_years, bool) or not isinstance(age_years, int) or age_years < 0:
+        raise DomainError("invalid_age", "The age must be a whole number of years.", field="age_years")
+    try:
+        last_birthday = today.replace(year=today.year - age_years)
+    except ValueError:  # 29 February in a year that has none
+        last_birthday = today.replace(year=today.year - age_years, day=28)
+    return last_birthday - timedelta(days=182)

@@ -14,6 +14,9 @@ class IdentityForm(forms.Form):
     given_name = forms.CharField(max_length=100)
     family_name = forms.CharField(max_length=100)
     birth_date = forms.DateField(widget=DateInput())
+    birth_date_estimated = forms.BooleanField(
+        label="Birth date estimated", required=False, help_text="Untick once confirmed with the patient."
+    )
     sex_at_birth = forms.ChoiceField(choices=SEX_CHOICES)
     gender_identity = forms.CharField(
         max_length=60, required=False, help_text="Optional, in the patient's words."

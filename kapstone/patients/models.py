@@ -21,6 +21,9 @@ class Patient(models.Model):
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
     birth_date = models.DateField()
+    # True when the birth date was estimated from an age (a referral gives only an age) and is
+    # still to be confirmed with the patient; screens show it as estimated.
+    birth_date_estimated = models.BooleanField(default=False)
     sex_at_birth = models.CharField(max_length=10, choices=[(s, s.capitalize()) for s in SEXES_AT_BIRTH])
     gender_identity = models.CharField(max_length=60, blank=True)
     phone = models.CharField(max_length=40, blank=True)
@@ -61,6 +64,7 @@ class Patient(models.Model):
         "given_name",
         "family_name",
         "birth_date",
+        "birth_date_estimated",
         "sex_at_birth",
         "gender_identity",
         "phone",

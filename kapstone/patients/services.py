@@ -74,6 +74,12 @@ def _clean_identity(values: dict[str, Any], *, today: date) -> dict[str, Any]:
             cleaned[name] = validate_birth_date(value, today=today)
         elif name == "sex_at_birth":
             cleaned[name] = validate_sex_at_birth(value)
+        elif name == "birth_date_estimated":
+            if not isinstance(value, bool):
+                raise DomainError(
+                    "invalid_value", "Whether the birth date is estimated must be yes or no.", field=name
+                )
+            cleaned[name] = value
         elif name in _TEXT_LIMITS:
             text = (value or "").strip()
             if "\x00" in text:

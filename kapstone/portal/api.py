@@ -3,8 +3,8 @@ referral queue (staff, token)."""
 # No "from __future__ import annotations" in API modules: django-ninja resolves the operation
 # signatures through the role wrapper, which lives in another module, so annotations must be real.
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
@@ -148,3 +148,34 @@ def change_status(request: HttpRequest, referral_id: int, payload: StatusIn):
         actor=request.auth, referral=referral, to=payload.to, reason=payload.reason
     )
     return _referral_out(moved, selectors.referral_is_overdue(moved))
+
+
+class ConvertIn(StrictSchema):
+    mrn: text(32, min_length=1)
+    # Optional: taken from the referral when absent (name split from the one typed; birth date
+    # estimated from the age given, and marked so; sex at birth "unknown").
+    given_name: text(100) | None = None
+    family_name: text(100) | None = None
+    birth_date: date | None = None
+    sex: Literal["female", "male", "intersex", "unknown"] | None = None
+
+
+class ConvertOut(Schema):
+    patient_id: int
+    screening_id: int  # the screening draft pre-filled from the referral's answers
+
+
+@router.post("/{int:referral_id}/convert", response=ConvertOut)
+@api_roles(*selectors.REFERRAL_STAFF)
+def convert(request: HttpRequest, referral_id: int, payload: ConvertIn):
+    referral = selectors.referral_get_for_user(user=request.auth, referral_id=referral_id)
+    patient, draft = services.referral_convert(
+        actor=request.auth,
+        referral=referral,
+        mrn=payload.mrn,
+        given_name=payload.given_name or None,
+        family_name=payload.family_name or None,
+        birth_date=payload.birth_date,
+        sex_at_birth=payload.sex,
+    )
+    return {"patient_id": patient.pk, "screening_id": draft.pk}

@@ -12,7 +12,12 @@ from kapstone.accounts.models import Clinic, User
 from kapstone.domain.protocols import protocol_library
 from kapstone.portal.models import Referral
 from kapstone.portal.selectors import service_profile_current
-from kapstone.portal.services import referral_status_change, referral_submit, service_profile_update
+from kapstone.portal.services import (
+    referral_convert,
+    referral_status_change,
+    referral_submit,
+    service_profile_update,
+)
 
 PROFILES = {
     # slug: regions, languages, indications offered, wait (weeks), contact line
@@ -35,12 +40,14 @@ REFERRALS = {
             9,
         ),
         ("Priya Halloran", "priya.h@example.org", "", {}, "declined", 14),
+        ("Lennox Farrow", "lennox.f@example.org", "212-555-0192", {"age_years": 52}, "converted", 20),
     ),
     "river": (
         ("Wes Okafor", "wes.o@example.org", "", {}, "new", 1),
         ("Dana Kilbride", "", "201-555-0133", {"heart_or_bp_problem": True}, "contacted", 3),
         ("Sol Brennick", "sol.b@example.org", "201-555-0134", {}, "intake_booked", 8),
         ("Jun Abernathy", "jun.a@example.org", "", {"substances": ["alcohol", "cannabis"]}, "declined", 12),
+        ("Mika Strand", "mika.s@example.org", "", {"age_years": 36}, "converted", 18),
     ),
 }
 DECLINE_REASONS = {
@@ -98,10 +105,13 @@ def seed_portal(*, clinic: Clinic, admin: User, staff: User, now: datetime | Non
             address=f"demo-{clinic.slug}-{index}",
             now=now - timedelta(days=days_ago, hours=3),
         )
-        if status in ("contacted", "intake_booked", "declined"):
+        if status in ("contacted", "intake_booked", "declined", "converted"):
             referral = referral_status_change(actor=staff, referral=referral, to="contacted")
-        if status == "intake_booked":
-            referral_status_change(actor=staff, referral=referral, to="intake_booked")
+        if status in ("intake_booked", "converted"):
+            referral = referral_status_change(actor=staff, referral=referral, to="intake_booked")
+        if status == "converted":
+            # Opened at intake; an MRN series of its own, apart from the demo's registered patients.
+            referral_convert(actor=staff, referral=referral, mrn=f"{clinic.slug[0].upper()}-5{index:03d}")
         if status == "declined":
             referral_status_change(
                 actor=staff, referral=referral, to="declined", reason=DECLINE_REASONS[clinic.slug]

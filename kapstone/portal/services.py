@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -28,18 +28,28 @@ from kapstone.accounts.models import Clinic, Membership, Role, User
 from kapstone.audit.services import audit_record
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError, WorkflowConflict
-from kapstone.domain.prescreen import NOT_SUITABLE, assess_prescreen
+from kapstone.domain.prescreen import NOT_SUITABLE, assess_prescreen, validate_prescreen_answers
 from kapstone.domain.referrals import (
     CLINIC_MODALITIES,
+    CONVERTED,
+    CONVERTIBLE,
     NEW,
+    STATUS_LABELS,
     check_referral_transition,
+    estimated_birth_date,
     match_clinics,
     new_reference,
+    screening_prefill,
+    split_full_name,
 )
 from kapstone.domain.text import clean_text
+from kapstone.patients.models import Patient
+from kapstone.patients.services import clinic_today, patient_create
 from kapstone.portal.models import Referral, ReferralEvent, ServiceProfile
 from kapstone.portal.ratelimit import rate_counters_prune, rate_limit_hit
 from kapstone.portal.selectors import clinic_offers, service_profile_current
+from kapstone.screening.models import ScreeningDraft
+from kapstone.screening.services import screening_draft_create
 
 PUBLIC_ACTOR = "public"
 _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -384,6 +394,86 @@ def referral_status_change(*, actor: User, referral: Referral, to: str, reason: 
             detail={"from": previous, "to": to, "reason_given": bool(why)},
         )
     return current
+
+
+def referral_convert(
+    *,
+    actor: User,
+    referral: Referral,
+    mrn: str,
+    given_name: str | None = None,
+    family_name: str | None = None,
+    birth_date: date | None = None,
+    sex_at_birth: str | None = None,
+) -> tuple[Patient, ScreeningDraft]:
+    """Open the patient's record from a referral, with a screening draft pre-filled from the
+    answers it shares with the full screening, in one transaction.
+
+    The record takes the MRN, the name (split from the one typed, unless given), the e-mail and
+    phone. Without a birth date the record gets one estimated from the age given, marked as
+    estimated; without a sex at birth, ``unknown``. Both are amendable. Refusals: the record's own
+    (``mrn_taken``, ``invalid_mrn``, ``name_required`` …), ``name_incomplete`` (one word typed
+    and no names given), ``referral_not_convertible`` (declined, converted or anonymised; 409).
+    """
+    with transaction.atomic():
+        current = _staff_referral(actor, referral)
+        if current.status not in CONVERTIBLE:
+            raise WorkflowConflict(
+                "referral_not_convertible",
+                f"A referral that is {STATUS_LABELS[current.status].lower()} cannot become a patient.",
+            )
+        answers = validate_prescreen_answers(current.answers)
+        if not (given_name and family_name):
+            split = split_full_name(current.contact_name)
+            if split is None:
+                raise DomainError(
+                    "name_incomplete",
+                    "Only one name was given: enter the given and family names.",
+                    field="given_name",
+                )
+            given_name, family_name = given_name or split[0], family_name or split[1]
+        estimated = birth_date is None
+        if estimated:
+            birth_date = estimated_birth_date(answers.age_years, today=clinic_today(current.clinic))
+        patient = patient_create(
+            actor=actor,
+            clinic_id=current.clinic_id,
+            mrn=mrn,
+            given_name=given_name,
+            family_name=family_name,
+            birth_date=birth_date,
+            birth_date_estimated=estimated,
+            sex_at_birth=sex_at_birth or "unknown",
+            email=current.contact_email,
+            phone=current.contact_phone,
+        )
+        draft = screening_draft_create(
+            actor=actor,
+            patient=patient,
+            answers=screening_prefill(answers),
+            source="referral",
+            source_reference=current.reference,
+            note="From the public pre-screen the person answered before being contacted.",
+        )
+        now = timezone.now()
+        previous = current.status
+        current.status, current.patient, current.status_changed_at = CONVERTED, patient, now
+        if current.contacted_at is None:
+            current.contacted_at = now
+        current.save(update_fields=["status", "patient", "status_changed_at", "contacted_at"])
+        ReferralEvent.objects.create(
+            referral=current, from_status=previous, to_status=CONVERTED, actor=actor, at=now
+        )
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="referral",
+            object_id=current.pk,
+            patient_id=patient.pk,
+            clinic_id=current.clinic_id,
+            detail={"from": previous, "to": CONVERTED, "birth_date_estimated": estimated},
+        )
+    return patient, draft
 
 
 # --- Notifications and retention (commands, scheduler) -------------------------------------------

@@ -18,11 +18,14 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.prescreen import RULES
 from kapstone.domain.referrals import (
     CLINIC_MODALITIES,
+    CONVERTIBLE,
     REFERRAL_STATUSES,
     REFERRAL_TRANSITIONS,
     STATUS_LABELS,
+    split_full_name,
 )
-from kapstone.forms import add_domain_error
+from kapstone.forms import DateInput, add_domain_error
+from kapstone.patients.forms import SEX_CHOICES
 from kapstone.portal import selectors, services
 from kapstone.portal.forms import PrescreenForm
 
@@ -58,6 +61,22 @@ def answer_rows(answers: dict[str, Any]) -> list[tuple[str, str]]:
                 shown = str(choices.get(value, value))
             rows.append((str(field.label), shown))
     return rows
+
+
+class ConvertForm(forms.Form):
+    mrn = forms.CharField(label="MRN", max_length=32)
+    given_name = forms.CharField(label="Given name", max_length=100)
+    family_name = forms.CharField(label="Family name", max_length=100)
+    birth_date = forms.DateField(
+        label="Birth date", required=False, widget=DateInput(),
+        help_text="Leave empty to estimate it from the age given; the record then says it is estimated.",
+    )  # fmt: skip
+    sex_at_birth = forms.ChoiceField(label="Sex at birth", choices=SEX_CHOICES, required=False)
+
+
+def convert_initial(referral) -> dict[str, Any]:
+    split = split_full_name(referral.contact_name) or ("", referral.contact_name)
+    return {"given_name": split[0], "family_name": split[1]}
 
 
 class StatusForm(forms.Form):
@@ -99,7 +118,11 @@ def referral_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail(
-    request: HttpRequest, referral, status_form: StatusForm | None = None, status: int = 200
+    request: HttpRequest,
+    referral,
+    status_form: StatusForm | None = None,
+    convert_form: ConvertForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     reasons = [
         {**reason, "severity_words": SEVERITY_WORDS.get(reason.get("severity"), reason.get("severity")),
@@ -114,6 +137,9 @@ def _detail(
         "overdue": selectors.referral_is_overdue(referral),
         "events": referral.events.select_related("actor").order_by("at", "id"),
         "status_form": status_form or StatusForm(current=referral.status),
+        "convert_form": convert_form or ConvertForm(initial=convert_initial(referral)),
+        "can_convert": referral.status in CONVERTIBLE and referral.anonymised_at is None,
+        "age_given": (referral.answers or {}).get("age_years"),
         "language": {"en": "English", "es": "Spanish"}.get(referral.language, referral.language),
     }
     return render(request, "portal/referral_detail.html", context, status=status)
@@ -145,6 +171,35 @@ def referral_status(request: HttpRequest, referral_id: int) -> HttpResponse:
             messages.success(request, f"Referral {moved.reference}: {moved.status_label.lower()}.")
             return redirect("referrals:detail", referral_id=moved.pk)
     return _detail(request, referral, status_form=form, status=400)
+
+
+@require_roles(*selectors.REFERRAL_STAFF)
+@require_POST
+def referral_convert(request: HttpRequest, referral_id: int) -> HttpResponse:
+    referral = selectors.referral_get_for_user(user=request.user, referral_id=referral_id)
+    form = ConvertForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            patient, _draft = services.referral_convert(
+                actor=request.user,
+                referral=referral,
+                mrn=data["mrn"],
+                given_name=data["given_name"],
+                family_name=data["family_name"],
+                birth_date=data["birth_date"],
+                sex_at_birth=data["sex_at_birth"] or None,
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(
+                request,
+                f"{patient.display_name} ({patient.mrn}) is now a patient. The screening below starts from "
+                "the answers the person gave: confirm each with them.",
+            )
+            return redirect("screening:new", patient_id=patient.pk)
+    return _detail(request, referral, convert_form=form, status=400)
 
 
 # --- The public service profile (clinic admin) --------------------------------------------------

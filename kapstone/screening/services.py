@@ -15,7 +15,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain import screening as rules
@@ -49,9 +49,10 @@ def screening_draft_create(
 ) -> ScreeningDraft:
     """Keep answers known before the full screening (checked like a screening's, but partial).
 
-    Written by the service that creates the patient (a referral's conversion), in its transaction.
+    Written by the service that creates the patient (a referral's conversion), in its transaction;
+    whoever may register the patient may keep the answers known so far (nothing is decided).
     """
-    if patient.clinic_id not in clinic_ids_for(actor, SCREENING_RECORD):
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
         raise Http404("patient")
     checked = rules.validate_answers(answers, partial=True)
     draft = ScreeningDraft.objects.create(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -230,3 +230,22 @@ def test_prefill_names_are_questions_of_the_full_screening():
     prefill = screening_prefill(person())
     assert set(prefill) <= set(ANSWER_NAMES)
     assert all(isinstance(prefill[name], bool) for name in prefill if name in BOOLEAN_ANSWERS)
+
+
+def test_split_full_name():
+    from kapstone.domain.referrals import split_full_name
+
+    assert split_full_name("  Casey  Ann Testperson ") == ("Casey Ann", "Testperson")
+    assert split_full_name("Madonna") is None and split_full_name("") is None
+
+
+@given(
+    st.integers(0, 110),
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)),
+)
+def test_an_estimated_birth_date_gives_back_the_age(age, today):
+    from kapstone.domain.patients import age_in_years
+    from kapstone.domain.referrals import estimated_birth_date
+
+    born = estimated_birth_date(age, today=today)
+    assert age_in_years(born, on=today) == age

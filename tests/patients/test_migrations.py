@@ -14,7 +14,15 @@ from kapstone.patients.models import BodyMeasurement
 from kapstone.patients.services import measurement_void
 
 BEFORE = ("patients", "0001_initial")
-LATEST = ("patients", "0004_measured_at_required")
+LATEST = ("patients", "0004_measured_at_required")  # the migrations under test
+
+
+def latest_of_app():
+    """The newest migration of the app: tests end there, so later migrations are applied again."""
+    loader = MigrationExecutor(connection).loader
+    return loader.graph.leaf_nodes("patients")[0]
+
+
 NEW_YORK = ZoneInfo("America/New_York")  # clinic A
 
 
@@ -60,8 +68,9 @@ def test_fills_measured_at_from_the_day_and_the_entry_time_and_reverses(nina, pa
             recorded_at=datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK),
             recorded_by_id=nina.pk,
         )
-    finally:
         migrate(LATEST)
+    finally:
+        migrate(latest_of_app())
     taken = dict(BodyMeasurement.objects.values_list("pk", "measured_at"))
     assert taken[same_day.pk] == datetime(2026, 3, 2, 9, 41, tzinfo=NEW_YORK)
     assert taken[evening.pk] == datetime(2026, 3, 2, 22, 15, tzinfo=NEW_YORK)
@@ -75,5 +84,5 @@ def test_reversal_is_refused_while_a_measurement_is_voided(nina, patient_a):
     measurement_void(actor=nina, measurement=BodyMeasurement.objects.get(patient=patient_a), reason="wrong")
     with pytest.raises(RuntimeError, match="voided"):
         migrate(BEFORE)
-    migrate(LATEST)
+    migrate(latest_of_app())
     assert BodyMeasurement.objects.get(patient=patient_a).voided_at is not None

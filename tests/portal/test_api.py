@@ -165,3 +165,25 @@ def test_the_openapi_schema_lists_the_public_operations_without_security():
     schema = json.loads(Api().get("/openapi.json").content)
     operation = schema["paths"]["/api/v1/public/prescreen"]["post"]
     assert not operation.get("security")
+
+
+def test_convert_with_only_an_mrn_opens_the_record_and_a_screening_draft(
+    profiles, clinic_a, nina, carol, bob
+):
+    from kapstone.patients.models import Patient
+    from kapstone.screening.models import ScreeningDraft
+
+    PUBLIC.post("/public/referrals", referral_body(clinic_a))
+    referral = Referral.objects.get()
+    assert Api(carol).post(f"/referrals/{referral.pk}/convert", {"mrn": "A-8001"}).status_code == 404
+    assert Api(bob).post(f"/referrals/{referral.pk}/convert", {"mrn": "A-8001"}).status_code == 403
+    response = Api(nina).post(f"/referrals/{referral.pk}/convert", {"mrn": "A-8001"})
+    assert response.status_code == 200, response.content
+    payload = response.json()
+    assert set(payload) == {"patient_id", "screening_id"}
+    patient = Patient.objects.get(pk=payload["patient_id"])
+    assert (patient.mrn, patient.birth_date_estimated) == ("A-8001", True)
+    assert ScreeningDraft.objects.get(pk=payload["screening_id"]).patient_id == patient.pk
+    again = Api(nina).post(f"/referrals/{referral.pk}/convert", {"mrn": "A-8002"})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "referral_not_convertible")
+    assert Patient.objects.count() == 1

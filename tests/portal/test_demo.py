@@ -25,7 +25,7 @@ def test_profiles_referrals_at_every_status_and_one_overdue_per_clinic():
         seed_portal(clinic=clinic, admin=admin, staff=nurse)
         seed_portal(clinic=clinic, admin=admin, staff=nurse)  # idempotent
         statuses = set(Referral.objects.filter(clinic=clinic).values_list("status", flat=True))
-        assert {"new", "contacted", "intake_booked", "declined"} <= statuses
+        assert statuses == {"new", "contacted", "intake_booked", "declined", "converted"}
         rows = referral_queue_for_user(user=nurse)
         assert sum(row.overdue for row in rows) == (1 if clinic.slug == "north" else 0)
     assert ServiceProfile.objects.count() == 2

@@ -292,3 +292,69 @@ def test_purge_anonymises_old_referrals_that_never_became_patients(profiles, cli
     event = AuditEvent.objects.get(object_type="referral", action="void")
     assert (event.object_id, event.actor_label) == (str(old.pk), "referrals_purge")
     assert referrals_purge(now=now)["anonymised"] == 0  # idempotent
+
+
+# --- Conversion --------------------------------------------------------------------------------------
+
+
+def test_converting_opens_the_record_and_a_pre_filled_screening_draft(profiles, clinic_a, nina):
+    from kapstone.patients.models import Patient
+    from kapstone.portal.services import referral_convert
+    from kapstone.screening.models import ScreeningDraft
+
+    referral = submit(clinic_a, answers=answers(region="NY", age_years=41, heart_or_bp_problem=True))
+    patient, draft = referral_convert(actor=nina, referral=referral, mrn="A-7001")
+    assert (patient.mrn, patient.given_name, patient.family_name) == ("A-7001", "Robin", "Zzyzxfield")
+    assert (patient.email, patient.sex_at_birth, patient.birth_date_estimated) == (
+        "robin@example.org",
+        "unknown",
+        True,
+    )
+    from kapstone.domain.patients import age_in_years
+    from kapstone.patients.services import clinic_today
+
+    assert age_in_years(patient.birth_date, on=clinic_today(clinic_a)) == 41
+    # Only what the person said: a "yes" to the heart question settles none of its three questions.
+    assert draft.answers == {
+        "age_years": 41, "psychotic_disorder": False, "ketamine_hypersensitivity": False, "pregnant": False,
+        "breastfeeding": False, "active_ketamine_misuse": False,
+    }  # fmt: skip
+    assert (draft.source, draft.source_reference, draft.patient_id) == (
+        "referral",
+        referral.reference,
+        patient.pk,
+    )
+    referral.refresh_from_db()
+    assert (referral.status, referral.patient_id) == ("converted", patient.pk)
+    assert (
+        AuditEvent.objects.filter(object_type="referral", action="update", patient_id=patient.pk).count() == 1
+    )
+    assert AuditEvent.objects.filter(object_type="screening_draft", patient_id=patient.pk).count() == 1
+    assert Patient.objects.count() == 1 and ScreeningDraft.objects.count() == 1
+
+
+def test_conversion_refusals_write_nothing(profiles, clinic_a, nina, carol, patient_a):
+    from kapstone.patients.models import Patient
+    from kapstone.portal.services import referral_convert
+    from kapstone.screening.models import ScreeningDraft
+
+    referral = submit(clinic_a)
+    with pytest.raises(DomainError) as caught:
+        referral_convert(actor=nina, referral=referral, mrn=patient_a.mrn)
+    assert caught.value.code == "mrn_taken"
+    with pytest.raises(Http404):
+        referral_convert(actor=carol, referral=referral, mrn="A-9")
+    one_word = submit(clinic_a, contact={"name": "Robin", "phone": "555-010-9999"})
+    with pytest.raises(DomainError) as caught:
+        referral_convert(actor=nina, referral=one_word, mrn="A-9")
+    assert (caught.value.code, caught.value.field) == ("name_incomplete", "given_name")
+    referral_status_change(actor=nina, referral=referral, to="declined", reason="Moved away")
+    with pytest.raises(DomainError) as caught:
+        referral_convert(actor=nina, referral=referral, mrn="A-9")
+    assert caught.value.code == "referral_not_convertible"
+    assert Patient.objects.count() == 1 and ScreeningDraft.objects.count() == 0
+    assert Referral.objects.filter(status="converted").count() == 0
+    patient, _ = referral_convert(
+        actor=nina, referral=one_word, mrn="A-9", given_name="Robin", family_name="Quell"
+    )
+    assert (patient.given_name, patient.family_name) == ("Robin", "Quell")

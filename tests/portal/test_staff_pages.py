@@ -84,3 +84,37 @@ def test_only_an_admin_edits_the_public_profile(as_user, adam, nina, clinic_a, p
     assert as_user(adam).post("/referrals/profile/", data).status_code == 302
     current = ServiceProfile.objects.filter(clinic=clinic_a).order_by("-version").first()
     assert (current.version, current.regions, current.wait_weeks) == (2, ["NY", "NJ"], 3)
+
+
+def test_converting_from_the_page_opens_the_screening_with_the_answers(as_user, nina, referral, patient_a):
+    from kapstone.patients.models import Patient
+
+    client = as_user(nina)
+    page = client.get(f"/referrals/{referral.pk}/").content.decode()
+    assert 'value="Robin"' in page and 'value="Zzyzxfield"' in page  # the name, split
+    taken = client.post(
+        f"/referrals/{referral.pk}/convert/",
+        {"mrn": patient_a.mrn, "given_name": "Robin", "family_name": "Zzyzxfield"},
+    )
+    assert taken.status_code == 400 and "already in use" in taken.content.decode()
+    assert Patient.objects.count() == 1
+    response = client.post(
+        f"/referrals/{referral.pk}/convert/",
+        {
+            "mrn": "A-9100",
+            "given_name": "Robin",
+            "family_name": "Zzyzxfield",
+            "birth_date": "1985-04-02",
+            "sex_at_birth": "female",
+        },
+    )
+    patient = Patient.objects.get(mrn="A-9100")
+    assert response.status_code == 302 and response["Location"] == f"/patients/{patient.pk}/screenings/new/"
+    assert patient.birth_date_estimated is False
+    screening = client.get(response["Location"]).content.decode()
+    assert f"referral {referral.reference}" in screening
+    # The draft's answers start the form: "no" to psychosis, from the pre-screen.
+    import re
+
+    assert re.search(r'<input[^>]*name="psychotic_disorder" value="no"[^>]*checked', screening)
+    assert not re.search(r'<input[^>]*name="maoi_use"[^>]*checked', screening)  # not asked: empty

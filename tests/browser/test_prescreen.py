@@ -11,6 +11,7 @@ from kapstone.accounts.models import Clinic, Role
 from kapstone.portal.demo import seed_portal
 from kapstone.portal.models import Referral
 from tests.browser.conftest import screenshot
+from tests.browser.test_care_pathway import sign_in
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -117,6 +118,34 @@ def test_visitor_on_a_phone_is_matched_and_asks_to_be_contacted(live_server, bro
         assert (referral.clinic_id, referral.contact_name) == (north.pk, "Casey Testperson")
         assert Referral.objects.filter(clinic=north).count() == before + 1
         assert {c["name"] for c in context.cookies()} <= {"csrftoken"}
+    finally:
+        context.close()
+
+    # The clinic's side: nurse.north finds the referral in the queue and opens the record.
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        sign_in(page, live_server.url, "nurse.north")
+        page.get_by_role("link", name="Referrals").click()
+        row = page.locator("tr", has_text=reference)
+        expect(row).to_contain_text("Casey Testperson")
+        expect(row).to_contain_text("New")
+        screenshot(page, "prescreen-06-queue")
+        row.get_by_role("link", name=reference).click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text(reference)
+        expect(page.get_by_label("Given name")).to_have_value("Casey")
+        expect(page.get_by_label("Family name")).to_have_value("Testperson")
+        page.get_by_label("MRN").fill("N-6001")
+        screenshot(page, "prescreen-07-referral")
+        page.get_by_role("button", name="Open the record").click()
+        page.wait_for_url("**/screenings/new/")
+        expect(page.get_by_role("heading", name="Eligibility screening")).to_be_visible()
+        expect(page.locator(".banner.info")).to_contain_text(reference)
+        expect(page.locator("input[name=psychotic_disorder][value=no]")).to_be_checked()
+        screenshot(page, "prescreen-08-screening-draft")
+        referral.refresh_from_db()
+        assert referral.status == "converted" and referral.patient.mrn == "N-6001"
     finally:
         context.close()
 

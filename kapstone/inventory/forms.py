@@ -176,6 +176,9 @@ class RegisterFilterForm(forms.Form):
     kind = forms.ChoiceField(
         required=False, choices=[("", "any")] + [(k, k.capitalize()) for k in rules.KINDS]
     )
+    # Set by the "every register entry of this session" link of an entry's page. Bounded: a
+    # number beyond the database's integers would otherwise fail in the query.
+    session = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
 
     def __init__(self, *args, lots=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -187,6 +190,12 @@ class RegisterFilterForm(forms.Form):
             )
             for lot in lots
         ]
+
+    def clean(self):
+        data = super().clean()
+        if "session" in self.errors:  # a hidden field: say so where it is seen
+            self.add_error(None, "The dosing session in this link is not valid; clear the filter.")
+        return data
 
 
 class InventoryReportForm(forms.Form):

@@ -71,21 +71,21 @@ def balances(rows) -> list[tuple[str, str]]:
 class TestSelectors:
     def test_the_lot_register_runs_in_date_order_and_marks_the_late_entry(self, late_lot, nina):
         rows = selectors.lot_register(lot=late_lot)
-        assert [(r.entry.kind, str(r.balance.mg)) for r in rows] == SHOWN
+        assert [(r.entry.kind, str(r.balance_mg)) for r in rows] == SHOWN
         assert [r.in_hand_after_mg for r in rows] == [None, D("132.0"), D("332.0")]
         assert [r.late for r in rows] == [False, True, False]
-        assert rows[-1].balance.mg == late_lot.balance_mg == D("99668.0")
+        assert rows[-1].balance_mg == late_lot.balance_mg == D("99668.0")
 
     def test_a_filtered_list_shows_the_lots_true_balance(self, late_lot, adam, days):
         rows, total = selectors.entries_for_user(
             user=adam, filters=selectors.RegisterFilter(kind="dispense", lot_id=late_lot.pk)
         )
         assert total == 2
-        assert [str(r.balance.mg) for r in rows] == ["99868.0", "99668.0"]
+        assert [str(r.balance_mg) for r in rows] == ["99868.0", "99668.0"]
         rows, _ = selectors.entries_for_user(
             user=adam, filters=selectors.RegisterFilter(date_from=days[1], lot_id=late_lot.pk)
         )
-        assert [(r.entry.amount_mg, r.balance.mg) for r in rows] == [(D("200.0"), D("99668.0"))]
+        assert [(r.entry.amount_mg, r.balance_mg) for r in rows] == [(D("200.0"), D("99668.0"))]
 
 
 class TestPages:

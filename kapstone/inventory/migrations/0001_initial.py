@@ -7,594 +7,244 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("accounts", "0001_initial"),
-        ("care", "0001_initial"),
+        ('accounts', '0001_initial'),
+        ('care', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="CountSession",
+            name='CountSession',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("started_at", models.DateTimeField()),
-                ("finished_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "clinic",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.clinic"
-                    ),
-                ),
-                (
-                    "witness",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('started_at', models.DateTimeField()),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('actor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.clinic')),
+                ('witness', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-started_at", "-id"],
+                'ordering': ['-started_at', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="Product",
+            name='Product',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=120)),
-                ("ndc", models.CharField(max_length=13, unique=True, verbose_name="NDC")),
-                ("dosage_form", models.CharField(default="Injection, solution", max_length=60)),
-                ("strength_mg_per_ml", models.DecimalField(decimal_places=2, max_digits=7)),
-                ("vial_volume_ml", models.DecimalField(decimal_places=2, max_digits=7)),
-                ("created_at", models.DateTimeField()),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=120)),
+                ('ndc', models.CharField(max_length=13, unique=True, verbose_name='NDC')),
+                ('dosage_form', models.CharField(default='Injection, solution', max_length=60)),
+                ('strength_mg_per_ml', models.DecimalField(decimal_places=2, max_digits=7)),
+                ('vial_volume_ml', models.DecimalField(decimal_places=2, max_digits=7)),
+                ('created_at', models.DateTimeField()),
+                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["name", "strength_mg_per_ml", "vial_volume_ml"],
+                'ordering': ['name', 'strength_mg_per_ml', 'vial_volume_ml'],
             },
         ),
         migrations.CreateModel(
-            name="Lot",
+            name='Lot',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("lot_number", models.CharField(max_length=40)),
-                ("expiry", models.DateField()),
-                ("balance_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("created_at", models.DateTimeField()),
-                (
-                    "clinic",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="lots", to="accounts.clinic"
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "product",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="lots",
-                        to="inventory.product",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('lot_number', models.CharField(max_length=40)),
+                ('expiry', models.DateField()),
+                ('balance_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('created_at', models.DateTimeField()),
+                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='accounts.clinic')),
+                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='inventory.product')),
             ],
             options={
-                "ordering": ["expiry", "lot_number", "id"],
+                'ordering': ['expiry', 'lot_number', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="RegisterEntry",
+            name='RegisterEntry',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("receive", "Receive"),
-                            ("dispense", "Dispense"),
-                            ("administer", "Administer"),
-                            ("waste", "Waste"),
-                            ("return", "Return"),
-                            ("transfer", "Transfer"),
-                            ("adjust", "Adjust"),
-                        ],
-                        max_length=12,
-                    ),
-                ),
-                ("amount_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("stock_effect_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("balance_after_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("balance_after_ml", models.DecimalField(decimal_places=2, max_digits=12)),
-                ("balance_after_vials", models.DecimalField(decimal_places=2, max_digits=10)),
-                (
-                    "in_hand_effect_mg",
-                    models.DecimalField(blank=True, decimal_places=1, max_digits=12, null=True),
-                ),
-                (
-                    "in_hand_after_mg",
-                    models.DecimalField(blank=True, decimal_places=1, max_digits=12, null=True),
-                ),
-                ("reason", models.CharField(blank=True, max_length=500)),
-                ("occurred_at", models.DateTimeField(db_index=True)),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "clinic",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.clinic"
-                    ),
-                ),
-                (
-                    "lot",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="entries",
-                        to="inventory.lot",
-                    ),
-                ),
-                (
-                    "paired_entry",
-                    models.OneToOneField(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="pair_of",
-                        to="inventory.registerentry",
-                    ),
-                ),
-                (
-                    "session",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="register_entries",
-                        to="care.caresession",
-                    ),
-                ),
-                (
-                    "witness",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(choices=[('receive', 'Receive'), ('dispense', 'Dispense'), ('administer', 'Administer'), ('waste', 'Waste'), ('return', 'Return'), ('transfer', 'Transfer'), ('adjust', 'Adjust')], max_length=12)),
+                ('amount_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('stock_effect_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('balance_after_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('balance_after_ml', models.DecimalField(decimal_places=2, max_digits=12)),
+                ('balance_after_vials', models.DecimalField(decimal_places=2, max_digits=10)),
+                ('in_hand_effect_mg', models.DecimalField(blank=True, decimal_places=1, max_digits=12, null=True)),
+                ('in_hand_after_mg', models.DecimalField(blank=True, decimal_places=1, max_digits=12, null=True)),
+                ('reason', models.CharField(blank=True, max_length=500)),
+                ('occurred_at', models.DateTimeField(db_index=True)),
+                ('actor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.clinic')),
+                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='inventory.lot')),
+                ('paired_entry', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='pair_of', to='inventory.registerentry')),
+                ('session', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='register_entries', to='care.caresession')),
+                ('witness', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name_plural": "register entries",
-                "ordering": ["occurred_at", "id"],
+                'verbose_name_plural': 'register entries',
+                'ordering': ['occurred_at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="CountLine",
+            name='CountLine',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("expected_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("counted_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("discrepancy_mg", models.DecimalField(decimal_places=1, max_digits=12)),
-                ("resolved_at", models.DateTimeField(blank=True, null=True)),
-                ("explanation", models.CharField(blank=True, max_length=500)),
-                (
-                    "resolved_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "count",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="lines",
-                        to="inventory.countsession",
-                    ),
-                ),
-                (
-                    "lot",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="count_lines",
-                        to="inventory.lot",
-                    ),
-                ),
-                (
-                    "adjustment",
-                    models.OneToOneField(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="count_resolution",
-                        to="inventory.registerentry",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('expected_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('counted_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('discrepancy_mg', models.DecimalField(decimal_places=1, max_digits=12)),
+                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                ('explanation', models.CharField(blank=True, max_length=500)),
+                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('count', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='inventory.countsession')),
+                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='count_lines', to='inventory.lot')),
+                ('adjustment', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='count_resolution', to='inventory.registerentry')),
             ],
             options={
-                "ordering": ["count", "lot__lot_number", "id"],
+                'ordering': ['count', 'lot__lot_number', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="StorageLocation",
+            name='StorageLocation',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=80)),
-                ("created_at", models.DateTimeField()),
-                (
-                    "clinic",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="storage_locations",
-                        to="accounts.clinic",
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=80)),
+                ('created_at', models.DateTimeField()),
+                ('clinic', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='storage_locations', to='accounts.clinic')),
+                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["clinic", "name"],
+                'ordering': ['clinic', 'name'],
             },
         ),
         migrations.AddField(
-            model_name="registerentry",
-            name="counterpart_location",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="+",
-                to="inventory.storagelocation",
-            ),
+            model_name='registerentry',
+            name='counterpart_location',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.storagelocation'),
         ),
         migrations.AddField(
-            model_name="lot",
-            name="location",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="lots",
-                to="inventory.storagelocation",
-            ),
+            model_name='lot',
+            name='location',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='inventory.storagelocation'),
         ),
         migrations.AddField(
-            model_name="countsession",
-            name="location",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="counts",
-                to="inventory.storagelocation",
-            ),
+            model_name='countsession',
+            name='location',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='counts', to='inventory.storagelocation'),
         ),
         migrations.AddConstraint(
-            model_name="product",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("strength_mg_per_ml__gt", 0)), name="product_strength_positive"
-            ),
+            model_name='product',
+            constraint=models.CheckConstraint(condition=models.Q(('strength_mg_per_ml__gt', 0)), name='product_strength_positive'),
         ),
         migrations.AddConstraint(
-            model_name="product",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("vial_volume_ml__gt", 0)), name="product_volume_positive"
-            ),
+            model_name='product',
+            constraint=models.CheckConstraint(condition=models.Q(('vial_volume_ml__gt', 0)), name='product_volume_positive'),
         ),
         migrations.AddConstraint(
-            model_name="product",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("name", ""), _negated=True), name="product_name_present"
-            ),
+            model_name='product',
+            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='product_name_present'),
         ),
         migrations.AddConstraint(
-            model_name="countline",
-            constraint=models.UniqueConstraint(fields=("count", "lot"), name="count_line_once_per_lot"),
+            model_name='countline',
+            constraint=models.UniqueConstraint(fields=('count', 'lot'), name='count_line_once_per_lot'),
         ),
         migrations.AddConstraint(
-            model_name="countline",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("counted_mg__gte", 0)), name="count_line_counted_not_negative"
-            ),
+            model_name='countline',
+            constraint=models.CheckConstraint(condition=models.Q(('counted_mg__gte', 0)), name='count_line_counted_not_negative'),
         ),
         migrations.AddConstraint(
-            model_name="countline",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    (
-                        "discrepancy_mg",
-                        django.db.models.expressions.CombinedExpression(
-                            models.F("counted_mg"), "-", models.F("expected_mg")
-                        ),
-                    )
-                ),
-                name="count_line_discrepancy_is_difference",
-            ),
+            model_name='countline',
+            constraint=models.CheckConstraint(condition=models.Q(('discrepancy_mg', django.db.models.expressions.CombinedExpression(models.F('counted_mg'), '-', models.F('expected_mg')))), name='count_line_discrepancy_is_difference'),
         ),
         migrations.AddConstraint(
-            model_name="countline",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(
-                        ("adjustment__isnull", True),
-                        ("explanation", ""),
-                        ("resolved_at__isnull", True),
-                        ("resolved_by__isnull", True),
-                    ),
-                    models.Q(
-                        ("resolved_at__isnull", False),
-                        ("resolved_by__isnull", False),
-                        models.Q(("explanation", ""), _negated=True),
-                        models.Q(("discrepancy_mg", 0), _negated=True),
-                    ),
-                    _connector="OR",
-                ),
-                name="count_line_resolution_complete",
-            ),
+            model_name='countline',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('adjustment__isnull', True), ('explanation', ''), ('resolved_at__isnull', True), ('resolved_by__isnull', True)), models.Q(('resolved_at__isnull', False), ('resolved_by__isnull', False), models.Q(('explanation', ''), _negated=True), models.Q(('discrepancy_mg', 0), _negated=True)), _connector='OR'), name='count_line_resolution_complete'),
         ),
         migrations.AddConstraint(
-            model_name="storagelocation",
-            constraint=models.UniqueConstraint(
-                fields=("clinic", "name"), name="location_name_unique_per_clinic"
-            ),
+            model_name='storagelocation',
+            constraint=models.UniqueConstraint(fields=('clinic', 'name'), name='location_name_unique_per_clinic'),
         ),
         migrations.AddConstraint(
-            model_name="storagelocation",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("name", ""), _negated=True), name="location_name_present"
-            ),
+            model_name='storagelocation',
+            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='location_name_present'),
         ),
         migrations.AddIndex(
-            model_name="registerentry",
-            index=models.Index(fields=["clinic", "occurred_at"], name="inventory_r_clinic__cb6103_idx"),
+            model_name='registerentry',
+            index=models.Index(fields=['clinic', 'occurred_at'], name='inventory_r_clinic__cb6103_idx'),
         ),
         migrations.AddIndex(
-            model_name="registerentry",
-            index=models.Index(fields=["lot", "id"], name="inventory_r_lot_id_a8fe8d_idx"),
+            model_name='registerentry',
+            index=models.Index(fields=['lot', 'id'], name='inventory_r_lot_id_a8fe8d_idx'),
         ),
         migrations.AddIndex(
-            model_name="registerentry",
-            index=models.Index(fields=["session", "lot"], name="inventory_r_session_e8efc3_idx"),
+            model_name='registerentry',
+            index=models.Index(fields=['session', 'lot'], name='inventory_r_session_e8efc3_idx'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    (
-                        "kind__in",
-                        ("receive", "dispense", "administer", "waste", "return", "transfer", "adjust"),
-                    )
-                ),
-                name="entry_kind_valid",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ('receive', 'dispense', 'administer', 'waste', 'return', 'transfer', 'adjust'))), name='entry_kind_valid'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("amount_mg__gt", 0)), name="entry_amount_positive"
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(('amount_mg__gt', 0)), name='entry_amount_positive'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("balance_after_mg__gte", 0)), name="entry_balance_not_negative"
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(('balance_after_mg__gte', 0)), name='entry_balance_not_negative'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("in_hand_after_mg__isnull", True), ("in_hand_after_mg__gte", 0), _connector="OR"
-                ),
-                name="entry_in_hand_not_negative",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(('in_hand_after_mg__isnull', True), ('in_hand_after_mg__gte', 0), _connector='OR'), name='entry_in_hand_not_negative'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("kind__in", ["receive", "return"]), ("stock_effect_mg", models.F("amount_mg"))),
-                    models.Q(
-                        ("kind", "dispense"),
-                        (
-                            "stock_effect_mg",
-                            django.db.models.expressions.CombinedExpression(
-                                models.F("amount_mg"), "*", models.Value(-1)
-                            ),
-                        ),
-                    ),
-                    models.Q(("kind__in", ["administer", "waste"]), ("stock_effect_mg", 0)),
-                    models.Q(
-                        ("kind__in", ["transfer", "adjust"]),
-                        models.Q(
-                            ("stock_effect_mg", models.F("amount_mg")),
-                            (
-                                "stock_effect_mg",
-                                django.db.models.expressions.CombinedExpression(
-                                    models.F("amount_mg"), "*", models.Value(-1)
-                                ),
-                            ),
-                            _connector="OR",
-                        ),
-                    ),
-                    _connector="OR",
-                ),
-                name="entry_effect_matches_kind",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ['receive', 'return']), ('stock_effect_mg', models.F('amount_mg'))), models.Q(('kind', 'dispense'), ('stock_effect_mg', django.db.models.expressions.CombinedExpression(models.F('amount_mg'), '*', models.Value(-1)))), models.Q(('kind__in', ['administer', 'waste']), ('stock_effect_mg', 0)), models.Q(('kind__in', ['transfer', 'adjust']), models.Q(('stock_effect_mg', models.F('amount_mg')), ('stock_effect_mg', django.db.models.expressions.CombinedExpression(models.F('amount_mg'), '*', models.Value(-1))), _connector='OR')), _connector='OR'), name='entry_effect_matches_kind'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(
-                        ("in_hand_after_mg__isnull", False),
-                        ("in_hand_effect_mg__isnull", False),
-                        ("kind__in", ("dispense", "administer", "waste", "return")),
-                        ("session__isnull", False),
-                    ),
-                    models.Q(
-                        models.Q(("kind__in", ("dispense", "administer", "waste", "return")), _negated=True),
-                        ("in_hand_after_mg__isnull", True),
-                        ("in_hand_effect_mg__isnull", True),
-                        ("session__isnull", True),
-                    ),
-                    _connector="OR",
-                ),
-                name="entry_session_iff_session_kind",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('in_hand_after_mg__isnull', False), ('in_hand_effect_mg__isnull', False), ('kind__in', ('dispense', 'administer', 'waste', 'return')), ('session__isnull', False)), models.Q(models.Q(('kind__in', ('dispense', 'administer', 'waste', 'return')), _negated=True), ('in_hand_after_mg__isnull', True), ('in_hand_effect_mg__isnull', True), ('session__isnull', True)), _connector='OR'), name='entry_session_iff_session_kind'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("kind", "waste"), _negated=True), ("witness__isnull", False), _connector="OR"
-                ),
-                name="entry_waste_witnessed",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'waste'), _negated=True), ('witness__isnull', False), _connector='OR'), name='entry_waste_witnessed'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("witness__isnull", True),
-                    models.Q(("witness", models.F("actor")), _negated=True),
-                    _connector="OR",
-                ),
-                name="entry_witness_not_actor",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(('witness__isnull', True), models.Q(('witness', models.F('actor')), _negated=True), _connector='OR'), name='entry_witness_not_actor'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("kind__in", ["transfer", "adjust"]), _negated=True),
-                    models.Q(("reason", ""), _negated=True),
-                    _connector="OR",
-                ),
-                name="entry_correction_has_reason",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind__in', ['transfer', 'adjust']), _negated=True), models.Q(('reason', ''), _negated=True), _connector='OR'), name='entry_correction_has_reason'),
         ),
         migrations.AddConstraint(
-            model_name="registerentry",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("kind", "transfer"), _negated=True),
-                    ("counterpart_location__isnull", False),
-                    _connector="OR",
-                ),
-                name="entry_transfer_has_counterpart",
-            ),
+            model_name='registerentry',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'transfer'), _negated=True), ('counterpart_location__isnull', False), _connector='OR'), name='entry_transfer_has_counterpart'),
         ),
         migrations.AddIndex(
-            model_name="lot",
-            index=models.Index(fields=["clinic", "location"], name="inventory_l_clinic__9f405f_idx"),
+            model_name='lot',
+            index=models.Index(fields=['clinic', 'location'], name='inventory_l_clinic__9f405f_idx'),
         ),
         migrations.AddConstraint(
-            model_name="lot",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("balance_mg__gte", 0)), name="lot_balance_not_negative"
-            ),
+            model_name='lot',
+            constraint=models.CheckConstraint(condition=models.Q(('balance_mg__gte', 0)), name='lot_balance_not_negative'),
         ),
         migrations.AddConstraint(
-            model_name="lot",
-            constraint=models.UniqueConstraint(
-                fields=("product", "location", "lot_number"), name="lot_unique_per_location"
-            ),
+            model_name='lot',
+            constraint=models.UniqueConstraint(fields=('product', 'location', 'lot_number'), name='lot_unique_per_location'),
         ),
         migrations.AddConstraint(
-            model_name="lot",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("lot_number", ""), _negated=True), name="lot_number_present"
-            ),
+            model_name='lot',
+            constraint=models.CheckConstraint(condition=models.Q(('lot_number', ''), _negated=True), name='lot_number_present'),
         ),
         migrations.AddConstraint(
-            model_name="countsession",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("witness__isnull", True),
-                    models.Q(("witness", models.F("actor")), _negated=True),
-                    _connector="OR",
-                ),
-                name="count_witness_not_actor",
-            ),
+            model_name='countsession',
+            constraint=models.CheckConstraint(condition=models.Q(('witness__isnull', True), models.Q(('witness', models.F('actor')), _negated=True), _connector='OR'), name='count_witness_not_actor'),
         ),
         migrations.AddConstraint(
-            model_name="countsession",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("finished_at__isnull", True),
-                    ("finished_at__gte", models.F("started_at")),
-                    _connector="OR",
-                ),
-                name="count_finished_after_start",
-            ),
+            model_name='countsession',
+            constraint=models.CheckConstraint(condition=models.Q(('finished_at__isnull', True), ('finished_at__gte', models.F('started_at')), _connector='OR'), name='count_finished_after_start'),
         ),
     ]

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import IntegrityError, connection, connections, transaction
 from django.urls import reverse
 
+from kapstone.audit.models import AuditEvent
+from kapstone.care.services import day_of_checks_record, session_transition
+from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.inventory import selectors, services
+from kapstone.inventory.models import Lot, RegisterEntry
 from kapstone.patients.services import clinic_today
+from tests.care.conftest import move_dosing_session
+from tests.care.test_sessions import SERVICE_INPUTS
 from tests.conftest import audit_count
 from tests.inventory.tables import first_number, table_rows
 
@@ -144,11 +152,209 @@ class TestCsv:
         assert [(r["kind"], r["balance_after_mg"]) for r in rows] == SHOWN
         assert [r["late_entry"] for r in rows] == ["no", "yes", "no"]
         receipt = late_lot.entries.get(kind="receive").occurred_at
-        assert rows[0]["occurred_at_utc"] == receipt.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert rows[0]["occurred_at_utc"] == receipt.astimezone(ZoneInfo("UTC")).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
         assert rows[1]["posted_at_utc"].endswith("Z")
         assert audit_count(action="export", object_type="register_list", actor=adam) == 1
 
     def test_a_filtered_csv_keeps_the_lots_running_balance(self, as_user, adam, late_lot):
-        response = as_user(adam).get(reverse("inventory:register_csv"), {"lot": late_lot.pk, "kind": "dispense"})
+        response = as_user(adam).get(
+            reverse("inventory:register_csv"), {"lot": late_lot.pk, "kind": "dispense"}
+        )
         rows = list(csv.DictReader(io.StringIO(response.content.decode())))
         assert [(r["kind"], r["balance_after_mg"]) for r in rows] == SHOWN[1:]
+
+
+def snapshot(*lots):
+    """Everything a refused posting must leave as it was."""
+    return (
+        RegisterEntry.objects.count(),
+        AuditEvent.objects.filter(object_type="register_entry").count(),
+        tuple(Lot.objects.get(pk=lot.pk).balance_mg for lot in lots),
+    )
+
+
+@pytest.fixture
+def small_lot(adam, nina, clinic_a, safe_a, ketamine_50, session_a, days):
+    """500 mg received three days ago; 400 mg dispensed yesterday at 10:00 (100 mg left)."""
+    lot = services._lot_receive(
+        actor=adam,
+        clinic=clinic_a,
+        location=safe_a,
+        product=ketamine_50,
+        lot_number="KS-500",
+        expiry=days[0] + timedelta(days=300),
+        amount_mg="500",
+        at=local(clinic_a, days[3], 9),
+        today=days[3],
+    )
+    services.register_dispense(
+        actor=nina, lot=lot, session=session_a, amount_mg="400", at=local(clinic_a, days[1], 10)
+    )
+    return lot
+
+
+class TestLateEntries:
+    def test_a_late_entry_that_fits_is_posted_at_its_time(self, nina, small_lot, session_a, days, clinic_a):
+        entry = services.register_dispense(
+            actor=nina, lot=small_lot, session=session_a, amount_mg="100", at=local(clinic_a, days[2], 10)
+        )
+        # Stored: the balances after it at its place (500 − 100), the lot's balance now is 0.
+        assert (entry.balance_after_mg, entry.in_hand_after_mg, entry.sequence) == (D(400), D(100), 3)
+        assert Lot.objects.get(pk=small_lot.pk).balance_mg == 0
+        rows = selectors.lot_register(lot=small_lot)
+        assert [(r.balance_mg, r.late) for r in rows] == [(D(500), False), (D(400), True), (D(0), False)]
+        event = AuditEvent.objects.filter(object_type="register_entry", object_id=str(entry.pk)).get()
+        assert event.detail["late"] is True and event.detail["lot_balance_mg"] == "0.0"
+
+    def test_refuses_a_late_entry_that_would_make_a_later_balance_negative(
+        self, nina, small_lot, session_a, days, clinic_a
+    ):
+        before = snapshot(small_lot)
+        with pytest.raises(WorkflowConflict) as info:
+            services.register_dispense(
+                actor=nina, lot=small_lot, session=session_a, amount_mg="200", at=local(clinic_a, days[2], 10)
+            )
+        assert info.value.code == "late_entry_overdraws"
+        yesterday = local(clinic_a, days[1], 10)
+        assert (
+            f"-100.0 mg after the dispense of {yesterday.day} {yesterday:%b %Y} 10:00" in info.value.message
+        )
+        assert snapshot(small_lot) == before
+
+    def test_refuses_a_late_entry_beyond_the_stock_at_its_time(
+        self, nina, small_lot, session_a, days, clinic_a
+    ):
+        before = snapshot(small_lot)
+        for at, held in (
+            (local(clinic_a, days[2], 10), "500.0 mg"),
+            (local(clinic_a, days[4], 10), "0.0 mg"),
+        ):
+            with pytest.raises(WorkflowConflict) as info:
+                services.register_dispense(
+                    actor=nina, lot=small_lot, session=session_a, amount_mg="600", at=at
+                )
+            assert info.value.code == "insufficient_stock" and f"held {held} then" in info.value.message
+        assert snapshot(small_lot) == before
+
+    def test_refuses_late_bedside_entries_the_session_did_not_hold_then(
+        self, nina, wanda, small_lot, session_a, days, clinic_a
+    ):
+        day_of_checks_record(actor=nina, session=session_a, inputs=SERVICE_INPUTS)
+        session = move_dosing_session(nina, session_a, "in_progress")
+        before = snapshot(small_lot)
+        with pytest.raises(WorkflowConflict) as info:  # given the day before it was dispensed
+            services.register_administer(
+                actor=nina, lot=small_lot, session=session, amount_mg="10", at=local(clinic_a, days[2], 10)
+            )
+        assert info.value.code == "insufficient_in_hand" and "the session held 0.0 mg" in info.value.message
+        assert snapshot(small_lot) == before
+        services.register_administer(
+            actor=nina, lot=small_lot, session=session, amount_mg="400", at=local(clinic_a, days[1], 12)
+        )
+        before = snapshot(small_lot)
+        with pytest.raises(WorkflowConflict) as info:  # wasted before all of it was given
+            services.register_waste(
+                actor=nina,
+                witness=wanda,
+                lot=small_lot,
+                session=session,
+                amount_mg="10",
+                at=local(clinic_a, days[1], 11),
+            )
+        assert info.value.code == "late_entry_overdraws" and "session holding -10.0 mg" in info.value.message
+        assert snapshot(small_lot) == before
+
+    def test_posting_numbers_run_per_lot(self, adam, small_lot, lot_a):
+        assert list(small_lot.entries.order_by("sequence").values_list("sequence", flat=True)) == [1, 2]
+        services.register_receive(actor=adam, lot=lot_a, amount_mg="1")
+        assert list(lot_a.entries.order_by("sequence").values_list("sequence", flat=True)) == [1, 2]
+
+    def test_the_database_refuses_a_second_entry_with_the_same_posting_number(self, nina, lot_a):
+        first = lot_a.entries.get()
+        with pytest.raises(IntegrityError), transaction.atomic():
+            RegisterEntry.objects.create(
+                clinic=lot_a.clinic,
+                lot=lot_a,
+                kind="adjust",
+                amount_mg=1,
+                stock_effect_mg=1,
+                balance_after_mg=1001,
+                balance_after_ml=20,
+                balance_after_vials=2,
+                actor=nina,
+                reason="x",
+                occurred_at=first.occurred_at,
+                posted_at=first.posted_at,
+                sequence=first.sequence,
+            )
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks (SELECT … FOR UPDATE) are what is tested: PostgreSQL only; "
+    "SQLite serialises all writers with IMMEDIATE transactions",
+)
+@pytest.mark.django_db(transaction=True)
+def test_two_late_dispenses_that_together_would_overdraw_a_later_balance_exactly_one_wins(
+    nina, wanda, adam, clinic_a, safe_a, ketamine_50, course_a, session_a
+):
+    # 500 received; 300 dispensed yesterday. Two late dispenses of 150 dated the day before each
+    # fit alone (50 left after yesterday's), not together (−100): only the lot lock stands
+    # between them, since they go to two different sessions.
+    second = course_a.sessions.filter(kind="dosing").exclude(pk=session_a.pk).order_by("order").first()
+    second = session_transition(actor=wanda, session=second, to="checked_in")
+    today = clinic_today(clinic_a)
+    lot = services._lot_receive(
+        actor=adam,
+        clinic=clinic_a,
+        location=safe_a,
+        product=ketamine_50,
+        lot_number="LATE-1",
+        expiry=today + timedelta(days=30),
+        amount_mg="500",
+        at=local(clinic_a, today - timedelta(days=3), 9),
+        today=today - timedelta(days=3),
+    )
+    services.register_dispense(
+        actor=nina,
+        lot=lot,
+        session=session_a,
+        amount_mg="300",
+        at=local(clinic_a, today - timedelta(days=1), 9),
+    )
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def dispense(actor, session):
+        try:
+            mine = Lot.objects.get(pk=lot.pk)
+            barrier.wait(timeout=10)
+            outcomes.append(
+                services.register_dispense(
+                    actor=actor,
+                    lot=mine,
+                    session=session,
+                    amount_mg="150",
+                    at=local(clinic_a, today - timedelta(days=2), 9),
+                )
+            )
+        except DomainError as error:
+            outcomes.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=dispense, args=pair) for pair in ((nina, session_a), (wanda, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    winners = [o for o in outcomes if isinstance(o, RegisterEntry)]
+    losers = [o for o in outcomes if isinstance(o, WorkflowConflict)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert losers[0].code == "late_entry_overdraws"
+    assert Lot.objects.get(pk=lot.pk).balance_mg == D(50)
+    balances = [row.balance_mg for row in selectors.lot_register(lot=lot)]
+    assert balances == [D(500), D(350), D(50)] and min(balances) >= 0

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from kapstone.audit.models import AuditEvent
 from kapstone.care.services import day_of_checks_record, session_transition
@@ -358,3 +359,80 @@ def test_two_late_dispenses_that_together_would_overdraw_a_later_balance_exactly
     assert Lot.objects.get(pk=lot.pk).balance_mg == D(50)
     balances = [row.balance_mg for row in selectors.lot_register(lot=lot)]
     assert balances == [D(500), D(350), D(50)] and min(balances) >= 0
+
+
+class TestFiltersAndAccess:
+    def test_the_session_filter_shows_the_lots_running_balance(self, as_user, nina, late_lot, session_a):
+        entry = late_lot.entries.get(amount_mg=D("132"))
+        page = as_user(nina).get(reverse("inventory:entry", args=[entry.pk])).content.decode()
+        link = f"{reverse('inventory:register')}?session={session_a.pk}"
+        assert link in page
+        response = as_user(nina).get(reverse("inventory:register"), {"session": session_a.pk})
+        assert (
+            response.status_code == 200
+            and "Only the entries of one dosing session" in response.content.decode()
+        )
+        assert balances(table_rows(response.content.decode())) == SHOWN[1:]
+
+    @pytest.mark.parametrize("value", ["abc", "0", "99999999999999999999"])
+    def test_a_bad_session_in_the_link_is_400_not_500(self, as_user, nina, late_lot, value):
+        before = audit_count(object_type="register_list")
+        response = as_user(nina).get(reverse("inventory:register"), {"session": value})
+        assert response.status_code == 400
+        assert "The dosing session in this link is not valid" in response.content.decode()
+        assert audit_count(object_type="register_list") == before
+
+    def test_the_csv_is_for_clinic_admins_of_the_clinic(self, as_user, nina, bella, late_lot, lot_b):
+        assert as_user(nina).get(reverse("inventory:register_csv")).status_code == 403
+        body = as_user(bella).get(reverse("inventory:register_csv")).content.decode()
+        rows = list(csv.DictReader(io.StringIO(body)))
+        assert {r["lot_number"] for r in rows} == {"KB-2002"}
+        assert "KL-100K" not in body and "Zzyzxfield" not in body
+
+    def test_a_bad_csv_filter_is_400_and_exports_nothing(self, as_user, adam, late_lot):
+        response = as_user(adam).get(reverse("inventory:register_csv"), {"date_from": "yesterday"})
+        assert response.status_code == 400 and b'value="yesterday"' in response.content
+        assert audit_count(action="export", object_type="register_list") == 0
+
+    def test_the_csv_names_its_utc_columns_and_no_patient(self, as_user, adam, late_lot, session_a):
+        body = as_user(adam).get(reverse("inventory:register_csv"), {"lot": late_lot.pk}).content.decode()
+        header = body.splitlines()[0].split(",")
+        assert {"occurred_at_utc", "posted_at_utc", "late_entry", "balance_after_mg"} <= set(header)
+        assert session_a.patient.mrn not in body and session_a.patient.family_name not in body
+
+    def test_the_entry_page_says_when_it_was_posted_and_by_whom(self, as_user, nina, late_lot, clinic_a):
+        receipt = late_lot.entries.get(kind="receive")
+        body = as_user(nina).get(reverse("inventory:entry", args=[receipt.pk])).content.decode()
+        posted = receipt.posted_at.astimezone(ZoneInfo(clinic_a.timezone))
+        assert f"{posted.day} {posted:%b %Y %H:%M:%S} {posted.tzname()} by Adam" in body
+        assert "Late entry" not in body and " UTC" not in body
+
+
+class TestCounts:
+    def test_the_count_page_says_when_late_entries_changed_the_register_at_its_time(
+        self, as_user, nina, adam, small_lot, session_a, days, clinic_a
+    ):
+        count = services.count_record(
+            actor=nina, location=small_lot.location, counted_mg_by_lot={small_lot.pk: "100"}
+        )
+        line = count.lines.get()
+        assert (line.expected_mg, line.discrepancy_mg) == (D(100), D(0))
+        page = as_user(adam).get(reverse("inventory:count", args=[count.pk])).content.decode()
+        assert "were posted after it" not in page
+        services.register_dispense(
+            actor=nina, lot=small_lot, session=session_a, amount_mg="40", at=local(clinic_a, days[2], 10)
+        )
+        page = as_user(adam).get(reverse("inventory:count", args=[count.pk])).content.decode()
+        assert "the register now shows 60.0 mg at the time of the count" in page
+        assert "(UTC)" not in page
+
+    def test_a_count_expects_the_balance_at_its_moment(
+        self, nina, adam, small_lot, session_a, clinic_a, days
+    ):
+        # An entry dated ahead of the count's moment (allowed up to a minute) is not expected yet.
+        ahead = timezone.now() + timedelta(seconds=50)
+        services.register_dispense(actor=nina, lot=small_lot, session=session_a, amount_mg="10", at=ahead)
+        count = services.count_record(
+            actor=nina, location=small_lot.location, counted_mg_by_lot={small_lot.pk: "100"}
+        )
+        assert count.lines.get().expected_mg == D(100)

@@ -552,9 +552,10 @@ def place_posting(
     posting's ``stock_after_mg``/``in_hand_after_mg`` are the balances right after the entry at
     its place in the register (for an entry dated now: the balances now).
 
-    Source: a perpetual register with a running balance (software.md §5.1, DEA record-keeping
-    practice; 21 CFR 1304.22 as cited there, its text not read): the balance can never be
-    negative, and the same must hold at every moment the register shows.
+    Source: a register with a running balance (DEA record-keeping practice as summarised in
+    software.md §5.1; 21 CFR 1304.22, records for dispensers, named from memory, text not read):
+    the balance can never be negative, and the same must hold at every moment the register shows.
+    Refusing rather than accepting a late entry that overdraws is Kapstone's choice.
     """
     if at.tzinfo is None:
         raise DomainError("naive_datetime", "The time of the entry must carry a time zone.", field="at")

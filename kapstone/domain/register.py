@@ -14,7 +14,7 @@ decides, for plain values the app passes in,
 * the conversions between mg, mL and vials (:func:`measure_stock`);
 * the register's one order — when an entry happened, then the order of posting — and the
   running balances in it (:func:`run_register`), and where a late entry (dated before one
-  already posted) goes and whether it may (:func:`place_posting`);
+  already posted) goes and whether it may (:func:`place_posting`, :func:`available_at`);
 * the discrepancy of a physical count (:func:`calculate_count_discrepancy`);
 * CSV cells that a spreadsheet cannot execute (:func:`csv_safe_cell`).
 
@@ -512,6 +512,16 @@ def run_register(lines: Iterable[RegisterLine], *, opening_mg: Decimal = Decimal
             hands[line.session] = hand
         result.append(RunningLine(line, balance, hand, line.sequence in late))
     return result
+
+
+def available_at(lines: Iterable[RegisterLine], *, at: datetime) -> Decimal:
+    """The most that can be taken from a lot by an entry dated ``at`` (posted now): its balance
+    at that time, or less if a balance after it would otherwise go below zero — the smallest of
+    the running balances at and after ``at``. Never below zero."""
+    running = run_register(lines)
+    before = [item.balance_after_mg for item in running if item.line.occurred_at <= at]
+    after = [item.balance_after_mg for item in running if item.line.occurred_at > at]
+    return max(min([before[-1] if before else Decimal("0"), *after]), Decimal("0"))
 
 
 def _same_session(line: RegisterLine, session: object | None) -> bool:

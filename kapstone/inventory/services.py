@@ -103,6 +103,13 @@ def session_in_hand_mg(session: CareSession, lot: Lot | None = None) -> Decimal:
     return _in_hand(session.pk, lot.pk if lot is not None else None)
 
 
+def lot_available_mg(*, lot: Lot, at: datetime) -> Decimal:
+    """The most an entry dated ``at`` could take from the lot now (domain ``available_at``): its
+    balance then, or less if a later balance would otherwise go below zero. For choosing a lot
+    for drug drawn at a past time; unlocked, so the posting checks again under the lot's lock."""
+    return rules.available_at(register_lines(RegisterEntry.objects.filter(lot=lot)), at=at)
+
+
 #: The columns of an entry that its place in the register and its balances depend on.
 LINE_FIELDS = ("pk", "kind", "occurred_at", "sequence", "stock_effect_mg", "session_id", "in_hand_effect_mg")
 

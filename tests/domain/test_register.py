@@ -488,6 +488,42 @@ def test_place_posting_refuses_later_lines_that_are_not_later():
     assert info.value.code == "invalid_register"
 
 
+def test_available_at_a_time_is_the_smallest_balance_from_then_on():
+    lines = [line(1, 0, "500", r.RECEIVE), line(2, 60, "-400"), line(3, 120, "300", r.RECEIVE)]
+    assert r.available_at(lines, at=BASE + timedelta(minutes=30)) == D(100)
+    assert r.available_at(lines, at=BASE + timedelta(minutes=90)) == D(100)
+    assert r.available_at(lines, at=BASE + timedelta(minutes=150)) == D(400)
+    assert r.available_at(lines, at=BASE - timedelta(minutes=1)) == D(0)
+    assert r.available_at([], at=BASE) == D(0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    effects=st.lists(
+        st.tuples(st.integers(0, 100), st.integers(1, 3000).map(lambda n: D(n) / 10), st.booleans()),
+        max_size=15,
+    ),
+    minutes=st.integers(-10, 110),
+)
+def test_exactly_what_is_available_can_be_taken_at_that_time(effects, minutes):
+    lines, stock = [], D(0)
+    for seq, (offset, amount, inbound) in enumerate(effects, start=1):
+        if not inbound and amount > stock:
+            continue  # keep the register never negative in posting order (not necessarily in time)
+        lines.append(line(seq, offset, amount if inbound else -amount, r.RECEIVE if inbound else r.DISPENSE))
+        stock += amount if inbound else -amount
+    if not all(x.balance_after_mg >= 0 for x in r.run_register(lines)):
+        return  # only a register that never goes negative is a register posting can make
+    at = BASE + timedelta(minutes=minutes)
+    available = r.available_at(lines, at=at)
+    later = [x for x in lines if x.occurred_at > at]
+    take = {"kind": r.ADJUST, "at": at, "stock_now_mg": stock, "later": later, "direction": -1}
+    if available >= D("0.1"):
+        assert r.place_posting(amount_mg=available, **take).stock_effect_mg == -available
+    with pytest.raises(WorkflowConflict):
+        r.place_posting(amount_mg=available + D("0.1"), **take)
+
+
 postings = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=240),  # minutes: dates in any order, ties included

@@ -336,10 +336,16 @@ def _post(
 # --- Public register API --------------------------------------------------------------------------
 
 
-def register_receive(*, actor: User, lot: Lot, amount_mg: object, reason: str = "") -> RegisterEntry:
+def register_receive(
+    *, actor: User, lot: Lot, amount_mg: object, reason: str = "", at: datetime | None = None
+) -> RegisterEntry:
     """Add received stock to an existing lot (clinic admin). An expired lot cannot be received
-    (WorkflowConflict ``lot_expired``)."""
-    return _post(actor=actor, kind=rules.RECEIVE, lot=lot, amount_mg=amount_mg, reason=reason)
+    (WorkflowConflict ``lot_expired``). ``at``: when the delivery arrived, if that was before
+    now (never in the future: ``time_in_future``); a receipt dated before entries already
+    posted is a late entry, placed at its time."""
+    return _post(
+        actor=actor, kind=rules.RECEIVE, lot=lot, amount_mg=amount_mg, reason=reason, at=_occurred(at)
+    )
 
 
 def _occurred(at: datetime | None) -> datetime | None:
@@ -626,10 +632,13 @@ def lot_receive(
     lot_number: str,
     expiry: date,
     amount_mg: object,
+    received_at: datetime | None = None,
 ) -> Lot:
     """Receive a new lot into a storage location: the lot row and its first ``receive`` entry,
-    in one transaction (clinic admin). Refusals: ``lot_exists`` (receive on that lot instead),
-    ``location_other_clinic``, ``lot_expired``, the amount and lot-number checks."""
+    in one transaction (clinic admin). ``received_at``: when the delivery arrived, if before now
+    (so that drug drawn from it since can be recorded at its own time). Refusals: ``lot_exists``
+    (receive on that lot instead), ``location_other_clinic``, ``lot_expired``,
+    ``time_in_future``, ``naive_datetime``, the amount and lot-number checks."""
     return _lot_receive(
         actor=actor,
         clinic=clinic,
@@ -638,6 +647,7 @@ def lot_receive(
         lot_number=lot_number,
         expiry=expiry,
         amount_mg=amount_mg,
+        at=_occurred(received_at),
     )
 
 

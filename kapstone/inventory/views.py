@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth import authenticate
@@ -204,6 +205,22 @@ def _on_form_field(error: DomainError) -> DomainError:
     return error
 
 
+def _on_receive_field(error: DomainError) -> DomainError:
+    """A receipt's time is the form's ``received_at``."""
+    if error.field == "at":
+        return DomainError(error.code, error.message, field="received_at")
+    return _on_form_field(error)
+
+
+def _clinic_time(value: datetime | None, clinic) -> datetime | None:
+    """A time typed on a form, read on the wall clock of the clinic it concerns. The form read it
+    in the page's zone (the user's first clinic); the typed wall time is kept and given the
+    clinic's own zone."""
+    if value is None:
+        return None
+    return timezone.make_aware(timezone.make_naive(value), ZoneInfo(clinic.timezone))
+
+
 def _session_choices(request: HttpRequest, lot, kind: str) -> list[tuple[int, str]]:
     if kind == rules.DISPENSE:
         return [
@@ -266,9 +283,10 @@ def lot_new(request: HttpRequest) -> HttpResponse:
                 lot_number=data["lot_number"],
                 expiry=data["expiry"],
                 amount_mg=data["vials"] * product.mg_per_vial,
+                received_at=_clinic_time(data["received_at"], location.clinic),
             )
         except DomainError as error:
-            add_domain_error(form, _on_form_field(error))
+            add_domain_error(form, _on_receive_field(error))
         else:
             messages.success(
                 request, f"Received lot {lot.lot_number}: {lot.balance_mg} mg into {location.name}."
@@ -294,9 +312,10 @@ def lot_receive_more(request: HttpRequest, lot_id: int) -> HttpResponse:
                 lot=lot,
                 amount_mg=form.cleaned_data["vials"] * lot.product.mg_per_vial,
                 reason=form.cleaned_data["reason"],
+                at=_clinic_time(form.cleaned_data["received_at"], lot.clinic),
             )
         except DomainError as error:
-            add_domain_error(form, _on_form_field(error))
+            add_domain_error(form, _on_receive_field(error))
         else:
             messages.success(request, f"Received {entry.amount_mg} mg into lot {lot.lot_number}.")
             return redirect("inventory:lot", lot_id=lot.pk)

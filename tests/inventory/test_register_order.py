@@ -436,3 +436,59 @@ class TestCounts:
             actor=nina, location=small_lot.location, counted_mg_by_lot={small_lot.pk: "100"}
         )
         assert count.lines.get().expected_mg == D(100)
+
+
+class TestReceiptsRecordedLate:
+    def test_a_dose_before_the_receipt_is_refused_until_the_receipt_is_dated_when_it_arrived(
+        self, adam, nina, lot_a, session_a
+    ):
+        # lot_a was received just now; a dispense dated an hour ago finds nothing in it then.
+        an_hour_ago = timezone.now() - timedelta(hours=1)
+        with pytest.raises(WorkflowConflict) as info:
+            services.register_dispense(
+                actor=nina, lot=lot_a, session=session_a, amount_mg="100", at=an_hour_ago
+            )
+        assert info.value.code == "insufficient_stock" and "held 0.0 mg then" in info.value.message
+        receipt = services.register_receive(
+            actor=adam, lot=lot_a, amount_mg="500", reason="delivery", at=an_hour_ago - timedelta(hours=1)
+        )
+        services.register_dispense(actor=nina, lot=lot_a, session=session_a, amount_mg="100", at=an_hour_ago)
+        rows = selectors.lot_register(lot=lot_a)
+        assert [(r.entry.pk == receipt.pk, r.balance_mg, r.late) for r in rows] == [
+            (True, D(500), True),
+            (False, D(400), True),
+            (False, D(1400), False),
+        ]
+
+    def test_the_receive_form_takes_the_time_the_delivery_arrived_in_the_clinics_zone(
+        self, as_user, adam, clinic_a, safe_a, ketamine_50, days
+    ):
+        response = as_user(adam).post(
+            reverse("inventory:lot_new"),
+            {
+                "location": safe_a.pk,
+                "product": ketamine_50.pk,
+                "lot_number": "KR-1",
+                "expiry": (days[0] + timedelta(days=100)).isoformat(),
+                "vials": "2",
+                "received_at": f"{days[1].isoformat()}T08:15",
+            },
+        )
+        assert response.status_code == 302
+        entry = RegisterEntry.objects.get(lot__lot_number="KR-1")
+        assert entry.occurred_at == local(clinic_a, days[1], 8, 15)
+        assert entry.posted_at > entry.occurred_at
+
+    def test_a_receipt_in_the_future_is_refused_beside_its_field_with_the_input_kept(
+        self, as_user, adam, lot_a, days
+    ):
+        before = snapshot(lot_a)
+        tomorrow = (days[0] + timedelta(days=1)).isoformat()
+        response = as_user(adam).post(
+            reverse("inventory:receive", args=[lot_a.pk]), {"vials": "1", "received_at": f"{tomorrow}T09:00"}
+        )
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert "cannot be dated in the future" in body and f'value="{tomorrow}T09:00"' in body
+        assert "cannot be dated in the future" in response.context["form"].errors["received_at"][0]
+        assert snapshot(lot_a) == before

@@ -21,7 +21,7 @@ from kapstone.care.demo import seed_courses
 from kapstone.care.models import TreatmentCourse
 from kapstone.care.notes_demo import seed_notes_and_groups
 from kapstone.dosing.demo import archive_lot, dose_giver
-from kapstone.inventory.demo import seed_inventory
+from kapstone.inventory.demo import seed_inventory, seed_inventory_counts
 from kapstone.monitoring.demo import seed_monitoring
 from kapstone.outcomes.demo import FOLLOW_UP_COHORT, seed_follow_up_cohort, seed_outcomes
 from kapstone.patients import services as patient_services
@@ -167,6 +167,10 @@ def _seed_care(
         rng=random.Random(f"follow-up-{clinic.slug}"),
         today=today,
         per_protocol=follow_up_per_protocol,
+    )
+    # Shift counts last: they count what the register held at their time, all doses included.
+    seed_inventory_counts(
+        clinic=clinic, admin=staff["admin"], nurse=staff["nurse"], prescriber=staff["prescriber"], today=today
     )
 
 

@@ -12,6 +12,9 @@ decides, for plain values the app passes in,
   (:data:`KIND_RULES`), and whether a witness is acceptable (:func:`check_witness`);
 * whether a lot may still be dispensed (:func:`check_lot_expiry`, :func:`expiry_status`);
 * the conversions between mg, mL and vials (:func:`measure_stock`);
+* the register's one order — when an entry happened, then the order of posting — and the
+  running balances in it (:func:`run_register`), and where a late entry (dated before one
+  already posted) goes and whether it may (:func:`place_posting`, :func:`available_at`);
 * the discrepancy of a physical count (:func:`calculate_count_discrepancy`);
 * CSV cells that a spreadsheet cannot execute (:func:`csv_safe_cell`).
 
@@ -29,9 +32,9 @@ docs/clinical-rules.md (register) lists what is Kapstone's choice and what is un
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from kapstone.domain.dosing import CONCENTRATION_MAX_MG_PER_ML, CONCENTRATION_MIN_MG_PER_ML, to_decimal
@@ -420,6 +423,211 @@ def replay_balances(effects_mg: Iterable[Decimal], *, opening_mg: Decimal = Deci
             )
         running.append(balance)
     return running
+
+
+# --- Register order -------------------------------------------------------------------------------
+#
+# A lot's register has ONE order: the time each entry happened (``occurred_at``), then the order
+# in which entries were posted to that lot (``sequence``: 1, 2, 3 … under the lot's row lock).
+# Every running balance — stored at posting, shown on a page, written to a CSV — is the balance
+# after the entry in that order. An entry dated before one already posted for the lot is a
+# *late entry*: it is placed at its time, every balance after it changes by its effect, and it
+# is refused if any of those balances (the lot's stock, or a session's hand) would go below zero.
+
+
+@dataclass(frozen=True)
+class RegisterLine:
+    """One posted entry of one lot, as far as order and balances are concerned.
+
+    ``key`` is the caller's identifier (the entry id); ``sequence`` the lot's posting order
+    (unique within the lot); ``occurred_at`` when it happened (timezone-aware). ``session`` and
+    ``in_hand_effect_mg`` are given for the bedside kinds (dispense, administer, waste, return).
+    """
+
+    key: object
+    kind: str
+    occurred_at: datetime
+    sequence: int
+    stock_effect_mg: Decimal
+    session: object | None = None
+    in_hand_effect_mg: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RunningLine:
+    """An entry in register order with the balances after it.
+
+    ``balance_after_mg``: the lot's stock after this entry; ``in_hand_after_mg``: what the
+    entry's session holds from the lot after it (``None`` without a session); ``late``: an entry
+    posted before this one happened after it.
+    """
+
+    line: RegisterLine
+    balance_after_mg: Decimal
+    in_hand_after_mg: Decimal | None
+    late: bool
+
+
+def register_order(line: RegisterLine) -> tuple[datetime, int]:
+    """The sort key of a lot's register: when the entry happened, then the order of posting."""
+    return (line.occurred_at, line.sequence)
+
+
+def _check_lines(lines: list[RegisterLine]) -> None:
+    sequences = [line.sequence for line in lines]
+    if len(set(sequences)) != len(sequences):
+        raise DomainError("invalid_register", "Two entries of one lot have the same posting number.")
+    if any(line.occurred_at.tzinfo is None for line in lines):
+        raise DomainError("naive_datetime", "The time of a register entry must carry a time zone.")
+
+
+def run_register(lines: Iterable[RegisterLine], *, opening_mg: Decimal = Decimal("0")) -> list[RunningLine]:
+    """One lot's register in its order (:func:`register_order`), each entry with its balances.
+
+    Guarantees, whatever order ``lines`` come in: the result is sorted by when each entry
+    happened, then by posting order; each ``balance_after_mg`` is ``opening_mg`` plus the stock
+    effects of that entry and of every entry before it in that order, so the last one is the
+    lot's balance; ``in_hand_after_mg`` is the same running sum over the entries of that
+    entry's session; ``late`` is true exactly when an entry with a smaller ``sequence`` happened
+    after it. A negative balance is reported as it is (posting refuses one, see
+    :func:`place_posting`; a page shows the register as stored). Refusals: DomainError
+    ``invalid_register`` (two entries with one posting number), ``naive_datetime``.
+    """
+    items = list(lines)
+    _check_lines(items)
+    latest: datetime | None = None
+    late: set[int] = set()
+    for line in sorted(items, key=lambda item: item.sequence):
+        if latest is not None and line.occurred_at < latest:
+            late.add(line.sequence)
+        latest = line.occurred_at if latest is None else max(latest, line.occurred_at)
+    balance = opening_mg
+    hands: dict[object, Decimal] = {}
+    result: list[RunningLine] = []
+    for line in sorted(items, key=register_order):
+        balance += line.stock_effect_mg
+        hand = None
+        if line.session is not None and line.in_hand_effect_mg is not None:
+            hand = hands.get(line.session, Decimal("0")) + line.in_hand_effect_mg
+            hands[line.session] = hand
+        result.append(RunningLine(line, balance, hand, line.sequence in late))
+    return result
+
+
+def available_at(lines: Iterable[RegisterLine], *, at: datetime) -> Decimal:
+    """The most that can be taken from a lot by an entry dated ``at`` (posted now): its balance
+    at that time, or less if a balance after it would otherwise go below zero — the smallest of
+    the running balances at and after ``at``. Never below zero."""
+    running = run_register(lines)
+    before = [item.balance_after_mg for item in running if item.line.occurred_at <= at]
+    after = [item.balance_after_mg for item in running if item.line.occurred_at > at]
+    return max(min([before[-1] if before else Decimal("0"), *after]), Decimal("0"))
+
+
+def _same_session(line: RegisterLine, session: object | None) -> bool:
+    return session is not None and line.session == session and line.in_hand_effect_mg is not None
+
+
+def _when(moment: datetime, zone: tzinfo | None) -> str:
+    """A time for a message, in the clinic's zone with the zone named ("4 Mar 2026 10:15 EST")."""
+    local = moment.astimezone(zone) if zone is not None else moment
+    return f"{local.day} {local:%b %Y %H:%M} {local.tzname() or ''}".strip()
+
+
+def place_posting(
+    *,
+    kind: str,
+    amount_mg: object,
+    at: datetime,
+    stock_now_mg: Decimal,
+    later: Sequence[RegisterLine] = (),
+    in_hand_now_mg: Decimal | None = None,
+    session: object | None = None,
+    direction: int | None = None,
+    zone: tzinfo | None = None,
+) -> Posting:
+    """Post one entry dated ``at`` into a lot's register, refusing anything negative at any time.
+
+    ``stock_now_mg`` is the lot's balance and ``in_hand_now_mg`` what ``session`` holds from it
+    now (both read under the lot's row lock); ``later`` are the lot's entries dated after
+    ``at`` — a new entry comes after every entry dated at or before its time, in posting order.
+    With no later entries this is :func:`calculate_posting` on the balances now.
+
+    Otherwise the entry is a late entry, checked at its place: the balances just before it are
+    those now minus the effects of ``later``; the entry itself must not take either below zero
+    (``insufficient_stock`` / ``insufficient_in_hand``, naming the time and what was there
+    then), and no balance after it may go below zero either — the lot's stock after each later
+    entry, and the session's hand after each of its later entries (WorkflowConflict
+    ``late_entry_overdraws``, naming the later entry that would go negative). The returned
+    posting's ``stock_after_mg``/``in_hand_after_mg`` are the balances right after the entry at
+    its place in the register (for an entry dated now: the balances now).
+
+    Source: a register with a running balance (DEA record-keeping practice as summarised in
+    software.md §5.1; 21 CFR 1304.22, records for dispensers, named from memory, text not read):
+    the balance can never be negative, and the same must hold at every moment the register shows.
+    Refusing rather than accepting a late entry that overdraws is Kapstone's choice.
+    """
+    if at.tzinfo is None:
+        raise DomainError("naive_datetime", "The time of the entry must carry a time zone.", field="at")
+    following = sorted(later, key=register_order)
+    if any(line.occurred_at <= at for line in following):
+        raise DomainError("invalid_register", "The later entries must be dated after the new entry.")
+    if not following:
+        return calculate_posting(
+            kind=kind,
+            amount_mg=amount_mg,
+            stock_mg=stock_now_mg,
+            in_hand_mg=in_hand_now_mg,
+            direction=direction,
+        )
+    rule = kind_rule(kind)
+    stock_before = stock_now_mg - sum((line.stock_effect_mg for line in following), Decimal("0"))
+    ours = [line for line in following if _same_session(line, session)]
+    hand_before = None
+    if rule.needs_session and in_hand_now_mg is not None:
+        hand_before = in_hand_now_mg - sum((line.in_hand_effect_mg for line in ours), Decimal("0"))
+    when = _when(at, zone)
+    try:
+        posting = calculate_posting(
+            kind=kind, amount_mg=amount_mg, stock_mg=stock_before, in_hand_mg=hand_before, direction=direction
+        )
+    except WorkflowConflict as error:
+        amount = validate_amount_mg(amount_mg)
+        if error.code == "insufficient_stock":
+            raise WorkflowConflict(
+                "insufficient_stock",
+                f"Not enough stock on {when}: the lot held {_mg(stock_before)} then, so {_mg(amount)} "
+                "cannot be taken from it at that time.",
+                field="amount_mg",
+            ) from None
+        raise WorkflowConflict(
+            error.code,
+            f"On {when} the session held {_mg(hand_before or Decimal('0'))} from this lot; {_mg(amount)} "
+            f"cannot be {_PAST[kind]} at that time.",
+            field="amount_mg",
+        ) from None
+    stock = posting.stock_after_mg
+    hand = posting.in_hand_after_mg
+    for line in following:
+        stock += line.stock_effect_mg
+        if stock < 0:
+            raise WorkflowConflict(
+                "late_entry_overdraws",
+                f"This {kind} dated {when} would leave the lot at {_mg(stock)} after the {line.kind} of "
+                f"{_when(line.occurred_at, zone)}: the register can never go below zero at any time.",
+                field="at",
+            )
+        if hand is not None and _same_session(line, session):
+            hand += line.in_hand_effect_mg
+            if hand < 0:
+                raise WorkflowConflict(
+                    "late_entry_overdraws",
+                    f"This {kind} dated {when} would leave the session holding {_mg(hand)} from this lot "
+                    f"after the {line.kind} of {_when(line.occurred_at, zone)}: what a session holds can "
+                    "never go below zero at any time.",
+                    field="at",
+                )
+    return posting
 
 
 # --- Rules ----------------------------------------------------------------------------------------

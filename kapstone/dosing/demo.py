@@ -32,6 +32,7 @@ from kapstone.dosing.services import (
     weight_moment,
 )
 from kapstone.inventory.models import Lot
+from kapstone.inventory.services import lot_available_mg
 from kapstone.patients.selectors import weight_in_force
 from kapstone.patients.services import measurement_record
 
@@ -69,19 +70,21 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
         tz = ZoneInfo(session.clinic.timezone)
         started = datetime.combine(session.scheduled_date, session.start_time or time(9, 0), tzinfo=tz)
         _weigh_if_needed(session, prescriber)
-        # The lot that was in the safe that day: received before the session, not expired, enough left.
-        in_safe = list(
+        # The lots that were in the safe that day: received before the session, not expired, with
+        # enough in them then — not now: the dose is dated in the past, and the register places
+        # it there (a balance at or after that time may not go below zero).
+        candidates = (
             Lot.objects.filter(
                 clinic_id=session.clinic_id,
                 product__strength_mg_per_ml=Decimal("50"),
                 expiry__gt=session.scheduled_date,
-                balance_mg__gte=300,
                 entries__kind="receive",
                 entries__occurred_at__lt=started,
             )
             .distinct()
-            .order_by("expiry", "id")[:2]
+            .order_by("expiry", "id")
         )
+        in_safe = [item for item in candidates if lot_available_mg(lot=item, at=started) >= 300][:2]
         if not in_safe:
             return
         lot = in_safe[0]

@@ -77,18 +77,30 @@ class EntryOut(Schema):
     kind: str
     lot_id: int
     amount_mg: float
+    # The lot's balance after this entry in the register's order (when it happened, then the
+    # order of posting); ``lot_balance_mg`` is the lot's balance now. They differ only for a
+    # late entry (dated before an entry already posted).
     balance_mg: float
+    lot_balance_mg: float
     occurred_at: datetime
+    posted_at: datetime
+    sequence: int
+    late: bool
 
 
-def _entry_out(entry) -> dict:
+def _entry_out(entry, lot) -> dict:
+    row = selectors.register_row(entry=entry)
     return {
         "id": entry.pk,
         "kind": entry.kind,
         "lot_id": entry.lot_id,
         "amount_mg": float(entry.amount_mg),
-        "balance_mg": float(entry.balance_after_mg),
+        "balance_mg": float(row.balance_mg),
+        "lot_balance_mg": float(lot.balance_mg),
         "occurred_at": entry.occurred_at,
+        "posted_at": entry.posted_at,
+        "sequence": entry.sequence,
+        "late": row.late,
     }
 
 
@@ -173,4 +185,4 @@ def create_transaction(request: HttpRequest, payload: TransactionIn):
                 amount_mg=amount,
                 reason=payload.reason,
             )
-    return Status(201, _entry_out(entry))
+    return Status(201, _entry_out(entry, lot))

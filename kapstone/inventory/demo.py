@@ -25,7 +25,7 @@ from kapstone.care.models import CareSession
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
 from kapstone.inventory import services
-from kapstone.inventory.models import CountLine, Lot, Product, StorageLocation
+from kapstone.inventory.models import CountLine, CountSession, Lot, Product, StorageLocation
 from kapstone.patients.selectors import weight_in_force
 
 # (name, example NDC, strength mg/mL, vial mL): two common ketamine HCl presentations.
@@ -62,7 +62,7 @@ def seed_inventory(
 ) -> None:
     """A location, two products, four lots (one expiring soon, one expired and emptied), a
     month of receipts, dispenses, administrations and witnessed wastes for the clinic's past
-    dosing sessions, and two shift counts: one with a resolved discrepancy, one left open."""
+    dosing sessions. The shift counts come at the end of the seed (:func:`seed_inventory_counts`)."""
     if Lot.objects.filter(clinic=clinic).exists():
         return
     safe = StorageLocation.objects.filter(
@@ -137,39 +137,6 @@ def seed_inventory(
     for index, session in enumerate(sessions):
         _add_session(add, lots, session, index, nurse=nurse, prescriber=prescriber, clinic=clinic)
 
-    def count(day: date, short_mg: Decimal, resolve: bool) -> None:
-        def run() -> None:
-            held = {lot.pk: lot.balance_mg for lot in Lot.objects.filter(location=safe)}
-            target = lots["soon" if resolve else "main"].pk
-            counted = {
-                pk: (balance - short_mg if pk == target else balance)
-                for pk, balance in held.items()
-                if balance > 0
-            }
-            done = services._count_record(
-                actor=nurse,
-                location=safe,
-                counted_mg_by_lot=counted,
-                witness=prescriber,
-                started_at=_at(clinic, day, 17, 40),
-                at=_at(clinic, day, 18),
-            )
-            if resolve:
-                line = CountLine.objects.get(count=done, lot_id=target)
-                services._count_line_resolve(
-                    actor=admin,
-                    line=line,
-                    explanation="Overfill drawn and not recorded on a busy day; "
-                    "reviewed with the nurse, register corrected.",
-                    adjust_mg_signed=-short_mg,
-                    at=_at(clinic, day + timedelta(days=1), 10),
-                )
-
-        add(_at(clinic, day, 18), run)
-
-    count(today - timedelta(days=8), Decimal("5"), resolve=True)
-    count(today - timedelta(days=1), Decimal("2.5"), resolve=False)
-
     for _, _, action in sorted(events, key=lambda e: (e[0], e[1])):
         action()
 
@@ -216,3 +183,53 @@ def _add_session(
     )
     if extra:
         step(80, kind=rules.RETURN, amount_mg=extra)
+
+
+def seed_inventory_counts(*, clinic: Clinic, admin: User, nurse: User, prescriber: User, today: date) -> None:
+    """Two witnessed shift counts of the main safe, eight days ago and yesterday at 18:00: the
+    first short by 5 mg on the lot expiring soon, resolved the next morning with an adjustment;
+    the second short by 2.5 mg on the main lot, left open.
+
+    Called once the whole demo's register is written (the dose histories of the care and
+    follow-up demos are posted after this module's month), so that each count finds every lot
+    that held stock at its time, with the register's balance at that time. Idempotent: a clinic
+    with a count is left alone."""
+    safe = StorageLocation.objects.filter(clinic=clinic, name="Main safe").first()
+    if safe is None or CountSession.objects.filter(clinic=clinic).exists():
+        return
+    prefix = clinic.slug[:2].upper()
+    targets = {
+        key: Lot.objects.filter(location=safe, lot_number__startswith=f"{prefix}{code}").first()
+        for key, code in (("soon", "1B"), ("main", "5A"))
+    }
+    for day, short_mg, key, resolve in (
+        (today - timedelta(days=8), Decimal("5"), "soon", True),
+        (today - timedelta(days=1), Decimal("2.5"), "main", False),
+    ):
+        target = targets[key]
+        moment = _at(clinic, day, 18)
+        held = services.lot_balances_at(lots=Lot.objects.filter(location=safe), moment=moment)
+        if target is None or held[target.pk] < short_mg:
+            continue
+        counted = {
+            pk: (balance - short_mg if pk == target.pk else balance)
+            for pk, balance in held.items()
+            if balance > 0
+        }
+        done = services._count_record(
+            actor=nurse,
+            location=safe,
+            counted_mg_by_lot=counted,
+            witness=prescriber,
+            started_at=_at(clinic, day, 17, 40),
+            at=moment,
+        )
+        if resolve:
+            services._count_line_resolve(
+                actor=admin,
+                line=CountLine.objects.get(count=done, lot=target),
+                explanation="Overfill drawn and not recorded on a busy day; "
+                "reviewed with the nurse, register corrected.",
+                adjust_mg_signed=-short_mg,
+                at=_at(clinic, day + timedelta(days=1), 10),
+            )

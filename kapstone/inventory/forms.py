@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain import register as rules
-from kapstone.forms import DateInput
+from kapstone.forms import DateInput, DateTimeLocalInput
 
 AMOUNT_HELP = "In mg, to 0.1 mg."
 
@@ -37,6 +37,12 @@ class ProductForm(forms.Form):
     vial_volume_ml = forms.DecimalField(label="Vial volume (mL)", max_digits=9)
 
 
+RECEIVED_AT_HELP = (
+    "Leave empty for now. If the delivery arrived earlier, its time (the clinic's time): the "
+    "register places the receipt there, so doses drawn from it since can be recorded."
+)
+
+
 class ReceiveForm(forms.Form):
     """A new lot arriving: so many vials of one product, into one location."""
 
@@ -47,6 +53,12 @@ class ReceiveForm(forms.Form):
         widget=DateInput(), help_text="A label with month only: enter the month's last day."
     )
     vials = forms.IntegerField(label="Vials received", min_value=1, max_value=10000)
+    received_at = forms.DateTimeField(
+        label="Received at (optional)",
+        required=False,
+        widget=DateTimeLocalInput(),
+        help_text=RECEIVED_AT_HELP,
+    )
 
     def __init__(self, *args, locations=(), products=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -64,6 +76,12 @@ class ReceiveMoreForm(forms.Form):
         max_length=500,
         required=False,
         help_text="For example the invoice number.",
+    )
+    received_at = forms.DateTimeField(
+        label="Received at (optional)",
+        required=False,
+        widget=DateTimeLocalInput(),
+        help_text=RECEIVED_AT_HELP,
     )
 
 
@@ -176,6 +194,9 @@ class RegisterFilterForm(forms.Form):
     kind = forms.ChoiceField(
         required=False, choices=[("", "any")] + [(k, k.capitalize()) for k in rules.KINDS]
     )
+    # Set by the "every register entry of this session" link of an entry's page. Bounded: a
+    # number beyond the database's integers would otherwise fail in the query.
+    session = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
 
     def __init__(self, *args, lots=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -187,6 +208,12 @@ class RegisterFilterForm(forms.Form):
             )
             for lot in lots
         ]
+
+    def clean(self):
+        data = super().clean()
+        if "session" in self.errors:  # a hidden field: say so where it is seen
+            self.add_error(None, "The dosing session in this link is not valid; clear the filter.")
+        return data
 
 
 class InventoryReportForm(forms.Form):

@@ -29,6 +29,11 @@ from kapstone.domain.register import (
 USER = settings.AUTH_USER_MODEL
 MG = {"max_digits": 12, "decimal_places": 1}
 
+#: The register's one order (domain ``register_order``): when an entry happened, then the order
+#: in which it was posted to its lot. Entries of different lots at the same instant are kept
+#: together by lot; their balances are independent. Every list, page and export uses this.
+REGISTER_ORDER = ("occurred_at", "lot_id", "sequence")
+
 
 class StorageLocation(models.Model):
     """A locked place that holds controlled substances (a safe, a dosing-room cabinet)."""
@@ -116,9 +121,17 @@ class RegisterEntry(models.Model):
     """One movement of drug, append-only, with the running balances after it.
 
     ``stock_effect_mg`` is the signed change to the lot's stock (dispense −, receive/return +,
-    administer/waste 0, transfer/adjust either way); ``balance_after_*`` the lot's stock after
-    this entry. For dispense/administer/waste/return, ``in_hand_after_mg`` is what the session
-    holds from this lot after the entry (dispensed − administered − wasted − returned).
+    administer/waste 0, transfer/adjust either way). ``occurred_at`` is when it happened,
+    ``posted_at`` when it was recorded and ``sequence`` its place in the lot's posting order
+    (1, 2, 3 … assigned under the lot's row lock; unique per lot). The register's order is
+    ``REGISTER_ORDER``: time, then posting order.
+
+    ``balance_after_*`` is the lot's stock after this entry in that order *as it stood when the
+    entry was posted*; for dispense/administer/waste/return, ``in_hand_after_mg`` is what the
+    session held from this lot after the entry (dispensed − administered − wasted − returned),
+    likewise. A late entry — dated before an entry already posted — changes the balances after
+    it, and an append-only row cannot follow, so pages and exports compute the running balances
+    from the register (``selectors``; domain ``run_register``), never from these columns.
     """
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
@@ -145,9 +158,13 @@ class RegisterEntry(models.Model):
     witness = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=500, blank=True)
     occurred_at = models.DateTimeField(db_index=True)
+    # Not the id: ids come from a database sequence that promises uniqueness, not the order in
+    # which concurrent transactions commit. This number is taken under the lot's row lock.
+    sequence = models.PositiveIntegerField()
+    posted_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["occurred_at", "id"]
+        ordering = list(REGISTER_ORDER)
         verbose_name_plural = "register entries"
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=KINDS), name="entry_kind_valid"),
@@ -193,10 +210,13 @@ class RegisterEntry(models.Model):
                 condition=~Q(kind=TRANSFER) | Q(counterpart_location__isnull=False),
                 name="entry_transfer_has_counterpart",
             ),
+            # Two writers that skipped the lot lock cannot both take the same place.
+            models.UniqueConstraint(fields=["lot", "sequence"], name="entry_sequence_unique_per_lot"),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="entry_sequence_positive"),
         ]
         indexes = [
             models.Index(fields=["clinic", "occurred_at"]),
-            models.Index(fields=["lot", "id"]),
+            models.Index(fields=["lot", "occurred_at", "sequence"]),
             models.Index(fields=["session", "lot"]),
         ]
 

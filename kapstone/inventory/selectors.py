@@ -22,8 +22,22 @@ from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.domain import register as rules
-from kapstone.inventory.models import CountLine, CountSession, Lot, Product, RegisterEntry, StorageLocation
-from kapstone.inventory.services import ADMIN_ROLES, REGISTER_ROLES
+from kapstone.inventory.models import (
+    REGISTER_ORDER,
+    CountLine,
+    CountSession,
+    Lot,
+    Product,
+    RegisterEntry,
+    StorageLocation,
+)
+from kapstone.inventory.services import (
+    ADMIN_ROLES,
+    REGISTER_ROLES,
+    lot_balances_at,
+    register_lines,
+    register_lines_by_lot,
+)
 
 #: Who may see stock and the register: the people who record into it and the clinic admins.
 INVENTORY_READ = REGISTER_ROLES | ADMIN_ROLES
@@ -100,6 +114,7 @@ def lot_get_for_user(*, user: User, lot_id: int, roles: Iterable[str] = INVENTOR
 
 def _entries(user: User, roles: Iterable[str]) -> QuerySet[RegisterEntry]:
     return RegisterEntry.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
+        "clinic",
         "lot",
         "lot__product",
         "lot__location",
@@ -111,13 +126,82 @@ def _entries(user: User, roles: Iterable[str]) -> QuerySet[RegisterEntry]:
     )
 
 
-def lot_entries(*, lot: Lot) -> list[RegisterEntry]:
-    """The register of one lot already fetched through a scoped selector, oldest first."""
-    return list(
+@dataclass(frozen=True)
+class RegisterRow:
+    """One entry as the register shows it.
+
+    The balances are those after the entry in the register's order (when it happened, then
+    the order of posting) as the register stands now — late entries included, whatever rows a
+    filter shows: the lot's stock (mg, mL, vials) and, for a bedside entry, what its session
+    holds from the lot. ``late``: the entry is dated before an entry posted earlier for the lot.
+    ``zone``: the clinic's time zone, in which its times are shown.
+    """
+
+    entry: RegisterEntry
+    balance_mg: Decimal
+    balance_ml: Decimal
+    balance_vials: Decimal
+    in_hand_after_mg: Decimal | None
+    late: bool
+    zone: str
+
+
+def _register_rows(entries: list[RegisterEntry], *, whole_lot: bool = False) -> list[RegisterRow]:
+    """Rows for ``entries`` with each lot's running balances computed over the lot's whole
+    register (``whole_lot``: the entries are already all of one lot's)."""
+    if whole_lot:
+        lines = {0: register_lines(entries)}
+    else:
+        lines = register_lines_by_lot(lot_ids={entry.lot_id for entry in entries})
+    running = {item.line.key: item for lot_lines in lines.values() for item in rules.run_register(lot_lines)}
+    rows = []
+    for entry in entries:
+        item = running[entry.pk]
+        product = entry.lot.product
+        rows.append(
+            RegisterRow(
+                entry=entry,
+                balance_mg=item.balance_after_mg,
+                # Not measure_stock: a register stored before late entries were checked could
+                # show a negative balance, and it must be shown as it is.
+                balance_ml=rules.ml_from_mg(
+                    item.balance_after_mg, strength_mg_per_ml=product.strength_mg_per_ml
+                ),
+                balance_vials=rules.vials_from_mg(
+                    item.balance_after_mg,
+                    strength_mg_per_ml=product.strength_mg_per_ml,
+                    vial_volume_ml=product.vial_volume_ml,
+                ),
+                in_hand_after_mg=item.in_hand_after_mg,
+                late=item.late,
+                zone=entry.clinic.timezone,
+            )
+        )
+    return rows
+
+
+def lot_register(*, lot: Lot) -> list[RegisterRow]:
+    """The register of one lot already fetched through a scoped selector, in register order."""
+    entries = list(
         RegisterEntry.objects.filter(lot=lot)
-        .select_related("actor", "witness", "session", "session__patient", "counterpart_location")
-        .order_by("occurred_at", "id")
+        .select_related(
+            "clinic",
+            "lot",
+            "lot__product",
+            "actor",
+            "witness",
+            "session",
+            "session__patient",
+            "counterpart_location",
+        )
+        .order_by(*REGISTER_ORDER)
     )
+    return _register_rows(entries, whole_lot=True)
+
+
+def register_row(*, entry: RegisterEntry) -> RegisterRow:
+    """One entry fetched through a scoped selector, with its balances in its lot's register."""
+    return _register_rows([entry])[0]
 
 
 def _day_bounds(clinic: Clinic, day: date) -> datetime:
@@ -130,13 +214,21 @@ class RegisterFilter:
     date_to: date | None = None
     lot_id: int | None = None
     kind: str | None = None
+    session_id: int | None = None
 
 
 def entries_for_user(
-    *, user: User, filters: RegisterFilter, roles: Iterable[str] = INVENTORY_READ, limit: int = REGISTER_LIMIT
-) -> tuple[list[RegisterEntry], int]:
-    """Register entries of the user's clinics in a date range (each clinic's own days), by lot
-    and kind; oldest first. Returns (rows, total); audited with counts only."""
+    *,
+    user: User,
+    filters: RegisterFilter,
+    roles: Iterable[str] = INVENTORY_READ,
+    limit: int = REGISTER_LIMIT,
+    export: bool = False,
+) -> tuple[list[RegisterRow], int]:
+    """Register entries of the user's clinics in a date range (each clinic's own days), by lot,
+    kind and dosing session, in register order. A filter chooses rows, never balances: each
+    row carries its lot's running balance after it over the lot's whole register. Returns
+    (rows, total); audited with counts only (as an export when ``export``)."""
     qs = _entries(user, roles)
     if filters.date_from or filters.date_to:
         # "From 1 March" means from midnight of 1 March where the clinic is.
@@ -153,18 +245,21 @@ def entries_for_user(
         qs = qs.filter(lot_id=filters.lot_id)
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
+    if filters.session_id is not None:
+        qs = qs.filter(session_id=filters.session_id)
     total = qs.count()
-    rows = list(qs.order_by("occurred_at", "id")[:limit])
+    rows = _register_rows(list(qs.order_by(*REGISTER_ORDER)[:limit]))
     audit_record(
         actor=user,
-        action="read",
+        action="export" if export else "read",
         object_type="register_list",
         detail={
             "returned": len(rows),
             "total": total,
             "kind": filters.kind,
             "lot_id": filters.lot_id,
-            "sessions": len({r.session_id for r in rows if r.session_id}),
+            "session_id": filters.session_id,
+            "sessions": len({r.entry.session_id for r in rows if r.entry.session_id}),
         },
     )
     return rows, total
@@ -252,7 +347,7 @@ def witnesses_for(*, clinic_id: int, exclude: User | None) -> list[User]:
 def counts_for_user(*, user: User, limit: int = 200) -> list[CountSession]:
     rows = list(
         CountSession.objects.filter(clinic_id__in=clinic_ids_for(user, INVENTORY_READ))
-        .select_related("location", "actor", "witness")
+        .select_related("clinic", "location", "actor", "witness")
         .order_by("-started_at", "-id")[:limit]
     )
     audit_record(actor=user, action="read", object_type="count_list", detail={"returned": len(rows)})
@@ -274,11 +369,20 @@ def count_get_for_user(*, user: User, count_id: int) -> CountSession:
 
 
 def count_lines(*, count: CountSession) -> list[CountLine]:
-    return list(
+    """The lines of a count, each with ``register_at_count_mg``: the lot's balance at the moment
+    of the count as the register stands now. It differs from ``expected_mg`` (what the register
+    said when the count was recorded) when entries dated before the count were posted after it
+    — which may explain a discrepancy."""
+    lines = list(
         CountLine.objects.filter(count=count)
         .select_related("lot", "lot__product", "resolved_by", "adjustment")
         .order_by("lot__lot_number", "id")
     )
+    moment = count.finished_at or count.started_at
+    now = lot_balances_at(lots=[line.lot for line in lines], moment=moment)
+    for line in lines:
+        line.register_at_count_mg = now[line.lot_id]
+    return lines
 
 
 def count_line_get_for_user(*, user: User, line_id: int, roles: Iterable[str] = ADMIN_ROLES) -> CountLine:
@@ -304,7 +408,14 @@ def discrepancies_for_user(*, user: User, open_only: bool = False, limit: int = 
         qs = qs.filter(resolved_at__isnull=True)
     rows = list(
         qs.select_related(
-            "count", "count__location", "count__actor", "lot", "lot__product", "resolved_by", "adjustment"
+            "count",
+            "count__clinic",
+            "count__location",
+            "count__actor",
+            "lot",
+            "lot__product",
+            "resolved_by",
+            "adjustment",
         ).order_by("-count__started_at", "-id")[:limit]
     )
     rows.sort(key=lambda line: line.resolved_at is not None)  # stable: open first, each part newest first

@@ -7,9 +7,17 @@ joins it, so the clinical record and the register commit or fail together):
 ``session_in_hand_mg`` and ``register_session_correction`` (amendments of a finished
 administration).
 
+Order. A lot's register runs in one order: when each entry happened, then the order in which
+it was posted (``RegisterEntry.sequence``, numbered under the lot's lock). An entry dated before
+one already posted (a late entry, e.g. a dispense recorded with the administration's start
+time) is placed at its time and refused if the lot's stock or the session's hand would go
+below zero at any moment from then on (``kapstone.domain.register.place_posting``).
+
 Concurrency. Every write locks the lot row (``SELECT … FOR UPDATE``) before it reads the
-balance, so two dispenses of the last vial queue and the second sees the first's result; the
-database's ``lot_balance_not_negative`` constraint backs this up. Lock order, to stay free of
+balance and the entries dated after its own, so two dispenses of the last vial queue and the
+second sees the first's result, and two late entries cannot together overdraw a later
+balance; the database's ``lot_balance_not_negative`` constraint and the unique posting number
+per lot back this up. Lock order, to stay free of
 deadlocks: the care session first (if any), then lots in id order, then the audit chain's
 lock (taken by ``audit_record``). A caller that has already written an audit row in its
 transaction holds the chain lock; it should call these functions before its own audit write.
@@ -19,13 +27,15 @@ On SQLite, transactions are IMMEDIATE (settings): the writer holds the database 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from kapstone.accounts.access import has_role
@@ -93,19 +103,109 @@ def session_in_hand_mg(session: CareSession, lot: Lot | None = None) -> Decimal:
     return _in_hand(session.pk, lot.pk if lot is not None else None)
 
 
+def lot_available_mg(*, lot: Lot, at: datetime) -> Decimal:
+    """The most an entry dated ``at`` could take from the lot now (domain ``available_at``): its
+    balance then, or less if a later balance would otherwise go below zero. For choosing a lot
+    for drug drawn at a past time; unlocked, so the posting checks again under the lot's lock."""
+    return rules.available_at(register_lines(RegisterEntry.objects.filter(lot=lot)), at=at)
+
+
+#: The columns of an entry that its place in the register and its balances depend on.
+LINE_FIELDS = ("pk", "kind", "occurred_at", "sequence", "stock_effect_mg", "session_id", "in_hand_effect_mg")
+
+
+def _line(pk, kind, occurred_at, sequence, effect, session_id, hand) -> rules.RegisterLine:
+    return rules.RegisterLine(
+        key=pk,
+        kind=kind,
+        occurred_at=occurred_at,
+        sequence=sequence,
+        stock_effect_mg=effect,
+        session=session_id,
+        in_hand_effect_mg=hand,
+    )
+
+
+def register_lines(entries: QuerySet[RegisterEntry] | Iterable[RegisterEntry]) -> list[rules.RegisterLine]:
+    """Entries as the domain's register lines (keyed by entry id), for ordering and balances.
+
+    A queryset is read as plain values (one query, no model instances); entries already
+    fetched are converted as they are."""
+    if isinstance(entries, QuerySet):
+        return [_line(*row) for row in entries.values_list(*LINE_FIELDS)]
+    return [
+        _line(e.pk, e.kind, e.occurred_at, e.sequence, e.stock_effect_mg, e.session_id, e.in_hand_effect_mg)
+        for e in entries
+    ]
+
+
+def register_lines_by_lot(*, lot_ids: Iterable[int]) -> dict[int, list[rules.RegisterLine]]:
+    """The whole register of each lot, as domain lines, in one query."""
+    lines: dict[int, list[rules.RegisterLine]] = {}
+    rows = RegisterEntry.objects.filter(lot_id__in=list(lot_ids)).values_list("lot_id", *LINE_FIELDS)
+    for lot_id, *row in rows:
+        lines.setdefault(lot_id, []).append(_line(*row))
+    return lines
+
+
+@dataclass(frozen=True)
+class _Place:
+    posting: rules.Posting
+    sequence: int
+    late: bool
+
+
+def _place(
+    *,
+    lot: Lot,
+    kind: str,
+    amount_mg: object,
+    at: datetime,
+    session: CareSession | None = None,
+    direction: int | None = None,
+) -> _Place:
+    """Where an entry dated ``at`` goes in the lot's register, and whether it may go there.
+
+    Called with the lot's row locked (so the entries read here cannot change before the write):
+    the next posting number, and the entries dated after ``at``. With none, this is a plain
+    posting on the balances now; with some, the entry is late and the domain checks every
+    balance from its time on (``insufficient_stock``, ``insufficient_in_hand``,
+    ``late_entry_overdraws``).
+    """
+    entries = RegisterEntry.objects.filter(lot_id=lot.pk)
+    last = entries.aggregate(last=Max("sequence"))["last"] or 0
+    later = register_lines(entries.filter(occurred_at__gt=at))
+    posting = rules.place_posting(
+        kind=kind,
+        amount_mg=amount_mg,
+        at=at,
+        stock_now_mg=lot.balance_mg,
+        later=later,
+        in_hand_now_mg=_in_hand(session.pk, lot.pk) if session is not None else None,
+        session=session.pk if session is not None else None,
+        direction=direction,
+        zone=ZoneInfo(lot.clinic.timezone),
+    )
+    return _Place(posting=posting, sequence=last + 1, late=bool(later))
+
+
 def _write_entry(
     *,
     actor: User,
     lot: Lot,
-    posting: rules.Posting,
+    place: _Place,
     session: CareSession | None,
     witness: User | None,
     reason: str,
     counterpart_location: StorageLocation | None,
     paired_entry: RegisterEntry | None,
     at: datetime,
+    posted_at: datetime,
 ) -> RegisterEntry:
-    """Apply a posting to a lot locked by the caller: its new balance, the entry, the audit row."""
+    """Apply a placed posting to a lot locked by the caller: its new balance, the entry (with
+    its posting number and time, and the balances after it at its place in the register), the
+    audit row."""
+    posting = place.posting
     product = lot.product
     measure = rules.measure_stock(
         posting.stock_after_mg,
@@ -117,7 +217,8 @@ def _write_entry(
         # skip the lock, two writers still cannot both spend the same stock without the
         # database's lot_balance_not_negative constraint refusing the second.
         Lot.objects.filter(pk=lot.pk).update(balance_mg=F("balance_mg") + posting.stock_effect_mg)
-        lot.balance_mg = posting.stock_after_mg
+        # The lot's balance now; for a late entry, ``stock_after_mg`` is the one at its time.
+        lot.balance_mg = lot.balance_mg + posting.stock_effect_mg
     entry = RegisterEntry.objects.create(
         clinic_id=lot.clinic_id,
         lot=lot,
@@ -136,6 +237,8 @@ def _write_entry(
         witness=witness,
         reason=reason,
         occurred_at=at,
+        sequence=place.sequence,
+        posted_at=posted_at,
     )
     audit_record(
         actor=actor,
@@ -150,6 +253,9 @@ def _write_entry(
             "amount_mg": str(posting.amount_mg),
             "stock_effect_mg": str(posting.stock_effect_mg),
             "balance_mg": str(measure.mg),
+            "lot_balance_mg": str(lot.balance_mg),
+            "sequence": place.sequence,
+            "late": place.late,
             "session_id": session.pk if session is not None else None,
             "witness_id": witness.pk if witness is not None else None,
         },
@@ -204,23 +310,24 @@ def _post(
             expiry=current.expiry,
             today=today or clinic_today(current.clinic),
         )
-        posting = rules.calculate_posting(
-            kind=kind,
-            amount_mg=amount,
-            stock_mg=current.balance_mg,
-            in_hand_mg=_in_hand(current_session.pk, current.pk) if current_session is not None else None,
-            direction=direction,
+        # The clock is read after the lock: an entry that waited for another writer is not
+        # dated before it (which would make it a late entry by a few milliseconds).
+        now = timezone.now()
+        moment = at if at is not None else now
+        place = _place(
+            lot=current, kind=kind, amount_mg=amount, at=moment, session=current_session, direction=direction
         )
         entry = _write_entry(
             actor=actor,
             lot=current,
-            posting=posting,
+            place=place,
             session=current_session,
             witness=witness,
             reason=reason,
             counterpart_location=None,
             paired_entry=None,
-            at=at or timezone.now(),
+            at=moment,
+            posted_at=now,
         )
     lot.balance_mg = current.balance_mg
     return entry
@@ -229,10 +336,16 @@ def _post(
 # --- Public register API --------------------------------------------------------------------------
 
 
-def register_receive(*, actor: User, lot: Lot, amount_mg: object, reason: str = "") -> RegisterEntry:
+def register_receive(
+    *, actor: User, lot: Lot, amount_mg: object, reason: str = "", at: datetime | None = None
+) -> RegisterEntry:
     """Add received stock to an existing lot (clinic admin). An expired lot cannot be received
-    (WorkflowConflict ``lot_expired``)."""
-    return _post(actor=actor, kind=rules.RECEIVE, lot=lot, amount_mg=amount_mg, reason=reason)
+    (WorkflowConflict ``lot_expired``). ``at``: when the delivery arrived, if that was before
+    now (never in the future: ``time_in_future``); a receipt dated before entries already
+    posted is a late entry, placed at its time."""
+    return _post(
+        actor=actor, kind=rules.RECEIVE, lot=lot, amount_mg=amount_mg, reason=reason, at=_occurred(at)
+    )
 
 
 def _occurred(at: datetime | None) -> datetime | None:
@@ -408,7 +521,6 @@ def _transfer(
         raise DomainError(
             "transfer_same_location", "The stock is already at that location.", field="to_location"
         )
-    at = at or timezone.now()
     with transaction.atomic():
         # Both lot rows are locked in one statement, in id order: two opposite transfers of the
         # same lot number queue instead of deadlocking.
@@ -430,19 +542,20 @@ def _transfer(
                 f"({target.expiry.isoformat()}); check the labels before moving stock.",
                 field="to_location",
             )
-        out_posting = rules.calculate_posting(
-            kind=rules.TRANSFER, amount_mg=amount, stock_mg=source.balance_mg, direction=-1
-        )
+        now = timezone.now()  # after the locks, as in _post
+        moment = at if at is not None else now
+        out_place = _place(lot=source, kind=rules.TRANSFER, amount_mg=amount, at=moment, direction=-1)
         outgoing = _write_entry(
             actor=actor,
             lot=source,
-            posting=out_posting,
+            place=out_place,
             session=None,
             witness=None,
             reason=reason,
             counterpart_location=to_location,
             paired_entry=None,
-            at=at,
+            at=moment,
+            posted_at=now,
         )
         if target is None:
             target = _lot_create(
@@ -452,21 +565,20 @@ def _transfer(
                 product=source.product,
                 lot_number=source.lot_number,
                 expiry=source.expiry,
-                at=at,
+                at=moment,
             )
-        in_posting = rules.calculate_posting(
-            kind=rules.TRANSFER, amount_mg=amount, stock_mg=target.balance_mg, direction=1
-        )
+        in_place = _place(lot=target, kind=rules.TRANSFER, amount_mg=amount, at=moment, direction=1)
         incoming = _write_entry(
             actor=actor,
             lot=target,
-            posting=in_posting,
+            place=in_place,
             session=None,
             witness=None,
             reason=reason,
             counterpart_location=source.location,
             paired_entry=outgoing,
-            at=at,
+            at=moment,
+            posted_at=now,
         )
     lot.balance_mg = source.balance_mg
     return outgoing, incoming
@@ -520,10 +632,13 @@ def lot_receive(
     lot_number: str,
     expiry: date,
     amount_mg: object,
+    received_at: datetime | None = None,
 ) -> Lot:
     """Receive a new lot into a storage location: the lot row and its first ``receive`` entry,
-    in one transaction (clinic admin). Refusals: ``lot_exists`` (receive on that lot instead),
-    ``location_other_clinic``, ``lot_expired``, the amount and lot-number checks."""
+    in one transaction (clinic admin). ``received_at``: when the delivery arrived, if before now
+    (so that drug drawn from it since can be recorded at its own time). Refusals: ``lot_exists``
+    (receive on that lot instead), ``location_other_clinic``, ``lot_expired``,
+    ``time_in_future``, ``naive_datetime``, the amount and lot-number checks."""
     return _lot_receive(
         actor=actor,
         clinic=clinic,
@@ -532,6 +647,7 @@ def lot_receive(
         lot_number=lot_number,
         expiry=expiry,
         amount_mg=amount_mg,
+        at=_occurred(received_at),
     )
 
 
@@ -669,7 +785,8 @@ def count_record(
     ``counted_mg_by_lot`` maps lot id → the amount found. Every lot of the location that the
     register says holds stock must be counted (``count_incomplete``); lots with no stock may be
     counted too (drug found where none should be is a discrepancy). The expected amounts are
-    read under the lots' locks, so no entry slips between the count and its comparison.
+    the register's balances at the moment of the count, read under the lots' locks, so no entry
+    slips between the count and its comparison.
     """
     return _count_record(
         actor=actor,
@@ -678,6 +795,24 @@ def count_record(
         witness=witness,
         started_at=started_at,
     )
+
+
+def lot_balances_at(*, lots: Iterable[Lot], moment: datetime) -> dict[int, Decimal]:
+    """Each lot's balance at ``moment`` in register order: its balance now without the entries
+    dated after ``moment`` (entries may be dated up to a minute ahead, and a past-dated count
+    comes before the entries that followed it)."""
+    lots = list(lots)
+    after = dict(
+        RegisterEntry.objects.filter(lot__in=lots, occurred_at__gt=moment)
+        .values("lot_id")
+        .annotate(total=Sum("stock_effect_mg"))
+        .values_list("lot_id", "total")
+    )
+    # SQLite sums decimals without their scale; the register's amounts are in 0.1 mg.
+    return {
+        lot.pk: lot.balance_mg - Decimal(after.get(lot.pk) or 0).quantize(rules.AMOUNT_QUANTUM_MG)
+        for lot in lots
+    }
 
 
 def _count_record(
@@ -691,20 +826,19 @@ def _count_record(
 ) -> CountSession:
     _require(actor, REGISTER_ROLES, location.clinic_id)
     _check_witness(kind="count", actor=actor, witness=witness, clinic_id=location.clinic_id)
-    now = at or timezone.now()
-    started = min(started_at, now) if started_at is not None else now
     with transaction.atomic():
         lots = {
             lot.pk: lot for lot in Lot.objects.select_for_update().filter(location=location).order_by("pk")
         }
+        now = at or timezone.now()  # after the locks, as in _post
+        started = min(started_at, now) if started_at is not None else now
+        expected_by_lot = lot_balances_at(lots=lots.values(), moment=now)
         unknown = sorted(set(counted_mg_by_lot) - set(lots))
         if unknown:
             raise DomainError(
                 "count_unknown_lot", "A counted lot is not at this location.", field=f"lot_{unknown[0]}"
             )
-        missing = sorted(
-            pk for pk, lot in lots.items() if lot.balance_mg > 0 and counted_mg_by_lot.get(pk) is None
-        )
+        missing = sorted(pk for pk in lots if expected_by_lot[pk] > 0 and counted_mg_by_lot.get(pk) is None)
         if missing:
             raise DomainError(
                 "count_incomplete",
@@ -716,7 +850,7 @@ def _count_record(
             value = counted_mg_by_lot[pk]
             if value is None:
                 continue
-            expected = lots[pk].balance_mg
+            expected = expected_by_lot[pk]
             discrepancy = rules.calculate_count_discrepancy(
                 expected_mg=expected, counted_mg=value, field=f"lot_{pk}"
             )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("locations/new/", views.location_new, name="location_new"),
     path("products/new/", views.product_new, name="product_new"),
     path("register/", views.register, name="register"),
+    path("register.csv", views.register_csv, name="register_csv"),
     path("entries/<int:entry_id>/", views.entry_detail, name="entry"),
     path("counts/", views.counts, name="counts"),
     path("counts/new/<int:location_id>/", views.count_new, name="count_new"),

@@ -4,8 +4,9 @@ date range, the discrepancy log and the biennial-inventory style report (page an
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth import authenticate
@@ -102,7 +103,7 @@ def stock(request: HttpRequest) -> HttpResponse:
 def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
     lot = selectors.lot_get_for_user(user=request.user, lot_id=lot_id)
     _annotate_stock([lot])
-    entries = selectors.lot_entries(lot=lot)
+    rows = selectors.lot_register(lot=lot)
     actions = [
         (kind, rules.KIND_RULES[kind].label)
         for kind in RECORDABLE
@@ -113,7 +114,7 @@ def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
         "inventory/lot.html",
         {
             "lot": lot,
-            "entries": entries,
+            "rows": rows,
             "actions": actions,
             "can_receive": has_role(request.user, ADMIN_ROLES, lot.clinic_id),
         },
@@ -184,7 +185,7 @@ def lot_transaction(request: HttpRequest, lot_id: int, kind: str) -> HttpRespons
                 messages.success(
                     request,
                     f"{rule.label} of {entry.amount_mg} mg recorded; lot {lot.lot_number} "
-                    f"now holds {entry.balance_after_mg} mg.",
+                    f"now holds {lot.balance_mg} mg.",
                 )
                 return redirect("inventory:lot", lot_id=lot.pk)
     _annotate_stock([lot])
@@ -202,6 +203,22 @@ def _on_form_field(error: DomainError) -> DomainError:
     if error.field in mapping:
         return DomainError(error.code, error.message, field=mapping[error.field])
     return error
+
+
+def _on_receive_field(error: DomainError) -> DomainError:
+    """A receipt's time is the form's ``received_at``."""
+    if error.field == "at":
+        return DomainError(error.code, error.message, field="received_at")
+    return _on_form_field(error)
+
+
+def _clinic_time(value: datetime | None, clinic) -> datetime | None:
+    """A time typed on a form, read on the wall clock of the clinic it concerns. The form read it
+    in the page's zone (the user's first clinic); the typed wall time is kept and given the
+    clinic's own zone."""
+    if value is None:
+        return None
+    return timezone.make_aware(timezone.make_naive(value), ZoneInfo(clinic.timezone))
 
 
 def _session_choices(request: HttpRequest, lot, kind: str) -> list[tuple[int, str]]:
@@ -266,9 +283,10 @@ def lot_new(request: HttpRequest) -> HttpResponse:
                 lot_number=data["lot_number"],
                 expiry=data["expiry"],
                 amount_mg=data["vials"] * product.mg_per_vial,
+                received_at=_clinic_time(data["received_at"], location.clinic),
             )
         except DomainError as error:
-            add_domain_error(form, _on_form_field(error))
+            add_domain_error(form, _on_receive_field(error))
         else:
             messages.success(
                 request, f"Received lot {lot.lot_number}: {lot.balance_mg} mg into {location.name}."
@@ -294,9 +312,10 @@ def lot_receive_more(request: HttpRequest, lot_id: int) -> HttpResponse:
                 lot=lot,
                 amount_mg=form.cleaned_data["vials"] * lot.product.mg_per_vial,
                 reason=form.cleaned_data["reason"],
+                at=_clinic_time(form.cleaned_data["received_at"], lot.clinic),
             )
         except DomainError as error:
-            add_domain_error(form, _on_form_field(error))
+            add_domain_error(form, _on_receive_field(error))
         else:
             messages.success(request, f"Received {entry.amount_mg} mg into lot {lot.lot_number}.")
             return redirect("inventory:lot", lot_id=lot.pk)
@@ -363,33 +382,135 @@ def product_new(request: HttpRequest) -> HttpResponse:
 # --- Register and entries -------------------------------------------------------------------------
 
 
+def _register_filters(request: HttpRequest):
+    """The register's filter form and the filters it gives (``None`` when the form is invalid)."""
+    lots = selectors.lots_for_user(user=request.user)
+    form = RegisterFilterForm(request.GET or None, lots=lots)
+    if not form.is_bound:
+        return form, selectors.RegisterFilter()
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    return form, selectors.RegisterFilter(
+        date_from=data["date_from"],
+        date_to=data["date_to"],
+        lot_id=data["lot"],
+        kind=data["kind"] or None,
+        session_id=data["session"],
+    )
+
+
 @require_roles(*INVENTORY_READ)
 @require_GET
 def register(request: HttpRequest) -> HttpResponse:
-    lots = selectors.lots_for_user(user=request.user)
-    form = RegisterFilterForm(request.GET or None, lots=lots)
-    filters = selectors.RegisterFilter()
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters = selectors.RegisterFilter(
-            date_from=data["date_from"],
-            date_to=data["date_to"],
-            lot_id=data["lot"],
-            kind=data["kind"] or None,
+    form, filters = _register_filters(request)
+    context = {
+        "form": form,
+        "rows": [],
+        "total": 0,
+        "can_export": has_role(request.user, ADMIN_ROLES),
+        "query": request.GET.urlencode(),
+    }
+    if filters is None:
+        return _render(request, "inventory/register.html", context, status=400)
+    rows, total = selectors.entries_for_user(user=request.user, filters=filters)
+    context.update(
+        rows=rows,
+        total=total,
+        session_filter=filters.session_id is not None,
+        zones=sorted({row.zone for row in rows}),
+    )
+    return _render(request, "inventory/register.html", context)
+
+
+#: The register CSV's columns. Times are UTC, ISO 8601 (the ``_utc`` columns); balances are the
+#: lot's running balance after the entry in register order over the lot's whole register.
+REGISTER_CSV_HEADER = (
+    "entry_id",
+    "occurred_at_utc",
+    "posted_at_utc",
+    "late_entry",
+    "lot_posting_number",
+    "clinic",
+    "location",
+    "product",
+    "ndc",
+    "lot_number",
+    "kind",
+    "amount_mg",
+    "stock_change_mg",
+    "balance_after_mg",
+    "balance_after_ml",
+    "balance_after_vials",
+    "dosing_session",
+    "session_in_hand_after_mg",
+    "other_location",
+    "recorded_by",
+    "witness",
+    "reason",
+)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@require_roles(ADMIN)
+@require_GET
+def register_csv(request: HttpRequest) -> HttpResponse:
+    """The register as filtered on the page, for an inspector or the clinic's own records (clinic
+    admins; an ``export`` audit row). Sessions are named by number, not by patient."""
+    form, filters = _register_filters(request)
+    if filters is None:
+        context = {"form": form, "rows": [], "total": 0, "can_export": True, "query": ""}
+        return _render(request, "inventory/register.html", context, status=400)
+    rows, _ = selectors.entries_for_user(user=request.user, filters=filters, roles=ADMIN_ROLES, export=True)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    # The server names the file; nothing the user typed reaches the header.
+    stamp = timezone.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="kapstone-register-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(REGISTER_CSV_HEADER)
+    for row in rows:
+        e = row.entry
+        writer.writerow(
+            [
+                rules.csv_safe_cell(cell)
+                for cell in (
+                    e.pk,
+                    _utc(e.occurred_at),
+                    _utc(e.posted_at),
+                    "yes" if row.late else "no",
+                    e.sequence,
+                    e.clinic.name,
+                    e.lot.location.name,
+                    e.lot.product.name,
+                    e.lot.product.ndc,
+                    e.lot.lot_number,
+                    e.kind,
+                    e.amount_mg,
+                    e.stock_effect_mg,
+                    row.balance_mg,
+                    row.balance_ml,
+                    row.balance_vials,
+                    e.session_id or "",
+                    "" if row.in_hand_after_mg is None else row.in_hand_after_mg,
+                    e.counterpart_location.name if e.counterpart_location_id else "",
+                    str(e.actor),
+                    str(e.witness) if e.witness_id else "",
+                    e.reason,
+                )
+            ]
         )
-    if form.is_bound and form.errors:
-        return _render(
-            request, "inventory/register.html", {"form": form, "entries": [], "total": 0}, status=400
-        )
-    entries, total = selectors.entries_for_user(user=request.user, filters=filters)
-    return _render(request, "inventory/register.html", {"form": form, "entries": entries, "total": total})
+    return response
 
 
 @require_roles(*INVENTORY_READ)
 @require_GET
 def entry_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     entry = selectors.entry_get_for_user(user=request.user, entry_id=entry_id)
-    return _render(request, "inventory/entry.html", {"entry": entry, "lot": entry.lot})
+    row = selectors.register_row(entry=entry)
+    return _render(request, "inventory/entry.html", {"entry": entry, "row": row, "lot": entry.lot})
 
 
 # --- Counts ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from kapstone.accounts.models import Role, User
 from kapstone.care.models import CareSession
@@ -106,6 +107,7 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
         lot_number="K50-DEMO",
         expiry=today + timedelta(days=300),
         amount_mg=Decimal("1500"),
+        received_at=timezone.now() - timedelta(days=1),  # in the safe before the dose started
     )
 
     # The prescriber orders from the protocol's rule: 0.8 mg/kg × 80 kg = 64 mg over 40 min.
@@ -145,8 +147,6 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
 
     # Start 30 min ago (backdated entry), slow the pump at 10 min, stop early at 25 min.
     from zoneinfo import ZoneInfo
-
-    from django.utils import timezone
 
     tz = ZoneInfo(clinic_a.timezone)
     start = (timezone.now() - timedelta(minutes=30)).astimezone(tz)

@@ -42,6 +42,7 @@ def test_two_lots_then_an_amendment(live_server, browser, clinic_a):
             lot_number=number,
             expiry=today + timedelta(days=days),
             amount_mg=Decimal(mg),
+            received_at=timezone.now() - timedelta(days=1),  # in the safe before the dose started
         )
         for number, days, mg in (("K50-OLD", 40, "44"), ("K50-NEW", 300, "1000"))
     ]

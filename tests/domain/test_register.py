@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -315,6 +316,304 @@ def test_replay_refuses_a_negative_register():
     with pytest.raises(DomainError) as info:
         r.replay_balances([D("10"), D("-10.1")])
     assert info.value.code == "negative_balance" and "entry 2" in info.value.message
+
+
+# --- Register order and late entries -----------------------------------------------------------------
+
+BASE = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
+EASTERN = ZoneInfo("America/New_York")
+
+
+def line(seq, minutes, effect, kind=r.DISPENSE, session=None, hand=None):
+    return r.RegisterLine(
+        key=seq,
+        kind=kind,
+        occurred_at=BASE + timedelta(minutes=minutes),
+        sequence=seq,
+        stock_effect_mg=D(effect),
+        session=session,
+        in_hand_effect_mg=None if hand is None else D(hand),
+    )
+
+
+def test_the_register_runs_in_date_order_then_posting_order():
+    # Posted: receipt, a dispense dated +60, a late dispense dated +30, one at +60 again.
+    lines = [line(1, 0, "100000", r.RECEIVE), line(2, 60, "-200"), line(3, 30, "-132"), line(4, 60, "-1")]
+    running = r.run_register(lines)
+    assert [x.line.sequence for x in running] == [1, 3, 2, 4]
+    assert [x.balance_after_mg for x in running] == [D("100000"), D("99868"), D("99668"), D("99667")]
+    assert [x.late for x in running] == [False, True, False, False]
+    assert r.run_register(reversed(lines)) == running
+
+
+def test_an_entry_at_the_same_time_as_a_posted_one_is_not_late_and_comes_after_it():
+    running = r.run_register([line(1, 0, "10", r.RECEIVE), line(2, 0, "-4")])
+    assert [(x.line.sequence, x.balance_after_mg, x.late) for x in running] == [
+        (1, D(10), False),
+        (2, D(6), False),
+    ]
+
+
+def test_in_hand_runs_per_session_in_register_order():
+    lines = [
+        line(1, 0, "500", r.RECEIVE),
+        line(2, 10, "-100", session="s1", hand="100"),
+        line(3, 40, "0", r.ADMINISTER, session="s1", hand="-90"),
+        line(4, 20, "-50", session="s2", hand="50"),
+        line(5, 15, "-10", session="s1", hand="10"),
+    ]
+    running = {x.line.sequence: x for x in r.run_register(lines)}
+    assert running[5].in_hand_after_mg == D(110) and running[5].late
+    assert running[3].in_hand_after_mg == D(20) and running[4].in_hand_after_mg == D(50)
+    assert running[1].in_hand_after_mg is None
+
+
+def test_run_register_refuses_two_entries_with_one_posting_number_or_a_naive_time():
+    with pytest.raises(DomainError) as info:
+        r.run_register([line(1, 0, "1", r.RECEIVE), line(1, 5, "-1")])
+    assert info.value.code == "invalid_register"
+    naive = r.RegisterLine(
+        key=1, kind=r.RECEIVE, occurred_at=datetime(2026, 3, 1), sequence=1, stock_effect_mg=D(1)
+    )
+    with pytest.raises(DomainError) as info:
+        r.run_register([naive])
+    assert info.value.code == "naive_datetime"
+
+
+def test_a_posting_now_is_the_plain_posting():
+    p = r.place_posting(
+        kind=r.DISPENSE, amount_mg="40", at=BASE, stock_now_mg=D(100), in_hand_now_mg=D(0), session="s"
+    )
+    assert (p.stock_after_mg, p.in_hand_after_mg) == (D(60), D(40))
+
+
+def test_a_late_entry_is_placed_at_its_time():
+    later = [line(2, 60, "-200", session="s", hand="200")]
+    p = r.place_posting(
+        kind=r.DISPENSE,
+        amount_mg="132",
+        at=BASE + timedelta(minutes=30),
+        stock_now_mg=D("99800"),
+        later=later,
+        in_hand_now_mg=D(200),
+        session="s",
+    )
+    assert (p.stock_effect_mg, p.stock_after_mg, p.in_hand_after_mg) == (D(-132), D("99868"), D(132))
+
+
+def test_a_late_entry_beyond_the_stock_at_its_time_is_refused_naming_the_time():
+    # 500 received at +60; a dispense dated +30 finds nothing in the lot then.
+    later = [line(1, 60, "500", r.RECEIVE)]
+    with pytest.raises(WorkflowConflict) as info:
+        r.place_posting(
+            kind=r.DISPENSE,
+            amount_mg="10",
+            at=BASE + timedelta(minutes=30),
+            stock_now_mg=D(500),
+            later=later,
+            in_hand_now_mg=D(0),
+            session="s",
+            zone=EASTERN,
+        )
+    assert info.value.code == "insufficient_stock" and info.value.field == "amount_mg"
+    assert "1 Mar 2026 09:30 EST" in info.value.message and "0.0 mg" in info.value.message
+
+
+def test_a_late_entry_that_would_make_a_later_balance_negative_is_refused():
+    # 100 received, 80 dispensed at +60 (20 left). A dispense of 30 dated +30 fits then (100 → 70)
+    # but would leave −10 after the later dispense.
+    later = [line(2, 60, "-80", session="a", hand="80")]
+    with pytest.raises(WorkflowConflict) as info:
+        r.place_posting(
+            kind=r.DISPENSE,
+            amount_mg="30",
+            at=BASE + timedelta(minutes=30),
+            stock_now_mg=D(20),
+            later=later,
+            in_hand_now_mg=D(0),
+            session="b",
+            zone=EASTERN,
+        )
+    assert info.value.code == "late_entry_overdraws" and info.value.field == "at"
+    assert "-10.0 mg" in info.value.message and "dispense of 1 Mar 2026 10:00 EST" in info.value.message
+    # 20 fits: the later dispense leaves exactly zero.
+    ok = r.place_posting(
+        kind=r.DISPENSE,
+        amount_mg="20",
+        at=BASE + timedelta(minutes=30),
+        stock_now_mg=D(20),
+        later=later,
+        in_hand_now_mg=D(0),
+        session="b",
+    )
+    assert ok.stock_after_mg == D(80)
+
+
+def test_a_late_waste_that_would_overdraw_the_sessions_hand_later_is_refused():
+    # Dispensed 100 at +0, administered 100 at +60: a waste of 10 dated +30 fits then, not later.
+    later = [line(3, 60, "0", r.ADMINISTER, session="s", hand="-100")]
+    with pytest.raises(WorkflowConflict) as info:
+        r.place_posting(
+            kind=r.WASTE,
+            amount_mg="10",
+            at=BASE + timedelta(minutes=30),
+            stock_now_mg=D(400),
+            later=later,
+            in_hand_now_mg=D(0),
+            session="s",
+        )
+    assert info.value.code == "late_entry_overdraws" and "session holding -10.0 mg" in info.value.message
+    with pytest.raises(WorkflowConflict) as info:
+        r.place_posting(
+            kind=r.ADMINISTER,
+            amount_mg="1",
+            at=BASE - timedelta(minutes=30),
+            stock_now_mg=D(400),
+            later=[line(2, 0, "-100", session="s", hand="100"), *later],
+            in_hand_now_mg=D(0),
+            session="s",
+            zone=EASTERN,
+        )
+    assert (
+        info.value.code == "insufficient_in_hand"
+        and "08:30 EST the session held 0.0 mg" in info.value.message
+    )
+
+
+def test_place_posting_refuses_later_lines_that_are_not_later():
+    with pytest.raises(DomainError) as info:
+        r.place_posting(
+            kind=r.RECEIVE, amount_mg="1", at=BASE, stock_now_mg=D(1), later=[line(1, 0, "1", r.RECEIVE)]
+        )
+    assert info.value.code == "invalid_register"
+
+
+def test_available_at_a_time_is_the_smallest_balance_from_then_on():
+    lines = [line(1, 0, "500", r.RECEIVE), line(2, 60, "-400"), line(3, 120, "300", r.RECEIVE)]
+    assert r.available_at(lines, at=BASE + timedelta(minutes=30)) == D(100)
+    assert r.available_at(lines, at=BASE + timedelta(minutes=90)) == D(100)
+    assert r.available_at(lines, at=BASE + timedelta(minutes=150)) == D(400)
+    assert r.available_at(lines, at=BASE - timedelta(minutes=1)) == D(0)
+    assert r.available_at([], at=BASE) == D(0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    effects=st.lists(
+        st.tuples(st.integers(0, 100), st.integers(1, 3000).map(lambda n: D(n) / 10), st.booleans()),
+        max_size=15,
+    ),
+    minutes=st.integers(-10, 110),
+)
+def test_exactly_what_is_available_can_be_taken_at_that_time(effects, minutes):
+    lines, stock = [], D(0)
+    for seq, (offset, amount, inbound) in enumerate(effects, start=1):
+        if not inbound and amount > stock:
+            continue  # keep the register never negative in posting order (not necessarily in time)
+        lines.append(line(seq, offset, amount if inbound else -amount, r.RECEIVE if inbound else r.DISPENSE))
+        stock += amount if inbound else -amount
+    if not all(x.balance_after_mg >= 0 for x in r.run_register(lines)):
+        return  # only a register that never goes negative is a register posting can make
+    at = BASE + timedelta(minutes=minutes)
+    available = r.available_at(lines, at=at)
+    later = [x for x in lines if x.occurred_at > at]
+    take = {"kind": r.ADJUST, "at": at, "stock_now_mg": stock, "later": later, "direction": -1}
+    if available >= D("0.1"):
+        assert r.place_posting(amount_mg=available, **take).stock_effect_mg == -available
+    with pytest.raises(WorkflowConflict):
+        r.place_posting(amount_mg=available + D("0.1"), **take)
+
+
+postings = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=240),  # minutes: dates in any order, ties included
+        st.sampled_from([r.RECEIVE, r.DISPENSE, r.ADMINISTER, r.WASTE, r.RETURN, r.ADJUST, r.TRANSFER]),
+        st.integers(min_value=1, max_value=5_000).map(lambda n: D(n) / 10),
+        st.sampled_from([1, -1]),
+        st.sampled_from(["s1", "s2"]),
+    ),
+    max_size=40,
+)
+
+
+def _candidate(seq, at, kind, amount, direction, session):
+    rule = r.KIND_RULES[kind]
+    sign = rule.stock_direction if rule.stock_direction is not None else direction
+    return r.RegisterLine(
+        key=seq,
+        kind=kind,
+        occurred_at=at,
+        sequence=seq,
+        stock_effect_mg=amount * sign,
+        session=session if rule.needs_session else None,
+        in_hand_effect_mg=amount * rule.hand_direction if rule.needs_session else None,
+    )
+
+
+def _never_negative(running) -> bool:
+    return all(
+        x.balance_after_mg >= 0 and (x.in_hand_after_mg is None or x.in_hand_after_mg >= 0) for x in running
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests=postings, shuffle=st.randoms(use_true_random=False))
+def test_every_shown_balance_is_the_running_sum_in_shown_order(requests, shuffle):
+    """Any postings, dated in any order: a posting is accepted exactly when the register it
+    makes never goes below zero at any time (stock or a session's hand); each shown balance is
+    the running sum in the shown order; the last is the lot's balance; late entries are those
+    dated before an entry posted earlier; the stored balance of an entry is its shown one at
+    posting."""
+    lines: list[r.RegisterLine] = []
+    stock, hands = D(0), {"s1": D(0), "s2": D(0)}
+    for minutes, kind, amount, direction, session in requests:
+        at = BASE + timedelta(minutes=minutes)
+        rule = r.KIND_RULES[kind]
+        seq = len(lines) + 1
+        candidate = _candidate(seq, at, kind, amount, direction, session)
+        acceptable = _never_negative(r.run_register([*lines, candidate]))
+        try:
+            p = r.place_posting(
+                kind=kind,
+                amount_mg=amount,
+                at=at,
+                stock_now_mg=stock,
+                later=[x for x in lines if x.occurred_at > at],
+                in_hand_now_mg=hands[session] if rule.needs_session else None,
+                session=session if rule.needs_session else None,
+                direction=direction if rule.stock_direction is None else None,
+            )
+        except WorkflowConflict as error:
+            assert error.code in ("insufficient_stock", "insufficient_in_hand", "late_entry_overdraws")
+            assert not acceptable
+            continue
+        assert acceptable
+        assert (p.stock_effect_mg, p.in_hand_effect_mg) == (
+            candidate.stock_effect_mg,
+            candidate.in_hand_effect_mg,
+        )
+        lines.append(candidate)
+        placed = next(x for x in r.run_register(lines) if x.line.sequence == seq)
+        assert (p.stock_after_mg, p.in_hand_after_mg) == (placed.balance_after_mg, placed.in_hand_after_mg)
+        stock += p.stock_effect_mg
+        if rule.needs_session:
+            hands[session] += p.in_hand_effect_mg
+    shuffled = list(lines)
+    shuffle.shuffle(shuffled)
+    running = r.run_register(shuffled)
+    shown = [x.line for x in running]
+    assert shown == sorted(lines, key=lambda x: (x.occurred_at, x.sequence))
+    total, by_session = D(0), {"s1": D(0), "s2": D(0)}
+    for x in running:
+        total += x.line.stock_effect_mg
+        assert x.balance_after_mg == total >= 0
+        if x.line.session is not None:
+            by_session[x.line.session] += x.line.in_hand_effect_mg
+            assert x.in_hand_after_mg == by_session[x.line.session] >= 0
+        earlier_posted = [y for y in lines if y.sequence < x.line.sequence]
+        assert x.late == any(y.occurred_at > x.line.occurred_at for y in earlier_posted)
+    assert (running[-1].balance_after_mg if running else D(0)) == stock
+    assert by_session == hands
 
 
 # --- Witness, expiry, session ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from kapstone.care.services import day_of_checks_record, session_transition
 from kapstone.inventory.services import location_create, lot_receive, product_create
@@ -39,6 +40,9 @@ def lot_50(adam, clinic_a):
         lot_number="K50-A",
         expiry=clinic_today(clinic_a) + timedelta(days=200),
         amount_mg=Decimal("1000"),
+        # In the safe before the doses the tests give (dated up to hours back): the register
+        # refuses drug drawn from a lot before it arrived.
+        received_at=timezone.now() - timedelta(days=1),
     )
 
 
@@ -53,4 +57,5 @@ def lot_50b(adam, clinic_a, lot_50):
         lot_number="K50-B",
         expiry=clinic_today(clinic_a) + timedelta(days=90),
         amount_mg=Decimal("100"),
+        received_at=timezone.now() - timedelta(days=1),
     )

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from kapstone.inventory import services
 from kapstone.inventory.models import Lot, RegisterEntry
@@ -60,14 +61,47 @@ class TestTransactions:
         response = post(nina, kind="dispense", lot_id=lot_a.pk, amount_mg=500, session_id=session_a.pk)
         assert response.status_code == 201, response.content
         body = response.json()
-        assert set(body) == {"id", "kind", "lot_id", "amount_mg", "balance_mg", "occurred_at"}
-        assert (body["kind"], body["lot_id"], body["amount_mg"], body["balance_mg"]) == (
+        assert set(body) == {
+            "id",
+            "kind",
+            "lot_id",
+            "amount_mg",
+            "balance_mg",
+            "lot_balance_mg",
+            "occurred_at",
+            "posted_at",
+            "sequence",
+            "late",
+        }
+        assert (
+            body["kind"],
+            body["lot_id"],
+            body["amount_mg"],
+            body["balance_mg"],
+            body["lot_balance_mg"],
+        ) == (
             "dispense",
             lot_a.pk,
             500.0,
             500.0,
+            500.0,
         )
+        assert (body["sequence"], body["late"]) == (2, False) and body["posted_at"] == body["occurred_at"]
         assert audit_count(object_type="register_entry", object_id=str(body["id"]), actor=nina) == 1
+
+    def test_an_entry_before_one_already_posted_is_late_with_its_balance_at_its_place(
+        self, nina, lot_a, session_a
+    ):
+        # The dosing app may date an entry up to a minute ahead; one posted now comes before it.
+        ahead = timezone.now() + timedelta(seconds=50)
+        services.register_dispense(actor=nina, lot=lot_a, session=session_a, amount_mg="100", at=ahead)
+        body = post(nina, kind="dispense", lot_id=lot_a.pk, amount_mg=200, session_id=session_a.pk).json()
+        assert (body["balance_mg"], body["lot_balance_mg"], body["late"], body["sequence"]) == (
+            800.0,
+            700.0,
+            True,
+            3,
+        )
 
     def test_full_bedside_sequence(self, nina, wanda, alice, lot_a, session_a):
         from kapstone.care.services import day_of_checks_record

@@ -54,9 +54,11 @@ def baseline_items(*, moaas_required: bool) -> tuple[BaselineItem, ...]:
     return VITAL_ITEMS + ((MOAAS_ITEM,) if moaas_required else ())
 
 
-def words_list(items: Iterable[BaselineItem], *, capitalise: bool = True) -> str:
-    """``Blood pressure, respiratory rate``: the items in words (the first capitalised)."""
-    text = ", ".join(item.words for item in items)
+def words_list(items: Iterable[BaselineItem], *, capitalise: bool = True, last: str = ", ") -> str:
+    """``Blood pressure, respiratory rate``: the items in words (the first capitalised; ``last``
+    joins the last two, e.g. " and ")."""
+    words = [item.words for item in items]
+    text = last.join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
     return text[:1].upper() + text[1:] if capitalise else text
 
 
@@ -84,9 +86,9 @@ class BaselineCheck:
         if self.complete:
             return ""
         return (
-            f"Baseline vital signs missing: {words_list(self.missing)}. Record a complete set "
-            f"({words_list(self.required, capitalise=False)}) "
-            f"in the {self.window_min} minutes before the start, then start the dose."
+            f"Baseline vital signs missing: {words_list(self.missing)}. A dose starts after a "
+            f"complete set ({words_list(self.required, capitalise=False, last=' and ')}) recorded "
+            f"in the {self.window_min} minutes before it."
         )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kapstone.domain.baseline import words_list
 from kapstone.dosing.gates import StartObjection
 from kapstone.monitoring.selectors import baseline_check
 
@@ -35,6 +36,10 @@ def baseline_start_gate(session, started_at: datetime) -> StartObjection | None:
         gate=GATE_KEY,
         code=CODE,
         message=check.message,
-        detail={"missing": check.missing_keys, "window_min": check.window_min},
+        detail={
+            "missing": check.missing_keys,
+            "missing_words": words_list(check.missing),
+            "window_min": check.window_min,
+        },
         overridable=True,
     )

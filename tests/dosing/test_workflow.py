@@ -264,7 +264,7 @@ class TestWeb:
         dose = order(alice, cleared_session)
         page = as_user(nina).get(reverse("dosing:order", args=[dose.pk]))
         assert page.status_code == 200
-        assert b"hidden until you verify" in page.content
+        assert b"hidden until your check is accepted" in page.content
         assert b"72.5" not in page.content
         own = as_user(alice).get(reverse("dosing:order", args=[dose.pk]))
         assert b"72.5 kg" in own.content

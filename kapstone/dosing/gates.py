@@ -72,7 +72,8 @@ class StartObjection:
     overridable: bool = False
 
     def as_error(self) -> WorkflowConflict:
-        return WorkflowConflict(self.code, self.message, field="started_at")
+        # Not tied to one field of the start: the whole start waits for what is missing.
+        return WorkflowConflict(self.code, self.message)
 
 
 StartGate = Callable[[Any, datetime], StartObjection | None]

@@ -186,6 +186,12 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         else None,
     }
     context.update(forms_override)
+    # A start refused by a gate is said once, in the gate's banner ("Start refused"), not twice.
+    start_form = context["start_form"]
+    gate_codes = {o.code for o in objections}
+    errors = list(start_form.non_field_errors().as_data()) if start_form is not None else []
+    context["start_errors"] = [e for e in errors if e.code not in gate_codes]
+    context["start_refused"] = any(e.code in gate_codes for e in errors)
     return context
 
 

@@ -1,15 +1,22 @@
 """Demo courses: patients enrolled at every stage, and a day board for today.
 
 Called by ``kapstone seed_demo`` after the screenings exist. Sessions in the past are walked
-through the same services a nurse or therapist would use (their events carry the seed time).
+through the same services a nurse or therapist would use, each step at the time it happened on
+that day in the clinic's time zone (:data:`DOSING_STEPS`): the services refuse a step before
+the one it follows, so the demo obeys the same order of events as the clinic. Today's sessions
+are placed relative to the moment the demo is seeded (:func:`today_times`): a session checked in
+or cleared this morning was scheduled before now, never after.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from datetime import date, time, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 
 from kapstone.accounts.models import User
 from kapstone.care.models import CareSession, TreatmentCourse
@@ -42,6 +49,56 @@ BY_SUBSTANCE = {
 }
 
 
+#: Minutes after its scheduled start at which each step of a past demo dosing session happens.
+#: The dosing and monitoring demos read these too (the order, its check, the baseline set of vital
+#: signs and the start), so every session follows the clinic's order of events.
+DOSING_STEPS = {
+    "checked_in": 2,
+    "day_of_checks": 10,
+    "ordered": 15,
+    "verified": 20,
+    "baseline": 25,
+    "started": 30,
+}
+#: The patient is discharged this long after the end of dosing (the monitoring demo records
+#: vital signs every 15 min for the 120-min observation, then the Aldrete score).
+DISCHARGE_AFTER_END_MIN = 125
+#: A therapy session's patient is checked in at its start and the session begins 5 min later.
+THERAPY_BEGINS_MIN = 5
+
+
+def scheduled_at(session: CareSession) -> datetime:
+    """The session's scheduled start in the clinic's time zone (09:00 when it has no time)."""
+    return datetime.combine(
+        session.scheduled_date, session.start_time or time(9, 0), tzinfo=ZoneInfo(session.clinic.timezone)
+    )
+
+
+def step_at(session: CareSession, step: str) -> datetime:
+    """When ``step`` (a key of :data:`DOSING_STEPS`) of a past demo dosing session happened."""
+    return scheduled_at(session) + timedelta(minutes=DOSING_STEPS[step])
+
+
+def today_times(*, now: datetime, earliest: datetime, minutes_before: Sequence[float]) -> list[datetime]:
+    """Times ``minutes_before`` now (e.g. ``[60, 55, 45]``), squeezed after ``earliest``.
+
+    Today's demo sessions are placed relative to the moment of seeding: seeded at 14:00, a
+    session cleared 45 minutes ago was checked in at 13:05 and scheduled at 13:00. When the
+    earliest of them would fall before ``earliest`` (local midnight when seeded just after it,
+    or the step a session has already reached), all are brought proportionally closer to now,
+    keeping their order. Deterministic for a given ``now``."""
+    longest = max(minutes_before)
+    room = (now - earliest).total_seconds() / 60
+    scale = 1.0 if longest <= room else max(room, 0.0) / longest
+    return [now - timedelta(minutes=minutes * scale) for minutes in minutes_before]
+
+
+def local_midnight(clinic, now: datetime) -> datetime:
+    """The start of the clinic's day that holds ``now``."""
+    tz = ZoneInfo(clinic.timezone)
+    return datetime.combine(now.astimezone(tz).date(), time(0, 0), tzinfo=tz)
+
+
 def _protocol_for(patient: Patient, rng: random.Random) -> str | None:
     primary = patient.diagnoses.filter(is_primary=True, voided_at__isnull=True).first()
     if primary is None:
@@ -50,28 +107,45 @@ def _protocol_for(patient: Patient, rng: random.Random) -> str | None:
     return rng.choice(options) if options else None
 
 
-def _complete(session: CareSession, *, nurse: User, therapist: User, give_dose: Callable | None) -> None:
-    """Walk a past session through its states as the staff would have.
+def walk_past_session(
+    session: CareSession, *, nurse: User, therapist: User, give_dose: Callable[[CareSession], datetime | None]
+) -> None:
+    """Walk a past session through its states as the staff would have, at the times of that day.
 
-    ``give_dose(session)`` (from the dosing app, which care may not import) orders, verifies and
-    gives the dose of a cleared dosing session, leaving it ``recovering``.
+    A dosing session: checked in and cleared by the day-of checks (:data:`DOSING_STEPS`), then
+    ``give_dose(session)`` (from the apps above care, which care may not import) orders,
+    verifies and gives the dose with its baseline and monitoring record, leaving the session
+    ``recovering``, and returns when dosing ended; the patient is discharged
+    :data:`DISCHARGE_AFTER_END_MIN` later. A therapy session: checked in at its start, begun
+    :data:`THERAPY_BEGINS_MIN` later, completed at its end.
     """
     if session.kind == DOSING:
-        session = session_transition(actor=nurse, session=session, to="checked_in")
-        day_of_checks_record(actor=nurse, session=session, inputs=PASSING)
+        session = session_transition(
+            actor=nurse, session=session, to="checked_in", at=step_at(session, "checked_in")
+        )
+        day_of_checks_record(
+            actor=nurse, session=session, inputs=PASSING, at=step_at(session, "day_of_checks")
+        )
         session.refresh_from_db()
-        if give_dose is not None:
-            give_dose(session)
-            session.refresh_from_db()
-        else:
-            for to in ("in_progress", "recovering"):
-                session = session_transition(actor=nurse, session=session, to=to)
-        # The demo writes history after the fact: the monitoring seed adds this session's
-        # observations afterwards, so the criteria are not evaluated here.
-        session_transition(actor=nurse, session=session, to="discharged", discharge_evaluated=True)
+        ended = give_dose(session)
+        session.refresh_from_db()
+        # The demo writes history after the fact: its monitoring record was written with the
+        # dose, and the discharge follows the observation (the criteria are not evaluated here).
+        session_transition(
+            actor=nurse,
+            session=session,
+            to="discharged",
+            discharge_evaluated=True,
+            at=ended + timedelta(minutes=DISCHARGE_AFTER_END_MIN),
+        )
     else:
-        for to in ("checked_in", "in_progress", "discharged"):
-            session = session_transition(actor=therapist, session=session, to=to)
+        start = scheduled_at(session)
+        for to, at in (
+            ("checked_in", start),
+            ("in_progress", start + timedelta(minutes=THERAPY_BEGINS_MIN)),
+            ("discharged", start + timedelta(minutes=max(session.duration_min, THERAPY_BEGINS_MIN + 1))),
+        ):
+            session = session_transition(actor=therapist, session=session, to=to, at=at)
 
 
 def seed_courses(
@@ -82,7 +156,7 @@ def seed_courses(
     therapist: User,
     rng: random.Random,
     today: date,
-    give_dose: Callable | None = None,
+    give_dose: Callable[[CareSession], datetime | None],
 ) -> list[TreatmentCourse]:
     """Enrol the approved patients: finished, mid-course, starting soon, and dosing today."""
     courses = []
@@ -122,7 +196,7 @@ def seed_courses(
         for session in sessions:
             if session.scheduled_date >= today or (stage == 4 and session.kind == DOSING):
                 break
-            _complete(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
+            walk_past_session(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
         if stage == 1:
             course_change_status(actor=prescriber, course=course, action="complete")
         elif stage == 4:
@@ -138,11 +212,39 @@ def seed_courses(
     return courses
 
 
+#: Today's dosing sessions, by how far they have come: minutes before the seeding moment at which
+#: each was scheduled, checked in and (for a cleared one) checked. A cleared session is the one
+#: the monitoring demo doses (started 25 min before the seeding moment).
+TODAY_CHECKED_IN = (20, 15)
+TODAY_CLEARED = (60, 55, 45)
+
+
 def _today_states(course: TreatmentCourse, *, nurse: User, variant: int) -> None:
-    """Put today's dosing session at a different point of the morning for each patient."""
+    """Put today's dosing session at a different point of the day for each patient, relative to
+    the moment of seeding: scheduled later today, checked in a quarter of an hour ago, or
+    cleared by the day-of checks 45 min ago (scheduled an hour ago)."""
     session = course.sessions.filter(kind=DOSING).order_by("order").first()
     steps = variant % 3  # 0: scheduled, 1: checked in, 2: cleared
-    if steps >= 1:
-        session = session_transition(actor=nurse, session=session, to="checked_in")
-    if steps >= 2:
-        day_of_checks_record(actor=nurse, session=session, inputs=PASSING)
+    now = timezone.now()
+    tz = ZoneInfo(session.clinic.timezone)
+    if steps == 0:
+        # Later today when the day has room for it; otherwise the protocol's time stands.
+        later = (now + timedelta(minutes=45 + 15 * (variant % 4))).astimezone(tz)
+        if later.date() == now.astimezone(tz).date():
+            session.start_time = time(later.hour, later.minute - later.minute % 5)
+            session.save(update_fields=["start_time"])
+        return
+    # Several cleared patients are an hour apart, so they do not share a chair at once.
+    stagger = 60 * (variant // 15)
+    minutes = TODAY_CLEARED if steps == 2 else TODAY_CHECKED_IN
+    times = today_times(
+        now=now,
+        earliest=local_midnight(session.clinic, now),
+        minutes_before=[m + stagger for m in minutes],
+    )
+    local = times[0].astimezone(tz)
+    session.start_time = time(local.hour, local.minute)  # to the minute, not after the check-in
+    session.save(update_fields=["start_time"])
+    session = session_transition(actor=nurse, session=session, to="checked_in", at=times[1])
+    if steps == 2:
+        day_of_checks_record(actor=nurse, session=session, inputs=PASSING, at=times[2])

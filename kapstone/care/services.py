@@ -3,9 +3,11 @@ state machine, rescheduling and day-of checks. Each runs in one transaction with
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -35,8 +37,11 @@ from kapstone.domain.sessions import (
     CLEARED,
     DISCHARGED,
     IN_PROGRESS,
+    MOVE_NAMES,
+    MOVES_DONE,
     RECOVERING,
     SCHEDULED,
+    check_step_time,
     evaluate_day_of_checks,
     state_label,
     transition_session,
@@ -242,15 +247,20 @@ def session_transition(
     to: str,
     reason: str | None = None,
     discharge_evaluated: bool = False,
+    at: datetime | None = None,
 ) -> CareSession:
     """Move a session along its state machine (dosing or therapy table).
 
     For a dosing session, ``checked_in → cleared`` needs the latest day-of checks to have
     cleared it (WorkflowConflict ``day_of_checks_not_passed``). The move is recorded with actor,
     time and reason.
+
+    ``at``: when the move happened, for a record written afterwards (the demo's history, an
+    import); None is now. It is never in the future (``time_in_future``) nor before the
+    session's previous move (``time_out_of_order``, :func:`kapstone.domain.sessions.check_step_time`).
     """
     with transaction.atomic():
-        current = CareSession.objects.select_for_update().get(pk=session.pk)
+        current = CareSession.objects.select_for_update().select_related("clinic").get(pk=session.pk)
         if current.course.status != CourseStatus.ACTIVE and to not in ("cancelled", "no_show", "stopped"):
             raise WorkflowConflict(
                 "course_not_active", f"The course is {current.course.status}; resume it first."
@@ -280,13 +290,53 @@ def session_transition(
                     "Record the day-of checks first: a dosing session is cleared only when they pass "
                     "(or a prescriber overrides the ones the protocol allows).",
                 )
-        _apply_transition(actor=actor, session=current, to=new_state, reason=reason or "")
+        if at is not None:
+            session_step_check(current, at, what=MOVE_NAMES[new_state], field="at")
+        _apply_transition(actor=actor, session=current, to=new_state, reason=reason or "", at=at)
     return current
 
 
+def session_last_move(session: CareSession) -> SessionEvent | None:
+    """The session's latest state change (the step every later step of the session follows)."""
+    return SessionEvent.objects.filter(session=session, kind="transition").order_by("-at", "-id").first()
+
+
+def session_step_check(
+    session: CareSession,
+    at: datetime,
+    *,
+    what: str,
+    field: str,
+    recorded: Sequence[tuple[str, datetime | None]] = (),
+    after: Sequence[tuple[str, datetime | None]] = (),
+) -> datetime:
+    """Check the time of a step of ``session`` given after the fact: not in the future, not
+    before the session's latest move nor any step in ``recorded`` (timed by the system, compared
+    to the minute) or ``after`` (typed, compared exactly); messages in the clinic's time zone
+    (:func:`kapstone.domain.sessions.check_step_time`)."""
+    last = session_last_move(session)
+    moves = [(MOVES_DONE[last.to_state], last.at)] if last is not None else []
+    return check_step_time(
+        at,
+        now=timezone.now(),
+        what=what,
+        recorded=[*moves, *recorded],
+        after=after,
+        tz=ZoneInfo(session.clinic.timezone),
+        field=field,
+    )
+
+
 def _apply_transition(
-    *, actor: User, session: CareSession, to: str, reason: str, detail: dict | None = None
+    *,
+    actor: User,
+    session: CareSession,
+    to: str,
+    reason: str,
+    detail: dict | None = None,
+    at: datetime | None = None,
 ) -> None:
+    """Record a move at ``at`` (when it happened, checked by the caller) or now."""
     previous = session.status
     session.status = to
     session.save(update_fields=["status"])
@@ -298,7 +348,7 @@ def _apply_transition(
         reason=reason[:500],
         detail=detail or {},
         actor=actor,
-        at=timezone.now(),
+        at=at or timezone.now(),
     )
     audit_record(
         actor=actor,
@@ -383,13 +433,15 @@ def day_of_checks_record(
     inputs: dict[str, Any],
     overrides: dict[str, str] | None = None,
     actor_is_prescriber: bool = False,
+    at: datetime | None = None,
 ) -> DayOfCheck:
     """Record the day-of checks of a checked-in dosing session; clear it when they pass.
 
     ``consent_current`` is read from the record, not typed in. Overrides (check → reason) are
     a prescriber's decision and only for checks the protocol marks overridable (the domain
     refuses the others). When the checks clear the session, it moves to ``cleared`` in the
-    same transaction.
+    same transaction. ``at``: when the checks were done, for a record written afterwards (None:
+    now); not in the future, not before the check-in (``time_in_future``, ``time_out_of_order``).
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v and v.strip()}
     if overrides and not actor_is_prescriber:
@@ -398,7 +450,9 @@ def day_of_checks_record(
         )
     with transaction.atomic():
         current = (
-            CareSession.objects.select_for_update().select_related("course", "patient").get(pk=session.pk)
+            CareSession.objects.select_for_update()
+            .select_related("course", "patient", "clinic")
+            .get(pk=session.pk)
         )
         if current.kind != DOSING:
             raise WorkflowConflict("not_a_dosing_session", "Day-of checks are for dosing sessions.")
@@ -407,6 +461,8 @@ def day_of_checks_record(
                 "session_not_checked_in",
                 f"Check the patient in first; the session is {state_label(current.status).lower()}.",
             )
+        if at is not None:
+            session_step_check(current, at, what="The day-of checks", field="at")
         full_inputs = dict(inputs) | {"consent_current": treatment_consent_current(current.patient)}
         protocol = course_protocol(current.course)
         result = evaluate_day_of_checks(
@@ -422,7 +478,7 @@ def day_of_checks_record(
             overrides=overrides,
             cleared=result.cleared,
             recorded_by=actor,
-            recorded_at=timezone.now(),
+            recorded_at=at or timezone.now(),
         )
         audit_record(
             actor=actor,
@@ -444,6 +500,7 @@ def day_of_checks_record(
                 to=CLEARED,
                 reason="day-of checks passed",
                 detail={"day_of_check": row.pk},
+                at=row.recorded_at,
             )
     return row
 

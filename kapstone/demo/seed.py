@@ -20,9 +20,9 @@ from kapstone.accounts.services import clinic_get_or_create, membership_set
 from kapstone.care.demo import seed_courses
 from kapstone.care.models import TreatmentCourse
 from kapstone.care.notes_demo import seed_notes_and_groups
-from kapstone.dosing.demo import archive_lot, dose_giver
+from kapstone.dosing.demo import archive_lot
 from kapstone.inventory.demo import seed_inventory, seed_inventory_counts
-from kapstone.monitoring.demo import seed_monitoring
+from kapstone.monitoring.demo import monitored_dose_giver, seed_monitoring
 from kapstone.outcomes.demo import FOLLOW_UP_COHORT, seed_follow_up_cohort, seed_outcomes
 from kapstone.patients import services as patient_services
 from kapstone.patients.models import Patient
@@ -143,7 +143,12 @@ def _seed_care(
         therapist=staff["therapist"],
         rng=rng,
         today=today,
-        give_dose=dose_giver(prescriber=staff["prescriber"], nurse=staff["nurse"], rng=rng),
+        give_dose=monitored_dose_giver(
+            prescriber=staff["prescriber"],
+            nurse=staff["nurse"],
+            rng=rng,
+            vitals_rng=random.Random(f"vitals-{clinic.slug}"),
+        ),
     )
     if first_run:
         seed_notes_and_groups(

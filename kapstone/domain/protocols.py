@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from types import UnionType
 from typing import Any
 
+from kapstone.domain.baseline import BASELINE_WINDOW_MIN_BOUNDS
 from kapstone.domain.errors import DomainError
 
 # --- Vocabularies --------------------------------------------------------------------------------
@@ -158,6 +159,10 @@ class MonitoringRules:
     (Spravato label and REMS form, clinical.md §3.2, software.md §2.2); a blood-pressure check
     at 40 min after the start of dosing, when the rise peaks (Spravato label; Yale series,
     clinical.md §3.1-3.2); an unacknowledged alert escalates after 2 min (chosen, no source).
+    Before dosing, a complete baseline set of vital signs within ``baseline_window_min`` (60,
+    protocol practice) before the start, with a MOAA/S score when ``baseline_moaas`` (the
+    Spravato label's sedation rule compares with the pre-dose MOAA/S):
+    :mod:`kapstone.domain.baseline`.
     """
 
     vitals_interval_min: int = 10
@@ -165,6 +170,8 @@ class MonitoringRules:
     min_observation_min: int = 120
     bp_peak_check_min: int = 40
     alert_ack_escalation_min: int = 2
+    baseline_window_min: int = 60
+    baseline_moaas: bool = True
 
 
 @dataclass(frozen=True)
@@ -669,6 +676,13 @@ def _validate_monitoring(monitoring: MonitoringRules) -> None:
             "invalid_escalation_min",
             f"Alert escalation after {monitoring.alert_ack_escalation_min} min must be 1–30 min.",
             "monitoring.alert_ack_escalation_min",
+        )
+    low, high = BASELINE_WINDOW_MIN_BOUNDS
+    if not low <= monitoring.baseline_window_min <= high:
+        raise _refuse(
+            "invalid_baseline_window",
+            f"The baseline window of {monitoring.baseline_window_min} min must be {low}–{high} min.",
+            "monitoring.baseline_window_min",
         )
 
 

@@ -14,8 +14,9 @@ service may move ``checked_in → cleared`` only when :func:`evaluate_day_of_che
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -100,6 +101,30 @@ FINAL_STATES: frozenset[str] = frozenset(state for state, moves in SESSION_TRANS
 #: Target states that need a written reason.
 REASON_REQUIRED: frozenset[str] = frozenset({STOPPED, CANCELLED})
 
+#: A move to each state, named as a step in time ("The check-in (13:02) is before …").
+MOVE_NAMES: dict[str, str] = {
+    CHECKED_IN: "The check-in",
+    CLEARED: "The clearance by the day-of checks",
+    IN_PROGRESS: "The start of the session",
+    RECOVERING: "The end of dosing",
+    DISCHARGED: "The discharge",
+    STOPPED: "The stop",
+    NO_SHOW: "The no-show",
+    CANCELLED: "The cancellation",
+}
+#: The same moves as earlier steps ("… before the patient was checked in (13:02)").
+MOVES_DONE: dict[str, str] = {
+    SCHEDULED: "the session was scheduled",
+    CHECKED_IN: "the patient was checked in",
+    CLEARED: "the day-of checks were completed",
+    IN_PROGRESS: "the session started",
+    RECOVERING: "dosing ended",
+    DISCHARGED: "the patient was discharged",
+    STOPPED: "the session was stopped",
+    NO_SHOW: "the patient did not come",
+    CANCELLED: "the session was cancelled",
+}
+
 
 def allowed_transitions(current: str, *, dosing: bool = True) -> frozenset[str]:
     """The states ``current`` may move to (empty for a final state).
@@ -149,6 +174,86 @@ def transition_session(current: str, to: str, *, reason: str | None = None, dosi
             field="reason",
         )
     return to
+
+
+# --- The order of the steps in time --------------------------------------------------------------
+
+#: How far a time may lie after ``now`` and still be taken as now: a clock a little ahead, or a
+#: time typed to the minute (the forms' ``datetime-local``) in the minute that has just begun.
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+
+def describe_time(at: datetime, *, now: datetime, tz: tzinfo) -> str:
+    """``at`` as a clinician reads it in the clinic's time zone: ``14:05`` today, ``14:05
+    yesterday`` / ``14:05 tomorrow``, ``3 Mar 14:05`` this year, ``22 Nov 2025 14:05`` otherwise."""
+    local, today = at.astimezone(tz), now.astimezone(tz).date()
+    clock = local.strftime("%H:%M")
+    days = (local.date() - today).days
+    if days == 0:
+        return clock
+    if days == 1:
+        return f"{clock} tomorrow"
+    if days == -1:
+        return f"{clock} yesterday"
+    day = f"{local.day} {local:%b}" if local.year == today.year else f"{local.day} {local:%b %Y}"
+    return f"{day} {clock}"
+
+
+def check_step_time(
+    at: object,
+    *,
+    now: datetime,
+    what: str,
+    tz: tzinfo,
+    recorded: Sequence[tuple[str, datetime | None]] = (),
+    after: Sequence[tuple[str, datetime | None]] = (),
+    field: str | None = None,
+) -> datetime:
+    """Check that a step of a session happened at ``at``: not in the future, and not before any of
+    the steps it follows. Returns ``at``.
+
+    ``what`` names the step in words ("The start of the administration"). The earlier steps are
+    ``(words, time)`` pairs ("the order was verified", its time; a time of None is skipped), in
+    the order they happen: first ``recorded``, the steps the system timed itself when they were
+    entered (check-in, day-of checks, order, verification, discharge), then ``after``, the times
+    people typed (the start, rate changes, the end). The rule, in the order of the session:
+    scheduled → checked in → day-of checks → order → verification → start of the administration
+    → rate changes → end → discharge; a step is never before the one it follows.
+
+    Typed times have minutes, not seconds (the forms' ``datetime-local``), while the system
+    times its own steps to the microsecond: a step typed in the same minute as a ``recorded``
+    step is in order (that step's time is compared to the minute). ``after`` is compared
+    exactly, so rate segments never overlap. ``at`` may be up to :data:`FUTURE_TOLERANCE` after
+    ``now``.
+
+    Refusals: ``naive_datetime`` (no time zone), ``time_in_future``, ``time_out_of_order`` naming
+    the first earlier step that ``at`` precedes, with both times in the clinic's time zone.
+    Source: Kapstone rule (issue 11): a dose is given only after the day-of checks, the order and
+    its independent verification; each later record follows the one before it.
+    """
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise DomainError("naive_datetime", f"{what} must carry a time zone.", field=field)
+    if at > now + FUTURE_TOLERANCE:
+        raise DomainError(
+            "time_in_future",
+            f"{what} ({describe_time(at, now=now, tz=tz)}) is in the future.",
+            field=field,
+        )
+    steps = [(words, time, True) for words, time in recorded] + [
+        (words, time, False) for words, time in after
+    ]
+    for words, previous, to_the_minute in steps:
+        if previous is None:
+            continue
+        limit = previous.replace(second=0, microsecond=0) if to_the_minute else previous
+        if at < limit:
+            raise DomainError(
+                "time_out_of_order",
+                f"{what} ({describe_time(at, now=now, tz=tz)}) is before {words} "
+                f"({describe_time(previous, now=now, tz=tz)}).",
+                field=field,
+            )
+    return at
 
 
 # --- Day-of checks -------------------------------------------------------------------------------

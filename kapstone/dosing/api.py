@@ -29,18 +29,22 @@ class OrderIn(StrictSchema):
 
 
 class OrderOut(Schema):
+    """A dose order. ``blind``: the order awaits an independent check by this user (or is a
+    voided order of such a session), so every number is null until the check is accepted."""
+
     id: int
     session_id: int
     status: str
-    weight_kg: float
-    mg_per_kg: float
+    blind: bool
+    weight_kg: float | None
+    mg_per_kg: float | None
     route: str
-    dose_mg: float
+    dose_mg: float | None
     bolus_mg: float | None
     infusion_mg: float | None
     over_min: float | None
-    concentration_mg_per_ml: float
-    volume_ml: float
+    concentration_mg_per_ml: float | None
+    volume_ml: float | None
     rate_mg_per_min: float | None
     rate_ml_per_h: float | None
     warnings: list[str]
@@ -50,11 +54,37 @@ def _num(value):
     return None if value is None else float(value)
 
 
-def _order_out(order) -> dict:
+#: Everything of an order from which its weight, dose, volume, rate or concentration follows.
+_BLIND_FIELDS = (
+    "weight_kg",
+    "mg_per_kg",
+    "dose_mg",
+    "bolus_mg",
+    "infusion_mg",
+    "over_min",
+    "concentration_mg_per_ml",
+    "volume_ml",
+    "rate_mg_per_min",
+    "rate_ml_per_h",
+)
+
+
+def _order_out(order, user) -> dict:
+    if selectors.order_is_blind_for(user=user, order=order):
+        return {
+            "id": order.pk,
+            "session_id": order.session_id,
+            "status": order.status,
+            "blind": True,
+            "route": order.route,
+            "warnings": [],
+            **dict.fromkeys(_BLIND_FIELDS),
+        }
     return {
         "id": order.pk,
         "session_id": order.session_id,
         "status": order.status,
+        "blind": False,
         "weight_kg": float(order.weight_kg),
         "mg_per_kg": float(order.mg_per_kg),
         "route": order.route,
@@ -75,7 +105,7 @@ def _order_out(order) -> dict:
 def create_order(request: HttpRequest, session_id: int, payload: OrderIn):
     session = session_get_for_user(user=request.auth, session_id=session_id, roles={Role.PRESCRIBER})
     order = services.dose_order_create(actor=request.auth, session=session, **payload.dict())
-    return Status(201, _order_out(order))
+    return Status(201, _order_out(order, request.auth))
 
 
 class VerifyIn(StrictSchema):
@@ -87,7 +117,9 @@ class VerifyIn(StrictSchema):
 @api_roles(*DOSING)
 def verify_order(request: HttpRequest, order_id: int, payload: VerifyIn):
     order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
-    return _order_out(services.dose_order_verify(actor=request.auth, order=order, **payload.dict()))
+    return _order_out(
+        services.dose_order_verify(actor=request.auth, order=order, **payload.dict()), request.auth
+    )
 
 
 class RateEventIn(StrictSchema):
@@ -115,6 +147,7 @@ class AdministrationIn(StrictSchema):
     witness: text(150) = ""
     stopped_early: bool = False
     stop_reason: text(500) = ""
+    override_reason: text(500) = ""
 
 
 class AdministrationLotOut(Schema):
@@ -123,6 +156,16 @@ class AdministrationLotOut(Schema):
     dispensed_mg: float
     given_mg: float | None
     wasted_mg: float | None
+
+
+class StartOverrideOut(Schema):
+    """A prescriber's decision to start despite a start gate (e.g. ``baseline_vitals_required``)."""
+
+    code: str
+    missing: list[str]
+    reason: str
+    overridden_by: str
+    overridden_at: datetime
 
 
 class AdministrationOut(Schema):
@@ -136,6 +179,7 @@ class AdministrationOut(Schema):
     given_mg: float | None
     wasted_mg: float | None
     stopped_early: bool
+    overrides: list[StartOverrideOut]
 
 
 def _witness(username: str, clinic_id: int) -> User | None:
@@ -177,6 +221,7 @@ def record_administration(request: HttpRequest, order_id: int, payload: Administ
             order=order,
             started_at=payload.started_at,
             bolus_given=payload.bolus_given,
+            override_reason=payload.override_reason,
             **where,
         )
         for event in payload.events:
@@ -222,6 +267,16 @@ def _administration_out(administration) -> dict:
         "given_mg": _num(administration.given_mg),
         "wasted_mg": _num(administration.wasted_mg),
         "stopped_early": administration.stopped_early,
+        "overrides": [
+            {
+                "code": o.code,
+                "missing": list(o.detail.get("missing", [])),
+                "reason": o.reason,
+                "overridden_by": o.overridden_by.username,
+                "overridden_at": o.overridden_at,
+            }
+            for o in administration.overrides.select_related("overridden_by").order_by("gate", "id")
+        ],
     }
 
 
@@ -291,4 +346,4 @@ def amend_administration(request: HttpRequest, administration_id: int, payload: 
 @router.get("/dose-orders/{int:order_id}", response=OrderOut)
 @api_roles(*PATIENT_READ)
 def get_order(request: HttpRequest, order_id: int):
-    return _order_out(selectors.order_get_for_user(user=request.auth, order_id=order_id))
+    return _order_out(selectors.order_get_for_user(user=request.auth, order_id=order_id), request.auth)

@@ -1,5 +1,7 @@
 """Demo doses: every past dosing session of the demo gets an order, an independent check and an
-administration record, written through the services (so the register is written too).
+administration record, written through the services (so the register is written too), each at
+its time of that day (``care.demo.DOSING_STEPS``): ordered after the day-of checks, verified
+after the order, started after the verification and the baseline set of vital signs.
 
 In each clinic, the first dose given while two lots were in the safe is drawn from both (the first
 vial finished from a second lot), and its record then gets one amendment with reason (the end
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from kapstone.accounts.models import User
+from kapstone.care.demo import step_at
 from kapstone.care.models import CareSession
 from kapstone.care.services import course_protocol
 from kapstone.domain.dosing import select_weight
@@ -63,12 +66,22 @@ def archive_lot(*, clinic, admin: User, received_on: date, today: date) -> Lot:
     )
 
 
-def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable[[CareSession], None]:
-    """A function that gives the dose of a cleared demo dosing session, as the staff would."""
+def dose_giver(
+    *,
+    prescriber: User,
+    nurse: User,
+    rng: random.Random,
+    before_start: Callable[[CareSession, datetime], None] | None = None,
+) -> Callable[[CareSession], datetime | None]:
+    """A function that gives the dose of a cleared demo dosing session, as the staff would, and
+    returns when dosing ended (None when no lot could supply it).
 
-    def give(session: CareSession) -> None:
-        tz = ZoneInfo(session.clinic.timezone)
-        started = datetime.combine(session.scheduled_date, session.start_time or time(9, 0), tzinfo=tz)
+    ``before_start(session, at)``: records the baseline set of vital signs at ``at``, before the
+    start (the monitoring app's, which dosing may not import; without a baseline the start is
+    refused)."""
+
+    def give(session: CareSession) -> datetime | None:
+        started = step_at(session, "started")
         _weigh_if_needed(session, prescriber)
         # The lots that were in the safe that day: received before the session, not expired, with
         # enough in them then — not now: the dose is dated in the past, and the register places
@@ -86,7 +99,7 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
         )
         in_safe = [item for item in candidates if lot_available_mg(lot=item, at=started) >= 300][:2]
         if not in_safe:
-            return
+            return None
         lot = in_safe[0]
         order = dose_order_create(
             actor=prescriber,
@@ -94,8 +107,17 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
             mg_per_kg=(session.dose_rule or {}).get("mg_per_kg"),
             concentration_mg_per_ml="50",
             bag_ml="100" if session.dose_rule["route"] == "iv" else None,
+            at=step_at(session, "ordered"),
         )
-        dose_order_verify(actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50")
+        dose_order_verify(
+            actor=nurse,
+            order=order,
+            weight_kg=order.weight_kg,
+            concentration_mg_per_ml="50",
+            at=step_at(session, "verified"),
+        )
+        if before_start is not None:
+            before_start(session, step_at(session, "baseline"))
         two_lots = (
             len(in_safe) == 2
             and order.dose_mg > 30
@@ -147,6 +169,8 @@ def dose_giver(*, prescriber: User, nurse: User, rng: random.Random) -> Callable
                 if infusion
                 else "The injection was finished a minute later than charted (second vial drawn up).",
             )
+        administration.refresh_from_db()
+        return administration.ended_at
 
     return give
 

@@ -59,8 +59,17 @@ class StartForm(forms.Form):
     started_at = forms.DateTimeField(label="Started at", widget=DateTimeLocal())
     bolus_given = forms.BooleanField(label="Bolus given at the start", required=False)
 
-    def __init__(self, *args, lots=(), rows: int | None = None, **kwargs) -> None:
+    def __init__(self, *args, lots=(), rows: int | None = None, override: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if override:
+            # Only for a prescriber, and only while a start gate objects (the baseline vital signs).
+            self.fields["override_reason"] = forms.CharField(
+                label="Reason to start anyway (prescriber)",
+                max_length=500,
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                help_text="Recorded with what was missing, your name and the time.",
+            )
         if rows is None:
             rows = self._bound_rows()
         self.row_count = max(1, min(rows, MAX_LOT_ROWS))
@@ -88,7 +97,7 @@ class StartForm(forms.Form):
                 help_text="Blank with a single lot: the whole dose." if index == 1 else "",
             )
         order = [f"{kind}_{i}" for i in range(1, self.row_count + 1) for kind in ("lot", "mg")]
-        self.order_fields([*order, "started_at", "bolus_given", "rows"])
+        self.order_fields([*order, "started_at", "bolus_given", "override_reason", "rows"])
 
     def _bound_rows(self) -> int:
         try:
@@ -116,6 +125,7 @@ class StartForm(forms.Form):
                         forms.ValidationError("Give the mg drawn from each lot.", code="lot_amount_required"),
                     )
         data["lines"] = [(lot, mg) for _, lot, mg in lines]
+        data.setdefault("override_reason", "")
         return data
 
 

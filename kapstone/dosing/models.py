@@ -132,6 +132,40 @@ class Administration(models.Model):
         return self.ended_at is None
 
 
+class StartOverride(models.Model):
+    """A prescriber's decision to start an administration despite a start gate's objection
+    (:mod:`kapstone.dosing.gates`; e.g. an incomplete baseline set of vital signs): which gate,
+    what it said was missing (``detail``), the written reason, who and when.
+
+    Append-only, written in the transaction of the start with its audit row; shown with the
+    administration on the order and session pages.
+    """
+
+    administration = models.ForeignKey(Administration, on_delete=models.PROTECT, related_name="overrides")
+    gate = models.CharField(max_length=60)
+    code = models.CharField(max_length=60)
+    message = models.CharField(max_length=500)
+    detail = models.JSONField(default=dict, blank=True)
+    reason = models.CharField(max_length=500)
+    overridden_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    overridden_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["administration", "gate", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="start_override_has_reason"),
+            models.UniqueConstraint(fields=["administration", "gate"], name="start_override_once_per_gate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"override of {self.code}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("An override is append-only.")
+        super().save(*args, **kwargs)
+
+
 class AdministrationLot(models.Model):
     """One vial lot an administration was drawn from: how much was dispensed from it and, once
     ended, how much of that was given and how much wasted (dispensed = given + wasted)."""

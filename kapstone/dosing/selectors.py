@@ -10,7 +10,7 @@ from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
-from kapstone.dosing.models import Administration, DoseOrder
+from kapstone.dosing.models import Administration, DoseOrder, OrderStatus
 
 
 def order_get_for_user(*, user: User, order_id: int, roles: Iterable[str] = PATIENT_READ) -> DoseOrder:
@@ -41,6 +41,26 @@ def orders_for_session(*, session: CareSession) -> list[DoseOrder]:
 
 def live_order(session: CareSession) -> DoseOrder | None:
     return DoseOrder.objects.filter(session=session).exclude(status="voided").first()
+
+
+def order_is_blind_for(*, user: User, order: DoseOrder) -> bool:
+    """Whether ``user`` must not see the numbers of ``order`` (the blind double check).
+
+    While an order awaits its independent check, only the clinician who wrote it sees its
+    weight, dose, concentration, volume and rate (or anything they follow from: mg/kg, the PK
+    curve, an adjustment's wording). The same holds for a voided order of that session: a voided
+    order written on the same weight would give it away. Once the check is accepted, everyone
+    with access sees the full order."""
+    if order.status == OrderStatus.ORDERED:
+        return order.ordered_by_id != user.pk
+    if order.status == OrderStatus.VOIDED:
+        awaiting = live_order(order.session)
+        return (
+            awaiting is not None
+            and awaiting.status == OrderStatus.ORDERED
+            and awaiting.ordered_by_id != user.pk
+        )
+    return False
 
 
 def _administrations():

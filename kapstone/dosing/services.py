@@ -19,8 +19,8 @@ from django.utils import timezone
 from kapstone.accounts.access import has_role
 from kapstone.accounts.models import Role, User
 from kapstone.audit.services import audit_record
-from kapstone.care.models import CareSession
-from kapstone.care.services import _apply_transition, course_protocol
+from kapstone.care.models import CareSession, DayOfCheck, SessionEvent
+from kapstone.care.services import _apply_transition, course_protocol, session_step_check
 from kapstone.domain.dosing import (
     AMEND_ENDED_AT,
     AMEND_GIVEN_MG,
@@ -40,8 +40,15 @@ from kapstone.domain.dosing import (
 )
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.protocols import DOSING, DoseRule
-from kapstone.domain.sessions import CLEARED, IN_PROGRESS, RECOVERING
-from kapstone.dosing.gates import check_order_gates
+from kapstone.domain.sessions import (
+    CLEARED,
+    DISCHARGED,
+    IN_PROGRESS,
+    RECOVERING,
+    check_step_time,
+    describe_time,
+)
+from kapstone.dosing.gates import StartObjection, check_order_gates, start_objections
 from kapstone.dosing.models import (
     Administration,
     AdministrationAmendment,
@@ -50,6 +57,7 @@ from kapstone.dosing.models import (
     DoseOrder,
     OrderStatus,
     RateEvent,
+    StartOverride,
 )
 from kapstone.inventory.models import Lot
 from kapstone.inventory.services import (
@@ -182,6 +190,7 @@ def dose_order_create(
     concentration_mg_per_ml: Any,
     bag_ml: Any = None,
     adjustment_reason: str = "",
+    at: datetime | None = None,
 ) -> DoseOrder:
     """A prescriber orders the dose of a cleared dosing session from the protocol's dose rule.
 
@@ -189,12 +198,16 @@ def dose_order_create(
     it can never exceed the rule's maximum (``dose_above_max``). The gates registered by apps
     above dosing are consulted before anything is written (:mod:`kapstone.dosing.gates`; e.g.
     ``prescriber_decision_required``, the ASRA 2018 rule on active substance misuse).
+    ``at``: when the order was written, for a record entered afterwards (None: now); never in
+    the future nor before the day-of checks cleared the session (``time_out_of_order``).
     """
     if not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
         raise WorkflowConflict("prescriber_required", "Only a prescriber may order a dose.")
     reason = (adjustment_reason or "").strip()
     with transaction.atomic():
-        current = CareSession.objects.select_for_update().select_related("course").get(pk=session.pk)
+        current = (
+            CareSession.objects.select_for_update().select_related("course", "clinic").get(pk=session.pk)
+        )
         if current.status != CLEARED:
             raise WorkflowConflict(
                 "session_not_cleared",
@@ -204,6 +217,8 @@ def dose_order_create(
             raise WorkflowConflict(
                 "order_exists", "This session already has a dose order; void it to write a new one."
             )
+        if at is not None:
+            session_step_check(current, at, what="The order", field="at")
         # Rules owned by apps above dosing (the ASRA rule of the dependence watch): gates.py.
         check_order_gates(current)
         plan = dose_plan(
@@ -247,7 +262,7 @@ def dose_order_create(
             rate_ml_per_h=calc.rate_ml_per_h,
             warnings=list(calc.warnings),
             ordered_by=actor,
-            ordered_at=timezone.now(),
+            ordered_at=at or timezone.now(),
         )
         audit_record(
             actor=actor,
@@ -272,6 +287,12 @@ WEIGHT_CHANGED_MESSAGE = (
 )
 
 
+WEIGHT_CHANGED_START_MESSAGE = (
+    "The patient's weight on the chart changed after this order was written, so the order was "
+    "calculated on an earlier weight. Do not give it: the prescriber must void it and write a new order."
+)
+
+
 def order_weight_is_current(order: DoseOrder) -> bool:
     """Whether the order's weight is still the patient's weight in force for its session.
 
@@ -284,7 +305,7 @@ def order_weight_is_current(order: DoseOrder) -> bool:
 
 
 def dose_order_verify(
-    *, actor: User, order: DoseOrder, weight_kg: Any, concentration_mg_per_ml: Any
+    *, actor: User, order: DoseOrder, weight_kg: Any, concentration_mg_per_ml: Any, at: datetime | None = None
 ) -> DoseOrder:
     """The independent double check: a second clinician re-enters weight and concentration.
 
@@ -293,7 +314,8 @@ def dose_order_verify(
     entered: a stale order must not pass even if someone re-enters its old weight; the message
     reveals neither weight nor dose); or when the values differ (``verification_mismatch``,
     naming the field but not the ordered value). A refused check is audited as ``denied`` and
-    changes nothing.
+    changes nothing. ``at``: when the check was done, for a record entered afterwards (None:
+    now); never in the future nor before the order (``time_out_of_order``).
     """
     if not has_role(actor, DOSING_CLINICIANS, order.clinic_id):
         raise WorkflowConflict("clinician_required", "Only a nurse or prescriber may verify a dose.")
@@ -307,6 +329,14 @@ def dose_order_verify(
         if current.ordered_by_id == actor.pk:
             raise WorkflowConflict(
                 "verifier_must_differ", "The check must be done by a second clinician, not the orderer."
+            )
+        if at is not None:
+            session_step_check(
+                CareSession.objects.select_related("clinic").get(pk=current.session_id),
+                at,
+                what="The verification",
+                field="at",
+                recorded=[("the dose was ordered", current.ordered_at)],
             )
     try:
         if not order_weight_is_current(current):
@@ -334,7 +364,7 @@ def dose_order_verify(
             raise WorkflowConflict("weight_changed_since_order", WEIGHT_CHANGED_MESSAGE, field="weight_kg")
         current.status = OrderStatus.VERIFIED
         current.verified_by = actor
-        current.verified_at = timezone.now()
+        current.verified_at = at or timezone.now()
         current.save(update_fields=["status", "verified_by", "verified_at"])
         audit_record(
             actor=actor,
@@ -374,14 +404,49 @@ def dose_order_void(*, actor: User, order: DoseOrder, reason: str) -> DoseOrder:
     return current
 
 
-def _check_time(at: datetime, *, field: str, not_before: datetime | None = None) -> datetime:
-    if at.tzinfo is None:
-        raise DomainError("naive_datetime", f"{field} must carry a time zone.", field=field)
-    if at > timezone.now() + timedelta(minutes=1):
-        raise DomainError("time_in_future", f"{field} is in the future.", field=field)
-    if not_before is not None and at < not_before:
-        raise DomainError("time_out_of_order", f"{field} is before the previous step.", field=field)
-    return at
+def _check_time(
+    at: datetime,
+    *,
+    what: str,
+    field: str,
+    clinic_timezone: str,
+    recorded: Sequence = (),
+    after: Sequence = (),
+) -> datetime:
+    """A time of the administration record: not in the future, not before the steps in
+    ``recorded`` and ``after`` (``(words, time)``), in the clinic's words (:func:`check_step_time`)."""
+    return check_step_time(
+        at,
+        now=timezone.now(),
+        what=what,
+        recorded=recorded,
+        after=after,
+        tz=ZoneInfo(clinic_timezone),
+        field=field,
+    )
+
+
+_RATE_EVENT_NAMES = {
+    "change": "The rate change",
+    "pause": "The pause",
+    "resume": "The resumption",
+}
+
+
+def _last_rate_step(administration: Administration, *, include_stop: bool = True) -> tuple[str, datetime]:
+    """The step a later time of the record must follow: the last rate event, or the start."""
+    events = administration.rate_events.all()
+    if not include_stop:
+        events = events.exclude(kind="stop")
+    last = events.order_by("-at", "-id").first()
+    if last is None or last.kind == "start":
+        return ("the administration started", administration.started_at)
+    words = {
+        "change": "the rate was changed",
+        "pause": "the infusion was paused",
+        "resume": "the infusion was resumed",
+    }
+    return (words.get(last.kind, "the infusion was stopped"), last.at)
 
 
 def administration_start(
@@ -392,8 +457,19 @@ def administration_start(
     lot: Lot | None = None,
     lots: Sequence[tuple[Lot, Any]] | None = None,
     bolus_given: bool = False,
+    override_reason: str = "",
 ) -> Administration:
     """Start giving a verified order: dispense from the lot(s), start the pump, session in progress.
+
+    The start follows the day-of checks, the order and its verification (``time_out_of_order``
+    naming the step; a start typed in the minute of the verification is in order) and is not in
+    the future (``time_in_future``). Then the start gates of the apps above dosing are consulted
+    (:mod:`kapstone.dosing.gates`; the monitoring app's ``baseline_vitals_required``: a complete
+    baseline set of vital signs within the protocol's window before the start). An overridable
+    objection may be overridden by a prescriber with a written ``override_reason``
+    (``override_requires_prescriber`` for anyone else); the override is stored
+    (:class:`~kapstone.dosing.models.StartOverride`: gate, what was missing, reason, who, when)
+    and audited in this transaction. A reason given where no gate objects is not stored.
 
     ``lots`` is the list of ``(lot, mg)`` the dose is drawn from, in the order drawn; ``lot``
     alone means the whole dose from that one lot. Each lot must be of the order's clinic
@@ -407,13 +483,44 @@ def administration_start(
         raise WorkflowConflict("clinician_required", "Only a nurse or prescriber may give a dose.")
     if (lot is None) == (lots is None):
         raise DomainError("lots_required", "Name the vial lot(s) the dose is drawn from.", field="lots")
-    _check_time(started_at, field="started_at")
+    reason = (override_reason or "").strip()
+    if len(reason) > 500:
+        raise DomainError(
+            "text_too_long", "The reason is longer than 500 characters.", field="override_reason"
+        )
     with transaction.atomic():
-        current = DoseOrder.objects.select_for_update().select_related("session").get(pk=order.pk)
+        current = DoseOrder.objects.select_for_update().get(pk=order.pk)
         if current.status != OrderStatus.VERIFIED:
             raise WorkflowConflict(
                 "order_not_verified", "Only a verified order can be given: the double check comes first."
             )
+        # A hard stop, never overridden: the dose was calculated on a weight the chart no longer
+        # shows (a re-weigh after the order, or the weight it used was voided).
+        if not order_weight_is_current(current):
+            raise WorkflowConflict(
+                "weight_changed_since_order", WEIGHT_CHANGED_START_MESSAGE, field="weight_kg"
+            )
+        # The session is locked before the gates read it (its vital signs are written under this lock).
+        session = (
+            CareSession.objects.select_for_update()
+            .select_related("clinic", "course")
+            .get(pk=current.session_id)
+        )
+        checks = (
+            DayOfCheck.objects.filter(session=session, cleared=True).order_by("-recorded_at", "-id").first()
+        )
+        session_step_check(
+            session,
+            started_at,
+            what="The start of the administration",
+            field="started_at",
+            recorded=[
+                ("the day-of checks were completed", checks.recorded_at if checks else None),
+                ("the dose was ordered", current.ordered_at),
+                ("the order was verified", current.verified_at),
+            ],
+        )
+        objections = _start_objections(actor=actor, session=session, started_at=started_at, reason=reason)
         pairs = [(lot, current.dose_mg)] if lot is not None else list(lots or [])
         split = check_lot_split([(item.pk, mg) for item, mg in pairs], dose_mg=current.dose_mg)
         chosen = [(item, mg) for (item, _), (_, mg) in zip(pairs, split, strict=True)]
@@ -429,7 +536,6 @@ def administration_start(
                     f"{item.lot_number} is {item.product.strength_mg_per_ml} mg/mL.",
                     field="lots" if lots is not None else "lot",
                 )
-        session = current.session
         # The register locks lots in id order (its deadlock rule); the lines keep the order drawn.
         for item, mg in sorted(chosen, key=lambda pair: pair[0].pk):
             register_dispense(actor=actor, lot=item, session=session, amount_mg=mg, at=started_at)
@@ -458,10 +564,7 @@ def administration_start(
         current.status = OrderStatus.ADMINISTERING
         current.save(update_fields=["status"])
         _apply_transition(
-            actor=actor,
-            session=CareSession.objects.select_for_update().get(pk=session.pk),
-            to=IN_PROGRESS,
-            reason="dose administration started",
+            actor=actor, session=session, to=IN_PROGRESS, reason="dose administration started", at=started_at
         )
         audit_record(
             actor=actor,
@@ -470,9 +573,49 @@ def administration_start(
             object_id=administration.pk,
             patient_id=current.patient_id,
             clinic_id=current.clinic_id,
-            detail={"lots": len(chosen)},
+            detail={"lots": len(chosen), "overrides": [o.code for o in objections]},
         )
+        for objection in objections:
+            override = StartOverride.objects.create(
+                administration=administration,
+                gate=objection.gate,
+                code=objection.code,
+                message=objection.message[:500],
+                detail=objection.detail,
+                reason=reason,
+                overridden_by=actor,
+                overridden_at=timezone.now(),
+            )
+            audit_record(
+                actor=actor,
+                action="create",
+                object_type="start_override",
+                object_id=override.pk,
+                patient_id=current.patient_id,
+                clinic_id=current.clinic_id,
+                detail={"gate": objection.gate, "code": objection.code, **objection.detail},
+            )
     return administration
+
+
+def _start_objections(
+    *, actor: User, session: CareSession, started_at: datetime, reason: str
+) -> list[StartObjection]:
+    """The start gates' objections, all overridden by ``reason``; refuses the start otherwise.
+
+    A hard objection refuses whatever the reason; an overridable one needs a reason, and the
+    reason needs a prescriber (the day-of checks' and the discharge's override rule)."""
+    objections = start_objections(session, started_at)
+    for objection in objections:
+        if not objection.overridable or not reason:
+            raise objection.as_error()
+    if objections and not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+        raise WorkflowConflict(
+            "override_requires_prescriber",
+            f"Only a prescriber may start the administration anyway. {objections[0].message}",
+            field="override_reason",
+        )
+    return objections
 
 
 def _planned_rate(order: DoseOrder) -> tuple[Decimal, str]:
@@ -497,13 +640,23 @@ def administration_rate_event(
     if kind in ("change", "pause") and not reason:
         raise DomainError("reason_required", f"Give a reason to {kind} the infusion.", field="reason")
     with transaction.atomic():
-        current = Administration.objects.select_for_update().select_related("order").get(pk=administration.pk)
+        current = (
+            Administration.objects.select_for_update()
+            .select_related("order", "order__session__clinic")
+            .get(pk=administration.pk)
+        )
         if not current.is_running:
             raise WorkflowConflict("administration_ended", "This administration has ended.")
         if current.order.route != "iv":
             raise WorkflowConflict("not_an_infusion", "Only an infusion has a rate.")
         last = current.rate_events.order_by("-at", "-id").first()
-        _check_time(at, field="at", not_before=last.at if last else current.started_at)
+        _check_time(
+            at,
+            what=_RATE_EVENT_NAMES[kind],
+            field="at",
+            clinic_timezone=current.order.session.clinic.timezone,
+            after=[_last_rate_step(current)],
+        )
         paused = last is not None and last.kind == "pause"
         if kind == "resume" and not paused:
             raise WorkflowConflict("not_paused", "The infusion is not paused.")
@@ -576,12 +729,22 @@ def administration_complete(
     if stopped_early and not stop_reason:
         raise DomainError("reason_required", "Say why the dose was stopped early.", field="stop_reason")
     with transaction.atomic():
-        current = Administration.objects.select_for_update().select_related("order").get(pk=administration.pk)
+        current = (
+            Administration.objects.select_for_update()
+            .select_related("order", "order__session__clinic")
+            .get(pk=administration.pk)
+        )
         if not current.is_running:
             raise WorkflowConflict("administration_ended", "This administration has already ended.")
         order = current.order
         last = current.rate_events.order_by("-at", "-id").first()
-        _check_time(ended_at, field="ended_at", not_before=last.at if last else current.started_at)
+        _check_time(
+            ended_at,
+            what="The end of the administration",
+            field="ended_at",
+            clinic_timezone=order.session.clinic.timezone,
+            after=[_last_rate_step(current)],
+        )
         if order.route == "iv":
             given = administered_amount_mg(
                 ordered_dose_mg=order.dose_mg,
@@ -649,6 +812,7 @@ def administration_complete(
                 session=locked,
                 to=RECOVERING,
                 reason=stop_reason or "dose administration completed",
+                at=ended_at,
             )
         audit_record(
             actor=actor,
@@ -733,8 +897,27 @@ def administration_amend(
         line = None
         if field == AMEND_ENDED_AT:
             at = _amendment_time(new_value, tz=tz)
-            last = current.rate_events.exclude(kind="stop").order_by("-at", "-id").first()
-            _check_time(at, field="new_value", not_before=last.at if last else current.started_at)
+            discharged = (
+                SessionEvent.objects.filter(
+                    session_id=order.session_id, kind="transition", to_state=DISCHARGED
+                )
+                .values_list("at", flat=True)
+                .first()
+            )
+            _check_time(
+                at,
+                what="The corrected end",
+                field="new_value",
+                clinic_timezone=order.session.clinic.timezone,
+                after=[_last_rate_step(current, include_stop=False)],
+            )
+            if discharged is not None and at > discharged:
+                raise DomainError(
+                    "time_out_of_order",
+                    f"The corrected end ({describe_time(at, now=timezone.now(), tz=tz)}) is after the "
+                    f"patient was discharged ({describe_time(discharged, now=timezone.now(), tz=tz)}).",
+                    field="new_value",
+                )
             if at == current.ended_at:
                 raise DomainError(
                     "amendment_unchanged", "The record already has that end time.", field="new_value"

@@ -25,7 +25,7 @@ from kapstone.dosing.forms import (
     VerifyForm,
     VoidForm,
 )
-from kapstone.dosing.gates import order_refusal
+from kapstone.dosing.gates import order_refusal, start_objections
 from kapstone.dosing.models import AdministrationLot, OrderStatus
 from kapstone.forms import add_domain_error
 from kapstone.inventory.models import Lot
@@ -134,13 +134,28 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     return render(request, "dosing/order.html", _order_context(request, order))
 
 
+def _start_gate(user, order) -> tuple[list, bool]:
+    """What the start gates object to now (shown before the nurse presses start), and whether
+    this user may override it (a prescriber, and every objection overridable)."""
+    if order.status != OrderStatus.VERIFIED or not has_role(user, DOSING_STAFF, order.clinic_id):
+        return [], False
+    objections = start_objections(order.session, timezone.now())
+    can_override = (
+        bool(objections)
+        and all(o.overridable for o in objections)
+        and has_role(user, {Role.PRESCRIBER}, order.clinic_id)
+    )
+    return objections, can_override
+
+
 def _order_context(request: HttpRequest, order, **forms_override) -> dict:
     user = request.user
     clinician = has_role(user, DOSING_STAFF, order.clinic_id)
     administration = selectors.administration_of(order)
     now_local = timezone.now().astimezone(_local(order.session.clinic)).strftime("%Y-%m-%dT%H:%M")
-    # Blind double check: until verified, only the orderer sees the weight and concentration used.
-    blind = order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk
+    # Blind double check: until verified, only the orderer sees the order's numbers.
+    blind = selectors.order_is_blind_for(user=user, order=order)
+    objections, can_override = _start_gate(user, order)
     context = {
         "order": order,
         "session": order.session,
@@ -159,9 +174,13 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         "can_run": clinician and administration is not None and administration.is_running,
         "verify_form": VerifyForm(),
         "void_form": VoidForm(),
-        "start_form": StartForm(lots=_usable_lots(order), initial={"started_at": now_local})
+        "start_form": StartForm(
+            lots=_usable_lots(order), initial={"started_at": now_local}, override=can_override
+        )
         if order.status == OrderStatus.VERIFIED
         else None,
+        "start_objections": objections,
+        "can_override": can_override,
         "rate_form": RateEventForm(initial={"at": now_local}),
         "complete_form": CompleteForm(witnesses=_witnesses(order, user), initial={"ended_at": now_local}),
         "can_amend": clinician and administration is not None and not administration.is_running,
@@ -170,6 +189,12 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         else None,
     }
     context.update(forms_override)
+    # A start refused by a gate is said once, in the gate's banner ("Start refused"), not twice.
+    start_form = context["start_form"]
+    gate_codes = {o.code for o in objections}
+    errors = list(start_form.non_field_errors().as_data()) if start_form is not None else []
+    context["start_errors"] = [e for e in errors if e.code not in gate_codes]
+    context["start_refused"] = any(e.code in gate_codes for e in errors)
     return context
 
 
@@ -224,7 +249,12 @@ def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
         order = selectors.order_get_for_user(user=request.user, order_id=order_id, roles=DOSING_STAFF)
         rows = StartForm(request.POST, lots=())._bound_rows() + 1
         with timezone.override(_local(order.session.clinic)):
-            form = StartForm(request.POST, lots=_usable_lots(order), rows=rows)
+            form = StartForm(
+                request.POST,
+                lots=_usable_lots(order),
+                rows=rows,
+                override=_start_gate(request.user, order)[1],
+            )
             return render(request, "dosing/order.html", _order_context(request, order, start_form=form))
 
     def step(order, data):
@@ -237,6 +267,7 @@ def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
             "order": order,
             "started_at": data["started_at"],
             "bolus_given": data["bolus_given"],
+            "override_reason": data["override_reason"],
         }
         if len(chosen) == 1 and chosen[0][1] is None:
             services.administration_start(lot=chosen[0][0], **common)
@@ -245,7 +276,14 @@ def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
         return "Administration started; the session is in progress."
 
     return _post_step(
-        request, order_id, StartForm, step, form_kwargs=lambda order: {"lots": _usable_lots(order)}
+        request,
+        order_id,
+        StartForm,
+        step,
+        form_kwargs=lambda order: {
+            "lots": _usable_lots(order),
+            "override": _start_gate(request.user, order)[1],
+        },
     )
 
 
@@ -329,16 +367,25 @@ def administration_amend(request: HttpRequest, order_id: int) -> HttpResponse:
 
 
 def session_panel(user, session) -> dict | None:
-    """The dosing panel of a dosing session page: the live order, or the button to write one."""
+    """The dosing panel of a dosing session page: the live order, or the button to write one.
+
+    Blind double check: while an order awaits its independent check, nobody but the orderer sees
+    its numbers here either (dose, mg/kg, infusion time, the PK curve: the weight follows from
+    them); the verifier sees "Order awaiting your independent check" and the link to it. Once
+    verified, what the start gates still object to (the baseline vital signs) is shown before
+    the nurse opens the order to start it."""
     if session.kind != "dosing":
         return None
     order = selectors.live_order(session)
     administration = selectors.administration_of(order) if order else None
-    # Blind double check: the verifier sees no curve (it would reveal the weight behind it).
-    blind = order is not None and order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk
+    blind = order is not None and selectors.order_is_blind_for(user=user, order=order)
+    objections = _start_gate(user, order)[0] if order is not None else []
     return {
         "order": order,
         "administration": administration,
+        "blind": blind,
+        "can_verify": blind and has_role(user, DOSING_STAFF, session.clinic_id),
+        "start_objections": objections,
         "figure": pk_figure_for_order(order) if order is not None and not blind else None,
         "can_order": order is None
         and session.status == "cleared"

@@ -21,6 +21,7 @@ from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
+from kapstone.care.demo import step_at
 from kapstone.care.models import CareSession
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
@@ -150,8 +151,8 @@ def _add_session(
     dose = _dose_mg(session)
     drawn = (dose / 10).to_integral_value(rounding=ROUND_CEILING) * 10 + 10
     day = session.scheduled_date
-    begin = session.start_time or time(10, 0)
-    at = _at(clinic, day, begin.hour, begin.minute)
+    # Drawn up when the dose is started, after its order and independent check (never before).
+    at = step_at(session, "started")
 
     def step(minutes: int, actor: User = nurse, **kwargs) -> None:
         when = at + timedelta(minutes=minutes)

@@ -3,13 +3,17 @@ progress today with a history of vitals and an open alert (on the live board).
 
 Past sessions are recorded batch by batch through the same storage and alert evaluation as a
 live bedside (``services._store_batch``, the internal entry point that takes a past ``now``;
-public callers always record at the real time). Idempotent: sessions that already have
-observations are skipped.
+public callers always record at the real time), with the dose (:func:`monitored_dose_giver`):
+the baseline set before the start (the dosing service refuses a start without it), then every
+check of the schedule until the observation ends, before the patient is discharged. Today's
+session is ordered, checked, baselined and started in that order, relative to the moment of
+seeding and never before its day-of checks. Idempotent: sessions already recorded are skipped.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -17,11 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.care.demo import PASSING
-from kapstone.care.models import CareSession
-from kapstone.care.services import day_of_checks_record
+from kapstone.care.demo import DISCHARGE_AFTER_END_MIN, PASSING, today_times
+from kapstone.care.models import CareSession, DayOfCheck
+from kapstone.care.services import day_of_checks_record, session_last_move
 from kapstone.domain.errors import DomainError
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS
+from kapstone.dosing.demo import dose_giver
 from kapstone.dosing.models import Administration
 from kapstone.dosing.services import administration_start, dose_order_create, dose_order_verify
 from kapstone.inventory.models import Lot
@@ -49,20 +54,57 @@ def _set(
     return [{"code": code, "value": value, "observed_at": at} for code, value in values.items()]
 
 
+#: The last recovery set is taken this long after the end of dosing (the 120-min observation);
+#: the demo discharges the patient after it (``care.demo.DISCHARGE_AFTER_END_MIN``).
+RECOVERY_MIN = 120
+assert RECOVERY_MIN < DISCHARGE_AFTER_END_MIN
+
+
+def _baseline_values(rng: random.Random) -> tuple[int, int]:
+    return rng.randint(112, 134), rng.randint(62, 80)
+
+
+def _record_baseline(session: CareSession, at: datetime, nurse: User, rng: random.Random) -> None:
+    """The pre-dose set (MOAA/S 5) at ``at``, as the bedside records it before the start."""
+    systolic, heart_rate = _baseline_values(rng)
+    with transaction.atomic():
+        _store_batch(
+            actor=nurse,
+            session=CareSession.objects.select_for_update().get(pk=session.pk),
+            observations=_set(rng, at, systolic=systolic, heart_rate=heart_rate, moaas=5),
+            source=SOURCE,
+            now=at + timedelta(seconds=30),
+        )
+
+
 def _past_record(
     session: CareSession, administration: Administration, nurse: User, rng: random.Random
 ) -> None:
-    """Baseline, every 10 min during dosing, every 15 min for two hours after, then the Aldrete."""
+    """Baseline (unless recorded before the start), every 10 min during dosing, every 15 min
+    for two hours after, then the Aldrete."""
     start, end = administration.started_at, administration.ended_at
-    base_sbp, base_hr = rng.randint(112, 134), rng.randint(62, 80)
+    baseline = {
+        o.code: int(o.value)
+        for o in Observation.objects.filter(
+            session=session,
+            voided_at__isnull=True,
+            observed_at__lte=start,
+            code__in=("systolic_bp", "heart_rate"),
+        )
+    }
+    if len(baseline) == 2:
+        base_sbp, base_hr = baseline["systolic_bp"], baseline["heart_rate"]
+        times = []
+    else:
+        base_sbp, base_hr = _baseline_values(rng)
+        times = [start - timedelta(minutes=5)]
     peak = rng.randint(12, 38)  # the BP rise peaks ~40 min after the start (label)
-    times = [start - timedelta(minutes=5)]
     at = start
     while at + timedelta(minutes=10) <= end:
         at += timedelta(minutes=10)
         times.append(at)
     at = end
-    while at + timedelta(minutes=15) <= end + timedelta(minutes=120):
+    while at + timedelta(minutes=15) <= end + timedelta(minutes=RECOVERY_MIN):
         at += timedelta(minutes=15)
         times.append(at)
     for index, at in enumerate(times):
@@ -98,33 +140,57 @@ def _past_record(
             )
 
 
+#: Minutes before the seeding moment of each step of today's dose: ordered, verified, the
+#: baseline set, the start, two sets during dosing and the last (alerting) set.
+TODAY_DOSE = (40, 35, 30, 25, 15, 5, 1)
+
+
+def _today_timeline(session: CareSession) -> list[datetime]:
+    """:data:`TODAY_DOSE` as times, after the session's latest step (its day-of checks)."""
+    last = session_last_move(session)
+    checks = DayOfCheck.objects.filter(session=session).order_by("-recorded_at").first()
+    earliest = max(t for t in (last.at if last else None, checks.recorded_at if checks else None) if t)
+    return today_times(now=timezone.now(), earliest=earliest, minutes_before=TODAY_DOSE)
+
+
 def _start_today(
-    session: CareSession, *, nurse: User, prescriber: User, today: date
-) -> Administration | None:
-    """Take today's cleared (or checked-in) dosing session into dosing, started 25 min ago."""
+    session: CareSession, *, nurse: User, prescriber: User, today: date, rng: random.Random
+) -> tuple[Administration, list[datetime]] | None:
+    """Take today's cleared (or checked-in) dosing session into dosing, started 25 min before
+    the moment of seeding: ordered, verified and baselined before that, each after the step
+    before it (brought closer to now when the session was checked in only just before)."""
     if session.status == CHECKED_IN:
-        day_of_checks_record(actor=nurse, session=session, inputs=PASSING)
+        checked_in = session_last_move(session).at
+        day_of_checks_record(
+            actor=nurse,
+            session=session,
+            inputs=PASSING,
+            at=checked_in + (timezone.now() - checked_in) / 4,
+        )
         session.refresh_from_db()
     if session.status != CLEARED:
         return None
+    ordered, verified, baseline, started, *later = _today_timeline(session)
+    order_fields = {
+        "actor": prescriber,
+        "session": session,
+        "mg_per_kg": session.dose_rule["mg_per_kg"],
+        "concentration_mg_per_ml": "50",
+        "bag_ml": "100" if session.dose_rule["route"] == "iv" else None,
+        "at": ordered,
+    }
     try:
-        order = dose_order_create(
-            actor=prescriber,
-            session=session,
-            mg_per_kg=session.dose_rule["mg_per_kg"],
-            concentration_mg_per_ml="50",
-            bag_ml="100" if session.dose_rule["route"] == "iv" else None,
-        )
+        order = dose_order_create(**order_fields)
     except DomainError:
-        measurement_record(actor=prescriber, patient=session.patient, weight_kg="74", height_cm=None)
-        order = dose_order_create(
-            actor=prescriber,
-            session=session,
-            mg_per_kg=session.dose_rule["mg_per_kg"],
-            concentration_mg_per_ml="50",
-            bag_ml="100" if session.dose_rule["route"] == "iv" else None,
-        )
-    dose_order_verify(actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50")
+        # Re-weighed at check-in, before the order.
+        measurement_record(
+            actor=prescriber, patient=session.patient, weight_kg="74", height_cm=None,
+            measured_at=ordered - timedelta(minutes=1),
+        )  # fmt: skip
+        order = dose_order_create(**order_fields)
+    dose_order_verify(
+        actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50", at=verified
+    )
     lot = (
         Lot.objects.filter(
             clinic_id=session.clinic_id,
@@ -137,40 +203,60 @@ def _start_today(
     )
     if lot is None:
         return None
-    return administration_start(
+    vitals_record(
         actor=nurse,
-        order=order,
-        lot=lot,
-        started_at=timezone.now() - timedelta(minutes=25),
-        bolus_given=order.bolus_mg is not None,
+        session=session,
+        source=SOURCE,
+        observations=_set(rng, baseline, systolic=126, heart_rate=74, moaas=5),
     )
+    administration = administration_start(
+        actor=nurse, order=order, lot=lot, started_at=started, bolus_given=order.bolus_mg is not None
+    )
+    return administration, later
 
 
-def _today_record(
-    session: CareSession, administration: Administration, nurse: User, rng: random.Random
-) -> None:
-    """A rising blood pressure: baseline, T+10 and T+20 normal-ish, then a set at the hypertension
-    warning level a minute ago, left unacknowledged (an open alert, escalating on the board)."""
-    start = administration.started_at
-    for offset, systolic, heart_rate in ((-8, 126, 74), (10, 138, 80), (20, 150, 86)):
+def _today_record(session: CareSession, times: list[datetime], nurse: User, rng: random.Random) -> None:
+    """A rising blood pressure: after the baseline, two sets during dosing (T+10 and T+20 when
+    seeded in the day), then a set at the hypertension warning level a minute before the seed,
+    left unacknowledged (an open alert, escalating on the board)."""
+    during, last = times[:-1], times[-1]
+    for at, systolic, heart_rate in zip(during, (138, 150), (80, 86), strict=True):
         vitals_record(
             actor=nurse,
             session=session,
             source=SOURCE,
-            observations=_set(
-                rng,
-                start + timedelta(minutes=offset),
-                systolic=systolic,
-                heart_rate=heart_rate,
-                moaas=5 if offset < 0 else 4,
-            ),
+            observations=_set(rng, at, systolic=systolic, heart_rate=heart_rate, moaas=4),
         )
     vitals_record(
         actor=nurse,
         session=session,
         source=SOURCE,
-        observations=_set(rng, timezone.now() - timedelta(minutes=1), systolic=172, heart_rate=104, moaas=4),
+        observations=_set(rng, last, systolic=172, heart_rate=104, moaas=4),
     )
+
+
+def monitored_dose_giver(
+    *, prescriber: User, nurse: User, rng: random.Random, vitals_rng: random.Random
+) -> Callable[[CareSession], datetime | None]:
+    """The dosing demo's dose giver with the bedside record around it: the baseline set before
+    the start, and after the dose every check until the observation ends, then the Aldrete.
+    ``rng`` decides the doses (as before), ``vitals_rng`` the readings."""
+    give = dose_giver(
+        prescriber=prescriber,
+        nurse=nurse,
+        rng=rng,
+        before_start=lambda session, at: _record_baseline(session, at, nurse, vitals_rng),
+    )
+
+    def give_and_monitor(session: CareSession) -> datetime | None:
+        ended = give(session)
+        if ended is not None:
+            administration = selectors.administration_for_session(session)
+            with transaction.atomic():
+                _past_record(session, administration, nurse, vitals_rng)
+        return ended
+
+    return give_and_monitor
 
 
 def seed_monitoring(*, clinic: Clinic, nurse: User, prescriber: User, today: date) -> None:
@@ -186,8 +272,8 @@ def seed_monitoring(*, clinic: Clinic, nurse: User, prescriber: User, today: dat
     )
     for administration in administrations:
         session = administration.order.session
-        if Observation.objects.filter(session=session).exists():
-            continue
+        if Observation.objects.filter(session=session, observed_at__gt=administration.started_at).exists():
+            continue  # recorded with its dose (monitored_dose_giver) or by an earlier seed
         with transaction.atomic():
             _past_record(session, administration, nurse, rng)
 
@@ -201,9 +287,9 @@ def seed_monitoring(*, clinic: Clinic, nurse: User, prescriber: User, today: dat
     )
     if session is None:
         return
+    if selectors.administration_for_session(session) is not None:
+        return  # dosed by an earlier seed
     with transaction.atomic():
-        administration = selectors.administration_for_session(session)
-        if administration is None:
-            administration = _start_today(session, nurse=nurse, prescriber=prescriber, today=today)
-        if administration is not None:
-            _today_record(session, administration, nurse, rng)
+        started = _start_today(session, nurse=nurse, prescriber=prescriber, today=today, rng=rng)
+        if started is not None:
+            _today_record(session, started[1], nurse, rng)

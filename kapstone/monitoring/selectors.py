@@ -27,6 +27,7 @@ from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, SessionEvent
 from kapstone.care.services import course_protocol
 from kapstone.domain import monitoring as rules
+from kapstone.domain.baseline import BaselineCheck, check_baseline
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING
 from kapstone.dosing.models import Administration
 from kapstone.monitoring.models import Alert, Observation, ScaleScore
@@ -83,6 +84,27 @@ def monitoring_protocol(session: CareSession) -> rules.MonitoringProtocol:
         interval_during_dosing_min=max(1, min(15, monitoring.vitals_interval_min)),
         interval_after_dosing_min=max(1, min(60, monitoring.vitals_interval_recovery_min)),
         bp_peak_check_min=monitoring.bp_peak_check_min,
+        baseline_window_min=monitoring.baseline_window_min,
+    )
+
+
+def baseline_check(session: CareSession, dosing_starts_at: datetime) -> BaselineCheck:
+    """Whether the session holds a complete baseline set of vital signs within the protocol's
+    window before ``dosing_starts_at`` (:func:`kapstone.domain.baseline.check_baseline`): the
+    valid (not voided) observations of that window, read in the database."""
+    monitoring = _protocol(session).monitoring
+    window = timedelta(minutes=monitoring.baseline_window_min)
+    readings = Observation.objects.filter(
+        session=session,
+        voided_at__isnull=True,
+        observed_at__gte=dosing_starts_at - window,
+        observed_at__lte=dosing_starts_at,
+    ).values_list("code", "observed_at")
+    return check_baseline(
+        readings,
+        dosing_starts_at=dosing_starts_at,
+        window_min=monitoring.baseline_window_min,
+        moaas_required=monitoring.baseline_moaas,
     )
 
 

@@ -23,19 +23,17 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.care.demo import PASSING
+from kapstone.care.demo import walk_past_session
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,
     course_enrol,
     course_protocol,
-    day_of_checks_record,
-    session_transition,
 )
 from kapstone.domain.patients import age_in_years
-from kapstone.domain.protocols import DOSING, follow_up_dates, protocol_library
+from kapstone.domain.protocols import follow_up_dates, protocol_library
 from kapstone.domain.screening import BOOLEAN_ANSWERS
-from kapstone.dosing.demo import dose_giver
+from kapstone.monitoring.demo import monitored_dose_giver
 from kapstone.outcomes import services
 from kapstone.outcomes.models import ClinicalFlag, QuestionnaireResponse, ToxicologyTest, UseDay
 from kapstone.outcomes.selectors import last_dosing_dates
@@ -284,22 +282,6 @@ def _trial_relapse_share(protocol) -> float | None:
     return None if percent is None else 1 - float(percent) / 100
 
 
-def _walk(session, *, nurse: User, therapist: User, give_dose) -> None:
-    """A past session walked through its states as the staff would (as the care demo does): a
-    dosing session is checked in, cleared, given its dose through the dosing workflow
-    (``give_dose``, which writes the register) and discharged."""
-    if session.kind == DOSING:
-        session = session_transition(actor=nurse, session=session, to="checked_in")
-        day_of_checks_record(actor=nurse, session=session, inputs=PASSING)
-        session.refresh_from_db()
-        give_dose(session)
-        session.refresh_from_db()
-        session_transition(actor=nurse, session=session, to="discharged", discharge_evaluated=True)
-    else:
-        for to in ("checked_in", "in_progress", "discharged"):
-            session = session_transition(actor=therapist, session=session, to=to)
-
-
 def _early_lot(*, clinic: Clinic, admin: User, received_on: date) -> None:
     """A 50 mg/mL lot in the safe before the earliest follow-up-cohort dose (as the dosing demo's
     archive lot does for the later courses), so every dose is dispensed from stock on hand."""
@@ -342,9 +324,10 @@ def seed_follow_up_cohort(
     screening, enrolment with the "open-label" arm, every session walked to discharge (doses
     ordered, checked and given through the dosing workflow, from a lot received before them) and
     the course completed. The services enrol within a year of today, so right after enrolment,
-    before anything is recorded on it, the course is moved back in time (start and session dates;
-    the seed's own events keep the seed time) far enough for the outcome window and the 12-month
-    follow-up to have passed.
+    before anything is recorded on it, the course is moved back in time (start and session dates)
+    far enough for the outcome window and the 12-month follow-up to have passed; each session is
+    then walked on its own day (``care.demo.walk_past_session``), its dose with its baseline and
+    monitoring record (``monitoring.demo.monitored_dose_giver``).
     Outcomes follow the trial: relapse at 1 − the trial's abstinence rate where it reports one,
     no lapses otherwise, and some drop out of follow-up.
     """
@@ -353,7 +336,12 @@ def seed_follow_up_cohort(
         for p in protocol_library()
     )
     _early_lot(clinic=clinic, admin=admin, received_on=today - timedelta(days=longest + 160))
-    give_dose = dose_giver(prescriber=prescriber, nurse=nurse, rng=rng)
+    give_dose = monitored_dose_giver(
+        prescriber=prescriber,
+        nurse=nurse,
+        rng=rng,
+        vitals_rng=random.Random(f"follow-up-vitals-{clinic.slug}"),
+    )
     added = 0
     for p_index, protocol in enumerate(protocol_library()):
         last_dosing_day = max(s.day_offset for s in protocol.dosing_sessions)
@@ -406,7 +394,7 @@ def seed_follow_up_cohort(
             TreatmentCourse.objects.filter(pk=course.pk).update(start_date=enrolled_on - shift)
             course.refresh_from_db()
             for session in course.sessions.order_by("scheduled_date", "order"):
-                _walk(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
+                walk_past_session(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
             course = course_change_status(actor=prescriber, course=course, action="complete")
             last = last_dosing_dates([course]).get(course.pk)
             _seed_course(

@@ -25,6 +25,7 @@ from tests.browser.test_care_pathway import sign_in
 from tests.care.conftest import ELIGIBLE
 from tests.care.test_sessions import SERVICE_INPUTS
 from tests.conftest import make_user, new_patient
+from tests.dosing.helpers import as_if_earlier, record_baseline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,8 +75,12 @@ def cleared_dosing_today(clinic, *, mrn: str, given_name: str, family_name: str,
     session = course.sessions.filter(kind="dosing").order_by("order").first()
     session.scheduled_date = today
     session.save(update_fields=["scheduled_date"])
-    session = session_transition(actor=nurse, session=session, to="checked_in")
-    day_of_checks_record(actor=nurse, session=session, inputs=SERVICE_INPUTS)
+    # The patient arrived two hours ago (so a dose may be charted as started in the past).
+    arrived = timezone.now() - timedelta(hours=2)
+    session = session_transition(actor=nurse, session=session, to="checked_in", at=arrived)
+    day_of_checks_record(
+        actor=nurse, session=session, inputs=SERVICE_INPUTS, at=arrived + timedelta(minutes=5)
+    )
     location = location_create(actor=admin, clinic=clinic, name="Main safe")
     product = product_create(
         actor=admin, name="Ketamine HCl", ndc="00000-0050-10", strength_mg_per_ml="50", vial_volume_ml="10"
@@ -133,7 +138,7 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
     page.set_default_timeout(10_000)
     sign_in(page, live_server.url, "noor")
     page.goto(f"{live_server.url}/dose-orders/{order.pk}/")
-    assert "hidden until you verify" in page.content()
+    assert "hidden until your check is accepted" in page.content()
     page.fill("#id_weight_kg", "88")
     page.fill("#id_concentration_mg_per_ml", "50")
     page.get_by_role("button", name="Verify").click()
@@ -145,11 +150,16 @@ def test_order_verify_administer_and_register(live_server, browser, clinic_a):
     page.get_by_role("button", name="Verify").click()
     page.get_by_text("Verified: the values match").wait_for()
 
-    # Start 30 min ago (backdated entry), slow the pump at 10 min, stop early at 25 min.
+    # Time passes (test set-up): the order was written and checked 40 min ago, and the baseline
+    # set taken before the start. Start 30 min ago (backdated entry), slow the pump at 10 min,
+    # stop early at 25 min.
     from zoneinfo import ZoneInfo
 
     tz = ZoneInfo(clinic_a.timezone)
+    as_if_earlier(order, minutes=40)
     start = (timezone.now() - timedelta(minutes=30)).astimezone(tz)
+    record_baseline(setup.nurse, session, start - timedelta(minutes=3))
+    page.reload()
     page.select_option("#id_lot_1", str(lot.pk))
     page.fill("#id_started_at", start.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Start administration").click()

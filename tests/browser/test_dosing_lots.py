@@ -18,6 +18,7 @@ from kapstone.inventory.services import lot_receive, session_in_hand_mg
 from tests.browser.conftest import screenshot
 from tests.browser.test_care_pathway import sign_in
 from tests.browser.test_dosing import cleared_dosing_today
+from tests.dosing.helpers import record_baseline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,19 +47,32 @@ def test_two_lots_then_an_amendment(live_server, browser, clinic_a):
         )
         for number, days, mg in (("K50-OLD", 40, "44"), ("K50-NEW", 300, "1000"))
     ]
+    # Charted afterwards: the dose was started 30 min ago, after its order, check and baseline set.
+    tz = ZoneInfo(clinic_a.timezone)
+    start = (timezone.now() - timedelta(minutes=30)).astimezone(tz)
     order = dose_order_create(
-        actor=prescriber, session=session, mg_per_kg="0.8", concentration_mg_per_ml="50", bag_ml="100"
+        actor=prescriber,
+        session=session,
+        mg_per_kg="0.8",
+        concentration_mg_per_ml="50",
+        bag_ml="100",
+        at=start - timedelta(minutes=10),
     )
-    order = dose_order_verify(actor=nurse, order=order, weight_kg="80", concentration_mg_per_ml="50")
+    order = dose_order_verify(
+        actor=nurse,
+        order=order,
+        weight_kg="80",
+        concentration_mg_per_ml="50",
+        at=start - timedelta(minutes=5),
+    )
     assert order.dose_mg == Decimal("64.0")
+    record_baseline(nurse, session, start - timedelta(minutes=3))
 
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(10_000)
     sign_in(page, live_server.url, "noor")
     page.goto(f"{live_server.url}/dose-orders/{order.pk}/")
-    tz = ZoneInfo(clinic_a.timezone)
-    start = (timezone.now() - timedelta(minutes=30)).astimezone(tz)
     # The last 44 mg of the old lot, the remaining 20 mg from the new one.
     page.select_option("#id_lot_1", str(lots[0].pk))
     page.fill("#id_mg_1", "44")

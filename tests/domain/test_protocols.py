@@ -88,6 +88,7 @@ def test_every_shipped_protocol_is_cited_and_says_what_is_unverified(protocol: P
     assert protocol.unverified_notes
     assert protocol.monitoring.min_observation_min == 120
     assert protocol.monitoring.bp_peak_check_min == 40
+    assert protocol.monitoring.baseline_window_min == 60 and protocol.monitoring.baseline_moaas is True
     assert protocol.weight_max_age_days == 30
 
 
@@ -271,6 +272,8 @@ def test_refuses_protocol_without_dosing() -> None:
         ({"vitals_interval_min": 0}, "invalid_vitals_interval", "monitoring.vitals_interval_min"),
         ({"bp_peak_check_min": 120}, "invalid_bp_check_time", "monitoring.bp_peak_check_min"),
         ({"alert_ack_escalation_min": 0}, "invalid_escalation_min", "monitoring.alert_ack_escalation_min"),
+        ({"baseline_window_min": 0}, "invalid_baseline_window", "monitoring.baseline_window_min"),
+        ({"baseline_window_min": 241}, "invalid_baseline_window", "monitoring.baseline_window_min"),
     ],
 )
 def test_refuses_bad_monitoring(changes: dict[str, int], code: str, field: str) -> None:

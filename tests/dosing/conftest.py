@@ -12,6 +12,10 @@ from kapstone.patients.services import clinic_today
 from tests.care.conftest import course_a, eligible_a, first_dosing  # noqa: F401 - shared fixtures
 from tests.care.test_sessions import SERVICE_INPUTS
 
+#: The cleared session's patient arrived this long ago, so that tests may order, verify and give
+#: a dose in the past (each step after the one before it: defect 4 of issue 11).
+ARRIVED_HOURS_AGO = 4
+
 
 @pytest.fixture
 def cleared_session(nina, course_a):  # noqa: F811 - the imported fixture, requested by name
@@ -19,8 +23,11 @@ def cleared_session(nina, course_a):  # noqa: F811 - the imported fixture, reque
     # The KARE course's first infusion is a week after enrolment; dose it today for the tests.
     session.scheduled_date = clinic_today(course_a.clinic)
     session.save(update_fields=["scheduled_date"])
-    session = session_transition(actor=nina, session=session, to="checked_in")
-    day_of_checks_record(actor=nina, session=session, inputs=SERVICE_INPUTS)
+    arrived = timezone.now() - timedelta(hours=ARRIVED_HOURS_AGO)
+    session = session_transition(actor=nina, session=session, to="checked_in", at=arrived)
+    day_of_checks_record(
+        actor=nina, session=session, inputs=SERVICE_INPUTS, at=arrived + timedelta(minutes=5)
+    )
     session.refresh_from_db()
     assert session.status == "cleared"
     return session

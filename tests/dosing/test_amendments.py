@@ -283,8 +283,8 @@ class TestOtherFields:
             ("ended_at", "shift", "   ", "reason_required", "why the record is corrected"),
             ("stop_reason", "emergence reaction", "typo", "amendment_unchanged", "already"),
             ("ended_at", "same", "typo", "amendment_unchanged", "already"),
-            ("ended_at", "future", "typo", "time_in_future", "future"),
-            ("ended_at", "before", "typo", "time_out_of_order", "before the previous step"),
+            ("ended_at", "future", "typo", "time_in_future", "is in the future"),
+            ("ended_at", "before", "typo", "time_out_of_order", "before the administration started"),
             ("ended_at", "yesterday at noon", "typo", "invalid_datetime", "YYYY-MM-DD"),
             ("colour", "red", "typo", "invalid_field", "Amend one of"),
         ],
@@ -359,8 +359,8 @@ class TestOtherFields:
         assert AdministrationAmendment.objects.get().reason == "fuller"
 
     def test_the_single_lot_is_implied(self, alice, nina, cleared_session, lot_50):
-        order = verified_order(alice, nina, cleared_session)
         start = timezone.now() - timedelta(minutes=50)
+        order = verified_order(alice, nina, cleared_session, before=start)
         administration = administration_start(actor=nina, order=order, lot=lot_50, started_at=start)
         done = administration_complete(
             actor=nina,

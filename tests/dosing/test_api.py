@@ -10,6 +10,7 @@ from django.utils import timezone
 from kapstone.dosing.models import Administration, DoseOrder
 from kapstone.inventory.models import RegisterEntry
 from tests.api.test_patients_api import Api, error_of
+from tests.dosing.helpers import as_if_earlier, record_baseline
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,9 @@ def test_order_verify_administer_through_the_api(alice, nina, cleared_session, l
         f"/dose-orders/{order['id']}/verify", {"weight_kg": 72.5, "concentration_mg_per_ml": 50}
     )
     assert verified.status_code == 200 and verified.json()["status"] == "verified"
+    as_if_earlier(order["id"], minutes=50)
     start = timezone.now() - timedelta(minutes=45)
+    record_baseline(nina, cleared_session, start - timedelta(minutes=2))
     record = Api(nina).post(
         f"/dose-orders/{order['id']}/administrations",
         {
@@ -79,7 +82,9 @@ def test_whole_record_is_all_or_nothing(alice, nina, cleared_session, lot_50):
         Api(alice).post(f"/sessions/{cleared_session.pk}/dose-orders", {"concentration_mg_per_ml": 50}).json()
     )
     Api(nina).post(f"/dose-orders/{order['id']}/verify", {"weight_kg": 72.5, "concentration_mg_per_ml": 50})
+    as_if_earlier(order["id"], minutes=35)
     start = timezone.now() - timedelta(minutes=30)
+    record_baseline(nina, cleared_session, start - timedelta(minutes=2))
     response = Api(nina).post(
         f"/dose-orders/{order['id']}/administrations",
         {

@@ -226,8 +226,8 @@ class TestWebForm:
 
 class TestApi:
     def test_lots_body(self, alice, nina, cleared_session, lot_50, lot_50b):
-        order = verified_order(alice, nina, cleared_session)
         start = timezone.now() - timedelta(minutes=45)
+        order = verified_order(alice, nina, cleared_session, before=start)
         response = Api(nina).post(
             f"/dose-orders/{order.pk}/administrations",
             {

@@ -27,8 +27,8 @@ def migrate(target):
 
 @pytest.mark.django_db(transaction=True)
 def test_round_trip_through_the_single_lot_column(alice, nina, cleared_session, lot_50):
-    order = verified_order(alice, nina, cleared_session)
     start = timezone.now() - timedelta(minutes=50)
+    order = verified_order(alice, nina, cleared_session, before=start)
     administration = administration_start(actor=nina, order=order, lot=lot_50, started_at=start)
     administration_complete(
         actor=nina,

@@ -234,3 +234,31 @@ class TestReaders:
         assert b"BMI 40.0 is 40.0 or more" in page.content
         assert b"bmi_out_of_expected_range" not in page.content
         assert order(alice, cleared_session).weight_kg == Decimal("113.0")
+
+
+class TestStartAfterAReweigh:
+    """A verified order whose weight is no longer the weight in force cannot be given: the dose
+    was calculated on a weight the chart no longer shows (a hard stop, no override)."""
+
+    def test_refused_after_a_reweigh_and_nothing_is_written(
+        self, alice, nina, patient_a, cleared_session, lot_50
+    ):
+        from kapstone.dosing.models import Administration
+        from kapstone.dosing.services import administration_start
+        from kapstone.inventory.models import RegisterEntry
+        from tests.dosing.helpers import verified_order
+
+        started = timezone.now() - timedelta(minutes=2)
+        verified = verified_order(alice, nina, cleared_session, before=started)
+        weigh(nina, patient_a, "80.0")  # re-weighed after the order was verified
+        entries = RegisterEntry.objects.count()
+        for actor, reason in ((nina, ""), (alice, "Prescriber present, proceed")):
+            with pytest.raises(WorkflowConflict) as caught:
+                administration_start(
+                    actor=actor, order=verified, lot=lot_50, started_at=started, override_reason=reason
+                )
+            assert caught.value.code == "weight_changed_since_order"
+            assert "80" not in caught.value.message and "58" not in caught.value.message
+        assert Administration.objects.count() == 0 and RegisterEntry.objects.count() == entries
+        verified.refresh_from_db()
+        assert verified.status == "verified"

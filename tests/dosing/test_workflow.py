@@ -23,6 +23,7 @@ from kapstone.dosing.services import (
 from kapstone.inventory.models import Lot, RegisterEntry
 from kapstone.patients.services import measurement_record
 from tests.conftest import audit_count
+from tests.dosing.helpers import given_order
 
 pytestmark = pytest.mark.django_db
 
@@ -133,15 +134,15 @@ class TestVerification:
 
 
 class TestAdministration:
-    def verified(self, alice, nina, session):
-        dose = order(alice, session)
-        return dose_order_verify(actor=nina, order=dose, weight_kg="72.5", concentration_mg_per_ml="50")
+    def verified(self, alice, nina, session, start=None):
+        """Ordered, verified and a baseline recorded before ``start`` (default: now)."""
+        return given_order(alice, nina, session, started_at=start or timezone.now())
 
     def test_full_infusion_with_a_pause_writes_register_and_moves_session(
         self, alice, nina, cleared_session, lot_50
     ):
-        dose = self.verified(alice, nina, cleared_session)
         start = timezone.now() - timedelta(minutes=50)
+        dose = self.verified(alice, nina, cleared_session, start)
         administration = administration_start(actor=nina, order=dose, lot=lot_50, started_at=start)
         assert CareSession.objects.get(pk=cleared_session.pk).status == "in_progress"
         assert Lot.objects.get(pk=lot_50.pk).balance_mg == Decimal("942.0")  # 58 mg dispensed
@@ -174,8 +175,8 @@ class TestAdministration:
         ]
 
     def test_stopped_early_wastes_the_rest_with_a_witness(self, alice, nina, terry, cleared_session, lot_50):
-        dose = self.verified(alice, nina, cleared_session)
         start = timezone.now() - timedelta(minutes=30)
+        dose = self.verified(alice, nina, cleared_session, start)
         administration = administration_start(actor=nina, order=dose, lot=lot_50, started_at=start)
         end = start + timedelta(minutes=20)
         with pytest.raises(DomainError) as error:
@@ -227,8 +228,8 @@ class TestAdministration:
         )
 
     def test_rate_change_needs_reason_and_stays_near_the_order(self, alice, nina, cleared_session, lot_50):
-        dose = self.verified(alice, nina, cleared_session)
         start = timezone.now() - timedelta(minutes=10)
+        dose = self.verified(alice, nina, cleared_session, start)
         administration = administration_start(actor=nina, order=dose, lot=lot_50, started_at=start)
         with pytest.raises(DomainError) as error:
             administration_rate_event(
@@ -257,7 +258,7 @@ class TestWeb:
         dose = order(alice, cleared_session)
         page = as_user(nina).get(reverse("dosing:order", args=[dose.pk]))
         assert page.status_code == 200
-        assert b"hidden until you verify" in page.content
+        assert b"hidden until your check is accepted" in page.content
         assert b"72.5" not in page.content
         own = as_user(alice).get(reverse("dosing:order", args=[dose.pk]))
         assert b"72.5 kg" in own.content

@@ -72,7 +72,8 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     status = 409 if isinstance(exc, WorkflowConflict) else 422
-    return error_response(request, status, exc.code, exc.message, exc.field)
+    # as_dict: the one error shape, plus ``errors`` when several refusals were found together.
+    return api.create_response(request, exc.as_dict(), status=status)
 
 
 @api.exception_handler(AuthenticationError)

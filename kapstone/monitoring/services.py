@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -76,8 +77,9 @@ def vitals_record(
 ) -> list[Alert]:
     """Store a batch of observations and the alerts it raises, upgrades or ends.
 
-    The whole batch is validated by the domain first (one implausible value: ``implausible_value``
-    naming the field, nothing stored). Only for dosing sessions from check-in to recovery
+    The whole batch is validated by the domain first: any implausible value refuses it with
+    ``implausible_value`` (a ``DomainErrors`` naming every bad observation, the first as its
+    field), and nothing is stored. Only for dosing sessions from check-in to recovery
     (``session_not_monitored``). Returns the alerts this batch raised or upgraded, in time order.
     """
     _clinician(actor, session, "record vital signs")
@@ -95,7 +97,10 @@ def _store_batch(
 ) -> tuple[list[Alert], list[Observation]]:
     """Validate, store and evaluate one batch inside the caller's transaction (session locked)."""
     times = selectors.session_times(session)
-    validated = rules.validate_observations(observations, session_started_at=times.started_at, now=now)
+    # Every problem of the batch at once (DomainErrors), times said in the clinic's zone.
+    validated = rules.validate_observations(
+        observations, session_started_at=times.started_at, now=now, zone=ZoneInfo(session.clinic.timezone)
+    )
     if not validated:
         raise DomainError("no_observations", "Enter at least one value.", field="observations")
     ids = _insert_observations(session=session, actor=actor, validated=validated, source=source, now=now)

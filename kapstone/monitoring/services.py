@@ -588,7 +588,7 @@ def session_discharge(
         if evaluation is None:
             raise WorkflowConflict("session_not_recovering", "Dosing has not started in this session.")
         if not evaluation.ready and not override_reason:
-            unmet = "; ".join(f"{c.code} ({c.value}; needs {c.requirement})" for c in evaluation.unmet)
+            unmet = "; ".join(f"{c.title} ({c.value}; needs {c.requirement})" for c in evaluation.unmet)
             raise WorkflowConflict("discharge_criteria_unmet", f"Not ready for discharge: {unmet}.")
         discharge = Discharge.objects.create(
             session=current,

@@ -13,9 +13,12 @@ drawn). A panel is drawn only for what has been recorded in the session.
 
 Threshold lines are dotted (red critical, amber warning, green the discharge level). They are
 named in the panel's header, above its plot area, never beside the line: labels beside lines
-overlapped wherever two thresholds lie close (diastolic 110 and heart rate 110 on one axis). One
-header per panel, in the gap reserved above it, cannot overlap another; there is no legend to
-wrap over the plot on a phone (the blood pressure header says which marker is which).
+overlapped wherever two thresholds lie close (diastolic 110 and heart rate 110 on one axis). A
+header is one line of text per fact (the panel's name, then one line per kind of threshold in its
+colour), stacked LINE_PX apart in a gap reserved above its own panel, so no two can overlap;
+there is no legend to wrap over the plot on a phone (the blood pressure header says which marker
+is which). Plain text with a font colour and weight, because the page's content security policy
+refuses the inline styles plotly would write for rich text.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ COLOURS = {
     "aldrete_total": "#999999",
     "cadss": "#6b3fa0",
 }
-CRITICAL_COLOUR, WARNING_COLOUR, DISCHARGE_COLOUR = "#b3261e", "#c77700", "#2e8b57"
+CRITICAL_COLOUR, WARNING_COLOUR, DISCHARGE_COLOUR, INK = "#b3261e", "#c77700", "#2e8b57", "#2a3441"
 # Blood pressure as charted by hand: ▼ systolic, ▲ diastolic.
 SYMBOLS = {"systolic_bp": "triangle-down", "diastolic_bp": "triangle-up"}
-HEADER_PX = 36  # the gap above each panel holding its header (two lines of 11 px text)
+LINE_PX = 14  # one line of a panel's header (11–12 px text)
+HEADER_PAD_PX = 8  # between a panel and the header of the next one
 MARGIN_TOP, MARGIN_BOTTOM = 8, 48  # the time axis below
 TICK_PX = 16  # at least this many pixels between two labelled ticks (their text is 12 px)
 
@@ -94,7 +98,7 @@ def _scale_lines(key: str, t: rules.AlertThresholds) -> list[tuple[float, str, s
         return [
             (
                 float(t.moaas_critical_at_or_below),
-                f"critical ≤ {t.moaas_critical_at_or_below:g}",
+                f"Dotted red: critical ≤ {t.moaas_critical_at_or_below:g}",
                 CRITICAL_COLOUR,
             )
         ]
@@ -102,7 +106,7 @@ def _scale_lines(key: str, t: rules.AlertThresholds) -> list[tuple[float, str, s
         return [
             (
                 float(rules.ALDRETE_DISCHARGE_MIN),
-                f"discharge ≥ {rules.ALDRETE_DISCHARGE_MIN}",
+                f"Dotted green: discharge ≥ {rules.ALDRETE_DISCHARGE_MIN}",
                 DISCHARGE_COLOUR,
             )
         ]
@@ -130,22 +134,25 @@ def _threshold_lines(t: rules.AlertThresholds) -> list[tuple[str, float, str, st
     ]
 
 
-def _threshold_words(panel: Panel, lines: list[tuple[str, float, str, str]]) -> str:
-    """The header's second line: each severity's thresholds in its colour ("critical ≥ 180 / ≥ 110")."""
-    parts = []
-    for severity, colour in ((rules.CRITICAL, CRITICAL_COLOUR), (rules.WARNING, WARNING_COLOUR)):
+def _threshold_words(panel: Panel, lines: list[tuple[str, float, str, str]]) -> list[tuple[str, str]]:
+    """The header lines naming a panel's thresholds, one per severity, with its colour:
+    ("Dotted red: critical ≥ 180 / ≥ 110", red) — systolic / diastolic, as blood pressure is written."""
+    words = []
+    for severity, colour, name in (
+        (rules.CRITICAL, CRITICAL_COLOUR, "red"),
+        (rules.WARNING, WARNING_COLOUR, "amber"),
+    ):
         found = [
             (label, value) for code, value, label, sev in lines if sev == severity and code in panel.codes
         ]
         if not found:
             continue
         if panel.key == "bp":
-            # "critical ≥ 180 / ≥ 110": systolic / diastolic, as blood pressure is written.
             text = " / ".join(f"≥ {value:g}" for _, value in found)
         else:
             text = " or ".join(f"{label.split(' ', 1)[1]} {value:g}" for label, value in found)
-        parts.append(f'<span style="color:{colour}">{severity} {text}</span>')
-    return "Dotted: " + " · ".join(parts) if parts else ""
+        words.append((f"Dotted {name}: {severity} {text}", colour))
+    return words
 
 
 def axis_for(
@@ -198,39 +205,63 @@ def vitals_figure(
     lines = _threshold_lines(thresholds)
     panels = [p for p in VITAL_PANELS if any(code in by_code for code in p.codes)]
     strips = [(key, title) for key, title in SCALES if series[key]]
-    area = sum(HEADER_PX + p.height_px for p in panels) + (HEADER_PX + STRIP_HEIGHT_PX) * len(strips)
+
+    # Each panel: (key, header lines [(text, colour, bold)], plot height). The header of a panel
+    # is laid out in the gap above it: its lines never leave that gap, the gaps never overlap.
+    layout_plan: list[tuple[str, list[tuple[str, str, bool]], int]] = []
+    for panel in panels:
+        mine = [line for line in lines if line[0] in panel.codes and line[0] in by_code]
+        header = [(panel.title, INK, True)]
+        if panel.key == "bp":  # which marker is which, on a line of its own (a phone is narrow)
+            shown = [c for c in panel.codes if c in by_code]
+            header.append(
+                (
+                    " ".join("▼ systolic" if code == "systolic_bp" else "▲ diastolic" for code in shown),
+                    INK,
+                    False,
+                )
+            )
+        header += [(text, colour, False) for text, colour in _threshold_words(panel, mine)]
+        layout_plan.append((panel.key, header, panel.height_px))
+    for key, title in strips:
+        header = [(title, INK, True)] + [
+            (text, colour, False) for _, text, colour in _scale_lines(key, thresholds)
+        ]
+        layout_plan.append((key, header, STRIP_HEIGHT_PX))
+    area = sum(HEADER_PAD_PX + LINE_PX * len(header) + height for _, header, height in layout_plan)
 
     traces: list[dict[str, Any]] = []
     shapes: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     axes: dict[str, Any] = {}
+    domains: dict[str, tuple[str, str, list[float]]] = {}
     top_px = 0
-
-    def place(height_px: int, header: str) -> tuple[str, str, list[float]]:
-        """Reserve the next panel: its axis name ("y", "y2"…), layout key and domain; write its header."""
-        nonlocal top_px
-        index = len(axes) + 1
-        axis, key = ("y", "yaxis") if index == 1 else (f"y{index}", f"yaxis{index}")
+    for index, (key, header, height) in enumerate(layout_plan, start=1):
+        header_px = HEADER_PAD_PX + LINE_PX * len(header)
         domain = [
-            round(1 - (top_px + HEADER_PX + height_px) / area, 4),
-            round(1 - (top_px + HEADER_PX) / area, 4),
+            round(1 - (top_px + header_px + height) / area, 4),
+            round(1 - (top_px + header_px) / area, 4),
         ]
-        annotations.append(
-            {
-                "xref": "paper",
-                "x": 0,
-                "xanchor": "left",
-                "yref": "paper",
-                "y": domain[1],
-                "yanchor": "bottom",
-                "align": "left",
-                "text": header,
-                "showarrow": False,
-                "font": {"size": 11, "color": "#2a3441"},
-            }
-        )
-        top_px += HEADER_PX + height_px
-        return axis, key, domain
+        axis, layout_key = ("y", "yaxis") if index == 1 else (f"y{index}", f"yaxis{index}")
+        domains[key] = (axis, layout_key, domain)
+        for line, (text, colour, bold) in enumerate(header):
+            annotations.append(
+                {
+                    "name": key,
+                    "xref": "paper",
+                    "x": 0,
+                    "xanchor": "left",
+                    "yref": "paper",
+                    "y": domain[1],
+                    "yanchor": "bottom",
+                    # Line 0 on top: each line LINE_PX above the one after it.
+                    "yshift": LINE_PX * (len(header) - 1 - line),
+                    "text": text,
+                    "showarrow": False,
+                    "font": {"size": 12 if bold else 11, "color": colour, "weight": 700 if bold else 400},
+                }
+            )
+        top_px += header_px + height
 
     def threshold_shape(axis: str, value: float, colour: str) -> dict[str, Any]:
         return {
@@ -247,15 +278,7 @@ def vitals_figure(
 
     for panel in panels:
         mine = [line for line in lines if line[0] in panel.codes and line[0] in by_code]
-        names = []
-        for code in panel.codes:
-            if code in by_code and code in SYMBOLS:
-                marker = "▼" if SYMBOLS[code] == "triangle-down" else "▲"
-                word = "systolic" if code == "systolic_bp" else "diastolic"
-                names.append(f'<span style="color:{COLOURS[code]}">{marker} {word}</span>')
-        header = f"<b>{panel.title}</b>" + (f" · {' '.join(names)}" if names else "")
-        words = _threshold_words(panel, mine)
-        axis, key, domain = place(panel.height_px, header + (f"<br>{words}" if words else ""))
+        axis, layout_key, domain = domains[panel.key]
         values = [float(o.value) for code in panel.codes for o in by_code.get(code, [])]
         first, last, dtick = axis_for(
             values,
@@ -265,7 +288,7 @@ def vitals_figure(
             height_px=panel.height_px,
         )
         pad = dtick * 0.2
-        axes[key] = {
+        axes[layout_key] = {
             "domain": domain,
             "range": [first - pad, last + pad],
             "tickmode": "linear",
@@ -276,7 +299,7 @@ def vitals_figure(
             "automargin": True,
         }
         if panel.minor_step is not None and panel.minor_step < dtick:
-            axes[key]["minor"] = {"dtick": panel.minor_step, "showgrid": True, "gridcolor": "#f2f4f7"}
+            axes[layout_key]["minor"] = {"dtick": panel.minor_step, "showgrid": True, "gridcolor": "#f2f4f7"}
         for code in panel.codes:
             rows = by_code.get(code)
             if not rows:
@@ -291,23 +314,16 @@ def vitals_figure(
                     "y": [float(o.value) for o in rows],
                     "yaxis": axis,
                     "line": {"color": COLOURS[code], "width": 2},
-                    "marker": {"symbol": SYMBOLS.get(code, "circle"), "size": 8 if code in SYMBOLS else 6},
+                    "marker": {"symbol": SYMBOLS.get(code, "circle"), "size": 9 if code in SYMBOLS else 6},
                     "hovertemplate": f"%{{x|%H:%M}}: %{{y}} {definition.unit_display}<extra>{definition.label}</extra>",
                 }
             )
         for _, value, _, severity in mine:
-            shapes.append(
-                threshold_shape(
-                    axis, value, CRITICAL_COLOUR if severity == rules.CRITICAL else WARNING_COLOUR
-                )
-            )
+            colour = CRITICAL_COLOUR if severity == rules.CRITICAL else WARNING_COLOUR
+            shapes.append(threshold_shape(axis, value, colour))
 
     for key, title in strips:
-        scale_lines = _scale_lines(key, thresholds)
-        words = " · ".join(f'<span style="color:{colour}">{text}</span>' for _, text, colour in scale_lines)
-        axis, layout_key, domain = place(
-            STRIP_HEIGHT_PX, f"<b>{title}</b>" + (f"<br>Dotted: {words}" if words else "")
-        )
+        axis, layout_key, domain = domains[key]
         low, high = _scale_range(key)
         pad = (high - low) * 0.08
         axes[layout_key] = {
@@ -330,7 +346,7 @@ def vitals_figure(
                 "hovertemplate": f"%{{x|%H:%M}}: %{{y}}<extra>{title}</extra>",
             }
         )
-        for value, _, colour in scale_lines:
+        for value, _, colour in _scale_lines(key, thresholds):
             shapes.append(threshold_shape(axis, value, colour))
 
     times = [o.observed_at for o in observations] + [c.observed_at for c in cadss_scores]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kapstone.domain import monitoring as rules
-from kapstone.monitoring.charts import MARGIN_BOTTOM, MARGIN_TOP, TICK_PX, vitals_figure
+from kapstone.monitoring.charts import LINE_PX, MARGIN_BOTTOM, MARGIN_TOP, TICK_PX, vitals_figure
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -66,7 +66,11 @@ CADSS = [
 
 
 def headers(fig) -> list[str]:
-    return [a["text"] for a in fig["layout"]["annotations"]]
+    """Each panel's header, top to bottom, its lines joined with " | "."""
+    panels: dict[str, list[tuple[int, str]]] = {}
+    for annotation in fig["layout"]["annotations"]:
+        panels.setdefault(annotation["name"], []).append((-annotation["yshift"], annotation["text"]))
+    return [" | ".join(text for _, text in sorted(lines)) for lines in panels.values()]
 
 
 def test_each_scale_has_its_own_axis_with_its_range_against_clock_time():
@@ -91,12 +95,12 @@ def test_each_scale_has_its_own_axis_with_its_range_against_clock_time():
     assert ranges["y3"][0] < 0 < 5 < ranges["y3"][1] < 5.5
     assert ranges["y4"][0] < 0 < 92 < ranges["y4"][1] < 100
     assert ranges["y5"][0] < 0 < 10 < ranges["y5"][1] < 11
-    assert [h.split("<br>")[0] for h in headers(fig)] == [
-        '<b>Blood pressure, mmHg</b> · <span style="color:#b3261e">▼ systolic</span>',
-        "<b>Heart rate, /min</b>",
-        "<b>MOAA/S (0–5)</b>",
-        "<b>CADSS total (0–92)</b>",
-        "<b>Modified Aldrete (0–10)</b>",
+    assert [h.split(" | ")[0] for h in headers(fig)] == [
+        "Blood pressure, mmHg",
+        "Heart rate, /min",
+        "MOAA/S (0–5)",
+        "CADSS total (0–92)",
+        "Modified Aldrete (0–10)",
     ]
     # The panels are stacked without overlapping, each below its header.
     domains = [layout["yaxis"]["domain"]] + [layout[f"yaxis{n}"]["domain"] for n in (2, 3, 4, 5)]
@@ -113,11 +117,21 @@ def test_sedation_and_discharge_levels_are_drawn_on_their_strips():
     assert ("y5", 9.0) in lines  # modified Aldrete ≥ 9: discharge
     assert ("y", 180.0) in lines and ("y", 160.0) in lines  # the systolic thresholds on the BP panel
     assert ("y2", 130.0) in lines and ("y2", 110.0) in lines and ("y2", 50.0) in lines
-    texts = headers(fig)
-    assert "critical ≤ 2" in texts[2] and "discharge ≥ 9" in texts[4]
-    assert "critical ≥ 180" in texts[0] and "warning ≥ 160" in texts[0]
-    assert "critical ≥ 130" in texts[1] and "warning &gt; 110 or &lt; 50" not in texts[1]
-    assert "warning > 110 or < 50" in texts[1]
+    assert headers(fig) == [
+        "Blood pressure, mmHg | ▼ systolic | Dotted red: critical ≥ 180 | Dotted amber: warning ≥ 160",
+        "Heart rate, /min | Dotted red: critical ≥ 130 | Dotted amber: warning > 110 or < 50",
+        "MOAA/S (0–5) | Dotted red: critical ≤ 2",
+        "CADSS total (0–92)",
+        "Modified Aldrete (0–10) | Dotted green: discharge ≥ 9",
+    ]
+    colours = {a["text"]: a["font"]["color"] for a in fig["layout"]["annotations"]}
+    assert colours["Dotted red: critical ≥ 130"] == "#b3261e"
+    assert colours["Dotted amber: warning > 110 or < 50"] == "#c77700"
+    both = figure([obs("systolic_bp", 124, 0), obs("diastolic_bp", 80, 0)])
+    assert headers(both) == [
+        "Blood pressure, mmHg | ▼ systolic ▲ diastolic | Dotted red: critical ≥ 180 / ≥ 110"
+        " | Dotted amber: warning ≥ 160 / ≥ 100"
+    ]
 
 
 def test_only_recorded_vitals_and_scored_scales_get_a_panel():
@@ -126,7 +140,7 @@ def test_only_recorded_vitals_and_scored_scales_get_a_panel():
     assert "yaxis3" not in vitals_only["layout"]
     cadss_only = figure([obs("systolic_bp", 124, 0)], CADSS[:1])
     assert by_name(cadss_only)["CADSS total"]["yaxis"] == "y2"
-    assert "0–92" in headers(cadss_only)[1]
+    assert headers(cadss_only)[1] == "CADSS total (0–92)"
     assert "yaxis3" not in cadss_only["layout"]
     assert cadss_only["layout"]["height"] > figure([obs("systolic_bp", 124, 0)])["layout"]["height"]
 
@@ -227,12 +241,13 @@ def test_every_value_and_threshold_is_on_its_axis_and_headers_never_overlap(
         axis = axis_of(name)
         panel_px = (axis["domain"][1] - axis["domain"][0]) * area_px
         assert (len(ticks(axis)) - 1) * TICK_PX <= panel_px + 1  # labelled ticks never crowd
-    # One header per panel, each in the gap above its own panel: none can overlap another.
-    annotations = layout["annotations"]
+    # Each header line sits in the gap above its own panel, LINE_PX apart: none can overlap another.
     domains = sorted((axis_of(a)["domain"] for a in {t["yaxis"] for t in fig["data"]}), reverse=True)
-    assert len(annotations) == len(domains)
-    assert all(a["yref"] == "paper" for a in annotations)
-    tops = sorted((a["y"] for a in annotations), reverse=True)
-    assert tops == [d[1] for d in domains]
-    for above, below in itertools.pairwise(domains):
-        assert below[1] < above[0]  # a header's gap lies between two panels
+    annotations = layout["annotations"]
+    assert all(a["yref"] == "paper" and a["yanchor"] == "bottom" for a in annotations)
+    assert sorted({a["y"] for a in annotations}, reverse=True) == [d[1] for d in domains]
+    for index, domain in enumerate(domains):
+        mine = sorted(a["yshift"] for a in annotations if a["y"] == domain[1])
+        assert mine == [LINE_PX * n for n in range(len(mine))]
+        gap_px = ((domains[index - 1][0] if index else 1) - domain[1]) * area_px
+        assert len(mine) * LINE_PX <= gap_px + 1

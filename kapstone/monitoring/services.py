@@ -64,7 +64,8 @@ def _locked_monitored(session: CareSession) -> CareSession:
     if current.status not in selectors.MONITORED_STATES:
         raise WorkflowConflict(
             "session_not_monitored",
-            f"Vital signs are recorded from check-in until discharge; this session is {current.status}.",
+            "Vital signs are recorded from check-in until discharge; this session is "
+            f"{current.status.replace('_', ' ')}.",
         )
     return current
 
@@ -576,7 +577,8 @@ def session_discharge(
         if current.kind != DOSING or current.status != RECOVERING:
             raise WorkflowConflict(
                 "session_not_recovering",
-                f"Only a recovering dosing session can be discharged; this one is {current.status}.",
+                "Only a recovering dosing session can be discharged; this one is "
+                f"{current.status.replace('_', ' ')}.",
             )
         now = timezone.now()
         evaluation = selectors.discharge_evaluation(

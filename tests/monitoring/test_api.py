@@ -183,3 +183,13 @@ def test_session_not_being_monitored_is_409(nina, course_a):
     session = first_dosing(course_a)
     response = post_vitals(nina, session, one("spo2", 97))
     assert response.status_code == 409 and error_of(response)["code"] == "session_not_monitored"
+
+
+def test_a_session_state_is_named_in_words_not_as_a_code(nina, course_a):
+    from kapstone.care.services import session_transition
+    from tests.care.conftest import first_dosing
+
+    session = session_transition(actor=nina, session=first_dosing(course_a), to="no_show")
+    response = post_vitals(nina, session, one("spo2", 97))
+    assert response.status_code == 409
+    assert error_of(response)["message"].endswith("this session is no show.")

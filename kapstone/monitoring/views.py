@@ -75,7 +75,7 @@ def monitoring_context(user, session, **overrides) -> dict:
     latest = [
         {
             "code": code,
-            "label": d.display,
+            "label": d.label,
             "value": by_code[code][0].value,
             "unit": d.unit_display,
             "at": by_code[code][0].observed_at,

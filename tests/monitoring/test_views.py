@@ -212,6 +212,7 @@ class TestSessionPanel:
         assert reverse("monitoring:acknowledge", args=[Alert.objects.get().pk]).encode() in html
         assert reverse("monitoring:vitals", args=[running.pk]).encode() in html
         assert b"Baseline (before dosing)" in html
+        assert b"SpO2: <strong>88</strong> %" in html  # the latest values by their short names
 
     def test_read_only_viewer_sees_no_forms(self, as_user, adam, nina, running):
         raise_hypoxemia(nina, running)

@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from kapstone.accounts.access import clinic_ids_for, has_role, require_roles
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
-from kapstone.care.views import session_page
+from kapstone.care.views import session_page, state_label
 from kapstone.domain import monitoring as rules
 from kapstone.domain.errors import DomainError, DomainErrors, WorkflowConflict
 from kapstone.forms import add_domain_error
@@ -218,8 +218,11 @@ def _board_context(request: HttpRequest, token: str) -> dict:
         clinic_ids=clinic_ids_for(request.user, CLINICIANS),
         session_ids=[s.pk for s in sessions],
     )
+    rows = selectors.board_rows(sessions, now, notices)
+    for row in rows:
+        row["state"] = state_label(row["session"])  # the session page's words for its state
     return {
-        "rows": selectors.board_rows(sessions, now, notices),
+        "rows": rows,
         # The banner: clinic-wide notices; those about a session on the board are also in its row.
         "notices": [n for n in notices if n.session_id is None],
         "severity_words": SEVERITY_WORDS,

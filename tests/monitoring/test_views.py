@@ -332,6 +332,7 @@ class TestBoard:
         html = page.content
         assert b"Zzyzxfield" in html and b"Fast heart rate" in html and b"Warning</span>" in html
         assert b'hx-trigger="every 500ms"' in html and b'aria-label="rising"' in html
+        assert b'<span class="state st-in_progress">In progress</span>' in html
         assert audit_count(action="read", object_type="monitoring_board", actor=nina) == 1
 
     def test_htmx_refresh_returns_the_rows_only(self, as_user, nina, running):

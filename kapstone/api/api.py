@@ -13,7 +13,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from kapstone.accounts.api_kit import BearerToken
-from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.errors import DomainError, DomainErrors, WorkflowConflict
 
 logger = logging.getLogger("kapstone.api")
 
@@ -88,6 +88,14 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     codes = {400: "invalid_json", 403: "forbidden", 405: "method_not_allowed", 429: "too_many_requests"}
     message = "The request body is not valid JSON." if exc.status_code == 400 else str(exc)
     return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
+
+@api.exception_handler(DomainErrors)
+def _domain_errors(request: HttpRequest, exc: DomainErrors) -> HttpResponse:
+    """Several refusals found together (a vitals batch): the one error shape of the first, plus
+    ``errors`` listing them all (``DomainErrors.as_dict``)."""
+    status = 409 if isinstance(exc, WorkflowConflict) else 422
+    return api.create_response(request, exc.as_dict(), status=status)
 
 
 @api.exception_handler(Http404)

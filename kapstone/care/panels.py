@@ -26,10 +26,16 @@ def register_session_panel(panel: SessionPanel) -> None:
     _PANELS[panel.key] = panel
 
 
-def session_panels_for(*, user: Any, session: Any) -> list[tuple[str, dict[str, Any]]]:
+def session_panels_for(
+    *, user: Any, session: Any, overrides: dict[str, dict[str, Any]] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each registered panel's template and context. ``overrides`` (panel key → context items)
+    lets the app that owns a panel re-render the page with its refused form bound, so the user
+    sees the errors beside the fields on the page they were on."""
     rendered = []
     for panel in sorted(_PANELS.values(), key=lambda p: p.order):
         context = panel.context(user, session)
         if context is not None:
-            rendered.append((panel.template, {"session": session, **context}))
+            extra = (overrides or {}).get(panel.key, {})
+            rendered.append((panel.template, {"session": session, **context, **extra}))
     return rendered

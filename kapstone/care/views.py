@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -297,6 +298,19 @@ def _session_roles_ok(request: HttpRequest, session) -> bool:
 @require_GET
 def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     session = selectors.session_get_for_user(user=request.user, session_id=session_id)
+    return session_page(request, session)
+
+
+def session_page(
+    request: HttpRequest,
+    session,
+    *,
+    status: int = 200,
+    panel_overrides: dict[str, dict[str, Any]] | None = None,
+) -> HttpResponse:
+    """The session page of a session already read through the scoped selector. An app above care
+    re-renders it with a refused form of its panel (``panel_overrides``, panel key → context) and
+    ``status`` 400, so the errors show beside the fields on this page rather than on a bare form."""
     events, checks = selectors.session_history(session=session)
     moves = (
         sorted(allowed_transitions(session.status, dosing=session.is_dosing))
@@ -324,8 +338,9 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
             "can_reschedule": session.status == "scheduled"
             and has_role(request.user, SCHEDULING, session.clinic_id),
             **notes_context(request.user, session),
-            "panels": session_panels_for(user=request.user, session=session),
+            "panels": session_panels_for(user=request.user, session=session, overrides=panel_overrides),
         },
+        status=status,
     )
 
 

@@ -7,6 +7,7 @@ input is to blame, the ``field`` it came from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -28,6 +29,32 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError(code={self.code!r}, message={self.message!r}, field={self.field!r})"
+
+
+class DomainErrors(DomainError):
+    """Several refusals of one request, found together (every implausible value of a vitals set).
+
+    It is a :class:`DomainError` whose ``code``, ``message`` and ``field`` are those of the first
+    refusal, so a caller that handles one error keeps working; ``errors`` holds them all, in input
+    order, and :meth:`as_dict` lists them under ``errors``.
+    """
+
+    def __init__(self, errors: Sequence[DomainError]) -> None:
+        if not errors:
+            raise ValueError("DomainErrors needs at least one error.")
+        first = errors[0]
+        super().__init__(first.code, first.message, first.field)
+        self.errors: tuple[DomainError, ...] = tuple(errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        body = super().as_dict()
+        body["error"]["errors"] = [
+            {"code": e.code, "message": e.message, "field": e.field} for e in self.errors
+        ]
+        return body
+
+    def __repr__(self) -> str:
+        return f"DomainErrors({list(self.errors)!r})"
 
 
 class WorkflowConflict(DomainError):

@@ -28,11 +28,11 @@ import itertools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kapstone.domain.errors import DomainError
+from kapstone.domain.errors import DomainError, DomainErrors
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -158,52 +158,67 @@ class ObservationDefinition:
     whole_number: bool
     category: str
     plausibility_note: str
+    label: str
+    """The short name a clinician reads beside a value ("SpO2", "Systolic BP"), the one used in
+    messages and form labels."""
 
 
 def _definition(
-    code: str, display: str, loinc: str | None, ucum: str, shown: str, low: int, high: int, note: str
+    code: str,
+    display: str,
+    label: str,
+    loinc: str | None,
+    ucum: str,
+    shown: str,
+    low: int,
+    high: int,
+    note: str,
 ) -> ObservationDefinition:
     whole = ucum == "{score}"
     category = "exam" if whole else "vital-signs"
     return ObservationDefinition(
-        code, display, loinc, ucum, shown, Decimal(low), Decimal(high), whole, category, note
+        code, display, loinc, ucum, shown, Decimal(low), Decimal(high), whole, category, note, label
     )
 
 
-# Columns: our code, display, LOINC, UCUM unit, unit as shown, plausible min, plausible max, why.
+# Columns: our code, display, short label, LOINC, UCUM unit, unit as shown, plausible min, plausible
+# max, why.
 _VITAL_LIST = (
     _definition(
-        "systolic_bp", "Systolic blood pressure", "8480-6", "mm[Hg]", "mmHg", 40, 300,
+        "systolic_bp", "Systolic blood pressure", "Systolic BP", "8480-6", "mm[Hg]", "mmHg", 40, 300,
         "Upper 300 from issue 5; lower 40 chosen: below it a cuff reading is artefact or arrest.",
     ),
     _definition(
-        "diastolic_bp", "Diastolic blood pressure", "8462-4", "mm[Hg]", "mmHg", 20, 200,
+        "diastolic_bp", "Diastolic blood pressure", "Diastolic BP", "8462-4", "mm[Hg]", "mmHg", 20, 200,
         "Chosen: 20–200; and below the systolic of the same reading (issue 5).",
     ),
-    _definition("heart_rate", "Heart rate", "8867-4", "/min", "/min", 20, 250, "20–250 from issue 5."),
     _definition(
-        "spo2", "Oxygen saturation by pulse oximetry", "59408-5", "%", "%", 40, 100,
-        "40–100 from issue 5 (a saturation cannot exceed 100 %).",
+        "heart_rate", "Heart rate", "Heart rate", "8867-4", "/min", "/min", 20, 250, "20–250 from issue 5."
     ),
     _definition(
-        "respiratory_rate", "Respiratory rate", "9279-1", "/min", "/min", 0, 80,
+        "spo2", "Oxygen saturation by pulse oximetry", "SpO2", "59408-5", "%", "%", 0, 100,
+        "0–100 (issue 11): a saturation cannot exceed 100 %; a very low reading is kept, because "
+        "refusing it would hide the most dangerous reading (issue 5 had 40 as the lower bound).",
+    ),
+    _definition(
+        "respiratory_rate", "Respiratory rate", "Respiratory rate", "9279-1", "/min", "/min", 0, 80,
         "Chosen: 0–80. 0 (apnoea) is kept because refusing it would hide the most dangerous reading; "
         "above 80 /min is not sustainable breathing in an adult.",
     ),
     _definition(
-        "temperature", "Body temperature", "8310-5", "Cel", "°C", 25, 45,
-        "Chosen: 25–45 °C. Outside it an awake outpatient is not plausible; the bound also refuses a "
-        "Fahrenheit value typed into the Celsius field (98.6).",
+        "temperature", "Body temperature", "Temperature", "8310-5", "Cel", "°C", 25, 44,
+        "Chosen: 25–44 °C (issue 11 names 45 °C as implausible). Outside it an awake outpatient is "
+        "not plausible; the bound also refuses a Fahrenheit value typed into the Celsius field (98.6).",
     ),
 )  # fmt: skip
 
 _SCORE_LIST = (
     _definition(
-        "moaas", "MOAA/S sedation score", None, "{score}", "", 0, 5,
+        "moaas", "MOAA/S sedation score", "MOAA/S", None, "{score}", "", 0, 5,
         "Scale range 0–5 (Chernik 1990; clinical.md §3.5). No LOINC code found: local code.",
     ),
     _definition(
-        "aldrete_total", "Modified Aldrete score", None, "{score}", "", 0, 10,
+        "aldrete_total", "Modified Aldrete score", "Modified Aldrete", None, "{score}", "", 0, 10,
         "Scale range 0–10 (five items 0–2; clinical.md §3.7). No LOINC code found: local code.",
     ),
 )  # fmt: skip
@@ -311,33 +326,62 @@ def _coerce_observations(raw: object, *, prefix: str) -> tuple[Observation, ...]
     return tuple(_coerce_observation(item, index=i, prefix=prefix) for i, item in enumerate(items))
 
 
-def validate_observations(
+def _shown_value(value: Decimal, definition: ObservationDefinition) -> str:
+    """A value with its unit as a clinician writes it, with a real minus sign (−5 /min)."""
+    return _with_unit(value, definition).replace("-", "−")
+
+
+def _local_time(moment: datetime, *, now: datetime, zone: tzinfo | None) -> str:
+    """``moment`` as the clinic reads it next to ``now``: "10:00", "10:00 tomorrow",
+    "10:00 yesterday", "4 Mar 10:00", or "4 Mar 2024 10:00" in another year. Without a zone the
+    time is UTC and says so."""
+    local, today = moment.astimezone(zone or UTC), now.astimezone(zone or UTC).date()
+    clock = local.strftime("%H:%M") + ("" if zone is not None else " UTC")
+    if local.date() == today:
+        return clock
+    if local.date() == today + timedelta(days=1):
+        return f"{clock} tomorrow"
+    if local.date() == today - timedelta(days=1):
+        return f"{clock} yesterday"
+    day = f"{local.day} {local:%b}" if local.year == today.year else f"{local.day} {local:%b %Y}"
+    return f"{day} {clock}"
+
+
+@dataclass(frozen=True)
+class ObservationReview:
+    """What :func:`review_observations` found: the batch normalised (our codes, Decimal values,
+    aware times) and every problem with it. The batch may be stored only when ``problems`` is
+    empty; ``observations`` then holds every observation in input order."""
+
+    observations: tuple[Observation, ...]
+    problems: tuple[DomainError, ...]
+
+
+NOTHING_SAVED = "Nothing was saved."
+
+
+def review_observations(
     observations: object,
     *,
     session_started_at: datetime,
     now: datetime,
     clock_skew_tolerance: timedelta = _MINUTE,
-) -> tuple[Observation, ...]:
-    """Check a batch of observations and return them normalised (our codes, Decimal values).
+    zone: tzinfo | None = None,
+) -> ObservationReview:
+    """Check a batch of observations and report every problem at once, not only the first.
 
-    Guarantees: either every observation is returned, in input order, or a DomainError is raised
-    and nothing is accepted (one bad value refuses the whole batch). Each observation is a mapping
-    or :class:`Observation` with ``code`` (ours or LOINC), ``value`` and an aware ``observed_at``
-    (a datetime or ISO 8601 string); extra keys (``source``…) are ignored for the app to read.
+    The checks and codes are those of :func:`validate_observations`, which raises what this
+    returns. Each problem is a :class:`DomainError` whose ``field`` is ``observations[i].<key>``
+    (i the 0-based index) and whose message is in words, for the screen beside the field:
+    "SpO2 150 % is not possible (0–100 %). Nothing was saved." or "The time is in the future
+    (10:00 tomorrow). Nothing was saved." — times in ``zone`` (the clinic's time zone; UTC, said
+    so, without one). An observation reports at most one value problem (its range, else the
+    diastolic against a plausible systolic of the same reading) and at most one time problem.
 
-    Refusals (``field`` is ``observations[i].<key>``, i the 0-based index; the message names the
-    code and the value):
-
-    - ``invalid_observation``: not a list, not an object, missing key, non-numeric value, a
-      fractional score, an unparsable or naive time.
-    - ``unknown_vital``: a code that is neither ours nor a known LOINC code.
-    - ``implausible_value``: a value outside the definition's plausible range; a diastolic at or
-      above the systolic of the same reading (same ``observed_at``); a time later than ``now``
-      plus ``clock_skew_tolerance`` (default 1 min, for device clocks), or before the session began.
-
-    Source: plausibility limits from issue 5 (SpO2 40–100 %, HR 20–250, systolic ≤ 300,
-    diastolic < systolic); the other limits are chosen and justified in
-    :data:`OBSERVATION_DEFINITIONS` (``plausibility_note``) and docs/clinical-rules.md (monitoring).
+    Refusals (raised, not collected: they are the caller's mistakes): ``invalid_datetime`` /
+    ``naive_datetime`` for ``now`` or ``session_started_at``, ``invalid_argument`` for a negative
+    ``clock_skew_tolerance``.
+    Source: as :func:`validate_observations`.
     """
     session_started_at = _aware(session_started_at, field="session_started_at")
     now = _aware(now, field="now")
@@ -347,49 +391,145 @@ def validate_observations(
             f"clock_skew_tolerance must be a non-negative timedelta, got {clock_skew_tolerance!r}.",
             field="clock_skew_tolerance",
         )
-    result = _coerce_observations(observations, prefix="observations")
+    try:
+        items = _sequence(observations, field="observations", code="invalid_observation")
+    except DomainError as error:
+        return ObservationReview((), (error,))
+    problems: list[DomainError] = []
+    coerced: list[tuple[int, Observation]] = []
+    for index, raw in enumerate(items):
+        try:
+            coerced.append((index, _coerce_observation(raw, index=index, prefix="observations")))
+        except DomainError as error:
+            problems.append(error)
     latest_allowed = now + clock_skew_tolerance
-    for index, obs in enumerate(result):
+    value_refused: set[int] = set()
+    found: list[tuple[int, int, DomainError]] = []  # (index, 0 value / 1 time, problem)
+    for index, obs in coerced:
         definition = OBSERVATION_DEFINITIONS[obs.code]
         where = f"observations[{index}]"
         if not definition.plausible_min <= obs.value <= definition.plausible_max:
-            raise DomainError(
-                "implausible_value",
-                f"{where}: {definition.code} {_with_unit(obs.value, definition)} is outside the plausible "
-                f"range {_fmt(definition.plausible_min)}–{_with_unit(definition.plausible_max, definition)}; "
-                "the batch was not stored.",
-                field=f"{where}.value",
+            value_refused.add(index)
+            low = _fmt(definition.plausible_min).replace("-", "−")
+            found.append(
+                (
+                    index,
+                    0,
+                    DomainError(
+                        "implausible_value",
+                        f"{definition.label} {_shown_value(obs.value, definition)} is not possible "
+                        f"({low}–{_with_unit(definition.plausible_max, definition)}). {NOTHING_SAVED}",
+                        field=f"{where}.value",
+                    ),
+                )
             )
         if obs.observed_at > latest_allowed:
-            raise DomainError(
-                "implausible_value",
-                f"{where}: {definition.code} observed at {obs.observed_at.isoformat()} is in the future "
-                f"(now {now.isoformat()}); the batch was not stored.",
-                field=f"{where}.observed_at",
-            )
-        if obs.observed_at < session_started_at:
-            raise DomainError(
-                "implausible_value",
-                f"{where}: {definition.code} observed at {obs.observed_at.isoformat()} is before the "
-                f"session began ({session_started_at.isoformat()}); the batch was not stored.",
-                field=f"{where}.observed_at",
-            )
-    systolic_by_time: dict[datetime, list[Decimal]] = {}
-    for obs in result:
-        if obs.code == "systolic_bp":
-            systolic_by_time.setdefault(obs.observed_at, []).append(obs.value)
-    for index, obs in enumerate(result):
-        if obs.code != "diastolic_bp":
-            continue
-        for systolic in systolic_by_time.get(obs.observed_at, ()):
-            if obs.value >= systolic:
-                raise DomainError(
-                    "implausible_value",
-                    f"observations[{index}]: diastolic_bp {_fmt(obs.value)} mmHg is not below the systolic "
-                    f"{_fmt(systolic)} mmHg of the same reading; the batch was not stored.",
-                    field=f"observations[{index}].value",
+            when = _local_time(obs.observed_at, now=now, zone=zone)
+            found.append(
+                (
+                    index,
+                    1,
+                    DomainError(
+                        "implausible_value",
+                        f"The time is in the future ({when}). {NOTHING_SAVED}",
+                        field=f"{where}.observed_at",
+                    ),
                 )
-    return result
+            )
+        elif obs.observed_at < session_started_at:
+            began = _local_time(session_started_at, now=now, zone=zone)
+            found.append(
+                (
+                    index,
+                    1,
+                    DomainError(
+                        "implausible_value",
+                        f"The time is before the session began ({began}). {NOTHING_SAVED}",
+                        field=f"{where}.observed_at",
+                    ),
+                )
+            )
+    # A diastolic at or above the systolic of the same reading (same time): compared only with a
+    # plausible systolic, and reported only for a diastolic not already refused for its range.
+    systolic_by_time: dict[datetime, list[Decimal]] = {}
+    for index, obs in coerced:
+        if obs.code == "systolic_bp" and index not in value_refused:
+            systolic_by_time.setdefault(obs.observed_at, []).append(obs.value)
+    for index, obs in coerced:
+        if obs.code != "diastolic_bp" or index in value_refused:
+            continue
+        systolic = next((v for v in systolic_by_time.get(obs.observed_at, ()) if obs.value >= v), None)
+        if systolic is not None:
+            found.append(
+                (
+                    index,
+                    0,
+                    DomainError(
+                        "implausible_value",
+                        f"Diastolic BP {_fmt(obs.value)} mmHg is not below the systolic {_fmt(systolic)} "
+                        f"mmHg of the same reading. {NOTHING_SAVED}",
+                        field=f"observations[{index}].value",
+                    ),
+                )
+            )
+    problems += [problem for _, _, problem in sorted(found, key=lambda item: (item[0], item[1]))]
+    # Shape problems and rule problems in input order (a shape problem stops its own observation).
+    problems.sort(key=_problem_index)
+    return ObservationReview(tuple(obs for _, obs in coerced), tuple(problems))
+
+
+def _problem_index(problem: DomainError) -> int:
+    field = problem.field or ""
+    if field.startswith("observations[") and "]" in field:
+        number = field[len("observations[") : field.index("]")]
+        if number.isdigit():
+            return int(number)
+    return -1
+
+
+def validate_observations(
+    observations: object,
+    *,
+    session_started_at: datetime,
+    now: datetime,
+    clock_skew_tolerance: timedelta = _MINUTE,
+    zone: tzinfo | None = None,
+) -> tuple[Observation, ...]:
+    """Check a batch of observations and return them normalised (our codes, Decimal values).
+
+    Guarantees: either every observation is returned, in input order, or a DomainError is raised
+    and nothing is accepted (one bad value refuses the whole batch). Each observation is a mapping
+    or :class:`Observation` with ``code`` (ours or LOINC), ``value`` and an aware ``observed_at``
+    (a datetime or ISO 8601 string); extra keys (``source``…) are ignored for the app to read.
+
+    The error raised is a :class:`~kapstone.domain.errors.DomainErrors`: its code, message and
+    field are the first problem's, and ``errors`` lists every problem found
+    (:func:`review_observations` returns them without raising).
+
+    Refusals (``field`` is ``observations[i].<key>``, i the 0-based index; the message names the
+    observation and the value in words, or the time in ``zone``):
+
+    - ``invalid_observation``: not a list, not an object, missing key, non-numeric value, a
+      fractional score, an unparsable or naive time.
+    - ``unknown_vital``: a code that is neither ours nor a known LOINC code.
+    - ``implausible_value``: a value outside the definition's plausible range; a diastolic at or
+      above the systolic of the same reading (same ``observed_at``); a time later than ``now``
+      plus ``clock_skew_tolerance`` (default 1 min, for device clocks), or before the session began.
+
+    Source: plausibility limits from issue 5 (HR 20–250, systolic ≤ 300, diastolic < systolic) and
+    issue 11 (SpO2 0–100 %, 45 °C implausible); the other limits are chosen and justified in
+    :data:`OBSERVATION_DEFINITIONS` (``plausibility_note``) and docs/clinical-rules.md (monitoring).
+    """
+    review = review_observations(
+        observations,
+        session_started_at=session_started_at,
+        now=now,
+        clock_skew_tolerance=clock_skew_tolerance,
+        zone=zone,
+    )
+    if review.problems:
+        raise DomainErrors(review.problems)
+    return review.observations
 
 
 def derive_baseline(observations: object, *, dosing_started_at: datetime) -> dict[str, Decimal]:
@@ -529,13 +669,15 @@ def _thresholds(value: object) -> AlertThresholds:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One alert code: the episode it belongs to, the severities it can carry, its source."""
+    """One alert code: the episode it belongs to, the severities it can carry, its source, and
+    ``title``, the words a clinician reads for it on every screen (the code stays in the API)."""
 
     code: str
     episode: str
     severities: tuple[str, ...]
     description: str
     source: str
+    title: str
 
 
 ALERT_RULES: Mapping[str, AlertRule] = {
@@ -547,6 +689,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (CRITICAL,),
             "Systolic ≥ 180 or diastolic ≥ 110 mmHg.",
             "Spravato label Table 6 (clinical.md §3.2); critical severity is protocol practice.",
+            "Blood pressure critically high",
         ),
         AlertRule(
             "hypertension",
@@ -554,6 +697,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (WARNING,),
             "Systolic ≥ 160 or diastolic ≥ 100 mmHg.",
             "Protocol practice (issue 5); APA 2017 gives no number (clinical.md §3.1).",
+            "High blood pressure",
         ),
         AlertRule(
             "bp_rise_from_baseline",
@@ -561,6 +705,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (WARNING,),
             "Systolic ≥ 40 or diastolic ≥ 25 mmHg above baseline.",
             "Spravato label (clinical.md §3.2).",
+            "Blood pressure rise from baseline",
         ),
         AlertRule(
             "tachycardia",
@@ -568,6 +713,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (WARNING, CRITICAL),
             "Heart rate > 110 /min (warning), ≥ 130 /min (critical).",
             "> 110: common protocol stop rule (clinical.md §3.1, unverified); ≥ 130: protocol practice.",
+            "Fast heart rate",
         ),
         AlertRule(
             "bradycardia",
@@ -575,6 +721,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (WARNING,),
             "Heart rate < 50 /min.",
             "Protocol practice.",
+            "Slow heart rate",
         ),
         AlertRule(
             "hypoxemia",
@@ -583,6 +730,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             "SpO2 < 94 % (warning), < 90 % (critical).",
             "Label: pulse oximetry each session (clinical.md §3.2); < 90 % scores 0 on the modified "
             "Aldrete (§3.7); 94 % is protocol practice.",
+            "Low oxygen saturation",
         ),
         AlertRule(
             "bradypnea",
@@ -590,6 +738,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (CRITICAL,),
             "Respiratory rate < 10 /min.",
             "Protocol practice; respiratory depression is a REMS target outcome (software.md §2.1).",
+            "Slow breathing",
         ),
         AlertRule(
             "sedation",
@@ -598,6 +747,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             "Any fall in MOAA/S from baseline (warning); MOAA/S ≤ 2 (critical).",
             "Spravato label: any fall from pre-dose is sedation, 0 is loss of consciousness "
             "(clinical.md §3.2, §3.5); ≤ 2 critical is protocol practice.",
+            "Sedation (MOAA/S)",
         ),
         AlertRule(
             "vitals_overdue",
@@ -605,6 +755,7 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             (WARNING,),
             "A scheduled check is past its due time plus the grace period.",
             "Label: BP before dosing and ~40 min after (clinical.md §3.2); interval per protocol.",
+            "Vital signs overdue",
         ),
     )
 }
@@ -1320,6 +1471,71 @@ class CriticalAlertPeriod:
 
 
 @dataclass(frozen=True)
+class DischargeCriterionRule:
+    """One discharge criterion as a clinician reads it: ``title`` (its name on every screen) and
+    ``source``, a citation the clinician can look up (the internal references are in
+    docs/clinical-rules.md)."""
+
+    code: str
+    title: str
+    source: str
+
+
+DISCHARGE_CRITERIA: Mapping[str, DischargeCriterionRule] = {
+    rule.code: rule
+    for rule in (
+        DischargeCriterionRule(
+            "minimum_observation",
+            "Minimum observation time",
+            "Spravato (esketamine) prescribing information, boxed warning: observe for at least 2 hours.",
+        ),
+        DischargeCriterionRule(
+            "moaas_alert",
+            "Sedation (MOAA/S)",
+            "MOAA/S, Chernik et al. 1990; Spravato prescribing information.",
+        ),
+        DischargeCriterionRule(
+            "aldrete_score",
+            "Modified Aldrete score",
+            "Modified Aldrete score (Aldrete 1995): 9 or more allows discharge.",
+        ),
+        DischargeCriterionRule(
+            "vitals_stable",
+            "Vital signs stable",
+            "Clinic protocol; ±20 % of baseline from the circulation item of the modified Aldrete "
+            "score (Aldrete 1995).",
+        ),
+        DischargeCriterionRule("no_open_critical_alert", "No open critical alert", "Clinic protocol."),
+        DischargeCriterionRule(
+            "escort_confirmed",
+            "Escort",
+            "Spravato (esketamine) prescribing information: transport home must be arranged.",
+        ),
+        DischargeCriterionRule(
+            "driving_advice_given",
+            "Driving advice",
+            "Spravato (esketamine) prescribing information: no driving or machinery until the next "
+            "day after restful sleep.",
+        ),
+    )
+}
+"""The criteria of :func:`evaluate_discharge`, in its order. Source: see each criterion there."""
+
+
+def title_for(code: str) -> str:
+    """The words a clinician reads for a monitoring code: an alert rule's or a discharge
+    criterion's title, an observation's label; any other code as plain words ("something_new"
+    → "Something new"), never the code itself."""
+    if code in ALERT_RULES:
+        return ALERT_RULES[code].title
+    if code in DISCHARGE_CRITERIA:
+        return DISCHARGE_CRITERIA[code].title
+    if code in OBSERVATION_DEFINITIONS:
+        return OBSERVATION_DEFINITIONS[code].label
+    return str(code).replace("_", " ").strip().capitalize()
+
+
+@dataclass(frozen=True)
 class DischargeCriterion:
     """One discharge criterion: whether it is met, the value found and what is required."""
 
@@ -1328,6 +1544,10 @@ class DischargeCriterion:
     value: str
     requirement: str
     source: str
+
+    @property
+    def title(self) -> str:
+        return DISCHARGE_CRITERIA[self.code].title
 
 
 @dataclass(frozen=True)
@@ -1490,7 +1710,7 @@ def evaluate_discharge(
                 False,
                 "dosing has not ended",
                 f"≥ {min_observation} min since the end of dosing",
-                "Spravato label/REMS: observe at least 2 hours (clinical.md §3.2).",
+                DISCHARGE_CRITERIA["minimum_observation"].source,
             )
         )
     else:
@@ -1501,7 +1721,7 @@ def evaluate_discharge(
                 observed_min >= min_observation,
                 f"{observed_min} min",
                 f"≥ {min_observation} min since the end of dosing",
-                "Spravato label/REMS: observe at least 2 hours (clinical.md §3.2).",
+                DISCHARGE_CRITERIA["minimum_observation"].source,
             )
         )
     after_dosing = end if end is not None else start
@@ -1523,7 +1743,7 @@ def evaluate_discharge(
             moaas is not None and moaas.value == 5,
             "not recorded since dosing ended" if moaas is None else f"MOAA/S {_fmt(moaas.value)}",
             "MOAA/S 5 (responds readily to name in a normal tone)",
-            "MOAA/S (clinical.md §3.5, §3.7).",
+            DISCHARGE_CRITERIA["moaas_alert"].source,
         )
     )
     since.append(_met_since(series("moaas", lambda v: v == 5)) if criteria[-1].met else None)
@@ -1537,7 +1757,7 @@ def evaluate_discharge(
             if aldrete is None
             else f"modified Aldrete {_fmt(aldrete.value)}",
             "modified Aldrete ≥ 9",
-            "Modified Aldrete, ≥ 9 allows discharge (clinical.md §3.7).",
+            DISCHARGE_CRITERIA["aldrete_score"].source,
         )
     )
     since.append(
@@ -1549,7 +1769,10 @@ def evaluate_discharge(
     vitals = {code: latest(code) for code in ("systolic_bp", "diastolic_bp", "heart_rate")}
     missing = [code for code, obs in vitals.items() if obs is None]
     if missing:
-        vitals_met, vitals_value = False, f"not recorded since dosing ended: {', '.join(missing)}"
+        vitals_met = False
+        vitals_value = "not recorded since dosing ended: " + ", ".join(
+            OBSERVATION_DEFINITIONS[code].label for code in missing
+        )
     else:
         vitals_met = all(
             _vital_stable(code, obs.value, base, limits, tolerance)
@@ -1573,7 +1796,7 @@ def evaluate_discharge(
             vitals_value,
             f"BP and heart rate below the alert thresholds, or within ±{_fmt(tolerance)} % of baseline "
             "and below the critical level",
-            "Issue 5; ±20 % from the modified Aldrete circulation item (clinical.md §3.7).",
+            DISCHARGE_CRITERIA["vitals_stable"].source,
         )
     )
     for code in vitals:
@@ -1588,9 +1811,9 @@ def evaluate_discharge(
         DischargeCriterion(
             "no_open_critical_alert",
             not still_open,
-            "none open" if not still_open else "open: " + ", ".join(a.code for a in still_open),
+            "none open" if not still_open else "open: " + ", ".join(title_for(a.code) for a in still_open),
             "no open critical alert",
-            "Issue 5.",
+            DISCHARGE_CRITERIA["no_open_critical_alert"].source,
         )
     )
     cleared = max((a.resolved_at for a in alerts if a.resolved_at is not None), default=None)
@@ -1599,9 +1822,9 @@ def evaluate_discharge(
         DischargeCriterion(
             "escort_confirmed",
             escort,
-            "confirmed" if escort else "not confirmed",
+            "yes" if escort else "no",
             "an escort takes the patient home",
-            "Spravato label: transport must be arranged (clinical.md §3.2).",
+            DISCHARGE_CRITERIA["escort_confirmed"].source,
         )
     )
     criteria.append(
@@ -1610,7 +1833,7 @@ def evaluate_discharge(
             advice,
             "given" if advice else "not given",
             "advised not to drive or operate machinery until the next day after restful sleep",
-            "Spravato label (clinical.md §3.2).",
+            DISCHARGE_CRITERIA["driving_advice_given"].source,
         )
     )
 

@@ -183,10 +183,10 @@ def score_aldrete(answers: object) -> AldreteScore:
                     field=f"answers.{key}",
                 )
         if len(answers) != count:
-            missing = [item.code for item in ALDRETE_ITEMS if item.code not in answers]
+            missing = [item.name for item in ALDRETE_ITEMS if item.code not in answers]
             raise DomainError(
                 "wrong_answer_count",
-                f"Modified Aldrete has {count} items; missing: {', '.join(missing)}.",
+                f"Modified Aldrete has {count} items; choose a score for: {', '.join(missing)}.",
                 field="answers",
             )
         pairs = [(f"answers.{item.code}", item, answers[item.code]) for item in ALDRETE_ITEMS]
@@ -208,7 +208,7 @@ def score_aldrete(answers: object) -> AldreteScore:
             field="answers",
         )
     scores = tuple(
-        _check_int(answer, field=field, label=f"Modified Aldrete {item.code}", low=0, high=2)
+        _check_int(answer, field=field, label=f"Modified Aldrete {item.name}", low=0, high=2)
         for field, item, answer in pairs
     )
     total = sum(scores)

@@ -131,6 +131,19 @@ class Administration(models.Model):
     def is_running(self) -> bool:
         return self.ended_at is None
 
+    @property
+    def paused_since(self):
+        """When the running infusion was paused, or None while it runs or once it has ended.
+
+        The latest rate event decides (a resume lifts a pause). Reads ``rate_events`` through
+        ``.all()`` so a prefetched set is used. Shown as "Infusion paused (since 10:42)" by
+        ``dosing/_order_state.html``, the one place the order's state is put into words.
+        """
+        if self.ended_at is not None:
+            return None
+        events = sorted(self.rate_events.all(), key=lambda e: (e.at, e.pk))
+        return events[-1].at if events and events[-1].kind == "pause" else None
+
 
 class StartOverride(models.Model):
     """A prescriber's decision to start an administration despite a start gate's objection

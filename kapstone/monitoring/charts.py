@@ -3,14 +3,28 @@
 Plain JSON like the PK chart (``dosing/charts.py``): the page embeds it with ``json_script`` and
 ``static/kapstone/app.js`` draws it with the locally served plotly.min.js.
 
-The bedside scales (issue 5: "scored in the domain, charted on the session") each get a strip of
-their own under the vitals, on the same clock-time axis and with the scale's whole range: MOAA/S
-0–5 (the sedation alert's critical level drawn), CADSS total 0–92, modified Aldrete 0–10 (the
-discharge level drawn). A strip is drawn only for a scale that has been scored in the session.
+Each vital sign has a panel of its own (blood pressure with systolic and diastolic together), on
+one clock-time axis, with an axis a clinician reads at a glance: a usual range and round steps
+(temperature 34–41 °C in 1 °C steps with 0.5 °C minor ticks), widened to round steps whenever a
+value or a threshold lies outside it. The bedside scales (issue 5: "scored in the domain, charted
+on the session") follow, each in a strip with the scale's whole range: MOAA/S 0–5 (the sedation
+alert's critical level drawn), CADSS total 0–92, modified Aldrete 0–10 (the discharge level
+drawn). A panel is drawn only for what has been recorded in the session.
+
+Threshold lines are dotted (red critical, amber warning, green the discharge level). They are
+named in the panel's header, above its plot area, never beside the line: labels beside lines
+overlapped wherever two thresholds lie close (diastolic 110 and heart rate 110 on one axis). A
+header is one line of text per fact (the panel's name, then one line per kind of threshold in its
+colour), stacked LINE_PX apart in a gap reserved above its own panel, so no two can overlap;
+there is no legend to wrap over the plot on a phone (the blood pressure header says which marker
+is which). Plain text with a font colour and weight, because the page's content security policy
+refuses the inline styles plotly would write for rich text.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,13 +42,46 @@ COLOURS = {
     "aldrete_total": "#999999",
     "cadss": "#6b3fa0",
 }
-# Temperature has small numbers: it goes on the right-hand axis of the vitals.
-RIGHT_AXIS = ("temperature",)
-# The scale strips, top to bottom: (key, title). MOAA/S and Aldrete come from the observations,
-# CADSS from its scale scores.
-SCALES = (("moaas", "MOAA/S"), ("cadss", "CADSS"), ("aldrete_total", "Aldrete"))
-VITALS_HEIGHT, STRIP_HEIGHT, STRIP_GAP = 320, 110, 28  # pixels of the plot area
-MARGIN_TOP, MARGIN_BOTTOM = 64, 48  # the legend (two lines) above, the time axis below
+CRITICAL_COLOUR, WARNING_COLOUR, DISCHARGE_COLOUR, INK = "#b3261e", "#c77700", "#2e8b57", "#2a3441"
+# Blood pressure as charted by hand: ▼ systolic, ▲ diastolic.
+SYMBOLS = {"systolic_bp": "triangle-down", "diastolic_bp": "triangle-up"}
+LINE_PX = 14  # one line of a panel's header (11–12 px text)
+HEADER_PAD_PX = 8  # between a panel and the header of the next one
+MARGIN_TOP, MARGIN_BOTTOM = 8, 48  # the time axis below
+TICK_PX = 16  # at least this many pixels between two labelled ticks (their text is 12 px)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel: the codes drawn in it, its header, its usual range and steps, its height."""
+
+    key: str
+    codes: tuple[str, ...]
+    title: str
+    usual_range: tuple[float, float]
+    step: float
+    minor_step: float | None
+    height_px: int
+
+
+# Usual ranges and steps: chosen for reading (not clinical limits); the axis widens beyond them
+# to take in every value and threshold of the session.
+VITAL_PANELS = (
+    Panel("bp", ("systolic_bp", "diastolic_bp"), "Blood pressure, mmHg", (40, 200), 20, 10, 170),
+    Panel("hr", ("heart_rate",), "Heart rate, /min", (40, 140), 20, 10, 130),
+    Panel("spo2", ("spo2",), "SpO2, %", (85, 100), 5, 1, 110),
+    Panel("rr", ("respiratory_rate",), "Respiratory rate, /min", (0, 30), 5, None, 110),
+    Panel("temperature", ("temperature",), "Temperature, °C", (34, 41), 1, 0.5, 130),
+)
+# The scale strips, top to bottom. MOAA/S and Aldrete come from the observations, CADSS from its
+# scale scores. The whole range of the scale, always.
+STRIP_HEIGHT_PX = 90
+SCALES = (
+    ("moaas", "MOAA/S (0–5)"),
+    ("cadss", "CADSS total (0–92)"),
+    ("aldrete_total", "Modified Aldrete (0–10)"),
+)
+NICE_STEPS = (0.5, 1, 2, 5, 10, 20, 25, 50, 100)
 
 
 def _scale_range(key: str) -> tuple[float, float]:
@@ -46,28 +93,84 @@ def _scale_range(key: str) -> tuple[float, float]:
 
 
 def _scale_lines(key: str, t: rules.AlertThresholds) -> list[tuple[float, str, str]]:
-    """(value, label, colour) drawn across a scale's strip."""
+    """(value, words for the header, colour) drawn across a scale's strip."""
     if key == "moaas":
-        return [(float(t.moaas_critical_at_or_below), "sedation critical ≤", "#b3261e")]
+        return [
+            (
+                float(t.moaas_critical_at_or_below),
+                f"Dotted red: critical ≤ {t.moaas_critical_at_or_below:g}",
+                CRITICAL_COLOUR,
+            )
+        ]
     if key == "aldrete_total":
-        return [(float(rules.ALDRETE_DISCHARGE_MIN), "discharge ≥", "#2e8b57")]
+        return [
+            (
+                float(rules.ALDRETE_DISCHARGE_MIN),
+                f"Dotted green: discharge ≥ {rules.ALDRETE_DISCHARGE_MIN}",
+                DISCHARGE_COLOUR,
+            )
+        ]
     return []
 
 
 def _threshold_lines(t: rules.AlertThresholds) -> list[tuple[str, float, str, str]]:
-    """(parameter, value, label, severity) for every fixed threshold of the session's protocol."""
+    """(parameter, value, hover label, severity) for every fixed threshold of the session's protocol."""
     return [
-        ("systolic_bp", float(t.systolic_critical_at_or_above_mmhg), "SBP critical", rules.CRITICAL),
-        ("systolic_bp", float(t.systolic_warning_at_or_above_mmhg), "SBP warning", rules.WARNING),
-        ("diastolic_bp", float(t.diastolic_critical_at_or_above_mmhg), "DBP critical", rules.CRITICAL),
-        ("diastolic_bp", float(t.diastolic_warning_at_or_above_mmhg), "DBP warning", rules.WARNING),
-        ("heart_rate", float(t.heart_rate_critical_at_or_above_per_min), "HR critical", rules.CRITICAL),
-        ("heart_rate", float(t.heart_rate_warning_above_per_min), "HR warning", rules.WARNING),
-        ("heart_rate", float(t.heart_rate_warning_below_per_min), "HR low", rules.WARNING),
-        ("spo2", float(t.spo2_warning_below_pct), "SpO2 warning", rules.WARNING),
-        ("spo2", float(t.spo2_critical_below_pct), "SpO2 critical", rules.CRITICAL),
-        ("respiratory_rate", float(t.respiratory_rate_critical_below_per_min), "RR critical", rules.CRITICAL),
+        ("systolic_bp", float(t.systolic_critical_at_or_above_mmhg), "Systolic critical ≥", rules.CRITICAL),
+        ("systolic_bp", float(t.systolic_warning_at_or_above_mmhg), "Systolic warning ≥", rules.WARNING),
+        (
+            "diastolic_bp",
+            float(t.diastolic_critical_at_or_above_mmhg),
+            "Diastolic critical ≥",
+            rules.CRITICAL,
+        ),
+        ("diastolic_bp", float(t.diastolic_warning_at_or_above_mmhg), "Diastolic warning ≥", rules.WARNING),
+        ("heart_rate", float(t.heart_rate_critical_at_or_above_per_min), "Critical ≥", rules.CRITICAL),
+        ("heart_rate", float(t.heart_rate_warning_above_per_min), "Warning >", rules.WARNING),
+        ("heart_rate", float(t.heart_rate_warning_below_per_min), "Warning <", rules.WARNING),
+        ("spo2", float(t.spo2_critical_below_pct), "Critical <", rules.CRITICAL),
+        ("spo2", float(t.spo2_warning_below_pct), "Warning <", rules.WARNING),
+        ("respiratory_rate", float(t.respiratory_rate_critical_below_per_min), "Critical <", rules.CRITICAL),
     ]
+
+
+def _threshold_words(panel: Panel, lines: list[tuple[str, float, str, str]]) -> list[tuple[str, str]]:
+    """The header lines naming a panel's thresholds, one per severity, with its colour:
+    ("Dotted red: critical ≥ 180 / ≥ 110", red) — systolic / diastolic, as blood pressure is written."""
+    words = []
+    for severity, colour, name in (
+        (rules.CRITICAL, CRITICAL_COLOUR, "red"),
+        (rules.WARNING, WARNING_COLOUR, "amber"),
+    ):
+        found = [
+            (label, value) for code, value, label, sev in lines if sev == severity and code in panel.codes
+        ]
+        if not found:
+            continue
+        if panel.key == "bp":
+            text = " / ".join(f"≥ {value:g}" for _, value in found)
+        else:
+            text = " or ".join(f"{label.split(' ', 1)[1]} {value:g}" for label, value in found)
+        words.append((f"Dotted {name}: {severity} {text}", colour))
+    return words
+
+
+def axis_for(
+    values: list[float], thresholds: list[float], *, usual: tuple[float, float], step: float, height_px: int
+) -> tuple[float, float, float]:
+    """(first tick, last tick, tick step) of an axis: the usual range widened to take in every value
+    and threshold, in round steps, with no more labelled ticks than ``height_px`` has room for."""
+    low = min([usual[0], *values, *thresholds])
+    high = max([usual[1], *values, *thresholds])
+    max_ticks = max(2, height_px // TICK_PX)
+    candidates = [s for s in NICE_STEPS if s >= step] or [step]
+    dtick = candidates[-1]
+    for candidate in candidates:
+        if (math.ceil(high / candidate) - math.floor(low / candidate)) <= max_ticks:
+            dtick = candidate
+            break
+    first, last = math.floor(low / dtick) * dtick, math.ceil(high / dtick) * dtick
+    return float(first), float(last), float(dtick)
 
 
 def vitals_figure(
@@ -79,9 +182,10 @@ def vitals_figure(
     dosing_ended_at=None,
     cadss_scores=(),
 ) -> dict[str, Any] | None:
-    """One trace per observed code (local clock time on x), threshold lines as dotted shapes, the
-    dosing period shaded; below the vitals, one strip per scored bedside scale (``cadss_scores``:
-    the session's CADSS ``ScaleScore`` rows, time order). None when nothing has been recorded."""
+    """One panel per recorded vital sign and one strip per scored bedside scale (``cadss_scores``:
+    the session's CADSS ``ScaleScore`` rows, time order), local clock time on x, threshold lines
+    dotted and named in each panel's header, the dosing period shaded. None when nothing has
+    been recorded."""
     cadss_scores = list(cadss_scores)
     if not observations and not cadss_scores:
         return None
@@ -93,75 +197,142 @@ def vitals_figure(
     by_code: dict[str, list] = {}
     for obs in observations:
         by_code.setdefault(obs.code, []).append(obs)
-    traces = []
-    for code, definition in rules.VITAL_SIGNS.items():
-        rows = by_code.get(code)
-        if not rows:
-            continue
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": definition.display,
-                "x": [x(o.observed_at) for o in rows],
-                "y": [float(o.value) for o in rows],
-                "yaxis": "y2" if code in RIGHT_AXIS else "y",
-                "line": {"color": COLOURS.get(code, "#333"), "width": 2},
-                "hovertemplate": f"%{{x|%H:%M}}: %{{y}} {definition.unit_display}<extra>{definition.display}</extra>",
-            }
-        )
-    shapes, annotations = [], []
-    for code, value, label, severity in _threshold_lines(thresholds):
-        if code not in by_code:
-            continue
-        colour = "#b3261e" if severity == rules.CRITICAL else "#c77700"
-        shapes.append(
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "yref": "y",
-                "y0": value,
-                "y1": value,
-                "line": {"color": colour, "width": 1, "dash": "dot"},
-                "layer": "below",
-            }
-        )
-        annotations.append(
-            {
-                "xref": "paper",
-                "x": 0,
-                "xanchor": "left",
-                "y": value,
-                "yanchor": "bottom",
-                "text": f"{label} {value:g}",
-                "showarrow": False,
-                "font": {"size": 10, "color": colour},
-            }
-        )
     series = {
         "moaas": [(o.observed_at, float(o.value)) for o in by_code.get("moaas", [])],
         "cadss": [(c.observed_at, float(c.total)) for c in cadss_scores],
         "aldrete_total": [(o.observed_at, float(o.value)) for o in by_code.get("aldrete_total", [])],
     }
+    lines = _threshold_lines(thresholds)
+    panels = [p for p in VITAL_PANELS if any(code in by_code for code in p.codes)]
     strips = [(key, title) for key, title in SCALES if series[key]]
-    # Plot area in pixels: the vitals on top, then one strip per scale, each with a gap above it.
-    area = VITALS_HEIGHT + STRIP_HEIGHT * len(strips)
+
+    # Each panel: (key, header lines [(text, colour, bold)], plot height). The header of a panel
+    # is laid out in the gap above it: its lines never leave that gap, the gaps never overlap.
+    layout_plan: list[tuple[str, list[tuple[str, str, bool]], int]] = []
+    for panel in panels:
+        mine = [line for line in lines if line[0] in panel.codes and line[0] in by_code]
+        header = [(panel.title, INK, True)]
+        if panel.key == "bp":  # which marker is which, on a line of its own (a phone is narrow)
+            shown = [c for c in panel.codes if c in by_code]
+            header.append(
+                (
+                    " ".join("▼ systolic" if code == "systolic_bp" else "▲ diastolic" for code in shown),
+                    INK,
+                    False,
+                )
+            )
+        header += [(text, colour, False) for text, colour in _threshold_words(panel, mine)]
+        layout_plan.append((panel.key, header, panel.height_px))
+    for key, title in strips:
+        header = [(title, INK, True)] + [
+            (text, colour, False) for _, text, colour in _scale_lines(key, thresholds)
+        ]
+        layout_plan.append((key, header, STRIP_HEIGHT_PX))
+    area = sum(HEADER_PAD_PX + LINE_PX * len(header) + height for _, header, height in layout_plan)
+
+    traces: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     axes: dict[str, Any] = {}
-    for index, (key, title) in enumerate(strips):
-        top_px = VITALS_HEIGHT + STRIP_HEIGHT * index + STRIP_GAP
-        bottom_px = VITALS_HEIGHT + STRIP_HEIGHT * (index + 1)
-        axis = f"y{index + 3}"
-        low, high = _scale_range(key)
-        pad = (high - low) * 0.08
-        axes[f"yaxis{index + 3}"] = {
-            "domain": [round(1 - bottom_px / area, 4), round(1 - top_px / area, 4)],
-            "range": [low - pad, high + pad],
-            "tickvals": [low, round((low + high) / 2), high],
-            "title": {"text": f"{title}<br>{low:g}–{high:g}", "font": {"size": 11}},
+    domains: dict[str, tuple[str, str, list[float]]] = {}
+    top_px = 0
+    for index, (key, header, height) in enumerate(layout_plan, start=1):
+        header_px = HEADER_PAD_PX + LINE_PX * len(header)
+        domain = [
+            round(1 - (top_px + header_px + height) / area, 4),
+            round(1 - (top_px + header_px) / area, 4),
+        ]
+        axis, layout_key = ("y", "yaxis") if index == 1 else (f"y{index}", f"yaxis{index}")
+        domains[key] = (axis, layout_key, domain)
+        for line, (text, colour, bold) in enumerate(header):
+            annotations.append(
+                {
+                    "name": key,
+                    "xref": "paper",
+                    "x": 0,
+                    "xanchor": "left",
+                    "yref": "paper",
+                    "y": domain[1],
+                    "yanchor": "bottom",
+                    # Line 0 on top: each line LINE_PX above the one after it.
+                    "yshift": LINE_PX * (len(header) - 1 - line),
+                    "text": text,
+                    "showarrow": False,
+                    "font": {"size": 12 if bold else 11, "color": colour, "weight": 700 if bold else 400},
+                }
+            )
+        top_px += header_px + height
+
+    def threshold_shape(axis: str, value: float, colour: str) -> dict[str, Any]:
+        return {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "yref": axis,
+            "y0": value,
+            "y1": value,
+            "line": {"color": colour, "width": 1, "dash": "dot"},
+            "layer": "below",
+        }
+
+    for panel in panels:
+        mine = [line for line in lines if line[0] in panel.codes and line[0] in by_code]
+        axis, layout_key, domain = domains[panel.key]
+        values = [float(o.value) for code in panel.codes for o in by_code.get(code, [])]
+        first, last, dtick = axis_for(
+            values,
+            [value for _, value, _, _ in mine],
+            usual=panel.usual_range,
+            step=panel.step,
+            height_px=panel.height_px,
+        )
+        pad = dtick * 0.2
+        axes[layout_key] = {
+            "domain": domain,
+            "range": [first - pad, last + pad],
+            "tickmode": "linear",
+            "tick0": first,
+            "dtick": dtick,
             "zeroline": False,
             "fixedrange": True,
+            "automargin": True,
+        }
+        if panel.minor_step is not None and panel.minor_step < dtick:
+            axes[layout_key]["minor"] = {"dtick": panel.minor_step, "showgrid": True, "gridcolor": "#f2f4f7"}
+        for code in panel.codes:
+            rows = by_code.get(code)
+            if not rows:
+                continue
+            definition = rules.VITAL_SIGNS[code]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": definition.display,
+                    "x": [x(o.observed_at) for o in rows],
+                    "y": [float(o.value) for o in rows],
+                    "yaxis": axis,
+                    "line": {"color": COLOURS[code], "width": 2},
+                    "marker": {"symbol": SYMBOLS.get(code, "circle"), "size": 9 if code in SYMBOLS else 6},
+                    "hovertemplate": f"%{{x|%H:%M}}: %{{y}} {definition.unit_display}<extra>{definition.label}</extra>",
+                }
+            )
+        for _, value, _, severity in mine:
+            colour = CRITICAL_COLOUR if severity == rules.CRITICAL else WARNING_COLOUR
+            shapes.append(threshold_shape(axis, value, colour))
+
+    for key, title in strips:
+        axis, layout_key, domain = domains[key]
+        low, high = _scale_range(key)
+        pad = (high - low) * 0.08
+        axes[layout_key] = {
+            "domain": domain,
+            "range": [low - pad, high + pad],
+            "tickvals": [low, round((low + high) / 2), high],
+            "zeroline": False,
+            "fixedrange": True,
+            "automargin": True,
         }
         traces.append(
             {
@@ -175,34 +346,9 @@ def vitals_figure(
                 "hovertemplate": f"%{{x|%H:%M}}: %{{y}}<extra>{title}</extra>",
             }
         )
-        for value, label, colour in _scale_lines(key, thresholds):
-            shapes.append(
-                {
-                    "type": "line",
-                    "xref": "paper",
-                    "x0": 0,
-                    "x1": 1,
-                    "yref": axis,
-                    "y0": value,
-                    "y1": value,
-                    "line": {"color": colour, "width": 1, "dash": "dot"},
-                    "layer": "below",
-                }
-            )
-            annotations.append(
-                {
-                    "xref": "paper",
-                    "x": 1,
-                    "xanchor": "right",
-                    "yref": axis,
-                    "y": value,
-                    "yanchor": "bottom",
-                    "text": f"{label} {value:g}",
-                    "showarrow": False,
-                    "font": {"size": 10, "color": colour},
-                }
-            )
-    vitals_bottom = round(1 - VITALS_HEIGHT / area, 4) if strips else 0.0
+        for value, _, colour in _scale_lines(key, thresholds):
+            shapes.append(threshold_shape(axis, value, colour))
+
     times = [o.observed_at for o in observations] + [c.observed_at for c in cadss_scores]
     if dosing_started_at is not None:
         shapes.append(
@@ -219,31 +365,14 @@ def vitals_figure(
                 "layer": "below",
             }
         )
-    # Threshold labels of the vitals sit at the vitals' own y values.
-    for annotation in annotations:
-        annotation.setdefault("yref", "y")
+    last_axis = "y" if len(axes) == 1 else f"y{len(axes)}"
     return {
         "data": traces,
         "layout": {
-            # The legend sits above the plot, so the plot area is exactly ``area`` pixels high.
-            "margin": {"l": 60, "r": 55, "t": MARGIN_TOP, "b": MARGIN_BOTTOM},
+            "margin": {"l": 48, "r": 16, "t": MARGIN_TOP, "b": MARGIN_BOTTOM},
             "height": area + MARGIN_TOP + MARGIN_BOTTOM,
-            "legend": {"orientation": "h", "x": 0, "y": 1, "yref": "container", "yanchor": "top"},
-            "xaxis": {"title": {"text": "clock time"}, "type": "date", "anchor": f"y{len(strips) + 2}"}
-            if strips
-            else {"title": {"text": "clock time"}, "type": "date"},
-            "yaxis": {
-                "title": {"text": "mmHg · /min · %"},
-                "rangemode": "tozero",
-                "domain": [vitals_bottom, 1],
-            },
-            "yaxis2": {
-                "title": {"text": "°C"},
-                "overlaying": "y",
-                "side": "right",
-                "rangemode": "tozero",
-                "showgrid": False,
-            },
+            "showlegend": False,
+            "xaxis": {"title": {"text": "clock time"}, "type": "date", "anchor": last_axis},
             **axes,
             "shapes": shapes,
             "annotations": annotations,

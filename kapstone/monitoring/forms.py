@@ -67,7 +67,12 @@ ACTION_CHOICES = [(value, label) for value, label in AlertAction.choices]
 
 
 class AcknowledgeForm(forms.Form):
-    action = forms.ChoiceField(choices=ACTION_CHOICES)
+    # Nothing is chosen for the nurse: the record says what was done, so she says it.
+    action = forms.ChoiceField(
+        label="Action taken",
+        choices=[("", "Choose the action taken"), *ACTION_CHOICES],
+        error_messages={"required": "Choose the action taken."},
+    )
     note = forms.CharField(max_length=500, required=False)
     witness = forms.TypedChoiceField(
         label="Witness for the waste (when stopping)", coerce=int, required=False, empty_value=None
@@ -81,6 +86,9 @@ class AcknowledgeForm(forms.Form):
 
 
 class AldreteForm(forms.Form):
+    """The modified Aldrete score, item by item. No item is pre-filled: each must be chosen at the
+    bedside (a pre-filled form records a perfect score in one click)."""
+
     observed_at = forms.DateTimeField(label="Time", widget=DateTimeLocal())
 
     def __init__(self, *args, **kwargs) -> None:
@@ -89,8 +97,21 @@ class AldreteForm(forms.Form):
             self.fields[item.code] = forms.TypedChoiceField(
                 label=item.name,
                 coerce=int,
-                choices=[(score, f"{score} — {text}") for score, text in item.levels.items()],
+                empty_value=None,
+                choices=[("", "Choose a score")]
+                + [(score, f"{score} — {text}") for score, text in item.levels.items()],
+                error_messages={"required": f"Choose a score for {item.name}."},
             )
+
+    def clean(self):
+        data = super().clean()
+        missing = [item.name for item in ALDRETE_ITEMS if not self.data.get(self.add_prefix(item.code))]
+        if missing:
+            raise forms.ValidationError(
+                f"Choose a score for each item: {', '.join(missing)}. Nothing was saved.",
+                code="aldrete_items_missing",
+            )
+        return data
 
     def answers(self) -> dict[str, int]:
         return {item.code: self.cleaned_data[item.code] for item in ALDRETE_ITEMS}
@@ -129,6 +150,21 @@ class CadssForm(forms.Form):
                 choices=[(option.value, f"{option.value} {option.label}") for option in item.options],
                 error_messages={"required": "Choose an answer."},
             )
+
+    def clean(self):
+        data = super().clean()
+        missing = [
+            str(item.number)
+            for item in self.definition.items
+            if not self.data.get(self.add_prefix(f"item_{item.number}"))
+        ]
+        if missing:
+            items = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+            raise forms.ValidationError(
+                f"Choose an answer for item{'s' if len(missing) > 1 else ''} {items}. Nothing was saved.",
+                code="cadss_items_missing",
+            )
+        return data
 
     def answers(self) -> list[int]:
         return [self.cleaned_data[f"item_{item.number}"] for item in self.definition.items]

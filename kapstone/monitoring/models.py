@@ -128,6 +128,13 @@ class Alert(models.Model):
     def is_open(self) -> bool:
         return self.resolved_at is None
 
+    @property
+    def title(self) -> str:
+        """The alert in words, as every screen shows it (the code stays in the API and audit)."""
+        from kapstone.domain.monitoring import title_for
+
+        return title_for(self.code)
+
 
 class AlertEvent(models.Model):
     """The history of an alert: raised, upgraded (new code and severity), acknowledged, resolved."""

@@ -29,7 +29,7 @@ from kapstone.care.services import course_protocol
 from kapstone.domain import monitoring as rules
 from kapstone.domain.baseline import BaselineCheck, check_baseline
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING
-from kapstone.dosing.models import Administration
+from kapstone.dosing.models import Administration, RateEvent
 from kapstone.monitoring.models import Alert, Observation, ScaleScore
 from kapstone.monitoring.notices import BoardNotice, board_notices_for
 
@@ -50,11 +50,13 @@ class SessionTimes:
 
 
 def administration_for_session(session: CareSession) -> Administration | None:
-    """The administration of the session's live (not voided) order, if dosing has started."""
+    """The administration of the session's live (not voided) order, if dosing has started, with
+    its order and rate events (whether it is paused: ``Administration.paused_since``)."""
     return (
         Administration.objects.filter(order__session=session)
         .exclude(order__status="voided")
         .select_related("order")
+        .prefetch_related("rate_events")
         .order_by("-started_at")
         .first()
     )
@@ -357,7 +359,8 @@ def board_token(*, user: User, roles: Iterable[str], now: datetime) -> str:
 
     The board polls it twice a second and is re-rendered only when it changed (``views.board_poll``).
     It covers: the monitored sessions (id, status, room), the newest observation and the voids,
-    the newest scale score, the administrations (start, end), each open alert (id, code,
+    the newest scale score, the administrations (start, end) and their newest rate event (a pause
+    or resume), each open alert (id, code,
     severity, status, acknowledgement and whether its escalation is now due), the board notices
     of higher apps (by key), and the current minute — so "minutes since dosing", due and overdue
     checks still advance when nothing is recorded. No PHI is in it (a hash), so it is not audited;
@@ -382,6 +385,10 @@ def board_token(*, user: User, roles: Iterable[str], now: datetime) -> str:
             Administration.objects.filter(order__session_id__in=ids).aggregate(
                 last=Max("id"), started=Max("started_at"), ended=Max("ended_at"), count=Count("ended_at")
             )
+        )
+        # A pause or resume changes what a row says ("Infusion paused (since 10:42)").
+        parts.append(
+            RateEvent.objects.filter(administration__order__session_id__in=ids).aggregate(last=Max("id"))
         )
         alerts = list(
             Alert.objects.filter(session_id__in=ids, resolved_at__isnull=True)
@@ -418,7 +425,8 @@ def board_rows(
             by_session.setdefault(notice.session_id, []).append(notice)
     rows = []
     for session in sessions:
-        times = session_times(session)
+        administration = administration_for_session(session)
+        times = session_times(session, administration)
         by_code = recent_by_code(session)
         vitals = []
         for code, definition in rules.OBSERVATION_DEFINITIONS.items():
@@ -457,6 +465,7 @@ def board_rows(
             {
                 "session": session,
                 "times": times,
+                "administration": administration,
                 "vitals": vitals,
                 "alerts": open_alerts,
                 "escalate": any(a.escalate for a in open_alerts),

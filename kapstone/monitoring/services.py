@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -63,7 +64,8 @@ def _locked_monitored(session: CareSession) -> CareSession:
     if current.status not in selectors.MONITORED_STATES:
         raise WorkflowConflict(
             "session_not_monitored",
-            f"Vital signs are recorded from check-in until discharge; this session is {current.status}.",
+            "Vital signs are recorded from check-in until discharge; this session is "
+            f"{current.status.replace('_', ' ')}.",
         )
     return current
 
@@ -76,8 +78,9 @@ def vitals_record(
 ) -> list[Alert]:
     """Store a batch of observations and the alerts it raises, upgrades or ends.
 
-    The whole batch is validated by the domain first (one implausible value: ``implausible_value``
-    naming the field, nothing stored). Only for dosing sessions from check-in to recovery
+    The whole batch is validated by the domain first: any implausible value refuses it with
+    ``implausible_value`` (a ``DomainErrors`` naming every bad observation, the first as its
+    field), and nothing is stored. Only for dosing sessions from check-in to recovery
     (``session_not_monitored``). Returns the alerts this batch raised or upgraded, in time order.
     """
     _clinician(actor, session, "record vital signs")
@@ -95,7 +98,10 @@ def _store_batch(
 ) -> tuple[list[Alert], list[Observation]]:
     """Validate, store and evaluate one batch inside the caller's transaction (session locked)."""
     times = selectors.session_times(session)
-    validated = rules.validate_observations(observations, session_started_at=times.started_at, now=now)
+    # Every problem of the batch at once (DomainErrors), times said in the clinic's zone.
+    validated = rules.validate_observations(
+        observations, session_started_at=times.started_at, now=now, zone=ZoneInfo(session.clinic.timezone)
+    )
     if not validated:
         raise DomainError("no_observations", "Enter at least one value.", field="observations")
     ids = _insert_observations(session=session, actor=actor, validated=validated, source=source, now=now)
@@ -571,7 +577,8 @@ def session_discharge(
         if current.kind != DOSING or current.status != RECOVERING:
             raise WorkflowConflict(
                 "session_not_recovering",
-                f"Only a recovering dosing session can be discharged; this one is {current.status}.",
+                "Only a recovering dosing session can be discharged; this one is "
+                f"{current.status.replace('_', ' ')}.",
             )
         now = timezone.now()
         evaluation = selectors.discharge_evaluation(
@@ -583,7 +590,7 @@ def session_discharge(
         if evaluation is None:
             raise WorkflowConflict("session_not_recovering", "Dosing has not started in this session.")
         if not evaluation.ready and not override_reason:
-            unmet = "; ".join(f"{c.code} ({c.value}; needs {c.requirement})" for c in evaluation.unmet)
+            unmet = "; ".join(f"{c.title} ({c.value}; needs {c.requirement})" for c in evaluation.unmet)
             raise WorkflowConflict("discharge_criteria_unmet", f"Not ready for discharge: {unmet}.")
         discharge = Discharge.objects.create(
             session=current,

@@ -8,14 +8,17 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from kapstone.accounts.access import clinic_ids_for, has_role, require_roles
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
+from kapstone.care.views import session_page, state_label
 from kapstone.domain import monitoring as rules
-from kapstone.domain.errors import DomainError
+from kapstone.domain.errors import DomainError, DomainErrors, WorkflowConflict
 from kapstone.forms import add_domain_error
 from kapstone.monitoring import selectors, services
 from kapstone.monitoring.charts import vitals_figure
@@ -41,17 +44,26 @@ def _witnesses(clinic_id: int, exclude: User) -> list[User]:
     return list(User.objects.filter(pk__in=ids, is_active=True).exclude(pk=exclude.pk).order_by("username"))
 
 
-def _vitals_error(form: VitalsForm, error: DomainError) -> None:
-    """Put a batch refusal (field ``observations[i].value``) beside the form field it came from."""
-    match = re.fullmatch(r"observations\[(\d+)\]\.(\w+)", error.field or "")
-    if match:
-        items = form.observations()
-        index, key = int(match.group(1)), match.group(2)
-        field = (
-            "observed_at" if key == "observed_at" else items[index]["code"] if index < len(items) else None
-        )
-        error = DomainError(error.code, error.message, field=field)
-    add_domain_error(form, error)
+def _vitals_errors(form: VitalsForm, error: DomainError) -> None:
+    """Put every refusal of a batch (fields ``observations[i].value`` / ``.observed_at``) beside the
+    form field it came from: the value's own field, or the one Time field (said once)."""
+    items = form.observations()
+    shown: set[tuple[str | None, str]] = set()
+    for one in error.errors if isinstance(error, DomainErrors) else (error,):
+        field = one.field
+        match = re.fullmatch(r"observations\[(\d+)\]\.(\w+)", one.field or "")
+        if match:
+            index, key = int(match.group(1)), match.group(2)
+            field = (
+                "observed_at"
+                if key == "observed_at"
+                else items[index]["code"]
+                if index < len(items)
+                else None
+            )
+        if (field, one.message) not in shown:
+            shown.add((field, one.message))
+            add_domain_error(form, DomainError(one.code, one.message, field=field))
 
 
 def monitoring_context(user, session, **overrides) -> dict:
@@ -63,7 +75,7 @@ def monitoring_context(user, session, **overrides) -> dict:
     latest = [
         {
             "code": code,
-            "label": d.display,
+            "label": d.label,
             "value": by_code[code][0].value,
             "unit": d.unit_display,
             "at": by_code[code][0].observed_at,
@@ -120,29 +132,46 @@ def session_panel(user, session) -> dict | None:
 @require_roles(*CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def vitals_entry(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Record a set from the session page's form.
+
+    A refused set comes back on the session page with every refusal beside its field and every
+    value kept: with htmx the form alone is swapped in (status 400), without JavaScript the whole
+    session page is rendered again (status 400). The form has no page of its own: a GET goes to
+    the session page.
+    """
     session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    session_url = reverse("care:session", args=[session.pk])
+    if request.method == "GET":
+        return redirect(session_url + "#record-vitals")
     with timezone.override(ZoneInfo(session.clinic.timezone)):
-        form = VitalsForm(request.POST or None, initial={"observed_at": _local_now(session)})
-        if request.method == "POST" and form.is_valid():
+        form = VitalsForm(request.POST, initial={"observed_at": _local_now(session)})
+        if form.is_valid():
             try:
                 alerts = services.vitals_record(
                     actor=request.user, session=session, observations=form.observations()
                 )
+            except WorkflowConflict as conflict:
+                # The session's state refuses any set (e.g. discharged meanwhile): its page says so.
+                messages.error(request, conflict.message)
+                return HttpResponseClientRedirect(session_url) if request.htmx else redirect(session_url)
             except DomainError as error:
-                _vitals_error(form, error)
+                _vitals_errors(form, error)
             else:
                 if alerts:
                     for alert in alerts:
-                        messages.warning(request, f"{SEVERITY_WORDS[alert.severity]} alert: {alert.message}")
+                        messages.warning(
+                            request, f"{SEVERITY_WORDS[alert.severity]} alert: {alert.title}. {alert.message}"
+                        )
                 else:
                     messages.success(request, "Vital signs recorded. No alert.")
-                return redirect("care:session", session_id=session.pk)
-    return render(
-        request,
-        "monitoring/vitals.html",
-        {"form": form, "session": session, "patient": session.patient},
-        status=400 if request.method == "POST" else 200,
-    )
+                return HttpResponseClientRedirect(session_url) if request.htmx else redirect(session_url)
+        if request.htmx:
+            return render(
+                request, "monitoring/_vitals_form.html", {"form": form, "session": session}, status=400
+            )
+        return session_page(
+            request, session, status=400, panel_overrides={"monitoring": {"vitals_form": form}}
+        )
 
 
 @require_roles(*CLINICIANS)
@@ -151,7 +180,7 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = selectors.alert_get_for_user(user=request.user, alert_id=alert_id, roles=CLINICIANS)
     session = alert.session
     witnesses = _witnesses(alert.clinic_id, request.user)
-    form = AcknowledgeForm(request.POST or None, witnesses=witnesses)
+    form = AcknowledgeForm(request.POST if request.method == "POST" else None, witnesses=witnesses)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         witness = next((u for u in witnesses if u.pk == data["witness"]), None)
@@ -162,7 +191,8 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
         except DomainError as error:
             add_domain_error(form, error)
         else:
-            messages.success(request, f"Alert {alert.code} acknowledged: {data['action'].replace('_', ' ')}.")
+            action = dict(AcknowledgeForm.base_fields["action"].choices)[data["action"]]
+            messages.success(request, f"{alert.title} acknowledged: {str(action).lower()}.")
             if request.POST.get("next") == "board":
                 return redirect("monitoring:board")
             return redirect("care:session", session_id=session.pk)
@@ -188,8 +218,11 @@ def _board_context(request: HttpRequest, token: str) -> dict:
         clinic_ids=clinic_ids_for(request.user, CLINICIANS),
         session_ids=[s.pk for s in sessions],
     )
+    rows = selectors.board_rows(sessions, now, notices)
+    for row in rows:
+        row["state"] = state_label(row["session"])  # the session page's words for its state
     return {
-        "rows": selectors.board_rows(sessions, now, notices),
+        "rows": rows,
         # The banner: clinic-wide notices; those about a session on the board are also in its row.
         "notices": [n for n in notices if n.session_id is None],
         "severity_words": SEVERITY_WORDS,
@@ -255,7 +288,7 @@ def _discharge_context(request, session, form, aldrete_form) -> dict:
 @require_http_methods(["GET", "POST"])
 def discharge(request: HttpRequest, session_id: int) -> HttpResponse:
     session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
-    form = DischargeForm(request.POST or None)
+    form = DischargeForm(request.POST if request.method == "POST" else None)
     aldrete_form = AldreteForm(initial={"observed_at": _local_now(session)})
     if request.method == "POST" and form.is_valid():
         try:
@@ -307,7 +340,9 @@ def cadss_record(request: HttpRequest, session_id: int) -> HttpResponse:
     """The dissociation scale during and after dosing, with the session's earlier totals."""
     session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
     with timezone.override(ZoneInfo(session.clinic.timezone)):
-        form = CadssForm(request.POST or None, initial={"observed_at": _local_now(session)})
+        form = CadssForm(
+            request.POST if request.method == "POST" else None, initial={"observed_at": _local_now(session)}
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 score = services.scale_record(

@@ -28,15 +28,28 @@ def _choices(vocabulary) -> list[tuple[str, str]]:
     return [(code, choice.label) for code, choice in vocabulary.items()]
 
 
+def _chosen(label: str, choices: list, what: str, **kwargs) -> forms.TypedChoiceField:
+    """A required choice that starts unchosen: a clinical judgement (term, grade, relatedness,
+    action, outcome) is made by the reporter, never defaulted to the first option."""
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[("", f"Choose the {what}"), *choices],
+        error_messages={"required": f"Choose the {what}."},
+        **kwargs,
+    )
+
+
 class AdverseEventForm(forms.Form):
     session = forms.TypedChoiceField(label="During session", coerce=int, required=False, empty_value=None)
-    term = forms.ChoiceField(choices=[(code, t.name) for code, t in ADVERSE_EVENT_TERMS.items()])
+    term = _chosen("Term", [(code, t.name) for code, t in ADVERSE_EVENT_TERMS.items()], "term")
     term_text = forms.CharField(label="Description (for 'Other')", max_length=500, required=False, strip=True)
     onset_at = forms.DateTimeField(label="Onset", widget=DateTimeInput())
-    grade = forms.TypedChoiceField(
-        label="Grade (CTCAE)",
+    grade = _chosen(
+        "Grade (CTCAE)",
+        [(g.grade, f"{g.grade} – {g.name}") for g in GRADES.values()],
+        "grade",
         coerce=int,
-        choices=[(g.grade, f"{g.grade} – {g.name}") for g in GRADES.values()],
+        empty_value=None,
     )
     serious = forms.BooleanField(label="Serious", required=False)
     seriousness_criteria = forms.MultipleChoiceField(
@@ -45,9 +58,11 @@ class AdverseEventForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    relatedness = forms.ChoiceField(label="Relatedness to ketamine", choices=_choices(RELATEDNESS))
-    action_taken = forms.ChoiceField(label="Action taken with ketamine", choices=_choices(ACTIONS_TAKEN))
-    outcome = forms.ChoiceField(choices=_choices(OUTCOMES))
+    relatedness = _chosen("Relatedness to ketamine", _choices(RELATEDNESS), "relatedness to ketamine")
+    action_taken = _chosen(
+        "Action taken with ketamine", _choices(ACTIONS_TAKEN), "action taken with ketamine"
+    )
+    outcome = _chosen("Outcome", _choices(OUTCOMES), "outcome")
     resolved_at = forms.DateTimeField(label="Resolved", required=False, widget=DateTimeInput())
 
     def __init__(self, *args, sessions=(), with_session: bool = True, **kwargs) -> None:

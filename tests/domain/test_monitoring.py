@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kapstone.domain.errors import DomainError
+from kapstone.domain.errors import DomainError, DomainErrors
 from kapstone.domain.monitoring import (
     ALERT_RULES,
+    DISCHARGE_CRITERIA,
     OBSERVATION_DEFINITIONS,
     VITAL_SIGNS,
     AlertThresholds,
@@ -30,6 +31,8 @@ from kapstone.domain.monitoring import (
     evaluate_overdue,
     evaluate_vitals,
     lookup_observation_definition,
+    review_observations,
+    title_for,
     validate_observations,
 )
 
@@ -130,7 +133,7 @@ def test_empty_batch_is_accepted_as_nothing() -> None:
     ("code", "accepted", "refused_value"),
     [
         ("spo2", "100", "100.1"),
-        ("spo2", "40", "39.9"),
+        ("spo2", "0", "-1"),
         ("heart_rate", "250", "251"),
         ("heart_rate", "20", "19"),
         ("systolic_bp", "300", "301"),
@@ -140,7 +143,7 @@ def test_empty_batch_is_accepted_as_nothing() -> None:
         ("respiratory_rate", "0", "-1"),
         ("respiratory_rate", "80", "81"),
         ("temperature", "25", "24.9"),
-        ("temperature", "45", "45.1"),
+        ("temperature", "44", "44.1"),
         ("moaas", "5", "6"),
         ("aldrete_total", "10", "11"),
     ],
@@ -151,7 +154,8 @@ def test_plausibility_bounds_accept_the_limit_and_refuse_beyond(
     assert validate([obs(code, accepted)])[0].value == Decimal(accepted)
     error = refused(validate, [obs(code, refused_value)])
     assert (error.code, error.field) == ("implausible_value", "observations[0].value")
-    assert code in error.message and refused_value in error.message
+    shown = refused_value.replace("-", "−")
+    assert OBSERVATION_DEFINITIONS[code].label in error.message and shown in error.message
 
 
 def test_fahrenheit_typed_as_celsius_is_refused() -> None:
@@ -162,7 +166,7 @@ def test_one_bad_value_names_its_index_and_refuses_the_whole_batch() -> None:
     batch = [obs("heart_rate", 80), obs("systolic_bp", 120), obs("spo2", 150), obs("respiratory_rate", 14)]
     error = refused(validate, batch)
     assert (error.code, error.field) == ("implausible_value", "observations[2].value")
-    assert "observations[2]" in error.message and "spo2 150" in error.message
+    assert error.message.startswith("SpO2 150 % is not possible")
 
 
 @pytest.mark.parametrize("diastolic", [120, 121])
@@ -199,6 +203,123 @@ def test_time_before_the_session_is_refused() -> None:
         now=at(0),
     )
     assert (error.code, error.field) == ("implausible_value", "observations[0].observed_at")
+
+
+def test_every_implausible_value_of_a_set_is_reported_at_once() -> None:
+    batch = [
+        obs("systolic_bp", 400),
+        obs("diastolic_bp", 80),
+        obs("heart_rate", -5),
+        obs("spo2", 97),
+        obs("temperature", 45),
+    ]
+    review = review_observations(batch, session_started_at=T0 - timedelta(minutes=30), now=at(300))
+    assert [(p.code, p.field, p.message) for p in review.problems] == [
+        (
+            "implausible_value",
+            "observations[0].value",
+            "Systolic BP 400 mmHg is not possible (40–300 mmHg). Nothing was saved.",
+        ),
+        (
+            "implausible_value",
+            "observations[2].value",
+            "Heart rate −5 /min is not possible (20–250 /min). Nothing was saved.",
+        ),
+        (
+            "implausible_value",
+            "observations[4].value",
+            "Temperature 45 °C is not possible (25–44 °C). Nothing was saved.",
+        ),
+    ]
+    # The single-error contract holds: the first refusal is the error, all of them ride along.
+    error = refused(validate, batch)
+    assert isinstance(error, DomainErrors)
+    assert (error.code, error.field) == ("implausible_value", "observations[0].value")
+    assert [e.field for e in error.errors] == [p.field for p in review.problems]
+    assert error.as_dict()["error"]["errors"][1] == {
+        "code": "implausible_value",
+        "message": "Heart rate −5 /min is not possible (20–250 /min). Nothing was saved.",
+        "field": "observations[2].value",
+    }
+
+
+def test_a_plausible_set_has_no_problems_and_is_returned_normalised() -> None:
+    review = review_observations([obs("spo2", "97"), obs("8867-4", 80)], session_started_at=T0, now=at(300))
+    assert review.problems == ()
+    assert [(o.code, o.value) for o in review.observations] == [("spo2", 97), ("heart_rate", 80)]
+
+
+def test_messages_speak_words_with_the_range_and_the_clinic_time() -> None:
+    from zoneinfo import ZoneInfo
+
+    assert refused(validate, [obs("spo2", 150)]).message == (
+        "SpO2 150 % is not possible (0–100 %). Nothing was saved."
+    )
+    assert (
+        refused(validate, [obs("moaas", 6)]).message == "MOAA/S 6 is not possible (0–5). Nothing was saved."
+    )
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime(2025, 3, 4, 14, 0, tzinfo=UTC)  # 15:00 in Berlin
+    tomorrow = datetime(2025, 3, 5, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+    error = refused(
+        validate_observations,
+        [{"code": "heart_rate", "value": 80, "observed_at": tomorrow}],
+        session_started_at=now - timedelta(hours=1),
+        now=now,
+        zone=berlin,
+    )
+    assert error.message == "The time is in the future (10:00 tomorrow). Nothing was saved."
+    later_today = refused(
+        validate_observations,
+        [{"code": "heart_rate", "value": 80, "observed_at": now + timedelta(hours=2)}],
+        session_started_at=now - timedelta(hours=1),
+        now=now,
+        zone=berlin,
+    )
+    assert later_today.message == "The time is in the future (17:00). Nothing was saved."
+    before = refused(
+        validate_observations,
+        [{"code": "heart_rate", "value": 80, "observed_at": now - timedelta(hours=2)}],
+        session_started_at=now - timedelta(hours=1),
+        now=now,
+        zone=berlin,
+    )
+    assert before.message == "The time is before the session began (14:00). Nothing was saved."
+
+
+def test_a_bad_time_is_reported_for_every_observation_beside_a_bad_value() -> None:
+    future = at(400)
+    batch = [
+        {"code": "spo2", "value": 150, "observed_at": future},
+        {"code": "heart_rate", "value": 80, "observed_at": future},
+    ]
+    review = review_observations(batch, session_started_at=T0, now=at(300))
+    assert [p.field for p in review.problems] == [
+        "observations[0].value",
+        "observations[0].observed_at",
+        "observations[1].observed_at",
+    ]
+
+
+def test_shape_problems_are_collected_with_the_others() -> None:
+    batch = [obs("heart_rate", "fast"), obs("blood_sugar", 5), obs("spo2", 150)]
+    review = review_observations(batch, session_started_at=T0, now=at(300))
+    assert [(p.code, p.field) for p in review.problems] == [
+        ("invalid_observation", "observations[0].value"),
+        ("unknown_vital", "observations[1].code"),
+        ("implausible_value", "observations[2].value"),
+    ]
+
+
+def test_diastolic_is_compared_only_with_a_plausible_systolic() -> None:
+    review = review_observations(
+        [obs("systolic_bp", 400), obs("diastolic_bp", 95)], session_started_at=T0, now=at(300)
+    )
+    assert [p.field for p in review.problems] == ["observations[0].value"]
+    error = refused(validate, [obs("systolic_bp", 120), obs("diastolic_bp", 130)])
+    assert error.message == (
+        "Diastolic BP 130 mmHg is not below the systolic 120 mmHg of the same reading. Nothing was saved."
+    )
 
 
 def test_unknown_code_is_refused_with_unknown_vital() -> None:
@@ -432,6 +553,25 @@ def test_thresholds_are_protocol_parameters() -> None:
 def test_refuses_inconsistent_thresholds(values: dict[str, object], field: str) -> None:
     error = refused(AlertThresholds.from_mapping, values)
     assert (error.code, error.field) == ("invalid_thresholds", field)
+
+
+def test_every_alert_rule_and_discharge_criterion_has_a_title_in_words() -> None:
+    assert ALERT_RULES["bp_rise_from_baseline"].title == "Blood pressure rise from baseline"
+    assert ALERT_RULES["vitals_overdue"].title == "Vital signs overdue"
+    assert ALERT_RULES["hypertension_critical"].title == "Blood pressure critically high"
+    assert DISCHARGE_CRITERIA["minimum_observation"].title == "Minimum observation time"
+    assert DISCHARGE_CRITERIA["moaas_alert"].title == "Sedation (MOAA/S)"
+    assert DISCHARGE_CRITERIA["escort_confirmed"].title == "Escort"
+    titles = [r.title for r in ALERT_RULES.values()] + [c.title for c in DISCHARGE_CRITERIA.values()]
+    titles += [d.label for d in OBSERVATION_DEFINITIONS.values()]
+    for title in titles:
+        assert title and "_" not in title and title[0].isupper(), title
+    # A citation on the discharge screen is one a clinician can look up: no internal documents.
+    for rule in DISCHARGE_CRITERIA.values():
+        assert rule.source and not any(word in rule.source for word in ("clinical.md", "§", "issue", "Issue"))
+    assert title_for("sedation") == "Sedation (MOAA/S)" and title_for("spo2") == "SpO2"
+    assert title_for("aldrete_score") == "Modified Aldrete score"
+    assert title_for("something_new") == "Something new"
 
 
 def test_every_alert_rule_has_a_source_and_a_severity() -> None:
@@ -934,6 +1074,10 @@ def test_discharge_criteria_are_listed_in_order_with_values() -> None:
     ]
     assert result.ready and result.unmet == ()
     assert criterion(result, "vitals_stable").value.startswith("BP 135/82 mmHg, HR 80 /min")
+    assert [c.title for c in result.criteria][:2] == ["Minimum observation time", "Sedation (MOAA/S)"]
+    assert criterion(result, "escort_confirmed").value == "yes"
+    assert criterion(discharge(escort_confirmed=False), "escort_confirmed").value == "no"
+    assert all("clinical.md" not in c.source for c in result.criteria)
 
 
 @pytest.mark.parametrize(("now_min", "met"), [(159.99, False), (160, True)])
@@ -987,7 +1131,9 @@ def test_vitals_below_thresholds_or_within_20_percent_of_baseline(values, baseli
 def test_readings_before_the_end_of_dosing_do_not_satisfy_discharge() -> None:
     result = discharge(observations=recovered_record(minute=-5))
     assert not criterion(result, "moaas_alert").met
-    assert "not recorded since dosing ended" in criterion(result, "vitals_stable").value
+    assert criterion(result, "vitals_stable").value == (
+        "not recorded since dosing ended: Systolic BP, Diastolic BP, Heart rate"
+    )
 
 
 def test_open_critical_alert_escort_and_driving_advice() -> None:
@@ -995,7 +1141,7 @@ def test_open_critical_alert_escort_and_driving_advice() -> None:
     result = discharge(critical_alerts=open_alert)
     assert (
         not criterion(result, "no_open_critical_alert").met
-        and "hypoxemia" in criterion(result, "no_open_critical_alert").value
+        and criterion(result, "no_open_critical_alert").value == "open: Low oxygen saturation"
     )
     resolved = [{"code": "hypoxemia", "raised_at": at(50), "resolved_at": at(60)}]
     assert discharge(critical_alerts=resolved).ready

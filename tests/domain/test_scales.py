@@ -145,3 +145,13 @@ def test_aldrete_total_is_the_sum_and_raising_an_item_never_lowers_it(answers: l
         better = [*answers]
         better[index] += 1
         assert score_aldrete(better).total == result.total + 1
+
+
+def test_aldrete_names_each_missing_item_in_words() -> None:
+    error = refused(score_aldrete, {"activity": 2, "circulation": 2, "consciousness": 1})
+    assert (error.code, error.field) == ("wrong_answer_count", "answers")
+    assert (
+        error.message == "Modified Aldrete has 5 items; choose a score for: Respiration, Oxygen saturation."
+    )
+    out_of_range = refused(score_aldrete, [2, 2, 2, 2, 3])
+    assert out_of_range.message == "Modified Aldrete Oxygen saturation must be within 0–2, got 3."

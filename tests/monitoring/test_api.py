@@ -21,6 +21,14 @@ def post_vitals(user, session, observations):
     return Api(user).post(f"/sessions/{session.pk}/vitals", body)
 
 
+def vitals_error(response) -> dict:
+    """A refused vitals batch: the one error shape plus ``errors``, every problem found."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "field", "errors"}, body
+    return body["error"]
+
+
 def one(code, value, at=None):
     return [{"code": code, "value": value, "observed_at": at or timezone.now() - timedelta(seconds=5)}]
 
@@ -60,17 +68,64 @@ def test_batch_with_spo2_150_is_refused_whole_and_stores_nothing(nina, running):
     before = (Observation.objects.count(), Alert.objects.count())
     response = post_vitals(nina, running, vitals_set(timezone.now(), systolic_bp=185, spo2=150))
     assert response.status_code == 422
-    error = error_of(response)
+    error = vitals_error(response)
     assert error["code"] == "implausible_value" and error["field"] == "observations[3].value"
+    assert [e["field"] for e in error["errors"]] == ["observations[3].value"]
     assert "150" in error["message"]
     assert (Observation.objects.count(), Alert.objects.count()) == before
+
+
+def test_every_implausible_value_is_listed_first_in_field_and_all_in_errors(nina, running):
+    before = (Observation.objects.count(), Alert.objects.count(), audit_count(object_type="observations"))
+    observations = vitals_set(
+        timezone.now() - timedelta(seconds=5), systolic_bp=400, heart_rate=-5, temperature=45
+    )
+    response = post_vitals(nina, running, observations)
+    assert response.status_code == 422
+    error = vitals_error(response)
+    assert (error["code"], error["field"]) == ("implausible_value", "observations[0].value")
+    assert error["message"] == "Systolic BP 400 mmHg is not possible (40–300 mmHg). Nothing was saved."
+    assert error["errors"] == [
+        {
+            "code": "implausible_value",
+            "message": "Systolic BP 400 mmHg is not possible (40–300 mmHg). Nothing was saved.",
+            "field": "observations[0].value",
+        },
+        {
+            "code": "implausible_value",
+            "message": "Heart rate −5 /min is not possible (20–250 /min). Nothing was saved.",
+            "field": "observations[2].value",
+        },
+        {
+            "code": "implausible_value",
+            "message": "Temperature 45 °C is not possible (25–44 °C). Nothing was saved.",
+            "field": "observations[5].value",
+        },
+    ]
+    assert (
+        Observation.objects.count(),
+        Alert.objects.count(),
+        audit_count(object_type="observations"),
+    ) == before
+
+
+def test_a_future_time_is_said_in_the_clinic_time_zone(nina, running):
+    from zoneinfo import ZoneInfo
+
+    tomorrow = timezone.now() + timedelta(days=1)
+    response = post_vitals(nina, running, one("heart_rate", 80, tomorrow))
+    assert response.status_code == 422
+    local = tomorrow.astimezone(ZoneInfo(running.clinic.timezone))  # 24 h on: always the next day
+    error = vitals_error(response)
+    assert error["message"] == f"The time is in the future ({local:%H:%M} tomorrow). Nothing was saved."
+    assert [e["field"] for e in error["errors"]] == ["observations[0].observed_at"]
 
 
 def test_unknown_field_and_future_time_are_refused(nina, running):
     response = Api(nina).post(f"/sessions/{running.pk}/vitals", {"observations": [], "patient_id": 3})
     assert response.status_code == 422 and error_of(response)["code"] == "unknown_field"
     response = post_vitals(nina, running, one("heart_rate", 80, timezone.now() + timedelta(minutes=10)))
-    assert response.status_code == 422 and error_of(response)["code"] == "implausible_value"
+    assert response.status_code == 422 and vitals_error(response)["code"] == "implausible_value"
 
 
 def test_list_vitals_and_alerts(nina, running):
@@ -128,3 +183,13 @@ def test_session_not_being_monitored_is_409(nina, course_a):
     session = first_dosing(course_a)
     response = post_vitals(nina, session, one("spo2", 97))
     assert response.status_code == 409 and error_of(response)["code"] == "session_not_monitored"
+
+
+def test_a_session_state_is_named_in_words_not_as_a_code(nina, course_a):
+    from kapstone.care.services import session_transition
+    from tests.care.conftest import first_dosing
+
+    session = session_transition(actor=nina, session=first_dosing(course_a), to="no_show")
+    response = post_vitals(nina, session, one("spo2", 97))
+    assert response.status_code == 409
+    assert error_of(response)["message"].endswith("this session is no show.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from kapstone.monitoring.models import ScaleScore
 from tests.conftest import audit_count
+from tests.monitoring.pages import codes_shown, visible_text
 from tests.monitoring.test_views import local_now
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +61,25 @@ def test_access(client, as_user, carol, terry, running):
     assert as_user(terry).get(url).status_code == 403
     assert as_user(carol).post(url, answers(running)).status_code == 404
     assert ScaleScore.objects.count() == 0
+
+
+def test_no_answer_is_chosen_for_the_nurse_and_each_missing_item_is_named(as_user, nina, running):
+    client = as_user(nina)
+    page = client.get(reverse("monitoring:cadss", args=[running.pk])).content
+    assert b"checked" not in page
+    data = answers(running, 1)
+    del data["item_3"], data["item_17"]
+    before = (ScaleScore.objects.count(), audit_count(object_type="scale_score"))
+    response = client.post(reverse("monitoring:cadss", args=[running.pk]), data)
+    assert response.status_code == 400
+    assert "Choose an answer for items 3 and 17. Nothing was saved." in visible_text(response.content)
+    kept = re.findall(rb'<input type="radio" name="item_\d+" value="1"[^>]* checked>', response.content)
+    assert len(kept) == 21  # the answers given are kept
+    assert (ScaleScore.objects.count(), audit_count(object_type="scale_score")) == before
+
+
+def test_the_page_speaks_words_and_cites_what_a_clinician_can_look_up(as_user, nina, running):
+    page = as_user(nina).get(reverse("monitoring:cadss", args=[running.pk])).content
+    text = visible_text(page)
+    assert "Bremner" in text and "clinical.md" not in text and "§" not in text
+    assert codes_shown(page) == []

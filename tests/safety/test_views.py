@@ -68,6 +68,26 @@ def test_bad_report_keeps_the_input_and_writes_nothing(as_user, nina, patient_a)
     assert row_counts() == before
 
 
+def test_the_report_form_chooses_nothing_for_the_reporter(as_user, nina, patient_a):
+    """No grade, relatedness, action or outcome is pre-selected (a one-click report would record
+    the first of each); one left unchosen is refused beside its field and nothing is written."""
+    client = as_user(nina)
+    html = client.get(reverse("safety:report", args=[patient_a.pk])).content.decode()
+    for name in ("term", "grade", "relatedness", "action_taken", "outcome"):
+        select = html[html.index(f'name="{name}"') : html.index("</select>", html.index(f'name="{name}"'))]
+        assert '<option value="" selected>' in select, name
+        assert select.count("selected") == 1, name
+    before = row_counts()
+    data = _form()
+    del data["grade"], data["relatedness"]
+    response = client.post(reverse("safety:report", args=[patient_a.pk]), data)
+    assert response.status_code == 400
+    assert "Choose the grade." in response.content.decode()
+    assert "Choose the relatedness to ketamine." in response.content.decode()
+    assert '<option value="dizziness" selected>' in response.content.decode()
+    assert row_counts() == before
+
+
 def test_other_clinic_gets_404_without_phi(as_user, carol, nina, patient_a):
     event = services.adverse_event_report(actor=nina, patient=patient_a, **serious_fields())
     client = as_user(carol)

@@ -81,3 +81,35 @@
     }
   });
 })();
+
+// Vitals form on the session page (monitoring/_vitals_form.html, data-enter-submits): Enter in any
+// field records the set — the MOAA/S select too, where a browser would only open or close the
+// list. A refused set comes back with status 400 and every error beside its field: htmx swaps
+// that form in (data-swap-refusal) instead of treating it as a failed request, and the first
+// field in error takes the focus.
+(function () {
+  "use strict";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey || event.isComposing) { return; }
+    var field = event.target;
+    var form = field && field.form;
+    if (!form || !form.hasAttribute("data-enter-submits")) { return; }
+    if (field.tagName !== "INPUT" && field.tagName !== "SELECT") { return; }
+    if (field.tagName === "INPUT" && /^(submit|button|reset|checkbox|radio|file)$/.test(field.type)) { return; }
+    event.preventDefault();
+    if (typeof form.requestSubmit === "function") { form.requestSubmit(); } else { form.submit(); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    if (event.detail.xhr.status === 400 && elt && elt.hasAttribute && elt.hasAttribute("data-swap-refusal")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:load", function (event) {
+    var form = event.detail.elt;
+    if (!form || !form.hasAttribute || !form.hasAttribute("data-swap-refusal")) { return; }
+    var invalid = form.querySelector(".has-error input, .has-error select");
+    if (invalid) { invalid.focus(); }
+  });
+})();

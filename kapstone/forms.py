@@ -101,6 +101,14 @@ def parse_month(value: object) -> date | None:
     return date(y, m, 1)
 
 
+def parse_text(value: object, *, max_length: int = FILTER_TEXT_MAX) -> str:
+    """Text from a query string for a search: trimmed, without NUL characters (PostgreSQL cannot
+    take them), at most ``max_length`` characters; anything not text is empty."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").strip()[:max_length]
+
+
 class RecordIdField(forms.IntegerField):
     """A row id typed into a form: a whole number from 1 to ``RECORD_ID_MAX``."""
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import FilterText, StrictSchema, api_roles, text
 from kapstone.patients import selectors, services
 from kapstone.patients.models import BodyMeasurement, Patient
 
@@ -86,8 +86,8 @@ def create_patient(request: HttpRequest, payload: PatientIn):
 
 @router.get("", response=list[PatientOut])
 @api_roles(*PATIENT_READ)
-def list_patients(request: HttpRequest, search: str = ""):
-    patients, _ = selectors.patient_search_for_user(user=request.auth, search=search[:100])
+def list_patients(request: HttpRequest, search: FilterText = ""):
+    patients, _ = selectors.patient_search_for_user(user=request.auth, search=search)
     weights = _latest_weights([p.pk for p in patients])
     return [_out(p, weights.get(p.pk)) for p in patients]
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from kapstone.accounts.access import AUDIT_REVIEW, clinic_ids_for
+from kapstone.accounts.clinic_time import clinic_time, clinic_zone
 from kapstone.accounts.models import Clinic, Membership, User
 from kapstone.audit.models import AuditAction, AuditEvent
 from kapstone.audit.services import audit_record
@@ -26,8 +26,6 @@ PAGE_LIMIT = 500
 EXPORT_LIMIT = 10_000
 #: How many of the patients a search matched the page names.
 PATIENTS_NAMED = 10
-#: "6 Dec 2026 14:03 EST": the clinic's wall-clock time with its zone, year always (a record).
-LOCAL_TIME_FORMAT = "j M Y H:i T"
 
 _MATCH_TERMS_MAX = 4
 
@@ -80,10 +78,7 @@ def audit_scope_for_admin(*, user: User) -> AuditScope:
         Membership.objects.filter(clinic_id__in=clinic_ids).values_list("user_id", flat=True).distinct()
     )
     staff = list(User.objects.filter(pk__in=member_ids).order_by("username"))
-    zones = {
-        pk: ZoneInfo(name)
-        for pk, name in Clinic.objects.filter(pk__in=clinic_ids).values_list("pk", "timezone")
-    }
+    zones = {clinic.pk: clinic_zone(clinic) for clinic in Clinic.objects.filter(pk__in=clinic_ids)}
     return AuditScope(clinic_ids=clinic_ids, member_ids=member_ids, staff=staff, zones=zones)
 
 
@@ -103,11 +98,6 @@ def _patients_matching(clinic_ids: list[int], text: str) -> QuerySet[Patient]:
 
 def _day_start(day: date, zone: tzinfo) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), zone)
-
-
-def local_time(moment: datetime, zone: tzinfo) -> str:
-    """``moment`` on the clock of ``zone``, e.g. "6 Dec 2026 14:03 EST"."""
-    return dateformat.format(moment.astimezone(zone), LOCAL_TIME_FORMAT)
 
 
 def audit_events_for_admin(
@@ -157,7 +147,8 @@ def audit_events_for_admin(
     rows = [
         AuditRow(
             event=e,
-            when=local_time(e.at, scope.zones.get(e.clinic_id, zone)),
+            # A record: the year always, "6 Dec 2026 14:03 EST".
+            when=clinic_time(e.at, scope.zones.get(e.clinic_id, zone)),
             action_label=actions.get(e.action, e.action),
             object_label=e.object_type.replace("_", " "),
             patient=patients.get(e.patient_id),

@@ -104,12 +104,12 @@ class TestPatientFilter:
         assert page.patients_matched == 1
         assert page.rows and {r.event.patient_id for r in page.rows} == {patients["avery"].pk}
         body = response.content.decode()
-        assert "Avery Ashgrove (A-1001)" in body and "Bellwether" not in body
+        assert "Ashgrove, Avery (A-1001)" in body and "Bellwether" not in body
 
     def test_the_patient_column_names_the_patient_not_an_id(self, as_user, adam, patients):
         body = as_user(adam).get(URL).content.decode()
         assert "Patient id" not in body
-        assert "Avery Ashgrove (A-1001)" in body and "?patient=A-1001" in body
+        assert "Ashgrove, Avery (A-1001)" in body and "?patient=A-1001" in body
 
     def test_a_text_matching_nobody_is_an_empty_result_not_an_error(self, as_user, adam, patients):
         response = as_user(adam).get(URL, {"patient": "Nobody-at-all"})

@@ -23,7 +23,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.care.demo import PASSING
+from kapstone.care.demo import PASSING, enrolment_place_before_first_session
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,
@@ -404,6 +404,7 @@ def seed_follow_up_cohort(
                 session.scheduled_date -= shift
                 session.save(update_fields=["scheduled_date"])
             TreatmentCourse.objects.filter(pk=course.pk).update(start_date=enrolled_on - shift)
+            enrolment_place_before_first_session(course)  # and the screening before it
             course.refresh_from_db()
             for session in course.sessions.order_by("scheduled_date", "order"):
                 _walk(session, nurse=nurse, therapist=therapist, give_dose=give_dose)

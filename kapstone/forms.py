@@ -135,7 +135,10 @@ class FilterDateField(forms.DateField):
     default_error_messages = {"invalid": "Enter a real date (year-month-day)."}
 
     def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("widget", DateInput())
+        # The date picker offers only the days the filter accepts.
+        kwargs.setdefault(
+            "widget", DateInput(attrs={"min": f"{EARLIEST_DATE:%Y-%m-%d}", "max": f"{LATEST_DATE:%Y-%m-%d}"})
+        )
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
         self.validators.append(MinValueValidator(EARLIEST_DATE, message=_DATE_RANGE_MESSAGE))

@@ -22,13 +22,6 @@ def add_domain_error(form: forms.Form, error: DomainError) -> None:
     form.add_error(field, forms.ValidationError(error.message, code=error.code))
 
 
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
 # --- Parsing filters and URL values -----------------------------------------------------------
 #
 # A filter or a URL is typed by a person or a script: it may hold a number beyond what the
@@ -159,3 +152,10 @@ class FilterTextField(forms.CharField):
             else v
             for v in self.validators
         ]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")

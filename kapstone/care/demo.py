@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
-
-from django.utils import timezone
 
 from kapstone.accounts.models import User
-from kapstone.care.models import CareSession, CourseEvent, TreatmentCourse
+from kapstone.care.enrolment_demo import enrolment_place_before_first_session
+from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,
     course_enrol,
@@ -24,7 +22,6 @@ from kapstone.care.services import (
 )
 from kapstone.domain.protocols import DOSING, get_protocol
 from kapstone.patients.models import Patient
-from kapstone.screening.demo import clinic_daytime_before, screenings_place_before
 from kapstone.screening.selectors import screening_current, screening_is_approved
 
 ROOMS = ("Room 1", "Room 2", "Room 3", "Group room")
@@ -151,22 +148,3 @@ def _today_states(course: TreatmentCourse, *, nurse: User, variant: int) -> None
         session = session_transition(actor=nurse, session=session, to="checked_in")
     if steps >= 2:
         day_of_checks_record(actor=nurse, session=session, inputs=PASSING)
-
-
-def enrolment_place_before_first_session(course: TreatmentCourse) -> None:
-    """Enrolment as it happened: on a working day two to ten days before the course's first
-    session (never after the seed's own time), with the screening that cleared the patient and
-    its sign-off before it. The services stamp the moment of seeding; the demo writes this
-    history after the fact (the audit events keep the seed's time)."""
-    rng = random.Random(f"enrolled-{course.patient.mrn}-{course.pk}")
-    zone = ZoneInfo(course.clinic.timezone)
-    first_on = course.sessions.order_by("scheduled_date").values_list("scheduled_date", flat=True).first()
-    limit = min(
-        datetime.combine(first_on - timedelta(days=1), time.min, tzinfo=zone),
-        timezone.now() - timedelta(hours=1),
-    )
-    enrolled_at = clinic_daytime_before(limit, zone, rng, days_back=8)
-    TreatmentCourse.objects.filter(pk=course.pk).update(enrolled_at=enrolled_at)
-    CourseEvent.objects.filter(course=course, kind="enrolled").update(at=enrolled_at)
-    course.refresh_from_db(fields=["enrolled_at"])
-    screenings_place_before(patient=course.patient, before=enrolled_at, rng=rng)

@@ -23,7 +23,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.care.demo import PASSING, enrolment_place_before_first_session
+from kapstone.care.demo import PASSING
+from kapstone.care.enrolment_demo import enrolment_place_before_first_session
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,

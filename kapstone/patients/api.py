@@ -87,7 +87,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):
 @router.get("", response=list[PatientOut])
 @api_roles(*PATIENT_READ)
 def list_patients(request: HttpRequest, search: FilterText = ""):
-    patients, _ = selectors.patient_search_for_user(user=request.auth, search=search)
+    patients, _ = selectors.patient_search_for_user(user=request.auth, search=search[:100])
     weights = _latest_weights([p.pk for p in patients])
     return [_out(p, weights.get(p.pk)) for p in patients]
 

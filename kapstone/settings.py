@@ -93,6 +93,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "kapstone.accounts.context_processors.kapstone",
             ],
+            # Date and time filters every page uses (``day``, ``moment``, ``clock``).
+            "builtins": ["kapstone.display"],
         },
     },
 ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from kapstone.accounts.access import AUDIT_REVIEW, clinic_ids_for
-from kapstone.accounts.clinic_time import clinic_time, clinic_zone
 from kapstone.accounts.models import Clinic, Membership, User
 from kapstone.audit.models import AuditAction, AuditEvent
 from kapstone.audit.services import audit_record
@@ -56,8 +56,9 @@ class AuditScope:
 @dataclass(frozen=True)
 class AuditRow:
     event: AuditEvent
-    #: When, on the clock of the event's clinic (the admin's own for sign-ins), zone named.
-    when: str
+    #: The clock the event is shown on: its clinic's (the admin's own for sign-ins, which carry
+    #: no clinic). The page writes "6 Dec 14:03 EST" (kapstone/display.py, ``moment_zone``).
+    zone: tzinfo
     action_label: str
     object_label: str
     patient: Patient | None
@@ -78,7 +79,10 @@ def audit_scope_for_admin(*, user: User) -> AuditScope:
         Membership.objects.filter(clinic_id__in=clinic_ids).values_list("user_id", flat=True).distinct()
     )
     staff = list(User.objects.filter(pk__in=member_ids).order_by("username"))
-    zones = {clinic.pk: clinic_zone(clinic) for clinic in Clinic.objects.filter(pk__in=clinic_ids)}
+    zones = {
+        pk: ZoneInfo(name)
+        for pk, name in Clinic.objects.filter(pk__in=clinic_ids).values_list("pk", "timezone")
+    }
     return AuditScope(clinic_ids=clinic_ids, member_ids=member_ids, staff=staff, zones=zones)
 
 
@@ -147,8 +151,7 @@ def audit_events_for_admin(
     rows = [
         AuditRow(
             event=e,
-            # A record: the year always, "6 Dec 2026 14:03 EST".
-            when=clinic_time(e.at, scope.zones.get(e.clinic_id, zone)),
+            zone=scope.zones.get(e.clinic_id, zone),
             action_label=actions.get(e.action, e.action),
             object_label=e.object_type.replace("_", " "),
             patient=patients.get(e.patient_id),

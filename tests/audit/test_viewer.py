@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 
 from kapstone.accounts.models import Role
 from kapstone.accounts.services import membership_set
@@ -44,7 +44,9 @@ FIELDS = ("patient", "actor", "action", "date_from", "date_to")
 
 
 def local(event: AuditEvent, zone: ZoneInfo) -> str:
-    return dateformat.format(event.at.astimezone(zone), "j M Y H:i T")
+    """As the page writes it: "6 Dec 14:03 EST", the year only when it is not this year's."""
+    at, now = event.at.astimezone(zone), timezone.now().astimezone(zone)
+    return dateformat.format(at, "j M H:i T" if at.year == now.year else "j M Y H:i T")
 
 
 def review_events(admin) -> list[AuditEvent]:

@@ -141,7 +141,8 @@ def audit_events_for_admin(
         qs = qs.filter(at__lt=_day_start(filters.date_to + timedelta(days=1), zone))
     total = qs.count()
     events = list(qs.select_related("actor").order_by("-id")[:limit])
-    patients = {
+    # The patients the shown events concern, to name them (only those of the admin's clinics).
+    shown = {
         p.pk: p
         for p in Patient.objects.filter(
             clinic_id__in=scope.clinic_ids, pk__in={e.patient_id for e in events if e.patient_id}
@@ -154,7 +155,7 @@ def audit_events_for_admin(
             zone=scope.zones.get(e.clinic_id, zone),
             action_label=actions.get(e.action, e.action),
             object_label=e.object_type.replace("_", " "),
-            patient=patients.get(e.patient_id),
+            patient=shown.get(e.patient_id),
         )
         for e in events
     ]

@@ -9,15 +9,26 @@ from django.views.decorators.http import require_GET
 
 from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, public, require_login
 from kapstone.accounts.models import Membership
+from kapstone.screening.access import SCREENING_SIGN_OFF
+from kapstone.screening.selectors import screenings_awaiting_sign_off_for_user
 
 
 @require_login()
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each user to where their work starts."""
+    """Send each user to where their work starts: a prescriber to the screenings awaiting their
+    sign-off, the other clinicians and admins to the patient list."""
+    memberships = Membership.objects.filter(user=request.user, is_active=True).select_related("clinic")
+    prescribing_in = clinic_ids_for(request.user, SCREENING_SIGN_OFF)
+    if prescribing_in:
+        context = {
+            "memberships": memberships,
+            "worklist": screenings_awaiting_sign_off_for_user(user=request.user),
+            "worklist_many_clinics": len(prescribing_in) > 1,
+        }
+        return render(request, "home.html", context)
     if clinic_ids_for(request.user, PATIENT_READ):
         return redirect("patients:list")
-    memberships = Membership.objects.filter(user=request.user, is_active=True).select_related("clinic")
     return render(request, "home.html", {"memberships": memberships})
 
 

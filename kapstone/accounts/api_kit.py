@@ -8,6 +8,7 @@ NinjaAPI itself, which mounts those routers, lives at the top in ``kapstone.api`
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from functools import wraps
 from typing import Annotated, Any
 
@@ -15,12 +16,13 @@ from django.http import HttpRequest
 from ninja import Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from kapstone.accounts.access import PUBLIC, clinic_ids_for
 from kapstone.accounts.models import Role
 from kapstone.accounts.services import api_token_authenticate
 from kapstone.audit.services import audit_record
+from kapstone.forms import EARLIEST_DATE, FILTER_TEXT_MAX, LATEST_DATE, RECORD_ID_MAX
 
 
 class BearerToken(HttpBearer):
@@ -87,6 +89,17 @@ def text(max_length: int, *, min_length: int = 0) -> type[str]:
         StringConstraints(strip_whitespace=True, max_length=max_length, min_length=min_length),
         AfterValidator(_no_nul),
     ]
+
+
+#: Query and path values, bounded as the web forms bound them (kapstone/forms.py): a number the
+#: database cannot hold or a date at the edge of Python's range is a 422, never a 500.
+RecordId = Annotated[int, Field(ge=1, le=RECORD_ID_MAX)]
+FilterDate = Annotated[date, Field(ge=EARLIEST_DATE, le=LATEST_DATE)]
+FilterText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=FILTER_TEXT_MAX),
+    AfterValidator(_no_nul),
+]
 
 
 class StrictSchema(Schema):

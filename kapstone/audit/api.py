@@ -2,17 +2,20 @@
 # No "from __future__ import annotations" in API modules: django-ninja resolves the operation
 # signatures through the role wrapper, which lives in another module, so annotations must be real.
 
-from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from kapstone.accounts.access import AUDIT_REVIEW, clinic_ids_for
-from kapstone.accounts.api_kit import api_roles
-from kapstone.accounts.models import Membership
-from kapstone.audit.selectors import AuditFilter, audit_events_for_admin
+from kapstone.accounts.access import AUDIT_REVIEW
+from kapstone.accounts.api_kit import FilterDate, FilterText, RecordId, api_roles
+from kapstone.audit.models import AuditAction
+from kapstone.audit.selectors import AuditFilter, audit_events_for_admin, utc_iso
+from kapstone.domain.errors import DomainError
 
 router = Router()
+
+Action = Literal[tuple(AuditAction.values)]  # type: ignore[valid-type]
 
 
 class AuditEventOut(Schema):
@@ -21,30 +24,36 @@ class AuditEventOut(Schema):
     object_type: str
     object_id: str
     patient_id: int | None
-    at: datetime
+    #: ISO 8601 in UTC ("2026-12-06T19:03:07.123456Z"): the name says which clock.
+    at_utc: str
 
 
 @router.get("/events", response=list[AuditEventOut])
 @api_roles(*AUDIT_REVIEW)
-def list_events(request: HttpRequest, patient_id: int | None = None, action: str | None = None):
-    clinic_ids = clinic_ids_for(request.auth, AUDIT_REVIEW)
-    member_ids = list(
-        Membership.objects.filter(clinic_id__in=clinic_ids).values_list("user_id", flat=True).distinct()
-    )
-    events, _ = audit_events_for_admin(
+def list_events(
+    request: HttpRequest,
+    patient_id: RecordId | None = None,
+    patient: FilterText = "",
+    action: Action | None = None,
+    date_from: FilterDate | None = None,
+    date_to: FilterDate | None = None,
+):
+    if date_from and date_to and date_to < date_from:
+        raise DomainError("date_range_reversed", "date_to is before date_from.", field="date_to")
+    page = audit_events_for_admin(
         user=request.auth,
-        clinic_ids=clinic_ids,
-        member_ids=member_ids,
-        filters=AuditFilter(patient_id=patient_id, action=action),
+        filters=AuditFilter(
+            patient=patient, patient_id=patient_id, action=action, date_from=date_from, date_to=date_to
+        ),
     )
     return [
         {
-            "action": e.action,
-            "actor": e.actor_label,
-            "object_type": e.object_type,
-            "object_id": e.object_id,
-            "patient_id": e.patient_id,
-            "at": e.at,
+            "action": row.event.action,
+            "actor": row.event.actor_label,
+            "object_type": row.event.object_type,
+            "object_id": row.event.object_id,
+            "patient_id": row.event.patient_id,
+            "at_utc": utc_iso(row.event.at),
         }
-        for e in events
+        for row in page.rows
     ]

@@ -4,4 +4,7 @@ from kapstone.audit import views
 
 app_name = "audit"
 
-urlpatterns = [path("", views.audit_list, name="list")]
+urlpatterns = [
+    path("", views.audit_list, name="list"),
+    path("export.csv", views.audit_export, name="export"),
+]

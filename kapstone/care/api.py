@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from kapstone.accounts.access import ALL_STAFF, CLINICAL, PATIENT_READ, clinic_ids_for, has_role
-from kapstone.accounts.api_kit import Forbidden, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import FilterDate, Forbidden, StrictSchema, api_roles, text
 from kapstone.accounts.models import Role
 from kapstone.care import selectors, services
 from kapstone.care.protocols import protocols_for_clinics
@@ -114,7 +114,7 @@ class SessionListOut(SessionOut):
 
 @router.get("/sessions", response=list[SessionListOut])
 @api_roles(*PATIENT_READ)
-def list_sessions(request: HttpRequest, date: date | None = None, status: str | None = None):
+def list_sessions(request: HttpRequest, date: FilterDate | None = None, status: str | None = None):
     if status is not None and status not in SESSION_STATES:
         raise DomainError("invalid_status", f"Unknown session status {status!r}.", field="status")
     sessions = selectors.sessions_for_user(user=request.auth, day=date, status=status)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from kapstone.accounts.models import User
+from kapstone.care.enrolment_demo import enrolment_place_before_first_session
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,
@@ -186,6 +187,7 @@ def seed_courses(
             start_date=start,
             arm="open-label" if index % 2 else "",
         )
+        enrolment_place_before_first_session(course)
         sessions = list(course.sessions.order_by("scheduled_date", "order"))
         for number, session in enumerate(sessions):
             session.start_time = time(8 + (number + index) % 8, 30 if index % 2 else 0)

@@ -38,7 +38,7 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.sessions import allowed_transitions
 from kapstone.domain.sessions import state_label as state_word
-from kapstone.forms import DateInput, add_domain_error
+from kapstone.forms import FilterDateField, add_domain_error
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 
@@ -448,7 +448,7 @@ def session_reschedule(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 class BoardForm(forms.Form):
-    date = forms.DateField(required=False, widget=DateInput())
+    date = FilterDateField()
 
 
 @require_roles(*SCHEDULING)

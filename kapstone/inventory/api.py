@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from kapstone.accounts.access import has_role
-from kapstone.accounts.api_kit import Forbidden, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import Forbidden, RecordId, StrictSchema, api_roles, text
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
@@ -36,7 +36,7 @@ class LotOut(Schema):
 
 @router.get("/lots", response=list[LotOut])
 @api_roles(*INVENTORY_READ)
-def list_lots(request: HttpRequest, location_id: int | None = None, in_stock: bool = False):
+def list_lots(request: HttpRequest, location_id: RecordId | None = None, in_stock: bool = False):
     lots = selectors.lots_for_user(user=request.auth, location_id=location_id, in_stock_only=in_stock)
     today_by_clinic: dict[int, date] = {}
     rows = []

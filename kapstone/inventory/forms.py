@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain import register as rules
-from kapstone.forms import DateInput, DateTimeLocalInput
+from kapstone.forms import DateInput, DateTimeLocalInput, FilterDateField
 
 AMOUNT_HELP = "In mg, to 0.1 mg."
 
@@ -188,8 +188,8 @@ class ResolveForm(forms.Form):
 
 
 class RegisterFilterForm(forms.Form):
-    date_from = forms.DateField(required=False, widget=DateInput(), label="From")
-    date_to = forms.DateField(required=False, widget=DateInput(), label="To")
+    date_from = FilterDateField(label="From")
+    date_to = FilterDateField(label="To")
     lot = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     kind = forms.ChoiceField(
         required=False, choices=[("", "any")] + [(k, k.capitalize()) for k in rules.KINDS]

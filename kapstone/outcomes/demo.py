@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
 from kapstone.care.demo import walk_past_session
+from kapstone.care.enrolment_demo import enrolment_place_before_first_session
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,
@@ -392,6 +393,7 @@ def seed_follow_up_cohort(
                 session.scheduled_date -= shift
                 session.save(update_fields=["scheduled_date"])
             TreatmentCourse.objects.filter(pk=course.pk).update(start_date=enrolled_on - shift)
+            enrolment_place_before_first_session(course)  # and the screening before it
             course.refresh_from_db()
             for session in course.sessions.order_by("scheduled_date", "order"):
                 walk_past_session(session, nurse=nurse, therapist=therapist, give_dose=give_dose)

@@ -18,6 +18,7 @@ from kapstone.care.selectors import course_get_for_user
 from kapstone.care.services import course_protocol
 from kapstone.domain import instruments, tlfb
 from kapstone.domain.errors import DomainError
+from kapstone.forms import RECORD_ID_MAX, parse_int, parse_month
 from kapstone.outcomes import selectors, services
 from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_READ, OUTCOMES_RECORD
 from kapstone.outcomes.forms import (
@@ -153,11 +154,7 @@ def flag_acknowledge(request: HttpRequest, flag_id: int) -> HttpResponse:
 
 
 def _month(value: str | None, today: date) -> date:
-    try:
-        year, month = (int(part) for part in (value or "").split("-"))
-        first = date(year, month, 1)
-    except ValueError:
-        return today.replace(day=1)
+    first = parse_month(value) or today.replace(day=1)
     return min(first, today.replace(day=1))
 
 
@@ -258,11 +255,9 @@ def toxicology(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def _within_days(value: str | None) -> int:
-    try:
-        days = int(value or DEFAULT_WITHIN_DAYS)
-    except ValueError:
-        return DEFAULT_WITHIN_DAYS
-    return max(0, min(days, MAX_WITHIN_DAYS))
+    # A number is held to the range shown; anything else (or a number no one means) is the default.
+    days = parse_int(value, low=-RECORD_ID_MAX, high=RECORD_ID_MAX)
+    return DEFAULT_WITHIN_DAYS if days is None else max(0, min(days, MAX_WITHIN_DAYS))
 
 
 @require_roles(*OUTCOMES_READ)

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import FilterText, StrictSchema, api_roles, text
 from kapstone.patients import selectors, services
 from kapstone.patients.models import BodyMeasurement, Patient
 from kapstone.patients.selectors import weights_in_force
@@ -80,7 +80,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):
 
 @router.get("", response=list[PatientOut])
 @api_roles(*PATIENT_READ)
-def list_patients(request: HttpRequest, search: str = ""):
+def list_patients(request: HttpRequest, search: FilterText = ""):
     patients, _ = selectors.patient_search_for_user(user=request.auth, search=search[:100])
     weights = _weights([p.pk for p in patients])
     return [_out(p, weights.get(p.pk)) for p in patients]

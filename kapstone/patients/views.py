@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic
 from kapstone.domain.errors import DomainError
-from kapstone.forms import add_domain_error
+from kapstone.forms import add_domain_error, parse_text
 from kapstone.patients import selectors, services
 from kapstone.patients.chart import chart_sections_for
 from kapstone.patients.forms import (
@@ -36,7 +36,7 @@ def _invalid(request: HttpRequest, template: str, context: dict) -> HttpResponse
 @require_roles(*PATIENT_READ)
 @require_GET
 def patient_list(request: HttpRequest) -> HttpResponse:
-    search = request.GET.get("q", "")[:100]
+    search = parse_text(request.GET.get("q"))
     patients, total = selectors.patient_search_for_user(user=request.user, search=search)
     context = {
         "patients": patients,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain.protocols import INDICATIONS, protocol_library
+from kapstone.forms import FilterDateField
 from kapstone.research.cohorts import GROUP_BY, CohortFilter
 
 
@@ -13,12 +14,8 @@ class CohortForm(forms.Form):
     substance = forms.ChoiceField(required=False, label="Substance")
     arm = forms.CharField(required=False, max_length=40, label="Arm")
     clinic = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Clinic")
-    enrolled_from = forms.DateField(
-        required=False, label="Enrolled from", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    enrolled_to = forms.DateField(
-        required=False, label="Enrolled to", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    enrolled_from = FilterDateField(label="Enrolled from")
+    enrolled_to = FilterDateField(label="Enrolled to")
     group_by = forms.ChoiceField(
         required=False, choices=[(g, f"by {g}") for g in GROUP_BY], initial="arm", label="Compare"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
 from kapstone.accounts.access import clinic_ids_for
@@ -20,6 +21,7 @@ from kapstone.domain import screening as rules
 from kapstone.domain.errors import WorkflowConflict
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
+from kapstone.screening import access
 from kapstone.screening.access import SCREENING_READ
 from kapstone.screening.models import Screening, ScreeningDraft, ScreeningSignOff
 
@@ -105,6 +107,52 @@ def screening_current(patient: Patient) -> Screening | None:
         .order_by(*LATEST_FIRST)
         .first()
     )
+
+
+#: The most screenings the prescriber's worklist lists (the oldest waiting first).
+WORKLIST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class SignOffWorklist:
+    screenings: list[Screening]
+    total: int
+
+
+def _superseded() -> Exists:
+    """A newer screening of the same patient exists (the screening is no longer current)."""
+    return Exists(
+        Screening.objects.filter(patient_id=OuterRef("patient_id")).filter(
+            Q(entered_at__gt=OuterRef("entered_at"))
+            | Q(entered_at=OuterRef("entered_at"), id__gt=OuterRef("id"))
+        )
+    )
+
+
+def screenings_awaiting_sign_off_for_user(*, user: User, limit: int = WORKLIST_LIMIT) -> SignOffWorklist:
+    """Current screenings that need a prescriber's review and have none yet, in the clinics where
+    ``user`` may sign off (prescribers), the oldest waiting first, with their patients.
+
+    A screening superseded by a newer one, or already approved or declined, is not waiting. The
+    list names patients, so the read is audited (with its count, no names)."""
+    clinic_ids = clinic_ids_for(user, access.SCREENING_SIGN_OFF)
+    qs = (
+        Screening.objects.filter(
+            patient__clinic_id__in=clinic_ids, decision=rules.NEEDS_REVIEW, sign_off__isnull=True
+        )
+        .exclude(_superseded())
+        .select_related("patient", "patient__clinic", "entered_by")
+    )
+    total = qs.count()
+    screenings = list(qs.order_by("entered_at", "id")[:limit])
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="screening_worklist",
+        clinic_id=clinic_ids[0] if len(clinic_ids) == 1 else None,
+        detail={"returned": len(screenings), "total": total},
+    )
+    return SignOffWorklist(screenings=screenings, total=total)
 
 
 def screening_is_approved(screening: Screening | None) -> bool:

@@ -191,7 +191,7 @@ class TestAuditApi:
         assert ("create", "nina", "patient") in actions
         assert ("read", "nina", "patient") in actions
         assert all(e["patient_id"] == created["id"] for e in events)
-        assert set(events[0]) == {"action", "actor", "object_type", "object_id", "patient_id", "at"}
+        assert set(events[0]) == {"action", "actor", "object_type", "object_id", "patient_id", "at_utc"}
 
     def test_admin_does_not_see_other_clinics_events(self, adam, patient_b):
         events = Api(adam).get("/audit/events", patient_id=patient_b.pk).json()

@@ -207,10 +207,11 @@ class TestReminders:
             call_command("send_reminders", "--days", "7")
         assert mail.outbox == []
 
-    def test_bad_days_exits_2(self, capsys):
+    @pytest.mark.parametrize("days", ["x", "²", "٣", "-1", "366", "99999999999999999999", "9" * 5000])
+    def test_bad_days_exits_2(self, capsys, days):
         with pytest.raises(SystemExit) as exit_:
             from django.core.management import ManagementUtility
 
-            ManagementUtility(["kapstone", "send_reminders", "--days", "x", "--json"]).execute()
+            ManagementUtility(["kapstone", "send_reminders", "--days", days, "--json"]).execute()
         assert exit_.value.code == 2
         assert json.loads(capsys.readouterr().out)["error"]["code"] == "invalid_days"

@@ -14,6 +14,7 @@ from django.core.management.base import CommandParser
 
 from kapstone.cli import JsonCommand
 from kapstone.domain.errors import DomainError
+from kapstone.forms import RECORD_ID_MAX, parse_int
 from kapstone.outcomes.services import follow_up_reminders_send
 
 DEFAULT_DAYS = 7
@@ -33,10 +34,14 @@ class Command(JsonCommand):
 
     def compute(self, **options: Any) -> dict[str, Any]:
         raw = str(options["days"]).strip()
-        if not raw.isdigit():
-            raise DomainError("invalid_days", f"--days must be a whole number, got {raw!r}.", field="days")
+        # The service refuses a number out of its range; this refuses what is not a number.
+        days = parse_int(raw, low=-RECORD_ID_MAX, high=RECORD_ID_MAX)
+        if days is None:
+            raise DomainError(
+                "invalid_days", f"--days must be a whole number, got {raw[:20]!r}.", field="days"
+            )
         results = follow_up_reminders_send(
-            within_days=int(raw), base_url=options["base_url"], dry_run=options["dry_run"]
+            within_days=days, base_url=options["base_url"], dry_run=options["dry_run"]
         )
         return {
             "dry_run": options["dry_run"],

@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from django.test import Client
 from django.urls import Resolver404, resolve
 
 from kapstone.accounts.models import User
@@ -46,7 +47,7 @@ VOID_ELEMENTS = {
 
 # Links never followed: they change state on GET (none should), leave the app, or download files.
 NOT_FOLLOWED = re.compile(r"^/(accounts/logout|api/|static/)|\.csv|[?&](format|download)=")
-PER_ROUTE = 3  # instances of one route walked per user (enough to see each template's states)
+PER_ROUTE = 8  # instances of one route walked per user (enough to see each template's states)
 
 
 class VisibleText(HTMLParser):
@@ -119,10 +120,10 @@ def route_name(path: str) -> str | None:
     return match.view_name
 
 
-def walk_as(user: User) -> tuple[dict[str, list[str]], set[str]]:
-    """Problems found per URL, and the route names seen."""
-    client = verified_client(user)
-    queue = ["/"]
+def walk_as(user: User | None, start: str = "/") -> tuple[dict[str, list[str]], set[str]]:
+    """Problems found per URL, and the route names seen (``user`` None: an anonymous visitor)."""
+    client = verified_client(user) if user is not None else Client()
+    queue = [start]
     seen_urls: set[str] = set()
     per_route: dict[str, int] = defaultdict(int)
     problems: dict[str, list[str]] = {}
@@ -137,7 +138,7 @@ def walk_as(user: User) -> tuple[dict[str, list[str]], set[str]]:
             continue
         per_route[name] += 1
         response = client.get(url)
-        assert response.status_code < 500, f"{user.username}: {url} answered {response.status_code}"
+        assert response.status_code < 500, f"{user or 'visitor'}: {url} answered {response.status_code}"
         if response.status_code in (301, 302) and response["Location"].startswith("/"):
             queue.append(response["Location"])
             continue
@@ -187,4 +188,11 @@ def test_every_page_of_the_demo_speaks_the_clinics_language():
             for url, found in problems.items():
                 report.append(f"{user.username} {url}")
                 report.extend(f"    {line}" for line in found[:8])
+    # The public pre-screen, in both languages, as a visitor finds it.
+    for start in ("/start/", "/start/?lang=es"):
+        problems, routes = walk_as(None, start)
+        assert "portal:start" in routes and "portal:privacy" in routes
+        for url, found in problems.items():
+            report.append(f"visitor {url}")
+            report.extend(f"    {line}" for line in found[:8])
     assert not report, "Pages show codes or internal references:\n" + "\n".join(report)

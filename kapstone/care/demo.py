@@ -11,7 +11,7 @@ or cleared this morning was scheduled before now, never after.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -149,6 +149,47 @@ def walk_past_session(
             session = session_transition(actor=therapist, session=session, to=to, at=at)
 
 
+#: Minutes a past demo dosing session keeps the register busy: from the dispense (at +30) to the
+#: end of the longest shipped infusion (52 min). Two past sessions of one day are placed at least
+#: this far apart, so that the register receives each dose's entries in the order they happened.
+DOSING_SLOT_MIN = 60
+
+
+def walk_past_sessions(
+    sessions: Iterable[CareSession],
+    *,
+    nurse: User,
+    therapist: User,
+    give_dose: Callable[[CareSession], datetime | None],
+    timeline: Sequence[tuple[datetime, Callable[[], object]]] = (),
+) -> None:
+    """Walk past sessions of many patients in calendar order, as a clinic works through its days.
+
+    The demo writes history after the fact, one session at a time. Walking patient by patient
+    would post an earlier-dated dose after a later one (a late entry in the controlled-substance
+    register); walking in date and time order, with the day's dosing sessions at least
+    :data:`DOSING_SLOT_MIN` apart (a later one moved to the next free time of that day), gives
+    a register whose entries were each recorded when they happened. ``timeline``: other dated
+    actions of the demo (a delivery of stock), each run in its place among the sessions.
+    """
+    pending = sorted(timeline, key=lambda item: item[0])
+    busy_until: dict[date, datetime] = {}
+    for session in sorted(sessions, key=lambda s: (s.scheduled_date, s.start_time or time(9, 0), s.pk)):
+        if session.kind == DOSING:
+            free = busy_until.get(session.scheduled_date)
+            start = scheduled_at(session)
+            if free is not None and start < free and free.date() == session.scheduled_date:
+                session.start_time = free.time()
+                session.save(update_fields=["start_time"])
+                start = scheduled_at(session)
+            busy_until[session.scheduled_date] = start + timedelta(minutes=DOSING_SLOT_MIN)
+        while pending and pending[0][0] <= scheduled_at(session) + timedelta(minutes=DOSING_STEPS["started"]):
+            pending.pop(0)[1]()
+        walk_past_session(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
+    for _at, action in pending:
+        action()
+
+
 def seed_courses(
     *,
     patients: list[Patient],
@@ -158,9 +199,13 @@ def seed_courses(
     rng: random.Random,
     today: date,
     give_dose: Callable[[CareSession], datetime | None],
+    timeline: Sequence[tuple[datetime, Callable[[], object]]] = (),
 ) -> list[TreatmentCourse]:
-    """Enrol the approved patients: finished, mid-course, starting soon, and dosing today."""
+    """Enrol the approved patients: finished, mid-course, starting soon, and dosing today.
+    ``timeline``: other dated actions to run in their place among the past sessions."""
     courses = []
+    to_walk: list[CareSession] = []
+    after_walking: list[tuple[TreatmentCourse, int, int]] = []
     eligible = [p for p in patients if screening_is_approved(screening_current(p)) and _protocol_for(p, rng)]
     for index, patient in enumerate(eligible):
         if TreatmentCourse.objects.filter(patient=patient).exists():
@@ -198,7 +243,11 @@ def seed_courses(
         for session in sessions:
             if session.scheduled_date >= today or (stage == 4 and session.kind == DOSING):
                 break
-            walk_past_session(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
+            to_walk.append(session)
+        after_walking.append((course, stage, index))
+        courses.append(course)
+    walk_past_sessions(to_walk, nurse=nurse, therapist=therapist, give_dose=give_dose, timeline=timeline)
+    for course, stage, index in after_walking:
         if stage == 1:
             course_change_status(actor=prescriber, course=course, action="complete")
         elif stage == 4:
@@ -210,7 +259,6 @@ def seed_courses(
             )
         elif stage == 0:
             _today_states(course, nurse=nurse, variant=index)
-        courses.append(course)
     return courses
 
 
@@ -226,7 +274,9 @@ def _today_states(course: TreatmentCourse, *, nurse: User, variant: int) -> None
     the moment of seeding: scheduled later today, checked in a quarter of an hour ago, or
     cleared by the day-of checks 45 min ago (scheduled an hour ago)."""
     session = course.sessions.filter(kind=DOSING).order_by("order").first()
-    steps = variant % 3  # 0: scheduled, 1: checked in, 2: cleared
+    # 0: scheduled, 1: checked in, 2: cleared. Today's first patient is cleared, so that even a
+    # small demo has a dose in progress on the monitoring board (the monitoring demo starts it).
+    steps = (2 - variant // 5) % 3
     now = timezone.now()
     tz = ZoneInfo(session.clinic.timezone)
     if steps == 0:

@@ -126,7 +126,7 @@ def _seed_care(
     today = patient_services.clinic_today(clinic)
     patients = list(Patient.objects.filter(clinic=clinic).order_by("mrn"))
     first_run = not TreatmentCourse.objects.filter(clinic=clinic).exists()
-    seed_inventory(
+    inventory_later = seed_inventory(
         clinic=clinic,
         admin=staff["admin"],
         nurse=staff["nurse"],
@@ -137,6 +137,7 @@ def _seed_care(
     archive_lot(clinic=clinic, admin=staff["admin"], received_on=today - timedelta(days=366), today=today)
     seed_screenings(patients=patients, clinicians=staff, rng=rng, today=today)
     courses = seed_courses(
+        timeline=inventory_later,
         patients=patients,
         prescriber=staff["prescriber"],
         nurse=staff["nurse"],

@@ -60,12 +60,17 @@ def _dose_mg(session: CareSession) -> Decimal:
 
 def seed_inventory(
     *, clinic: Clinic, admin: User, nurse: User, prescriber: User, today: date, rng: random.Random
-) -> None:
+) -> list[tuple[datetime, Callable[[], object]]]:
     """A location, two products, four lots (one expiring soon, one expired and emptied), a
     month of receipts, dispenses, administrations and witnessed wastes for the clinic's past
-    dosing sessions. The shift counts come at the end of the seed (:func:`seed_inventory_counts`)."""
+    dosing sessions. The shift counts come at the end of the seed (:func:`seed_inventory_counts`).
+
+    The opening receipts are written at once; what happened later in the month (a second
+    delivery, the expired lot taken out of stock) is returned as ``(when, action)`` for the caller
+    to run in time order with the rest of the demo's history (``care.demo.walk_past_sessions``),
+    so that the register receives every entry in the order it happened."""
     if Lot.objects.filter(clinic=clinic).exists():
-        return
+        return []
     safe = StorageLocation.objects.filter(
         clinic=clinic, name="Main safe"
     ).first() or services.location_create(actor=admin, clinic=clinic, name="Main safe")
@@ -110,21 +115,25 @@ def seed_inventory(
             today=start + timedelta(days=15),
         ),
     )
-    # The expired lot is emptied out of stock (adjust with a reason) after it expired.
+    # The expired lot is emptied out of stock (adjust with a reason) after it expired: what is
+    # left of it then (doses may have been drawn from it while it was in date).
     expired_out = today - timedelta(days=4)
-    add(
-        _at(clinic, expired_out, 17),
-        lambda: services._post(
-            actor=admin,
-            kind=rules.ADJUST,
-            lot=lots["old"],
-            amount_mg=p50.mg_per_vial,
-            direction=-1,
-            reason="Expired vial quarantined for the reverse distributor",
-            at=_at(clinic, expired_out, 17),
-            today=expired_out,
-        ),
-    )
+
+    def take_out_expired() -> None:
+        left = services.lot_available_mg(lot=lots["old"], at=_at(clinic, expired_out, 17))
+        if left > 0:
+            services._post(
+                actor=admin,
+                kind=rules.ADJUST,
+                lot=lots["old"],
+                amount_mg=left,
+                direction=-1,
+                reason="Expired stock quarantined for the reverse distributor",
+                at=_at(clinic, expired_out, 17),
+                today=expired_out,
+            )
+
+    add(_at(clinic, expired_out, 17), take_out_expired)
 
     sessions = list(
         CareSession.objects.filter(
@@ -138,8 +147,14 @@ def seed_inventory(
     for index, session in enumerate(sessions):
         _add_session(add, lots, session, index, nurse=nurse, prescriber=prescriber, clinic=clinic)
 
-    for _, _, action in sorted(events, key=lambda e: (e[0], e[1])):
-        action()
+    opening = _at(clinic, start, 9)
+    later = []
+    for at, _, action in sorted(events, key=lambda e: (e[0], e[1])):
+        if at <= opening:
+            action()
+        else:
+            later.append((at, action))
+    return later
 
 
 def _add_session(

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from kapstone.accounts.access import has_role
@@ -216,7 +217,12 @@ def _write_entry(
         # Relative update: under the row lock it equals the absolute value; should a caller ever
         # skip the lock, two writers still cannot both spend the same stock without the
         # database's lot_balance_not_negative constraint refusing the second.
-        Lot.objects.filter(pk=lot.pk).update(balance_mg=F("balance_mg") + posting.stock_effect_mg)
+        # Rounded to the register's 0.1 mg: SQLite keeps decimals as binary floats, so without it
+        # 1000 − 500 − 114.6 − 140 − 245.4 comes out a hair below zero and the constraint refuses an
+        # exact emptying of the lot (PostgreSQL's numeric is exact either way).
+        Lot.objects.filter(pk=lot.pk).update(
+            balance_mg=Round(F("balance_mg") + posting.stock_effect_mg, precision=1)
+        )
         # The lot's balance now; for a late entry, ``stock_after_mg`` is the one at its time.
         lot.balance_mg = lot.balance_mg + posting.stock_effect_mg
     entry = RegisterEntry.objects.create(
@@ -304,11 +310,13 @@ def _post(
                 same_clinic=current_session.clinic_id == lot.clinic_id,
             )
         current = Lot.objects.select_for_update().select_related("product", "clinic").get(pk=lot.pk)
+        # Expiry is judged on the day the drug moved (a late entry of yesterday's dose was drawn
+        # from a lot in date yesterday), not on the day it is recorded.
         rules.check_lot_expiry(
             kind=kind,
             lot_number=current.lot_number,
             expiry=current.expiry,
-            today=today or clinic_today(current.clinic),
+            today=today or _day_of(at, current.clinic),
         )
         # The clock is read after the lock: an entry that waited for another writer is not
         # dated before it (which would make it a late entry by a few milliseconds).
@@ -623,6 +631,13 @@ def _lot_create(
     return lot
 
 
+def _day_of(at: datetime | None, clinic: Clinic) -> date:
+    """The clinic's calendar day of ``at`` (today when None)."""
+    if at is None:
+        return clinic_today(clinic)
+    return at.astimezone(ZoneInfo(clinic.timezone)).date()
+
+
 def lot_receive(
     *,
     actor: User,
@@ -672,7 +687,7 @@ def _lot_receive(
         raise DomainError(
             "location_other_clinic", "The storage location belongs to another clinic.", field="location"
         )
-    today = today or clinic_today(clinic)
+    today = today or _day_of(at, clinic)
     rules.check_lot_expiry(kind=rules.RECEIVE, lot_number=lot_number, expiry=expiry, today=today)
     at = at or timezone.now()
     with transaction.atomic():

@@ -23,7 +23,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.care.demo import walk_past_session
+from kapstone.care.demo import walk_past_sessions
 from kapstone.care.enrolment_demo import enrolment_place_before_first_session
 from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.services import (
@@ -32,7 +32,7 @@ from kapstone.care.services import (
     course_protocol,
 )
 from kapstone.domain.patients import age_in_years
-from kapstone.domain.protocols import follow_up_dates, protocol_library
+from kapstone.domain.protocols import Protocol, follow_up_dates, protocol_library
 from kapstone.domain.screening import BOOLEAN_ANSWERS
 from kapstone.monitoring.demo import monitored_dose_giver
 from kapstone.outcomes import services
@@ -343,7 +343,9 @@ def seed_follow_up_cohort(
         rng=rng,
         vitals_rng=random.Random(f"follow-up-vitals-{clinic.slug}"),
     )
-    added = 0
+    # Courses first, then every session of every course walked in calendar order across patients
+    # (care.demo.walk_past_sessions): the register receives each dose when it was given.
+    enrolled: list[tuple[TreatmentCourse, Protocol]] = []
     for p_index, protocol in enumerate(protocol_library()):
         last_dosing_day = max(s.day_offset for s in protocol.dosing_sessions)
         # Old enough that the window closed and the 12-month follow-up (≤ 366 days) has passed.
@@ -352,65 +354,91 @@ def seed_follow_up_cohort(
             mrn = f"{clinic.slug[:1].upper()}-H{p_index}{index:02d}"
             if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
                 continue
-            patient = patient_create(
-                actor=prescriber,
-                clinic_id=clinic.pk,
-                mrn=mrn,
-                given_name=_GIVEN[(p_index + index) % len(_GIVEN)],
-                family_name=_FAMILY[(3 * p_index + index) % len(_FAMILY)],
-                birth_date=date(1958 + rng.randint(0, 40), rng.randint(1, 12), rng.randint(1, 28)),
-                sex_at_birth="male" if index % 2 else "female",
-                weight_kg=Decimal(rng.randint(55, 105)),
-                height_cm=Decimal(rng.randint(155, 192)),
-            )
-            long_ago = today - timedelta(days=age + 200)
-            for kind in ("treatment", "research"):
-                consent_record(
-                    actor=prescriber,
-                    patient=patient,
-                    kind=kind,
-                    status="granted",
-                    effective_on=long_ago,
-                    document_version="2024-01",
-                )
-            answers = dict.fromkeys(BOOLEAN_ANSWERS, False) | {
-                "systolic_bp": rng.randint(110, 134),
-                "diastolic_bp": rng.randint(68, 84),
-                "age_years": age_in_years(patient.birth_date, on=today),
-            }
-            screening_record(actor=prescriber, patient=patient, answers=answers)
-            enrolled_on = today - timedelta(days=200)
-            course = course_enrol(
-                actor=prescriber,
-                patient=patient,
-                protocol_slug=protocol.slug,
-                start_date=enrolled_on,
-                arm="open-label",
-            )
-            # Moved back before anything is recorded on it: the course ran earlier.
-            shift = timedelta(days=age + rng.randint(10, 120) - 200)
-            for session in CareSession.objects.filter(course=course):
-                session.scheduled_date -= shift
-                session.save(update_fields=["scheduled_date"])
-            TreatmentCourse.objects.filter(pk=course.pk).update(start_date=enrolled_on - shift)
-            enrolment_place_before_first_session(course)  # and the screening before it
-            course.refresh_from_db()
-            for session in course.sessions.order_by("scheduled_date", "order"):
-                walk_past_session(session, nurse=nurse, therapist=therapist, give_dose=give_dose)
-            course = course_change_status(actor=prescriber, course=course, action="complete")
-            last = last_dosing_dates([course]).get(course.pk)
-            _seed_course(
-                course,
-                therapist=therapist,
-                nurse=nurse,
-                rng=rng,
-                today=today,
-                last=last,
-                state={"flagged": True, "etg_done": True},  # the demo's one alert and EtG are elsewhere
-                relapse_share=_trial_relapse_share(protocol),
-                slip_share=0.0,
-                drops_out=rng.random() < DROPOUT_SHARE,
-                during_treatment=True,
-            )
-            added += 1
-    return added
+            course = _enrol_earlier_patient(
+                clinic=clinic, prescriber=prescriber, rng=rng, today=today, protocol=protocol,
+                p_index=p_index, index=index, mrn=mrn, age=age,
+            )  # fmt: skip
+            enrolled.append((course, protocol))
+    walk_past_sessions(
+        [session for course, _ in enrolled for session in course.sessions.all()],
+        nurse=nurse,
+        therapist=therapist,
+        give_dose=give_dose,
+    )
+    for course, protocol in enrolled:
+        course = course_change_status(actor=prescriber, course=course, action="complete")
+        last = last_dosing_dates([course]).get(course.pk)
+        _seed_course(
+            course,
+            therapist=therapist,
+            nurse=nurse,
+            rng=rng,
+            today=today,
+            last=last,
+            state={"flagged": True, "etg_done": True},  # the demo's one alert and EtG are elsewhere
+            relapse_share=_trial_relapse_share(protocol),
+            slip_share=0.0,
+            drops_out=rng.random() < DROPOUT_SHARE,
+            during_treatment=True,
+        )
+    return len(enrolled)
+
+
+def _enrol_earlier_patient(
+    *,
+    clinic: Clinic,
+    prescriber: User,
+    rng: random.Random,
+    today: date,
+    protocol: Protocol,
+    p_index: int,
+    index: int,
+    mrn: str,
+    age: int,
+) -> TreatmentCourse:
+    """One earlier patient of the follow-up cohort: record, consents, an eligible screening and an
+    enrolment moved back in time (its sessions not yet walked)."""
+    patient = patient_create(
+        actor=prescriber,
+        clinic_id=clinic.pk,
+        mrn=mrn,
+        given_name=_GIVEN[(p_index + index) % len(_GIVEN)],
+        family_name=_FAMILY[(3 * p_index + index) % len(_FAMILY)],
+        birth_date=date(1958 + rng.randint(0, 40), rng.randint(1, 12), rng.randint(1, 28)),
+        sex_at_birth="male" if index % 2 else "female",
+        weight_kg=Decimal(rng.randint(55, 105)),
+        height_cm=Decimal(rng.randint(155, 192)),
+    )
+    long_ago = today - timedelta(days=age + 200)
+    for kind in ("treatment", "research"):
+        consent_record(
+            actor=prescriber,
+            patient=patient,
+            kind=kind,
+            status="granted",
+            effective_on=long_ago,
+            document_version="2024-01",
+        )
+    answers = dict.fromkeys(BOOLEAN_ANSWERS, False) | {
+        "systolic_bp": rng.randint(110, 134),
+        "diastolic_bp": rng.randint(68, 84),
+        "age_years": age_in_years(patient.birth_date, on=today),
+    }
+    screening_record(actor=prescriber, patient=patient, answers=answers)
+    enrolled_on = today - timedelta(days=200)
+    course = course_enrol(
+        actor=prescriber,
+        patient=patient,
+        protocol_slug=protocol.slug,
+        start_date=enrolled_on,
+        arm="open-label",
+    )
+    # Moved back before anything is recorded on it: the course ran earlier.
+    shift = timedelta(days=age + rng.randint(10, 120) - 200)
+    for session in CareSession.objects.filter(course=course):
+        session.scheduled_date -= shift
+        session.save(update_fields=["scheduled_date"])
+    TreatmentCourse.objects.filter(pk=course.pk).update(start_date=enrolled_on - shift)
+    enrolment_place_before_first_session(course)  # and the screening before it
+    course.refresh_from_db()
+    return course

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic
+from kapstone.display import day
 from kapstone.domain.errors import DomainError
 from kapstone.forms import add_domain_error, parse_text
 from kapstone.patients import selectors, services
@@ -20,6 +21,7 @@ from kapstone.patients.forms import (
     ConsentForm,
     DiagnosisForm,
     DiagnosisVoidForm,
+    IdentityForm,
     MeasurementForm,
     MeasurementVoidForm,
     PatientAmendForm,
@@ -122,17 +124,37 @@ def patient_amend(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_GET
 def patient_versions(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient, versions = selectors.patient_versions_for_user(user=request.user, patient_id=patient_id)
-    labels = [(name, name.replace("_", " ").capitalize()) for name in Patient.IDENTITY_FIELDS]
     rows = []
     for index, version in enumerate(versions):
         older = versions[index + 1].data if index + 1 < len(versions) else {}
-        rows.append(
-            {
-                "version": version,
-                "changed": {n for n, _ in labels if older and older.get(n) != version.data.get(n)},
-            }
-        )
-    return render(request, "patients/versions.html", {"patient": patient, "rows": rows, "labels": labels})
+        fields = [
+            (
+                _identity_label(name),
+                _identity_value(name, version.data.get(name)),
+                bool(older) and older.get(name) != version.data.get(name),
+            )
+            for name in Patient.IDENTITY_FIELDS
+        ]
+        rows.append({"version": version, "fields": fields})
+    return render(request, "patients/versions.html", {"patient": patient, "rows": rows})
+
+
+def _identity_label(name: str) -> str:
+    field = IdentityForm.base_fields.get(name)
+    return str(field.label) if field is not None and field.label else name.replace("_", " ").capitalize()
+
+
+def _identity_value(name: str, value: object) -> str:
+    """A stored identity value in words: yes/no, dates as the clinic writes them, "—" for none."""
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name == "birth_date":
+        return day(value)
+    if name == "sex_at_birth":
+        return str(value).capitalize()
+    return str(value)
 
 
 def _chart_form_view(

@@ -50,10 +50,18 @@ def past_dosing(alice, nina, patient_a, eligible_a):
     return session
 
 
+def run_in_order(later):
+    """What the month held after its opening receipts, run as the demo's walk runs it."""
+    for _at, action in later:
+        action()
+
+
 def test_seed_writes_a_consistent_month_and_is_idempotent(adam, nina, alice, clinic_a, past_dosing):
     today = clinic_today(clinic_a)
-    seed_inventory(
-        clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today, rng=random.Random(7)
+    run_in_order(
+        seed_inventory(
+            clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today, rng=random.Random(7)
+        )
     )
     seed_inventory_counts(clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today)
     lots = list(Lot.objects.filter(clinic=clinic_a))
@@ -76,21 +84,25 @@ def test_seed_writes_a_consistent_month_and_is_idempotent(adam, nina, alice, cli
     assert discrepancies.filter(resolved_at__isnull=False, adjustment__isnull=False).count() == 1
     assert discrepancies.filter(resolved_at__isnull=True).count() == 1
     before = state()
-    seed_inventory(
-        clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today, rng=random.Random(7)
+    run_in_order(
+        seed_inventory(
+            clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today, rng=random.Random(7)
+        )
     )
     seed_inventory_counts(clinic=clinic_a, admin=adam, nurse=nina, prescriber=alice, today=today)
     assert state() == before
 
 
 def test_seed_without_dosing_sessions_writes_receipts_and_adjustments_only(adam, nina, alice, clinic_a):
-    seed_inventory(
-        clinic=clinic_a,
-        admin=adam,
-        nurse=nina,
-        prescriber=alice,
-        today=clinic_today(clinic_a),
-        rng=random.Random(1),
+    run_in_order(
+        seed_inventory(
+            clinic=clinic_a,
+            admin=adam,
+            nurse=nina,
+            prescriber=alice,
+            today=clinic_today(clinic_a),
+            rng=random.Random(1),
+        )
     )
     assert set(RegisterEntry.objects.values_list("kind", flat=True)) == {"receive", "adjust"}
     assert Lot.objects.get(lot_number__contains="5C").balance_mg == Decimal("0")
@@ -98,11 +110,13 @@ def test_seed_without_dosing_sessions_writes_receipts_and_adjustments_only(adam,
 
 def test_the_seeded_demo_register_never_goes_negative_and_its_counts_count_what_was_there():
     """The whole (small) demo: every lot's register, in its order, never below zero (stock or a
-    session's hand) and ending at the lot's balance; every count counted each lot that held
-    stock at its time, expecting the register's balance then."""
-    seed_demo(patients_per_clinic=6, follow_up_per_protocol=1)
+    session's hand) and ending at the lot's balance, with every entry recorded in the order it
+    happened (no late entry: the demo walks the clinic's days in calendar order); every count
+    counted each lot that held stock at its time, expecting the register's balance then."""
+    seed_demo(patients_per_clinic=6, follow_up_per_protocol=2)
     for lot in Lot.objects.all():
         rows = selectors.lot_register(lot=lot)
+        assert [row for row in rows if row.late] == [], lot
         assert all(row.balance_mg >= 0 for row in rows), lot
         assert all(row.in_hand_after_mg is None or row.in_hand_after_mg >= 0 for row in rows), lot
         assert rows[-1].balance_mg == lot.balance_mg

@@ -168,6 +168,26 @@ class TestDispense:
         assert "KA-1001" in error.message
         assert services.session_in_hand_mg(session_a) == 0
 
+    def test_expiry_is_judged_on_the_day_the_drug_was_drawn(self, adam, nina, safe_a, ketamine_50, session_a):
+        """A dose drawn the day before the lot expired, recorded the day after (a late entry),
+        was drawn from a lot in date: accepted. Drawn after the expiry: refused."""
+        from datetime import datetime, time
+        from zoneinfo import ZoneInfo
+
+        zone = ZoneInfo(safe_a.clinic.timezone)
+        today = clinic_today(safe_a.clinic)
+        lot = services.lot_receive(
+            actor=adam, clinic=safe_a.clinic, location=safe_a, product=ketamine_50, lot_number="KA-OLD",
+            expiry=today - timedelta(days=1), amount_mg=D("500"),
+            received_at=datetime.combine(today - timedelta(days=3), time(9), tzinfo=zone),
+        )  # fmt: skip
+        drawn = datetime.combine(today - timedelta(days=2), time(10), tzinfo=zone)
+        entry = services.register_dispense(actor=nina, lot=lot, session=session_a, amount_mg="50", at=drawn)
+        assert entry.kind == "dispense"
+        with pytest.raises(WorkflowConflict) as caught:
+            services.register_dispense(actor=nina, lot=lot, session=session_a, amount_mg="50")
+        assert caught.value.code == "lot_expired"
+
     def test_a_lot_can_be_dispensed_on_its_expiry_day(self, nina, lot_a, session_a):
         Lot.objects.filter(pk=lot_a.pk).update(expiry=clinic_today(lot_a.clinic))
         services.register_dispense(actor=nina, lot=lot_a, session=session_a, amount_mg="100")
@@ -726,3 +746,15 @@ def test_two_nurses_dispensing_the_last_vial_at_once_exactly_one_wins(
     assert Lot.objects.get(pk=lot.pk).balance_mg == 0
     assert RegisterEntry.objects.filter(lot_id=lot.pk, kind="dispense").count() == 1
     assert audit_count(object_type="register_entry", detail__kind="dispense") == 1
+
+
+def test_a_lot_emptied_exactly_after_fractional_draws_ends_at_zero(adam, nina, lot_a, session_a):
+    """On SQLite decimals are binary floats: 1000 − 500 − 114.6 − 140 − 245.4 must still be exactly
+    0 (it came out −2.8e-14 and the balance constraint refused the last, exact, posting)."""
+    for amount in ("500", "114.6", "140"):
+        services.register_dispense(actor=nina, lot=lot_a, session=session_a, amount_mg=amount)
+    entry = services.register_adjust(
+        actor=adam, lot=lot_a, amount_mg_signed="-245.4", reason="Count correction"
+    )
+    lot_a.refresh_from_db()
+    assert lot_a.balance_mg == 0 and entry.kind == "adjust"

@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "kapstone.accounts.context_processors.kapstone",
+                "kapstone.portal.context_processors.referral_counts",
             ],
             # Date and time filters every page uses (``day``, ``moment``, ``clock``).
             "builtins": ["kapstone.display"],

@@ -97,6 +97,21 @@ WARNING_BAG_IGNORED = "bag_ignored_for_route"
 WARNING_DURATION_IGNORED = "duration_ignored_for_route"
 WARNING_BOLUS_IGNORED = "bolus_ignored_for_route"
 
+#: The warnings in words, for screens (the codes stay in the API and the order's record).
+WARNING_WORDS: dict[str, str] = {
+    WARNING_NONSTANDARD_CONCENTRATION: "The vial concentration is not one of the usual ketamine strengths "
+    "(10, 50 or 100 mg/mL): check the vial.",
+    WARNING_BAG_IGNORED: "A bag volume applies only to an infusion; it was left out for this route.",
+    WARNING_DURATION_IGNORED: "An infusion time applies only to an infusion; it was left out for this route.",
+    WARNING_BOLUS_IGNORED: "A bolus applies only to an infusion; it was left out for this route.",
+}
+
+
+def warning_words(code: str) -> str:
+    """A dose warning's code in words."""
+    return WARNING_WORDS.get(code, code.replace("_", " ").capitalize())
+
+
 _SIXTY = Decimal("60")
 
 
@@ -280,6 +295,10 @@ class DoseCalculation:
     bag_concentration_mg_per_ml: Decimal | None
     rate_ml_per_h: Decimal | None
     warnings: tuple[str, ...]
+
+    @property
+    def warning_messages(self) -> list[str]:
+        return [warning_words(code) for code in self.warnings]
 
 
 def calculate_dose(

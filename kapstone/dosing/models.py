@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 
 from kapstone.care.models import CareSession
+from kapstone.domain.dosing import warning_words
 from kapstone.inventory.models import Lot
 from kapstone.patients.models import Patient
 
@@ -90,6 +91,11 @@ class DoseOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dose_mg} mg {self.route} ({self.get_status_display()})"
+
+    @property
+    def warning_messages(self) -> list[str]:
+        """The order's dose warnings in words (the codes are kept in ``warnings``)."""
+        return [warning_words(code) for code in self.warnings or []]
 
     @property
     def is_live(self) -> bool:

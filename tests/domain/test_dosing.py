@@ -743,3 +743,15 @@ def test_administered_never_exceeds_the_order(ordered, rates):
         assert error.code == "administered_exceeds_order"
         return
     assert D(0) <= amount <= ordered
+
+
+def test_every_dose_warning_has_words_for_screens():
+    from kapstone.domain import dosing
+
+    codes = [
+        value
+        for name, value in vars(dosing).items()
+        if name.startswith("WARNING_") and isinstance(value, str)
+    ]
+    assert len(codes) == 4
+    assert all(code in dosing.WARNING_WORDS and "_" not in dosing.warning_words(code) for code in codes)

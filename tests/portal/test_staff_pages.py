@@ -118,3 +118,22 @@ def test_converting_from_the_page_opens_the_screening_with_the_answers(as_user, 
 
     assert re.search(r'<input[^>]*name="psychotic_disorder" value="no"[^>]*checked', screening)
     assert not re.search(r'<input[^>]*name="maoi_use"[^>]*checked', screening)  # not asked: empty
+
+
+def test_every_staff_page_counts_the_new_and_overdue_referrals(as_user, nina, alice, bob, profiles, clinic_a):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for days in (0, 10):
+        referral_submit(
+            clinic_id=clinic_a.pk, answers=answers(region="NY"), contact=CONTACT, consent_to_contact=True,
+            address=f"192.0.2.{days}", now=timezone.now() - timedelta(days=days),
+        )  # fmt: skip
+    page = as_user(nina).get("/patients/").content.decode()
+    assert '<span class="badge bad" title="2 new, 1 overdue">2' in page
+    home = as_user(alice).get("/").content.decode()
+    assert "2 waiting to be contacted" in home and "1 overdue" in home
+    # Counts only: not a read of any referral.
+    assert AuditEvent.objects.filter(object_type__startswith="referral", action="read").count() == 0
+    assert "badge" not in as_user(bob).get("/").content.decode().split("<main")[0]

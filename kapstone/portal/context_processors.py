@@ -25,7 +25,9 @@ def referral_counts(request: HttpRequest) -> dict[str, Any]:
         clinic_ids = clinic_ids_for(user, REFERRAL_STAFF)
         if not clinic_ids:
             return {"new": 0, "overdue": 0}
-        new = Referral.objects.filter(clinic_id__in=clinic_ids, status="new", anonymised_at__isnull=True).count()
+        new = Referral.objects.filter(
+            clinic_id__in=clinic_ids, status="new", anonymised_at__isnull=True
+        ).count()
         return {"new": new, "overdue": referral_overdue_count_for_user(user=user) if new else 0}
 
     return {"referral_counts": SimpleLazyObject(counts)}

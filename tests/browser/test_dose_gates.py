@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from kapstone.care.models import CareSession
 from kapstone.dosing.models import Administration, DoseOrder
@@ -73,6 +74,9 @@ def test_blind_check_then_no_start_without_the_baseline_set(live_server, browser
         lot_number="K50-GATE",
         expiry=today + timedelta(days=300),
         amount_mg=Decimal("1500"),
+        # Delivered before the session: a start typed at this minute (the form shows minutes) must
+        # find the lot in stock.
+        received_at=timezone.now() - timedelta(hours=2),
     )
 
     # The prescriber signs the order (0.8 mg/kg × 80 kg = 64 mg over 40 min).

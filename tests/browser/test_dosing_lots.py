@@ -114,5 +114,5 @@ def test_two_lots_then_an_amendment(live_server, browser, clinic_a):
     for lot in lots:
         assert session_in_hand_mg(session, lot) == 0
     text = page.locator("main").inner_text()
-    assert "K50-OLD" in text and "K50-NEW" in text and "amended" in text and "witnessed by priya" in text
+    assert "K50-OLD" in text and "K50-NEW" in text and "amended" in text and "witnessed by Priya" in text
     context.close()

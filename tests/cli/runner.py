@@ -37,3 +37,31 @@ def run_kapstone_process(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def run_kapstone_in_transaction(*args: str) -> subprocess.CompletedProcess[str]:
+    """:func:`run_kapstone` for a command that reads the test database: through ``call_command``,
+    which (unlike the console entry point) leaves the test's database connection open — on
+    PostgreSQL, closing it would end the test's transaction. Argument errors still exit 2."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from kapstone.cli import EXIT_INVALID_INPUT, dumps
+    from kapstone.domain.errors import DomainError
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            call_command(*args, stdout=out, stderr=err)
+        except DomainError as error:  # an argument refused while parsing, as run_from_argv reports it
+            code = EXIT_INVALID_INPUT
+            (out if "--json" in args else err).write(
+                dumps(error.as_dict()) if "--json" in args else error.message
+            )
+        except CommandError as error:
+            code = getattr(error, "returncode", 1)
+            err.write(str(error))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return subprocess.CompletedProcess(["kapstone", *args], code, out.getvalue(), err.getvalue())

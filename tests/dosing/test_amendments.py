@@ -397,7 +397,7 @@ class TestWeb:
         assert response.status_code == 302
         page = client.get(reverse("dosing:order", args=[ended.order_id])).content.decode()
         assert "30.0 mg given" in page and "amended" in page
-        assert "Pump history shows 30 mg." in page and "witnessed by alice" in page
+        assert "Pump history shows 30 mg." in page and "witnessed by Alice" in page
         assert "was <del>29.0</del>, now <strong>30.0</strong>" in page  # the old value stays visible
 
     def test_refusal_keeps_input_and_writes_nothing(self, as_user, alice, nina, ended, lot_50):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from kapstone.audit.models import AuditEvent
 from kapstone.portal.models import Referral
 from kapstone.portal.services import referral_submit
-from tests.cli.runner import run_kapstone
+from tests.cli.runner import run_kapstone_in_transaction as run_kapstone
 from tests.portal.conftest import CONTACT, answers
 
 pytestmark = pytest.mark.django_db

@@ -148,6 +148,8 @@ AXES_VERBOSE = False
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_IDLE_TIMEOUT_S = env_int("SESSION_IDLE_MINUTES", 15, minimum=1, maximum=60) * 60
 SESSION_ABSOLUTE_TIMEOUT_S = env_int("SESSION_MAX_HOURS", 12, minimum=1, maximum=24) * 3600
+# Patients in the portal: a longer idle timeout (a questionnaire filled at home, a phone put down).
+PORTAL_SESSION_IDLE_S = env_int("PORTAL_SESSION_IDLE_MINUTES", 30, minimum=5, maximum=240) * 60
 SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_S
 SESSION_SAVE_EVERY_REQUEST = True  # the cookie age then acts as an idle timeout
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -19,6 +19,7 @@ urlpatterns = [
     path("research/", include("kapstone.research.urls")),
     path("", include("kapstone.portal.urls")),
     path("referrals/", include("kapstone.portal.staff_urls")),
+    path("patients/<int:patient_id>/portal/", include("kapstone.portal.account_urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -18,6 +18,8 @@ from kapstone.screening.selectors import screenings_awaiting_sign_off_for_user
 def home(request: HttpRequest) -> HttpResponse:
     """Send each user to where their work starts: a prescriber to the screenings awaiting their
     sign-off, the other clinicians and admins to the patient list."""
+    if request.user.is_patient:
+        return redirect("portal:home")
     memberships = Membership.objects.filter(user=request.user, is_active=True).select_related("clinic")
     prescribing_in = clinic_ids_for(request.user, SCREENING_SIGN_OFF)
     if prescribing_in:

@@ -28,6 +28,8 @@ AUDIT_REVIEW = frozenset({Role.ADMIN})
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+#: Views and API operations of the patient portal: a signed-in patient account, never staff.
+PATIENT = "patient"
 
 
 def clinic_ids_for(user: Any, roles: Iterable[str]) -> list[int]:
@@ -48,12 +50,23 @@ def has_role(user: Any, roles: Iterable[str], clinic_id: int | None = None) -> b
 
 
 def mfa_satisfied(request: HttpRequest) -> bool:
+    """Whether the signed-in user has passed the second factor their account needs.
+
+    Staff always need it (when ``MFA_REQUIRED``). A patient may add one: then it is needed, as
+    for staff; without one, the password is enough (a patient account reaches only its own record).
+    """
     if not settings.MFA_REQUIRED:
         return True
-    return bool(getattr(request.user, "is_verified", lambda: False)())
+    if bool(getattr(request.user, "is_verified", lambda: False)()):
+        return True
+    if getattr(request.user, "is_patient", False):
+        from django_otp import devices_for_user
+
+        return not any(True for _ in devices_for_user(request.user, confirmed=True))
+    return False
 
 
-def _login_redirect(request: HttpRequest) -> HttpResponse:
+def login_redirect(request: HttpRequest) -> HttpResponse:
     if getattr(request, "htmx", False):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
@@ -97,7 +110,7 @@ def require_roles(*roles: str) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
-                return _login_redirect(request)
+                return login_redirect(request)
             if not mfa_satisfied(request):
                 return _mfa_redirect(request)
             if not clinic_ids_for(request.user, allowed):
@@ -118,7 +131,7 @@ def require_login(*, mfa: bool = True) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
-                return _login_redirect(request)
+                return login_redirect(request)
             if mfa and not mfa_satisfied(request):
                 return _mfa_redirect(request)
             return view(request, *args, **kwargs)

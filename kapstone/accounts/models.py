@@ -7,7 +7,15 @@ from django.db import models
 
 
 class User(AbstractUser):
-    """A staff member. Rights come only from active memberships in clinics, never from flags."""
+    """A staff member, or a patient using the portal.
+
+    A staff member's rights come only from active memberships in clinics, never from flags. A
+    patient account (``is_patient``) is linked to exactly one patient record
+    (``portal.PatientAccount``) and holds no membership, so it passes no staff check; the portal
+    admits only patient accounts.
+    """
+
+    is_patient = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username

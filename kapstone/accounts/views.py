@@ -55,9 +55,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user)  # rotates the session key (ASVS 7.2.4)
             request.session[SESSION_LOGIN_AT] = time.time()
+            if user.is_patient:
+                # A patient's idle timeout may be longer than staff's (filling a questionnaire at home).
+                request.session.set_expiry(settings.PORTAL_SESSION_IDLE_S)
             services.login_record(user=user)
-            if settings.MFA_REQUIRED:
-                confirmed = any(True for _ in devices_for_user(user, confirmed=True))
+            confirmed = any(True for _ in devices_for_user(user, confirmed=True))
+            # Staff always give a second factor; a patient only if they added one.
+            if settings.MFA_REQUIRED and (confirmed or not user.is_patient):
                 target = "accounts:mfa_verify" if confirmed else "accounts:mfa_setup"
                 response = redirect(target)
                 next_url = _next_url(request)

@@ -8,3 +8,13 @@ class PortalConfig(AppConfig):
     name = "kapstone.portal"
     label = "portal"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from kapstone.patients.chart import ChartSection, register_chart_section
+        from kapstone.portal.chart import portal_chart_context
+
+        register_chart_section(
+            ChartSection(
+                key="portal", order=95, template="portal/_chart_section.html", context=portal_chart_context
+            )
+        )

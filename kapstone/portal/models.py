@@ -156,3 +156,61 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.window_start:%H:%M} {self.count}"
+
+
+# --- Patient accounts ----------------------------------------------------------------------------
+
+
+class PatientAccount(models.Model):
+    """The portal account of one patient: one user (``is_patient``), one patient record.
+
+    Invited by staff; active once the patient has accepted an invitation and set a password;
+    disabled by staff (the user can then no longer sign in). Never deleted.
+    """
+
+    user = models.OneToOneField(USER, on_delete=models.PROTECT, related_name="patient_account")
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="portal_account")
+    email = models.EmailField(max_length=254)
+    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    reminders_enabled = models.BooleanField(default=True)
+    language = models.CharField(max_length=8, default="en")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(disabled_at__isnull=True) | ~Q(disabled_reason=""),
+                name="patient_account_disable_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"portal account of patient {self.patient_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.accepted_at is not None and self.disabled_at is None
+
+
+class PortalInvitation(models.Model):
+    """One invitation e-mail: a single-use link (only its SHA-256 is kept) that expires."""
+
+    account = models.ForeignKey(PatientAccount, on_delete=models.PROTECT, related_name="invitations")
+    token_hash = models.CharField(max_length=64, unique=True)
+    sent_to = models.EmailField(max_length=254)
+    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    # A re-sent invitation replaces the earlier ones: their links stop working.
+    superseded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account", "-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} for account {self.account_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kapstone.portal import public_views
+from kapstone.portal import account_views, patient_views, public_views
 
 app_name = "portal"
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("start/", public_views.start, name="start"),
     path("start/contact/", public_views.contact, name="contact"),
     path("start/privacy/", public_views.privacy, name="privacy"),
+    path("portal/", patient_views.home, name="home"),
+    path("portal/invitation/<str:token>/", account_views.invitation, name="invitation"),
 ]

@@ -11,11 +11,18 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from kapstone.accounts.access import AUTHENTICATED, PUBLIC
+from kapstone.accounts.access import AUTHENTICATED, PATIENT, PUBLIC
 from kapstone.api.api import api
 
 # The explicit public allow-list: sign-in, health, the API schema (served by ninja).
-PUBLIC_VIEWS = {"accounts:login", "health", "portal:start", "portal:contact", "portal:privacy"}
+PUBLIC_VIEWS = {
+    "accounts:login",
+    "health",
+    "portal:start",
+    "portal:contact",
+    "portal:privacy",
+    "portal:invitation",
+}
 
 
 def walk(patterns, prefix="", namespace=None):
@@ -44,7 +51,7 @@ def test_every_view_declares_access(route, name, view):
     if access == PUBLIC:
         assert name in PUBLIC_VIEWS, f"{name} is public but not on the allow-list"
     else:
-        assert access == AUTHENTICATED or (isinstance(access, frozenset) and access)
+        assert access in (AUTHENTICATED, PATIENT) or (isinstance(access, frozenset) and access)
 
 
 def api_operations():

@@ -1,0 +1,74 @@
+"""Who may use the patient portal: a signed-in patient account, active, and nothing else.
+
+Staff are refused (403) as patients are refused by every staff page (they hold no membership).
+Every portal query is then scoped to ``request.patient_account.patient``: a portal page never
+takes a patient id from the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from ninja.errors import HttpError
+
+from kapstone.accounts.access import PATIENT, forbidden, login_redirect, mfa_satisfied
+from kapstone.audit.services import audit_record
+from kapstone.portal.models import PatientAccount
+
+
+def patient_account_of(user: Any) -> PatientAccount | None:
+    """The active portal account of ``user`` (a patient who accepted and is not disabled), or None."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_patient", False):
+        return None
+    account = (
+        PatientAccount.objects.select_related("patient__clinic")
+        .filter(user=user, accepted_at__isnull=False, disabled_at__isnull=True)
+        .first()
+    )
+    return account
+
+
+def require_patient(view: Callable) -> Callable:
+    """A portal page: signed in as an active patient account (second factor if they added one)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return login_redirect(request)
+        account = patient_account_of(request.user)
+        if account is None:
+            return forbidden(request, reason="not_a_patient")
+        if not mfa_satisfied(request):
+            return redirect("accounts:mfa_verify")
+        request.patient_account = account
+        return view(request, *args, **kwargs)
+
+    wrapper.kapstone_access = PATIENT  # type: ignore[attr-defined]
+    return wrapper
+
+
+def api_patient(func: Callable) -> Callable:
+    """A portal API operation: the token's user must be an active patient account (else 403)."""
+
+    @wraps(func)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        account = patient_account_of(request.auth)
+        if account is None:
+            audit_record(
+                actor=request.auth,
+                action="denied",
+                object_type="api",
+                object_id=func.__name__[:64],
+                outcome="denied",
+                detail={"reason": "not_a_patient"},
+            )
+            raise HttpError(403, "Only a patient's own portal account may use this.")
+        request.patient_account = account
+        return func(request, *args, **kwargs)
+
+    wrapper.kapstone_access = PATIENT  # type: ignore[attr-defined]
+    return wrapper

@@ -44,6 +44,20 @@ def clinic_ids_for(user: Any, roles: Iterable[str]) -> list[int]:
     return sorted({clinic_id for clinic_id, role in cache if role in roles})
 
 
+def staff_emails(*, clinic_id: int, roles: Iterable[str]) -> list[str]:
+    """The e-mail addresses of the clinic's active staff holding one of ``roles`` (sorted, once
+    each): who a message about the clinic's work goes to."""
+    return sorted(
+        set(
+            Membership.objects.filter(
+                clinic_id=clinic_id, role__in=list(roles), is_active=True, user__is_active=True
+            )
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    )
+
+
 def has_role(user: Any, roles: Iterable[str], clinic_id: int | None = None) -> bool:
     ids = clinic_ids_for(user, roles)
     return bool(ids) if clinic_id is None else clinic_id in ids

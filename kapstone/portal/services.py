@@ -23,8 +23,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
-from kapstone.accounts.models import Clinic, Membership, Role, User
+from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for, staff_emails
+from kapstone.accounts.models import Clinic, Role, User
 from kapstone.audit.services import audit_record
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError, WorkflowConflict
@@ -501,15 +501,7 @@ def referral_notifications_send(*, clinic_ids: list[int] | None = None, base_url
             )
             if not pending:
                 continue
-            emails = sorted(
-                set(
-                    Membership.objects.filter(
-                        clinic=clinic, role__in=NOTIFY_ROLES, is_active=True, user__is_active=True
-                    )
-                    .exclude(user__email="")
-                    .values_list("user__email", flat=True)
-                )
-            )
+            emails = staff_emails(clinic_id=clinic.pk, roles=NOTIFY_ROLES)
             Referral.objects.filter(pk__in=pending).update(notified_at=timezone.now())
             count = len(pending)
             subject = f"Kapstone: {count} new referral{'s' if count != 1 else ''} at {clinic.name}"

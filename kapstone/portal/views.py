@@ -280,21 +280,8 @@ def service_profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            profile = services.service_profile_update(
-                actor=request.user,
-                clinic=clinic,
-                display_name=data["display_name"],
-                regions=data["regions"],
-                languages=data["languages"],
-                modalities=data["modalities"],
-                protocol_slugs=data["protocol_slugs"],
-                accepting_referrals=data["accepting_referrals"],
-                wait_weeks=data["wait_weeks"],
-                contact_line=data["contact_line"],
-                retention_days=data["retention_days"],
-                contact_target_working_days=data["contact_target_working_days"],
-                reason=data["reason"],
-            )
+            # The form's fields are the service's arguments, by name.
+            profile = services.service_profile_update(actor=request.user, clinic=clinic, **data)
         except DomainError as error:
             add_domain_error(form, error)
         else:

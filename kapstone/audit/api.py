@@ -5,15 +5,15 @@
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Schema
 
 from kapstone.accounts.access import AUDIT_REVIEW
-from kapstone.accounts.api_kit import FilterDate, FilterText, RecordId, api_roles
+from kapstone.accounts.api_kit import FilterDate, FilterText, KapstoneRouter, RecordId, api_roles
 from kapstone.audit.models import AuditAction
 from kapstone.audit.selectors import AuditFilter, audit_events_for_admin, utc_iso
 from kapstone.domain.errors import DomainError
 
-router = Router()
+router = KapstoneRouter()
 
 Action = Literal[tuple(AuditAction.values)]  # type: ignore[valid-type]
 

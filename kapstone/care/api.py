@@ -5,10 +5,10 @@
 from datetime import date
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
 from kapstone.accounts.access import ALL_STAFF, CLINICAL, PATIENT_READ, clinic_ids_for, has_role
-from kapstone.accounts.api_kit import FilterDate, Forbidden, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import FilterDate, Forbidden, KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.accounts.models import Role
 from kapstone.care import selectors, services
 from kapstone.care.protocols import protocols_for_clinics
@@ -17,7 +17,7 @@ from kapstone.domain.protocols import DOSING
 from kapstone.domain.sessions import SESSION_STATES
 from kapstone.patients.selectors import patient_get_for_user
 
-router = Router()
+router = KapstoneRouter()
 
 
 class ProtocolOut(Schema):

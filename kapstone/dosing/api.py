@@ -7,17 +7,17 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.http import Http404, HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
 from kapstone.dosing import selectors, services
 from kapstone.inventory.models import Lot
 
-router = Router()
+router = KapstoneRouter()
 DOSING = (Role.NURSE, Role.PRESCRIBER)
 
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
 from kapstone.accounts.access import has_role
-from kapstone.accounts.api_kit import Forbidden, RecordId, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import Forbidden, KapstoneRouter, RecordId, StrictSchema, api_roles, text
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
@@ -19,7 +19,7 @@ from kapstone.inventory.selectors import INVENTORY_READ
 from kapstone.inventory.services import ADMIN_ROLES, REGISTER_ROLES, roles_for_kind
 from kapstone.patients.services import clinic_today
 
-router = Router()
+router = KapstoneRouter()
 
 
 class LotOut(Schema):

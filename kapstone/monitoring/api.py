@@ -6,16 +6,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
 from kapstone.monitoring import selectors, services
 
-router = Router()
+router = KapstoneRouter()
 CLINICIANS = (Role.NURSE, Role.PRESCRIBER)
 
 

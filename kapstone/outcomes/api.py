@@ -7,16 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 from pydantic import StrictBool
 
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.outcomes import selectors, services
 from kapstone.outcomes.access import OUTCOMES_READ, OUTCOMES_RECORD
 from kapstone.outcomes.models import QuestionnaireResponse, ToxicologyTest
 from kapstone.patients.selectors import patient_get_for_user
 
-router = Router()
+router = KapstoneRouter()
 
 
 class QuestionnaireIn(StrictSchema):

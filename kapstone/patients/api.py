@@ -7,15 +7,15 @@ from decimal import Decimal
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
-from kapstone.accounts.api_kit import FilterText, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import FilterText, KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.patients import selectors, services
 from kapstone.patients.models import BodyMeasurement, Patient
 from kapstone.patients.selectors import weights_in_force
 
-router = Router()
+router = KapstoneRouter()
 
 
 class PatientIn(StrictSchema):

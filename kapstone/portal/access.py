@@ -13,10 +13,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from ninja.errors import HttpError
 
 from kapstone.accounts.access import PATIENT, forbidden, login_redirect, mfa_satisfied
-from kapstone.audit.services import audit_record
+from kapstone.accounts.api_kit import GuardedBearer, api_denied
 from kapstone.portal.models import PatientAccount
 
 
@@ -51,24 +50,28 @@ def require_patient(view: Callable) -> Callable:
     return wrapper
 
 
+NOT_A_PATIENT = "Only a patient's own portal account may use this."
+
+
 def api_patient(func: Callable) -> Callable:
-    """A portal API operation: the token's user must be an active patient account (else 403)."""
+    """A portal API operation: the token's user must be an active patient account (else 403,
+    before the request's parameters are read when the router is a ``KapstoneRouter``)."""
 
     @wraps(func)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         account = patient_account_of(request.auth)
         if account is None:
-            audit_record(
-                actor=request.auth,
-                action="denied",
-                object_type="api",
-                object_id=func.__name__[:64],
-                outcome="denied",
-                detail={"reason": "not_a_patient"},
+            raise api_denied(
+                actor=request.auth, operation=func.__name__, reason="not_a_patient", message=NOT_A_PATIENT
             )
-            raise HttpError(403, "Only a patient's own portal account may use this.")
         request.patient_account = account
         return func(request, *args, **kwargs)
 
     wrapper.kapstone_access = PATIENT  # type: ignore[attr-defined]
+    wrapper.kapstone_auth = GuardedBearer(  # type: ignore[attr-defined]
+        allows=lambda user: patient_account_of(user) is not None,
+        operation=func.__name__,
+        reason="not_a_patient",
+        message=NOT_A_PATIENT,
+    )
     return wrapper

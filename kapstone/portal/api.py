@@ -7,14 +7,14 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
-from kapstone.accounts.api_kit import StrictSchema, api_public, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_public, api_roles, text
 from kapstone.portal import selectors, services
 from kapstone.portal.models import Referral
 
-public_router = Router()
-router = Router()
+public_router = KapstoneRouter()
+router = KapstoneRouter()
 
 
 def _address(request: HttpRequest) -> str | None:

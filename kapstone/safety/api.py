@@ -5,16 +5,16 @@
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.care.models import CareSession
 from kapstone.domain.errors import DomainError
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.safety import selectors, services
 from kapstone.safety.access import SAFETY_PRESCRIBE, SAFETY_READ, SAFETY_RECORD
 
-router = Router()
+router = KapstoneRouter()
 
 
 class AdverseEventIn(StrictSchema):

@@ -6,17 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Schema, Status
 from pydantic import StrictBool
 
-from kapstone.accounts.api_kit import StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.screening import selectors, services
 from kapstone.screening.access import SCREENING_RECORD, SCREENING_SIGN_OFF
 from kapstone.screening.models import Screening, ScreeningSignOff
 from kapstone.screening.services import REASON_MAX_CHARS
 
-router = Router()
+router = KapstoneRouter()
 
 
 class ScreeningIn(StrictSchema):

@@ -79,6 +79,12 @@ def test_every_api_operation_declares_roles(path, operation):
     if access == PUBLIC:
         assert path in PUBLIC_OPERATIONS, f"{path} is public but not on the allow-list"
         assert operation.auth_param is None, f"{path} is declared public but not registered with auth=None"
+    else:
+        # The access rule authenticates the call, so it is checked before the body is read (a
+        # caller without the role gets 403, never a 422 describing what the operation expects).
+        assert operation.auth_param is operation.view_func.kapstone_auth, (
+            f"{path} is on a router that does not check its access rule first (use KapstoneRouter)"
+        )
 
 
 @pytest.mark.django_db

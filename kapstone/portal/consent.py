@@ -39,6 +39,7 @@ from kapstone.patients.models import (
 )
 from kapstone.patients.selectors import consent_documents_current, consents_in_force
 from kapstone.patients.services import clinic_today
+from kapstone.portal.access import patient_account_of
 from kapstone.portal.models import PatientAccount
 
 #: The order and the patient's words of each kind of consent.
@@ -121,11 +122,8 @@ def consent_states(patient: Patient) -> list[ConsentState]:
 
 
 def _account(actor: User) -> PatientAccount:
-    account = (
-        PatientAccount.objects.select_related("patient__clinic")
-        .filter(user=actor, accepted_at__isnull=False, disabled_at__isnull=True)
-        .first()
-    )
+    """The actor's active portal account (the one rule of :mod:`kapstone.portal.access`)."""
+    account = patient_account_of(actor)
     if account is None:
         raise Http404("account")
     return account

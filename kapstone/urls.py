@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("kapstone.portal.urls")),
     path("referrals/", include("kapstone.portal.staff_urls")),
     path("patients/<int:patient_id>/portal/", include("kapstone.portal.account_urls")),
+    path("consent-documents/", include("kapstone.portal.consent_urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -130,6 +130,15 @@ def _clone_fields(protocol) -> list[tuple[str, str, forms.Field]]:
                 label="Fasting before dosing (hours)", initial=protocol.day_of.fasting_min_hours
             ),
         ),
+        (
+            "clear_fluids_min_hours",
+            "day_of.clear_fluids_min_hours",
+            forms.DecimalField(
+                label="Clear fluids allowed until this many hours before dosing",
+                initial=protocol.day_of.clear_fluids_min_hours,
+                required=False,  # left empty: unchanged
+            ),
+        ),
     ]
     for index, template in enumerate(protocol.sessions):
         if template.dose is not None:

@@ -305,7 +305,7 @@ def seed_demo(
         staff_count += len(staff)
         created += _seed_patients(clinic, mrn_prefix, staff, rng, patients_per_clinic)
         _seed_care(clinic, staff, rng, follow_up_per_protocol)
-        seed_portal(clinic=clinic, admin=staff["admin"], staff=staff["nurse"])
+        seed_portal(clinic=clinic, admin=staff["admin"], staff=staff["nurse"], patient_password=DEMO_PASSWORD)
     return SeedSummary(
         clinics=len(CLINICS),
         staff=staff_count,

@@ -209,15 +209,22 @@ DEFAULT_DAY_OF_CHECKS: tuple[DayOfCheckRule, ...] = (
 class DayOfRules:
     """The day-of checks of a dosing session and their parameters.
 
-    ``fasting_min_hours`` is protocol practice, not taken from the trials (none of the
-    references gives a fasting rule); the default of 6 h follows the usual pre-procedure
-    fasting guidance for a light meal (ASA, from memory, unverified). The blood-pressure
+    ``fasting_min_hours`` (no food) and ``clear_fluids_min_hours`` (no drink at all, clear
+    fluids allowed until then) are protocol practice, not taken from the trials (none of the
+    references gives a fasting rule). Their defaults, 6 h and 2 h, are the American Society of
+    Anesthesiologists' fasting guideline for healthy patients before procedures that need
+    procedural sedation (a light meal at least 6 h before, clear liquids up to 2 h before:
+    Practice Guidelines for Preoperative Fasting, Anesthesiology 2017;126(3):376-393; numbers
+    read from a summary of the guideline, not its full text); the Ketalar label gives
+    nil-by-mouth guidance without numbers (clinical.md §8). The patient's preparation
+    instructions are built from both (:mod:`kapstone.domain.preparation`). The blood-pressure
     deferral threshold (systolic ≥ 180 or diastolic ≥ 110 mmHg) is the screening deferral
     threshold of issue 3 (Spravato label Table 6 categories, clinical.md §3.2).
     """
 
     checks: tuple[DayOfCheckRule, ...] = DEFAULT_DAY_OF_CHECKS
     fasting_min_hours: Decimal = Decimal("6")
+    clear_fluids_min_hours: Decimal = Decimal("2")
     bp_defer_systolic_at_mmhg: int = 180
     bp_defer_diastolic_at_mmhg: int = 110
 
@@ -707,6 +714,14 @@ def _validate_day_of(day_of: DayOfRules) -> None:
             "invalid_fasting_hours",
             f"Fasting requirement {day_of.fasting_min_hours} h must be 0–24 h.",
             "day_of.fasting_min_hours",
+        )
+    # Not tied to the fasting hours here: a clinic's earlier clone with a shorter fast must still
+    # load. The instructions never stop clear fluids before food (domain/preparation.py).
+    if not Decimal(0) <= day_of.clear_fluids_min_hours <= Decimal(24):
+        raise _refuse(
+            "invalid_clear_fluids_hours",
+            f"Clear fluids until {day_of.clear_fluids_min_hours} h before the session must be 0–24 h.",
+            "day_of.clear_fluids_min_hours",
         )
     if not 100 <= day_of.bp_defer_systolic_at_mmhg <= 250:
         raise _refuse(

@@ -192,8 +192,56 @@ class ConsentStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+class ConsentDocument(models.Model):
+    """One version of a clinic's consent document of one kind, as patients read it in the portal.
+
+    Versioned: publishing a change makes a new row with the next ``version``; a published row is
+    never edited (no service changes one). ``text_sha256`` is the fingerprint of the title and
+    body (:func:`kapstone.domain.consent.consent_text_fingerprint`), which a patient's signature
+    records.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="consent_documents")
+    kind = models.CharField(max_length=20, choices=ConsentKind.choices)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    text_sha256 = models.CharField(max_length=64)
+    published_at = models.DateTimeField()
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["clinic", "kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "kind", "version"], name="consent_document_version_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=ConsentKind.values), name="consent_document_kind_valid"
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="consent_document_version_positive"),
+            models.CheckConstraint(
+                condition=~Q(title="") & ~Q(body="") & ~Q(text_sha256=""),
+                name="consent_document_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.version} ({self.clinic_id})"
+
+
+class ConsentSource(models.TextChoices):
+    STAFF = "staff", "Recorded by staff"
+    PATIENT = "patient", "Given by the patient in the portal"
+
+
 class Consent(models.Model):
-    """A consent decision; the latest row of a kind is the one in force."""
+    """A consent decision; the latest row of a kind is the one in force.
+
+    ``source`` says how it was given: recorded by staff (from a paper form or a conversation), or
+    by the patient in the portal. A patient's signature keeps the document signed, the name typed
+    and the fingerprint of the exact text shown; ``recorded_at`` is the moment of signing.
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
     kind = models.CharField(max_length=20, choices=ConsentKind.choices)
@@ -203,12 +251,25 @@ class Consent(models.Model):
     note = models.CharField(max_length=500, blank=True)
     recorded_at = models.DateTimeField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=10, choices=ConsentSource.choices, default=ConsentSource.STAFF)
+    document = models.ForeignKey(
+        ConsentDocument, null=True, blank=True, on_delete=models.PROTECT, related_name="consents"
+    )
+    typed_name = models.CharField(max_length=201, blank=True)
+    text_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["patient", "kind", "-recorded_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=ConsentKind.values), name="consent_kind_valid"),
             models.CheckConstraint(condition=Q(status__in=ConsentStatus.values), name="consent_status_valid"),
+            models.CheckConstraint(condition=Q(source__in=ConsentSource.values), name="consent_source_valid"),
+            # A patient's grant is a signature: the document, the name typed, the text's fingerprint.
+            models.CheckConstraint(
+                condition=~Q(source="patient", status="granted")
+                | (Q(document__isnull=False) & ~Q(typed_name="") & ~Q(text_sha256="")),
+                name="consent_patient_signature_complete",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,15 @@ from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain.patients import BmiWarning, body_mass_index, check_bmi, measurement_in_force
-from kapstone.patients.models import BodyMeasurement, Consent, ConsentKind, Diagnosis, Patient, PatientVersion
+from kapstone.patients.models import (
+    BodyMeasurement,
+    Consent,
+    ConsentDocument,
+    ConsentKind,
+    Diagnosis,
+    Patient,
+    PatientVersion,
+)
 
 SEARCH_LIMIT = 200
 
@@ -180,6 +188,55 @@ class PatientChart:
 CHART_MEASUREMENTS = 20
 
 
+def consents_in_force(consents: Iterable[Consent]) -> dict[str, Consent | None]:
+    """The consent in force of each kind (every kind a key; None when none is recorded): the
+    latest row of the kind, by ``recorded_at`` then id. ``consents`` are one patient's rows."""
+    current: dict[str, Consent | None] = {kind: None for kind in ConsentKind.values}
+    for consent in sorted(consents, key=lambda c: (c.recorded_at, c.pk), reverse=True):
+        if current[consent.kind] is None:
+            current[consent.kind] = consent
+    return current
+
+
+def consent_document_versions(*, clinic_id: int) -> list[ConsentDocument]:
+    """Every published version of the clinic's consent documents, by kind, newest first."""
+    return list(
+        ConsentDocument.objects.filter(clinic_id=clinic_id)
+        .select_related("published_by")
+        .order_by("kind", "-version")
+    )
+
+
+def consent_document_get_for_user(*, user: User, document_id: int) -> tuple[ConsentDocument, int]:
+    """One version of a consent document of the user's clinics (404 alike for missing and not
+    yours) and how many patients signed it; the read is audited."""
+    document = (
+        ConsentDocument.objects.select_related("clinic", "published_by")
+        .filter(pk=document_id, clinic_id__in=clinic_ids_for(user, PATIENT_READ))
+        .first()
+    )
+    if document is None:
+        raise Http404("document")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="consent_document",
+        object_id=document.pk,
+        clinic_id=document.clinic_id,
+    )
+    return document, document.consents.filter(status="granted").count()
+
+
+def consent_documents_current(*, clinic_id: int) -> dict[str, ConsentDocument | None]:
+    """The clinic's consent document in force of each kind (its latest version), or None.
+    Not PHI: not audited."""
+    current: dict[str, ConsentDocument | None] = {kind: None for kind in ConsentKind.values}
+    for document in ConsentDocument.objects.filter(clinic_id=clinic_id).order_by("kind", "-version"):
+        if current[document.kind] is None:
+            current[document.kind] = document
+    return current
+
+
 def patient_chart_for_user(*, user: User, patient_id: int) -> PatientChart:
     """Everything the chart header and its first sections show, in a fixed number of queries."""
     patient = patient_get_for_user(user=user, patient_id=patient_id)
@@ -189,12 +246,11 @@ def patient_chart_for_user(*, user: User, patient_id: int) -> PatientChart:
     )
     diagnoses = list(Diagnosis.objects.filter(patient=patient).order_by("-is_primary", "code"))
     consents = list(
-        Consent.objects.filter(patient=patient).select_related("recorded_by").order_by("-recorded_at", "-id")
+        Consent.objects.filter(patient=patient)
+        .select_related("recorded_by", "document")
+        .order_by("-recorded_at", "-id")
     )
-    current: dict[str, Consent | None] = {kind: None for kind in ConsentKind.values}
-    for consent in consents:
-        if current[consent.kind] is None:
-            current[consent.kind] = consent
+    current = consents_in_force(consents)
     return PatientChart(
         patient=patient,
         size=body_size(patient=patient),

@@ -11,8 +11,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for
-from kapstone.accounts.models import Clinic, User
+from kapstone.accounts.models import Clinic, Role, User
 from kapstone.audit.services import audit_record
+from kapstone.domain.consent import consent_text_fingerprint
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.patients import (
     lookup_diagnosis,
@@ -21,9 +22,11 @@ from kapstone.domain.patients import (
     validate_mrn,
     validate_sex_at_birth,
 )
+from kapstone.domain.text import clean_text
 from kapstone.patients.models import (
     BodyMeasurement,
     Consent,
+    ConsentDocument,
     ConsentKind,
     ConsentStatus,
     Diagnosis,
@@ -450,6 +453,65 @@ def consent_record(
             detail={"kind": kind, "status": status},
         )
     return row
+
+
+CONSENT_TITLE_MAX_CHARS = 200
+CONSENT_BODY_MAX_CHARS = 50_000
+
+
+def consent_document_publish(
+    *, actor: User, clinic: Clinic, kind: str, title: str, body: str
+) -> ConsentDocument:
+    """Publish a new version of the clinic's consent document of ``kind`` (a clinic admin only);
+    patients read and sign the latest version in the portal. Earlier versions stay as they were.
+
+    Refusals: ``consent_kind_invalid``, ``title_required``, ``body_required``, ``text_too_long``,
+    ``invalid_text`` (a control character in the title); a clinic where ``actor`` is not an admin
+    is "not found" (Http404).
+    """
+    if clinic.pk not in clinic_ids_for(actor, {Role.ADMIN}):
+        raise Http404("clinic")
+    if kind not in ConsentKind.values:
+        raise DomainError(
+            "consent_kind_invalid",
+            f"Consent kind must be one of {', '.join(ConsentKind.values)}.",
+            field="kind",
+        )
+    title = clean_text(
+        title, field="title", max_chars=CONSENT_TITLE_MAX_CHARS, required=True, label="The title"
+    )
+    if not isinstance(body, str):
+        raise DomainError("invalid_text", "The text must be text.", field="body")
+    body = body.replace("\r\n", "\n").replace("\x00", "").strip()
+    if not body:
+        raise DomainError("body_required", "The text of the document is required.", field="body")
+    if len(body) > CONSENT_BODY_MAX_CHARS:
+        raise DomainError(
+            "text_too_long", f"The text is longer than {CONSENT_BODY_MAX_CHARS:,} characters.", field="body"
+        )
+    with transaction.atomic():
+        # One publisher at a time per clinic: the version numbers stay gapless and unique.
+        Clinic.objects.select_for_update().get(pk=clinic.pk)
+        latest = ConsentDocument.objects.filter(clinic=clinic, kind=kind).order_by("-version").first()
+        document = ConsentDocument.objects.create(
+            clinic=clinic,
+            kind=kind,
+            version=(latest.version + 1) if latest else 1,
+            title=title,
+            body=body,
+            text_sha256=consent_text_fingerprint(title, body),
+            published_at=timezone.now(),
+            published_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="consent_document",
+            object_id=document.pk,
+            clinic_id=clinic.pk,
+            detail={"kind": kind, "version": document.version},
+        )
+    return document
 
 
 def clinic_today_for_user(user: User) -> date:

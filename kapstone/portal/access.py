@@ -3,6 +3,10 @@
 Staff are refused (403) as patients are refused by every staff page (they hold no membership).
 Every portal query is then scoped to ``request.patient_account.patient``: a portal page never
 takes a patient id from the request.
+
+A portal page and a portal API answer run in the patient's clinic's time zone (a patient holds no
+membership, so the staff's ``ClinicTimezoneMiddleware`` finds none); a page also in the language
+the patient chose (English unless they chose Spanish), the API stays English.
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone, translation
 
 from kapstone.accounts.access import PATIENT, forbidden, login_redirect, mfa_satisfied
 from kapstone.accounts.api_kit import GuardedBearer, api_denied
@@ -44,7 +51,12 @@ def require_patient(view: Callable) -> Callable:
         if not mfa_satisfied(request):
             return redirect("accounts:mfa_verify")
         request.patient_account = account
-        return view(request, *args, **kwargs)
+        language = (
+            account.language if account.language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+        )
+        with timezone.override(ZoneInfo(account.patient.clinic.timezone)), translation.override(language):
+            request.LANGUAGE_CODE = language
+            return view(request, *args, **kwargs)
 
     wrapper.kapstone_access = PATIENT  # type: ignore[attr-defined]
     return wrapper
@@ -65,7 +77,8 @@ def api_patient(func: Callable) -> Callable:
                 actor=request.auth, operation=func.__name__, reason="not_a_patient", message=NOT_A_PATIENT
             )
         request.patient_account = account
-        return func(request, *args, **kwargs)
+        with timezone.override(ZoneInfo(account.patient.clinic.timezone)):
+            return func(request, *args, **kwargs)
 
     wrapper.kapstone_access = PATIENT  # type: ignore[attr-defined]
     wrapper.kapstone_auth = GuardedBearer(  # type: ignore[attr-defined]

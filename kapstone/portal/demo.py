@@ -1,5 +1,7 @@
-"""Demo data of the public door: each clinic's public profile, and referrals at every status
-(one overdue), made through the same services a visitor and the staff use."""
+"""Demo data of the public door and the patient portal: each clinic's public profile, referrals at
+every status (one overdue), the clinic's consent documents, and one patient with a portal account
+(``patient.north``, ``patient.river``), all made through the same services a visitor, the staff
+and the patient use."""
 
 from __future__ import annotations
 
@@ -9,8 +11,13 @@ from typing import Any
 from django.utils import timezone
 
 from kapstone.accounts.models import Clinic, User
-from kapstone.domain.protocols import protocol_library
-from kapstone.portal.models import Referral
+from kapstone.care.models import CareSession, TreatmentCourse
+from kapstone.domain.protocols import DOSING, protocol_library
+from kapstone.patients.models import ConsentDocument
+from kapstone.patients.services import clinic_today, consent_document_publish
+from kapstone.portal.consent import consent_sign
+from kapstone.portal.models import PatientAccount, Referral
+from kapstone.portal.patient_services import invitation_accept, portal_invite
 from kapstone.portal.selectors import service_profile_current
 from kapstone.portal.services import (
     referral_convert,
@@ -75,9 +82,20 @@ def _answers(region: str, **overrides: Any) -> dict[str, Any]:
     return answers
 
 
-def seed_portal(*, clinic: Clinic, admin: User, staff: User, now: datetime | None = None) -> None:
-    """The clinic's public profile and its demo referrals; idempotent."""
+def seed_portal(
+    *,
+    clinic: Clinic,
+    admin: User,
+    staff: User,
+    now: datetime | None = None,
+    patient_password: str | None = None,
+) -> None:
+    """The clinic's public profile, its demo referrals and consent documents, and (given the
+    demo's ``patient_password``) its demo portal patient; idempotent."""
     now = now or timezone.now()
+    seed_consent_documents(clinic=clinic, admin=admin)
+    if patient_password is not None:
+        seed_patient_account(clinic=clinic, staff=staff, password=patient_password)
     regions, languages, offered, wait, line = PROFILES[clinic.slug]
     if service_profile_current(clinic_id=clinic.pk) is None:
         slugs = [p.slug for p in protocol_library() if offered is None or p.indication in offered]
@@ -116,3 +134,114 @@ def seed_portal(*, clinic: Clinic, admin: User, staff: User, now: datetime | Non
             referral_status_change(
                 actor=staff, referral=referral, to="declined", reason=DECLINE_REASONS[clinic.slug]
             )
+
+
+# --- The portal: consent documents and a demo patient -------------------------------------------
+
+_DEMO_NOTE = (
+    "DEMO TEXT. This is a made-up example for trying out Kapstone. It is not a real consent form "
+    "and no clinic uses it."
+)
+CONSENT_DOCUMENTS = {
+    "treatment": (
+        "Consent to ketamine-assisted therapy",
+        _DEMO_NOTE
+        + "\n\n"
+        + "What the treatment is: preparation sessions with a therapist, one or more sessions in which "
+        "you are given ketamine by a nurse under a prescriber's orders, and sessions afterwards to talk "
+        "about the experience.\n\n"
+        "What to expect: ketamine changes how you feel and perceive things for about an hour. It can "
+        "raise your blood pressure, make you feel sick, drowsy or confused, and some people find the "
+        "experience frightening. A nurse watches you and measures your blood pressure, pulse and oxygen "
+        "throughout, and you stay at the clinic for at least two hours afterwards.\n\n"
+        "Your part: follow the preparation instructions (no food for some hours before, an adult to "
+        "take you home, no driving until the next day), and tell the clinic about every medicine you "
+        "take and any alcohol or drugs you have used.\n\n"
+        "Your choice: taking part is voluntary. You can stop at any time by speaking to the clinic; "
+        "your other care does not depend on it.",
+    ),
+    "research": (
+        "Use of your data for research",
+        _DEMO_NOTE
+        + "\n\n"
+        + "The clinic would like to use the information in your record (your questionnaire answers, "
+        "your calendar, your test results and your treatment) for research into how well this "
+        "treatment works.\n\n"
+        "Researchers see it without your name, address, record number or exact dates. Small groups "
+        "are never shown, so that no one can be picked out.\n\n"
+        "Saying no does not change your treatment in any way. You can withdraw this consent at any "
+        "time in the portal; data already used in a finished analysis cannot be taken back out of it.",
+    ),
+    "data_sharing": (
+        "Sharing your substance use treatment records (42 CFR Part 2)",
+        _DEMO_NOTE
+        + "\n\n"
+        + "Records of treatment for substance use are specially protected by US federal law (42 CFR "
+        "Part 2). The clinic may share them only with your written consent, except in the few cases "
+        "the law allows (a medical emergency, for example).\n\n"
+        "With this consent you allow the clinic to share your treatment records with your own doctor "
+        "and your pharmacy, to keep your care safe and joined up. The clinic records each time "
+        "something is shared: for whom, what and why.\n\n"
+        "Whoever receives your records may not use them against you in a criminal case, and may not "
+        "pass them on without your consent. You can withdraw this consent at any time in the portal; "
+        "what was shared before stays shared.",
+    ),
+}
+
+
+def seed_consent_documents(*, clinic: Clinic, admin: User) -> None:
+    """Version 1 of each kind of consent document (demo texts, saying so); idempotent."""
+    for kind, (title, body) in CONSENT_DOCUMENTS.items():
+        if not ConsentDocument.objects.filter(clinic=clinic, kind=kind).exists():
+            consent_document_publish(actor=admin, clinic=clinic, kind=kind, title=title, body=body)
+
+
+def _demo_patient(clinic: Clinic):
+    """The clinic's first patient (by MRN) in an active course with a ketamine session still
+    booked ahead and no portal account; else one with any session booked ahead."""
+    today = clinic_today(clinic)
+    courses = (
+        TreatmentCourse.objects.filter(clinic=clinic, status="active", patient__portal_account__isnull=True)
+        .select_related("patient")
+        .order_by("patient__mrn")
+    )
+    for dosing_only in (True, False):
+        for course in courses:
+            ahead = CareSession.objects.filter(course=course, status="scheduled", scheduled_date__gt=today)
+            if dosing_only:
+                ahead = ahead.filter(kind=DOSING)
+            if ahead.exists():
+                return course.patient
+    return None
+
+
+def seed_patient_account(*, clinic: Clinic, staff: User, password: str) -> User | None:
+    """``patient.<clinic slug>``: invited by ``staff`` from the chart and accepted with the demo
+    password, like any patient; they have signed the consent to treatment in the portal, and the
+    research and data-sharing consents wait for them. Idempotent; None when no patient of the
+    clinic is in a course with sessions ahead."""
+    username = f"patient.{clinic.slug}"
+    existing = PatientAccount.objects.filter(user__username=username).select_related("user").first()
+    if existing is not None:
+        return existing.user
+    patient = _demo_patient(clinic)
+    if patient is None:
+        return None
+    _, token = portal_invite(
+        actor=staff,
+        patient=patient,
+        email=f"{username}@example.org",
+        link_base="http://127.0.0.1:8000/portal/invitation/",
+        username=username,
+    )
+    account = invitation_accept(token=token, password=password, password_again=password)
+    document = ConsentDocument.objects.filter(clinic=clinic, kind="treatment").order_by("-version").first()
+    if document is not None:
+        consent_sign(
+            actor=account.user,
+            document_id=document.pk,
+            text_sha256=document.text_sha256,
+            typed_name=f"{patient.given_name} {patient.family_name}",
+            agreed=True,
+        )
+    return account.user

@@ -214,3 +214,24 @@ class PortalInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"invitation {self.pk} for account {self.account_id}"
+
+
+class PortalReminder(models.Model):
+    """One thing a patient was reminded of by e-mail (a questionnaire that fell due, a session
+    tomorrow), so that ``send_reminders`` never e-mails the same thing twice, however often it
+    runs. ``item`` names the thing without PHI (``questionnaire:phq-9:3:2026-12-06``,
+    ``session:812:2026-12-07``); ``sent_on`` is the clinic's date."""
+
+    account = models.ForeignKey(PatientAccount, on_delete=models.PROTECT, related_name="reminders")
+    item = models.CharField(max_length=120)
+    sent_on = models.DateField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["account", "-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "item"], name="portal_reminder_once_per_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.item} for account {self.account_id}"

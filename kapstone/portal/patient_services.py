@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -25,6 +26,7 @@ from kapstone.accounts.models import ApiToken, User
 from kapstone.audit.services import audit_record
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.text import clean_text
+from kapstone.domain.words import gettext_noop
 from kapstone.patients.models import Patient
 from kapstone.portal.models import PatientAccount, PortalInvitation
 
@@ -59,12 +61,13 @@ def _check_staff(actor: User, patient: Patient) -> None:
 
 
 def portal_invite(
-    *, actor: User, patient: Patient, email: str, link_base: str
+    *, actor: User, patient: Patient, email: str, link_base: str, username: str | None = None
 ) -> tuple[PortalInvitation, str]:
     """Invite (or invite again) a patient to the portal; returns the invitation and its token.
 
-    The e-mail with the link ``{link_base}{token}/`` goes out after the commit. Refusals:
-    ``invalid_email``, ``email_in_use`` (another account signs in with it),
+    The patient signs in with the e-mail address, or with ``username`` when one is given (the
+    demo's ``patient.north``). The e-mail with the link ``{link_base}{token}/`` goes out after the
+    commit. Refusals: ``invalid_email``, ``email_in_use`` (another account signs in with it),
     ``portal_account_active`` and ``portal_account_disabled`` (409).
     """
     _check_staff(actor, patient)
@@ -76,6 +79,9 @@ def portal_invite(
         raise DomainError(
             "invalid_email", "That e-mail address does not look right.", field="email"
         ) from None
+    login = (
+        address if username is None else clean_text(username, field="username", max_chars=150, required=True)
+    )
     now = timezone.now()
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -89,7 +95,7 @@ def portal_invite(
             raise WorkflowConflict(
                 "portal_account_active", "This patient already uses the portal.", field="email"
             )
-        taken = User.objects.filter(username=address)
+        taken = User.objects.filter(username=login)
         if account is not None:
             taken = taken.exclude(pk=account.user_id)
         if taken.exists():
@@ -97,7 +103,7 @@ def portal_invite(
                               field="email")  # fmt: skip
         if account is None:
             user = User.objects.create(
-                username=address, email=address, first_name=patient.given_name, last_name=patient.family_name,
+                username=login, email=address, first_name=patient.given_name, last_name=patient.family_name,
                 is_patient=True, is_active=False,
             )  # fmt: skip
             user.set_unusable_password()
@@ -106,7 +112,7 @@ def portal_invite(
                 user=user, patient=patient, email=address, created_by=actor, created_at=now
             )
         else:
-            User.objects.filter(pk=account.user_id).update(username=address, email=address)
+            User.objects.filter(pk=account.user_id).update(username=login, email=address)
             account.email = address
             account.save(update_fields=["email"])
             account.invitations.filter(used_at__isnull=True, superseded_at__isnull=True).update(
@@ -255,4 +261,25 @@ def portal_reminders_set(*, actor: User, enabled: bool) -> PatientAccount:
             detail={"reminders_enabled": bool(enabled)},
         )
     account.reminders_enabled = bool(enabled)
+    return account
+
+
+def portal_language_set(*, actor: User, language: str) -> PatientAccount:
+    """A patient chooses the language of their portal pages and reminder e-mails. Refusal:
+    ``language_invalid`` (not one of the site's languages)."""
+    if language not in dict(settings.LANGUAGES):
+        raise DomainError("language_invalid", gettext_noop("Choose English or Spanish."), field="language")
+    account = PatientAccount.objects.select_related("patient").get(user=actor)
+    with transaction.atomic():
+        PatientAccount.objects.filter(pk=account.pk).update(language=language)
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="portal_account",
+            object_id=account.pk,
+            patient_id=account.patient_id,
+            clinic_id=account.patient.clinic_id,
+            detail={"language": language},
+        )
+    account.language = language
     return account

@@ -9,5 +9,9 @@ urlpatterns = [
     path("start/contact/", public_views.contact, name="contact"),
     path("start/privacy/", public_views.privacy, name="privacy"),
     path("portal/", patient_views.home, name="home"),
+    path("portal/sessions/", patient_views.sessions, name="sessions"),
+    path("portal/consents/", patient_views.consents, name="consents"),
+    path("portal/consents/<slug:kind>/", patient_views.consent, name="consent"),
+    path("portal/settings/", patient_views.portal_settings, name="settings"),
     path("portal/invitation/<str:token>/", account_views.invitation, name="invitation"),
 ]

@@ -230,7 +230,7 @@ class ProfileForm(forms.Form):
         label="Public contact line",
         max_length=200,
         required=False,
-        help_text="Shown to a person after they ask to be contacted.",
+        help_text="Shown to a person after they ask to be contacted, and to your patients in the portal as the number to call.",
     )
     retention_days = forms.IntegerField(
         label="Keep referrals that never became patients for (days)", min_value=30, max_value=3650

@@ -118,3 +118,18 @@ def test_clone_form_refusal_keeps_input(as_user, adam, clinic_a):
 
 def test_only_admins_clone(as_user, alice):
     assert as_user(alice).get(reverse("care:protocol_clone", args=[KARE, 1])).status_code == 403
+
+
+def test_the_clone_form_sets_the_clear_fluids_hours(as_user, adam, clinic_a):
+    url = reverse("care:protocol_clone", args=[KARE, 1])
+    form = {"note": "Clear fluids until 3 h", "title": "KARE (ours)", "min_observation_min": "120",
+            "vitals_interval_min": "10", "min_days_between_dosing": "7", "fasting_min_hours": "6",
+            "dose_1": "0.8", "dose_4": "0.8", "dose_7": "0.8"}  # fmt: skip
+    refused = as_user(adam).post(url, form | {"clear_fluids_min_hours": "25"})
+    assert refused.status_code == 400 and b"invalid_clear_fluids_hours" in refused.content
+    assert ProtocolClone.objects.count() == 0
+    response = as_user(adam).post(url, form | {"clear_fluids_min_hours": "3"})
+    assert response.status_code == 302
+    assert str(protocol_resolve(clinic_id=clinic_a.pk, slug=KARE).day_of.clear_fluids_min_hours) == "3"
+    detail = as_user(adam).get(reverse("care:protocol_detail", args=[KARE, 2])).content.decode()
+    assert "clear fluids until 3 h before" in detail

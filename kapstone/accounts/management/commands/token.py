@@ -16,7 +16,7 @@ from kapstone.domain.errors import DomainError
 
 
 class Command(BaseCommand):
-    help = "Create, list or revoke API tokens for staff users."
+    help = "Create, list or revoke API tokens for staff users and portal patients."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True)

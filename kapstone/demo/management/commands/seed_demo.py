@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from kapstone.accounts.models import User
 from kapstone.demo.seed import CLINICS, DEMO_PASSWORD, STAFF, seed_demo
 
 
@@ -26,3 +27,10 @@ class Command(BaseCommand):
         for _, prefix, *_rest in STAFF:
             names = "  ".join(f"{prefix}.{short}" for _, short, _, _ in CLINICS)
             self.stdout.write(f"  {names}")
+        patients = [
+            f"patient.{short}"
+            for _, short, _, _ in CLINICS
+            if User.objects.filter(username=f"patient.{short}").exists()
+        ]
+        if patients:
+            self.stdout.write(f"  {'  '.join(patients)}   (patients: the portal at /portal/)")

@@ -1,9 +1,11 @@
 """``kapstone send_reminders [--days N] [--dry-run] [--base-url URL] [--json]``: email each clinic's
 nurses and therapists the number of follow-ups due within N days (default 7) and overdue, with
-a link to the worklist. No patient details in the email. Run it daily from a timer; what is due
-is computed at run time.
+a link to the worklist; then the reminders registered by other apps (the portal's e-mails to
+patients: :mod:`kapstone.outcomes.reminders`). No patient details in any email. Run it daily from
+a timer; what is due is computed at run time.
 
-Prints ``{"dry_run", "clinics": [{"clinic", "due", "overdue", "recipients", "sent"}]}``.
+Prints ``{"dry_run", "clinics": [{"clinic", "due", "overdue", "recipients", "sent"}], …}`` plus one
+key per registered source (``"patients": {"accounts", "emailed", "reminders", "opted_out"}``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.core.management.base import CommandParser
 from kapstone.cli import JsonCommand
 from kapstone.domain.errors import DomainError
 from kapstone.forms import RECORD_ID_MAX, parse_int
+from kapstone.outcomes.reminders import reminder_sources_run
 from kapstone.outcomes.services import follow_up_reminders_send
 
 DEFAULT_DAYS = 7
@@ -43,7 +46,9 @@ class Command(JsonCommand):
         results = follow_up_reminders_send(
             within_days=days, base_url=options["base_url"], dry_run=options["dry_run"]
         )
+        others = reminder_sources_run(base_url=options["base_url"], dry_run=options["dry_run"])
         return {
+            **others,
             "dry_run": options["dry_run"],
             "clinics": [
                 {
@@ -62,7 +67,10 @@ class Command(JsonCommand):
             f"{c['clinic']}: {c['due']} due, {c['overdue']} overdue → "
             + (f"emailed {c['recipients']}" if c["sent"] else "not sent")
             for c in result["clinics"]
-        ]
+        ] or ["No clinics."]
+        for key, summary in result.items():
+            if key not in ("dry_run", "clinics"):
+                lines.append(f"{key}: " + ", ".join(f"{name} {value}" for name, value in summary.items()))
         if result["dry_run"]:
             lines.append("(dry run: nothing sent)")
-        return "\n".join(lines) or "No clinics."
+        return "\n".join(lines)

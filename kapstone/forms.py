@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 from django import forms
+from django.contrib import messages
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.http import HttpRequest
 
 from kapstone.domain.errors import DomainError
 
@@ -20,6 +22,12 @@ def add_domain_error(form: forms.Form, error: DomainError) -> None:
     if field is not None and form.fields[field].widget.is_hidden:
         field = None  # errors on hidden fields (the record version) would not be seen
     form.add_error(field, forms.ValidationError(error.message, code=error.code))
+
+
+def message_refusal(request: HttpRequest, error: DomainError) -> None:
+    """Show a refusal of an action that has no form to re-render (a button on a record page): its
+    words on screen, its stable code in the message's ``data-code`` for tools and tests."""
+    messages.error(request, error.message, extra_tags=error.code)
 
 
 # --- Parsing filters and URL values -----------------------------------------------------------

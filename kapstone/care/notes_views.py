@@ -23,7 +23,7 @@ from kapstone.care.models import TherapyNote
 from kapstone.care.notes_forms import AddendumForm, AddPatientForm, AttendanceForm, GroupForm, NoteForm
 from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
-from kapstone.forms import add_domain_error
+from kapstone.forms import add_domain_error, message_refusal
 from kapstone.patients.services import clinic_today
 
 NOTE_READ = notes.NOTE_READ
@@ -203,7 +203,7 @@ def note_sign(request: HttpRequest, note_id: int) -> HttpResponse:
     try:
         notes.note_sign(actor=request.user, note=note)
     except DomainError as error:
-        messages.error(request, f"{error.message} ({error.code})")
+        message_refusal(request, error)
     else:
         messages.success(request, "Note signed and locked. Later changes are added as addenda.")
     return redirect("care:note", note_id=note.pk)
@@ -220,7 +220,7 @@ def note_addendum(request: HttpRequest, note_id: int) -> HttpResponse:
         except DomainError as error:
             add_domain_error(form, error)
             if not note.is_signed:  # a draft's page has no addendum form to show the error beside
-                messages.error(request, f"{error.message} ({error.code})")
+                message_refusal(request, error)
         else:
             messages.success(request, "Addendum added.")
             return redirect(reverse("care:note", args=[note.pk]) + "#addenda")

@@ -41,6 +41,7 @@ from kapstone.domain.sessions import (
     MOVES_DONE,
     RECOVERING,
     SCHEDULED,
+    UNDER_WAY_STATES,
     check_step_time,
     evaluate_day_of_checks,
     state_label,
@@ -220,11 +221,31 @@ def course_change_status(
                 f"A {current.status} course cannot be {event_kind}.",
                 field="action",
             )
+        under_way = (
+            CareSession.objects.select_for_update()
+            .filter(course=current, status__in=UNDER_WAY_STATES)
+            .order_by("scheduled_date", "order")
+            .first()
+        )
+        if under_way is not None:
+            raise WorkflowConflict(
+                "course_session_under_way",
+                f"Session {under_way.order} ({under_way.kind_label.lower()}, {under_way.scheduled_date}) is "
+                f"{state_label(under_way.status).lower()}: finish it (discharge, or cancel before "
+                f"dosing) before the course is {event_kind}.",
+                field="action",
+            )
         current.status = to_status
         current.save(update_fields=["status"])
         CourseEvent.objects.create(
             course=current, kind=event_kind, reason=reason, actor=actor, at=timezone.now()
         )
+        if to_status in (CourseStatus.COMPLETED, CourseStatus.WITHDRAWN):
+            # Sessions still booked can no longer happen: cancel them, each with its own event,
+            # so that the day's list, the patient's portal and the reminders stop showing them.
+            why = f"The course was {event_kind}" + (f": {reason}" if reason else ".")
+            for booked in CareSession.objects.select_for_update().filter(course=current, status=SCHEDULED):
+                _apply_transition(actor=actor, session=booked, to="cancelled", reason=why)
         audit_record(
             actor=actor,
             action="update",

@@ -38,7 +38,7 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.sessions import allowed_transitions
 from kapstone.domain.sessions import state_label as state_word
-from kapstone.forms import FilterDateField, add_domain_error
+from kapstone.forms import FilterDateField, add_domain_error, message_refusal
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 
@@ -286,7 +286,7 @@ def course_status(request: HttpRequest, course_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except DomainError as error:
-            messages.error(request, f"{error.message} ({error.code})")
+            message_refusal(request, error)
         else:
             messages.success(request, "Course updated.")
     else:
@@ -371,7 +371,7 @@ def session_transition(request: HttpRequest, session_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except DomainError as error:
-            messages.error(request, f"{error.message} ({error.code})")
+            message_refusal(request, error)
         else:
             session.refresh_from_db()
             messages.success(request, f"Session is now {state_label(session).lower()}.")

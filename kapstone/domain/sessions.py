@@ -96,6 +96,12 @@ THERAPY_SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
     CANCELLED: frozenset(),
 }
 
+#: A patient is in the clinic for the session: checked in, cleared, dosing or recovering. A course
+#: is not paused, completed or withdrawn while one of its sessions is in these states, because
+#: the moves that bring the patient safely out of them (dosing's end, the discharge) need an
+#: active course.
+UNDER_WAY_STATES: frozenset[str] = frozenset({CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING})
+
 FINAL_STATES: frozenset[str] = frozenset(state for state, moves in SESSION_TRANSITIONS.items() if not moves)
 
 #: Target states that need a written reason.

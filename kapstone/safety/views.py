@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kapstone.accounts.access import clinic_ids_for, forbidden, has_role, require_roles
 from kapstone.care.models import CareSession
 from kapstone.domain.errors import DomainError
-from kapstone.forms import add_domain_error
+from kapstone.forms import add_domain_error, message_refusal
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 from kapstone.safety import selectors, services
@@ -165,7 +165,7 @@ def event_close(request: HttpRequest, event_id: int) -> HttpResponse:
     try:
         services.adverse_event_close(actor=request.user, event=event)
     except DomainError as error:
-        messages.error(request, f"{error.message} ({error.code})")
+        message_refusal(request, error)
     else:
         messages.success(request, "Adverse event closed.")
     return redirect("safety:event", event_id=event.pk)

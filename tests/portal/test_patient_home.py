@@ -100,7 +100,8 @@ def test_a_withdrawn_course_has_no_sessions_ahead(pat):
         actor=patient.created_by, course=patient.courses.get(), action="withdraw", reason="Moved"
     )
     text = portal_client(pat).get("/portal/sessions/").content.decode()
-    assert 'data-testid="upcoming-session"' not in text and "No longer planned" in text
+    # Ending a course cancels its booked sessions (tests/care/test_course_end.py).
+    assert 'data-testid="upcoming-session"' not in text and "Cancelled" in text
 
 
 @pytest.mark.parametrize("url", PAGES)

@@ -451,9 +451,9 @@ def questionnaires_due(patient: Patient, *, today: date) -> list[QuestionnaireDu
     """The questionnaires the patient's courses ask for on ``today``, ordered by due date.
 
     For each course, one time point at most is open: its latest follow-up that is due (within
-    :data:`DUE_AHEAD_DAYS`) or overdue and not recorded as done (a later time point replaces a
-    missed earlier one: answers months late would describe the wrong time); otherwise, for an
-    active or paused course, its baseline, from :data:`DUE_AHEAD_DAYS` before the course start
+    :data:`DUE_AHEAD_DAYS`) or overdue, unless it is recorded as done (a later time point
+    replaces a missed earlier one: answers months late would describe the wrong time); before
+    its first follow-up, for an active or paused course, its baseline, from :data:`DUE_AHEAD_DAYS` before the course start
     until its first dosing session. The instruments are the protocol's for that time point
     (``questionnaires_at``); one is no longer due once a response for that course and time point
     exists, whoever entered it. Not audited (the caller's read covers it).
@@ -466,10 +466,13 @@ def questionnaires_due(patient: Patient, *, today: date) -> list[QuestionnaireDu
     ahead = timedelta(days=DUE_AHEAD_DAYS)
     open_points: list[tuple[TreatmentCourse, int, date]] = []
     for course in courses:
-        points = [f for f in schedule if f.course.pk == course.pk and f.status in (OVERDUE, DUE)]
-        if points:
-            latest = max(points, key=lambda f: f.due_on)
-            open_points.append((course, latest.months, latest.due_on))
+        # The latest time point whose window has opened: it replaces every earlier one, and
+        # once it is recorded as done nothing of the course is open until the next one.
+        opened = [f for f in schedule if f.course.pk == course.pk and f.status != UPCOMING]
+        if opened:
+            latest = max(opened, key=lambda f: f.due_on)
+            if latest.status != DONE:
+                open_points.append((course, latest.months, latest.due_on))
         elif course.status in (CourseStatus.ACTIVE, CourseStatus.PAUSED):
             first = first_dosing.get(course.pk)
             if course.start_date - ahead <= today and (first is None or today <= first):

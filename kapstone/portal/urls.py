@@ -1,6 +1,6 @@
 from django.urls import path
 
-from kapstone.portal import account_views, patient_views, public_views
+from kapstone.portal import account_views, outcome_views, patient_views, public_views
 
 app_name = "portal"
 
@@ -10,4 +10,13 @@ urlpatterns = [
     path("start/privacy/", public_views.privacy, name="privacy"),
     path("portal/", patient_views.home, name="home"),
     path("portal/invitation/<str:token>/", account_views.invitation, name="invitation"),
+    path("portal/questionnaires/", outcome_views.questionnaires, name="questionnaires"),
+    path("portal/questionnaires/<slug:instrument>/", outcome_views.questionnaire, name="questionnaire"),
+    path(
+        "portal/questionnaires/<slug:instrument>/done/",
+        outcome_views.questionnaire_done,
+        name="questionnaire_done",
+    ),
+    path("portal/calendar/", outcome_views.calendar, name="calendar"),
+    path("portal/progress/", outcome_views.progress, name="progress"),
 ]

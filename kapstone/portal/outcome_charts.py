@@ -4,7 +4,7 @@ tables that say the same in words: questionnaire totals over time, each with its
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils import dateformat
@@ -81,7 +81,7 @@ def questionnaire_figure(
         "showlegend": False,
         "paper_bgcolor": "#fff",
         "plot_bgcolor": "#fff",
-        "xaxis": {"type": "date", "tickformat": date_format, "fixedrange": True, "nticks": 6},
+        "xaxis": {"type": "date", "tickformat": date_format, "fixedrange": True, **_date_ticks(points)},
         "yaxis": {
             "range": [definition.total_min, definition.total_max],
             "title": {"text": _("Score")},
@@ -92,6 +92,24 @@ def questionnaire_figure(
         "annotations": annotations,
     }
     return {"data": [trace], "layout": layout}
+
+
+DAY_MS = 86_400_000
+
+
+def _date_ticks(points: list[tuple[date, int, str]]) -> dict[str, Any]:
+    """Whole days on the date axis: over a short span (one answer, or a few days) plotly would
+    otherwise tick every few hours and print the same date several times."""
+    first, last = points[0][0], points[-1][0]
+    span = (last - first).days
+    if span >= 28:
+        return {"nticks": 6}
+    pad = max(3, span // 4)
+    step = max(1, (span + 2 * pad) // 4)
+    return {
+        "range": [(first - timedelta(days=pad)).isoformat(), (last + timedelta(days=pad)).isoformat()],
+        "dtick": step * DAY_MS,
+    }
 
 
 def month_label(month: str) -> str:

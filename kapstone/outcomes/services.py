@@ -52,6 +52,10 @@ NOTE_MAX_CHARS = 2000
 MAX_CALENDAR_DAYS = 366
 MARKER_MAX_CHARS = 100
 UNIT_MAX_CHARS = 20
+#: The most a calendar day may hold (the web form's bound; the column holds 9999.9), and amounts
+#: up to what their column holds (8 digits, 2 decimal places).
+MAX_DRINKS_PER_DAY = 99
+MAX_AMOUNT = Decimal("999999.99")
 BASELINE = 0
 
 
@@ -286,6 +290,23 @@ def _decimal_or_none(value: Any, field: str) -> Decimal | int | None:
     raise DomainError("invalid_amount", f"{field} must be a number, got {value!r}.", field=field)
 
 
+def _check_storable(value: Decimal | None, field: str, maximum: Decimal | int, *, places: int) -> None:
+    """Refuse what the calendar's columns cannot hold exactly: above ``maximum`` (PostgreSQL
+    would fail the insert: a 500) or with more decimal places (it would round silently)."""
+    if value is None:
+        return
+    if value > maximum:
+        raise DomainError(
+            f"{'drinks' if field == 'standard_drinks' else 'amount'}_out_of_range",
+            f"{field} must be at most {maximum}, got {value}.",
+            field=field,
+        )
+    if value.normalize().as_tuple().exponent < -places:
+        raise DomainError(
+            "invalid_amount", f"{field} takes at most {places} decimal place(s), got {value}.", field=field
+        )
+
+
 def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.TlfbDay:
     prefix = f"days[{index}]"
     if not isinstance(entry, Mapping):
@@ -301,10 +322,12 @@ def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.
                     f"{day}: give the number of standard drinks (0 for none).",
                     field="standard_drinks",
                 )
-            return tlfb.TlfbDay.alcohol(day, drinks, marker=marker)
+            checked = tlfb.TlfbDay.alcohol(day, drinks, marker=marker)
+            _check_storable(checked.standard_drinks, "standard_drinks", MAX_DRINKS_PER_DAY, places=1)
+            return checked
         used = entry.get("used")
         unit = _clean_text(entry.get("amount_unit"), field="amount_unit", max_chars=UNIT_MAX_CHARS) or None
-        return tlfb.TlfbDay.drug(
+        checked = tlfb.TlfbDay.drug(
             day,
             substance,
             used,
@@ -312,6 +335,8 @@ def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.
             amount_unit=unit,
             marker=marker,
         )
+        _check_storable(checked.amount, "amount", MAX_AMOUNT, places=2)
+        return checked
     except DomainError as error:
         # Name the day, so a refusal in a 31-day grid points at its row.
         field = f"{prefix}.{error.field}" if error.field else prefix

@@ -25,9 +25,6 @@ from kapstone.outcomes.services import MAX_CALENDAR_DAYS, questionnaire_record, 
 from kapstone.portal.models import PatientAccount
 from kapstone.portal.outcome_selectors import due_item
 
-#: The most standard drinks one day may hold when a patient enters it (the staff form's bound).
-MAX_DRINKS_PER_DAY = 99
-
 
 def patient_questionnaire_submit(
     *, account: PatientAccount, instrument: Any, answers: Any
@@ -110,17 +107,6 @@ def patient_use_days_submit(
             raise DomainError("duplicate_day", f"{day} appears twice.", field=f"days[{index}].day")
         seen.add(day)
         drinks = entry.get("standard_drinks")
-        if drinks is not None and not isinstance(drinks, bool):
-            try:
-                too_many = drinks > MAX_DRINKS_PER_DAY
-            except TypeError:
-                too_many = False  # not a number: the calendar's own check names it
-            if too_many:
-                raise DomainError(
-                    "drinks_out_of_range",
-                    f"{day}: at most {MAX_DRINKS_PER_DAY} standard drinks in a day.",
-                    field=f"days[{index}].standard_drinks",
-                )
         if drinks is None and entry.get("used") is None:
             continue  # "I don't remember": stays missing
         reported.append(entry)

@@ -248,3 +248,47 @@ def test_a_patient_does_not_overwrite_a_day_the_clinic_recorded(pat, patient_a, 
 def test_existing_rows_are_staff_entries(nina, patient_a):
     response = questionnaire_record(actor=nina, patient=patient_a, instrument="gad-7", answers=[0] * 7)
     assert QuestionnaireResponse.objects.get(pk=response.pk).source == "staff"
+
+
+@pytest.mark.parametrize(
+    ("entry", "code", "field"),
+    [
+        (
+            {"standard_drinks": "123456"},
+            "drinks_out_of_range",
+            "days[0].standard_drinks",
+        ),  # PostgreSQL: a 500
+        ({"standard_drinks": "100"}, "drinks_out_of_range", "days[0].standard_drinks"),
+        ({"standard_drinks": "1.25"}, "invalid_amount", "days[0].standard_drinks"),  # PostgreSQL: rounded
+    ],
+)
+def test_the_staff_api_refuses_drinks_the_calendar_cannot_hold(nina, patient_a, entry, code, field):
+    from tests.api.test_patients_api import Api, error_of
+
+    day = clinic_today(patient_a.clinic).isoformat()
+    response = Api(nina).post(
+        f"/patients/{patient_a.pk}/use-days", {"substance": "alcohol", "days": [{"day": day, **entry}]}
+    )
+    assert response.status_code == 422
+    assert (error_of(response)["code"], error_of(response)["field"]) == (code, field)
+    assert UseDay.objects.count() == 0
+
+
+def test_amounts_the_calendar_cannot_hold_are_refused(nina, patient_a):
+    day = clinic_today(patient_a.clinic)
+    for amount, code in ((Decimal("1000000"), "amount_out_of_range"), (Decimal("0.125"), "invalid_amount")):
+        with pytest.raises(DomainError) as caught:
+            use_days_record(
+                actor=nina,
+                patient=patient_a,
+                substance="cocaine",
+                days=[{"day": day, "used": True, "amount": amount}],
+            )
+        assert (caught.value.code, caught.value.field) == (code, "days[0].amount")
+    rows = use_days_record(
+        actor=nina,
+        patient=patient_a,
+        substance="alcohol",
+        days=[{"day": day, "standard_drinks": Decimal("99.0")}],
+    )
+    assert rows[0].standard_drinks == 99 and UseDay.objects.count() == 1

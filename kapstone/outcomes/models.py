@@ -60,7 +60,10 @@ class QuestionnaireResponse(models.Model):
     administered_on = models.DateField()
     entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     entered_at = models.DateTimeField()
-    source = models.CharField(max_length=10, choices=EntrySource.choices, default=EntrySource.STAFF)
+    # The database default too: a row written outside the ORM (a bulk load, a console fix) is staff's.
+    source = models.CharField(
+        max_length=10, choices=EntrySource.choices, default=EntrySource.STAFF, db_default=EntrySource.STAFF
+    )
 
     class Meta:
         ordering = ["patient", "-administered_on", "-entered_at", "-id"]
@@ -140,7 +143,10 @@ class UseDay(models.Model):
     marker = models.CharField(max_length=100, blank=True)
     entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     entered_at = models.DateTimeField()
-    source = models.CharField(max_length=10, choices=EntrySource.choices, default=EntrySource.STAFF)
+    # The database default too: a row written outside the ORM (a bulk load, a console fix) is staff's.
+    source = models.CharField(
+        max_length=10, choices=EntrySource.choices, default=EntrySource.STAFF, db_default=EntrySource.STAFF
+    )
 
     class Meta:
         ordering = ["patient", "substance", "day", "-entered_at", "-id"]

@@ -27,12 +27,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='questionnaireresponse',
             name='source',
-            field=models.CharField(choices=[('staff', 'Staff'), ('patient', 'Patient')], default='staff', max_length=10),
+            field=models.CharField(choices=[('staff', 'Staff'), ('patient', 'Patient')], db_default='staff', default='staff', max_length=10),
         ),
         migrations.AddField(
             model_name='useday',
             name='source',
-            field=models.CharField(choices=[('staff', 'Staff'), ('patient', 'Patient')], default='staff', max_length=10),
+            field=models.CharField(choices=[('staff', 'Staff'), ('patient', 'Patient')], db_default='staff', default='staff', max_length=10),
         ),
         migrations.AddConstraint(
             model_name='questionnaireresponse',

@@ -864,7 +864,8 @@ def validate_protocol(protocol: Protocol) -> None:
     ``dosing_sessions_too_close``, ``session_shorter_than_observation``); dose rules
     (``dose_above_own_max``, ``max_above_ceiling`` above 3.0 mg/kg, routes, infusion and bolus);
     monitoring (``observation_too_short`` under 60 min, intervals, the BP check time, escalation);
-    day-of checks; follow-up months; the weight age; the outcome and the published result.
+    day-of checks; follow-up months; the questionnaires of each time point (``unknown_instrument``,
+    ``duplicate_instrument``); the weight age; the outcome and the published result.
     """
     if not isinstance(protocol, Protocol):
         raise DomainError("invalid_protocol", "Expected a Protocol.", field="protocol")

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.utils import dateformat
+from django.utils.formats import get_format
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 

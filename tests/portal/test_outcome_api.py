@@ -157,6 +157,8 @@ def test_use_days_store_the_patients_days(pat, pat_course, patient_a):
         (today - timedelta(days=2), "2.5", "patient"),
         (today, "0.0", "patient"),
     ]
+    event = AuditEvent.objects.filter(object_type="use_calendar").latest("id")
+    assert event.actor_id == pat.pk and event.patient_id == patient_a.pk and event.detail["days_written"] == 2
     # The same days again write nothing.
     again = Api(pat).post("/portal/use-days", body).json()
     assert again["stored"] == 0 and UseDay.objects.count() == 2

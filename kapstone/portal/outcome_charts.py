@@ -114,9 +114,9 @@ def _date_ticks(points: list[tuple[date, int, str]]) -> dict[str, Any]:
 
 
 def month_label(month: str) -> str:
-    """ "2026-05" as "May 2026" in the active language."""
+    """The month "2026-05" as "May 2026" ("mayo de 2026") in the active language."""
     year, number = (int(part) for part in month.split("-"))
-    return dateformat.format(date(year, number, 1), "F Y")
+    return dateformat.format(date(year, number, 1), get_format("YEAR_MONTH_FORMAT"))
 
 
 def use_figure(substance: str, months: list[tuple[str, int, int]]) -> dict[str, Any]:

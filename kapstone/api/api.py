@@ -127,6 +127,7 @@ def _mount() -> None:
     from kapstone.patients.api import router as patients_router
     from kapstone.portal.api import public_router
     from kapstone.portal.api import router as referrals_router
+    from kapstone.portal.outcome_api import router as portal_outcomes_router
     from kapstone.portal.patient_api import me_router as portal_me_router
     from kapstone.safety.api import router as safety_router
     from kapstone.screening.api import router as screening_router
@@ -143,6 +144,7 @@ def _mount() -> None:
     api.add_router("/public", public_router, tags=["public"])
     api.add_router("/referrals", referrals_router, tags=["referrals"])
     api.add_router("/portal", portal_me_router, tags=["portal"])
+    api.add_router("/portal", portal_outcomes_router, tags=["portal"])
 
 
 _mount()

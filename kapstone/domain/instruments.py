@@ -20,8 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.words import gettext_noop
 
 SEXES = ("male", "female")
+
+#: The flag of PHQ-9 item 9 above 0 (thoughts of death or self-harm): an open alert for the
+#: clinicians, and, for a patient answering from home, how to get help now before anything else.
+SELF_HARM_FLAG = "self-harm-risk"
+
+#: The instruments a patient may fill in themselves in the portal. Their wording is free to
+#: reproduce (AUDIT and AUDIT-C: WHO; PHQ-9 and GAD-7: Pfizer, no permission required; PACS: free
+#: to use, PhenX protocol 511702) and each is a self-report questionnaire. DAST-10 is excluded
+#: (copyrighted wording, Skinner; we hold neutral labels only) and so is the CADSS (a clinician
+#: rates it during a session). See docs/clinical-rules.md, "Patient-entered outcomes".
+SELF_REPORT_INSTRUMENTS: tuple[str, ...] = ("phq-9", "gad-7", "audit", "audit-c", "pacs")
 
 
 @dataclass(frozen=True)
@@ -278,10 +290,10 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         total_min=0,
         total_max=40,
         bands=_bands(
-            ("low-risk", "Low risk (zone I)", 0, 7),
-            ("hazardous", "Hazardous (zone II)", 8, 15),
-            ("harmful", "Harmful (zone III)", 16, 19),
-            ("possible-dependence", "Possible dependence (zone IV)", 20, 40),
+            ("low-risk", gettext_noop("Low risk (zone I)"), 0, 7),
+            ("hazardous", gettext_noop("Hazardous (zone II)"), 8, 15),
+            ("harmful", gettext_noop("Harmful (zone III)"), 16, 19),
+            ("possible-dependence", gettext_noop("Possible dependence (zone IV)"), 20, 40),
         ),
         bands_by_sex=(),
         flag_rules=(),
@@ -302,8 +314,20 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         total_max=12,
         bands=(),
         bands_by_sex=(
-            ("male", _bands(("negative", "Negative screen", 0, 3), ("positive", "Positive screen", 4, 12))),
-            ("female", _bands(("negative", "Negative screen", 0, 2), ("positive", "Positive screen", 3, 12))),
+            (
+                "male",
+                _bands(
+                    ("negative", gettext_noop("Negative screen"), 0, 3),
+                    ("positive", gettext_noop("Positive screen"), 4, 12),
+                ),
+            ),
+            (
+                "female",
+                _bands(
+                    ("negative", gettext_noop("Negative screen"), 0, 2),
+                    ("positive", gettext_noop("Positive screen"), 3, 12),
+                ),
+            ),
         ),
         flag_rules=(),
         loinc_panel="72109-2",
@@ -348,16 +372,16 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         total_min=0,
         total_max=27,
         bands=_bands(
-            ("minimal", "Minimal", 0, 4),
-            ("mild", "Mild", 5, 9),
-            ("moderate", "Moderate", 10, 14),
-            ("moderately-severe", "Moderately severe", 15, 19),
-            ("severe", "Severe", 20, 27),
+            ("minimal", gettext_noop("Minimal"), 0, 4),
+            ("mild", gettext_noop("Mild"), 5, 9),
+            ("moderate", gettext_noop("Moderate"), 10, 14),
+            ("moderately-severe", gettext_noop("Moderately severe"), 15, 19),
+            ("severe", gettext_noop("Severe"), 20, 27),
         ),
         bands_by_sex=(),
         flag_rules=(
             FlagRule(
-                code="self-harm-risk",
+                code=SELF_HARM_FLAG,
                 item_number=9,
                 above=0,
                 description="Item 9 (thoughts of death or self-harm) answered above 'Not at all'.",
@@ -381,10 +405,10 @@ _DEFINITIONS: tuple[InstrumentDefinition, ...] = (
         total_min=0,
         total_max=21,
         bands=_bands(
-            ("minimal", "Minimal", 0, 4),
-            ("mild", "Mild", 5, 9),
-            ("moderate", "Moderate", 10, 14),
-            ("severe", "Severe", 15, 21),
+            ("minimal", gettext_noop("Minimal"), 0, 4),
+            ("mild", gettext_noop("Mild"), 5, 9),
+            ("moderate", gettext_noop("Moderate"), 10, 14),
+            ("severe", gettext_noop("Severe"), 15, 21),
         ),
         bands_by_sex=(),
         flag_rules=(),
@@ -552,3 +576,13 @@ def _bands_for(definition: InstrumentDefinition, sex: str | None) -> tuple[Band,
         if sex == key:
             return bands
     raise DomainError("invalid_sex", f"sex must be 'male' or 'female', got {sex!r}.", field="sex")
+
+
+def band_label(instrument: str, band: str | None) -> str | None:
+    """The words of ``band`` (a band code of ``instrument``, as stored with a response), or None
+    for no band. AUDIT-C's bands differ by sex in their ranges, not in their names."""
+    if not band:
+        return None
+    definition = get_instrument(instrument)
+    candidates = [*definition.bands, *(b for _, bands in definition.bands_by_sex for b in bands)]
+    return next((b.label for b in candidates if b.code == band), None)

@@ -30,6 +30,7 @@ from typing import Any
 
 from kapstone.domain.baseline import BASELINE_WINDOW_MIN_BOUNDS
 from kapstone.domain.errors import DomainError
+from kapstone.domain.instruments import get_instrument
 
 # --- Vocabularies --------------------------------------------------------------------------------
 
@@ -279,6 +280,41 @@ class PublishedResult:
 
 
 @dataclass(frozen=True)
+class QuestionnairePlan:
+    """Which questionnaires a course asks of the patient at each time point: ``baseline`` (from
+    the course start until its first dosing session) and ``follow_up`` (at every one of the
+    protocol's ``follow_up_months``). Instrument codes of :mod:`kapstone.domain.instruments`."""
+
+    baseline: tuple[str, ...]
+    follow_up: tuple[str, ...]
+
+
+_ALCOHOL_PLAN = QuestionnairePlan(
+    baseline=("audit", "pacs", "phq-9", "gad-7"), follow_up=("audit-c", "pacs", "phq-9", "gad-7")
+)
+_DRUG_PLAN = QuestionnairePlan(baseline=("dast-10", "phq-9", "gad-7"), follow_up=("phq-9", "gad-7"))
+
+#: The questionnaires of a protocol that names none, by indication. A programme choice: the
+#: shipped trials report abstinence from the use calendar (TLFB) and urine tests, and craving,
+#: depression and anxiety as secondary outcomes (Krupitsky 2007; Dakwar 2019), but the reference
+#: does not name the questionnaires they used (clinical.md §1). Alcohol: the full AUDIT at
+#: baseline (its questions cover the past year), AUDIT-C at follow-up (consumption), the PACS for
+#: craving (a past-week scale); other substances: the DAST-10 at baseline; everyone: PHQ-9 and
+#: GAD-7. See docs/clinical-rules.md, "Patient-entered outcomes".
+DEFAULT_QUESTIONNAIRES: dict[str, QuestionnairePlan] = {
+    "alcohol": _ALCOHOL_PLAN,
+    "opioids": _DRUG_PLAN,
+    "cocaine": _DRUG_PLAN,
+    "methamphetamine": _DRUG_PLAN,
+    "cannabis": _DRUG_PLAN,
+    "tobacco": QuestionnairePlan(baseline=("phq-9", "gad-7"), follow_up=("phq-9", "gad-7")),
+    "polysubstance": QuestionnairePlan(
+        baseline=("audit", "dast-10", "phq-9", "gad-7"), follow_up=("audit-c", "phq-9", "gad-7")
+    ),
+}
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A versioned, cited treatment protocol. ``(slug, version)`` identifies it."""
 
@@ -297,6 +333,8 @@ class Protocol:
     monitoring: MonitoringRules = MonitoringRules()
     day_of: DayOfRules = DayOfRules()
     follow_up_months: tuple[int, ...] = DEFAULT_FOLLOW_UP_MONTHS
+    # None: the indication's default (DEFAULT_QUESTIONNAIRES).
+    questionnaires: QuestionnairePlan | None = None
     weight_max_age_days: int = 30
     unverified_notes: tuple[str, ...] = ()
 
@@ -806,6 +844,31 @@ def _validate_result(result: PublishedResult) -> None:
             )
 
 
+def _validate_questionnaires(plan: QuestionnairePlan | None) -> None:
+    if plan is None:
+        return
+    for name in ("baseline", "follow_up"):
+        codes = getattr(plan, name)
+        for index, code in enumerate(codes):
+            path = f"questionnaires.{name}.{index}"
+            try:
+                get_instrument(code)
+            except DomainError:
+                raise _refuse(
+                    "unknown_instrument", f"{path}: {code!r} is not a known questionnaire.", path
+                ) from None
+            if code in codes[:index]:
+                raise _refuse("duplicate_instrument", f"{path}: {code} is listed twice.", path)
+
+
+def questionnaires_at(protocol: Protocol, months: int) -> tuple[str, ...]:
+    """The questionnaires the time point ``months`` asks for (0 = baseline): the protocol's own
+    plan, else its indication's default (:data:`DEFAULT_QUESTIONNAIRES`). Source: programme
+    choice (see that constant)."""
+    plan = protocol.questionnaires or DEFAULT_QUESTIONNAIRES[protocol.indication]
+    return plan.baseline if months == 0 else plan.follow_up
+
+
 def validate_protocol(protocol: Protocol) -> None:
     """Refuse a protocol that makes no sense or leaves Kapstone's safe bounds; return None if valid.
 
@@ -816,7 +879,8 @@ def validate_protocol(protocol: Protocol) -> None:
     ``dosing_sessions_too_close``, ``session_shorter_than_observation``); dose rules
     (``dose_above_own_max``, ``max_above_ceiling`` above 3.0 mg/kg, routes, infusion and bolus);
     monitoring (``observation_too_short`` under 60 min, intervals, the BP check time, escalation);
-    day-of checks; follow-up months; the weight age; the outcome and the published result.
+    day-of checks; follow-up months; the questionnaires of each time point (``unknown_instrument``,
+    ``duplicate_instrument``); the weight age; the outcome and the published result.
     """
     if not isinstance(protocol, Protocol):
         raise DomainError("invalid_protocol", "Expected a Protocol.", field="protocol")
@@ -860,6 +924,7 @@ def validate_protocol(protocol: Protocol) -> None:
             f"Follow-up months {list(months)} must be distinct, increasing and 1–{MAX_FOLLOW_UP_MONTHS}.",
             "follow_up_months",
         )
+    _validate_questionnaires(protocol.questionnaires)
     if not 1 <= protocol.weight_max_age_days <= 365:
         raise _refuse(
             "invalid_weight_max_age",

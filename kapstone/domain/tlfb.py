@@ -466,3 +466,45 @@ def first_heavy_day_after(
         )
     threshold = thresholds.for_sex(sex)
     return next((entry.day for entry in calendar if entry.day > after and _is_heavy(entry, threshold)), None)
+
+
+# --- the patient's own entry -------------------------------------------------------------------
+
+#: How far back a patient may fill in their own calendar from home: the last 30 days, today
+#: included. A programme choice within the usual TLFB recall windows of 30–90 days (Sobell &
+#: Sobell 1992; clinical.md §4.7), at their short end because a patient recalls alone, without an
+#: interviewer's marker days; older days are the clinic's to enter in an interview.
+SELF_ENTRY_DAYS = 30
+
+
+def self_entry_window(*, today: date, course_start: date | None) -> tuple[date, date] | None:
+    """The days a patient may report themselves: the last :data:`SELF_ENTRY_DAYS` days up to
+    ``today``, never before the start of their (first) treatment course. None when there is no
+    such day (no course yet, or one that starts in the future)."""
+    _check_date(today, "today")
+    start = date.fromordinal(today.toordinal() - SELF_ENTRY_DAYS + 1)
+    if course_start is None:
+        return None
+    start = max(start, _check_date(course_start, "course_start"))
+    return (start, today) if start <= today else None
+
+
+def check_self_entry_day(day: date, window: tuple[date, date] | None, *, field: str = "day") -> None:
+    """Refuse (``day_out_of_range``) a day a patient may not report: in the future, before their
+    course started, or further back than :data:`SELF_ENTRY_DAYS` days (see
+    :func:`self_entry_window`)."""
+    _check_date(day, field)
+    if window is None:
+        raise DomainError(
+            "day_out_of_range", "There is no treatment course to fill in a calendar for yet.", field=field
+        )
+    start, end = window
+    if day > end:
+        raise DomainError("day_out_of_range", f"{day} is in the future.", field=field)
+    if day < start:
+        raise DomainError(
+            "day_out_of_range",
+            f"{day} is before {start}, the first day you can fill in (your course start, or "
+            f"{SELF_ENTRY_DAYS} days back).",
+            field=field,
+        )

@@ -4,7 +4,7 @@
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Schema, Status
@@ -44,6 +44,8 @@ class QuestionnaireDetailOut(QuestionnaireOut):
     scoring_version: str
     administered_on: date
     time_point_months: int | None
+    # "staff" or "patient" (entered by the patient in the portal).
+    source: Literal["staff", "patient"]
 
 
 def _questionnaire_out(response: QuestionnaireResponse, *, detail: bool = False) -> dict:
@@ -60,6 +62,7 @@ def _questionnaire_out(response: QuestionnaireResponse, *, detail: bool = False)
             "scoring_version": response.scoring_version,
             "administered_on": response.administered_on,
             "time_point_months": response.time_point_months,
+            "source": response.source,
         }
     return body
 

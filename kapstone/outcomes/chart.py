@@ -78,13 +78,24 @@ def outcomes_chart_context(user: Any, patient: Any, can_write: bool) -> dict[str
         return None
     end = clinic_today(patient.clinic)
     start = end - timedelta(days=SUMMARY_DAYS - 1)
-    summaries = [selectors.calendar_summary(patient, s, start, end) for s in selectors.substances_of(patient)]
+    substances = selectors.substances_of(patient)
+    summaries = [selectors.calendar_summary(patient, s, start, end) for s in substances]
+    # How many of the window's days the patient entered in the portal, per substance.
+    entered_by_patient = {
+        s: sum(
+            1
+            for row in selectors.current_use_days(patient, s, start, end).values()
+            if row.source == "patient"
+        )
+        for s in substances
+    }
     schedule = selectors.follow_ups_of_patient(patient)
     return {
         "latest": selectors.latest_scores(patient),
         "flags": selectors.flags_of(patient, open_only=True),
         "figure": trajectory_figure(selectors.trajectories(patient)),
         "summaries": summaries,
+        "entered_by_patient": entered_by_patient,
         "follow_ups": [f for f in schedule if f.status in (selectors.OVERDUE, selectors.DUE)],
         "next_follow_up": next((f for f in schedule if f.status == selectors.UPCOMING), None),
         "can_record": patient.clinic_id in clinic_ids_for(user, OUTCOMES_RECORD),

@@ -23,6 +23,13 @@ from kapstone.patients.models import Patient
 USER = settings.AUTH_USER_MODEL
 
 
+class EntrySource(models.TextChoices):
+    """Who entered a questionnaire or a calendar day: clinic staff, or the patient in the portal."""
+
+    STAFF = "staff", "Staff"
+    PATIENT = "patient", "Patient"
+
+
 class QuestionnaireResponse(models.Model):
     """One completed questionnaire.
 
@@ -53,10 +60,17 @@ class QuestionnaireResponse(models.Model):
     administered_on = models.DateField()
     entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     entered_at = models.DateTimeField()
+    # The database default too: a row written outside the ORM (a bulk load, a console fix) is staff's.
+    source = models.CharField(
+        max_length=10, choices=EntrySource.choices, default=EntrySource.STAFF, db_default=EntrySource.STAFF
+    )
 
     class Meta:
         ordering = ["patient", "-administered_on", "-entered_at", "-id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(source__in=EntrySource.values), name="questionnaire_source_valid"
+            ),
             models.CheckConstraint(
                 condition=~Q(scoring_version=""), name="questionnaire_scoring_version_present"
             ),
@@ -129,10 +143,15 @@ class UseDay(models.Model):
     marker = models.CharField(max_length=100, blank=True)
     entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     entered_at = models.DateTimeField()
+    # The database default too: a row written outside the ORM (a bulk load, a console fix) is staff's.
+    source = models.CharField(
+        max_length=10, choices=EntrySource.choices, default=EntrySource.STAFF, db_default=EntrySource.STAFF
+    )
 
     class Meta:
         ordering = ["patient", "substance", "day", "-entered_at", "-id"]
         constraints = [
+            models.CheckConstraint(condition=Q(source__in=EntrySource.values), name="use_day_source_valid"),
             models.CheckConstraint(
                 condition=~Q(substance=tlfb.ALCOHOL) | Q(standard_drinks__isnull=False),
                 name="use_day_alcohol_has_drinks",

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db.models import Min
 from django.http import Http404
 
 from kapstone.accounts.access import clinic_ids_for
@@ -25,7 +26,7 @@ from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, CourseStatus, TreatmentCourse
 from kapstone.care.services import course_protocol
 from kapstone.domain import instruments, tlfb
-from kapstone.domain.protocols import DOSING, follow_up_dates
+from kapstone.domain.protocols import DOSING, follow_up_dates, questionnaires_at
 from kapstone.domain.sessions import CANCELLED, DISCHARGED, NO_SHOW
 from kapstone.outcomes.access import OUTCOMES_READ
 from kapstone.outcomes.models import ClinicalFlag, FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
@@ -416,3 +417,82 @@ def follow_ups_of_patient(patient: Patient, *, within_days: int = 14) -> list[Fo
     """The patient's follow-up time points (all courses), for the chart. Not audited."""
     courses = TreatmentCourse.objects.filter(patient_id=patient.pk).select_related("patient")
     return follow_up_schedule(courses, today=clinic_today(patient.clinic), within_days=within_days)
+
+
+# --- What the patient is asked (questionnaires due, the calendar window) -----------------------
+
+#: A follow-up time point opens this many days before its due date (and the baseline before the
+#: course start). A programme choice: a patient may answer in the week before the date.
+DUE_AHEAD_DAYS = 7
+
+
+@dataclass(frozen=True)
+class QuestionnaireDue:
+    """One questionnaire a course asks of its patient now, at one time point (0 = baseline)."""
+
+    course: TreatmentCourse
+    months: int
+    due_on: date
+    instrument: str
+
+
+def first_dosing_dates(courses: Iterable[TreatmentCourse]) -> dict[int, date]:
+    """Each course's first dosing session that was not cancelled or missed (held or planned). One query."""
+    rows = (
+        CareSession.objects.filter(course__in=list(courses), kind=DOSING)
+        .exclude(status__in=(CANCELLED, NO_SHOW))
+        .values("course_id")
+        .annotate(first=Min("scheduled_date"))
+    )
+    return {row["course_id"]: row["first"] for row in rows}
+
+
+def questionnaires_due(patient: Patient, *, today: date) -> list[QuestionnaireDue]:
+    """The questionnaires the patient's courses ask for on ``today``, ordered by due date.
+
+    For each course, one time point at most is open: its latest follow-up that is due (within
+    :data:`DUE_AHEAD_DAYS`) or overdue, unless it is recorded as done (a later time point
+    replaces a missed earlier one: answers months late would describe the wrong time); before
+    its first follow-up, for an active or paused course, its baseline, from :data:`DUE_AHEAD_DAYS` before the course start
+    until its first dosing session. The instruments are the protocol's for that time point
+    (``questionnaires_at``); one is no longer due once a response for that course and time point
+    exists, whoever entered it. Not audited (the caller's read covers it).
+    """
+    courses = list(TreatmentCourse.objects.filter(patient_id=patient.pk).order_by("start_date", "id"))
+    if not courses:
+        return []
+    schedule = follow_up_schedule(courses, today=today, within_days=DUE_AHEAD_DAYS)
+    first_dosing = first_dosing_dates(courses)
+    ahead = timedelta(days=DUE_AHEAD_DAYS)
+    open_points: list[tuple[TreatmentCourse, int, date]] = []
+    for course in courses:
+        # The latest time point whose window has opened: it replaces every earlier one, and
+        # once it is recorded as done nothing of the course is open until the next one.
+        opened = [f for f in schedule if f.course.pk == course.pk and f.status != UPCOMING]
+        if opened:
+            latest = max(opened, key=lambda f: f.due_on)
+            if latest.status != DONE:
+                open_points.append((course, latest.months, latest.due_on))
+        elif course.status in (CourseStatus.ACTIVE, CourseStatus.PAUSED):
+            first = first_dosing.get(course.pk)
+            if course.start_date - ahead <= today and (first is None or today <= first):
+                open_points.append((course, 0, course.start_date))
+    answered = set(
+        QuestionnaireResponse.objects.filter(course__in=courses, time_point_months__isnull=False).values_list(
+            "course_id", "time_point_months", "instrument"
+        )
+    )
+    due = [
+        QuestionnaireDue(course=course, months=months, due_on=due_on, instrument=code)
+        for course, months, due_on in open_points
+        for code in questionnaires_at(course_protocol(course), months)
+        if (course.pk, months, code) not in answered
+    ]
+    return sorted(due, key=lambda d: (d.due_on, d.course.pk))
+
+
+def self_entry_window_of(patient: Patient, *, today: date | None = None) -> tuple[date, date] | None:
+    """The days the patient may fill in their own use calendar (``tlfb.self_entry_window``): the
+    last 30 days to today in the clinic's time zone, never before their first course started."""
+    first = TreatmentCourse.objects.filter(patient_id=patient.pk).aggregate(first=Min("start_date"))["first"]
+    return tlfb.self_entry_window(today=today or clinic_today(patient.clinic), course_start=first)

@@ -30,6 +30,7 @@ from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_RECORD, REMINDER_ROLES
 from kapstone.outcomes.models import (
     ClinicalFlag,
+    EntrySource,
     FlagAcknowledgement,
     FollowUp,
     QuestionnaireResponse,
@@ -37,7 +38,12 @@ from kapstone.outcomes.models import (
     ToxicologyTest,
     UseDay,
 )
-from kapstone.outcomes.selectors import current_use_days, follow_up_counts_for_clinic
+from kapstone.outcomes.selectors import (
+    current_use_days,
+    follow_up_counts_for_clinic,
+    self_entry_window_of,
+)
+from kapstone.patients.access import is_own_record
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
 
@@ -46,6 +52,10 @@ NOTE_MAX_CHARS = 2000
 MAX_CALENDAR_DAYS = 366
 MARKER_MAX_CHARS = 100
 UNIT_MAX_CHARS = 20
+#: The most a calendar day may hold (the web form's bound; the column holds 9999.9), and amounts
+#: up to what their column holds (8 digits, 2 decimal places).
+MAX_DRINKS_PER_DAY = 99
+MAX_AMOUNT = Decimal("999999.99")
 BASELINE = 0
 
 
@@ -53,6 +63,20 @@ def _require_recorder(actor: User, patient: Patient, roles: Iterable[str] = OUTC
     # "Not yours" is "not found", as for every scoped read.
     if patient.clinic_id not in clinic_ids_for(actor, roles):
         raise Http404("patient")
+
+
+def _require_writer(actor: User, patient: Patient, source: str) -> None:
+    """Staff entry needs a clinician of the patient's clinic; entry as the patient needs the
+    patient's own active portal account. Anything else is "not found" (nothing to learn)."""
+    if source == EntrySource.STAFF:
+        _require_recorder(actor, patient)
+    elif source == EntrySource.PATIENT:
+        if not is_own_record(actor, patient):
+            raise Http404("patient")
+    else:
+        raise DomainError(
+            "invalid_source", f"source must be staff or patient, got {source!r}.", field="source"
+        )
 
 
 def _check_not_future(day: date, patient: Patient, field: str) -> None:
@@ -115,6 +139,7 @@ def questionnaire_record(
     course: TreatmentCourse | None = None,
     time_point_months: int | None = None,
     administered_on: date | None = None,
+    source: str = EntrySource.STAFF,
 ) -> QuestionnaireResponse:
     """Score and keep a completed questionnaire; raise its clinician alerts (flags) with it.
 
@@ -123,8 +148,27 @@ def questionnaire_record(
     ``invalid_time_point``, ``course_required``, ``date_in_future``, raised before anything is
     written. A flag whose rule alerts clinicians (PHQ-9 item 9 > 0 → ``self-harm-risk``) becomes
     an open :class:`ClinicalFlag` in the same transaction, so it shows as soon as this returns.
+
+    ``source="patient"``: the patient answers from home, ``actor`` being their own portal account
+    (else Http404). Scored, flagged and alerted exactly as staff entry. Only the instruments a
+    patient may fill in (``instruments.SELF_REPORT_INSTRUMENTS``; else ``not_a_patient_instrument``),
+    completed today; the sex for AUDIT-C is the record's (a patient does not choose it: with none
+    on record, ``sex_required``).
     """
-    _require_recorder(actor, patient)
+    _require_writer(actor, patient, source)
+    if source == EntrySource.PATIENT:
+        instruments.get_instrument(instrument)
+        if instrument not in instruments.SELF_REPORT_INSTRUMENTS:
+            raise DomainError(
+                "not_a_patient_instrument",
+                f"{instrument} is entered by the clinic, not in the portal.",
+                field="instrument",
+            )
+        if sex is not None or administered_on is not None:
+            raise DomainError(
+                "not_allowed_for_patient",
+                "A patient's own answers are dated today and scored by the sex on record.",
+            )
     used_sex = sex_for_scoring(patient, sex)
     score = instruments.score_instrument(instrument, answers, sex=used_sex)
     definition = instruments.get_instrument(instrument)
@@ -150,6 +194,7 @@ def questionnaire_record(
             administered_on=administered_on,
             entered_by=actor,
             entered_at=now,
+            source=source,
         )
         audit_record(
             actor=actor,
@@ -164,6 +209,7 @@ def questionnaire_record(
                 "band": score.band,
                 "flags": list(score.flags),
                 "scoring_version": score.scoring_version,
+                "source": source,
             },
         )
         for rule in definition.flag_rules:
@@ -183,7 +229,7 @@ def questionnaire_record(
                     object_id=flag.pk,
                     patient_id=patient.pk,
                     clinic_id=patient.clinic_id,
-                    detail={"code": rule.code, "response_id": response.pk},
+                    detail={"code": rule.code, "response_id": response.pk, "source": source},
                 )
     return response
 
@@ -244,6 +290,23 @@ def _decimal_or_none(value: Any, field: str) -> Decimal | int | None:
     raise DomainError("invalid_amount", f"{field} must be a number, got {value!r}.", field=field)
 
 
+def _check_storable(value: Decimal | None, field: str, maximum: Decimal | int, *, places: int) -> None:
+    """Refuse what the calendar's columns cannot hold exactly: above ``maximum`` (PostgreSQL
+    would fail the insert: a 500) or with more decimal places (it would round silently)."""
+    if value is None:
+        return
+    if value > maximum:
+        raise DomainError(
+            f"{'drinks' if field == 'standard_drinks' else 'amount'}_out_of_range",
+            f"{field} must be at most {maximum}, got {value}.",
+            field=field,
+        )
+    if value.normalize().as_tuple().exponent < -places:
+        raise DomainError(
+            "invalid_amount", f"{field} takes at most {places} decimal place(s), got {value}.", field=field
+        )
+
+
 def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.TlfbDay:
     prefix = f"days[{index}]"
     if not isinstance(entry, Mapping):
@@ -259,10 +322,12 @@ def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.
                     f"{day}: give the number of standard drinks (0 for none).",
                     field="standard_drinks",
                 )
-            return tlfb.TlfbDay.alcohol(day, drinks, marker=marker)
+            checked = tlfb.TlfbDay.alcohol(day, drinks, marker=marker)
+            _check_storable(checked.standard_drinks, "standard_drinks", MAX_DRINKS_PER_DAY, places=1)
+            return checked
         used = entry.get("used")
         unit = _clean_text(entry.get("amount_unit"), field="amount_unit", max_chars=UNIT_MAX_CHARS) or None
-        return tlfb.TlfbDay.drug(
+        checked = tlfb.TlfbDay.drug(
             day,
             substance,
             used,
@@ -270,6 +335,8 @@ def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.
             amount_unit=unit,
             marker=marker,
         )
+        _check_storable(checked.amount, "amount", MAX_AMOUNT, places=2)
+        return checked
     except DomainError as error:
         # Name the day, so a refusal in a 31-day grid points at its row.
         field = f"{prefix}.{error.field}" if error.field else prefix
@@ -287,7 +354,12 @@ def _same(row: UseDay, day: tlfb.TlfbDay) -> bool:
 
 
 def use_days_record(
-    *, actor: User, patient: Patient, substance: str, days: Sequence[Mapping[str, Any]]
+    *,
+    actor: User,
+    patient: Patient,
+    substance: str,
+    days: Sequence[Mapping[str, Any]],
+    source: str = EntrySource.STAFF,
 ) -> list[UseDay]:
     """Enter a window of the use calendar for one substance in one go.
 
@@ -300,8 +372,14 @@ def use_days_record(
     ``inconsistent_day``, ``invalid_amount``, ``invalid_date``, ``invalid_substance``…) with
     ``field="days[i]…"``, ``duplicate_day``, ``date_in_future``, ``calendar_too_long``,
     ``no_days``.
+
+    ``source="patient"``: the patient fills in their own calendar, ``actor`` being their own portal
+    account (else Http404); the same rows, marked as the patient's. Only the days of
+    ``tlfb.self_entry_window`` (the last 30 days, not before the first course started, not in the
+    future; else ``day_out_of_range``), and not a day the clinic has recorded
+    (``day_recorded_by_clinic``: a patient adds to the clinic's interview, never overwrites it).
     """
-    _require_recorder(actor, patient)
+    _require_writer(actor, patient, source)
     if not isinstance(substance, str) or not substance.strip() or len(substance.strip()) > 40:
         raise DomainError(
             "invalid_substance", "Name the substance (at most 40 characters).", field="substance"
@@ -316,15 +394,27 @@ def use_days_record(
     calendar = [_calendar_day(substance, entry, index) for index, entry in enumerate(days)]
     seen: set[date] = set()
     today = clinic_today(patient.clinic)
+    window = self_entry_window_of(patient) if source == EntrySource.PATIENT else None
     for index, entry in enumerate(calendar):
         if entry.day in seen:
             raise DomainError("duplicate_day", f"{entry.day} appears twice.", field=f"days[{index}].day")
-        if entry.day > today:
+        if source == EntrySource.PATIENT:
+            tlfb.check_self_entry_day(entry.day, window, field=f"days[{index}].day")
+        elif entry.day > today:
             raise DomainError("date_in_future", f"{entry.day} is in the future.", field=f"days[{index}].day")
         seen.add(entry.day)
     now = timezone.now()
     with transaction.atomic():
         current = current_use_days(patient, substance, min(seen), max(seen))
+        if source == EntrySource.PATIENT:
+            for index, entry in enumerate(calendar):
+                row = current.get(entry.day)
+                if row is not None and row.source != EntrySource.PATIENT:
+                    raise DomainError(
+                        "day_recorded_by_clinic",
+                        f"{entry.day} is already recorded by your clinic; ask them to change it.",
+                        field=f"days[{index}].day",
+                    )
         rows = [
             UseDay(
                 patient=patient,
@@ -337,6 +427,7 @@ def use_days_record(
                 marker=entry.marker or "",
                 entered_by=actor,
                 entered_at=now,
+                source=source,
             )
             for entry in calendar
             if entry.day not in current or not _same(current[entry.day], entry)
@@ -354,6 +445,7 @@ def use_days_record(
                 "days_given": len(calendar),
                 "days_written": len(rows),
                 "superseded": sum(1 for row in rows if row.day in current),
+                "source": source,
             },
         )
     return rows

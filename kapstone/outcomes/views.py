@@ -30,6 +30,7 @@ from kapstone.outcomes.forms import (
     UseCalendarForm,
     add_outcome_error,
 )
+from kapstone.outcomes.models import EntrySource
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
@@ -218,6 +219,8 @@ def use_calendar(request: HttpRequest, patient_id: int) -> HttpResponse:
         "previous_month": _shift_month(first, -1),
         "next_month": _shift_month(first, 1) if _shift_month(first, 1) <= today else None,
         "test_days": {t.collected_on for t in summary.tests if t.result == "positive"},
+        # Days whose current entry the patient made in the portal.
+        "patient_days": {day for day, row in rows.items() if row.source == EntrySource.PATIENT},
     }
     return render(request, "outcomes/use_calendar.html", context, status=_status(request))
 

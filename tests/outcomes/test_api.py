@@ -96,8 +96,9 @@ class TestQuestionnaires:
             "scoring_version",
             "administered_on",
             "time_point_months",
+            "source",
         }
-        assert row["answers"] == PHQ9_CALM
+        assert row["answers"] == PHQ9_CALM and row["source"] == "staff"
 
     def test_other_clinic_404_without_phi(self, carol, patient_a):
         for response in (

@@ -10,6 +10,7 @@ from kapstone.accounts.models import Role
 from kapstone.domain.protocols import protocol_library
 from kapstone.portal.services import service_profile_update
 from tests.conftest import make_user
+from tests.portal.outcome_fixtures import pat, pat_course, quinn, quinn_patient, rhea  # noqa: F401 - fixtures
 
 ALL_PROTOCOLS = [p.slug for p in protocol_library()]
 ALCOHOL_PROTOCOLS = [p.slug for p in protocol_library() if p.indication == "alcohol"]

@@ -30,7 +30,7 @@ def counts(course):
 
 
 @pytest.mark.parametrize("action", ["pause", "complete", "withdraw"])
-def test_a_course_is_not_ended_while_its_patient_is_in_a_session(alice, running, action):
+def test_a_course_is_not_ended_while_its_patient_is_in_a_session(alice, running, action):  # noqa: F811 - the imported fixtures
     course = running.course
     before = counts(course)
     with pytest.raises(WorkflowConflict) as refused:
@@ -42,7 +42,7 @@ def test_a_course_is_not_ended_while_its_patient_is_in_a_session(alice, running,
 
 
 @pytest.mark.parametrize(("action", "words"), [("withdraw", "withdrawn"), ("complete", "completed")])
-def test_ending_a_course_cancels_the_sessions_it_still_had_booked(alice, course_a, action, words):
+def test_ending_a_course_cancels_the_sessions_it_still_had_booked(alice, course_a, action, words):  # noqa: F811 - the imported fixtures
     booked = list(course_a.sessions.filter(status="scheduled").values_list("pk", flat=True))
     assert len(booked) > 1
     course_change_status(actor=alice, course=course_a, action=action, reason="moved away")
@@ -50,18 +50,18 @@ def test_ending_a_course_cancels_the_sessions_it_still_had_booked(alice, course_
     events = SessionEvent.objects.filter(session_id__in=booked, to_state="cancelled")
     assert events.count() == len(booked)
     assert all(e.actor_id == alice.pk and f"The course was {words}" in e.reason for e in events)
-    assert AuditEvent.objects.filter(object_type="session", object_id__in=[str(pk) for pk in booked]).count() >= len(
-        booked
-    )
+    assert AuditEvent.objects.filter(
+        object_type="session", object_id__in=[str(pk) for pk in booked]
+    ).count() >= len(booked)
 
 
-def test_pausing_a_course_keeps_its_sessions_booked(alice, course_a):
+def test_pausing_a_course_keeps_its_sessions_booked(alice, course_a):  # noqa: F811 - the imported fixtures
     booked = course_a.sessions.filter(status="scheduled").count()
     course_change_status(actor=alice, course=course_a, action="pause", reason="unwell this month")
     assert course_a.sessions.filter(status="scheduled").count() == booked
 
 
-def test_the_course_page_says_why_in_words_and_keeps_the_code_out_of_sight(alice, running):
+def test_the_course_page_says_why_in_words_and_keeps_the_code_out_of_sight(alice, running):  # noqa: F811 - the imported fixtures
     from tests.conftest import verified_client
 
     course = running.course

@@ -34,6 +34,24 @@ def phq9_due(monkeypatch, pat):
     monkeypatch.setattr(outcome_selectors, "due_for_patient", due)
 
 
+@pytest.fixture
+def nothing_due(monkeypatch):
+    """For tests of session reminders: no questionnaire open (the fixture patient's baseline
+    questionnaires are open until the first ketamine session)."""
+    monkeypatch.setattr(outcome_selectors, "due_for_patient", lambda p, today: [])
+
+
+def test_the_baseline_questionnaires_open_are_reminded(pat, django_capture_on_commit_callbacks):
+    """The real schedule, not a stand-in: the fixture patient's course starts with a baseline."""
+    patient = pat.patient_account.patient
+    due = outcome_selectors.due_for_patient(patient, clinic_today(patient.clinic))
+    assert due and all(d.time_point_months == 0 for d in due)
+    summary = send(django_capture_on_commit_callbacks)
+    assert (summary["emailed"], summary["reminders"]) == (1, len(due))
+    (message,) = mail.outbox
+    assert message.subject == "You have something to fill in at Clinic A"
+
+
 def session_tomorrow(user):
     patient = user.patient_account.patient
     session = CareSession.objects.get(patient=patient, room=ROOMS[user.username.split("@")[0]])
@@ -83,7 +101,7 @@ def test_a_due_questionnaire_is_e_mailed_once_without_phi(pat, phq9_due, django_
     assert len(mail.outbox) == 1 and PortalReminder.objects.count() == 1
 
 
-def test_the_day_before_a_session_without_phi(pat, django_capture_on_commit_callbacks):
+def test_the_day_before_a_session_without_phi(pat, nothing_due, django_capture_on_commit_callbacks):
     session_tomorrow(pat)
     send(django_capture_on_commit_callbacks)
     (message,) = mail.outbox
@@ -96,7 +114,7 @@ def test_the_day_before_a_session_without_phi(pat, django_capture_on_commit_call
     assert len(mail.outbox) == 1
 
 
-def test_nothing_due_nothing_sent(pat, django_capture_on_commit_callbacks):
+def test_nothing_due_nothing_sent(pat, nothing_due, django_capture_on_commit_callbacks):
     assert send(django_capture_on_commit_callbacks) == {
         "accounts": 0,
         "emailed": 0,
@@ -127,7 +145,9 @@ def test_a_disabled_account_gets_nothing(pat, phq9_due, django_capture_on_commit
     assert mail.outbox == []
 
 
-def test_a_session_of_a_paused_course_is_not_reminded(pat, alice, django_capture_on_commit_callbacks):
+def test_a_session_of_a_paused_course_is_not_reminded(
+    pat, alice, nothing_due, django_capture_on_commit_callbacks
+):
     from kapstone.care.services import course_change_status
 
     session = session_tomorrow(pat)
@@ -142,7 +162,7 @@ def test_in_the_patients_language(pat, phq9_due, django_capture_on_commit_callba
     assert mail.outbox[0].subject == "Tiene algo que completar en Clinic A"
 
 
-def test_tomorrow_is_the_clinics_tomorrow(pat, django_capture_on_commit_callbacks):
+def test_tomorrow_is_the_clinics_tomorrow(pat, nothing_due, django_capture_on_commit_callbacks):
     session = session_tomorrow(pat)
     zone = ZoneInfo(pat.patient_account.patient.clinic.timezone)
     # Late in the evening two days before, it is not yet "the day before" at the clinic.

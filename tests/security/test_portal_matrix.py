@@ -73,7 +73,19 @@ def patient_client(user) -> Client:
 
 
 def test_there_are_portal_pages_and_operations_to_check():
-    assert any(name == "portal:home" for _, name, _ in PORTAL_ROUTES)
+    names = {name for _, name, _ in PORTAL_ROUTES}
+    assert {"portal:home", "portal:sessions", "portal:consents", "portal:questionnaires", "portal:calendar",
+            "portal:progress", "portal:settings"} <= names  # fmt: skip
+    paths = {path for path, _ in PORTAL_OPERATIONS}
+    assert {"/portal/me", "/portal/questionnaires", "/portal/use-days", "/portal/progress"} <= paths
+
+
+@pytest.mark.parametrize(("route", "name", "view"), PORTAL_ROUTES, ids=[r[1] for r in PORTAL_ROUTES])
+def test_a_patient_reaches_each_portal_page(people, route, name, view):
+    response = patient_client(people["pat"]).get(concrete(route))
+    # The page after sending a questionnaire sends a visitor who sent none back to the list.
+    expected = (200, 302) if name == "portal:questionnaire_done" else (200,)
+    assert response.status_code in expected, f"{name}: {response.status_code}"
 
 
 @pytest.mark.parametrize(("route", "name", "view"), PORTAL_ROUTES, ids=[r[1] for r in PORTAL_ROUTES])
@@ -89,7 +101,9 @@ def test_each_portal_page_serves_only_its_own_patient(people, route, name, view)
                     f"{who} saw {other} at {url}"
                 )
     for role, user in people["staff"].items():
-        assert verified_client(user).get(url).status_code == 403, f"{role} reached {url}"
+        staff = verified_client(user)
+        assert staff.get(url).status_code == 403, f"{role} reached {url}"
+        assert staff.post(url).status_code in (403, 405), f"{role} posted to {url}"
     anonymous = Client().get(url)
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
 

@@ -20,8 +20,8 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import clinic_ids_for
-from kapstone.accounts.models import Clinic, Membership, User
+from kapstone.accounts.access import clinic_ids_for, staff_emails
+from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import TreatmentCourse
 from kapstone.care.services import course_protocol
@@ -140,6 +140,7 @@ def questionnaire_record(
     time_point_months: int | None = None,
     administered_on: date | None = None,
     source: str = EntrySource.STAFF,
+    alerts_link: str = "/flags/",
 ) -> QuestionnaireResponse:
     """Score and keep a completed questionnaire; raise its clinician alerts (flags) with it.
 
@@ -154,6 +155,10 @@ def questionnaire_record(
     patient may fill in (``instruments.SELF_REPORT_INSTRUMENTS``; else ``not_a_patient_instrument``),
     completed today; the sex for AUDIT-C is the record's (a patient does not choose it: with none
     on record, ``sex_required``).
+
+    A flag raised by the patient's own answers is also e-mailed to the clinic's clinicians when
+    the transaction commits (:func:`_tell_clinicians`; ``alerts_link`` is the alert list's
+    address): no one from the clinic was there when they answered.
     """
     _require_writer(actor, patient, source)
     if source == EntrySource.PATIENT:
@@ -231,7 +236,41 @@ def questionnaire_record(
                     clinic_id=patient.clinic_id,
                     detail={"code": rule.code, "response_id": response.pk, "source": source},
                 )
+                if source == EntrySource.PATIENT:
+                    _tell_clinicians(flag, alerts_link)
     return response
+
+
+def _tell_clinicians(flag: ClinicalFlag, link: str) -> None:
+    """E-mail the clinic's clinicians (those who acknowledge alerts) that an alert was raised from
+    home, once the alert is committed. No PHI: the clinic's name and a link behind sign-in.
+
+    Staff entry needs no message (the person entering the answers is with the patient); a
+    patient's answers from home would otherwise wait until someone opened the alert list.
+    """
+    clinic = Clinic.objects.get(pk=flag.clinic_id)
+    emails = staff_emails(clinic_id=clinic.pk, roles=FLAG_ACKNOWLEDGE)
+    subject = f"Kapstone: an alert needs a clinician at {clinic.name}"
+    body = (
+        f"A patient's answers in the {clinic.name} portal raised an alert that needs a clinician's "
+        "attention today (a safety assessment). The patient was shown how to get help now "
+        "(988, or 911 in an emergency).\n\n"
+        f"Open the alerts (sign-in required): {link}\n\n"
+        "This message deliberately contains no patient details.\n"
+    )
+    audit_record(
+        actor=None,
+        actor_label="alert_notification",
+        action="create",
+        object_type="clinical_flag_notification",
+        object_id=flag.pk,
+        patient_id=flag.patient_id,
+        clinic_id=clinic.pk,
+        detail={"code": flag.code, "recipients": len(emails)},
+    )
+    if emails:
+        messages = [(subject, body, None, [email]) for email in emails]
+        transaction.on_commit(lambda: send_mass_mail(messages, fail_silently=False))
 
 
 def flag_acknowledge(*, actor: User, flag: ClinicalFlag, note: str) -> FlagAcknowledgement:
@@ -619,15 +658,7 @@ def follow_up_reminders_send(
     results = []
     for clinic in Clinic.objects.order_by("slug"):
         due, overdue = follow_up_counts_for_clinic(clinic=clinic, within_days=within_days, today=today)
-        emails = sorted(
-            set(
-                Membership.objects.filter(
-                    clinic=clinic, role__in=REMINDER_ROLES, is_active=True, user__is_active=True
-                )
-                .exclude(user__email="")
-                .values_list("user__email", flat=True)
-            )
-        )
+        emails = staff_emails(clinic_id=clinic.pk, roles=REMINDER_ROLES)
         send = bool((due or overdue) and emails)
         if send and not dry_run:
             subject = (

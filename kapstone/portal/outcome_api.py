@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from django.http import HttpRequest
+from django.urls import reverse
 from ninja import Schema, Status
 from pydantic import Field, StrictBool
 
@@ -45,7 +46,10 @@ def submit_questionnaire(request: HttpRequest, payload: QuestionnaireIn):
     """The patient's own answers, scored like staff entry. With the self-harm flag the answer
     carries ``crisis``: how to get help now, to show before anything else."""
     response = outcome_services.patient_questionnaire_submit(
-        account=request.patient_account, instrument=payload.instrument, answers=payload.answers
+        account=request.patient_account,
+        instrument=payload.instrument,
+        answers=payload.answers,
+        alerts_link=request.build_absolute_uri(reverse("outcomes:flags")),
     )
     body: dict[str, Any] = {
         "id": response.pk,

@@ -27,7 +27,7 @@ from kapstone.portal.outcome_selectors import due_item
 
 
 def patient_questionnaire_submit(
-    *, account: PatientAccount, instrument: Any, answers: Any
+    *, account: PatientAccount, instrument: Any, answers: Any, alerts_link: str = "/flags/"
 ) -> QuestionnaireResponse:
     """Score and keep the patient's answers, tied to the course time point that asks for this
     questionnaire now (none when it is not due: the answers are then kept without a time point).
@@ -44,6 +44,7 @@ def patient_questionnaire_submit(
         course=course,
         time_point_months=due.time_point_months if course is not None else None,
         source=EntrySource.PATIENT,
+        alerts_link=alerts_link,
     )
 
 

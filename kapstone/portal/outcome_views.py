@@ -112,7 +112,10 @@ def questionnaire(request: HttpRequest, instrument: str) -> HttpResponse:
         if request.method == "POST" and form.is_valid():
             try:
                 response = outcome_services.patient_questionnaire_submit(
-                    account=account, instrument=definition.code, answers=form.answers()
+                    account=account,
+                    instrument=definition.code,
+                    answers=form.answers(),
+                    alerts_link=request.build_absolute_uri(reverse("outcomes:flags")),
                 )
             except DomainError as error:
                 form.add_refusal(_refusal(error))

@@ -1,6 +1,7 @@
-"""Journey: admin.north invites a patient from the chart; the patient accepts from the e-mail's
-link on a phone, sees the next session and how to prepare, and signs a consent; the nurse sees on
-the chart how it was given. axe-core finds no serious or critical violation on the portal's pages,
+"""Journey (issue 13): admin.north invites a patient from the chart; the patient accepts from the
+e-mail's link on a phone, sees the next session and how to prepare, signs a consent, fills in a
+PHQ-9 and a week of the drinking calendar and sees the progress chart; therapist.north sees on the
+chart the entries marked as the patient's, and how the consent was given. axe-core finds no serious or critical violation on the portal's pages,
 in English and in Spanish; nothing scrolls sideways on a phone or a desktop."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from playwright.sync_api import expect
 from kapstone.accounts.models import Clinic, Role
 from kapstone.care.models import CareSession
 from kapstone.care.services import course_enrol, session_reschedule
+from kapstone.outcomes.models import QuestionnaireResponse, UseDay
 from kapstone.patients.models import Consent
 from kapstone.patients.services import clinic_today, consent_record
 from kapstone.portal.demo import seed_portal
@@ -64,15 +66,19 @@ def north(db):
     nurse = make_user("nurse.north", clinic, Role.NURSE)
     seed_portal(clinic=clinic, admin=admin, staff=nurse)  # the public profile and consent documents
     prescriber = make_user("prescriber.north", clinic, Role.PRESCRIBER)
+    make_user("therapist.north", clinic, Role.THERAPIST)
     patient = new_patient(prescriber, clinic, mrn="N-8001", given_name="Sage", family_name="Larkspur")
     consent_record(actor=prescriber, patient=patient, kind="treatment", status="granted",
                    effective_on=clinic_today(clinic), document_version="paper 2026-01")  # fmt: skip
     screening_record(actor=prescriber, patient=patient, answers=ELIGIBLE)
     course = course_enrol(actor=prescriber, patient=patient, protocol_slug="kare-alcohol-grabski-2022",
-                          start_date=clinic_today(clinic) - timedelta(days=2))  # fmt: skip
+                          start_date=clinic_today(clinic) - timedelta(days=10))  # fmt: skip
     dosing = CareSession.objects.filter(course=course, kind="dosing").order_by("order").first()
-    session_reschedule(actor=prescriber, session=dosing, scheduled_date=dosing.scheduled_date,
+    # The first ketamine session three days ahead: the baseline questionnaires are still due, and
+    # the course began more than a week ago, so a whole week of the calendar can be filled in.
+    session_reschedule(actor=prescriber, session=dosing, scheduled_date=clinic_today(clinic) + timedelta(days=3),
                        start_time=time(9, 30), room="Room 2", reason="Booked")  # fmt: skip
+    dosing.refresh_from_db()
     return clinic, patient, dosing
 
 
@@ -156,6 +162,47 @@ def test_invited_patient_accepts_on_a_phone_prepares_and_signs(live_server, brow
         )  # fmt: skip
         screenshot(page, "portal-05-signed-phone")
 
+        # A PHQ-9, one screen, answered with the keyboard.
+        page.get_by_role("link", name="Questionnaires", exact=True).click()
+        page.get_by_role("link", name="Mood (PHQ-9)").click()
+        for number in range(1, 10):
+            page.locator(f"#q-{number}").get_by_label(
+                "Not at all" if number > 4 else "Several days", exact=True
+            ).focus()
+            page.keyboard.press("Space")
+        page.get_by_role("button", name="Send my answers").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/done/")
+        expect(page.get_by_text("Your answers are saved")).to_be_visible()
+        expect(page.locator("main .crisis")).to_have_count(0)  # item 9 was 0
+        assert serious_violations(page) == []
+        screenshot(page, "portal-05a-phq9-done-phone")
+        answered = QuestionnaireResponse.objects.get(patient=patient)
+        assert (answered.instrument, answered.total, answered.source) == ("phq-9", 4, "patient")
+
+        # A week of the calendar: drinks typed, one day not remembered.
+        page.get_by_role("link", name="Calendar", exact=True).click()
+        days = page.locator("fieldset.day")
+        assert days.count() == 7
+        for index in range(7):
+            if index == 3:
+                days.nth(index).get_by_label("I don't remember").check()
+            else:
+                days.nth(index).get_by_label("Standard drinks").fill("3" if index == 0 else "0")
+        page.get_by_role("button", name="Save these days").click()
+        expect(page.locator(".messages")).to_contain_text("Saved. Thank you.")
+        assert UseDay.objects.filter(patient=patient, source="patient").count() == 6
+        assert serious_violations(page) == []
+        assert no_sideways_scroll(page)
+        screenshot(page, "portal-05b-calendar-phone")
+
+        page.get_by_role("link", name="Progress", exact=True).click()
+        expect(page.locator("#chart-phq-9 .main-svg").first).to_be_attached()
+        expect(page.locator("main table.data").first).to_contain_text("4 out of 27")
+        assert serious_violations(page) == []
+        assert no_sideways_scroll(page)
+        screenshot(page, "portal-05c-progress-phone")
+
         page.get_by_role("link", name="Settings", exact=True).click()
         assert serious_violations(page) == []
         assert no_sideways_scroll(page) and small_targets(page) == []
@@ -200,13 +247,15 @@ def test_invited_patient_accepts_on_a_phone_prepares_and_signs(live_server, brow
     finally:
         context.close()
 
-    # The nurse sees how the consent was given.
+    # The therapist sees the patient's entries marked on the chart, and how the consent was given.
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
-        sign_in(page, live_server.url, "nurse.north")
+        sign_in(page, live_server.url, "therapist.north")
         page.goto(f"{live_server.url}/patients/{patient.pk}/")
+        expect(page.locator("main")).to_contain_text("6 of these days, in the portal")
+        assert page.get_by_text("entered by the patient").count() >= 2  # the PHQ-9 and the calendar
         row = page.get_by_test_id("consent-row").filter(has_text="Signed in the portal by the patient")
         expect(row).to_contain_text(signed.text_sha256[:8])
         expect(row).to_contain_text("sage larkspur")

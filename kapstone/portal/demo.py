@@ -17,6 +17,7 @@ from kapstone.patients.models import ConsentDocument
 from kapstone.patients.services import clinic_today, consent_document_publish
 from kapstone.portal.consent import consent_sign
 from kapstone.portal.models import PatientAccount, Referral
+from kapstone.portal.outcome_selectors import due_for_patient
 from kapstone.portal.patient_services import invitation_accept, portal_invite
 from kapstone.portal.selectors import service_profile_current
 from kapstone.portal.services import (
@@ -197,20 +198,22 @@ def seed_consent_documents(*, clinic: Clinic, admin: User) -> None:
 
 
 def _demo_patient(clinic: Clinic):
-    """The clinic's first patient (by MRN) in an active course with a ketamine session still
-    booked ahead and no portal account; else one with any session booked ahead."""
+    """The clinic's first patient (by MRN) in an active course, without a portal account, with a
+    ketamine session still booked ahead and a questionnaire to fill in now (what the demo's
+    patient should see); failing that, the first with a ketamine session ahead, then with any
+    session ahead."""
     today = clinic_today(clinic)
-    courses = (
+    courses = list(
         TreatmentCourse.objects.filter(clinic=clinic, status="active", patient__portal_account__isnull=True)
         .select_related("patient")
         .order_by("patient__mrn")
     )
-    for dosing_only in (True, False):
+    for dosing_only, needs_due in ((True, True), (True, False), (False, False)):
         for course in courses:
             ahead = CareSession.objects.filter(course=course, status="scheduled", scheduled_date__gt=today)
             if dosing_only:
                 ahead = ahead.filter(kind=DOSING)
-            if ahead.exists():
+            if ahead.exists() and (not needs_due or due_for_patient(course.patient, today)):
                 return course.patient
     return None
 

@@ -13,6 +13,7 @@ from kapstone.demo.seed import DEMO_PASSWORD, seed_demo
 from kapstone.patients.models import Consent, ConsentDocument
 from kapstone.patients.services import clinic_today
 from kapstone.portal.models import PatientAccount, PortalInvitation
+from kapstone.portal.outcome_selectors import due_for_patient
 from tests.api.test_patients_api import Api
 
 pytestmark = [pytest.mark.django_db, pytest.mark.full_demo]
@@ -36,6 +37,8 @@ def test_the_demo_patients_use_the_portal_and_its_api(monkeypatch):
             course=course, status="scheduled", scheduled_date__gt=today
         ).exists()
         assert patient.questionnaire_responses.exists() and patient.use_days.exists()  # some history
+        me_due = [d.instrument for d in due_for_patient(patient, today)]
+        assert me_due, "the demo's patient has a questionnaire to fill in now"
         signed = Consent.objects.get(patient=patient, source="patient")
         assert signed.kind == "treatment" and signed.text_sha256 == signed.document.text_sha256
         client = Client()
@@ -52,6 +55,7 @@ def test_the_demo_patients_use_the_portal_and_its_api(monkeypatch):
         call_command("token", "create", f"patient.{slug}", stdout=out)
         me = Api(token=out.getvalue().strip()).get("/portal/me")
         assert me.status_code == 200 and me.json()["patient"]["mrn"] == patient.mrn
+        assert [d["instrument"] for d in me.json()["due"]] == me_due
     from kapstone.demo.management.commands import seed_demo as command
 
     # The command as `make run` calls it, without the cohort report's extra patients (minutes).

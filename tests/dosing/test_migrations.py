@@ -6,23 +6,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from kapstone.dosing.models import AdministrationLot
 from kapstone.dosing.services import administration_complete, administration_start
 from tests.dosing.helpers import verified_order
+from tests.migrations_kit import migrate, migrate_to_newest
 
 BEFORE = ("dosing", "0002_administration_lots_and_amendments")
 LATEST = ("dosing", "0004_drop_administration_single_lot")
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,7 +36,7 @@ def test_round_trip_through_the_single_lot_column(alice, nina, cleared_session, 
         assert row.lot_id == lot_50.pk
         assert old.get_model("dosing", "AdministrationLot").objects.count() == 0
     finally:
-        migrate(LATEST)
+        migrate_to_newest()  # through LATEST, and every app's later migrations
     line = AdministrationLot.objects.get(administration_id=administration.pk)
     assert (line.lot_id, line.position, line.dispensed_mg, line.given_mg, line.wasted_mg) == (
         lot_50.pk,

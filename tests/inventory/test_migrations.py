@@ -4,22 +4,15 @@ time, with the append-only triggers lifted only while they do."""
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import DatabaseError, transaction
 
 from kapstone.audit.models import AuditEvent
 from kapstone.inventory.models import RegisterEntry
 from tests.inventory.test_register_order import days, late_lot, local  # noqa: F401 - fixtures
+from tests.migrations_kit import migrate, migrate_to_newest
 
 BEFORE = ("inventory", "0002_register_append_only")
 LATEST = ("inventory", "0004_register_order_required")
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -31,7 +24,7 @@ def test_entries_are_numbered_in_posting_order_and_timed_by_their_audit_row(late
         fields = {f.name for f in old.get_model("inventory", "RegisterEntry")._meta.get_fields()}
         assert "sequence" not in fields and "posted_at" not in fields
     finally:
-        migrate(LATEST)
+        migrate_to_newest()  # through LATEST, and every app's later migrations
     assert dict(RegisterEntry.objects.values_list("pk", "sequence")) == numbers
     audited = dict(
         AuditEvent.objects.filter(object_type="register_entry", action="create").values_list(

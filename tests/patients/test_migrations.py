@@ -7,30 +7,16 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from kapstone.patients.models import BodyMeasurement
 from kapstone.patients.services import measurement_void
+from tests.migrations_kit import migrate, migrate_to_newest
 
 BEFORE = ("patients", "0001_initial")
 LATEST = ("patients", "0004_measured_at_required")  # the migrations under test
 
 
-def latest_of_app():
-    """The newest migration of the app: tests end there, so later migrations are applied again."""
-    loader = MigrationExecutor(connection).loader
-    return loader.graph.leaf_nodes("patients")[0]
-
-
 NEW_YORK = ZoneInfo("America/New_York")  # clinic A
-
-
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -70,7 +56,7 @@ def test_fills_measured_at_from_the_day_and_the_entry_time_and_reverses(nina, pa
         )
         migrate(LATEST)
     finally:
-        migrate(latest_of_app())
+        migrate_to_newest()
     taken = dict(BodyMeasurement.objects.values_list("pk", "measured_at"))
     assert taken[same_day.pk] == datetime(2026, 3, 2, 9, 41, tzinfo=NEW_YORK)
     assert taken[evening.pk] == datetime(2026, 3, 2, 22, 15, tzinfo=NEW_YORK)
@@ -84,5 +70,5 @@ def test_reversal_is_refused_while_a_measurement_is_voided(nina, patient_a):
     measurement_void(actor=nina, measurement=BodyMeasurement.objects.get(patient=patient_a), reason="wrong")
     with pytest.raises(RuntimeError, match="voided"):
         migrate(BEFORE)
-    migrate(latest_of_app())
+    migrate_to_newest()
     assert BodyMeasurement.objects.get(patient=patient_a).voided_at is not None

@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 
 from kapstone.accounts.access import PATIENT, forbidden, login_redirect, mfa_satisfied
 from kapstone.accounts.api_kit import GuardedBearer, api_denied
+from kapstone.audit.services import audit_record
 from kapstone.portal.models import PatientAccount
 
 
@@ -36,6 +37,20 @@ def patient_account_of(user: Any) -> PatientAccount | None:
         .first()
     )
     return account
+
+
+def audit_own_read(account: PatientAccount, object_type: str, **detail: Any) -> None:
+    """The audit row of a patient reading their own record in the portal (the patient is the actor)."""
+    patient = account.patient
+    audit_record(
+        actor=account.user,
+        action="read",
+        object_type=object_type,
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail=detail,
+    )
 
 
 def require_patient(view: Callable) -> Callable:

@@ -13,11 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.utils.translation import gettext
 
-from kapstone.audit.services import audit_record
 from kapstone.care.models import TreatmentCourse
 from kapstone.domain import instruments, tlfb
 from kapstone.domain.words import gettext_noop
@@ -25,6 +23,7 @@ from kapstone.outcomes.models import EntrySource, QuestionnaireResponse, UseDay
 from kapstone.outcomes.selectors import current_use_days, questionnaires_due, self_entry_window_of
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
+from kapstone.portal.access import audit_own_read
 from kapstone.portal.models import PatientAccount
 
 #: What each questionnaire a patient may fill in is about, in plain words (its name follows).
@@ -73,19 +72,6 @@ def band_words(instrument: str, band: str | None) -> str | None:
     """The band of a total in words, in the active language ("Mild"); None where there is none."""
     label = instruments.band_label(instrument, band) if band else None
     return gettext(label) if label else None
-
-
-def _read(account: PatientAccount, object_type: str, **detail: Any) -> None:
-    patient = account.patient
-    audit_record(
-        actor=account.user,
-        action="read",
-        object_type=object_type,
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        clinic_id=patient.clinic_id,
-        detail=detail,
-    )
 
 
 # --- What is due ---------------------------------------------------------------------------------
@@ -195,7 +181,7 @@ def questionnaire_list_for_patient(*, account: PatientAccount) -> QuestionnaireL
             patient_id=patient.pk, instrument__in=instruments.SELF_REPORT_INSTRUMENTS
         ).order_by("-administered_on", "-entered_at", "-id")[:RECENT_SHOWN]
     ]
-    _read(account, "portal_questionnaires", due=len(due), returned=len(recent))
+    audit_own_read(account, "portal_questionnaires", due=len(due), returned=len(recent))
     return QuestionnaireList(due=due, others=others, recent=recent)
 
 
@@ -209,7 +195,7 @@ def questionnaire_for_patient(*, account: PatientAccount, instrument: str):
     if definition.requires_sex and patient.sex_at_birth not in instruments.SEXES:
         return None
     due = due_item(patient, instrument)
-    _read(account, "portal_questionnaire", instrument=instrument)
+    audit_own_read(account, "portal_questionnaire", instrument=instrument)
     return definition, due
 
 
@@ -219,7 +205,7 @@ def response_for_patient(*, account: PatientAccount, response_id: int | None) ->
         return None
     response = QuestionnaireResponse.objects.filter(pk=response_id, patient_id=account.patient_id).first()
     if response is not None:
-        _read(account, "portal_questionnaire_result", response_id=response.pk)
+        audit_own_read(account, "portal_questionnaire_result", response_id=response.pk)
     return response
 
 
@@ -275,7 +261,7 @@ def calendar_for_patient(
     patient = account.patient
     window = self_entry_window_of(patient)
     if window is None:
-        _read(account, "portal_use_calendar", substance=substance, days=0)
+        audit_own_read(account, "portal_use_calendar", substance=substance, days=0)
         return PatientCalendar(substance, None, None, [], 0, False, None, None)
     first, last = window
     rows = current_use_days(patient, substance, first, last)
@@ -289,7 +275,9 @@ def calendar_for_patient(
     days = [CalendarDay(day, rows.get(day)) for day in _days(start, end)]
     earlier = max(first, start - timedelta(days=length)) if start > first else None
     later = end + timedelta(days=1) if end < last else None
-    _read(account, "portal_use_calendar", substance=substance, start=start.isoformat(), end=end.isoformat())
+    audit_own_read(
+        account, "portal_use_calendar", substance=substance, start=start.isoformat(), end=end.isoformat()
+    )
     return PatientCalendar(substance, window, start, days, pending, pending == 0, earlier, later)
 
 
@@ -346,7 +334,7 @@ def progress_of(patient: Patient) -> Progress:
 def progress_for_patient(*, account: PatientAccount) -> Progress:
     """The signed-in patient's own progress (see progress_of); audited."""
     progress = progress_of(account.patient)
-    _read(
+    audit_own_read(
         account,
         "portal_progress",
         questionnaires=sum(len(points) for points in progress.questionnaires.values()),

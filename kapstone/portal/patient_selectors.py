@@ -12,7 +12,6 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.care.services import course_protocol
 from kapstone.domain import patient_sessions
@@ -20,6 +19,7 @@ from kapstone.domain.preparation import Instruction, preparation_instructions
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
 from kapstone.portal import outcome_selectors
+from kapstone.portal.access import audit_own_read
 from kapstone.portal.consent import ConsentState, consent_states
 from kapstone.portal.models import PatientAccount
 from kapstone.portal.selectors import service_profile_current
@@ -105,19 +105,6 @@ def sessions_of(patient: Patient, *, today: date | None = None) -> list[PatientS
     return result
 
 
-def _audit_read(account: PatientAccount, object_type: str, **detail: Any) -> None:
-    patient = account.patient
-    audit_record(
-        actor=account.user,
-        action="read",
-        object_type=object_type,
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        clinic_id=patient.clinic_id,
-        detail=detail,
-    )
-
-
 @dataclass(frozen=True)
 class PatientHome:
     today: date
@@ -140,7 +127,7 @@ def home_read(*, account: PatientAccount) -> PatientHome:
         has_course=patient.courses.exists(),
         consents_to_sign=[s for s in consent_states(patient) if s.needs_signature],
     )
-    _audit_read(account, "portal_home", due=len(home.due))
+    audit_own_read(account, "portal_home", due=len(home.due))
     return home
 
 
@@ -156,7 +143,7 @@ def sessions_read(*, account: PatientAccount) -> tuple[list[PatientSession], lis
     ]
     shown = {s.id for s in upcoming}
     past = [s for s in reversed(sessions) if s.id not in shown]
-    _audit_read(account, "portal_sessions", upcoming=len(upcoming), past=len(past))
+    audit_own_read(account, "portal_sessions", upcoming=len(upcoming), past=len(past))
     return upcoming, past
 
 
@@ -176,11 +163,11 @@ def me_read(*, account: PatientAccount) -> PatientSummary:
         sessions=sessions_of(patient, today=today),
         due=list(outcome_selectors.due_for_patient(patient, today)),
     )
-    _audit_read(account, "portal_me", sessions=len(summary.sessions), due=len(summary.due))
+    audit_own_read(account, "portal_me", sessions=len(summary.sessions), due=len(summary.due))
     return summary
 
 
 def settings_read(*, account: PatientAccount) -> PatientAccount:
     """The settings page (reminders, language): audited like every portal read."""
-    _audit_read(account, "portal_settings")
+    audit_own_read(account, "portal_settings")
     return account

@@ -18,15 +18,27 @@ with the same rules as the shipped ones (:func:`validate_protocol`).
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
+import json
 import re
-import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from types import UnionType
-from typing import Any
+from importlib import resources
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+)
 
 from kapstone.domain.baseline import BASELINE_WINDOW_MIN_BOUNDS
 from kapstone.domain.errors import DomainError
@@ -103,6 +115,39 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 # --- Data ----------------------------------------------------------------------------------------
 
+#: Validation context of a protocol built in Python (not read from JSON): its decimals must
+#: already be Decimals.
+_DIRECT = {"direct": True}
+
+
+def _amount(value: object, info: ValidationInfo) -> Decimal:
+    """A decimal field: a Decimal; read from JSON also a string, an int or a float (by its shortest
+    repr, so 0.6 is 0.6, not 0.5999…). Never NaN or infinite."""
+    if isinstance(value, Decimal):
+        number = value
+    elif (info.context or {}).get("direct"):
+        raise ValueError("a Decimal")
+    elif isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("a decimal number (as a string)")
+    else:
+        try:
+            number = Decimal(repr(value) if isinstance(value, float) else value)
+        except InvalidOperation:
+            raise ValueError("a decimal number") from None
+    if not number.is_finite():
+        raise ValueError("a finite decimal number")
+    return number
+
+
+# The field types of a protocol, checked by pydantic when one is read (protocol_from_dict) or
+# validated (validate_protocol): no coercion between numbers, text and true/false.
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+Whole = StrictInt
+Text = StrictStr
+Flag = StrictBool
+#: A protocol's data has no other keys than its fields (unknown_protocol_field).
+_FIELDS_ONLY = ConfigDict(extra="forbid")
+
 
 @dataclass(frozen=True)
 class DoseRule:
@@ -115,12 +160,14 @@ class DoseRule:
     ceiling for this session (dose adjustments may not exceed it).
     """
 
-    mg_per_kg: Decimal
-    route: str
-    max_mg_per_kg: Decimal
-    infusion_min: int | None = None
-    bolus_mg_per_kg: Decimal | None = None
-    bolus_min: int | None = None
+    __pydantic_config__ = _FIELDS_ONLY
+
+    mg_per_kg: Amount
+    route: Text
+    max_mg_per_kg: Amount
+    infusion_min: Whole | None = None
+    bolus_mg_per_kg: Amount | None = None
+    bolus_min: Whole | None = None
 
     @property
     def maintenance_mg_per_kg(self) -> Decimal:
@@ -138,12 +185,14 @@ class SessionTemplate:
     """One session of the course: its place (``order``), kind, day offset from the course
     start, length, whether it is a group session, and for dosing sessions the dose rule."""
 
-    order: int
-    kind: str
-    title: str
-    day_offset: int
-    duration_min: int
-    group: bool = False
+    __pydantic_config__ = _FIELDS_ONLY
+
+    order: Whole
+    kind: Text
+    title: Text
+    day_offset: Whole
+    duration_min: Whole
+    group: Flag = False
     dose: DoseRule | None = None
 
     @property
@@ -166,21 +215,25 @@ class MonitoringRules:
     :mod:`kapstone.domain.baseline`.
     """
 
-    vitals_interval_min: int = 10
-    vitals_interval_recovery_min: int = 15
-    min_observation_min: int = 120
-    bp_peak_check_min: int = 40
-    alert_ack_escalation_min: int = 2
-    baseline_window_min: int = 60
-    baseline_moaas: bool = True
+    __pydantic_config__ = _FIELDS_ONLY
+
+    vitals_interval_min: Whole = 10
+    vitals_interval_recovery_min: Whole = 15
+    min_observation_min: Whole = 120
+    bp_peak_check_min: Whole = 40
+    alert_ack_escalation_min: Whole = 2
+    baseline_window_min: Whole = 60
+    baseline_moaas: Flag = True
 
 
 @dataclass(frozen=True)
 class SessionLimits:
     """How often and how many times the course may dose."""
 
-    min_days_between_dosing: int
-    max_dosing_sessions: int
+    __pydantic_config__ = _FIELDS_ONLY
+
+    min_days_between_dosing: Whole
+    max_dosing_sessions: Whole
 
 
 @dataclass(frozen=True)
@@ -188,8 +241,10 @@ class DayOfCheckRule:
     """One check required before a dosing session is cleared, and whether a prescriber may
     override its failure with a written reason."""
 
-    check: str
-    overridable: bool = False
+    __pydantic_config__ = _FIELDS_ONLY
+
+    check: Text
+    overridable: Flag = False
 
 
 #: Default day-of checks: all seven; a prescriber may override only a missing urine drug screen
@@ -223,11 +278,13 @@ class DayOfRules:
     threshold of issue 3 (Spravato label Table 6 categories, clinical.md §3.2).
     """
 
+    __pydantic_config__ = _FIELDS_ONLY
+
     checks: tuple[DayOfCheckRule, ...] = DEFAULT_DAY_OF_CHECKS
-    fasting_min_hours: Decimal = Decimal("6")
-    clear_fluids_min_hours: Decimal = Decimal("2")
-    bp_defer_systolic_at_mmhg: int = 180
-    bp_defer_diastolic_at_mmhg: int = 110
+    fasting_min_hours: Amount = Decimal("6")
+    clear_fluids_min_hours: Amount = Decimal("2")
+    bp_defer_systolic_at_mmhg: Whole = 180
+    bp_defer_diastolic_at_mmhg: Whole = 110
 
     def rule_for(self, check: str) -> DayOfCheckRule | None:
         for rule in self.checks:
@@ -245,38 +302,44 @@ class OutcomeDefinition:
     thresholds are the minimum standard drinks for a heavy drinking day (alcohol only).
     """
 
-    kind: str
-    substance: str
-    window_days: int
-    window_ends_day: int
-    acute_phase_end_day: int
-    description: str
-    heavy_day_min_drinks_men: int | None = None
-    heavy_day_min_drinks_women: int | None = None
-    confirmation: str = ""
+    __pydantic_config__ = _FIELDS_ONLY
+
+    kind: Text
+    substance: Text
+    window_days: Whole
+    window_ends_day: Whole
+    acute_phase_end_day: Whole
+    description: Text
+    heavy_day_min_drinks_men: Whole | None = None
+    heavy_day_min_drinks_women: Whole | None = None
+    confirmation: Text = ""
 
 
 @dataclass(frozen=True)
 class ArmResult:
     """One trial arm: its label, size, number with the outcome, and the reported percentage."""
 
-    label: str
-    n: int | None
-    events: int | None = None
-    percent: Decimal | None = None
+    __pydantic_config__ = _FIELDS_ONLY
+
+    label: Text
+    n: Whole | None
+    events: Whole | None = None
+    percent: Amount | None = None
 
 
 @dataclass(frozen=True)
 class PublishedResult:
     """The trial's published headline result, with its source and what is unverified."""
 
-    outcome: str
-    design: str
+    __pydantic_config__ = _FIELDS_ONLY
+
+    outcome: Text
+    design: Text
     ketamine: ArmResult
     comparator: ArmResult
-    effect: str
-    source: str
-    unverified_notes: tuple[str, ...] = ()
+    effect: Text
+    source: Text
+    unverified_notes: tuple[Text, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -285,8 +348,10 @@ class QuestionnairePlan:
     the course start until its first dosing session) and ``follow_up`` (at every one of the
     protocol's ``follow_up_months``). Instrument codes of :mod:`kapstone.domain.instruments`."""
 
-    baseline: tuple[str, ...]
-    follow_up: tuple[str, ...]
+    __pydantic_config__ = _FIELDS_ONLY
+
+    baseline: tuple[Text, ...]
+    follow_up: tuple[Text, ...]
 
 
 _ALCOHOL_PLAN = QuestionnairePlan(
@@ -318,25 +383,27 @@ DEFAULT_QUESTIONNAIRES: dict[str, QuestionnairePlan] = {
 class Protocol:
     """A versioned, cited treatment protocol. ``(slug, version)`` identifies it."""
 
-    slug: str
-    version: int
-    title: str
-    indication: str
-    psychotherapy: str
-    source: str
-    source_url: str
-    reference: str
+    __pydantic_config__ = _FIELDS_ONLY
+
+    slug: Text
+    version: Whole
+    title: Text
+    indication: Text
+    psychotherapy: Text
+    source: Text
+    source_url: Text
+    reference: Text
     sessions: tuple[SessionTemplate, ...]
     limits: SessionLimits
     outcome: OutcomeDefinition
     published_result: PublishedResult
     monitoring: MonitoringRules = MonitoringRules()
     day_of: DayOfRules = DayOfRules()
-    follow_up_months: tuple[int, ...] = DEFAULT_FOLLOW_UP_MONTHS
+    follow_up_months: tuple[Whole, ...] = DEFAULT_FOLLOW_UP_MONTHS
     # None: the indication's default (DEFAULT_QUESTIONNAIRES).
     questionnaires: QuestionnairePlan | None = None
-    weight_max_age_days: int = 30
-    unverified_notes: tuple[str, ...] = ()
+    weight_max_age_days: Whole = 30
+    unverified_notes: tuple[Text, ...] = ()
 
     @property
     def dosing_sessions(self) -> tuple[SessionTemplate, ...]:
@@ -368,10 +435,6 @@ class PlannedSession:
 # --- JSON round trip -----------------------------------------------------------------------------
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _to_json(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
@@ -393,123 +456,111 @@ def protocol_to_dict(protocol: Protocol) -> dict[str, Any]:
     return _to_json(protocol)
 
 
-def _field_error(path: str, expected: str, value: Any) -> DomainError:
+#: What each kind of field must be, in the words of the refusal.
+_EXPECTED = {
+    "int_type": "a whole number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "tuple_type": "a list",
+    "dataclass_type": "an object",
+    "dataclass_exact_type": "an object",
+}
+
+
+def _refusal(error: ValidationError) -> DomainError:
+    """The first of pydantic's findings as our error: unknown, missing or mistyped field, with its
+    dotted path."""
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in first["loc"])
+    if first["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        return DomainError("unknown_protocol_field", f"Unknown protocol field {path!r}.", field=path)
+    if first["type"] == "missing":
+        return DomainError("missing_protocol_field", f"Protocol field {path!r} is required.", field=path)
+    if first["type"] == "value_error":
+        expected = str(first["ctx"]["error"])
+    else:
+        expected = _EXPECTED.get(first["type"], first["msg"].lower())
     return DomainError(
         "invalid_protocol_field",
-        f"{path or 'protocol'} must be {expected}, got {value!r}.",
+        f"{path or 'protocol'} must be {expected}, got {first['input']!r}.",
         field=path or None,
     )
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[Protocol]:
+    return TypeAdapter(Protocol)
+
+
+def protocol_from_dict(data: Mapping[str, Any]) -> Protocol:
+    """Build a Protocol from :func:`protocol_to_dict` output (or JSON of it) and validate it.
+
+    The types are checked by pydantic against the dataclasses' annotations: unknown fields
+    (``unknown_protocol_field``), missing required fields (``missing_protocol_field``) and wrong
+    types (``invalid_protocol_field``) are refused naming the dotted path; then
+    :func:`validate_protocol` applies the clinical rules. Fields with defaults may be omitted.
+    Decimals may be strings, ints or Decimals (floats are read by their shortest repr).
+    """
+    try:
+        protocol = _adapter().validate_python(data)
+    except ValidationError as error:
+        raise _refusal(error) from None
+    validate_protocol(protocol)
+    return protocol
+
+
+def _fields_of(value: Any) -> Any:
+    """A dataclass as a dict of its fields, recursively; everything else as it is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _fields_of(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return type(value)(_fields_of(item) for item in value)
+    return value
+
+
+def _first_difference(built: Any, given: Any, path: str) -> str | None:
+    if type(built) is not type(given):
+        return path
+    if is_dataclass(built):
+        for f in fields(built):
+            found = _first_difference(getattr(built, f.name), getattr(given, f.name), _join(path, f.name))
+            if found is not None:
+                return found
+    elif isinstance(built, tuple):
+        if len(built) != len(given):
+            return path
+        for index, (b, g) in enumerate(zip(built, given, strict=True)):
+            found = _first_difference(b, g, _join(path, index))
+            if found is not None:
+                return found
+    return None
 
 
 def _join(path: str, name: str | int) -> str:
     return f"{path}.{name}" if path else str(name)
 
 
-def _parse(tp: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is UnionType or origin is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _parse(args[0], value, path)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise _field_error(path, "a list", value)
-        (item_type, _ellipsis) = typing.get_args(tp)
-        return tuple(_parse(item_type, item, _join(path, i)) for i, item in enumerate(value))
-    if isinstance(tp, type) and is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise _field_error(path, "an object", value)
-        hints = _hints(tp)
-        known = {f.name for f in fields(tp)}
-        for key in value:
-            if key not in known:
-                raise DomainError(
-                    "unknown_protocol_field",
-                    f"Unknown protocol field {_join(path, key)!r}.",
-                    field=_join(path, key),
-                )
-        kwargs: dict[str, Any] = {}
-        for f in fields(tp):
-            if f.name in value:
-                kwargs[f.name] = _parse(hints[f.name], value[f.name], _join(path, f.name))
-            elif f.default is MISSING and f.default_factory is MISSING:
-                raise DomainError(
-                    "missing_protocol_field",
-                    f"Protocol field {_join(path, f.name)!r} is required.",
-                    field=_join(path, f.name),
-                )
-        return tp(**kwargs)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _field_error(path, "true or false", value)
-        return value
-    if tp is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _field_error(path, "a whole number", value)
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise _field_error(path, "text", value)
-        return value
-    if tp is Decimal:
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-            raise _field_error(path, "a decimal number (as a string)", value)
-        try:
-            # repr of a float is its shortest exact-looking form: 0.6 -> "0.6", not 0.5999…
-            number = Decimal(repr(value) if isinstance(value, float) else value)
-        except InvalidOperation:
-            raise _field_error(path, "a decimal number", value) from None
-        if not number.is_finite():
-            raise _field_error(path, "a finite decimal number", value)
-        return number
-    raise AssertionError(f"unsupported protocol field type {tp!r}")  # pragma: no cover
+def _check_types(protocol: Protocol) -> None:
+    """Refuse a directly constructed protocol whose fields have the wrong Python types: the same
+    type rules as :func:`protocol_from_dict`, and each value already of its field's type (a Decimal,
+    not a float; a tuple, not a list)."""
+    try:
+        built = _adapter().validate_python(_fields_of(protocol), context=_DIRECT)
+    except ValidationError as error:
+        raise _refusal(error) from None
+    path = _first_difference(built, protocol, "")
+    if path is not None:
+        raise DomainError(
+            "invalid_protocol_field",
+            f"{path or 'protocol'} must be a {type(_at(built, path)).__name__}.",
+            field=path or None,
+        )
 
 
-def protocol_from_dict(data: Mapping[str, Any]) -> Protocol:
-    """Build a Protocol from :func:`protocol_to_dict` output (or JSON of it) and validate it.
-
-    Refuses unknown fields (``unknown_protocol_field``), missing required fields
-    (``missing_protocol_field``) and wrong types (``invalid_protocol_field``) naming the dotted
-    path, then applies :func:`validate_protocol`. Fields with defaults may be omitted.
-    Decimals may be strings, ints or Decimals (floats are read by their shortest repr).
-    """
-    protocol = _parse(Protocol, data, "")
-    validate_protocol(protocol)
-    return protocol
-
-
-def _check_types(tp: Any, value: Any, path: str) -> None:
-    """Refuse a directly constructed protocol whose fields have the wrong Python types."""
-    origin = typing.get_origin(tp)
-    if origin is UnionType or origin is typing.Union:
-        if value is None:
-            return
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        _check_types(args[0], value, path)
-        return
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            raise _field_error(path, "a tuple", value)
-        item_type = typing.get_args(tp)[0]
-        for i, item in enumerate(value):
-            _check_types(item_type, item, _join(path, i))
-        return
-    if isinstance(tp, type) and is_dataclass(tp):
-        if not isinstance(value, tp):
-            raise _field_error(path, f"a {tp.__name__}", value)
-        hints = _hints(tp)
-        for f in fields(tp):
-            _check_types(hints[f.name], getattr(value, f.name), _join(path, f.name))
-        return
-    if tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif tp is Decimal:
-        ok = isinstance(value, Decimal) and value.is_finite()
-    else:
-        ok = isinstance(value, tp)
-    if not ok:
-        raise _field_error(path, tp.__name__, value)
+def _at(value: Any, path: str) -> Any:
+    for part in path.split(".") if path else ():
+        value = value[int(part)] if part.isdigit() else getattr(value, part)
+    return value
 
 
 # --- Validation ----------------------------------------------------------------------------------
@@ -884,7 +935,7 @@ def validate_protocol(protocol: Protocol) -> None:
     """
     if not isinstance(protocol, Protocol):
         raise DomainError("invalid_protocol", "Expected a Protocol.", field="protocol")
-    _check_types(Protocol, protocol, "")
+    _check_types(protocol)
     if not _SLUG.match(protocol.slug):
         raise _refuse(
             "invalid_slug", f"Slug {protocol.slug!r} must be lowercase words joined by hyphens.", "slug"
@@ -1044,416 +1095,29 @@ def follow_up_dates(protocol: Protocol, last_dosing_date: date) -> list[date]:
 
 # --- The library ---------------------------------------------------------------------------------
 
-_ALCOHOL_HEAVY_DAY = {
-    "heavy_day_min_drinks_men": HEAVY_DAY_MIN_DRINKS_MEN,
-    "heavy_day_min_drinks_women": HEAVY_DAY_MIN_DRINKS_WOMEN,
-}
-_COMMON_NOTES = (
-    "Follow-up months (1, 3, 6, 12, 24 after the last dose) are the programme default, not the trial's schedule.",
-    "Fasting requirement (6 h) and which day-of checks are overridable are programme choices, not from the trial.",
+#: The shipped protocols, one validated data file each under ``kapstone/domain/data/protocols/``,
+#: in the order of clinical.md §1. A file is the protocol exactly as :func:`protocol_to_dict`
+#: writes it; every number the sources do not give is named in its ``unverified_notes``.
+LIBRARY_FILES: tuple[str, ...] = (
+    "kpt-alcohol-krupitsky-1997.v1.json",
+    "kpt-heroin-krupitsky-2007.v1.json",
+    "ketamine-mbrp-cocaine-dakwar-2019.v1.json",
+    "ketamine-met-alcohol-dakwar-2020.v1.json",
+    "kare-alcohol-grabski-2022.v1.json",
 )
 
 
-def _session(
-    order: int,
-    kind: str,
-    title: str,
-    day: int,
-    minutes: int,
-    dose: DoseRule | None = None,
-    *,
-    group: bool = False,
-) -> SessionTemplate:
-    return SessionTemplate(
-        order=order, kind=kind, title=title, day_offset=day, duration_min=minutes, group=group, dose=dose
+@functools.cache
+def _library() -> tuple[Protocol, ...]:
+    folder = resources.files("kapstone.domain").joinpath("data", "protocols")
+    return tuple(
+        protocol_from_dict(json.loads(folder.joinpath(name).read_text("utf-8"))) for name in LIBRARY_FILES
     )
-
-
-_KPT_ALCOHOL_1997 = Protocol(
-    slug="kpt-alcohol-krupitsky-1997",
-    version=1,
-    title="Ketamine Psychedelic Therapy (KPT) for alcohol dependence",
-    indication="alcohol",
-    psychotherapy=(
-        "KPT in three stages: preparatory psychotherapy, the ketamine session with psychotherapeutic "
-        "facilitation, post-session integration psychotherapy"
-    ),
-    source=(
-        "Krupitsky EM, Grinenko AY. Ketamine Psychedelic Therapy (KPT): a review of the results of ten "
-        "years of research. J Psychoactive Drugs 1997;29(2):165-183."
-    ),
-    source_url="http://www.maps.org/research/ketamine/kptjpd.html",
-    reference="clinical.md §1.1",
-    sessions=(
-        _session(1, PREPARATION, "Preparatory psychotherapy", 0, 60),
-        _session(
-            2,
-            DOSING,
-            "KPT ketamine session",
-            7,
-            120,
-            DoseRule(mg_per_kg=Decimal("2.5"), route="im", max_mg_per_kg=Decimal("2.5")),
-        ),
-        _session(3, INTEGRATION, "Integration psychotherapy", 8, 60),
-    ),
-    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=1),
-    outcome=OutcomeDefinition(
-        kind="abstinence",
-        substance="alcohol",
-        window_days=365,
-        window_ends_day=7 + 365,
-        acute_phase_end_day=8,
-        description="Total abstinence from alcohol for more than one year after the ketamine session.",
-        **_ALCOHOL_HEAVY_DAY,
-    ),
-    published_result=PublishedResult(
-        outcome="Totally abstinent for more than 1 year",
-        design="Controlled, non-randomised comparison; 211 alcohol-dependent patients",
-        ketamine=ArmResult("KPT", n=111, events=73, percent=Decimal("65.8")),
-        comparator=ArmResult("Conventional treatment", n=100, events=24, percent=Decimal("24")),
-        effect="p-value not given in the sources checked; often quoted as p < 0.01 (not confirmed against the paper)",
-        source=(
-            "Krupitsky EM, Grinenko AY. J Psychoactive Drugs 1997;29(2):165-183, as summarised by Lucid "
-            "News, 'Ketamine for substance abuse: alcohol and opioids'"
-        ),
-        unverified_notes=(
-            "The count 73/111 is worked out from 66% of 111; only the percentage is in the source.",
-            "The comparator count 24/100 is worked out from 24% of 100.",
-            "p < 0.01 is not confirmed against the paper.",
-        ),
-    ),
-    unverified_notes=(
-        "The dose, 2.5 mg/kg IM in one session, is unverified against the paper's text.",
-        "Day offsets (preparation day 0, session day 7, integration day 8) and the 60-min therapy "
-        "sessions are chosen; the source describes the three stages but not their timing.",
-        "Session length 120 min is chosen (psychoactive effects last about an hour; the Spravato "
-        "2-hour observation applies).",
-        *_COMMON_NOTES,
-    ),
-)
-
-_KPT_HEROIN_2007 = Protocol(
-    slug="kpt-heroin-krupitsky-2007",
-    version=1,
-    title="Repeated KPT sessions for heroin dependence (three monthly sessions)",
-    indication="opioids",
-    psychotherapy="KPT (preparation, ketamine session, integration) with addiction counselling between sessions",
-    source=(
-        "Krupitsky EM, Burakov AM, Dunaevsky IV, Romanova TN, Slavina TY, Grinenko AY. Single versus "
-        "repeated sessions of ketamine-assisted psychotherapy for people with heroin dependence. "
-        "J Psychoactive Drugs 2007;39(1):13-19."
-    ),
-    source_url=(
-        "https://www.researchgate.net/publication/6308479_Single_Versus_Repeated_Sessions_of_"
-        "Ketamine-Assisted_Psychotherapy_for_People_with_Heroin_Dependence"
-    ),
-    reference="clinical.md §1.3",
-    sessions=(
-        _session(1, PREPARATION, "KPT preparation", 0, 60),
-        _session(
-            2,
-            DOSING,
-            "KPT session 1 (before discharge)",
-            1,
-            120,
-            DoseRule(mg_per_kg=Decimal("2.0"), route="im", max_mg_per_kg=Decimal("2.0")),
-        ),
-        _session(3, INTEGRATION, "KPT integration 1", 2, 60),
-        _session(4, INTEGRATION, "Addiction counselling 1", 29, 60),
-        _session(
-            5,
-            DOSING,
-            "KPT session 2",
-            31,
-            120,
-            DoseRule(mg_per_kg=Decimal("2.0"), route="im", max_mg_per_kg=Decimal("2.0")),
-        ),
-        _session(6, INTEGRATION, "KPT integration 2", 32, 60),
-        _session(7, INTEGRATION, "Addiction counselling 2", 59, 60),
-        _session(
-            8,
-            DOSING,
-            "KPT session 3",
-            61,
-            120,
-            DoseRule(mg_per_kg=Decimal("2.0"), route="im", max_mg_per_kg=Decimal("2.0")),
-        ),
-        _session(9, INTEGRATION, "KPT integration 3", 62, 60),
-    ),
-    limits=SessionLimits(min_days_between_dosing=28, max_dosing_sessions=3),
-    outcome=OutcomeDefinition(
-        kind="abstinence",
-        substance="opioids",
-        window_days=365,
-        window_ends_day=1 + 365,
-        acute_phase_end_day=62,
-        description="Abstinence from heroin at one year (survival analysis).",
-    ),
-    published_result=PublishedResult(
-        outcome="Abstinent at 1 year (survival analysis)",
-        design=(
-            "RCT: 59 detoxified inpatients had one KPT session, then were randomised to two more monthly "
-            "sessions or none; 53 analysed"
-        ),
-        ketamine=ArmResult("Multiple KPT (3 sessions)", n=26, events=13, percent=Decimal("50.0")),
-        comparator=ArmResult("Single KPT (1 session)", n=27, events=6, percent=Decimal("22.2")),
-        effect="p < 0.05 (survival analysis); no differences in depression, anxiety, craving or meaning in life",
-        source="Krupitsky EM, Burakov AM, Dunaevsky IV, et al. J Psychoactive Drugs 2007;39(1):13-19, abstract",
-        unverified_notes=("26 + 27 = 53 analysed of 59 randomised.",),
-    ),
-    unverified_notes=(
-        "Dose 2.0 mg/kg IM and session length 1.5-2 h are from a secondary summary (psychedelicscourses.com).",
-        "Day offsets are chosen: session 1 before discharge (day 1), then counselling and a KPT session about "
-        "monthly (days 29/31 and 59/61); the source says 'at monthly intervals'.",
-        "Minimum 28 days between dosing sessions is chosen to fit 'monthly'.",
-        "Preparation and integration lengths (60 min) are chosen.",
-        *_COMMON_NOTES,
-    ),
-)
-
-_MBRP_COCAINE_2019 = Protocol(
-    slug="ketamine-mbrp-cocaine-dakwar-2019",
-    version=1,
-    title="Single ketamine infusion with mindfulness-based relapse prevention for cocaine use disorder",
-    indication="cocaine",
-    psychotherapy="Mindfulness-based relapse prevention (MBRP), 5 weeks, starting during a 5-day inpatient stay",
-    source=(
-        "Dakwar E, Nunes EV, Hart CL, et al. A Single Ketamine Infusion Combined With Mindfulness-Based "
-        "Behavioral Modification to Treat Cocaine Dependence: A Randomized Clinical Trial. "
-        "Am J Psychiatry 2019;176(11):923-930. doi:10.1176/appi.ajp.2019.18101123"
-    ),
-    source_url="https://psychiatryonline.org/doi/full/10.1176/appi.ajp.2019.18101123",
-    reference="clinical.md §1.4",
-    sessions=(
-        _session(1, PREPARATION, "MBRP session (inpatient)", 0, 60),
-        _session(
-            2,
-            DOSING,
-            "Ketamine infusion",
-            1,
-            180,
-            DoseRule(mg_per_kg=Decimal("0.5"), route="iv", max_mg_per_kg=Decimal("0.5"), infusion_min=40),
-        ),
-        _session(3, INTEGRATION, "MBRP session (inpatient)", 2, 60),
-        *(
-            _session(4 + i, INTEGRATION, f"MBRP session (outpatient {i + 1})", day, 60)
-            for i, day in enumerate((7, 10, 14, 17, 21, 24, 28, 31))
-        ),
-    ),
-    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=1),
-    outcome=OutcomeDefinition(
-        kind="abstinence",
-        substance="cocaine",
-        window_days=14,
-        window_ends_day=35,
-        acute_phase_end_day=35,
-        description="Abstinence from cocaine in the last 2 weeks of the 5-week study (TLFB plus urine toxicology).",
-        confirmation="urine toxicology",
-    ),
-    published_result=PublishedResult(
-        outcome="Abstinent in the last 2 weeks of the study (intention to treat)",
-        design="RCT, ketamine vs midazolam 0.025 mg/kg IV, both with MBRP; 55 randomised",
-        ketamine=ArmResult("Ketamine 0.5 mg/kg IV + MBRP", n=27, events=13, percent=Decimal("48.2")),
-        comparator=ArmResult("Midazolam 0.025 mg/kg IV + MBRP", n=28, events=3, percent=Decimal("10.7")),
-        effect=(
-            "OR 5.7 (95% CI 1.3-25.1), p = .02; relapse HR 0.47 (0.24-0.92), p = .03; craving 58.1% lower; "
-            "at 6 months 12/27 (44%) of the ketamine arm abstinent vs 0 on midazolam"
-        ),
-        source="Dakwar E, Nunes EV, Hart CL, et al. Am J Psychiatry 2019;176(11):923-930, abstract (PMID 31230464)",
-        unverified_notes=(
-            "Arm sizes 27/28 and the odds ratio come from a secondary summary (novahealthrecovery.com).",
-            "The counts 13/27 and 3/28 are worked out from the percentages.",
-        ),
-    ),
-    unverified_notes=(
-        "Infusion on day 2 of the 5-day inpatient stay (offset 1) is from a secondary summary.",
-        "MBRP session count and days are chosen: the source gives a 5-week MBRP course and twice-weekly "
-        "visits for 4 weeks after discharge, not the number of MBRP sessions.",
-        "Dosing session length 180 min and 60-min MBRP sessions are chosen.",
-        *_COMMON_NOTES,
-    ),
-)
-
-_MET_ALCOHOL_2020 = Protocol(
-    slug="ketamine-met-alcohol-dakwar-2020",
-    version=1,
-    title="Single ketamine infusion with motivational enhancement therapy for alcohol use disorder",
-    indication="alcohol",
-    psychotherapy=(
-        "Motivational enhancement therapy (MET), 5 weeks; one outpatient infusion in week 2 on a quit day "
-        "at least 24 h after the last drink"
-    ),
-    source=(
-        "Dakwar E, Levin F, Hart CL, et al. A Single Ketamine Infusion Combined With Motivational "
-        "Enhancement Therapy for Alcohol Use Disorder: A Randomized Midazolam-Controlled Pilot Trial. "
-        "Am J Psychiatry 2020;177(2):125-133. doi:10.1176/appi.ajp.2019.19070684"
-    ),
-    source_url="https://psychiatryonline.org/doi/full/10.1176/appi.ajp.2019.19070684",
-    reference="clinical.md §1.5",
-    sessions=(
-        _session(1, PREPARATION, "MET session 1", 0, 60),
-        _session(2, PREPARATION, "MET session 2 (quit-day planning)", 7, 60),
-        _session(
-            3,
-            DOSING,
-            "Ketamine infusion (quit day)",
-            8,
-            180,
-            # 0.11 mg/kg bolus over 2 min, then 0.6 mg/kg over 50 min: 0.71 mg/kg over 52 min.
-            DoseRule(
-                mg_per_kg=Decimal("0.71"),
-                route="iv",
-                max_mg_per_kg=Decimal("0.71"),
-                infusion_min=52,
-                bolus_mg_per_kg=Decimal("0.11"),
-                bolus_min=2,
-            ),
-        ),
-        _session(4, INTEGRATION, "MET session 3", 14, 60),
-        _session(5, INTEGRATION, "MET session 4", 21, 60),
-        _session(6, INTEGRATION, "MET session 5", 28, 60),
-    ),
-    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=1),
-    outcome=OutcomeDefinition(
-        kind="daily_abstinence",
-        substance="alcohol",
-        window_days=21,
-        window_ends_day=8 + 21,
-        acute_phase_end_day=35,
-        description=(
-            "Daily abstinence over the 21 days after the infusion (TLFB confirmed by urine EtG), analysed "
-            "with a longitudinal logistic mixed-effects model; also time to relapse and heavy drinking days."
-        ),
-        confirmation="urine ethyl glucuronide (EtG)",
-        **_ALCOHOL_HEAVY_DAY,
-    ),
-    published_result=PublishedResult(
-        outcome="Likelihood of abstinence over the 21 days after infusion",
-        design="Randomised, midazolam-controlled pilot trial; 40 participants, mean age 53",
-        ketamine=ArmResult("Ketamine 0.71 mg/kg IV + MET", n=17),
-        comparator=ArmResult("Midazolam 0.025 mg/kg + MET", n=23),
-        effect=(
-            "Ketamine significantly increased the likelihood of abstinence, delayed the time to relapse and "
-            "reduced the likelihood of heavy drinking days (abstract); no removals for adverse events"
-        ),
-        source="Dakwar E, Levin F, Hart CL, et al. Am J Psychiatry 2020;177(2):125-133, abstract (doi:10.1176/appi.ajp.2019.19070684)",
-        unverified_notes=(
-            "Numerical effect sizes (ORs, HR, p-values) were not found in the sources consulted.",
-        ),
-    ),
-    unverified_notes=(
-        "The bolus/infusion split (0.11 mg/kg over 2 min + 0.6 mg/kg over 50 min) is from the Blossom "
-        "trial page (moreblossom.com), not the paper itself.",
-        "MET session count and days are chosen (weekly for 5 weeks, infusion on day 8 in week 2); the "
-        "source gives a 5-week course with the infusion in week 2.",
-        "The rule 'at least 24 h after the last drink' is not encoded; the day-of breath alcohol check applies.",
-        "Dosing session length 180 min and 60-min MET sessions are chosen.",
-        *_COMMON_NOTES,
-    ),
-)
-
-_KARE_ALCOHOL_2022 = Protocol(
-    slug="kare-alcohol-grabski-2022",
-    version=1,
-    title="KARE: three ketamine infusions with relapse-prevention therapy for alcohol use disorder",
-    indication="alcohol",
-    psychotherapy="Manualised KARE therapy (mindfulness-based relapse prevention), 7 sessions of 1.5 h",
-    source=(
-        "Grabski M, McAndrew A, Lawn W, et al. Adjunctive Ketamine With Relapse Prevention-Based "
-        "Psychological Therapy in the Treatment of Alcohol Use Disorder. Am J Psychiatry "
-        "2022;179(2):152-162. doi:10.1176/appi.ajp.2021.21030277"
-    ),
-    source_url="https://psychiatryonline.org/doi/full/10.1176/appi.ajp.2021.21030277",
-    reference="clinical.md §1.6",
-    sessions=(
-        _session(1, PREPARATION, "KARE therapy session 1", 0, 90),
-        _session(
-            2,
-            DOSING,
-            "Ketamine infusion 1",
-            7,
-            180,
-            DoseRule(mg_per_kg=Decimal("0.8"), route="iv", max_mg_per_kg=Decimal("0.8"), infusion_min=40),
-        ),
-        _session(3, INTEGRATION, "KARE therapy session 2", 8, 90),
-        _session(4, INTEGRATION, "KARE therapy session 3", 14, 90),
-        _session(
-            5,
-            DOSING,
-            "Ketamine infusion 2",
-            21,
-            180,
-            DoseRule(mg_per_kg=Decimal("0.8"), route="iv", max_mg_per_kg=Decimal("0.8"), infusion_min=40),
-        ),
-        _session(6, INTEGRATION, "KARE therapy session 4", 22, 90),
-        _session(7, INTEGRATION, "KARE therapy session 5", 28, 90),
-        _session(
-            8,
-            DOSING,
-            "Ketamine infusion 3",
-            35,
-            180,
-            DoseRule(mg_per_kg=Decimal("0.8"), route="iv", max_mg_per_kg=Decimal("0.8"), infusion_min=40),
-        ),
-        _session(9, INTEGRATION, "KARE therapy session 6", 36, 90),
-        _session(10, INTEGRATION, "KARE therapy session 7", 42, 90),
-    ),
-    limits=SessionLimits(min_days_between_dosing=7, max_dosing_sessions=3),
-    outcome=OutcomeDefinition(
-        kind="percent_days_abstinent",
-        substance="alcohol",
-        window_days=180,
-        window_ends_day=42 + 180,
-        acute_phase_end_day=42,
-        description="Self-reported percentage of days abstinent (PDA) and confirmed relapse, at 6 months.",
-        **_ALCOHOL_HEAVY_DAY,
-    ),
-    published_result=PublishedResult(
-        outcome="Percentage of days abstinent at 6 months",
-        design=(
-            "Phase 2, double-blind, placebo-controlled 2×2 factorial (ketamine or saline × therapy or "
-            "education); 96 participants: 24 / 24 / 23 / 25"
-        ),
-        ketamine=ArmResult("Ketamine 0.8 mg/kg IV (with therapy or education)", n=48),
-        comparator=ArmResult("Saline placebo (with therapy or education)", n=48),
-        effect=(
-            "PDA ketamine vs placebo +10.1% (95% CI 1.1-19.0); ketamine + therapy vs saline + education "
-            "+15.9% (3.8-28.1); relapse OR 0.80 (0.31-2.10), not significant; ketamine + therapy abstinent "
-            "on 162 of 180 days"
-        ),
-        source=(
-            "Grabski M, McAndrew A, Lawn W, et al. Am J Psychiatry 2022;179(2):152-162, abstract "
-            "(doi:10.1176/appi.ajp.2021.21030277); arm sizes and relapse OR from a Psychiatry Advisor summary"
-        ),
-        unverified_notes=(
-            "Press summaries give 86-87% abstinent days for ketamine + therapy; 162/180 = 90%, so those are "
-            "probably group means.",
-        ),
-    ),
-    unverified_notes=(
-        "Infusions at visits 2, 4 and 6 spaced 1-3 weeks apart (Psychiatry Advisor); weekly visits with "
-        "infusions two weeks apart (days 7, 21, 35) are chosen.",
-        "Therapy after an infusion is placed the next day (chosen); the source does not say.",
-        "The outcome window (180 days ending 6 months after the last therapy session) is chosen; the "
-        "source says 'at 6 months'.",
-        "Heavy-day thresholds are in US standard drinks (FDA); KARE reported UK units.",
-        "Dosing session length 180 min is chosen.",
-        *_COMMON_NOTES,
-    ),
-)
-
-_LIBRARY: tuple[Protocol, ...] = (
-    _KPT_ALCOHOL_1997,
-    _KPT_HEROIN_2007,
-    _MBRP_COCAINE_2019,
-    _MET_ALCOHOL_2020,
-    _KARE_ALCOHOL_2022,
-)
 
 
 def protocol_library() -> tuple[Protocol, ...]:
     """Every shipped protocol (each at version 1), in the order of clinical.md §1."""
-    return _LIBRARY
+    return _library()
 
 
 def get_protocol(slug: str, version: int | None = None) -> Protocol:
@@ -1464,9 +1128,9 @@ def get_protocol(slug: str, version: int | None = None) -> Protocol:
     """
     if not isinstance(slug, str):
         raise DomainError("unknown_protocol", f"Unknown protocol {slug!r}.", field="slug")
-    matches = [p for p in _LIBRARY if p.slug == slug]
+    matches = [p for p in _library() if p.slug == slug]
     if not matches:
-        known = ", ".join(p.slug for p in _LIBRARY)
+        known = ", ".join(p.slug for p in _library())
         raise DomainError("unknown_protocol", f"Unknown protocol {slug!r}; known: {known}.", field="slug")
     if version is None:
         return max(matches, key=lambda p: p.version)

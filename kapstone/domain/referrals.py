@@ -224,17 +224,6 @@ def new_reference(choose: Callable[[str], str]) -> str:
     return "R-" + "".join(choose(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
-def normalise_reference(text: str) -> str | None:
-    """A typed reference in its canonical form, or None when it cannot be one."""
-    cleaned = "".join(text.split()).upper()
-    if not cleaned.startswith("R-"):
-        cleaned = "R-" + cleaned.removeprefix("R")
-    body = cleaned[2:]
-    if len(body) != REFERENCE_LENGTH or any(c not in REFERENCE_ALPHABET for c in body):
-        return None
-    return cleaned
-
-
 # --- From the pre-screen to the full screening ---------------------------------------------------
 
 

@@ -406,25 +406,6 @@ def calculate_posting(
     return Posting(kind, amount, stock_effect, stock_after, hand_effect, hand_after)
 
 
-def replay_balances(effects_mg: Iterable[Decimal], *, opening_mg: Decimal = Decimal("0")) -> list[Decimal]:
-    """The running balance after each signed effect, in order; refuses a negative balance.
-
-    Used to verify that a lot's stored balance equals the sum of its entries and to compute a
-    balance as of a past moment (the biennial inventory). Raises DomainError
-    ``negative_balance`` naming the position (1-based) where the balance would go negative.
-    """
-    balance = opening_mg
-    running: list[Decimal] = []
-    for position, effect in enumerate(effects_mg, start=1):
-        balance += effect
-        if balance < 0:
-            raise DomainError(
-                "negative_balance", f"The register goes negative at entry {position} ({_fmt(balance)} mg)."
-            )
-        running.append(balance)
-    return running
-
-
 # --- Register order -------------------------------------------------------------------------------
 #
 # A lot's register has ONE order: the time each entry happened (``occurred_at``), then the order

@@ -41,16 +41,6 @@ RELATIVE = "relative"
 SEVERITY_DECISION: dict[str, str] = {ABSOLUTE: INELIGIBLE, DEFER: DEFERRED, RELATIVE: NEEDS_REVIEW}
 
 
-def decision_rank(decision: str) -> int:
-    """Position of ``decision`` from best (0, eligible) to worst (3, ineligible).
-
-    Refuses an unknown decision with DomainError ``unknown_decision``.
-    """
-    if decision not in DECISIONS:
-        raise DomainError("unknown_decision", f"Unknown eligibility decision {decision!r}.", field="decision")
-    return DECISIONS.index(decision)
-
-
 # --- Sources -------------------------------------------------------------------------------------
 
 _SPRAVATO_PI = "Spravato (esketamine) nasal spray prescribing information (FDA label)"

@@ -86,10 +86,6 @@ def register_start_gate(key: str, gate: StartGate) -> None:
     _START_GATES[key] = gate
 
 
-def unregister_start_gate(key: str) -> None:
-    _START_GATES.pop(key, None)
-
-
 def start_objections(session: Any, started_at: datetime) -> list[StartObjection]:
     """Every objection the gates raise to starting an administration in ``session`` at
     ``started_at`` (gates in key order)."""

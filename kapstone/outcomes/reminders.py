@@ -22,10 +22,6 @@ def register_reminder_source(key: str, source: ReminderSource) -> None:
     _SOURCES[key] = source
 
 
-def unregister_reminder_source(key: str) -> None:
-    _SOURCES.pop(key, None)
-
-
 def reminder_sources_run(*, base_url: str, dry_run: bool) -> dict[str, dict[str, Any]]:
     """Run every source (in key order); their summaries by key."""
     return {key: _SOURCES[key](base_url=base_url, dry_run=dry_run) for key in sorted(_SOURCES)}

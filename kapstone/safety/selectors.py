@@ -22,7 +22,12 @@ from django.http import Http404
 from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
-from kapstone.domain.monitoring import CravingScore, DependenceReview, DoseRecord, evaluate_dependence
+from kapstone.domain.monitoring.dependence import (
+    CravingScore,
+    DependenceReview,
+    DoseRecord,
+    evaluate_dependence,
+)
 from kapstone.dosing.models import DoseOrder, OrderStatus
 from kapstone.outcomes.models import ToxicologyResultValue, ToxicologyTest
 from kapstone.patients.models import Patient

@@ -673,3 +673,32 @@ def test_accepts_values_at_the_bounds() -> None:
     validate_protocol(replace(p, day_of=replace(p.day_of, bp_defer_diastolic_at_mmhg=150)))
     validate_protocol(replace(p, outcome=replace(p.outcome, window_ends_day=180)))
     validate_protocol(with_session(p, 9, day_offset=1830))
+
+
+# --- the library's data files ------------------------------------------------------------------
+
+
+def test_every_library_file_is_listed_and_is_exactly_what_its_protocol_writes() -> None:
+    from importlib import resources
+
+    from kapstone.domain.protocols import LIBRARY_FILES
+
+    folder = resources.files("kapstone.domain").joinpath("data", "protocols")
+    on_disk = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json"))
+    assert on_disk == sorted(LIBRARY_FILES)  # a file not listed would never load
+    for name, protocol in zip(LIBRARY_FILES, protocol_library(), strict=True):
+        assert name == f"{protocol.slug}.v{protocol.version}.json"
+        text = folder.joinpath(name).read_text("utf-8")
+        assert json.loads(text) == protocol_to_dict(protocol)  # no field the parser dropped or added
+
+
+def test_a_library_file_with_a_mistyped_field_is_refused_naming_it() -> None:
+    from importlib import resources
+
+    folder = resources.files("kapstone.domain").joinpath("data", "protocols")
+    data = json.loads(folder.joinpath("kare-alcohol-grabski-2022.v1.json").read_text("utf-8"))
+    data["limits"]["max_dosing_sessions"] = "3"
+    with pytest.raises(DomainError) as caught:
+        protocol_from_dict(data)
+    assert (caught.value.code, caught.value.field) == ("invalid_protocol_field", "limits.max_dosing_sessions")
+    assert caught.value.message == "limits.max_dosing_sessions must be a whole number, got '3'."

@@ -18,7 +18,6 @@ from kapstone.domain.screening import (
     SCREENING_RULES,
     ScreeningThresholds,
     check_eligibility,
-    decision_rank,
 )
 
 
@@ -303,13 +302,6 @@ def test_refused_value_is_named_in_the_message() -> None:
     assert "301" in refusal(clean(systolic_bp=301)).message
 
 
-def test_decision_rank_orders_decisions_and_refuses_unknown() -> None:
-    assert [decision_rank(d) for d in ("eligible", "needs_review", "deferred", "ineligible")] == [0, 1, 2, 3]
-    with pytest.raises(DomainError) as caught:
-        decision_rank("maybe")
-    assert caught.value.code == "unknown_decision"
-
-
 # --- properties ------------------------------------------------------------------------------
 
 
@@ -328,7 +320,7 @@ def answer_sets(draw: st.DrawFn) -> dict[str, object]:
 def test_a_yes_answer_never_improves_the_decision(answers: dict[str, object], flip: str) -> None:
     before = check_eligibility({**answers, flip: False})
     after = check_eligibility({**answers, flip: True})
-    assert decision_rank(after.decision) >= decision_rank(before.decision)
+    assert DECISIONS.index(after.decision) >= DECISIONS.index(before.decision)
     assert set(before.codes) <= set(after.codes)
 
 
@@ -342,7 +334,7 @@ def test_higher_blood_pressure_never_improves_the_decision(
     diastolic = min(int(answers["diastolic_bp"]) + diastolic_rise, 200, systolic - 1)  # type: ignore[call-overload]
     diastolic = max(diastolic, int(answers["diastolic_bp"]))  # type: ignore[call-overload]
     after = check_eligibility({**answers, "systolic_bp": systolic, "diastolic_bp": diastolic})
-    assert decision_rank(after.decision) >= decision_rank(before.decision)
+    assert DECISIONS.index(after.decision) >= DECISIONS.index(before.decision)
 
 
 @settings(max_examples=150, deadline=None)

@@ -1,0 +1,114 @@
+"""Severities, check statuses and small input helpers shared by the monitoring rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from kapstone.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from kapstone.domain.monitoring.observations import ObservationDefinition
+
+WARNING = "warning"
+CRITICAL = "critical"
+SEVERITIES = (WARNING, CRITICAL)
+_SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
+
+STATUS_DONE = "done"
+STATUS_DUE = "due"
+STATUS_OVERDUE = "overdue"
+
+_HUNDRED = Decimal(100)
+_MINUTE = timedelta(minutes=1)
+
+
+# --- Small input helpers ---------------------------------------------------------------------------
+
+
+def _fmt(value: Decimal | int) -> str:
+    """A number as a clinician writes it: ``185``, ``37.5`` (no exponent, no trailing zeros)."""
+    number = Decimal(value).normalize()
+    if number == number.to_integral_value():
+        return str(number.quantize(Decimal(1)))
+    return format(number, "f")
+
+
+def _number(value: object) -> Decimal | None:
+    """``value`` as a finite Decimal, or None when it is not a number (bool is not a number)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, Decimal):
+            result = value
+        elif isinstance(value, int):
+            result = Decimal(value)
+        elif isinstance(value, float):
+            # Through str, so 37.2 stays 37.2 and not its binary expansion.
+            result = Decimal(str(value))
+        elif isinstance(value, str):
+            result = Decimal(value.strip())
+        else:
+            return None
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result.is_finite() else None
+
+
+def _non_negative_threshold(name: str, raw: object) -> Decimal:
+    """A threshold parameter as a Decimal; refuses a non-number or a negative one."""
+    value = _number(raw)
+    if value is None or value < 0:
+        raise DomainError(
+            "invalid_thresholds", f"{name} must be a non-negative number, got {raw!r}.", field=name
+        )
+    return value
+
+
+def _decimal_arg(value: object, *, field: str, code: str = "invalid_number") -> Decimal:
+    result = _number(value)
+    if result is None:
+        raise DomainError(code, f"{field} must be a finite number, got {value!r}.", field=field)
+    return result
+
+
+def _int_arg(value: object, *, field: str, code: str = "invalid_number", minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DomainError(code, f"{field} must be a whole number, got {value!r}.", field=field)
+    if value < minimum:
+        raise DomainError(code, f"{field} must be at least {minimum}, got {value}.", field=field)
+    return value
+
+
+def _bool_arg(value: object, *, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise DomainError("invalid_argument", f"{field} must be true or false, got {value!r}.", field=field)
+    return value
+
+
+def _aware(value: object, *, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise DomainError("invalid_datetime", f"{field} must be a datetime, got {value!r}.", field=field)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DomainError("naive_datetime", f"{field} must carry a time zone.", field=field)
+    return value
+
+
+def _optional_aware(value: object, *, field: str) -> datetime | None:
+    return None if value is None else _aware(value, field=field)
+
+
+def _sequence(value: object, *, field: str, code: str) -> Sequence[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise DomainError(code, f"{field} must be a list, got {type(value).__name__}.", field=field)
+    return value
+
+
+def _with_unit(value: Decimal, definition: ObservationDefinition) -> str:
+    return f"{_fmt(value)} {definition.unit_display}".rstrip()
+
+
+def _minutes_between(start: datetime, end: datetime) -> Decimal:
+    return Decimal((end - start).total_seconds()) / Decimal(60)

@@ -133,7 +133,11 @@ def day_values(today: date) -> list[date]:
     values = []
     for back in QUARTERS_BACK:
         start = quarter_back(today, back)
-        values += [start + timedelta(days=1), start + timedelta(days=45), quarter_end(start) - timedelta(days=1)]
+        values += [
+            start + timedelta(days=1),
+            start + timedelta(days=45),
+            quarter_end(start) - timedelta(days=1),
+        ]
     return values
 
 
@@ -156,7 +160,9 @@ def researcher_queries(today: date, clinic_ids: list[int]) -> list[dict[str, str
     for first in starts:
         for last in starts:
             if last >= first:
-                queries.append({"enrolled_from": first.isoformat(), "enrolled_to": quarter_end(last).isoformat()})
+                queries.append(
+                    {"enrolled_from": first.isoformat(), "enrolled_to": quarter_end(last).isoformat()}
+                )
     for pk in clinic_ids:
         for start in starts:
             queries.append({"clinic": str(pk), "enrolled_from": start.isoformat()})
@@ -207,7 +213,11 @@ def report_cells(report, chosen, responses, where: str):
         label = f"{where}: abstinence {row['group']}"
         yield ids(closed), row["n"], f"{label} n"
         yield ids(o for o in closed if o.abstinence == "abstinent"), row["abstinent"], f"{label} abstinent"
-        yield ids(o for o in closed if o.abstinence != "abstinent"), row["not_abstinent"], f"{label} not abstinent"
+        yield (
+            ids(o for o in closed if o.abstinence != "abstinent"),
+            row["not_abstinent"],
+            f"{label} not abstinent",
+        )
         yield ids(o for o in closed if o.abstinence == "unknown"), row["missing"], f"{label} missing"
     for row in report.survival:
         rows = in_group[row["group"]]
@@ -239,7 +249,11 @@ def report_cells(report, chosen, responses, where: str):
                     if (o.course_id, trajectory["instrument"], row["months"]) in responses
                 ]
                 shown = "–" if cell is None else cell["n"]  # "–": nobody answered
-                yield ids(answered), shown, f"{where}: {trajectory['instrument']} {label} month {row['months']} n"
+                yield (
+                    ids(answered),
+                    shown,
+                    f"{where}: {trajectory['instrument']} {label} month {row['months']} n",
+                )
 
 
 def shown_range(value, rounded_to: int | None) -> tuple[int, int] | None:
@@ -280,13 +294,13 @@ def derivable_small_counts(known: dict[frozenset, tuple[int, int, str]]) -> list
     return found
 
 
-def test_no_small_count_can_be_derived_from_two_researcher_reports(as_user, bob, adam, clinic_a, clinic_b, cohort):
+def test_no_small_count_can_be_derived_from_two_researcher_reports(
+    as_user, bob, adam, clinic_a, clinic_b, cohort
+):
     today = cohort
     truth = cohort_assemble(user=adam, filters=CohortFilter(), today=today).outcomes
     assert len(truth) == 80
-    responses = set(
-        QuestionnaireResponse.objects.values_list("course_id", "instrument", "time_point_months")
-    )
+    responses = set(QuestionnaireResponse.objects.values_list("course_id", "instrument", "time_point_months"))
     client = as_user(bob)
     known: dict[frozenset, tuple[int, int, str]] = {}
     shown_reports = 0

@@ -55,14 +55,12 @@ from kapstone.research.small_counts import (
     SMALL_CELL,
     SUPPRESSED,
     SURVIVAL_DECIMALS,
-    WITHHELD,
     part_count,
     rounded_estimate,
     rounded_table,
     shown_count,
 )
 
-__all__ = ["SMALL_CELL", "SUPPRESSED", "WITHHELD", "cohort_report_for_user"]
 #: Instruments drawn first on the report (the rest follow by code).
 TRAJECTORY_ORDER = ("phq-9", "pacs", "gad-7", "audit", "audit-c", "dast-10")
 #: Days at which the numbers at risk are shown under the Kaplan–Meier plot.

@@ -84,6 +84,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "kapstone.accounts.middleware.NoStoreMiddleware",
+    # Inside the others, so that it sees the handler's own 404/500 pages: under /api/v1 those
+    # become the API's JSON error shape.
+    "kapstone.api.middleware.ApiJsonErrorsMiddleware",
     # Axes must come last: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -296,5 +299,3 @@ LOGGING = {
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
-
-NINJA_PAGINATION_PER_PAGE = 100

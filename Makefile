@@ -37,4 +37,4 @@ lint: install
 	$(PY) -m ruff format --check kapstone tests bench
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* test-artifacts
+	rm -rf $(VENV) var/*.sqlite3* var/audit-checkpoints.log test-artifacts

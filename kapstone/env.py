@@ -75,6 +75,43 @@ def env_secret(name: str) -> str | None:
     return env_str(name)
 
 
+def parse_keys(name: str, raw: str | None, *, min_length: int) -> list[str]:
+    """Secret keys read from ``KAPSTONE_<name>`` (or its ``_FILE``): separated by white space or
+    one a line, a line starting with ``#`` being a comment. Each must have at least ``min_length``
+    characters. The message never shows a key."""
+    keys: list[str] = []
+    for line in (raw or "").splitlines():
+        if not line.strip().startswith("#"):
+            keys.extend(line.split())
+    for number, key in enumerate(keys, start=1):
+        if len(key) < min_length:
+            raise ImproperlyConfigured(
+                f"{PREFIX}{name} (or {PREFIX}{name}_FILE): key {number} has {len(key)} characters; "
+                f"at least {min_length} are needed."
+            )
+    return keys
+
+
+def parse_path(raw: str | None, default: Path, *, base_dir: Path) -> Path:
+    """A file path; a relative one is relative to the project directory (like the SQLite URL)."""
+    path = Path(raw) if raw else default
+    return path if path.is_absolute() else base_dir / path
+
+
+def parse_syslog_address(name: str, raw: str | None) -> str | tuple[str, int] | None:
+    """Empty: off. ``/dev/log`` (a path: the local syslog socket) or ``host:port`` (UDP)."""
+    if not raw:
+        return None
+    if raw.startswith("/"):
+        return raw
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ImproperlyConfigured(
+            f"{PREFIX}{name}={raw!r}: use a socket path such as /dev/log, or host:port (UDP)."
+        )
+    return host.strip("[]"), int(port)
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
     engine: str

@@ -13,7 +13,17 @@ from pathlib import Path
 import plotly
 from django.core.exceptions import ImproperlyConfigured
 
-from kapstone.env import env_bool, env_int, env_list, env_secret, env_str, parse_database_url
+from kapstone.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    parse_database_url,
+    parse_keys,
+    parse_path,
+    parse_syslog_address,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -74,6 +84,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "kapstone.accounts.middleware.NoStoreMiddleware",
+    # Inside the others, so that it sees the handler's own 404/500 pages: under /api/v1 those
+    # become the API's JSON error shape.
+    "kapstone.api.middleware.ApiJsonErrorsMiddleware",
     # Axes must come last: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -107,6 +120,28 @@ _db = parse_database_url(DATABASE_URL, base_dir=BASE_DIR)
 DATABASES = {"default": _db.settings}
 DATABASE_VENDOR = _db.engine
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Audit trail ----------------------------------------------------------------------------
+# kapstone/audit/keys.py and checkpoints.py; the threat model is in docs/architecture.md.
+# The audit chain is an HMAC-SHA-256 chain under this key, which is never stored in the database.
+# Production without it fails `check --deploy` (kapstone.E001) and refuses to write audit events;
+# development (KAPSTONE_DEV=1) without it uses a key generated on first use in AUDIT_DEV_KEY_FILE.
+_audit_keys = parse_keys("AUDIT_KEY", env_secret("AUDIT_KEY"), min_length=32)
+if len(_audit_keys) > 1:
+    raise ImproperlyConfigured(
+        "KAPSTONE_AUDIT_KEY (or KAPSTONE_AUDIT_KEY_FILE) holds more than one key; "
+        "earlier keys belong in KAPSTONE_AUDIT_OLD_KEYS_FILE."
+    )
+AUDIT_KEY = _audit_keys[0] if _audit_keys else None
+# Keys of earlier segments of the chain (after a rotation), so that `audit verify` can check them.
+AUDIT_OLD_KEYS = parse_keys("AUDIT_OLD_KEYS", env_secret("AUDIT_OLD_KEYS"), min_length=32)
+AUDIT_DEV_KEY_FILE = BASE_DIR / "var" / "audit-dev.key"
+# Checkpoints anchor the chain outside the database: a line every N events and every hour.
+AUDIT_CHECKPOINT_FILE = parse_path(
+    env_str("AUDIT_CHECKPOINT_FILE"), BASE_DIR / "var" / "audit-checkpoints.log", base_dir=BASE_DIR
+)
+AUDIT_CHECKPOINT_EVERY = env_int("AUDIT_CHECKPOINT_EVERY", 1000, minimum=1, maximum=1_000_000)
+AUDIT_CHECKPOINT_SYSLOG = parse_syslog_address("AUDIT_CHECKPOINT_SYSLOG", env_str("AUDIT_CHECKPOINT_SYSLOG"))
 
 # --- Authentication -------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -264,5 +299,3 @@ LOGGING = {
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
-
-NINJA_PAGINATION_PER_PAGE = 100

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from kapstone import views
-from kapstone.api.api import api
+from kapstone.api.api import API_PREFIX, api
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,7 +21,7 @@ urlpatterns = [
     path("referrals/", include("kapstone.portal.staff_urls")),
     path("patients/<int:patient_id>/portal/", include("kapstone.portal.account_urls")),
     path("consent-documents/", include("kapstone.portal.consent_urls")),
-    path("api/v1/", api.urls),
+    path(API_PREFIX.lstrip("/"), api.urls),
 ]
 
 handler400 = "kapstone.views.bad_request"

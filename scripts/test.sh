@@ -39,6 +39,7 @@ KAPSTONE_DEV=1 "$PY" -m kapstone makemigrations --check --dry-run || fail "makem
 stage "deploy check with production-like settings"
 env -u KAPSTONE_DEV -u KAPSTONE_MFA_REQUIRED \
   KAPSTONE_SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 60)" \
+  KAPSTONE_AUDIT_KEY="ci-audit-$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 48)" \
   KAPSTONE_ALLOWED_HOSTS=kapstone.example.org \
   KAPSTONE_DATABASE_URL="sqlite:///var/deploy-check.sqlite3" \
   "$PY" -m kapstone check --deploy --fail-level WARNING || fail "check --deploy"

@@ -7,6 +7,7 @@ terry   therapist, clinic A           carol   prescriber, clinic B (a stranger t
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import pytest
@@ -30,6 +31,20 @@ def _fast_password_hashing(settings):
     spend minutes on it. Tests hash with MD5; test_passwords_are_hashed_with_argon2 checks the
     production setting itself."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def _audit_checkpoint_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("audit-checkpoints")
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_of_this_test_only(settings, _audit_checkpoint_dir, request):
+    """Each test writes audit checkpoints (kapstone/audit/checkpoints.py) to a file of its own.
+    Every test starts with an empty audit table, so another test's checkpoints (or a developer's
+    under var/) would make ``audit verify`` report events missing."""
+    name = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:24]
+    settings.AUDIT_CHECKPOINT_FILE = _audit_checkpoint_dir / f"{name}.log"
 
 
 @pytest.fixture(autouse=True, scope="session")

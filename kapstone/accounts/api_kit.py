@@ -7,15 +7,18 @@ NinjaAPI itself, which mounts those routers, lives at the top in ``kapstone.api`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import wraps
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from ninja.constants import NOT_SET
-from ninja.errors import HttpError
+from ninja.errors import ConfigError, HttpError
+from ninja.pagination import PaginationBase, paginate
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
@@ -76,11 +79,16 @@ class GuardedBearer(BearerToken):
 
 class KapstoneRouter(Router):
     """A router whose operations authenticate with their own access rule (``kapstone_auth``,
-    set by ``api_roles`` and the portal's ``api_patient``) unless given ``auth=`` explicitly."""
+    set by ``api_roles`` and the portal's ``api_patient``) unless given ``auth=`` explicitly,
+    and declare in the OpenAPI document every error status they can answer (``ERROR_STATUSES``)
+    with the one error schema, so that no operation has to list them by hand."""
 
     def add_api_operation(self, path: str, methods: list[str], view_func: Callable, **kwargs: Any) -> None:
         if kwargs.get("auth", NOT_SET) is NOT_SET and hasattr(view_func, "kapstone_auth"):
             kwargs["auth"] = view_func.kapstone_auth
+        kwargs["response"] = with_error_responses(
+            kwargs.get("response", NOT_SET), public=kwargs.get("auth") is None
+        )
         super().add_api_operation(path, methods, view_func, **kwargs)
 
 
@@ -133,9 +141,13 @@ def text(max_length: int, *, min_length: int = 0) -> type[str]:
     ]
 
 
-#: Query and path values, bounded as the web forms bound them (kapstone/forms.py): a number the
-#: database cannot hold or a date at the edge of Python's range is a 422, never a 500.
-RecordId = Annotated[int, Field(ge=1, le=RECORD_ID_MAX)]
+#: Every record id an operation reads, in its path, its query or its body: a whole number from 1
+#: to the largest the databases hold (kapstone/forms.py). Out of range it is a 422 naming the
+#: field (query, body), or the 404 of a missing record (path; ``kapstone.api`` maps it), never
+#: the 500 of an OverflowError. tests/api/test_record_ids.py checks that every id is this type.
+RecordId = Annotated[int, Field(ge=1, le=RECORD_ID_MAX, description=f"A record id, 1 to {RECORD_ID_MAX}.")]
+#: Query values, bounded as the web forms bound them: a date at the edge of Python's range is a
+#: 422, never a 500.
 FilterDate = Annotated[date, Field(ge=EARLIEST_DATE, le=LATEST_DATE)]
 FilterText = Annotated[
     str,
@@ -150,11 +162,113 @@ class StrictSchema(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
-class ErrorBody(Schema):
+class ErrorItem(Schema):
     code: str
     message: str
-    field: str | None = None
+    field: str | None
+
+
+class ErrorBody(ErrorItem):
+    #: Only when several refusals were found together (a vitals batch): all of them, the first
+    #: being the one above (``DomainErrors.as_dict``).
+    errors: list[ErrorItem] | None = None
 
 
 class ErrorOut(Schema):
+    """The one error shape of the API (docs/api.md, "Errors")."""
+
     error: ErrorBody
+
+
+#: The error statuses an operation can answer, declared for each with ``ErrorOut``: a malformed
+#: or oversized body (400), no valid token (401), a role without the right (403), a record
+#: missing or another clinic's (404), a state that refuses the request (409), an input or a rule
+#: that refuses it (422). The public operations need no token and are rate-limited (429).
+ERROR_STATUSES = (400, 401, 403, 404, 409, 422)
+PUBLIC_ERROR_STATUSES = (400, 404, 409, 422, 429)
+
+
+def with_error_responses(response: Any, *, public: bool) -> dict[Any, Any]:
+    """``response`` (a schema, or a dict of status to schema) with the error statuses added."""
+    if response is NOT_SET:
+        raise ConfigError("Declare the response schema of every API operation (response=…).")
+    declared = dict(response) if isinstance(response, dict) else {200: response}
+    for status in PUBLIC_ERROR_STATUSES if public else ERROR_STATUSES:
+        declared.setdefault(status, ErrorOut)
+    return declared
+
+
+# --- Lists ------------------------------------------------------------------------------------
+
+#: How many rows a list answers when ``limit`` is not given, and the most it answers (docs/api.md,
+#: "Lists"). The audit trail used to stop silently at 500 rows: a list now says how many there are.
+PAGE_LIMIT_DEFAULT = 100
+PAGE_LIMIT_MAX = 500
+
+
+class PageQuery(Schema):
+    limit: int = Field(
+        PAGE_LIMIT_DEFAULT, ge=1, le=PAGE_LIMIT_MAX, description=f"Rows to answer, 1 to {PAGE_LIMIT_MAX}."
+    )
+    offset: int = Field(
+        0, ge=0, le=RECORD_ID_MAX, description="Rows to skip, in the list's order (0 = from the first)."
+    )
+
+
+class Page(NamedTuple):
+    """A page a selector read (and audited) itself: its rows and how many match in all."""
+
+    items: Sequence[Any]
+    count: int
+
+
+def _window(rows: Any, query: PageQuery) -> Page:
+    if isinstance(rows, Page):
+        return rows
+    count = rows.count() if isinstance(rows, QuerySet) else len(rows)
+    return Page(list(rows[query.offset : query.offset + query.limit]), count)
+
+
+class LimitOffset(PaginationBase):
+    """django-ninja's limit/offset pagination, with our bounds: the answer is ``{"items",
+    "count"}``. The operation returns its rows in their documented order (a list or a queryset,
+    cut here) or, when its selector reads one page itself, a :class:`Page` for the window it is
+    given (``paginated(window=True)``: the view takes ``**kwargs`` and reads ``kwargs["page"]``)."""
+
+    Input = PageQuery
+
+    def paginate_queryset(
+        self, queryset: Any, pagination: PageQuery, request: HttpRequest, **params: Any
+    ) -> Any:
+        return _window(queryset, pagination)._asdict()
+
+
+class LimitOffsetArray(LimitOffset):
+    """The same for a list whose bare JSON array an issue pins: the answer stays the array and the
+    count goes in the ``X-Total-Count`` header. The operation takes ``response: HttpResponse``."""
+
+    Output = None  # type: ignore[assignment]
+
+    def paginate_queryset(
+        self, queryset: Any, pagination: PageQuery, request: HttpRequest, **params: Any
+    ) -> Any:
+        page = _window(queryset, pagination)
+        params["response"]["X-Total-Count"] = str(page.count)
+        return list(page.items)
+
+
+def paginated(func: Callable | None = None, *, window: bool = False, array: bool = False) -> Callable:
+    """Page a list operation (put it under ``api_roles``). ``window``: the view is given the page
+    asked for (``kwargs["page"]``, a :class:`PageQuery`) and returns a :class:`Page`. ``array``:
+    keep a pinned bare array (:class:`LimitOffsetArray`; the view takes ``response: HttpResponse``)."""
+    pagination = paginate(
+        LimitOffsetArray if array else LimitOffset, pass_parameter="page" if window else None
+    )
+
+    def decorate(view: Callable) -> Callable:
+        annotations = [p.annotation for p in inspect.signature(view).parameters.values()]
+        if array and not any(a in (HttpResponse, "HttpResponse") for a in annotations):
+            raise ConfigError(f"{view.__name__} is paged as an array: it takes `response: HttpResponse`.")
+        return pagination(view)
+
+    return decorate(func) if func is not None else decorate

@@ -17,6 +17,9 @@ from kapstone.domain.errors import DomainError, DomainErrors, WorkflowConflict
 
 logger = logging.getLogger("kapstone.api")
 
+#: Where the API is served (kapstone/urls.py); everything under it answers JSON.
+API_PREFIX = "/api/v1/"
+
 api = NinjaAPI(
     title="Kapstone API",
     version="1",
@@ -59,6 +62,10 @@ def _field_of(loc: list[Any]) -> str | None:
 
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    if any(list(error.get("loc", []))[:1] == ["path"] for error in exc.errors):
+        # A path value no record can have (an id beyond the database's integers): the same 404
+        # as a record that does not exist, whatever the query and the body say.
+        return _not_found(request, Http404())
     first = exc.errors[0] if exc.errors else {}
     kind = first.get("type", "")
     code = _PYDANTIC_CODES.get(kind, "invalid_value")
@@ -83,11 +90,24 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     )
 
 
+#: The code of an answer by its status where nothing more specific is known (docs/api.md).
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    codes = {400: "invalid_json", 403: "forbidden", 405: "method_not_allowed", 429: "too_many_requests"}
-    message = "The request body is not valid JSON." if exc.status_code == 400 else str(exc)
-    return error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    if exc.status_code == 400:
+        return error_response(request, 400, "invalid_json", "The request body is not valid JSON.")
+    return error_response(request, exc.status_code, STATUS_CODES.get(exc.status_code, "http_error"), str(exc))
 
 
 @api.exception_handler(DomainErrors)
@@ -98,10 +118,14 @@ def _domain_errors(request: HttpRequest, exc: DomainErrors) -> HttpResponse:
     return api.create_response(request, exc.as_dict(), status=status)
 
 
+NOT_FOUND_MESSAGE = "Not found."
+
+
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    # Identical for "does not exist" and "not yours": nothing to learn from the difference.
-    return error_response(request, 404, "not_found", "Not found.")
+    # Identical for "does not exist", "not yours" and a path no operation has: nothing to learn
+    # from the difference.
+    return error_response(request, 404, "not_found", NOT_FOUND_MESSAGE)
 
 
 @api.exception_handler(SuspiciousOperation)

@@ -8,7 +8,15 @@ from django.http import HttpRequest
 from ninja import Schema
 
 from kapstone.accounts.access import AUDIT_REVIEW
-from kapstone.accounts.api_kit import FilterDate, FilterText, KapstoneRouter, RecordId, api_roles
+from kapstone.accounts.api_kit import (
+    FilterDate,
+    FilterText,
+    KapstoneRouter,
+    Page,
+    RecordId,
+    api_roles,
+    paginated,
+)
 from kapstone.audit.models import AuditAction
 from kapstone.audit.selectors import AuditFilter, audit_events_for_admin, utc_iso
 from kapstone.domain.errors import DomainError
@@ -30,6 +38,7 @@ class AuditEventOut(Schema):
 
 @router.get("/events", response=list[AuditEventOut])
 @api_roles(*AUDIT_REVIEW)
+@paginated(window=True)
 def list_events(
     request: HttpRequest,
     patient_id: RecordId | None = None,
@@ -37,23 +46,30 @@ def list_events(
     action: Action | None = None,
     date_from: FilterDate | None = None,
     date_to: FilterDate | None = None,
+    **kwargs,
 ):
     if date_from and date_to and date_to < date_from:
         raise DomainError("date_range_reversed", "date_to is before date_from.", field="date_to")
+    window = kwargs["page"]
     page = audit_events_for_admin(
         user=request.auth,
         filters=AuditFilter(
             patient=patient, patient_id=patient_id, action=action, date_from=date_from, date_to=date_to
         ),
+        limit=window.limit,
+        offset=window.offset,
     )
-    return [
-        {
-            "action": row.event.action,
-            "actor": row.event.actor_label,
-            "object_type": row.event.object_type,
-            "object_id": row.event.object_id,
-            "patient_id": row.event.patient_id,
-            "at_utc": utc_iso(row.event.at),
-        }
-        for row in page.rows
-    ]
+    return Page(
+        [
+            {
+                "action": row.event.action,
+                "actor": row.event.actor_label,
+                "object_type": row.event.object_type,
+                "object_id": row.event.object_id,
+                "patient_id": row.event.patient_id,
+                "at_utc": utc_iso(row.event.at),
+            }
+            for row in page.rows
+        ],
+        page.total,
+    )

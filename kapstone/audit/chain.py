@@ -1,12 +1,17 @@
 """The hash chain over audit events.
 
-Each event's hash is SHA-256 over the previous hash and a canonical serialisation of the event's
-own fields, so changing, removing or re-ordering any row breaks every hash after it.
+Each event's hash is an HMAC-SHA-256, under the audit key (``keys.py``; never in the database),
+of the previous hash, the event's place in the chain (``seq``), the key's id and a canonical
+serialisation of the event's own fields. Changing, removing or re-ordering any row breaks every
+hash after it, and without the key nobody can compute the hashes again to hide it. Rows written
+before the chain was keyed (key id ``""``, migration ``audit/0004``) keep their plain SHA-256
+hash (``legacy_chain_hash``): history is never rewritten.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,8 +54,15 @@ def canonical_payload(
     )
 
 
-def chain_hash(prev_hash: str, payload: str) -> str:
+def legacy_chain_hash(prev_hash: str, payload: str) -> str:
+    """The unkeyed hash of rows written before the chain was keyed (anyone can compute it)."""
     return hashlib.sha256((prev_hash + "|" + payload).encode("ascii")).hexdigest()
+
+
+def keyed_chain_hash(secret: bytes, *, prev_hash: str, seq: int, key_id: str, payload: str) -> str:
+    """The HMAC-SHA-256 of a keyed row: only a holder of the key can compute it."""
+    message = f"kapstone-audit-v2|{prev_hash}|{seq}|{key_id}|{payload}"
+    return hmac.new(secret, message.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The append-only audit trail of every read and write of PHI.
 
 Rows are never updated or deleted: database triggers refuse both (migration 0002), and each row
-carries the hash of its predecessor so that ``kapstone audit verify`` finds any tampering done
-with the triggers disabled. The table sits below every other app: it references users through
+carries the hash of its predecessor, keyed with the audit key (``chain.py``, ``keys.py``), so that
+``kapstone audit verify`` finds any tampering done with the triggers disabled; checkpoints outside
+the database (``checkpoints.py``) show rows deleted from the end. The table sits below every other app: it references users through
 ``AUTH_USER_MODEL`` and patients and clinics by id only, so that any app may write to it.
 """
 
@@ -49,6 +50,12 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The id of the key whose HMAC is ``hash`` (keys.py); "" for rows written before the chain was
+    # keyed (plain SHA-256, migration 0004). A change of key id starts a new segment of the chain.
+    key_id = models.CharField(max_length=16, blank=True, default="")
+    # The row's place in the chain (1, 2, 3, …), under the HMAC: the count a checkpoint records.
+    # NULL on unkeyed rows; unique so that two appends can never take the same place.
+    seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["id"]

@@ -110,9 +110,11 @@ def audit_events_for_admin(
     filters: AuditFilter,
     scope: AuditScope | None = None,
     limit: int = PAGE_LIMIT,
+    offset: int = 0,
     export: bool = False,
 ) -> AuditPage:
-    """Events about the admin's clinics, plus sign-ins of their clinics' staff; newest first.
+    """Events about the admin's clinics, plus sign-ins of their clinics' staff; newest first,
+    ``limit`` of them from ``offset`` (``total`` counts them all).
 
     Dates are days on the clock of the admin's (first) clinic, the zone the page shows. The
     review is itself audited: a ``read`` of the audit log, or an ``export`` when ``export``.
@@ -140,7 +142,7 @@ def audit_events_for_admin(
     if filters.date_to:
         qs = qs.filter(at__lt=_day_start(filters.date_to + timedelta(days=1), zone))
     total = qs.count()
-    events = list(qs.select_related("actor").order_by("-id")[:limit])
+    events = list(qs.select_related("actor").order_by("-id")[offset : offset + limit])
     # The patients the shown events concern, to name them (only those of the admin's clinics).
     shown = {
         p.pk: p

@@ -8,7 +8,17 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 
 from kapstone.accounts.access import ALL_STAFF, CLINICAL, PATIENT_READ, clinic_ids_for, has_role
-from kapstone.accounts.api_kit import FilterDate, Forbidden, KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import (
+    FilterDate,
+    Forbidden,
+    KapstoneRouter,
+    Page,
+    RecordId,
+    StrictSchema,
+    api_roles,
+    paginated,
+    text,
+)
 from kapstone.accounts.models import Role
 from kapstone.care import selectors, services
 from kapstone.care.protocols import protocols_for_clinics
@@ -31,6 +41,7 @@ class ProtocolOut(Schema):
 
 @router.get("/protocols", response=list[ProtocolOut])
 @api_roles(*ALL_STAFF)
+@paginated
 def list_protocols(request: HttpRequest):
     return [
         {
@@ -80,7 +91,7 @@ def _session_out(session) -> dict:
 
 @router.post("/patients/{int:patient_id}/courses", response={201: CourseOut})
 @api_roles(Role.PRESCRIBER)
-def enrol(request: HttpRequest, patient_id: int, payload: CourseIn):
+def enrol(request: HttpRequest, patient_id: RecordId, payload: CourseIn):
     patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles={Role.PRESCRIBER})
     course = services.course_enrol(
         actor=request.auth,
@@ -114,15 +125,22 @@ class SessionListOut(SessionOut):
 
 @router.get("/sessions", response=list[SessionListOut])
 @api_roles(*PATIENT_READ)
-def list_sessions(request: HttpRequest, date: FilterDate | None = None, status: str | None = None):
+@paginated(window=True)
+def list_sessions(request: HttpRequest, date: FilterDate | None = None, status: str | None = None, **kwargs):
     if status is not None and status not in SESSION_STATES:
         raise DomainError("invalid_status", f"Unknown session status {status!r}.", field="status")
-    sessions = selectors.sessions_for_user(user=request.auth, day=date, status=status)
-    return [
-        _session_out(s)
-        | {"patient_id": s.patient_id, "course_id": s.course_id, "title": s.title, "room": s.room}
-        for s in sessions
-    ]
+    window = kwargs["page"]
+    sessions, total = selectors.session_page_for_user(
+        user=request.auth, day=date, status=status, limit=window.limit, offset=window.offset
+    )
+    return Page(
+        [
+            _session_out(s)
+            | {"patient_id": s.patient_id, "course_id": s.course_id, "title": s.title, "room": s.room}
+            for s in sessions
+        ],
+        total,
+    )
 
 
 class TransitionIn(StrictSchema):
@@ -132,7 +150,7 @@ class TransitionIn(StrictSchema):
 
 @router.post("/sessions/{int:session_id}/transition", response=SessionOut)
 @api_roles(*CLINICAL)
-def transition(request: HttpRequest, session_id: int, payload: TransitionIn):
+def transition(request: HttpRequest, session_id: RecordId, payload: TransitionIn):
     session = selectors.session_get_for_user(user=request.auth, session_id=session_id, roles=CLINICAL)
     roles = {Role.NURSE, Role.PRESCRIBER} if session.kind == DOSING else CLINICAL
     if not has_role(request.auth, roles, session.clinic_id):

@@ -81,15 +81,23 @@ def sessions_for_user(
 
     Lists names, so the read is audited (how many, which filter; not who).
     """
+    return session_page_for_user(user=user, day=day, status=status, limit=limit)[0]
+
+
+def session_page_for_user(
+    *, user: User, day: date | None = None, status: str | None = None, limit: int = 500, offset: int = 0
+) -> tuple[list[CareSession], int]:
+    """:func:`sessions_for_user`, ``limit`` of them from ``offset``; (rows, total)."""
     qs: QuerySet[CareSession] = CareSession.objects.filter(clinic_id__in=clinic_ids_for(user, PATIENT_READ))
     if day is not None:
         qs = qs.filter(scheduled_date=day)
     if status is not None:
         qs = qs.filter(status=status)
+    total = qs.count()
     rows = list(
         qs.select_related("patient", "clinic", "course").order_by(
             "scheduled_date", "start_time", "room", "id"
-        )[:limit]
+        )[offset : offset + limit]
     )
     audit_record(
         actor=user,
@@ -97,4 +105,4 @@ def sessions_for_user(
         object_type="session_list",
         detail={"day": day.isoformat() if day else None, "status": status, "returned": len(rows)},
     )
-    return rows
+    return rows, total

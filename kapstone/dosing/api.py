@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest
 from ninja import Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ
-from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, text
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
@@ -102,7 +102,7 @@ def _order_out(order, user) -> dict:
 
 @router.post("/sessions/{int:session_id}/dose-orders", response={201: OrderOut})
 @api_roles(Role.PRESCRIBER)
-def create_order(request: HttpRequest, session_id: int, payload: OrderIn):
+def create_order(request: HttpRequest, session_id: RecordId, payload: OrderIn):
     session = session_get_for_user(user=request.auth, session_id=session_id, roles={Role.PRESCRIBER})
     order = services.dose_order_create(actor=request.auth, session=session, **payload.dict())
     return Status(201, _order_out(order, request.auth))
@@ -115,7 +115,7 @@ class VerifyIn(StrictSchema):
 
 @router.post("/dose-orders/{int:order_id}/verify", response=OrderOut)
 @api_roles(*DOSING)
-def verify_order(request: HttpRequest, order_id: int, payload: VerifyIn):
+def verify_order(request: HttpRequest, order_id: RecordId, payload: VerifyIn):
     order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
     return _order_out(
         services.dose_order_verify(actor=request.auth, order=order, **payload.dict()), request.auth
@@ -130,7 +130,7 @@ class RateEventIn(StrictSchema):
 
 
 class LotIn(StrictSchema):
-    lot_id: int
+    lot_id: RecordId
     mg: Decimal
 
 
@@ -138,7 +138,7 @@ class AdministrationIn(StrictSchema):
     """``lot_id`` alone: the whole dose from one lot (the original body, still accepted);
     ``lots``: the dose drawn from one or more lots, in the order drawn, with the mg from each."""
 
-    lot_id: int | None = None
+    lot_id: RecordId | None = None
     lots: list[LotIn] | None = None
     started_at: datetime
     bolus_given: bool = False
@@ -197,7 +197,7 @@ def _witness(username: str, clinic_id: int) -> User | None:
 
 @router.post("/dose-orders/{int:order_id}/administrations", response={201: AdministrationOut})
 @api_roles(*DOSING)
-def record_administration(request: HttpRequest, order_id: int, payload: AdministrationIn):
+def record_administration(request: HttpRequest, order_id: RecordId, payload: AdministrationIn):
     """The whole administration record in one call (a device or an import): start, rate events
     and, with ``ended_at``, the end — all or nothing."""
     order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
@@ -285,7 +285,7 @@ class AmendmentIn(StrictSchema):
     value: text(500)
     reason: text(500) = ""
     witness: text(150) = ""
-    lot_id: int | None = None
+    lot_id: RecordId | None = None
 
 
 class AmendmentOut(Schema):
@@ -304,7 +304,7 @@ class AmendmentOut(Schema):
 
 @router.post("/administrations/{int:administration_id}/amendments", response={201: AmendmentOut})
 @api_roles(*DOSING)
-def amend_administration(request: HttpRequest, administration_id: int, payload: AmendmentIn):
+def amend_administration(request: HttpRequest, administration_id: RecordId, payload: AmendmentIn):
     """Correct an ended administration by an amendment with reason (a witness for amounts); an
     amount also corrects the register of that lot. Another clinic's administration is a 404."""
     administration = selectors.administration_get_for_user(
@@ -345,5 +345,5 @@ def amend_administration(request: HttpRequest, administration_id: int, payload: 
 
 @router.get("/dose-orders/{int:order_id}", response=OrderOut)
 @api_roles(*PATIENT_READ)
-def get_order(request: HttpRequest, order_id: int):
+def get_order(request: HttpRequest, order_id: RecordId):
     return _order_out(selectors.order_get_for_user(user=request.auth, order_id=order_id), request.auth)

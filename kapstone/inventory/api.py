@@ -10,7 +10,15 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 
 from kapstone.accounts.access import has_role
-from kapstone.accounts.api_kit import Forbidden, KapstoneRouter, RecordId, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import (
+    Forbidden,
+    KapstoneRouter,
+    RecordId,
+    StrictSchema,
+    api_roles,
+    paginated,
+    text,
+)
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
@@ -36,6 +44,7 @@ class LotOut(Schema):
 
 @router.get("/lots", response=list[LotOut])
 @api_roles(*INVENTORY_READ)
+@paginated
 def list_lots(request: HttpRequest, location_id: RecordId | None = None, in_stock: bool = False):
     lots = selectors.lots_for_user(user=request.auth, location_id=location_id, in_stock_only=in_stock)
     today_by_clinic: dict[int, date] = {}
@@ -63,13 +72,13 @@ def list_lots(request: HttpRequest, location_id: RecordId | None = None, in_stoc
 
 class TransactionIn(StrictSchema):
     kind: Literal["receive", "dispense", "administer", "waste", "return", "transfer", "adjust"]
-    lot_id: int
+    lot_id: RecordId
     # Positive; for ``adjust`` the sign says the direction (negative lowers the stock).
     amount_mg: Decimal
-    session_id: int | None = None
+    session_id: RecordId | None = None
     witness: text(150) | None = None
     reason: text(500) = ""
-    to_location_id: int | None = None
+    to_location_id: RecordId | None = None
 
 
 class EntryOut(Schema):

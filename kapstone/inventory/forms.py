@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain import register as rules
-from kapstone.forms import DateInput, DateTimeLocalInput, FilterDateField
+from kapstone.forms import DateInput, DateTimeLocalInput, FilterDateField, RecordIdField
 
 AMOUNT_HELP = "In mg, to 0.1 mg."
 
@@ -194,9 +194,9 @@ class RegisterFilterForm(forms.Form):
     kind = forms.ChoiceField(
         required=False, choices=[("", "any")] + [(k, k.capitalize()) for k in rules.KINDS]
     )
-    # Set by the "every register entry of this session" link of an entry's page. Bounded: a
-    # number beyond the database's integers would otherwise fail in the query.
-    session = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+    # Set by the "every register entry of this session" link of an entry's page. A record id
+    # (kapstone/forms.py): a number beyond the database's integers would fail in the query.
+    session = RecordIdField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, lots=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -5,11 +5,11 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ
-from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, paginated, text
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
@@ -77,7 +77,7 @@ def _alert_out(alert) -> dict:
 
 @router.post("/sessions/{int:session_id}/vitals", response={201: VitalsCreatedOut})
 @api_roles(*CLINICIANS)
-def record_vitals(request: HttpRequest, session_id: int, payload: VitalsIn):
+def record_vitals(request: HttpRequest, session_id: RecordId, payload: VitalsIn):
     session = session_get_for_user(user=request.auth, session_id=session_id, roles=CLINICIANS)
     observations = [item.dict() for item in payload.observations]
     alerts = services.vitals_record(
@@ -94,7 +94,8 @@ def record_vitals(request: HttpRequest, session_id: int, payload: VitalsIn):
 
 @router.get("/sessions/{int:session_id}/vitals", response=list[ObservationOut])
 @api_roles(*PATIENT_READ)
-def list_vitals(request: HttpRequest, session_id: int):
+@paginated
+def list_vitals(request: HttpRequest, session_id: RecordId):
     session = session_get_for_user(user=request.auth, session_id=session_id)
     return [
         {
@@ -112,7 +113,8 @@ def list_vitals(request: HttpRequest, session_id: int):
 
 @router.get("/sessions/{int:session_id}/alerts", response=list[AlertOut])
 @api_roles(*PATIENT_READ)
-def list_alerts(request: HttpRequest, session_id: int):
+@paginated(array=True)  # issue 5 pins the bare array: the count is in X-Total-Count
+def list_alerts(request: HttpRequest, session_id: RecordId, response: HttpResponse):
     session = session_get_for_user(user=request.auth, session_id=session_id)
     return [_alert_out(a) for a in selectors.alerts_of(session)]
 
@@ -132,7 +134,7 @@ def _witness(username: str, clinic_id: int) -> User | None:
 
 @router.post("/alerts/{int:alert_id}/acknowledge", response=AlertOut)
 @api_roles(*CLINICIANS)
-def acknowledge_alert(request: HttpRequest, alert_id: int, payload: AcknowledgeIn):
+def acknowledge_alert(request: HttpRequest, alert_id: RecordId, payload: AcknowledgeIn):
     alert = selectors.alert_get_for_user(user=request.auth, alert_id=alert_id, roles=CLINICIANS)
     done = services.alert_acknowledge(
         actor=request.auth,

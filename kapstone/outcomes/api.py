@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from pydantic import StrictBool
 
-from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, paginated, text
 from kapstone.outcomes import selectors, services
 from kapstone.outcomes.access import OUTCOMES_READ, OUTCOMES_RECORD
 from kapstone.outcomes.models import QuestionnaireResponse, ToxicologyTest
@@ -69,7 +69,7 @@ def _questionnaire_out(response: QuestionnaireResponse, *, detail: bool = False)
 
 @router.post("/patients/{int:patient_id}/questionnaires", response={201: QuestionnaireOut})
 @api_roles(*OUTCOMES_RECORD)
-def record_questionnaire(request: HttpRequest, patient_id: int, payload: QuestionnaireIn):
+def record_questionnaire(request: HttpRequest, patient_id: RecordId, payload: QuestionnaireIn):
     patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=OUTCOMES_RECORD)
     course = None
     if payload.time_point_months is not None:
@@ -89,7 +89,8 @@ def record_questionnaire(request: HttpRequest, patient_id: int, payload: Questio
 
 @router.get("/patients/{int:patient_id}/questionnaires", response=list[QuestionnaireDetailOut])
 @api_roles(*OUTCOMES_READ)
-def list_questionnaires(request: HttpRequest, patient_id: int):
+@paginated
+def list_questionnaires(request: HttpRequest, patient_id: RecordId):
     history = selectors.questionnaire_list_for_user(user=request.auth, patient_id=patient_id)
     return [_questionnaire_out(r, detail=True) for r in history.responses]
 
@@ -116,7 +117,7 @@ class UseDaysOut(Schema):
 
 @router.post("/patients/{int:patient_id}/use-days", response={201: UseDaysOut})
 @api_roles(*OUTCOMES_RECORD)
-def record_use_days(request: HttpRequest, patient_id: int, payload: UseDaysIn):
+def record_use_days(request: HttpRequest, patient_id: RecordId, payload: UseDaysIn):
     patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=OUTCOMES_RECORD)
     days = [day.model_dump() for day in payload.days]
     written = services.use_days_record(
@@ -166,7 +167,7 @@ def _test_out(test: ToxicologyTest) -> dict:
 
 @router.post("/patients/{int:patient_id}/urine-tests", response={201: list[ToxicologyOut]})
 @api_roles(*OUTCOMES_RECORD)
-def record_urine_tests(request: HttpRequest, patient_id: int, payload: ToxicologyIn):
+def record_urine_tests(request: HttpRequest, patient_id: RecordId, payload: ToxicologyIn):
     patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=OUTCOMES_RECORD)
     rows = services.toxicology_record(
         actor=request.auth,

@@ -10,7 +10,17 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 
 from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
-from kapstone.accounts.api_kit import FilterText, KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import (
+    FilterText,
+    KapstoneRouter,
+    Page,
+    RecordId,
+    StrictSchema,
+    api_roles,
+    paginated,
+    text,
+)
+from kapstone.domain.patients import SEXES_AT_BIRTH
 from kapstone.patients import selectors, services
 from kapstone.patients.models import BodyMeasurement, Patient
 from kapstone.patients.selectors import weights_in_force
@@ -18,18 +28,25 @@ from kapstone.patients.selectors import weights_in_force
 router = KapstoneRouter()
 
 
+_limit = Patient.text_limit
+
+
 class PatientIn(StrictSchema):
-    mrn: text(32, min_length=1)
-    given_name: text(100, min_length=1)
-    family_name: text(100, min_length=1)
+    """The shape of a new patient; every field's rule is the web form's, applied by the one
+    service both call (``patients.services.patient_create``: lengths from the record's columns,
+    the e-mail address, the MRN, the birth date, the weight and height)."""
+
+    mrn: text(_limit("mrn"), min_length=1)
+    given_name: text(_limit("given_name"), min_length=1)
+    family_name: text(_limit("family_name"), min_length=1)
     birth_date: date
-    sex: Literal["female", "male", "intersex", "unknown"]
+    sex: Literal[SEXES_AT_BIRTH]  # type: ignore[valid-type]
     weight_kg: Decimal | None = None
     height_cm: Decimal | None = None
-    clinic_id: int | None = None
-    gender_identity: text(60) = ""
-    phone: text(40) = ""
-    email: text(254) = ""
+    clinic_id: RecordId | None = None
+    gender_identity: text(_limit("gender_identity")) = ""
+    phone: text(_limit("phone")) = ""
+    email: text(_limit("email")) = ""
 
 
 class PatientOut(Schema):
@@ -80,15 +97,19 @@ def create_patient(request: HttpRequest, payload: PatientIn):
 
 @router.get("", response=list[PatientOut])
 @api_roles(*PATIENT_READ)
-def list_patients(request: HttpRequest, search: FilterText = ""):
-    patients, _ = selectors.patient_search_for_user(user=request.auth, search=search[:100])
+@paginated(window=True)
+def list_patients(request: HttpRequest, search: FilterText = "", **kwargs):
+    window = kwargs["page"]
+    patients, total = selectors.patient_search_for_user(
+        user=request.auth, search=search, limit=window.limit, offset=window.offset
+    )
     weights = _weights([p.pk for p in patients])
-    return [_out(p, weights.get(p.pk)) for p in patients]
+    return Page([_out(p, weights.get(p.pk)) for p in patients], total)
 
 
 @router.get("/{int:patient_id}", response=PatientOut)
 @api_roles(*PATIENT_READ)
-def get_patient(request: HttpRequest, patient_id: int):
+def get_patient(request: HttpRequest, patient_id: RecordId):
     patient = selectors.patient_get_for_user(user=request.auth, patient_id=patient_id)
     return _out(patient, _weights([patient.pk]).get(patient.pk))
 
@@ -124,7 +145,7 @@ def _measurement_out(row: BodyMeasurement) -> dict:
 
 @router.post("/{int:patient_id}/measurements", response={201: MeasurementOut})
 @api_roles(*PATIENT_WRITE)
-def record_measurement(request: HttpRequest, patient_id: int, payload: MeasurementIn):
+def record_measurement(request: HttpRequest, patient_id: RecordId, payload: MeasurementIn):
     """A weight and/or height taken at ``measured_at`` (default now; never in the future)."""
     patient = selectors.patient_get_for_user(user=request.auth, patient_id=patient_id, roles=PATIENT_WRITE)
     row = services.measurement_record(actor=request.auth, patient=patient, **payload.dict())
@@ -133,7 +154,8 @@ def record_measurement(request: HttpRequest, patient_id: int, payload: Measureme
 
 @router.get("/{int:patient_id}/measurements", response=list[MeasurementListOut])
 @api_roles(*PATIENT_READ)
-def list_measurements(request: HttpRequest, patient_id: int):
+@paginated
+def list_measurements(request: HttpRequest, patient_id: RecordId):
     """Every measurement, voided ones with their void, newest taken first."""
     _, rows = selectors.measurement_list_for_user(user=request.auth, patient_id=patient_id)
     return [

@@ -4,34 +4,44 @@ from django import forms
 
 from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
 from kapstone.forms import DateInput, DateTimeLocalInput
-from kapstone.patients.models import ConsentKind, ConsentStatus
+from kapstone.patients.models import ConsentKind, ConsentStatus, Patient
 
 SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
+_limit = Patient.text_limit
+
+
+def measurement_field(label: str) -> forms.DecimalField:
+    """A weight or a height as typed: a number. How precise, and how large, is the domain's one
+    rule (``domain.patients.validate_body_measurement``: plausible range, rounded to 0.1), which
+    the API applies too."""
+    return forms.DecimalField(label=label, required=False)
 
 
 class IdentityForm(forms.Form):
-    mrn = forms.CharField(label="MRN", max_length=32)
-    given_name = forms.CharField(max_length=100)
-    family_name = forms.CharField(max_length=100)
+    mrn = forms.CharField(label="MRN", max_length=_limit("mrn"))
+    given_name = forms.CharField(max_length=_limit("given_name"))
+    family_name = forms.CharField(max_length=_limit("family_name"))
     birth_date = forms.DateField(widget=DateInput())
     birth_date_estimated = forms.BooleanField(
         label="Birth date estimated", required=False, help_text="Untick once confirmed with the patient."
     )
     sex_at_birth = forms.ChoiceField(choices=SEX_CHOICES)
     gender_identity = forms.CharField(
-        max_length=60, required=False, help_text="Optional, in the patient's words."
+        max_length=_limit("gender_identity"), required=False, help_text="Optional, in the patient's words."
     )
-    phone = forms.CharField(max_length=40, required=False)
-    email = forms.EmailField(required=False)
-    address = forms.CharField(max_length=300, required=False)
-    emergency_contact_name = forms.CharField(max_length=120, required=False)
-    emergency_contact_phone = forms.CharField(max_length=40, required=False)
-    emergency_contact_relationship = forms.CharField(max_length=60, required=False)
+    phone = forms.CharField(max_length=_limit("phone"), required=False)
+    email = forms.EmailField(max_length=_limit("email"), required=False)
+    address = forms.CharField(max_length=_limit("address"), required=False)
+    emergency_contact_name = forms.CharField(max_length=_limit("emergency_contact_name"), required=False)
+    emergency_contact_phone = forms.CharField(max_length=_limit("emergency_contact_phone"), required=False)
+    emergency_contact_relationship = forms.CharField(
+        max_length=_limit("emergency_contact_relationship"), required=False
+    )
 
 
 class PatientCreateForm(IdentityForm):
-    weight_kg = forms.DecimalField(label="Weight (kg)", required=False, max_digits=6, decimal_places=2)
-    height_cm = forms.DecimalField(label="Height (cm)", required=False, max_digits=6, decimal_places=2)
+    weight_kg = measurement_field("Weight (kg)")
+    height_cm = measurement_field("Height (cm)")
 
     def __init__(self, *args, clinics=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -52,8 +62,8 @@ class PatientAmendForm(IdentityForm):
 
 
 class MeasurementForm(forms.Form):
-    weight_kg = forms.DecimalField(label="Weight (kg)", required=False, max_digits=6, decimal_places=2)
-    height_cm = forms.DecimalField(label="Height (cm)", required=False, max_digits=6, decimal_places=2)
+    weight_kg = measurement_field("Weight (kg)")
+    height_cm = measurement_field("Height (cm)")
     measured_at = forms.DateTimeField(
         label="Weighed or measured at",
         widget=DateTimeLocalInput(),

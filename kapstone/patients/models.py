@@ -54,6 +54,12 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
 
+    @classmethod
+    def text_limit(cls, name: str) -> int:
+        """The longest value the column ``name`` holds: the one limit of the field for the web
+        form, the API and the service."""
+        return cls._meta.get_field(name).max_length
+
     @property
     def display_name(self) -> str:
         """The one order for a patient's name on every page: "Family, Given"."""

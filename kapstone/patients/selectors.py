@@ -39,9 +39,10 @@ def _scoped(user: User, roles: Iterable[str]) -> QuerySet[Patient]:
 
 
 def patient_search_for_user(
-    *, user: User, search: str = "", limit: int = SEARCH_LIMIT
+    *, user: User, search: str = "", limit: int = SEARCH_LIMIT, offset: int = 0
 ) -> tuple[list[Patient], int]:
-    """Patients of the user's clinics matching ``search`` (name words or MRN prefix); (rows, total)."""
+    """Patients of the user's clinics matching ``search`` (name words or MRN prefix), in name
+    order, ``limit`` of them from ``offset``; (rows, total)."""
     qs = _scoped(user, PATIENT_READ)
     terms = [t for t in (search or "").split() if t][:4]
     for term in terms:
@@ -49,7 +50,7 @@ def patient_search_for_user(
             Q(given_name__icontains=term) | Q(family_name__icontains=term) | Q(mrn__istartswith=term)
         )
     total = qs.count()
-    rows = list(qs.order_by("family_name", "given_name", "id")[:limit])
+    rows = list(qs.order_by("family_name", "given_name", "id")[offset : offset + limit])
     # The search text itself may be a name: log that a search ran and how much it returned, not what.
     audit_record(
         actor=user,

@@ -6,6 +6,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
@@ -34,16 +36,21 @@ from kapstone.patients.models import (
     PatientVersion,
 )
 
+#: The longest text of each field, as the record's columns hold it: the web form and the API
+#: take their limits from the same columns (``Patient.text_limit``).
 _TEXT_LIMITS = {
-    "given_name": 100,
-    "family_name": 100,
-    "gender_identity": 60,
-    "phone": 40,
-    "email": 254,
-    "address": 300,
-    "emergency_contact_name": 120,
-    "emergency_contact_phone": 40,
-    "emergency_contact_relationship": 60,
+    name: Patient.text_limit(name)
+    for name in (
+        "given_name",
+        "family_name",
+        "gender_identity",
+        "phone",
+        "email",
+        "address",
+        "emergency_contact_name",
+        "emergency_contact_phone",
+        "emergency_contact_relationship",
+    )
 }
 
 
@@ -95,10 +102,23 @@ def _clean_identity(values: dict[str, Any], *, today: date) -> dict[str, Any]:
                 raise DomainError(
                     "name_required", f"{name.replace('_', ' ').capitalize()} is required.", field=name
                 )
+            if name == "email" and text:
+                _check_email(text)
             cleaned[name] = text
         else:
             raise DomainError("unknown_field", f"{name} is not a patient field.", field=name)
     return cleaned
+
+
+def _check_email(address: str) -> None:
+    # Django's validator, the one the web form's e-mail field runs: the API and every other
+    # caller of the service refuse what the form refuses (issue 15).
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise DomainError(
+            "invalid_email", "That e-mail address does not look right.", field="email"
+        ) from None
 
 
 def _snapshot(patient: Patient) -> dict[str, Any]:

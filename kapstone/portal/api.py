@@ -6,10 +6,19 @@ referral queue (staff, token)."""
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Schema, Status
 
-from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_public, api_roles, text
+from kapstone.accounts.api_kit import (
+    KapstoneRouter,
+    Page,
+    RecordId,
+    StrictSchema,
+    api_public,
+    api_roles,
+    paginated,
+    text,
+)
 from kapstone.portal import selectors, services
 from kapstone.portal.models import Referral
 
@@ -130,9 +139,13 @@ def _referral_out(referral: Referral, overdue: bool) -> dict:
 
 @router.get("", response=list[ReferralOut])
 @api_roles(*selectors.REFERRAL_STAFF)
-def list_referrals(request: HttpRequest, status: text(20) = ""):
-    rows = selectors.referral_queue_for_user(user=request.auth, status=status or None)
-    return [_referral_out(row.referral, row.overdue) for row in rows]
+@paginated(window=True, array=True)  # issue 12 pins the bare array: the count is in X-Total-Count
+def list_referrals(request: HttpRequest, response: HttpResponse, status: text(20) = "", **kwargs):
+    window = kwargs["page"]
+    rows, total = selectors.referral_queue_page_for_user(
+        user=request.auth, status=status or None, limit=window.limit, offset=window.offset
+    )
+    return Page([_referral_out(row.referral, row.overdue) for row in rows], total)
 
 
 class StatusIn(StrictSchema):
@@ -142,7 +155,7 @@ class StatusIn(StrictSchema):
 
 @router.post("/{int:referral_id}/status", response=ReferralOut)
 @api_roles(*selectors.REFERRAL_STAFF)
-def change_status(request: HttpRequest, referral_id: int, payload: StatusIn):
+def change_status(request: HttpRequest, referral_id: RecordId, payload: StatusIn):
     referral = selectors.referral_get_for_user(user=request.auth, referral_id=referral_id)
     moved = services.referral_status_change(
         actor=request.auth, referral=referral, to=payload.to, reason=payload.reason
@@ -167,7 +180,7 @@ class ConvertOut(Schema):
 
 @router.post("/{int:referral_id}/convert", response=ConvertOut)
 @api_roles(*selectors.REFERRAL_STAFF)
-def convert(request: HttpRequest, referral_id: int, payload: ConvertIn):
+def convert(request: HttpRequest, referral_id: RecordId, payload: ConvertIn):
     referral = selectors.referral_get_for_user(user=request.auth, referral_id=referral_id)
     patient, draft = services.referral_convert(
         actor=request.auth,

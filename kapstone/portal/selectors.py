@@ -107,12 +107,20 @@ def referral_queue_for_user(
 
     ``status`` narrows to one state (an unknown state gives an empty list). One audited read.
     """
+    return referral_queue_page_for_user(user=user, status=status, now=now, limit=limit)[0]
+
+
+def referral_queue_page_for_user(
+    *, user: User, status: str | None = None, now: datetime | None = None, limit: int = 500, offset: int = 0
+) -> tuple[list[QueueRow], int]:
+    """:func:`referral_queue_for_user`, ``limit`` of them from ``offset``; (rows, total)."""
     clinic_ids = clinic_ids_for(user, REFERRAL_STAFF)
     now = now or timezone.now()
     rows = Referral.objects.filter(clinic_id__in=clinic_ids).select_related("clinic", "patient")
     if status:
         rows = rows.filter(status=status) if status in REFERRAL_STATUSES else rows.none()
-    referrals = list(rows.order_by("-created_at", "-id")[:limit])
+    total = rows.count()
+    referrals = list(rows.order_by("-created_at", "-id")[offset : offset + limit])
     targets = _targets(clinic_ids)
     result = [QueueRow(r, _overdue(r, now=now, target=targets[r.clinic_id])) for r in referrals]
     audit_record(
@@ -121,7 +129,7 @@ def referral_queue_for_user(
         object_type="referral_list",
         detail={"returned": len(result), "status": status if status in REFERRAL_STATUSES else None},
     )
-    return result
+    return result, total
 
 
 def referral_get_for_user(*, user: User, referral_id: int, roles=REFERRAL_STAFF) -> Referral:

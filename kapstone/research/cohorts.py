@@ -154,6 +154,15 @@ class Cohort:
         return sum(1 for o in self.outcomes if o.abstinence == OPEN)
 
 
+def sees_exact_counts(user, clinic_ids: Iterable[int]) -> bool:
+    """True when ``user`` holds an unsuppressed role (prescriber, admin) in every one of
+    ``clinic_ids`` (at least one): they may read those records anyway. Anyone else in the
+    report (a researcher) sees counts under the small-count rule (``small_counts``) and filters
+    enrolment by quarter."""
+    clinic_ids = set(clinic_ids)
+    return bool(clinic_ids) and clinic_ids <= set(clinic_ids_for(user, UNSUPPRESSED_ROLES))
+
+
 def report_clinic_ids(user) -> list[int]:
     """The clinics whose courses ``user`` may count: those where they are researcher, prescriber
     or admin."""

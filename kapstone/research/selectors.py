@@ -1,18 +1,22 @@
-"""The cohort report: aggregate statistics of a cohort, small cells suppressed for researchers.
+"""The cohort report: aggregate statistics of a cohort, small counts protected for researchers.
 
 Everything here is aggregate: group labels (arm or protocol slug), counts, proportions,
 intervals, survival estimates. No names, MRNs, ids or dates leave this module. The report read
 is audited (counts and the filter only).
 
-Small-cell rule for a viewer who is a researcher in any clinic of the cohort (prescribers and
-clinic admins of every clinic in it see the exact numbers): every count below 11 is shown as
-"<11"; a proportion (and its interval) is withheld when its numerator or its complement is
-below 11, since n and p would give the count back; the missing count of a row is withheld when
-the rest of the row is below 11 (``part_cell``); a group's Kaplan–Meier curve, median and
-numbers at risk are withheld when the group has fewer than 11 patients; a group's curve is
-coarsened (``coarsened_km_rows``: drops of at least 11 relapses, ending where fewer than 11
-remain at risk); the two-group comparison, log-rank and Cox results are withheld when any
-group's estimate is withheld.
+Small-count rule for a viewer who is a researcher in any clinic of the cohort (prescribers and
+clinic admins of every clinic in it see the exact numbers; the rule itself lives in
+``small_counts``, its sources in docs/clinical-rules.md): every count below 11 is shown as
+"<11" and every other count is rounded to the nearest 5 (11 and 12 as 15), so that no two
+counts, in one report or in two, can be subtracted to give a small count; a proportion (and
+its interval, and the two-group comparison) is withheld when its numerator or its complement
+is below 11 and is otherwise computed from the rounded counts; the missing count of a row is
+withheld when the rest of the row is below 11 (``part_cell``); a group's Kaplan–Meier curve,
+median and numbers at risk are withheld when the group has fewer than 11 patients; a group's
+curve is coarsened (``coarsened_km_rows``: drops of at least 11 relapses, ending where fewer
+than 11 remain at risk) and shown to two decimals, and its median and interval are read off
+that curve (``coarsened_median``); means and their intervals are shown to one decimal; the
+log-rank and Cox results are withheld when any group's estimate is withheld.
 """
 
 from __future__ import annotations
@@ -21,13 +25,12 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
-from kapstone.accounts.access import clinic_ids_for
 from kapstone.audit.services import audit_record
 from kapstone.domain import stats
 from kapstone.domain.errors import DomainError
@@ -39,16 +42,25 @@ from kapstone.research import charts
 from kapstone.research.cohorts import (
     NO_ARM,
     OPEN,
-    UNSUPPRESSED_ROLES,
     Cohort,
     CohortFilter,
     cohort_assemble,
     cohort_courses,
     gc_paused,
+    sees_exact_counts,
+)
+from kapstone.research.small_counts import (
+    MEAN_DECIMALS,
+    ROUNDING_BASE,
+    SMALL_CELL,
+    SUPPRESSED,
+    SURVIVAL_DECIMALS,
+    part_count,
+    rounded_estimate,
+    rounded_table,
+    shown_count,
 )
 
-SMALL_CELL = 11
-SUPPRESSED = "<11"
 #: Instruments drawn first on the report (the rest follow by code).
 TRAJECTORY_ORDER = ("phq-9", "pacs", "gad-7", "audit", "audit-c", "dast-10")
 #: Days at which the numbers at risk are shown under the Kaplan–Meier plot.
@@ -56,29 +68,30 @@ AT_RISK_DAYS = (0, 30, 90, 180, 365, 730)
 
 
 def cell(value: int, suppress: bool) -> int | str:
-    """A count as shown: "<11" for a count below 11 when suppressing."""
-    return SUPPRESSED if suppress and value < SMALL_CELL else value
-
-
-WITHHELD = "withheld"
+    """A count as shown: exact, or under the small-count rule when suppressing ("<11" below
+    11, else rounded to the nearest 5; ``small_counts.shown_count``)."""
+    return shown_count(value) if suppress else value
 
 
 def part_cell(value: int, total: int, suppress: bool) -> int | str:
-    """A count that is part of a shown ``total``: when suppressing, "<11" below 11, and also
-    withheld when the rest (``total - value``) is below 11, since total minus it would give
-    that small count back (complementary suppression)."""
-    if not suppress:
-        return value
-    if value < SMALL_CELL:
-        return SUPPRESSED
-    return WITHHELD if total - value < SMALL_CELL else value
+    """A count that is part of a shown ``total``: when suppressing, "<11" below 11, withheld
+    when the rest (``total - value``) is below 11 (complementary suppression), else rounded."""
+    return part_count(value, total) if suppress else value
 
 
 def suppression_applies(user, cohort: Cohort) -> bool:
     """True unless the user holds an unsuppressed role (prescriber, admin) in every clinic of
     the cohort; a researcher anywhere in it sees suppressed tables."""
-    unsuppressed = set(clinic_ids_for(user, UNSUPPRESSED_ROLES))
-    return not set(cohort.clinic_ids) <= unsuppressed or not cohort.clinic_ids
+    return not sees_exact_counts(user, cohort.clinic_ids)
+
+
+class CurvePoint(NamedTuple):
+    """A step of a researcher's Kaplan–Meier curve: time, survival and its interval, rounded."""
+
+    time: float
+    survival: float
+    ci_lower: float
+    ci_upper: float
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,11 @@ class CohortReport:
     abstinence_figure: dict[str, Any] | None = None
     published: list[PublishedComparison] = field(default_factory=list)
 
+    @property
+    def counts_rounded_to(self) -> int | None:
+        """The base the shown counts are rounded to (5 for a researcher), None when exact."""
+        return ROUNDING_BASE if self.suppressed else None
+
 
 def _published(protocol: Protocol) -> PublishedComparison:
     result = protocol.published_result
@@ -154,23 +172,35 @@ def _abstinence(report: CohortReport, cohort: Cohort) -> None:
         count[2] += o.abstinence == UNKNOWN
     if not counts:
         return
-    summary = stats.summarise_abstinence_counts([(group, *counts[group]) for group in sorted(counts)])
     suppress = report.suppressed
+    labels = sorted(counts)
+    # A researcher's proportions, intervals and comparison come from the rounded counts they see
+    # (abstinent and not abstinent), so that they give nothing more back; a group with a side
+    # below 11 is withheld and computed from its counts only to keep the shape (not shown).
+    tables = {
+        g: rounded_table(counts[g][1], counts[g][0] - counts[g][1]) if suppress else None for g in labels
+    }
+    basis = []
+    for g in labels:
+        n, abstinent, missing = counts[g]
+        table = tables[g]
+        basis.append((g, sum(table), table[0], 0) if table is not None else (g, n, abstinent, missing))
+    summary = stats.summarise_abstinence_counts(basis)
     shown = []
-    for group in summary["groups"]:
-        n, abstinent, missing = group["n"], group["abstinent"], group["missing"]
-        withheld = suppress and (abstinent < SMALL_CELL or n - abstinent < SMALL_CELL)
+    for g, estimate in zip(labels, summary["groups"], strict=True):
+        n, abstinent, missing = counts[g]
+        withheld = suppress and tables[g] is None
         shown.append(
             {
-                "group": group["group"],
+                "group": g,
                 "n": cell(n, suppress),
                 "abstinent": cell(abstinent, suppress),
                 "not_abstinent": cell(n - abstinent, suppress),
                 "missing": part_cell(missing, n, suppress),
                 "withheld": withheld,
-                "proportion": None if withheld else group["proportion"],
-                "ci_lower": None if withheld else group["ci_lower"],
-                "ci_upper": None if withheld else group["ci_upper"],
+                "proportion": None if withheld else estimate["proportion"],
+                "ci_lower": None if withheld else estimate["ci_lower"],
+                "ci_upper": None if withheld else estimate["ci_upper"],
             }
         )
     report.abstinence = shown
@@ -178,7 +208,6 @@ def _abstinence(report: CohortReport, cohort: Cohort) -> None:
         if any(g["withheld"] for g in shown):
             report.comparison_withheld = True
         else:
-            labels = [g["group"] for g in shown]
             report.comparison = {**summary["comparison"], "first": labels[0], "second": labels[1]}
     report.abstinence_figure = charts.abstinence_figure([g for g in shown if not g["withheld"]])
 
@@ -203,6 +232,38 @@ def coarsened_km_rows(rows, *, min_cell: int = SMALL_CELL) -> tuple[list, float 
             shown.append(row)
             pending = 0
     return shown, until
+
+
+def researcher_curve(rows) -> list[CurvePoint]:
+    """The steps of a coarsened curve as a researcher sees them: survival and interval to two
+    decimals (an exact value after a known number of relapses could give the group's size)."""
+    return [
+        CurvePoint(
+            row.time,
+            rounded_estimate(row.survival, SURVIVAL_DECIMALS),
+            rounded_estimate(row.ci_lower, SURVIVAL_DECIMALS),
+            rounded_estimate(row.ci_upper, SURVIVAL_DECIMALS),
+        )
+        for row in rows
+    ]
+
+
+def coarsened_median(points: list[CurvePoint]) -> tuple[float | None, float | None, float | None]:
+    """The median time to relapse and its interval read off the curve a researcher sees: the
+    first shown step where the curve, its lower band or its upper band is at or below one half
+    (None: not reached on the curve shown). The exact median lies between two shown drops, where
+    fewer than 11 relapses have happened since the last one; giving it would tell how many of
+    them came before it (CMS: no cell of 1–10 may be derived from other reported information).
+    """
+
+    def first_at_or_below_half(values) -> float | None:
+        return next((p.time for p, v in zip(points, values, strict=True) if v <= 0.5), None)
+
+    return (
+        first_at_or_below_half([p.survival for p in points]),
+        first_at_or_below_half([p.ci_lower for p in points]),
+        first_at_or_below_half([p.ci_upper for p in points]),
+    )
 
 
 def _cox(
@@ -260,25 +321,26 @@ def _survival(report: CohortReport, cohort: Cohort) -> None:
         km = stats.kaplan_meier(group_times, events[member])
         withheld = suppress and km.n < SMALL_CELL
         at_risk = [int(np.count_nonzero(group_times >= day)) for day in AT_RISK_DAYS]
+        median = (km.median, km.median_ci_lower, km.median_ci_upper)
+        if suppress and not withheld:
+            rows, until = coarsened_km_rows(km.rows)
+            points = researcher_curve(rows)
+            median = coarsened_median(points)
+            curves.append({"label": label, "rows": points, "until": until})
+        elif not suppress:
+            curves.append({"label": label, "rows": km.rows})
         report.survival.append(
             {
                 "group": label,
                 "n": cell(km.n, suppress),
                 "events": cell(km.events, suppress),
                 "withheld": withheld,
-                "median": None if withheld else km.median,
-                "median_ci_lower": None if withheld else km.median_ci_lower,
-                "median_ci_upper": None if withheld else km.median_ci_upper,
+                "median": None if withheld else median[0],
+                "median_ci_lower": None if withheld else median[1],
+                "median_ci_upper": None if withheld else median[2],
                 "at_risk": [SUPPRESSED if withheld else cell(n, suppress) for n in at_risk],
             }
         )
-        if withheld:
-            continue
-        if suppress:
-            rows, until = coarsened_km_rows(km.rows)
-            curves.append({"label": label, "rows": rows, "until": until})
-        else:
-            curves.append({"label": label, "rows": km.rows})
     if curves:
         report.km_figure = charts.km_figure(curves)
         report.km_coarsened = suppress
@@ -315,13 +377,18 @@ def _abstinence_over_time(report: CohortReport, cohort: Cohort) -> None:
             values = statuses[months]
             n = sum(values.values())
             abstinent, missing = values[ABSTINENT], values[UNKNOWN]
-            withheld = suppress and (abstinent < SMALL_CELL or n - abstinent < SMALL_CELL)
-            estimate = stats.wilson_interval(abstinent, n)
+            table = rounded_table(abstinent, n - abstinent) if suppress else None
+            withheld = suppress and table is None
+            # A researcher's proportion comes from the rounded counts shown beside it.
+            estimate = (
+                stats.wilson_interval(table[0], sum(table)) if table else stats.wilson_interval(abstinent, n)
+            )
             points.append(
                 {
                     "months": months,
                     "n": cell(n, suppress),
                     "abstinent": cell(abstinent, suppress),
+                    "not_abstinent": cell(n - abstinent, suppress),
                     "missing": part_cell(missing, n, suppress),
                     "withheld": withheld,
                     "proportion": None if withheld else estimate.proportion,
@@ -355,10 +422,15 @@ def _latest_responses():
     return QuestionnaireResponse.objects.filter(~Exists(later))
 
 
+def _precision(value: float | None, decimals: int | None) -> float | None:
+    return value if decimals is None else rounded_estimate(value, decimals)
+
+
 def _trajectories(report: CohortReport, cohort: Cohort) -> None:
     """Per instrument, group and time point (months; 0 = baseline): the mean total with its t
     interval and n, aggregated in the database (one grouped query). For a researcher a point
-    with fewer than 11 responses is not drawn and its n is shown as "<11"."""
+    with fewer than 11 responses is not drawn and its n is shown as "<11"; other n are rounded
+    and means and intervals shown to one decimal."""
     if not cohort.outcomes:
         return
     suppress = report.suppressed
@@ -375,14 +447,17 @@ def _trajectories(report: CohortReport, cohort: Cohort) -> None:
         group = row[group_field] or NO_ARM
         estimate = stats.mean_interval(row["n"], row["sum_total"], row["sum_squares"])
         withheld = suppress and estimate.n < SMALL_CELL
+        # A researcher's mean and interval to one decimal: the exact mean of whole-number scores
+        # (sum / n) would give n back; at one decimal every n of a rounded count fits.
+        decimals = MEAN_DECIMALS if suppress else None
         by_instrument.setdefault(row["instrument"], {}).setdefault(group, []).append(
             {
                 "months": row["time_point_months"],
                 "n": cell(estimate.n, suppress),
                 "withheld": withheld,
-                "mean": None if withheld else estimate.mean,
-                "ci_lower": None if withheld else estimate.ci_lower,
-                "ci_upper": None if withheld else estimate.ci_upper,
+                "mean": None if withheld else _precision(estimate.mean, decimals),
+                "ci_lower": None if withheld else _precision(estimate.ci_lower, decimals),
+                "ci_upper": None if withheld else _precision(estimate.ci_upper, decimals),
             }
         )
     order = {code: index for index, code in enumerate(TRAJECTORY_ORDER)}

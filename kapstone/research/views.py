@@ -1,7 +1,9 @@
 """Research screens: the cohort report and the de-identified CSV exports.
 
 Researchers, prescribers and clinic admins (``REPORT_ROLES``); nurses and therapists get 403.
-Only aggregates and de-identified rows are shown, for every role.
+Only aggregates and de-identified rows are shown, for every role. A researcher filters
+enrolment by calendar quarter, for the report and the exports alike (the same form): a
+day-precision date is refused (400, the input kept, nothing read or written).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ def _today(clinics: list[Clinic]):
     return clinic_today(clinics[0])
 
 
-def _form(request: HttpRequest) -> tuple[CohortForm, list[Clinic]]:
+def _form(request: HttpRequest, data=None) -> tuple[CohortForm, list[Clinic]]:
+    """The filter form of the user's report clinics, bound to ``data`` (default: the query)."""
     clinics = list(Clinic.objects.filter(pk__in=report_clinic_ids(request.user)).order_by("pk"))
-    return CohortForm(request.GET or None, clinics=clinics), clinics
+    return CohortForm(
+        data if data is not None else request.GET or None, clinics=clinics, user=request.user
+    ), clinics
 
 
 @require_roles(*REPORT_ROLES)
@@ -38,7 +43,7 @@ def cohort_report(request: HttpRequest) -> HttpResponse:
             user=request.user, filters=form.cohort_filter(), today=_today(clinics)
         )
     elif not form.is_bound:
-        form = CohortForm({"group_by": "arm"}, clinics=clinics)
+        form, _ = _form(request, {"group_by": "arm"})
         form.is_valid()
         report = selectors.cohort_report_for_user(
             user=request.user, filters=form.cohort_filter(), today=_today(clinics)
@@ -59,7 +64,7 @@ def cohort_export(request: HttpRequest, export_format: str) -> HttpResponse:
         raise Http404("format")
     form, clinics = _form(request)
     if not form.is_bound:
-        form = CohortForm({"group_by": "arm"}, clinics=clinics)
+        form, _ = _form(request, {"group_by": "arm"})
     if not form.is_valid():
         return render(request, "research/report.html", {"form": form, "report": None}, status=400)
     export = services.research_export(

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Schema, Status
 
-from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, paginated, text
 from kapstone.care.models import CareSession
 from kapstone.domain.errors import DomainError
 from kapstone.patients.selectors import patient_get_for_user
@@ -28,7 +28,7 @@ class AdverseEventIn(StrictSchema):
     action_taken: text(30, min_length=1)
     outcome: text(30, min_length=1)
     resolved_at: datetime | None = None
-    session_id: int | None = None
+    session_id: RecordId | None = None
 
 
 class AdverseEventCreated(Schema):
@@ -87,7 +87,7 @@ def _event_out(event) -> dict:
 
 @router.post("/patients/{int:patient_id}/adverse-events", response={201: AdverseEventCreated})
 @api_roles(*SAFETY_RECORD)
-def report_adverse_event(request: HttpRequest, patient_id: int, payload: AdverseEventIn):
+def report_adverse_event(request: HttpRequest, patient_id: RecordId, payload: AdverseEventIn):
     patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=SAFETY_RECORD)
     data = payload.dict()
     session_id = data.pop("session_id")
@@ -113,14 +113,15 @@ def report_adverse_event(request: HttpRequest, patient_id: int, payload: Adverse
 
 @router.get("/patients/{int:patient_id}/adverse-events", response=list[AdverseEventOut])
 @api_roles(*SAFETY_READ)
-def list_adverse_events(request: HttpRequest, patient_id: int):
+@paginated
+def list_adverse_events(request: HttpRequest, patient_id: RecordId):
     _, events = selectors.adverse_event_list_for_user(user=request.auth, patient_id=patient_id)
     return [_event_out(event) for event in events]
 
 
 @router.post("/adverse-events/{int:event_id}/review", response={201: ReviewOut})
 @api_roles(*SAFETY_PRESCRIBE)
-def review_adverse_event(request: HttpRequest, event_id: int, payload: ReviewIn):
+def review_adverse_event(request: HttpRequest, event_id: RecordId, payload: ReviewIn):
     event = selectors.adverse_event_get_for_user(user=request.auth, event_id=event_id, roles=SAFETY_PRESCRIBE)
     review = services.adverse_event_review(actor=request.auth, event=event, note=payload.note)
     return Status(201, {"id": review.pk, "adverse_event_id": event.pk, "reviewed_at": review.reviewed_at})

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from pydantic import StrictBool
 
-from kapstone.accounts.api_kit import KapstoneRouter, StrictSchema, api_roles, text
+from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, text
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.screening import selectors, services
 from kapstone.screening.access import SCREENING_RECORD, SCREENING_SIGN_OFF
@@ -69,7 +69,7 @@ def _sign_off_out(sign_off: ScreeningSignOff) -> dict:
 
 @router.post("/patients/{int:patient_id}/screenings", response={201: ScreeningOut})
 @api_roles(*SCREENING_RECORD)
-def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn):
+def record_screening(request: HttpRequest, patient_id: RecordId, payload: ScreeningIn):
     patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=SCREENING_RECORD)
     screening = services.screening_record(actor=request.auth, patient=patient, answers=payload.answers)
     return Status(201, _screening_out(screening))
@@ -77,7 +77,7 @@ def record_screening(request: HttpRequest, patient_id: int, payload: ScreeningIn
 
 @router.post("/screenings/{int:screening_id}/sign-off", response={201: SignOffOut})
 @api_roles(*SCREENING_SIGN_OFF)
-def sign_off_screening(request: HttpRequest, screening_id: int, payload: SignOffIn):
+def sign_off_screening(request: HttpRequest, screening_id: RecordId, payload: SignOffIn):
     screening = selectors.screening_get_for_user(
         user=request.auth, screening_id=screening_id, roles=SCREENING_SIGN_OFF
     )

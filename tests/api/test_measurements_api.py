@@ -112,7 +112,8 @@ class TestList:
         measurement_void(actor=nina, measurement=wrong, reason="another patient's weight")
         response = Api(nina).get(path(patient_a))
         assert response.status_code == 200
-        rows = response.json()
+        assert response.json()["count"] == 3
+        rows = response.json()["items"]
         assert [r["weight_kg"] for r in rows] == [72.5, 77.0, 70.0]
         voided = rows[1]
         assert voided["voided_by"] == "nina" and voided["void_reason"] == "another patient's weight"
@@ -142,7 +143,7 @@ class TestPatientsReportTheWeightInForce:
         wrong = measurement_record(actor=nina, patient=patient_a, weight_kg="72.0", height_cm=None)
         api = Api(nina)
         assert api.get(f"/patients/{patient_a.pk}").json()["weight_kg"] == 72.0
-        assert api.get("/patients").json()[0]["weight_kg"] == 72.0
+        assert api.get("/patients").json()["items"][0]["weight_kg"] == 72.0
         measurement_void(actor=nina, measurement=wrong, reason="scale not zeroed")
         assert api.get(f"/patients/{patient_a.pk}").json()["weight_kg"] == 70.0
-        assert api.get("/patients").json()[0]["weight_kg"] == 70.0
+        assert api.get("/patients").json()["items"][0]["weight_kg"] == 70.0

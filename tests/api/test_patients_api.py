@@ -137,10 +137,11 @@ class TestRead:
     def test_search_is_scoped_to_own_clinic(self, nina, patient_a, patient_b):
         api = Api(nina)
         everything = api.get("/patients")
-        assert [p["mrn"] for p in everything.json()] == ["A-1001"]
-        assert api.get("/patients", search="Qorvan").json() == []
-        assert api.get("/patients", search="B-2001").json() == []
-        assert [p["mrn"] for p in api.get("/patients", search="zzyz").json()] == ["A-1001"]
+        assert [p["mrn"] for p in everything.json()["items"]] == ["A-1001"]
+        assert everything.json()["count"] == 1
+        assert api.get("/patients", search="Qorvan").json() == {"items": [], "count": 0}
+        assert api.get("/patients", search="B-2001").json() == {"items": [], "count": 0}
+        assert [p["mrn"] for p in api.get("/patients", search="zzyz").json()["items"]] == ["A-1001"]
 
     def test_get_other_clinic_patient_is_404_like_a_missing_one(self, nina, patient_a, patient_b):
         api = Api(nina)
@@ -186,7 +187,7 @@ class TestAuditApi:
         Api(nina).get(f"/patients/{created['id']}")
         response = Api(adam).get("/audit/events", patient_id=created["id"])
         assert response.status_code == 200
-        events = response.json()
+        events = response.json()["items"]
         actions = {(e["action"], e["actor"], e["object_type"]) for e in events}
         assert ("create", "nina", "patient") in actions
         assert ("read", "nina", "patient") in actions
@@ -195,7 +196,7 @@ class TestAuditApi:
 
     def test_admin_does_not_see_other_clinics_events(self, adam, patient_b):
         events = Api(adam).get("/audit/events", patient_id=patient_b.pk).json()
-        assert events == []
+        assert events == {"items": [], "count": 0}
 
     def test_nurse_cannot_read_the_audit_trail(self, nina, patient_a):
         response = Api(nina).get("/audit/events", patient_id=patient_a.pk)

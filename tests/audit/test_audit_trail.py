@@ -15,18 +15,9 @@ from kapstone.audit.chain import GENESIS_HASH
 from kapstone.audit.models import AuditEvent
 from kapstone.audit.services import audit_record
 from kapstone.audit.verify import audit_chain_verify
+from tests.audit.kit import run_verify
 
 pytestmark = pytest.mark.django_db
-
-
-def run_verify() -> tuple[int, dict]:
-    out = StringIO()
-    try:
-        call_command("audit", "verify", "--json", stdout=out)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, json.loads(out.getvalue())
 
 
 class TestAppendOnly:

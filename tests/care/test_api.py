@@ -16,7 +16,9 @@ KARE = "kare-alcohol-grabski-2022"
 def test_protocols_lists_the_library(nina):
     response = Api(nina).get("/protocols")
     assert response.status_code == 200
-    slugs = {p["slug"] for p in response.json()}
+    protocols = response.json()["items"]
+    assert response.json()["count"] == len(protocols)
+    slugs = {p["slug"] for p in protocols}
     assert {
         "kpt-alcohol-krupitsky-1997",
         "kpt-heroin-krupitsky-2007",
@@ -24,7 +26,7 @@ def test_protocols_lists_the_library(nina):
         "ketamine-met-alcohol-dakwar-2020",
         KARE,
     } <= slugs
-    assert set(response.json()[0]) >= {"slug", "version", "title", "source"}
+    assert set(protocols[0]) >= {"slug", "version", "title", "source"}
 
 
 def test_enrol_returns_the_schedule(alice, patient_a, eligible_a):
@@ -82,10 +84,10 @@ def test_nurse_cannot_enrol(nina, patient_a, eligible_a):
 
 def test_sessions_filter_by_date_and_status(nina, carol, course_a):
     day = course_a.sessions.order_by("scheduled_date").first().scheduled_date.isoformat()
-    mine = Api(nina).get("/sessions", date=day).json()
+    mine = Api(nina).get("/sessions", date=day).json()["items"]
     assert mine and all(s["scheduled_for"] == day for s in mine)
-    assert Api(carol).get("/sessions", date=day).json() == []
-    assert Api(nina).get("/sessions", status="in_progress").json() == []
+    assert Api(carol).get("/sessions", date=day).json() == {"items": [], "count": 0}
+    assert Api(nina).get("/sessions", status="in_progress").json() == {"items": [], "count": 0}
     bad = Api(nina).get("/sessions", status="asleep")
     assert bad.status_code == 422 and error_of(bad)["code"] == "invalid_status"
 

@@ -462,7 +462,9 @@ class TestApi:
         ("body", "status", "code"),
         [
             ({"field": "given_mg", "value": "30", "reason": "r"}, 422, "lot_required"),
-            ({"field": "given_mg", "value": "30", "reason": "r", "lot_id": 0}, 422, "lot_line_invalid"),
+            ({"field": "given_mg", "value": "30", "reason": "r", "lot_id": 987654}, 422, "lot_line_invalid"),
+            # No record has the id 0: the shared record id type refuses it (tests/api/test_record_ids.py).
+            ({"field": "given_mg", "value": "30", "reason": "r", "lot_id": 0}, 422, "invalid_value"),
             ({"field": "stop_reason", "value": "x", "reason": ""}, 422, "reason_required"),
             (
                 {"field": "stop_reason", "value": "x", "reason": "r", "witness": "nobody"},

@@ -132,9 +132,10 @@ def test_list_vitals_and_alerts(nina, running):
     post_vitals(nina, running, one("spo2", 88))
     vitals = Api(nina).get(f"/sessions/{running.pk}/vitals")
     assert vitals.status_code == 200
-    assert {"code": "spo2", "value": 88.0, "loinc": "59408-5", "unit": "%"}.items() <= vitals.json()[
+    assert {"code": "spo2", "value": 88.0, "loinc": "59408-5", "unit": "%"}.items() <= vitals.json()["items"][
         -1
     ].items()
+    assert vitals.json()["count"] == len(vitals.json()["items"])
     alerts = Api(nina).get(f"/sessions/{running.pk}/alerts").json()
     assert len(alerts) == 1 and set(alerts[0]) == {"id", "code", "severity", "status", "raised_at"}
     assert alerts[0]["status"] == "open"

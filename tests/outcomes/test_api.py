@@ -85,7 +85,8 @@ class TestQuestionnaires:
         Api(terry).post(path(patient_a), {"instrument": "phq-9", "answers": PHQ9_CALM})
         response = get(terry, path(patient_a))
         assert response.status_code == 200
-        [row] = response.json()
+        assert response.json()["count"] == 1
+        [row] = response.json()["items"]
         assert set(row) == {
             "id",
             "instrument",

@@ -63,7 +63,7 @@ def test_the_use_calendar_marks_the_patients_days(entries, as_user, terry, patie
 
 
 def test_the_api_gives_the_source_of_each_response(entries, terry, patient_a):
-    body = Api(terry).get(f"/patients/{patient_a.pk}/questionnaires").json()
+    body = Api(terry).get(f"/patients/{patient_a.pk}/questionnaires").json()["items"]
     assert sorted((row["instrument"], row["source"]) for row in body) == [
         ("gad-7", "staff"),
         ("phq-9", "patient"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -56,7 +57,20 @@ def expected(spec: Spec) -> tuple[int, int]:
     return spec.follow, 0  # the last reported day is day 35 + follow
 
 
-def enrol(actor, clinic, *, index: int, spec: Spec, research_consent: str | None = "granted", **patient):
+def enrol(
+    actor,
+    clinic,
+    *,
+    index: int,
+    spec: Spec,
+    research_consent: str | None = "granted",
+    start: date | None = None,
+    protocol: str = PROTOCOL,
+    substance: str = "cocaine",
+    **patient,
+):
+    """Enrol one patient on ``protocol`` (default: started ``START_DAYS_AGO`` days ago) with the
+    calendar of ``spec`` for ``substance``; days after today are not recorded."""
     patient_fields = {
         "mrn": f"{clinic.slug.upper()}-77{index:03d}",
         "given_name": f"Xanthe{chr(65 + index % 26)}q",
@@ -82,18 +96,23 @@ def enrol(actor, clinic, *, index: int, spec: Spec, research_consent: str | None
             document_version="2025-01",
         )
     screen(actor, person)
-    start = clinic_today(clinic) - timedelta(days=START_DAYS_AGO)
-    course = course_enrol(actor=actor, patient=person, protocol_slug=PROTOCOL, start_date=start, arm=spec.arm)
+    today = clinic_today(clinic)
+    start = start or today - timedelta(days=START_DAYS_AGO)
+    course = course_enrol(actor=actor, patient=person, protocol_slug=protocol, start_date=start, arm=spec.arm)
     now = timezone.now()
     rows = []
 
     def day(n: int, used: bool) -> None:
+        if start + timedelta(days=n) > today:
+            return
         rows.append(
             UseDay(
                 patient=person,
-                substance="cocaine",
+                substance=substance,
                 day=start + timedelta(days=n),
                 used=used,
+                # Alcohol: a day of use is a heavy day (8 drinks), the relapse of its protocols.
+                standard_drinks=(Decimal(8) if used else Decimal(0)) if substance == "alcohol" else None,
                 entered_by=actor,
                 entered_at=now,
             )

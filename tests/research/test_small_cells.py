@@ -12,6 +12,7 @@ import random
 from datetime import date
 
 import pytest
+from django.template.loader import render_to_string
 
 from kapstone.domain import stats
 from kapstone.research.cohorts import Cohort, CohortFilter, CourseOutcome
@@ -111,20 +112,24 @@ def test_researcher_curve_is_coarsened_and_prescriber_curve_exact():
         coarse_levels = sorted(set(coarse_y), reverse=True)
         exact_levels = sorted(set(exact_y), reverse=True)
         assert len(coarse_levels) < len(exact_levels)
-        assert set(coarse_levels) <= set(exact_levels)  # exact values, fewer of them
-        # Every drop on the researcher's curve: at least 11 relapses between its two levels.
+        # The exact values at the steps shown, to two decimals; fewer of them.
+        assert set(coarse_levels) <= {round(y, 2) for y in exact_levels}
         members = [o for o in cohort.outcomes if o.group == label]
         km = stats.kaplan_meier(
             [o.relapse_time_days for o in members], [int(o.relapse_event) for o in members]
         )
-        times_at_level = {}
-        for row in km.rows:
-            times_at_level.setdefault(row.survival, row.time)
-        for higher, lower in itertools.pairwise(coarse_levels):
-            start = times_at_level.get(higher, 0.0)
-            end = times_at_level[lower]
-            relapses = sum(1 for o in members if o.relapse_event and start < o.relapse_time_days <= end)
+        exact_at = {row.time: row.survival for row in km.rows}
+        drops = [
+            (x, y) for (x0, y0), (x, y) in itertools.pairwise(zip(coarse_x, coarse_y, strict=True)) if y < y0
+        ]
+        assert drops
+        previous = 0.0
+        for time, shown in drops:
+            # Every drop on the researcher's curve: at least 11 relapses since the last one.
+            relapses = sum(1 for o in members if o.relapse_event and previous < o.relapse_time_days <= time)
             assert relapses >= SMALL_CELL
+            assert shown == round(exact_at[time], 2)
+            previous = time
         # The researcher's curve stops where fewer than 11 remain at risk; the exact one runs on.
         assert max(coarse_x) < max(exact_x)
 
@@ -197,3 +202,59 @@ def test_cox_result_reports_lifelines_convergence_warnings():
     assert result.converged is False
     assert result.hazard_ratios[0].hazard_ratio < 1e-6  # the estimate ran off towards 0
     assert any("separation" in w for w in result.warnings)
+
+
+# --- the median a researcher sees ---------------------------------------------------------------
+
+
+def test_researcher_median_is_read_off_the_coarsened_curve():
+    """One relapse a day on days 1–40 among 61 patients (the rest censored on day 100): the exact
+    median is day 31 (31 of 61 relapsed), inside the block of relapses 23–33 that the coarsened
+    curve shows as one drop on day 33. The researcher is shown day 33, where the curve drawn
+    falls below one half; the prescriber day 31."""
+    data = [(day, True) for day in range(1, 41)] + [(100, False)] * 21
+    cohort = synthetic({"a": data})
+    km = stats.kaplan_meier([t for t, _ in data], [int(e) for _, e in data])
+    assert km.median == 31
+
+    exact = survival_of(cohort, suppressed=False).survival[0]
+    assert (exact["median"], exact["median_ci_lower"], exact["median_ci_upper"]) == (
+        km.median,
+        km.median_ci_lower,
+        km.median_ci_upper,
+    )
+
+    report = survival_of(cohort, suppressed=True)
+    (shown,) = report.survival
+    x, y = curve(report.km_figure, "a")
+    drops = {t: s for (t0, s0), (t, s) in itertools.pairwise(zip(x, y, strict=True)) if s < s0}
+    assert list(drops) == [11, 22, 33]
+    assert shown["median"] == 33 and drops[33] <= 0.5 < drops[22]
+    # Its interval: where the drawn bands reach one half, also at steps of the drawn curve.
+    band = next(t for t in report.km_figure["data"] if t["name"] == "a 95% CI")
+    for bound in (shown["median_ci_lower"], shown["median_ci_upper"]):
+        assert bound is None or bound in drops
+    lower_band = dict(zip(band["x"][len(x) :][::-1], band["y"][len(x) :][::-1], strict=True))
+    assert lower_band[shown["median_ci_lower"]] <= 0.5
+    assert shown["median_ci_lower"] <= shown["median"]
+    assert shown["median_ci_lower"] >= km.median_ci_lower  # never earlier than the exact bound
+
+
+def test_researcher_median_not_reached_on_the_curve_shown():
+    """The curve crosses one half within a block of fewer than 11 relapses that is never shown:
+    the median is "not reached" on the researcher's curve, while the exact median exists."""
+    # 31 patients, relapses on days 1–20, 11 censored on day 200: one half is crossed on day 16
+    # (16 relapsed); the curve shown drops once (day 11, 11 relapses) and the 9 relapses after
+    # it never make a block of 11, so it stays at 20/31 to day 200 (11 still at risk there).
+    data = [(day, True) for day in range(1, 21)] + [(200, False)] * 11
+    cohort = synthetic({"a": data})
+    exact = survival_of(cohort, suppressed=False).survival[0]
+    assert exact["median"] == 16
+    report = survival_of(cohort, suppressed=True)
+    shown = report.survival[0]
+    assert shown["median"] is None and shown["median_ci_upper"] is None
+    x, y = curve(report.km_figure, "a")
+    assert max(x) == 200 and min(y) == round(20 / 31, 2)
+    assert "not reached on the curve shown" in render_to_string(
+        "research/report.html", {"report": report, "form": None}
+    )

@@ -67,7 +67,8 @@ def test_list_shows_events_with_review_state(alice, nina, patient_a):
     event = services.adverse_event_report(actor=nina, patient=patient_a, **serious_fields())
     response = Api(nina).get(f"/patients/{patient_a.pk}/adverse-events")
     assert response.status_code == 200
-    (row,) = response.json()
+    assert response.json()["count"] == 1
+    (row,) = response.json()["items"]
     assert row["id"] == event.pk and row["serious"] is True and row["reviewed"] is False
     assert row["seriousness_criteria"] == ["important_medical_event"] and row["status"] == "open"
     assert AuditEvent.objects.filter(action="read", object_type="adverse_event_list", actor=nina).count() == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from kapstone.audit.models import AuditEvent
 from kapstone.patients.services import clinic_today
 from tests.api.test_patients_api import Api, error_of
 
@@ -100,3 +101,29 @@ class TestApiNumbersAndDates:
         response = Api(nina).get("/sessions", date=typed)
         assert response.status_code == 422
         assert error_of(response)["field"] == "date"
+
+
+class TestRecordIdsInWebFilters:
+    """A web filter that takes a record id holds it to the ids the database has (issue 15): a
+    larger number is refused with words, a smaller one no record has shows nothing, never a 500."""
+
+    def test_the_register_takes_any_session_id_the_database_can_hold(self, as_user, nina):
+        # 2**31 and more are real ids of a bigint column; the filter used to refuse them as invalid.
+        for typed in (str(2**31), str(2**63 - 1)):
+            response = as_user(nina).get(reverse("inventory:register"), {"session": typed})
+            assert response.status_code == 200, typed
+            assert response.context["total"] == 0
+
+    def test_the_register_refuses_a_session_id_beyond_the_database(self, as_user, nina):
+        response = as_user(nina).get(reverse("inventory:register"), {"session": str(2**63)})
+        assert response.status_code == 400
+        assert "The dosing session in this link is not valid" in response.content.decode()
+
+    @pytest.mark.parametrize("typed", [str(2**63), str(10**23), "-1", "abc"])
+    def test_the_audit_viewer_refuses_a_user_no_record_has(self, as_user, adam, typed):
+        before = AuditEvent.objects.filter(object_type="audit_log").count()
+        response = as_user(adam).get(reverse("audit:list"), {"actor": typed})
+        assert response.status_code == 200
+        assert response.context["form"].errors["actor"] == ["Choose a user from the list."]
+        assert response.context["page"] is None  # no events shown for a filter that cannot be read
+        assert AuditEvent.objects.filter(object_type="audit_log").count() == before

@@ -38,7 +38,7 @@ class PrescreenIn(StrictSchema):
     answers: Any = None
 
 
-class ReasonOut(Schema):
+class PrescreenReasonOut(Schema):
     code: str
     severity: str
     message: str
@@ -55,7 +55,7 @@ class MatchOut(Schema):
 class PrescreenOut(Schema):
     result: str
     crisis: bool
-    reasons: list[ReasonOut]
+    reasons: list[PrescreenReasonOut]
     matches: list[MatchOut]
 
 
@@ -113,7 +113,7 @@ class ReferralOut(Schema):
     reference: str
     status: str
     result: str
-    reasons: list[ReasonOut]
+    reasons: list[PrescreenReasonOut]
     created_at: datetime
     contact: ContactOut
     overdue: bool

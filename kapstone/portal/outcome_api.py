@@ -20,7 +20,7 @@ from kapstone.portal.access import api_patient
 router = KapstoneRouter()
 
 
-class QuestionnaireIn(StrictSchema):
+class PortalQuestionnaireIn(StrictSchema):
     # Checked by the domain, as the CLI's `kapstone score` and the staff API are
     # (unknown_instrument, wrong_answer_count, answer_out_of_range, invalid_answer, sex_required).
     instrument: Any
@@ -32,7 +32,7 @@ class CrisisOut(Schema):
     phone: str
 
 
-class QuestionnaireOut(Schema):
+class PortalQuestionnaireOut(Schema):
     id: int
     total: int
     band: str | None
@@ -40,9 +40,9 @@ class QuestionnaireOut(Schema):
     crisis: CrisisOut | None = None
 
 
-@router.post("/questionnaires", response={201: QuestionnaireOut}, exclude_unset=True)
+@router.post("/questionnaires", response={201: PortalQuestionnaireOut}, exclude_unset=True)
 @api_patient
-def submit_questionnaire(request: HttpRequest, payload: QuestionnaireIn):
+def submit_questionnaire(request: HttpRequest, payload: PortalQuestionnaireIn):
     """The patient's own answers, scored like staff entry. With the self-harm flag the answer
     carries ``crisis``: how to get help now, to show before anything else."""
     response = outcome_services.patient_questionnaire_submit(

@@ -14,7 +14,7 @@ from kapstone.portal.access import api_patient
 me_router = KapstoneRouter()
 
 
-class PatientOut(Schema):
+class PortalPatientOut(Schema):
     mrn: str
     given_name: str
     family_name: str
@@ -26,7 +26,7 @@ class InstructionOut(Schema):
     text: str
 
 
-class SessionOut(Schema):
+class PortalSessionOut(Schema):
     id: int
     kind: str
     starts_at: str
@@ -41,8 +41,8 @@ class DueOut(Schema):
 
 
 class MeOut(Schema):
-    patient: PatientOut
-    sessions: list[SessionOut]
+    patient: PortalPatientOut
+    sessions: list[PortalSessionOut]
     due: list[DueOut]
 
 

@@ -293,9 +293,11 @@ def discharge_evaluation(
     if times.dosing_started_at is None:
         return None
     observations = observations_of(session)
+    # An episode that ended because its value was entered in error never was a clinical event:
+    # it neither blocks discharge nor delays the "ready to leave" time.
     critical = [
         rules.CriticalAlertPeriod(a.code, a.raised_at, a.resolved_at)
-        for a in Alert.objects.filter(session=session, severity="critical")
+        for a in Alert.objects.filter(session=session, severity="critical", entered_in_error=False)
     ]
     return rules.evaluate_discharge(
         now=now,

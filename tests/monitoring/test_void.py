@@ -24,6 +24,7 @@ from kapstone.monitoring.services import (
     session_discharge,
     vitals_record,
 )
+from kapstone.monitoring.views import monitoring_context
 from tests.api.test_patients_api import Api, error_of
 from tests.conftest import audit_count, without_csrf
 from tests.monitoring.conftest import vitals_set
@@ -114,6 +115,25 @@ class TestTheNursesCase:
         # A real warning level now raises its own alert: it is not swallowed by the typo's episode.
         assert [(a.code, a.severity) for a in raised] == [("hypoxemia", "warning")]
         assert open_alerts(running) == [("hypoxemia", "warning")]
+
+
+class TestEveryReaderLeavesTheValueOut:
+    def test_latest_values_chart_checks_and_board_read_the_remaining_values(self, as_user, nina, running):
+        vitals_record(actor=nina, session=running, observations=vitals_set(ago(1), spo2=85))
+        observation_void(actor=nina, observation=latest(running, "spo2"), reason="Typed 85 for 95")
+        context = monitoring_context(nina, running)
+        spo2 = next(v for v in context["latest"] if v["code"] == "spo2")
+        assert spo2["value"] == 98  # the baseline's, not the typo
+        [trace] = [
+            t for t in context["figure"]["data"] if t.get("name") == "Oxygen saturation by pulse oximetry"
+        ]
+        assert trace["y"] == [98.0]  # the baseline's; the typo is not drawn
+        assert [c.status for c in context["checks"]][:1] == ["done"]
+        [row] = selectors.board_rows([running], timezone.now())
+        assert next(v for v in row["vitals"] if v["code"] == "spo2")["value"] == 98
+        assert row["alerts"] == []
+        board = as_user(nina).get(reverse("monitoring:board"))
+        assert "Low oxygen saturation" not in visible_text(board.content)
 
 
 class TestAlertStateFromTheRemainingValues:

@@ -83,6 +83,7 @@ def test_a_mistyped_spo2_is_marked_entered_in_error_with_the_keyboard(
     expect(page.locator('[data-code="reason_required"]')).to_have_text(
         "Say why the value was entered in error."
     )
+    screenshot(page, "observation-void-reason-required")
     typo.refresh_from_db()
     assert typo.voided_at is None
     reason.focus()

@@ -49,6 +49,13 @@ class ObservationOut(Schema):
     unit: str
     observed_at: datetime
     source: str
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str | None
+
+
+class ObservationVoidIn(StrictSchema):
+    reason: text(500)
 
 
 class AlertOut(Schema):
@@ -92,23 +99,42 @@ def record_vitals(request: HttpRequest, session_id: RecordId, payload: VitalsIn)
     )
 
 
+def _observation_out(o) -> dict:
+    return {
+        "id": o.pk,
+        "code": o.code,
+        "loinc": o.loinc or None,
+        "value": float(o.value),
+        "unit": o.unit,
+        "observed_at": o.observed_at,
+        "source": o.source,
+        "voided_at": o.voided_at,
+        "voided_by": o.voided_by.username if o.voided_by_id else None,
+        "void_reason": o.void_reason if o.voided_at else None,
+    }
+
+
 @router.get("/sessions/{int:session_id}/vitals", response=list[ObservationOut])
 @api_roles(*PATIENT_READ)
 @paginated
 def list_vitals(request: HttpRequest, session_id: RecordId):
+    """Every value of the session in time order; one marked entered in error carries its
+    ``voided_at``, ``voided_by`` and ``void_reason`` (no rule counts it)."""
     session = session_get_for_user(user=request.auth, session_id=session_id)
-    return [
-        {
-            "id": o.pk,
-            "code": o.code,
-            "loinc": o.loinc or None,
-            "value": float(o.value),
-            "unit": o.unit,
-            "observed_at": o.observed_at,
-            "source": o.source,
-        }
-        for o in selectors.observations_of(session)
-    ]
+    return [_observation_out(o) for o in selectors.observations_with_voided_of(session)]
+
+
+@router.post("/observations/{int:observation_id}/void", response=ObservationOut)
+@api_roles(*CLINICIANS)
+def void_observation(request: HttpRequest, observation_id: RecordId, payload: ObservationVoidIn):
+    """Mark one value entered in error, with a reason: kept and returned with its void, and no
+    longer counted by the baseline, the alerts, the checks or the discharge criteria."""
+    observation = selectors.observation_get_for_user(
+        user=request.auth, observation_id=observation_id, roles=CLINICIANS
+    )
+    return _observation_out(
+        services.observation_void(actor=request.auth, observation=observation, reason=payload.reason)
+    )
 
 
 @router.get("/sessions/{int:session_id}/alerts", response=list[AlertOut])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from kapstone.domain.scales import ALDRETE_ITEMS, MOAAS_LEVELS
 from kapstone.monitoring.models import AlertAction
@@ -168,3 +169,19 @@ class CadssForm(forms.Form):
 
     def answers(self) -> list[int]:
         return [self.cleaned_data[f"item_{item.number}"] for item in self.definition.items]
+
+
+class ObservationVoidForm(forms.Form):
+    """Why a value is being marked entered in error. Shape only: whether a reason was given, its
+    length and its characters are the service's one rule (``reason_required``, ``text_too_long``,
+    ``invalid_text``), so the page shows the same refusal as the API."""
+
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500, "aria-required": "true"}),
+        help_text=gettext_lazy(
+            "Required: what was wrong, e.g. typed 85 for 95, probe off the finger, wrong patient."
+        ),
+    )

@@ -1,10 +1,11 @@
 """Session monitoring: observations (vitals and bedside scores), alert episodes, scales, discharge.
 
-Observations are append-only: a wrong value is voided with a reason, never edited. An alert row
-is one episode of one parameter family (``hypertension``, ``hypoxemia``…): raised once, upgraded
-in place when a critical reading meets a warning episode (the upgrade is an ``AlertEvent``),
-acknowledged with the action taken, resolved by a normal reading. The rules are in
-``kapstone.domain.monitoring``; this module only stores what they decide.
+Observations are append-only: a wrong value is marked entered in error (voided) with a reason,
+never edited. An alert row is one episode of one parameter family (``hypertension``,
+``hypoxemia``…): raised once, upgraded in place when a critical reading meets a warning episode
+(the upgrade is an ``AlertEvent``), acknowledged with the action taken, resolved by a normal
+reading — or ended because the value it rested on was entered in error (``entered_in_error``).
+The rules are in ``kapstone.domain.monitoring``; this module only stores what they decide.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class Alert(models.Model):
     action = models.CharField(max_length=20, choices=AlertAction.choices, blank=True)
     note = models.CharField(max_length=500, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Ended because the value(s) it rested on were marked entered in error, not because the
+    # patient recovered: kept in the history, but never a clinical event (the discharge's
+    # "ready to leave" time and the alerts to acknowledge leave it out).
+    entered_in_error = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-raised_at", "-id"]
@@ -112,6 +117,10 @@ class Alert(models.Model):
                 condition=Q(status="resolved", resolved_at__isnull=False)
                 | ~Q(status="resolved") & Q(resolved_at__isnull=True),
                 name="alert_resolution_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(entered_in_error=False) | Q(status="resolved"),
+                name="alert_entered_in_error_is_resolved",
             ),
             # The domain's episode model: at most one open episode per parameter family.
             models.UniqueConstraint(

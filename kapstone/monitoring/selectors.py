@@ -30,6 +30,7 @@ from kapstone.domain import monitoring as rules
 from kapstone.domain.baseline import BaselineCheck, check_baseline
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING
 from kapstone.dosing.models import Administration, RateEvent
+from kapstone.forms import parse_record_id
 from kapstone.monitoring.models import Alert, Observation, ScaleScore
 from kapstone.monitoring.notices import BoardNotice, board_notices_for
 
@@ -158,6 +159,106 @@ def observations_of(session: CareSession) -> list[Observation]:
         .select_related("entered_by")
         .order_by("observed_at", "id")
     )
+
+
+def observations_with_voided_of(session: CareSession) -> list[Observation]:
+    """Every observation of the session in time order, those marked entered in error included
+    (with who marked them): for displays and the API, never for a rule (:func:`observations_of`)."""
+    return list(
+        Observation.objects.filter(session=session).select_related("voided_by").order_by("observed_at", "id")
+    )
+
+
+def observation_get_for_user(
+    *, user: User, observation_id: int, session_id: int | None = None, roles: Iterable[str] = PATIENT_READ
+) -> Observation:
+    """One observation of the user's clinics (under ``session_id`` when given: nested ids are
+    checked), voided or not, audited; 404 alike for missing, not-yours and not-under-that-session.
+    One that exists but is not the user's to see also leaves a ``denied`` row (ids only)."""
+    rows = Observation.objects.select_related(
+        "session", "session__course", "session__clinic", "patient", "entered_by", "voided_by"
+    ).filter(pk=parse_record_id(observation_id) or 0)
+    if session_id is not None:
+        # A foreign key's lookup does not range-check the id as a primary key's does.
+        rows = rows.filter(session_id=parse_record_id(session_id) or 0)
+    observation = rows.filter(clinic_id__in=clinic_ids_for(user, roles)).first()
+    if observation is None:
+        elsewhere = rows.values_list("patient_id", "clinic_id").first()
+        if elsewhere is not None:
+            audit_record(
+                actor=user,
+                action="denied",
+                object_type="observation",
+                object_id=observation_id,
+                patient_id=elsewhere[0],
+                clinic_id=elsewhere[1],
+                outcome="denied",
+            )
+        raise Http404("observation")
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="observation",
+        object_id=observation.pk,
+        patient_id=observation.patient_id,
+        clinic_id=observation.clinic_id,
+    )
+    return observation
+
+
+#: How many sets the session page lists (the rest are on the session's page of recorded values).
+RECENT_SETS = 12
+
+
+@dataclass(frozen=True)
+class RecordedSet:
+    """The values recorded at one time, voided ones included: ``values`` maps a code to its
+    rows at that time in entry order (a value marked entered in error and its re-entry)."""
+
+    observed_at: datetime
+    values: dict[str, list[Observation]]
+
+    @property
+    def entered_by(self) -> list[str]:
+        """Who entered the set, and the device when not typed in ("manual")."""
+        names: list[str] = []
+        for rows in self.values.values():
+            for row in rows:
+                name = row.entered_by.get_full_name() or row.entered_by.username
+                if row.source != "manual":
+                    name = f"{name} ({row.source})"
+                if name not in names:
+                    names.append(name)
+        return names
+
+
+def set_times(session: CareSession):
+    """The times of the session's recorded sets, newest first (a query: count it or slice it)."""
+    return (
+        Observation.objects.filter(session=session)
+        .order_by("-observed_at")
+        .values_list("observed_at", flat=True)
+        .distinct()
+    )
+
+
+def recorded_sets(session: CareSession, times: Iterable[datetime]) -> list[RecordedSet]:
+    """The sets recorded at ``times`` (from :func:`set_times`), newest first, every value with who
+    entered it and who marked it entered in error (a read of a session already read through
+    the scoped selector)."""
+    wanted = sorted(set(times), reverse=True)
+    if not wanted:
+        return []
+    rows = (
+        Observation.objects.filter(session=session, observed_at__gte=wanted[-1], observed_at__lte=wanted[0])
+        .select_related("entered_by", "voided_by")
+        .order_by("observed_at", "id")
+    )
+    by_time: dict[datetime, dict[str, list[Observation]]] = {t: {} for t in wanted}
+    for row in rows:
+        if row.observed_at in by_time:
+            by_time[row.observed_at].setdefault(row.code, []).append(row)
+    return [RecordedSet(t, by_time[t]) for t in wanted]
 
 
 def as_domain(observations: Iterable[Observation]) -> list[rules.Observation]:
@@ -293,9 +394,11 @@ def discharge_evaluation(
     if times.dosing_started_at is None:
         return None
     observations = observations_of(session)
+    # An episode that ended because its value was entered in error never was a clinical event:
+    # it neither blocks discharge nor delays the "ready to leave" time.
     critical = [
         rules.CriticalAlertPeriod(a.code, a.raised_at, a.resolved_at)
-        for a in Alert.objects.filter(session=session, severity="critical")
+        for a in Alert.objects.filter(session=session, severity="critical", entered_in_error=False)
     ]
     return rules.evaluate_discharge(
         now=now,

@@ -24,7 +24,8 @@ from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.instruments import score_instrument
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.scales import score_aldrete, score_moaas
-from kapstone.domain.sessions import DISCHARGED, RECOVERING
+from kapstone.domain.sessions import DISCHARGED, RECOVERING, state_label
+from kapstone.domain.text import clean_text
 from kapstone.dosing.services import administration_complete, administration_rate_event
 from kapstone.monitoring import selectors
 from kapstone.monitoring.models import (
@@ -39,6 +40,8 @@ from kapstone.monitoring.models import (
 
 MONITORING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 SWEEP_LABEL = "system:monitoring_overdue"
+#: The longest reason for marking a value entered in error (``Observation.void_reason``).
+VOID_REASON_MAX_CHARS = 500
 
 
 def _clinician(actor: User, session: CareSession, what: str) -> None:
@@ -122,13 +125,7 @@ def _store_batch(
         actor=actor, session=session, evaluation=evaluation, open_alerts=open_alerts, now=now
     )
     # A recorded set may bring the check schedule up to date, ending a vitals_overdue episode.
-    # ``open_alerts`` now holds exactly the episodes still open (kept up to date by _apply_evaluation).
-    checks = selectors.checks_in_db(session, times, now)
-    still_open = [rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at) for a in open_alerts.values()]
-    overdue = rules.evaluate_overdue(checks=checks, open_episodes=still_open, now=now)
-    notify += _apply_evaluation(
-        actor=actor, session=session, evaluation=overdue, open_alerts=open_alerts, now=now
-    )
+    notify += _evaluate_schedule(actor=actor, session=session, times=times, open_alerts=open_alerts, now=now)
     audit_record(
         actor=actor,
         action="create",
@@ -237,6 +234,25 @@ def _insert_observations(
     return ids
 
 
+def _evaluate_schedule(
+    *,
+    actor: User,
+    session: CareSession,
+    times: selectors.SessionTimes,
+    open_alerts: dict[int, Alert],
+    now: datetime,
+) -> list[Alert]:
+    """Raise or end ``vitals_overdue`` from the check schedule as the valid record now stands
+    (after a set is recorded, or a value is marked entered in error). ``open_alerts`` must hold
+    exactly the session's open episodes (as ``_apply_evaluation`` keeps it)."""
+    checks = selectors.checks_in_db(session, times, now)
+    still_open = [rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at) for a in open_alerts.values()]
+    overdue = rules.evaluate_overdue(checks=checks, open_episodes=still_open, now=now)
+    return _apply_evaluation(
+        actor=actor, session=session, evaluation=overdue, open_alerts=open_alerts, now=now
+    )
+
+
 def _apply_evaluation(
     *,
     actor: User | None,
@@ -244,9 +260,15 @@ def _apply_evaluation(
     evaluation: rules.AlertEvaluation,
     open_alerts: dict[int, Alert],
     now: datetime,
+    entered_in_error: bool = False,
 ) -> list[Alert]:
     """Store what the domain decided. ``open_alerts`` (the session's open episodes, locked) is
-    kept up to date: raised episodes still open are added, ended ones removed."""
+    kept up to date: raised episodes still open are added, ended ones removed.
+
+    ``entered_in_error``: the evaluation is the re-evaluation after a value was marked entered in
+    error (``rules.reevaluate_after_void``): the episodes it ends are marked so, and those it
+    raises are shown now, so their escalation clock starts ``now`` (their ``raised_at`` is the
+    first abnormal reading that remains)."""
     notify: list[Alert] = []
     for raised in evaluation.raised:
         alert = Alert.objects.create(
@@ -258,7 +280,7 @@ def _apply_evaluation(
             severity=raised.severity,
             message=raised.message[:500],
             raised_at=raised.raised_at,
-            escalation_from=raised.raised_at,
+            escalation_from=now if entered_in_error else raised.raised_at,
             status=AlertStatus.RESOLVED if raised.ended_at else AlertStatus.OPEN,
             resolved_at=raised.ended_at,
         )
@@ -268,7 +290,7 @@ def _apply_evaluation(
             code=alert.code,
             severity=alert.severity,
             message=alert.message,
-            at=raised.raised_at,
+            at=now if entered_in_error else raised.raised_at,
             actor=actor,
         )
         if raised.ended_at is None:
@@ -324,7 +346,8 @@ def _apply_evaluation(
     for end in evaluation.ended:
         alert = open_alerts.pop(end.episode_id, None) or Alert.objects.get(pk=end.episode_id)
         alert.status, alert.resolved_at = AlertStatus.RESOLVED, end.ended_at
-        alert.save(update_fields=["status", "resolved_at"])
+        alert.entered_in_error = entered_in_error
+        alert.save(update_fields=["status", "resolved_at", "entered_in_error"])
         AlertEvent.objects.create(
             alert=alert,
             kind="resolved",
@@ -342,7 +365,7 @@ def _apply_evaluation(
             object_id=alert.pk,
             patient_id=session.patient_id,
             clinic_id=session.clinic_id,
-            detail={"resolved": True},
+            detail={"resolved": True, "entered_in_error": True} if entered_in_error else {"resolved": True},
         )
     return notify
 
@@ -383,17 +406,57 @@ def vitals_overdue_sweep(*, now: datetime | None = None) -> list[Alert]:
 
 
 def observation_void(*, actor: User, observation: Observation, reason: str) -> Observation:
-    """Void a wrongly entered value (it stays on record, marked, with the reason)."""
-    reason = _text(reason, field="reason")
-    if not reason:
-        raise DomainError("reason_required", "Say why the value is voided.", field="reason")
-    _clinician(actor, observation.session, "void an observation")
+    """Mark one value entered in error: it stays on record, struck through with who, when and
+    why, and from then on no rule counts it (baseline, alerts, check schedule, discharge).
+
+    The unit is one value (one row): a set is the values sharing a time, and one of them can be
+    mistyped while the others are right. Under the session's lock (as a vitals batch), the alert
+    state is re-evaluated from the values that remain (``rules.reevaluate_after_void``): an open
+    episode the value alone raised or kept at its level ends, marked ``entered_in_error`` with
+    the event "<title> ended: value entered in error."; an episode the remaining values still
+    show stays as it is; one they show differently (a warning under a typed critical, or an
+    abnormal reading whose normal successor was the typo) is raised anew. The alert history is
+    never rewritten. The check schedule is evaluated again too (``vitals_overdue``).
+
+    Only a nurse or prescriber of the clinic (``clinician_required``), with a reason
+    (``reason_required``, ``text_too_long``, ``invalid_text``), while the session is monitored
+    (check-in to recovery): a discharged (or otherwise ended) session is ``session_closed``,
+    because its discharge was decided on the record as it stood. Once (409
+    ``observation_already_voided``). A refusal writes nothing.
+    """
+    _clinician(actor, observation.session, "mark a value entered in error")
+    reason = clean_text(
+        reason,
+        field="reason",
+        max_chars=VOID_REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_code="reason_required",
+        missing_message="Say why the value was entered in error.",
+    )
     with transaction.atomic():
+        # The session first, as a vitals batch locks it: a batch and a void are evaluated one
+        # after the other, each seeing the other's values and episodes.
+        session = (
+            CareSession.objects.select_for_update()
+            .select_related("course", "clinic")
+            .get(pk=observation.session_id)
+        )
+        if session.status not in selectors.MONITORED_STATES:
+            raise WorkflowConflict(
+                "session_closed",
+                f"This session is {state_label(session.status).lower()}: its values can no longer be "
+                "marked entered in error. Add a note to the session instead.",
+            )
         current = Observation.objects.select_for_update().get(pk=observation.pk)
         if current.is_voided:
-            raise WorkflowConflict("observation_already_voided", "This value was already voided.")
-        current.voided_by, current.voided_at, current.void_reason = actor, timezone.now(), reason
+            raise WorkflowConflict(
+                "observation_already_voided", "This value was already marked entered in error."
+            )
+        now = timezone.now()
+        current.voided_by, current.voided_at, current.void_reason = actor, now, reason
         current.save(update_fields=["voided_by", "voided_at", "void_reason"])
+        ended, raised = _reevaluate_after_void(actor=actor, session=session, code=current.code, now=now)
         audit_record(
             actor=actor,
             action="void",
@@ -401,8 +464,50 @@ def observation_void(*, actor: User, observation: Observation, reason: str) -> O
             object_id=current.pk,
             patient_id=current.patient_id,
             clinic_id=current.clinic_id,
+            detail={"code": current.code, "alerts_ended": ended, "alerts_raised": raised},
         )
     return current
+
+
+def _reevaluate_after_void(
+    *, actor: User, session: CareSession, code: str, now: datetime
+) -> tuple[list[str], list[str]]:
+    """Store the alert state of the valid record after a void (session locked); return the codes
+    of the alerts it ended and raised."""
+    times = selectors.session_times(session)
+    open_alerts = {
+        a.pk: a for a in Alert.objects.select_for_update().filter(session=session, resolved_at__isnull=True)
+    }
+    evaluation = rules.reevaluate_after_void(
+        observations=selectors.as_domain(selectors.observations_of(session)),
+        baseline=selectors.baseline_in_db(session, times),
+        open_episodes=[
+            rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at) for a in open_alerts.values()
+        ],
+        voided_code=code,
+        now=now,
+        thresholds=selectors.alert_thresholds(session),
+    )
+    ended = [open_alerts[end.episode_id].code for end in evaluation.ended]
+    # Ends first: the new episode of a family may only open once its old one is closed.
+    _apply_evaluation(
+        actor=actor,
+        session=session,
+        evaluation=rules.AlertEvaluation(ended=evaluation.ended),
+        open_alerts=open_alerts,
+        now=now,
+        entered_in_error=True,
+    )
+    raised = _apply_evaluation(
+        actor=actor,
+        session=session,
+        evaluation=rules.AlertEvaluation(raised=evaluation.raised),
+        open_alerts=open_alerts,
+        now=now,
+        entered_in_error=True,
+    )
+    raised += _evaluate_schedule(actor=actor, session=session, times=times, open_alerts=open_alerts, now=now)
+    return ended, [a.code for a in raised]
 
 
 def alert_acknowledge(

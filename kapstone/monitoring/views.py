@@ -6,23 +6,32 @@ import re
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from kapstone.accounts.access import clinic_ids_for, has_role, require_roles
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, has_role, require_roles
 from kapstone.accounts.models import Membership, Role, User
 from kapstone.care.selectors import session_get_for_user
 from kapstone.care.views import session_page, state_label
 from kapstone.domain import monitoring as rules
 from kapstone.domain.errors import DomainError, DomainErrors, WorkflowConflict
-from kapstone.forms import add_domain_error
+from kapstone.forms import add_domain_error, parse_record_id
 from kapstone.monitoring import selectors, services
 from kapstone.monitoring.charts import vitals_figure
-from kapstone.monitoring.forms import AcknowledgeForm, AldreteForm, CadssForm, DischargeForm, VitalsForm
+from kapstone.monitoring.forms import (
+    AcknowledgeForm,
+    AldreteForm,
+    CadssForm,
+    DischargeForm,
+    ObservationVoidForm,
+    VitalsForm,
+)
 from kapstone.monitoring.models import ScaleScore
 from kapstone.monitoring.notices import board_notices_for
 
@@ -31,6 +40,8 @@ CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 #: board in under a second).
 BOARD_POLL_MS = 500
 SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning"}
+#: Sets on one page of a session's recorded values (a device feed records one every few seconds).
+RECORDED_SETS_PER_PAGE = 60
 
 
 def _local_now(session) -> str:
@@ -93,12 +104,20 @@ def monitoring_context(user, session, **overrides) -> dict:
         )
     clinician = has_role(user, CLINICIANS, session.clinic_id)
     monitored = session.status in selectors.MONITORED_STATES
+    set_times = selectors.set_times(session)
     context = {
         "times": times,
         "latest": latest,
         "alerts": alerts,
         "severity_words": SEVERITY_WORDS,
-        "open_alerts": [a for a in alerts if a.acknowledged_at is None],
+        # An alert that ended because its value was entered in error is history, not a task.
+        "open_alerts": [a for a in alerts if a.acknowledged_at is None and not a.entered_in_error],
+        "recorded": recorded_values_context(
+            session, selectors.recorded_sets(session, set_times[: selectors.RECENT_SETS])
+        ),
+        "set_count": set_times.count(),
+        "recent_sets": selectors.RECENT_SETS,
+        "can_void": clinician and monitored,
         "checks": selectors.checks_of(session, observations, times, now)
         if times.dosing_started_at or monitored
         else [],
@@ -120,6 +139,27 @@ def monitoring_context(user, session, **overrides) -> dict:
     }
     context.update(overrides)
     return context
+
+
+def recorded_values_context(session, sets: list[selectors.RecordedSet]) -> dict:
+    """The table of recorded sets: a column for each code recorded in them, in the catalogue's
+    order, headed by its short label, its name and its unit."""
+    present = {code for one in sets for code in one.values}
+    columns = [
+        {
+            "code": code,
+            "short": selectors.SHORT_LABELS.get(code, d.label),
+            "label": d.label,
+            "unit": d.unit_display,
+        }
+        for code, d in rules.OBSERVATION_DEFINITIONS.items()
+        if code in present
+    ]
+    rows = [
+        {"set": one, "cells": [(column, one.values.get(column["code"], [])) for column in columns]}
+        for one in sets
+    ]
+    return {"columns": columns, "rows": rows, "session": session}
 
 
 def session_panel(user, session) -> dict | None:
@@ -172,6 +212,79 @@ def vitals_entry(request: HttpRequest, session_id: int) -> HttpResponse:
         return session_page(
             request, session, status=400, panel_overrides={"monitoring": {"vitals_form": form}}
         )
+
+
+@require_roles(*PATIENT_READ)
+@require_GET
+def recorded_values(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Every set recorded in a session, newest first, a page at a time, with the values marked
+    entered in error struck through (the session page shows the newest few)."""
+    session = session_get_for_user(user=request.user, session_id=session_id)
+    page = Paginator(selectors.set_times(session), RECORDED_SETS_PER_PAGE).get_page(
+        parse_record_id(request.GET.get("page")) or 1
+    )
+    clinician = has_role(request.user, CLINICIANS, session.clinic_id)
+    return render(
+        request,
+        "monitoring/recorded_values.html",
+        {
+            "session": session,
+            "patient": session.patient,
+            "page": page,
+            "recorded": recorded_values_context(session, selectors.recorded_sets(session, page.object_list)),
+            "can_void": clinician and session.status in selectors.MONITORED_STATES,
+        },
+    )
+
+
+@require_roles(*CLINICIANS)
+@require_http_methods(["GET", "POST"])
+def observation_void(request: HttpRequest, session_id: int, observation_id: int) -> HttpResponse:
+    """Mark one value entered in error, with a reason; back to the session page, where it is
+    struck through and the alerts and discharge criteria no longer count it."""
+    observation = selectors.observation_get_for_user(
+        user=request.user, session_id=session_id, observation_id=observation_id, roles=CLINICIANS
+    )
+    session = observation.session
+    definition = rules.OBSERVATION_DEFINITIONS.get(observation.code)
+    label = definition.label if definition else rules.title_for(observation.code)
+    unit = definition.unit_display if definition else observation.unit
+    form = ObservationVoidForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.observation_void(
+                actor=request.user, observation=observation, reason=form.cleaned_data["reason"]
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            with timezone.override(ZoneInfo(session.clinic.timezone)):
+                at = timezone.localtime(observation.observed_at).strftime("%H:%M")
+            words = {"label": label, "value": f"{observation.value.normalize():f}", "unit": unit, "at": at}
+            messages.success(
+                request,
+                gettext(
+                    "%(label)s %(value)s %(unit)s at %(at)s marked entered in error. "
+                    "The alerts and the discharge criteria no longer count it."
+                )
+                % words,
+            )
+            return redirect(reverse("care:session", args=[session.pk]) + "#recorded-values")
+    return render(
+        request,
+        "monitoring/observation_void.html",
+        {
+            "form": form,
+            "observation": observation,
+            "label": label,
+            "unit": unit,
+            "session": session,
+            "patient": session.patient,
+            "closed": session.status not in selectors.MONITORED_STATES,
+            "state": state_label(session),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_roles(*CLINICIANS)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from kapstone.domain.errors import DomainError
 from kapstone.monitoring.models import Alert, Observation
-from kapstone.monitoring.services import alert_acknowledge, vitals_record
+from kapstone.monitoring.services import alert_acknowledge, observation_void, vitals_record
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -76,3 +76,53 @@ def test_two_acknowledgements_at_once_exactly_one_wins(alice, nina, running):
     losers = [o for o in outcomes if isinstance(o, DomainError)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
     assert losers[0].code == "alert_already_acknowledged"
+
+
+def test_two_nurses_mark_the_same_value_at_once_exactly_one_wins(alice, nina, running):
+    vitals_record(
+        actor=nina,
+        session=running,
+        observations=[{"code": "spo2", "value": 85, "observed_at": timezone.now() - timedelta(seconds=5)}],
+    )
+    observation_id = Observation.objects.get(session=running, code="spo2", value=85).pk
+
+    def void(actor):
+        return observation_void(
+            actor=actor, observation=Observation.objects.get(pk=observation_id), reason=f"typo ({actor})"
+        )
+
+    outcomes = _together(void, [nina, alice])
+    winners = [o for o in outcomes if isinstance(o, Observation)]
+    losers = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert losers[0].code == "observation_already_voided"
+    alert = Alert.objects.get(session=running, code="hypoxemia")
+    assert alert.entered_in_error and alert.events.filter(kind="resolved").count() == 1
+
+
+def test_a_void_and_a_set_at_once_leave_the_alert_state_of_the_valid_record(alice, nina, running):
+    """Whichever goes first, the other sees it: the session's lock orders them."""
+    vitals_record(
+        actor=nina,
+        session=running,
+        observations=[{"code": "spo2", "value": 85, "observed_at": timezone.now() - timedelta(seconds=30)}],
+    )
+    typo = Observation.objects.get(session=running, code="spo2", value=85)
+
+    def work(actor):
+        if actor == nina:
+            return observation_void(actor=nina, observation=typo, reason="Typed 85 for 95")
+        return vitals_record(
+            actor=alice,
+            session=running,
+            observations=[
+                {"code": "spo2", "value": 92, "observed_at": timezone.now() - timedelta(seconds=10)}
+            ],
+        )
+
+    outcomes = _together(work, [nina, alice])
+    assert not [o for o in outcomes if isinstance(o, DomainError)], outcomes
+    # The valid record is SpO2 92 (warning level): exactly one open hypoxemia episode, a warning.
+    assert list(
+        Alert.objects.filter(session=running, resolved_at__isnull=True).values_list("code", "severity")
+    ) == [("hypoxemia", "warning")]

@@ -23,7 +23,8 @@ Sources (see /work/shared/reference/clinical.md §3 and software.md §2, §8.1):
 
 The rules live in one module per concept: ``observations`` (the observation catalogue, review
 and baseline), ``alerts`` (thresholds, rules, episodes, escalation), ``schedule`` (due and
-overdue checks), ``discharge`` and ``dependence`` (the misuse watch). Their public names are
+overdue checks), ``discharge``, ``corrections`` (the alert state after a value entered in error)
+and ``dependence`` (the misuse watch). Their public names are
 re-exported here, so callers write ``from kapstone.domain import monitoring as rules``.
 """
 
@@ -49,6 +50,11 @@ from kapstone.domain.monitoring.alerts import (
     RaisedAlert,
     escalation_due,
     evaluate_vitals,
+)
+from kapstone.domain.monitoring.corrections import (
+    ENTERED_IN_ERROR_NOTE,
+    FAMILY_CODES,
+    reevaluate_after_void,
 )
 from kapstone.domain.monitoring.dependence import (
     CravingScore,
@@ -93,6 +99,8 @@ __all__ = [
     "CRITICAL",
     "DEFAULT_THRESHOLDS",
     "DISCHARGE_CRITERIA",
+    "ENTERED_IN_ERROR_NOTE",
+    "FAMILY_CODES",
     "NOTHING_SAVED",
     "OBSERVATION_DEFINITIONS",
     "SEVERITIES",
@@ -130,6 +138,7 @@ __all__ = [
     "evaluate_overdue",
     "evaluate_vitals",
     "lookup_observation_definition",
+    "reevaluate_after_void",
     "review_observations",
     "title_for",
     "validate_observations",

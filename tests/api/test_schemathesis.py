@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
@@ -25,6 +27,18 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 12
+
+
+@pytest.fixture(autouse=True)
+def _one_connection_for_the_test():
+    """Requests go through the WSGI handler, which closes the database connection when a request
+    ends; the test's transaction (and on PostgreSQL its connection) must outlive each request, as
+    Django's own test client arranges."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

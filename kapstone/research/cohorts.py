@@ -1,5 +1,9 @@
 """Cohort assembly: which courses are in a cohort, and each course's derived outcome.
 
+The windows and the grouped calendar query are in ``calendar_aggregates``; the stored per-course
+summaries (a cache of that query) in ``summaries``; this module chooses the courses, reads them
+and derives each outcome.
+
 Reads in a fixed number of queries whatever the cohort's size (courses as values, one protocol
 per slug and version, the last given dosing date per course grouped in the database, and one
 grouped query over the use calendars and toxicology results), so the per-day rows of 100,000
@@ -27,14 +31,11 @@ Outcome per course:
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import threading
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -42,7 +43,6 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import Case, F, Max, Q, When
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from kapstone.accounts.access import clinic_ids_for
 from kapstone.accounts.models import Clinic, Role
@@ -57,20 +57,32 @@ from kapstone.domain.outcomes import (
     UNKNOWN,
     OutcomeDefinition,
 )
-from kapstone.domain.protocols import DOSING, Protocol, add_months, protocol_from_dict
+from kapstone.domain.protocols import DOSING, Protocol, protocol_from_dict
 from kapstone.domain.sessions import DISCHARGED
-from kapstone.outcomes.models import CalendarVersion, ToxicologyTest, UseDay
-from kapstone.research.models import CourseOutcomeSummary
 
 #: Who may open the cohort report and download de-identified exports. Researchers see only
 #: aggregates (small cells suppressed) and de-identified rows; prescribers and clinic admins see
 #: the same report without suppression (they may read the records anyway). Nurses and
 #: therapists have no research function: 403.
+from kapstone.research.calendar_aggregates import (
+    OPEN,
+    CalendarBounds,
+    as_date,
+    bounds_for,
+    calendar_aggregates,
+    follow_up_windows,
+    heavy_day_sex,
+    planned_last_dosing_day,
+    require_supported,
+    window_status,
+)
+from kapstone.research.models import CourseOutcomeSummary
+from kapstone.research.summaries import follow_up_counts, store_summaries, summary_key, summary_row
+
 REPORT_ROLES = frozenset({Role.RESEARCHER, Role.PRESCRIBER, Role.ADMIN})
 #: Roles that may see unsuppressed counts (they can read the underlying records).
 UNSUPPRESSED_ROLES = frozenset({Role.PRESCRIBER, Role.ADMIN})
 
-OPEN = "open"
 GROUP_BY = ("arm", "protocol")
 NO_ARM = "(no arm)"
 
@@ -184,11 +196,6 @@ def outcome_definition_for(protocol: Protocol) -> OutcomeDefinition:
     )
 
 
-def planned_last_dosing_day(protocol: Protocol) -> int | None:
-    days = [s.day_offset for s in protocol.dosing_sessions]
-    return max(days) if days else None
-
-
 def anchor_date_for(start_date: date, protocol: Protocol, last_given: date | None) -> tuple[date, bool]:
     """(anchor date, whether it came from a given dosing session). See the module docstring."""
     planned = planned_last_dosing_day(protocol)
@@ -250,7 +257,7 @@ _COURSE_COLUMNS = (
 )
 
 
-#: Positions in a row of ``_course_rows``; the summary's values (``_summary``) from ``_SUMMARY``.
+#: Positions in a row of ``_course_rows``; the summary's values (``summary_row``) from ``_SUMMARY``.
 _ID, _PATIENT, _CLINIC, _SLUG, _VERSION, _START, _ARM, _SEX, _CURRENT_KEY, _SUMMARY = range(10)
 
 
@@ -294,7 +301,7 @@ class _DateCache(dict):
     distinct value converted once."""
 
     def __missing__(self, value):
-        converted = self[value] = _as_date(value)
+        converted = self[value] = as_date(value)
         return converted
 
 
@@ -326,360 +333,6 @@ def _last_given_dosing(qs) -> dict[int, date]:
     )
     dates = _DateCache()
     return {course_id: dates[last] for course_id, last in _fetch(rows)}
-
-
-#: Point-prevalence abstinence at a follow-up: the days of the TLFB window that ends on the
-#: follow-up date (TLFB usual windows are 30–90 days, Sobell & Sobell 1992, clinical.md §4.7;
-#: 30 days chosen, the shortest usual window).
-FOLLOW_UP_WINDOW_DAYS = 30
-
-
-class CalendarBounds(NamedTuple):
-    """The days that decide one course's outcome, as calendar dates (see ``_Plan`` and ``_relapse``);
-    ``follow_up_windows`` are the (first, last) days of each follow-up's point-prevalence window.
-    (A named tuple: 100,000 of them are built per report.)"""
-
-    course_id: int
-    patient_id: int
-    substance: str
-    window_start: date
-    window_end: date
-    acute_end: date
-    heavy_threshold: Decimal | None  # None: relapse is any use
-    follow_up_windows: tuple[tuple[date, date], ...] = ()
-
-
-class CalendarAggregate(NamedTuple):
-    """What the database reports of one course's merged calendar (current TLFB days and
-    positive tests for the outcome's substance):
-
-    - ``window_days_reported``: distinct days in the window with a report or a positive test;
-    - ``window_use``: whether any of them is a day with use;
-    - ``relapse_day``: the first day after the acute phase with use (any use) or with a
-      reported number of drinks at or above the threshold (heavy day);
-    - ``last_day``: the last such reported or tested day after the acute phase;
-    - ``follow_up``: (days reported, any use) for each of the bounds' follow-up windows;
-    - ``calendar_version``: the patient's ``CalendarVersion`` read in the same statement as the
-      rows (0: none yet), which a stored summary of this aggregate records.
-    """
-
-    window_days_reported: int = 0
-    window_use: bool = False
-    relapse_day: date | None = None
-    last_day: date | None = None
-    follow_up: tuple[tuple[int, bool], ...] = ()
-    calendar_version: int = 0
-
-
-def _supported(definition: OutcomeDefinition) -> None:
-    """The database path implements the rules that ``outcome_definition_for`` sets; a definition
-    with a horizon, dropout or unknown-amount-as-heavy rule must not be derived by it."""
-    if (
-        definition.relapse_horizon_days is not None
-        or definition.dropout_counts_as_relapse
-        or definition.unknown_amount_counts_as_heavy
-    ):
-        raise ValueError("cohort assembly in the database does not implement this outcome rule")
-
-
-def _as_date(value) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-# One row per (patient, substance, day) reported (its current row: no later entry of the same
-# day exists) plus one per distinct day with a positive test; ``new_day`` is 0 for a test day
-# that is also a reported day, so summing it counts distinct days without COUNT(DISTINCT).
-# Every course of ``b`` gets a row (outer join: a course with no calendar has zero counts), with
-# its patient's calendar version read by the same statement, so in the same snapshot as the rows.
-_AGGREGATE_SQL = """
-WITH b AS ({bounds}),
-current_days AS (
-    SELECT u.patient_id, u.substance, u.day, u.used, u.standard_drinks AS drinks
-    FROM {use_day} u
-    WHERE u.patient_id IN (SELECT patient_id FROM b)
-      AND NOT EXISTS (
-        SELECT 1 FROM {use_day} v
-        WHERE v.patient_id = u.patient_id AND v.substance = u.substance AND v.day = u.day
-          AND (v.entered_at > u.entered_at OR (v.entered_at = u.entered_at AND v.id > u.id))
-      )
-),
-facts AS (
-    SELECT patient_id, substance, day, used, drinks, 1 AS new_day FROM current_days
-    UNION ALL
-    SELECT t.patient_id, t.substance, t.collected_on, TRUE, NULL,
-        CASE WHEN EXISTS (
-            SELECT 1 FROM {use_day} v
-            WHERE v.patient_id = t.patient_id AND v.substance = t.substance AND v.day = t.collected_on
-        ) THEN 0 ELSE 1 END
-    FROM (
-        SELECT DISTINCT patient_id, substance, collected_on FROM {tox}
-        WHERE result = 'positive' {confirmed} AND patient_id IN (SELECT patient_id FROM b)
-    ) t
-)
-SELECT b.course_id, COALESCE(MAX(cv.version), 0),
-    SUM(CASE WHEN f.day >= b.ws AND f.day <= b.we THEN f.new_day ELSE 0 END),
-    MAX(CASE WHEN f.day >= b.ws AND f.day <= b.we AND f.used THEN 1 ELSE 0 END),
-    MIN(CASE WHEN f.day > b.ae AND f.used AND (b.th IS NULL OR f.drinks >= b.th) THEN f.day END),
-    MAX(CASE WHEN f.day > b.ae THEN f.day END){windows}
-FROM b LEFT JOIN facts f ON f.patient_id = b.patient_id AND f.substance = b.substance
-LEFT JOIN {version} cv ON cv.patient_id = b.patient_id
-GROUP BY b.course_id
-"""
-_WINDOW_SQL = """,
-    SUM(CASE WHEN f.day >= b.w{k}s AND f.day <= b.w{k}e THEN f.new_day ELSE 0 END),
-    MAX(CASE WHEN f.day >= b.w{k}s AND f.day <= b.w{k}e AND f.used THEN 1 ELSE 0 END)"""
-_SEPARATOR = chr(31)
-_BASE_COLUMNS = ("course_id", "patient_id", "substance", "ws", "we", "ae", "th")
-_PG_TYPES = ("int", "int", "text", "date", "date", "date", "numeric")
-
-
-def _bound_columns(windows: int) -> list[str]:
-    return [*_BASE_COLUMNS, *(f"w{k}{end}" for k in range(windows) for end in "se")]
-
-
-def calendar_aggregates(
-    bounds: list[CalendarBounds], *, require_confirmation: bool = True
-) -> dict[int, CalendarAggregate]:
-    """One grouped query over the use calendar and the toxicology results for every course of
-    ``bounds``: the database reads the rows, Python gets one small aggregate per course.
-
-    The current value of a day is its latest row (``entered_at``, then ``id``), as everywhere.
-    A positive result (confirmed, unless ``require_confirmation`` is False) counts as use on its
-    day; on a day reported without use it makes the day a day with use of unknown amount, which
-    is never a heavy day (``merge_tests_into_calendar``).
-    """
-    if not bounds:
-        return {}
-    windows = max(len(b.follow_up_windows) for b in bounds)
-
-    flat: dict[tuple, tuple] = {}
-
-    def row(b: CalendarBounds) -> list:
-        fixed = (b.window_start, b.window_end, b.acute_end, b.heavy_threshold, b.follow_up_windows)
-        if fixed not in flat:
-            padded = [*b.follow_up_windows, *[(None, None)] * (windows - len(b.follow_up_windows))]
-            flat[fixed] = (*fixed[:4], *(day for window in padded for day in window))
-        return [b.course_id, b.patient_id, b.substance, *flat[fixed]]
-
-    rows = [row(b) for b in bounds]
-    columns = _bound_columns(windows)
-    connection = connections[UseDay.objects.db]
-    if connection.vendor not in ("postgresql", "sqlite"):  # pragma: no cover - PostgreSQL and SQLite only
-        raise NotImplementedError(connection.vendor)
-
-    def plain(value):
-        if isinstance(value, date):
-            return value.isoformat()
-        return float(value) if isinstance(value, Decimal) else value
-
-    # Courses share their dates (same protocol and anchor): convert each set once.
-    converted: dict[tuple, list] = {}
-
-    def as_json(r: list) -> list:
-        rest = tuple(r[3:])
-        if rest not in converted:
-            converted[rest] = [plain(v) for v in rest]
-        return [r[0], r[1], r[2], *converted[rest]]
-
-    if connection.vendor == "postgresql":
-        # One text parameter per column, split by the server (``string_to_array``, chr(31) between
-        # values, '' for none): far faster than psycopg quoting 1.7 million array elements, and the
-        # planner still sees how many courses there are. Constant column names and types.
-        types = [*_PG_TYPES, *["date"] * (2 * windows)]
-        texts = []
-        for column in zip(*(as_json(r) for r in rows), strict=True):
-            values = ["" if v is None else str(v) for v in column]
-            if any(_SEPARATOR in v for v in values):
-                raise ValueError("a substance name holds a control character")
-            texts.append(_SEPARATOR.join(values))
-        arrays = ", ".join(f"string_to_array(%s, chr(31), '')::{t}[]" for t in types)
-        bounds_sql = f"SELECT * FROM unnest({arrays}) AS x({', '.join(columns)})"  # noqa: S608
-        params: list = texts
-    else:
-        # One JSON parameter (an array per course). Constant column names.
-        selected = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(columns))
-        bounds_sql = f"SELECT {selected} FROM json_each(%s)"  # noqa: S608
-        params = [json.dumps([as_json(r) for r in rows])]
-    sql = _AGGREGATE_SQL.format(
-        bounds=bounds_sql,
-        use_day=connection.ops.quote_name(UseDay._meta.db_table),
-        tox=connection.ops.quote_name(ToxicologyTest._meta.db_table),
-        version=connection.ops.quote_name(CalendarVersion._meta.db_table),
-        confirmed="AND confirmed" if require_confirmation else "",
-        windows="".join(_WINDOW_SQL.format(k=k) for k in range(windows)),
-    )
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One analytic query over every calendar row of the cohort: hash tables in memory
-            # rather than spilled to disk, and no JIT compilation (seconds of planning here).
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-            cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, params)
-        result = cursor.fetchall()
-    return {
-        int(r[0]): CalendarAggregate(
-            window_days_reported=int(r[2] or 0),
-            window_use=bool(r[3]),
-            relapse_day=_as_date(r[4]),
-            last_day=_as_date(r[5]),
-            follow_up=tuple((int(r[6 + 2 * k] or 0), bool(r[7 + 2 * k])) for k in range(windows)),
-            calendar_version=int(r[1]),
-        )
-        for r in result
-    }
-
-
-def follow_up_windows(protocol: Protocol, anchor: date) -> tuple[tuple[int, date, date], ...]:
-    """(months, first day, last day) of each follow-up's point-prevalence window: the
-    ``FOLLOW_UP_WINDOW_DAYS`` days ending on the follow-up date, which is the protocol's
-    follow-up months after the last dosing date (the dates of ``follow_up_dates``, without its
-    per-call validation of the protocol, done once when it was read; the last given dosing
-    date when anchored on it, else the planned one)."""
-    planned = planned_last_dosing_day(protocol)
-    if planned is None:
-        return ()
-    last_dosing = anchor + timedelta(days=planned)
-    return tuple(
-        (months, day - timedelta(days=FOLLOW_UP_WINDOW_DAYS - 1), day)
-        for months, day in ((m, add_months(last_dosing, m)) for m in protocol.follow_up_months)
-    )
-
-
-def bounds_for(
-    course_id: int,
-    patient_id: int,
-    definition: OutcomeDefinition,
-    anchor: date,
-    sex: str,
-    windows: tuple[tuple[int, date, date], ...] = (),
-) -> CalendarBounds:
-    return CalendarBounds(
-        course_id=course_id,
-        patient_id=patient_id,
-        substance=definition.substance,
-        window_start=anchor + timedelta(days=definition.window_start_day),
-        window_end=anchor + timedelta(days=definition.window_end_day),
-        acute_end=anchor + timedelta(days=definition.acute_phase_days),
-        heavy_threshold=(
-            definition.thresholds.for_sex(sex) if definition.relapse_definition == "heavy_day" else None
-        ),
-        follow_up_windows=tuple((first, last) for _, first, last in windows),
-    )
-
-
-def _window_status(
-    definition: OutcomeDefinition, first: date, last: date, reported: int, used: bool, today: date
-) -> str:
-    """``derive_abstinence``'s rule for one window: open, not abstinent, abstinent or unknown."""
-    if today < last:
-        return OPEN
-    if used:
-        return NOT_ABSTINENT
-    coverage = Decimal(reported) / Decimal((last - first).days + 1)
-    return ABSTINENT if coverage >= definition.minimum_coverage else UNKNOWN
-
-
-def _relapse(acute_end: date, relapse_day: date | None, last_day: date | None) -> tuple[int, bool, bool]:
-    """(relapse time in days, relapse event, has follow-up) by the rule of ``derive_relapse``
-    (kapstone.domain.outcomes; tests/research/test_cohort_equivalence checks the two agree):
-    relapse on the first relapse day after the acute phase (time counted from its end); else
-    censored at the last reported day after it (time 0 and no follow-up when there is none)."""
-    if relapse_day is not None:
-        return max(0, (relapse_day - acute_end).days), True, True
-    if last_day is not None:
-        return (last_day - acute_end).days, False, True
-    return 0, False, False
-
-
-def _heavy_day_sex(sex_at_birth: str) -> str:
-    # As the outcomes chart: a sex other than male/female takes the lower (female) threshold.
-    return sex_at_birth if sex_at_birth in tlfb.SEXES else "female"
-
-
-#: Part of every summary's ``bounds_key``: change it whenever what ``_AGGREGATE_SQL`` computes or
-#: how a summary stores it changes, and every stored summary becomes stale on upgrade.
-SUMMARY_RULES = "calendar-aggregate-1"
-
-
-def summary_key(bounds: CalendarBounds, require_confirmation: bool) -> str:
-    """The key of what a course's summary was computed for: every input of the aggregate other
-    than the calendar rows themselves (the dates, the threshold, the substance, the test rule)."""
-    threshold = bounds.heavy_threshold
-    parts = [
-        SUMMARY_RULES,
-        bounds.substance,
-        bounds.window_start.isoformat(),
-        bounds.window_end.isoformat(),
-        bounds.acute_end.isoformat(),
-        "" if threshold is None else format(threshold.normalize(), "f"),
-        "confirmed" if require_confirmation else "any",
-        *(f"{first.isoformat()}/{last.isoformat()}" for first, last in bounds.follow_up_windows),
-    ]
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
-
-
-def _follow_up_text(counts: tuple[tuple[int, bool], ...]) -> str:
-    return ",".join(f"{reported}:{int(used)}" for reported, used in counts)
-
-
-def _follow_up_counts(text: str) -> tuple[tuple[int, bool], ...]:
-    if not text:
-        return ()
-    return tuple(
-        (int(reported), used == "1") for reported, used in (pair.split(":") for pair in text.split(","))
-    )
-
-
-def _summary(bounds: CalendarBounds, aggregate: CalendarAggregate) -> tuple:
-    """What a course's outcome summary stores of its aggregate, in ``_COURSE_COLUMNS`` order from
-    ``_SUMMARY``: days reported in the window, use in it, the relapse (``_relapse``: time, event,
-    has follow-up) and the follow-up windows' counts as text."""
-    return (
-        aggregate.window_days_reported,
-        aggregate.window_use,
-        *_relapse(bounds.acute_end, aggregate.relapse_day, aggregate.last_day),
-        _follow_up_text(aggregate.follow_up[: len(bounds.follow_up_windows)]),
-    )
-
-
-_SUMMARY_FIELDS = (
-    "window_days_reported",
-    "window_use",
-    "relapse_time_days",
-    "relapse_event",
-    "relapse_has_follow_up",
-    "follow_up",
-)
-
-
-def store_summaries(computed: list[tuple[int, int, str, tuple]]) -> None:
-    """Insert or replace outcome summaries: (course id, the calendar version they were computed
-    from, bounds key, ``_summary``) each, in course order so that two concurrent reports lock
-    rows in the same order. A summary computed from a calendar that changed meanwhile carries
-    the older version and is recomputed by the next report."""
-    if not computed:
-        return
-    now = timezone.now()
-    rows = [
-        CourseOutcomeSummary(
-            course_id=course_id,
-            calendar_version=version,
-            bounds_key=key,
-            computed_at=now,
-            **dict(zip(_SUMMARY_FIELDS, summary, strict=True)),
-        )
-        for course_id, version, key, summary in sorted(computed, key=itemgetter(0))
-    ]
-    with transaction.atomic(using=CourseOutcomeSummary.objects.db):
-        CourseOutcomeSummary.objects.bulk_create(
-            rows,
-            batch_size=2000,
-            update_conflicts=True,
-            unique_fields=["course"],
-            update_fields=["calendar_version", "bounds_key", *_SUMMARY_FIELDS, "computed_at"],
-        )
 
 
 class _Plan:
@@ -738,7 +391,7 @@ class _Plan:
         status = self._window.get((reported, used))
         if status is None:
             t = self.template
-            status = _window_status(self.definition, t.window_start, t.window_end, reported, used, self.today)
+            status = window_status(self.definition, t.window_start, t.window_end, reported, used, self.today)
             self._window[(reported, used)] = status
         return status
 
@@ -746,9 +399,9 @@ class _Plan:
         """(months, status) per follow-up window from a summary's "reported:used" counts."""
         statuses = self._follow_up.get(text)
         if statuses is None:
-            counts = _follow_up_counts(text) if text else ((0, False),) * len(self.months)
+            counts = follow_up_counts(text) if text else ((0, False),) * len(self.months)
             statuses = tuple(
-                (month, _window_status(self.definition, first, last, reported, used, self.today))
+                (month, window_status(self.definition, first, last, reported, used, self.today))
                 for month, (first, last), (reported, used) in zip(
                     self.months, self.template.follow_up_windows, counts, strict=True
                 )
@@ -757,9 +410,9 @@ class _Plan:
         return statuses
 
     def outcome(self, row: tuple, start: date, group_by_protocol: bool, summary: tuple) -> CourseOutcome:
-        """The course's outcome from its ``_summary`` (days reported in the window, use in it,
+        """The course's outcome from its ``summary_row`` (days reported in the window, use in it,
         relapse time, event and follow-up, follow-up counts text), with the window statuses of
-        ``_window_status``."""
+        ``window_status``."""
         reported, used, time_days, event, has_follow_up, text = summary
         arm = row[_ARM] or NO_ARM
         return CourseOutcome(
@@ -860,7 +513,7 @@ def _assemble(
                 if protocol is not None:
                     by_slug.setdefault(row[_SLUG], protocol)
                     if definition is not None:
-                        _supported(definition)
+                        require_supported(definition)
                 plans_dosing = protocol is not None and planned_last_dosing_day(protocol) is not None
                 versions[key] = (protocol, definition, plans_dosing)
         version = versions[key]
@@ -874,7 +527,7 @@ def _assemble(
         # plans dosing and one was given, else by the start: that date keys the course's plan.
         last = last_given.get(row[_ID])
         on_dosing = last is not None and plans_dosing
-        sex = _heavy_day_sex(row[_SEX])
+        sex = heavy_day_sex(row[_SEX])
         start = dates[row[_START]]
         plan_key = (key, last if on_dosing else start, on_dosing, sex)
         plan = plans.get(plan_key)
@@ -894,7 +547,7 @@ def _assemble(
         computed = []
         for (index, row, start, plan), course_bounds in zip(batch, bounds, strict=True):
             aggregate = fresh[course_bounds.course_id]
-            summary = _summary(course_bounds, aggregate)
+            summary = summary_row(course_bounds, aggregate)
             outcomes[index] = plan.outcome(row, start, by_protocol, summary)
             computed.append((course_bounds.course_id, aggregate.calendar_version, plan.key, summary))
         if use_summaries:

@@ -1,6 +1,6 @@
 """Derived data of the research analytics: one outcome summary per treatment course.
 
-A summary is a cache of what ``cohorts.calendar_aggregates`` computes from a course's use
+A summary is a cache of what ``calendar_aggregates.calendar_aggregates`` computes from a course's use
 calendar and toxicology results, so that a cohort report over 100,000 patients reads 100,000
 small rows rather than millions of calendar days (docs/benchmarks.md). It is never the source
 of truth and never edited by hand: a report uses it only when

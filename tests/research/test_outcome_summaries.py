@@ -29,7 +29,7 @@ from kapstone.care.services import course_enrol, course_protocol
 from kapstone.outcomes.models import CalendarVersion, ToxicologyTest, UseDay
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
-from kapstone.research import cohorts
+from kapstone.research import cohorts, summaries
 from kapstone.research.cohorts import CohortFilter, cohort_assemble
 from kapstone.research.models import CourseOutcomeSummary
 from tests.cli.runner import run_kapstone
@@ -221,7 +221,7 @@ def test_each_kind_of_change_recomputes_exactly_the_courses_it_touches(
     assert _outcome(cohort, two) == ("abstinent", 9, False)
 
     # New aggregate rules in a release: every stored summary is stale.
-    monkeypatch.setattr(cohorts, "SUMMARY_RULES", "calendar-aggregate-test")
+    monkeypatch.setattr(summaries, "SUMMARY_RULES", "calendar-aggregate-test")
     assert _report(alice, today).recomputed == 2
     assert _report(alice, today).recomputed == 0
 

@@ -26,7 +26,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, has_role
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, has_role, scoped_get
 from kapstone.accounts.models import Clinic, Role, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import (
@@ -412,9 +412,15 @@ def group_patient_add(*, actor: User, group_session: GroupSession, patient_id: i
     that session (or None) as ``linked_session``.
     """
     _require_writer(actor, group_session.clinic_id, "group")
-    patient = Patient.objects.filter(pk=patient_id, clinic_id=group_session.clinic_id).first()
-    if patient is None:
-        raise Http404("patient")
+    patient = scoped_get(
+        Patient.objects.filter(clinic_id=group_session.clinic_id),
+        patient_id,
+        user=actor,
+        roles=NOTE_WRITE,
+        object_type="patient",
+        patient="id",
+        audit=False,
+    )
     with transaction.atomic():
         group = GroupSession.objects.select_for_update().get(pk=group_session.pk)
         if GroupAttendance.objects.filter(group_session=group, patient=patient).exists():
@@ -545,29 +551,16 @@ def note_get_for_user(
 
     A request for a note of another clinic is recorded as ``denied`` for the privacy officer.
     """
-    note = (
+    return scoped_get(
         TherapyNote.objects.select_related(
             "patient", "session", "group_session", "author", "signed_by", "clinic"
-        )
-        .filter(pk=note_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
+        ),
+        note_id,
+        user=user,
+        roles=roles,
+        object_type="therapy_note",
+        audit=audit,
     )
-    if note is None:
-        elsewhere = TherapyNote.objects.filter(pk=note_id).values_list("clinic_id", "patient_id").first()
-        if elsewhere is not None:
-            audit_record(
-                actor=user,
-                action="denied",
-                object_type="therapy_note",
-                object_id=note_id,
-                patient_id=elsewhere[1],
-                clinic_id=elsewhere[0],
-                outcome="denied",
-            )
-        raise Http404("note")
-    if audit:
-        _audit_note(user, "read", note, {})
-    return note
 
 
 def note_by_author(
@@ -587,16 +580,20 @@ def note_by_author(
     ).first()
 
 
-def group_member_get(*, group: GroupSession, patient_id: int) -> Patient:
-    """A patient in a group already fetched through :func:`group_get_for_user`, or Http404."""
-    row = (
-        GroupAttendance.objects.select_related("patient")
-        .filter(group_session=group, patient_id=patient_id)
-        .first()
+def group_member_get(
+    *, user: User, group: GroupSession, patient_id: int, roles: Iterable[str] = NOTE_WRITE
+) -> Patient:
+    """A patient in a group already fetched through :func:`group_get_for_user`, or Http404 (a
+    patient of another clinic is recorded as denied). Not audited as a read: the group's is."""
+    return scoped_get(
+        Patient.objects.filter(group_attendance__group_session=group),
+        patient_id,
+        user=user,
+        roles=roles,
+        object_type="patient",
+        patient="id",
+        audit=False,
     )
-    if row is None:
-        raise Http404("patient")
-    return row.patient
 
 
 def note_addenda(*, note: TherapyNote) -> list[NoteAddendum]:
@@ -631,22 +628,15 @@ def group_get_for_user(
     *, user: User, group_id: int, roles: Iterable[str] = NOTE_READ, audit: bool = True
 ) -> GroupSession:
     """One group session of the user's clinics, or Http404 (missing and not-yours alike)."""
-    group = (
-        GroupSession.objects.select_related("clinic", "facilitator")
-        .filter(pk=group_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
+    return scoped_get(
+        GroupSession.objects.select_related("clinic", "facilitator"),
+        group_id,
+        user=user,
+        roles=roles,
+        object_type="group_session",
+        patient=None,
+        audit=audit,
     )
-    if group is None:
-        raise Http404("group")
-    if audit:
-        audit_record(
-            actor=user,
-            action="read",
-            object_type="group_session",
-            object_id=group.pk,
-            clinic_id=group.clinic_id,
-        )
-    return group
 
 
 @dataclass(frozen=True)

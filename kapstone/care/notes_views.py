@@ -80,7 +80,11 @@ def session_note_create(request: HttpRequest, session_id: int) -> HttpResponse:
 
 def _group_note_page(request: HttpRequest, group_id: int, patient_id: int | None) -> HttpResponse:
     group = notes.group_get_for_user(user=request.user, group_id=group_id, roles=NOTE_WRITE)
-    patient = notes.group_member_get(group=group, patient_id=patient_id) if patient_id is not None else None
+    patient = (
+        notes.group_member_get(user=request.user, group=group, patient_id=patient_id)
+        if patient_id is not None
+        else None
+    )
     own = notes.note_by_author(author=request.user, group=group, patient_id=patient_id)
     if request.method == "GET" and own is not None:
         return redirect("care:note", note_id=own.pk)

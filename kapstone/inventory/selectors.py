@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
-from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.access import clinic_ids_for, scoped_get
 from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
@@ -59,14 +59,16 @@ def locations_for_user(*, user: User, roles: Iterable[str] = INVENTORY_READ) -> 
 def location_get_for_user(
     *, user: User, location_id: int, roles: Iterable[str] = INVENTORY_READ
 ) -> StorageLocation:
-    location = (
-        StorageLocation.objects.select_related("clinic")
-        .filter(pk=location_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
+    """One storage location of the user's clinics, or 404 (no PHI: its read is not audited)."""
+    return scoped_get(
+        StorageLocation.objects.select_related("clinic"),
+        location_id,
+        user=user,
+        roles=roles,
+        object_type="storage_location",
+        patient=None,
+        audit=False,
     )
-    if location is None:
-        raise Http404("location")
-    return location
 
 
 def products() -> list[Product]:
@@ -74,10 +76,12 @@ def products() -> list[Product]:
     return list(Product.objects.order_by("name", "strength_mg_per_ml", "vial_volume_ml"))
 
 
+def _all_lots() -> QuerySet[Lot]:
+    return Lot.objects.select_related("product", "location", "clinic")
+
+
 def _lots(user: User, roles: Iterable[str]) -> QuerySet[Lot]:
-    return Lot.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
-        "product", "location", "clinic"
-    )
+    return _all_lots().filter(clinic_id__in=clinic_ids_for(user, roles))
 
 
 def lots_for_user(
@@ -105,15 +109,22 @@ def lots_for_user(
 
 def lot_get_for_user(*, user: User, lot_id: int, roles: Iterable[str] = INVENTORY_READ) -> Lot:
     """One lot of the user's clinics (404 alike for missing and not-yours), audited."""
-    lot = _lots(user, roles).filter(pk=lot_id).first()
-    if lot is None:
-        raise Http404("lot")
-    audit_record(actor=user, action="read", object_type="lot", object_id=lot.pk, clinic_id=lot.clinic_id)
-    return lot
+    return scoped_get(
+        _all_lots(),
+        lot_id,
+        user=user,
+        roles=roles,
+        object_type="lot",
+        patient=None,
+    )
 
 
 def _entries(user: User, roles: Iterable[str]) -> QuerySet[RegisterEntry]:
-    return RegisterEntry.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
+    return _all_entries().filter(clinic_id__in=clinic_ids_for(user, roles))
+
+
+def _all_entries() -> QuerySet[RegisterEntry]:
+    return RegisterEntry.objects.select_related(
         "clinic",
         "lot",
         "lot__product",
@@ -266,18 +277,15 @@ def entries_for_user(
 
 
 def entry_get_for_user(*, user: User, entry_id: int, roles: Iterable[str] = INVENTORY_READ) -> RegisterEntry:
-    entry = _entries(user, roles).select_related("paired_entry", "pair_of").filter(pk=entry_id).first()
-    if entry is None:
-        raise Http404("entry")
-    audit_record(
-        actor=user,
-        action="read",
+    """One register entry of the user's clinics (404 alike for missing and not-yours), audited."""
+    return scoped_get(
+        _all_entries().select_related("paired_entry", "pair_of"),
+        entry_id,
+        user=user,
+        roles=roles,
         object_type="register_entry",
-        object_id=entry.pk,
-        patient_id=entry.session.patient_id if entry.session_id else None,
-        clinic_id=entry.clinic_id,
+        patient="session__patient_id",
     )
-    return entry
 
 
 def sessions_for_dispense(*, user: User, clinic_id: int) -> list[CareSession]:
@@ -355,17 +363,14 @@ def counts_for_user(*, user: User, limit: int = 200) -> list[CountSession]:
 
 
 def count_get_for_user(*, user: User, count_id: int) -> CountSession:
-    count = (
-        CountSession.objects.filter(pk=count_id, clinic_id__in=clinic_ids_for(user, INVENTORY_READ))
-        .select_related("location", "actor", "witness", "clinic")
-        .first()
+    return scoped_get(
+        CountSession.objects.select_related("location", "actor", "witness", "clinic"),
+        count_id,
+        user=user,
+        roles=INVENTORY_READ,
+        object_type="count",
+        patient=None,
     )
-    if count is None:
-        raise Http404("count")
-    audit_record(
-        actor=user, action="read", object_type="count", object_id=count.pk, clinic_id=count.clinic_id
-    )
-    return count
 
 
 def count_lines(*, count: CountSession) -> list[CountLine]:
@@ -386,17 +391,17 @@ def count_lines(*, count: CountSession) -> list[CountLine]:
 
 
 def count_line_get_for_user(*, user: User, line_id: int, roles: Iterable[str] = ADMIN_ROLES) -> CountLine:
-    line = (
-        CountLine.objects.filter(pk=line_id, count__clinic_id__in=clinic_ids_for(user, roles))
-        .select_related("count", "count__location", "lot", "lot__product", "resolved_by", "adjustment")
-        .first()
+    return scoped_get(
+        CountLine.objects.select_related(
+            "count", "count__location", "lot", "lot__product", "resolved_by", "adjustment"
+        ),
+        line_id,
+        user=user,
+        roles=roles,
+        object_type="count_line",
+        clinic="count__clinic_id",
+        patient=None,
     )
-    if line is None:
-        raise Http404("count line")
-    audit_record(
-        actor=user, action="read", object_type="count_line", object_id=line.pk, clinic_id=line.count.clinic_id
-    )
-    return line
 
 
 def discrepancies_for_user(*, user: User, open_only: bool = False, limit: int = 500) -> list[CountLine]:

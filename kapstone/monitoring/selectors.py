@@ -18,10 +18,9 @@ from typing import Any
 
 from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.functions import RowNumber
-from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, SessionEvent
@@ -246,22 +245,14 @@ def alerts_of(session: CareSession, *, open_only: bool = False) -> list[Alert]:
 
 
 def alert_get_for_user(*, user: User, alert_id: int, roles: Iterable[str] = PATIENT_READ) -> Alert:
-    alert = (
-        Alert.objects.select_related("session", "session__course", "session__clinic", "patient")
-        .filter(pk=alert_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if alert is None:
-        raise Http404("alert")
-    audit_record(
-        actor=user,
-        action="read",
+    """One alert of the user's clinics (404 alike for missing and not-yours), audited."""
+    return scoped_get(
+        Alert.objects.select_related("session", "session__course", "session__clinic", "patient"),
+        alert_id,
+        user=user,
+        roles=roles,
         object_type="alert",
-        object_id=alert.pk,
-        patient_id=alert.patient_id,
-        clinic_id=alert.clinic_id,
     )
-    return alert
 
 
 BLOOD_PRESSURE_CODES = ("systolic_bp", "diastolic_bp")

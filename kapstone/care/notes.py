@@ -43,6 +43,7 @@ from kapstone.care.models import (
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.protocols import DOSING, INTEGRATION, PREPARATION
 from kapstone.domain.sessions import SCHEDULED
+from kapstone.domain.text import clean_text
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
 
@@ -67,20 +68,9 @@ GROUP_DATE_WINDOW = timedelta(days=366)
 # --- Validation ---------------------------------------------------------------------------------
 
 
-def _clean_text(value: Any, *, field: str, label: str, limit: int) -> str:
-    text = (value or "").strip() if isinstance(value, str) or value is None else None
-    if text is None:
-        raise DomainError("invalid_text", f"{label} must be text.", field=field)
-    if "\x00" in text:
-        raise DomainError("invalid_text", f"{label} contains a NUL character.", field=field)
-    if len(text) > limit:
-        raise DomainError("text_too_long", f"{label} is longer than {limit:,} characters.", field=field)
-    return text
-
-
 def _clean_note(fields: dict[str, Any]) -> dict[str, str]:
     cleaned = {
-        name: _clean_text(fields.get(name), field=name, label=NOTE_LABELS[name], limit=NOTE_MAX_CHARS)
+        name: clean_text(fields.get(name), field=name, label=NOTE_LABELS[name], max_chars=NOTE_MAX_CHARS)
         for name in NOTE_FIELDS
     }
     if not any(cleaned.values()):
@@ -292,13 +282,19 @@ def note_addendum_add(*, actor: User, note: TherapyNote, text: str) -> NoteAdden
     """Add an addendum to a signed note (any therapist or prescriber of its clinic).
 
     Refused: a draft (WorkflowConflict ``note_not_signed``: edit the draft instead), blank text
-    (DomainError ``addendum_empty``), over 10,000 characters (``text_too_long``), NUL
-    (``invalid_text``).
+    (DomainError ``addendum_required``), over 10,000 characters (``text_too_long``), a NUL or
+    control character (``invalid_text``).
     """
     _require_writer(actor, note.clinic_id, "note")
-    text = _clean_text(text, field="text", label="The addendum", limit=NOTE_MAX_CHARS)
-    if not text:
-        raise DomainError("addendum_empty", "Write the addendum's text.", field="text")
+    text = clean_text(
+        text,
+        field="text",
+        name="addendum",
+        label="The addendum",
+        max_chars=NOTE_MAX_CHARS,
+        required=True,
+        missing_message="Write the addendum's text.",
+    )
     with transaction.atomic():
         current = TherapyNote.objects.select_for_update().get(pk=note.pk)
         if not current.is_signed:
@@ -361,10 +357,15 @@ def group_session_create(
         raise DomainError(
             "invalid_group_kind", "A group session is an integration or a preparation session.", field="kind"
         )
-    title = _clean_text(title, field="title", label="The title", limit=200)
-    if not title:
-        raise DomainError("title_required", "Give the group a title.", field="title")
-    room = _clean_text(room, field="room", label="The room name", limit=60)
+    title = clean_text(
+        title,
+        field="title",
+        label="The title",
+        max_chars=200,
+        required=True,
+        missing_message="Give the group a title.",
+    )
+    room = clean_text(room, field="room", label="The room name", max_chars=60)
     low, high = GROUP_DURATION_MIN
     if not isinstance(duration_min, int) or not low <= duration_min <= high:
         raise DomainError(

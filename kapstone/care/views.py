@@ -38,7 +38,7 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.sessions import allowed_transitions
 from kapstone.domain.sessions import state_label as state_word
-from kapstone.forms import FilterDateField, add_domain_error, message_refusal
+from kapstone.forms import FilterDateField, FreeTextField, add_domain_error, message_refusal
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 
@@ -100,7 +100,7 @@ def protocol_detail(request: HttpRequest, slug: str, version: int) -> HttpRespon
 def _clone_fields(protocol) -> list[tuple[str, str, forms.Field]]:
     """The adjustable parameters offered on the clone form: (form name, protocol path, field)."""
     fields = [
-        ("title", "title", forms.CharField(max_length=200, initial=protocol.title)),
+        ("title", "title", FreeTextField(max_length=200, initial=protocol.title)),
         (
             "min_observation_min",
             "monitoring.min_observation_min",

@@ -45,6 +45,7 @@ from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import clean_text
 from kapstone.inventory.models import CountLine, CountSession, Lot, Product, RegisterEntry, StorageLocation
 from kapstone.patients.services import clinic_today
 
@@ -714,16 +715,14 @@ def _lot_receive(
 
 
 def _name(value: object, *, max_length: int, field: str, what: str) -> str:
-    text = rules.validate_reason(value, required=False, what=what, field=field)
-    if not text:
-        raise DomainError("name_required", f"Enter a name to {what}.", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            "text_too_long",
-            f"The {field.replace('_', ' ')} is longer than {max_length} characters.",
-            field=field,
-        )
-    return text
+    return clean_text(
+        value,
+        field=field,
+        max_chars=max_length,
+        required=True,
+        label=f"The {field.replace('_', ' ')}",
+        missing_message=f"Enter a name to {what}.",
+    )
 
 
 def location_create(*, actor: User, clinic: Clinic, name: str) -> StorageLocation:

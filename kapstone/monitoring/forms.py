@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain.scales import ALDRETE_ITEMS, MOAAS_LEVELS
+from kapstone.forms import FreeTextField
 from kapstone.monitoring.models import AlertAction
 
 VITAL_FIELDS = ("systolic_bp", "diastolic_bp", "heart_rate", "spo2", "respiratory_rate", "temperature")
@@ -73,7 +74,7 @@ class AcknowledgeForm(forms.Form):
         choices=[("", "Choose the action taken"), *ACTION_CHOICES],
         error_messages={"required": "Choose the action taken."},
     )
-    note = forms.CharField(max_length=500, required=False)
+    note = FreeTextField(max_length=500, required=False)
     witness = forms.TypedChoiceField(
         label="Witness for the waste (when stopping)", coerce=int, required=False, empty_value=None
     )
@@ -123,7 +124,7 @@ class DischargeForm(forms.Form):
         label="Advised not to drive or operate machinery until the next day after restful sleep",
         required=False,
     )
-    override_reason = forms.CharField(
+    override_reason = FreeTextField(
         label="Prescriber's reason to discharge against an unmet criterion",
         max_length=500,
         required=False,

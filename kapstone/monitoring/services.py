@@ -25,6 +25,7 @@ from kapstone.domain.instruments import score_instrument
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.scales import score_aldrete, score_moaas
 from kapstone.domain.sessions import DISCHARGED, RECOVERING
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.dosing.services import administration_complete, administration_rate_event
 from kapstone.monitoring import selectors
 from kapstone.monitoring.models import (
@@ -46,15 +47,8 @@ def _clinician(actor: User, session: CareSession, what: str) -> None:
         raise WorkflowConflict("clinician_required", f"Only a nurse or prescriber may {what}.")
 
 
-def _text(value: str | None, *, field: str, max_length: int = 500) -> str:
-    text = (value or "").strip()
-    if len(text) > max_length:
-        raise DomainError(
-            "text_too_long",
-            f"The {field.replace('_', ' ')} is longer than {max_length} characters.",
-            field=field,
-        )
-    return text
+def _text(value: object, *, field: str, max_length: int = REASON_MAX_CHARS) -> str:
+    return clean_text(value, field=field, max_chars=max_length, label=f"The {field.replace('_', ' ')}")
 
 
 def _locked_monitored(session: CareSession) -> CareSession:
@@ -384,9 +378,14 @@ def vitals_overdue_sweep(*, now: datetime | None = None) -> list[Alert]:
 
 def observation_void(*, actor: User, observation: Observation, reason: str) -> Observation:
     """Void a wrongly entered value (it stays on record, marked, with the reason)."""
-    reason = _text(reason, field="reason")
-    if not reason:
-        raise DomainError("reason_required", "Say why the value is voided.", field="reason")
+    reason = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the value is voided.",
+    )
     _clinician(actor, observation.session, "void an observation")
     with transaction.atomic():
         current = Observation.objects.select_for_update().get(pk=observation.pk)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
-from kapstone.forms import DateInput, DateTimeLocalInput
+from kapstone.forms import DateInput, DateTimeLocalInput, FreeTextField
 from kapstone.patients.models import ConsentKind, ConsentStatus
 
 SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
@@ -11,22 +11,22 @@ SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
 
 class IdentityForm(forms.Form):
     mrn = forms.CharField(label="MRN", max_length=32)
-    given_name = forms.CharField(max_length=100)
-    family_name = forms.CharField(max_length=100)
+    given_name = FreeTextField(max_length=100)
+    family_name = FreeTextField(max_length=100)
     birth_date = forms.DateField(widget=DateInput())
     birth_date_estimated = forms.BooleanField(
         label="Birth date estimated", required=False, help_text="Untick once confirmed with the patient."
     )
     sex_at_birth = forms.ChoiceField(choices=SEX_CHOICES)
-    gender_identity = forms.CharField(
+    gender_identity = FreeTextField(
         max_length=60, required=False, help_text="Optional, in the patient's words."
     )
-    phone = forms.CharField(max_length=40, required=False)
+    phone = FreeTextField(max_length=40, required=False)
     email = forms.EmailField(required=False)
-    address = forms.CharField(max_length=300, required=False)
-    emergency_contact_name = forms.CharField(max_length=120, required=False)
-    emergency_contact_phone = forms.CharField(max_length=40, required=False)
-    emergency_contact_relationship = forms.CharField(max_length=60, required=False)
+    address = FreeTextField(max_length=300, required=False)
+    emergency_contact_name = FreeTextField(max_length=120, required=False)
+    emergency_contact_phone = FreeTextField(max_length=40, required=False)
+    emergency_contact_relationship = FreeTextField(max_length=60, required=False)
 
 
 class PatientCreateForm(IdentityForm):
@@ -44,7 +44,7 @@ class PatientCreateForm(IdentityForm):
 
 class PatientAmendForm(IdentityForm):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
-    reason = forms.CharField(
+    reason = FreeTextField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required: why is the record being changed?",
@@ -62,7 +62,7 @@ class MeasurementForm(forms.Form):
 
 
 class MeasurementVoidForm(forms.Form):
-    reason = forms.CharField(
+    reason = FreeTextField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required: why is this measurement wrong (e.g. weighed in shoes and coat, wrong patient)?",
@@ -78,14 +78,14 @@ class DiagnosisForm(forms.Form):
 
 
 class DiagnosisVoidForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = FreeTextField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ConsentForm(forms.Form):
     kind = forms.ChoiceField(choices=ConsentKind.choices)
     status = forms.ChoiceField(choices=ConsentStatus.choices)
     effective_on = forms.DateField(widget=DateInput())
-    document_version = forms.CharField(
+    document_version = FreeTextField(
         max_length=40, help_text="The version printed on the signed form, e.g. 2026-01."
     )
-    note = forms.CharField(max_length=500, required=False)
+    note = FreeTextField(max_length=500, required=False)

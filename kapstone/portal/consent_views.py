@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic, Role
 from kapstone.domain.errors import DomainError
-from kapstone.forms import add_domain_error, parse_record_id
+from kapstone.forms import FreeTextField, add_domain_error, parse_record_id
 from kapstone.patients.models import ConsentKind
 from kapstone.patients.selectors import (
     consent_document_get_for_user,
@@ -73,8 +73,8 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
 
 
 class PublishForm(forms.Form):
-    title = forms.CharField(label="Title", max_length=CONSENT_TITLE_MAX_CHARS)
-    body = forms.CharField(
+    title = FreeTextField(label="Title", max_length=CONSENT_TITLE_MAX_CHARS)
+    body = FreeTextField(
         label="Text",
         max_length=CONSENT_BODY_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 18}),

@@ -108,8 +108,9 @@ def service_profile_update(
     """
     if clinic.pk not in clinic_ids_for(actor, {Role.ADMIN}):
         raise Http404("clinic")
-    name = clean_text(display_name, field="display_name", max_chars=120, required=True, label="The public name",
-                      missing_code="name_required")  # fmt: skip
+    name = clean_text(
+        display_name, field="display_name", max_chars=120, required=True, label="The public name"
+    )
     region_codes = _code_list(
         regions, field="regions", pattern=_REGION, words="a state code such as NY", upper=True
     )
@@ -144,7 +145,7 @@ def service_profile_update(
         Clinic.objects.select_for_update().get(pk=clinic.pk)  # one version number at a time
         current = service_profile_current(clinic_id=clinic.pk)
         why = clean_text(reason, field="reason", max_chars=500, required=current is not None,
-                         label="The reason", missing_code="reason_required",
+                         label="The reason",
                          missing_message="Say why the profile changes.")  # fmt: skip
         profile = ServiceProfile.objects.create(
             clinic=clinic,
@@ -224,8 +225,14 @@ def clean_contact(contact: Mapping[str, Any] | None) -> Contact:
     ``invalid_phone``, ``invalid_text`` / ``text_too_long``.
     """
     contact = contact if isinstance(contact, Mapping) else {}
-    name = clean_text(contact.get("name"), field="name", max_chars=120, required=True, label="Your name",
-                      missing_code="name_required", missing_message=gettext_noop("Tell us your name."))  # fmt: skip
+    name = clean_text(
+        contact.get("name"),
+        field="name",
+        max_chars=120,
+        required=True,
+        label="Your name",
+        missing_message=gettext_noop("Tell us your name."),
+    )
     email = clean_text(contact.get("email"), field="email", max_chars=254, label="The e-mail address")
     phone = clean_text(contact.get("phone"), field="phone", max_chars=40, label="The phone number")
     preferred = clean_text(contact.get("preferred_time"), field="preferred_time", max_chars=120,

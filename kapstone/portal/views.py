@@ -24,7 +24,7 @@ from kapstone.domain.referrals import (
     STATUS_LABELS,
     split_full_name,
 )
-from kapstone.forms import DateInput, add_domain_error
+from kapstone.forms import DateInput, FreeTextField, add_domain_error
 from kapstone.patients.forms import SEX_CHOICES
 from kapstone.portal import selectors, services
 from kapstone.portal.forms import PrescreenForm
@@ -65,8 +65,8 @@ def answer_rows(answers: dict[str, Any]) -> list[tuple[str, str]]:
 
 class ConvertForm(forms.Form):
     mrn = forms.CharField(label="MRN", max_length=32)
-    given_name = forms.CharField(label="Given name", max_length=100)
-    family_name = forms.CharField(label="Family name", max_length=100)
+    given_name = FreeTextField(label="Given name", max_length=100)
+    family_name = FreeTextField(label="Family name", max_length=100)
     birth_date = forms.DateField(
         label="Birth date", required=False, widget=DateInput(),
         help_text="Leave empty to estimate it from the age given; the record then says it is estimated.",
@@ -81,7 +81,7 @@ def convert_initial(referral) -> dict[str, Any]:
 
 class StatusForm(forms.Form):
     to = forms.ChoiceField(label="Move to")
-    reason = forms.CharField(
+    reason = FreeTextField(
         label="Reason (needed to decline)",
         required=False,
         max_length=500,
@@ -206,7 +206,7 @@ def referral_convert(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 
 class ProfileForm(forms.Form):
-    display_name = forms.CharField(label="Public name", max_length=120)
+    display_name = FreeTextField(label="Public name", max_length=120)
     regions = forms.CharField(
         label="Regions served",
         help_text="State codes separated by commas, e.g. NY, NJ.",
@@ -226,7 +226,7 @@ class ProfileForm(forms.Form):
     )
     accepting_referrals = forms.BooleanField(label="Accepting new referrals", required=False)
     wait_weeks = forms.IntegerField(label="Typical wait (weeks)", min_value=0, max_value=104)
-    contact_line = forms.CharField(
+    contact_line = FreeTextField(
         label="Public contact line",
         max_length=200,
         required=False,
@@ -238,7 +238,7 @@ class ProfileForm(forms.Form):
     contact_target_working_days = forms.IntegerField(
         label="Contact new referrals within (working days)", min_value=0, max_value=30
     )
-    reason = forms.CharField(label="Reason for the change", max_length=500, required=False)
+    reason = FreeTextField(label="Reason for the change", max_length=500, required=False)
 
     def __init__(self, *args: Any, protocols: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

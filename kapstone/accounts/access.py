@@ -21,12 +21,26 @@ from django.template.response import TemplateResponse
 from kapstone.accounts.models import Membership, Role
 from kapstone.forms import RECORD_ID_MAX
 
+# The role sets, each defined once, here; an app names its own rule after one of them (e.g.
+# ``SAFETY_RECORD = CLINICAL`` in safety/access.py) rather than spelling the roles out again.
 ALL_STAFF = frozenset(Role.values)
+#: Prescribers, nurses and therapists: who records clinical care.
 CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
+#: Nurses and prescribers: who orders, prepares, gives and monitors a dose, handles the
+#: controlled-substance register and witnesses a waste or a count.
+DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+#: Prescribers alone: orders, sign-offs, overrides, decisions.
+PRESCRIBERS = frozenset({Role.PRESCRIBER})
+#: Clinic admins alone: configuration, stock receipts, audit review.
+ADMINS = frozenset({Role.ADMIN})
+#: The clinicians and the clinic admins (never the researcher): the people of a patient's care.
+CARE_TEAM = CLINICAL | ADMINS
+#: Who reads the research cohort report (de-identified for the researcher).
+REPORT_READERS = frozenset({Role.RESEARCHER}) | PRESCRIBERS | ADMINS
 # Who may see and register patient records: clinicians, and clinic admins for intake.
-PATIENT_READ = CLINICAL | {Role.ADMIN}
-PATIENT_WRITE = CLINICAL | {Role.ADMIN}
-AUDIT_REVIEW = frozenset({Role.ADMIN})
+PATIENT_READ = CARE_TEAM
+PATIENT_WRITE = CARE_TEAM
+AUDIT_REVIEW = ADMINS
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"

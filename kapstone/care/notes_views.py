@@ -17,14 +17,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kapstone.accounts.access import clinic_ids_for, forbidden, has_role, require_roles
-from kapstone.accounts.models import Clinic
+from kapstone.accounts.selectors import clinics_of
 from kapstone.care import notes, selectors
 from kapstone.care.models import TherapyNote
 from kapstone.care.notes_forms import AddendumForm, AddPatientForm, AttendanceForm, GroupForm, NoteForm
 from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.forms import add_domain_error, message_refusal
-from kapstone.patients.services import clinic_today
+from kapstone.patients.services import clinic_today_for_user
 
 NOTE_READ = notes.NOTE_READ
 NOTE_WRITE = notes.NOTE_WRITE
@@ -237,8 +237,7 @@ def note_addendum(request: HttpRequest, note_id: int) -> HttpResponse:
 
 
 def _user_today(request: HttpRequest) -> date:
-    clinic = Clinic.objects.filter(pk__in=clinic_ids_for(request.user, NOTE_READ)).first()
-    return clinic_today(clinic) if clinic else date.today()  # noqa: DTZ011 - no clinic: server day
+    return clinic_today_for_user(request.user, roles=NOTE_READ)
 
 
 @require_roles(*NOTE_READ)
@@ -262,7 +261,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
 @require_roles(*NOTE_WRITE)
 @require_http_methods(["GET", "POST"])
 def group_create(request: HttpRequest) -> HttpResponse:
-    clinics = list(Clinic.objects.filter(pk__in=clinic_ids_for(request.user, NOTE_WRITE)).order_by("name"))
+    clinics = clinics_of(request.user, NOTE_WRITE)
     form = GroupForm(request.POST or None, clinics=clinics, initial={"scheduled_date": _user_today(request)})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

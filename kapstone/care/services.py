@@ -244,7 +244,7 @@ def course_change_status(
             # so that the day's list, the patient's portal and the reminders stop showing them.
             why = f"The course was {event_kind}" + (f": {reason}" if reason else ".")
             for booked in CareSession.objects.select_for_update().filter(course=current, status=SCHEDULED):
-                _apply_transition(actor=actor, session=booked, to="cancelled", reason=why)
+                session_move_record(actor=actor, session=booked, to="cancelled", reason=why)
         audit_record(
             actor=actor,
             action="update",
@@ -314,7 +314,7 @@ def session_transition(
                 )
         if at is not None:
             session_step_check(current, at, what=MOVE_NAMES[new_state], field="at")
-        _apply_transition(actor=actor, session=current, to=new_state, reason=reason or "", at=at)
+        session_move_record(actor=actor, session=current, to=new_state, reason=reason or "", at=at)
     return current
 
 
@@ -349,7 +349,7 @@ def session_step_check(
     )
 
 
-def _apply_transition(
+def session_move_record(
     *,
     actor: User,
     session: CareSession,
@@ -358,7 +358,10 @@ def _apply_transition(
     detail: dict | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Record a move at ``at`` (when it happened, checked by the caller) or now."""
+    """Record a move of a session already checked and locked by the caller, in its transaction,
+    at ``at`` (when it happened, checked by the caller) or now: the state, a ``SessionEvent`` and
+    the audit row. For the care services and for apps whose own workflow moves a session (the
+    dosing app starts and ends an administration); everyone else calls :func:`session_transition`."""
     previous = session.status
     session.status = to
     session.save(update_fields=["status"])
@@ -522,7 +525,7 @@ def day_of_checks_record(
             },
         )
         if result.cleared:
-            _apply_transition(
+            session_move_record(
                 actor=actor,
                 session=current,
                 to=CLEARED,

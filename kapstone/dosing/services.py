@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
-from kapstone.accounts.access import has_role
-from kapstone.accounts.models import Role, User
+from kapstone.accounts.access import DOSING_CLINICIANS, PRESCRIBERS, has_role
+from kapstone.accounts.models import User
+from kapstone.accounts.selectors import witness_is_eligible
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, DayOfCheck, SessionEvent
-from kapstone.care.services import _apply_transition, course_protocol, session_step_check
+from kapstone.care.services import course_protocol, session_move_record, session_step_check
 from kapstone.domain.dosing import (
     AMEND_ENDED_AT,
     AMEND_GIVEN_MG,
@@ -66,11 +67,8 @@ from kapstone.inventory.services import (
     register_dispense,
     register_session_correction,
     register_waste,
-    witness_is_eligible,
 )
 from kapstone.patients.selectors import body_size, weight_in_force
-
-DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 
 
 def _dose_rule(session: CareSession) -> DoseRule:
@@ -202,7 +200,7 @@ def dose_order_create(
     ``at``: when the order was written, for a record entered afterwards (None: now); never in
     the future nor before the day-of checks cleared the session (``time_out_of_order``).
     """
-    if not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+    if not has_role(actor, PRESCRIBERS, session.clinic_id):
         raise WorkflowConflict("prescriber_required", "Only a prescriber may order a dose.")
     # Required only when the dose differs from the protocol's (adjustment_reason_required, below).
     reason = clean_text(
@@ -394,7 +392,7 @@ def dose_order_void(*, actor: User, order: DoseOrder, reason: str) -> DoseOrder:
         label="The reason",
         missing_message="Say why the order is voided.",
     )
-    if not has_role(actor, {Role.PRESCRIBER}, order.clinic_id):
+    if not has_role(actor, PRESCRIBERS, order.clinic_id):
         raise WorkflowConflict("prescriber_required", "Only a prescriber may void a dose order.")
     with transaction.atomic():
         current = DoseOrder.objects.select_for_update().get(pk=order.pk)
@@ -573,7 +571,7 @@ def administration_start(
             )
         current.status = OrderStatus.ADMINISTERING
         current.save(update_fields=["status"])
-        _apply_transition(
+        session_move_record(
             actor=actor, session=session, to=IN_PROGRESS, reason="dose administration started", at=started_at
         )
         audit_record(
@@ -619,7 +617,7 @@ def _start_objections(
     for objection in objections:
         if not objection.overridable or not reason:
             raise objection.as_error()
-    if objections and not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+    if objections and not has_role(actor, PRESCRIBERS, session.clinic_id):
         raise WorkflowConflict(
             "override_requires_prescriber",
             f"Only a prescriber may start the administration anyway. {objections[0].message}",
@@ -827,7 +825,7 @@ def administration_complete(
         order.save(update_fields=["status"])
         locked = CareSession.objects.select_for_update().get(pk=session.pk)
         if locked.status == IN_PROGRESS:
-            _apply_transition(
+            session_move_record(
                 actor=actor,
                 session=locked,
                 to=RECOVERING,

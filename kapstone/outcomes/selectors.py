@@ -31,7 +31,7 @@ from kapstone.outcomes.access import OUTCOMES_READ
 from kapstone.outcomes.models import ClinicalFlag, FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
-from kapstone.patients.services import clinic_today
+from kapstone.patients.services import clinic_today, clinic_today_for_user
 
 LATEST_FIRST = ("-administered_on", "-entered_at", "-id")
 #: Instruments whose totals are drawn as a trajectory on the chart.
@@ -347,8 +347,7 @@ DONE_SHOWN_DAYS = 90
 
 
 def _today_for(user: User, roles: Iterable[str]) -> date:
-    clinic = Clinic.objects.filter(pk__in=clinic_ids_for(user, roles)).order_by("pk").first()
-    return clinic_today(clinic) if clinic is not None else date.today()  # noqa: DTZ011 - no clinic, no zone
+    return clinic_today_for_user(user, roles=roles)
 
 
 def follow_up_worklist_for_user(

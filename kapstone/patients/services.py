@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,8 +11,9 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for
-from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.access import ADMINS, CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for
+from kapstone.accounts.models import Clinic, User
+from kapstone.accounts.selectors import clinics_of
 from kapstone.audit.services import audit_record
 from kapstone.domain.consent import consent_text_fingerprint
 from kapstone.domain.errors import DomainError, WorkflowConflict
@@ -474,7 +476,7 @@ def consent_document_publish(
     ``invalid_text`` (a control character in the title or the text); a clinic where ``actor`` is not an admin
     is "not found" (Http404).
     """
-    if clinic.pk not in clinic_ids_for(actor, {Role.ADMIN}):
+    if clinic.pk not in clinic_ids_for(actor, ADMINS):
         raise Http404("clinic")
     if kind not in ConsentKind.values:
         raise DomainError(
@@ -518,8 +520,8 @@ def consent_document_publish(
     return document
 
 
-def clinic_today_for_user(user: User) -> date:
-    """Today in the user's (first) clinic, for pre-filling date fields."""
-    ids = clinic_ids_for(user, PATIENT_WRITE)
-    clinic = Clinic.objects.filter(pk__in=ids).first()
-    return clinic_today(clinic) if clinic else timezone.now().date()
+def clinic_today_for_user(user: User, *, roles: Iterable[str] = PATIENT_WRITE) -> date:
+    """Today in the user's first clinic (by name) where they hold one of ``roles``, for
+    pre-filling date fields; the server's day when they have none."""
+    clinics = clinics_of(user, roles)
+    return clinic_today(clinics[0]) if clinics else timezone.now().date()

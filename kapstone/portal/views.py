@@ -6,13 +6,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import override
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kapstone.accounts.access import clinic_ids_for, require_roles
+from kapstone.accounts.access import ADMINS, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic, Role
+from kapstone.accounts.selectors import clinic_chosen
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError
 from kapstone.domain.prescreen import RULES
@@ -112,7 +113,7 @@ def referral_list(request: HttpRequest) -> HttpResponse:
         "status": status,
         "tabs": [("", "All"), *((s, STATUS_LABELS[s]) for s in REFERRAL_STATUSES)],
         "overdue": sum(1 for row in rows if row.overdue),
-        "can_edit_profile": bool(clinic_ids_for(request.user, {Role.ADMIN})),
+        "can_edit_profile": bool(clinic_ids_for(request.user, ADMINS)),
     }
     return render(request, "portal/referral_list.html", context)
 
@@ -246,13 +247,7 @@ class ProfileForm(forms.Form):
 
 
 def _admin_clinic(request: HttpRequest) -> Clinic:
-    ids = clinic_ids_for(request.user, {Role.ADMIN})
-    wanted = request.GET.get("clinic") or request.POST.get("clinic")
-    if wanted and str(wanted).isdigit() and len(str(wanted)) < 12 and int(wanted) in ids:
-        return Clinic.objects.get(pk=int(wanted))
-    if not ids:
-        raise Http404("clinic")
-    return Clinic.objects.get(pk=ids[0])
+    return clinic_chosen(request.user, ADMINS, request.GET.get("clinic") or request.POST.get("clinic"))
 
 
 @require_roles(Role.ADMIN)

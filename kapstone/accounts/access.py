@@ -29,6 +29,8 @@ CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
 #: Nurses and prescribers: who orders, prepares, gives and monitors a dose, handles the
 #: controlled-substance register and witnesses a waste or a count.
 DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+#: Therapists and prescribers: who writes therapy notes and runs groups.
+THERAPY_CLINICIANS = frozenset({Role.THERAPIST, Role.PRESCRIBER})
 #: Prescribers alone: orders, sign-offs, overrides, decisions.
 PRESCRIBERS = frozenset({Role.PRESCRIBER})
 #: Clinic admins alone: configuration, stock receipts, audit review.

@@ -24,6 +24,15 @@ def clinics_of(user: Any, roles: Iterable[str]) -> list[Clinic]:
     return list(Clinic.objects.filter(pk__in=clinic_ids_for(user, roles)).order_by("name", "pk"))
 
 
+def memberships_of(user: Any) -> list[Membership]:
+    """The user's active memberships (clinic and role), by clinic name then role."""
+    return list(
+        Membership.objects.filter(user=user, is_active=True)
+        .select_related("clinic")
+        .order_by("clinic__name", "role")
+    )
+
+
 def clinic_chosen(user: Any, roles: Iterable[str], wanted: object = None) -> Clinic:
     """The clinic a page is about: ``wanted`` (a ``?clinic=`` value) when it is one of the user's
     for ``roles``, else their first (by name); Http404 when they have none."""

@@ -26,8 +26,8 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, has_role, scoped_get
-from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.access import PATIENT_READ, THERAPY_CLINICIANS, clinic_ids_for, has_role, scoped_get
+from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import (
     AttendanceStatus,
@@ -48,7 +48,7 @@ from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
 
 #: Who writes, signs and adds addenda to notes, and runs groups.
-NOTE_WRITE = frozenset({Role.THERAPIST, Role.PRESCRIBER})
+NOTE_WRITE = THERAPY_CLINICIANS
 #: Who reads notes and group pages: clinicians and clinic admins. Researchers never.
 NOTE_READ = PATIENT_READ
 

@@ -25,7 +25,7 @@ from kapstone.accounts.access import (
     has_role,
     require_roles,
 )
-from kapstone.accounts.models import Clinic, Role
+from kapstone.accounts.models import Role
 from kapstone.accounts.selectors import clinics_of
 from kapstone.care import selectors, services
 from kapstone.care.forms import (
@@ -72,7 +72,7 @@ def state_label(session) -> str:
 @require_GET
 def protocol_list(request: HttpRequest) -> HttpResponse:
     clinic_ids = clinic_ids_for(request.user, ALL_STAFF)
-    clinics = {c.pk: c for c in Clinic.objects.filter(pk__in=clinic_ids)}
+    clinics = {c.pk: c for c in clinics_of(request.user, ALL_STAFF)}
     rows = [(p, clinics.get(owner)) for p, owner in protocols_for_clinics(clinic_ids)]
     return render(
         request,

@@ -11,6 +11,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.http import HttpRequest
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.text import clean_text
 
 
 def add_domain_error(form: forms.Form, error: DomainError) -> None:
@@ -160,6 +161,48 @@ class FilterTextField(forms.CharField):
             else v
             for v in self.validators
         ]
+
+
+class FreeTextField(forms.CharField):
+    """Free text typed into a form (a reason, a note, a name), cleaned by the one rule of the
+    services and the API (:func:`kapstone.domain.text.clean_text`): the same codes beside the
+    field (``invalid_text``, ``text_too_long``, ``<field>_required``) and the same words.
+
+    ``max_length`` is the limit (also the browser's ``maxlength``); ``name`` what the text is when
+    the field's name does not say (the code of a missing value: ``<name>_required``);
+    ``missing_message`` the words for a required value left empty."""
+
+    def __init__(
+        self, *, max_length: int, name: str | None = None, missing_message: str | None = None, **kwargs
+    ) -> None:
+        super().__init__(max_length=max_length, **kwargs)
+        # Django's own length and NUL checks answer with other codes; clean_text does both.
+        self.validators = []
+        self.text_name = name
+        self.missing_message = missing_message
+        self.field_name = "text"
+
+    def get_bound_field(self, form: forms.BaseForm, field_name: str) -> forms.BoundField:
+        # The form's copy of the field learns its name, for the code of a missing value.
+        self.field_name = field_name
+        return super().get_bound_field(form, field_name)
+
+    def clean(self, value: object) -> str:
+        # A form's own words for a missing value (error_messages["required"]) are kept.
+        custom = self.error_messages["required"] != forms.Field.default_error_messages["required"]
+        missing = self.missing_message or (self.error_messages["required"] if custom else None)
+        try:
+            return clean_text(
+                value,
+                field=self.field_name,
+                name=self.text_name,
+                max_chars=self.max_length,
+                required=self.required,
+                label=str(self.label) if self.label else None,
+                missing_message=missing,
+            )
+        except DomainError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
 
 
 class DateInput(forms.DateInput):

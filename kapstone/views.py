@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, public, require_login
-from kapstone.accounts.models import Membership
+from kapstone.accounts.selectors import memberships_of
 from kapstone.screening.access import SCREENING_SIGN_OFF
 from kapstone.screening.selectors import screenings_awaiting_sign_off_for_user
 
@@ -20,7 +20,7 @@ def home(request: HttpRequest) -> HttpResponse:
     sign-off, the other clinicians and admins to the patient list."""
     if request.user.is_patient:
         return redirect("portal:home")
-    memberships = Membership.objects.filter(user=request.user, is_active=True).select_related("clinic")
+    memberships = memberships_of(request.user)
     prescribing_in = clinic_ids_for(request.user, SCREENING_SIGN_OFF)
     if prescribing_in:
         context = {

@@ -9,22 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.template.response import TemplateResponse
 
 from kapstone.accounts.models import Membership, Role
+from kapstone.forms import RECORD_ID_MAX
 
+# The role sets, each defined once, here; an app names its own rule after one of them (e.g.
+# ``SAFETY_RECORD = CLINICAL`` in safety/access.py) rather than spelling the roles out again.
 ALL_STAFF = frozenset(Role.values)
+#: Prescribers, nurses and therapists: who records clinical care.
 CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
+#: Nurses and prescribers: who orders, prepares, gives and monitors a dose, handles the
+#: controlled-substance register and witnesses a waste or a count.
+DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+#: Therapists and prescribers: who writes therapy notes and runs groups.
+THERAPY_CLINICIANS = frozenset({Role.THERAPIST, Role.PRESCRIBER})
+#: Prescribers alone: orders, sign-offs, overrides, decisions.
+PRESCRIBERS = frozenset({Role.PRESCRIBER})
+#: Clinic admins alone: configuration, stock receipts, audit review.
+ADMINS = frozenset({Role.ADMIN})
+#: The clinicians and the clinic admins (never the researcher): the people of a patient's care.
+CARE_TEAM = CLINICAL | ADMINS
+#: Who reads the research cohort report (de-identified for the researcher).
+REPORT_READERS = frozenset({Role.RESEARCHER}) | PRESCRIBERS | ADMINS
 # Who may see and register patient records: clinicians, and clinic admins for intake.
-PATIENT_READ = CLINICAL | {Role.ADMIN}
-PATIENT_WRITE = CLINICAL | {Role.ADMIN}
-AUDIT_REVIEW = frozenset({Role.ADMIN})
+PATIENT_READ = CARE_TEAM
+PATIENT_WRITE = CARE_TEAM
+AUDIT_REVIEW = ADMINS
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
@@ -42,6 +60,80 @@ def clinic_ids_for(user: Any, roles: Iterable[str]) -> list[int]:
         cache = list(Membership.objects.filter(user=user, is_active=True).values_list("clinic_id", "role"))
         user.__dict__["_kapstone_memberships"] = cache
     return sorted({clinic_id for clinic_id, role in cache if role in roles})
+
+
+R = TypeVar("R", bound=Model)
+
+#: The one message of every "no such record here" (missing and not-yours alike).
+NOT_FOUND = "Not found."
+
+
+def _follow(record: Model, path: str | None) -> Any:
+    """The value at ``path`` ("clinic_id", "patient__clinic_id") of a fetched record."""
+    if path is None:
+        return None
+    value: Any = record
+    for part in path.split("__"):
+        value = getattr(value, part) if value is not None else None
+    return value
+
+
+def scoped_get(
+    queryset: QuerySet[R],
+    pk: Any,
+    *,
+    user: Any,
+    roles: Iterable[str],
+    object_type: str,
+    clinic: str = "clinic_id",
+    patient: str | None = "patient_id",
+    audit: bool = True,
+) -> R:
+    """The one way to get one record the user may see: the row of ``queryset`` with primary key
+    ``pk`` in a clinic where ``user`` holds one of ``roles``, or ``Http404``.
+
+    - ``queryset`` carries the caller's ``select_related`` and any nesting (``patient_id=…`` for
+      a record under a patient in the URL); ``clinic`` and ``patient`` are the paths from the
+      record to its clinic id and patient id (``"patient__clinic_id"``; ``patient=None`` for
+      records of no one patient).
+    - Missing and not-yours raise the same ``Http404`` with the same message, so ids cannot be
+      probed. A record that exists in a clinic outside the user's scope (another clinic, or one
+      where the user lacks these roles) is recorded as ``denied`` (type, id, its patient and
+      clinic; no PHI) for the privacy officer; the response does not differ. A missing record,
+      or one of the user's clinics under the wrong parent, writes nothing.
+    - With ``audit`` (the default) a found record's read is audited (``read``, ``object_type``);
+      callers that audit the read themselves, or whose page's own read covers it, pass False.
+    """
+    if isinstance(pk, bool) or not isinstance(pk, int) or not 1 <= pk <= RECORD_ID_MAX:
+        raise Http404(NOT_FOUND)
+    clinic_ids = clinic_ids_for(user, roles)
+    record = queryset.filter(pk=pk, **{f"{clinic}__in": clinic_ids}).first()
+    from kapstone.audit.services import audit_record
+
+    if record is None:
+        fields = [clinic, patient] if patient else [clinic]
+        found = queryset.model._default_manager.filter(pk=pk).values_list(*fields).first()
+        if found is not None and found[0] not in clinic_ids:
+            audit_record(
+                actor=user,
+                action="denied",
+                object_type=object_type,
+                object_id=pk,
+                patient_id=found[1] if patient else None,
+                clinic_id=found[0],
+                outcome="denied",
+            )
+        raise Http404(NOT_FOUND)
+    if audit:
+        audit_record(
+            actor=user,
+            action="read",
+            object_type=object_type,
+            object_id=record.pk,
+            patient_id=_follow(record, patient),
+            clinic_id=_follow(record, clinic),
+        )
+    return record
 
 
 def staff_emails(*, clinic_id: int, roles: Iterable[str]) -> list[str]:

@@ -6,14 +6,18 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from kapstone.accounts.access import (
+    ADMINS,
     ALL_STAFF,
     AUDIT_REVIEW,
+    CARE_TEAM,
     CLINICAL,
+    DOSING_CLINICIANS,
     PATIENT_READ,
+    PRESCRIBERS,
+    REPORT_READERS,
     clinic_ids_for,
     mfa_satisfied,
 )
-from kapstone.accounts.models import Role
 
 
 def kapstone(request: HttpRequest) -> dict[str, Any]:
@@ -24,16 +28,15 @@ def kapstone(request: HttpRequest) -> dict[str, Any]:
             "signed_in": signed_in,
             "patients": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "audit": signed_in and bool(clinic_ids_for(user, AUDIT_REVIEW)),
-            "board": signed_in and bool(clinic_ids_for(user, CLINICAL | {Role.ADMIN})),
-            "monitoring": signed_in and bool(clinic_ids_for(user, {Role.NURSE, Role.PRESCRIBER})),
+            "board": signed_in and bool(clinic_ids_for(user, CARE_TEAM)),
+            "monitoring": signed_in and bool(clinic_ids_for(user, DOSING_CLINICIANS)),
             "follow_ups": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "referrals": signed_in and bool(clinic_ids_for(user, PATIENT_READ)),
             "groups": signed_in and bool(clinic_ids_for(user, CLINICAL)),
-            "safety": signed_in and bool(clinic_ids_for(user, {Role.PRESCRIBER})),
-            "research": signed_in
-            and bool(clinic_ids_for(user, {Role.RESEARCHER, Role.PRESCRIBER, Role.ADMIN})),
+            "safety": signed_in and bool(clinic_ids_for(user, PRESCRIBERS)),
+            "research": signed_in and bool(clinic_ids_for(user, REPORT_READERS)),
             "protocols": signed_in and bool(clinic_ids_for(user, ALL_STAFF)),
-            "inventory": signed_in and bool(clinic_ids_for(user, {Role.NURSE, Role.PRESCRIBER, Role.ADMIN})),
+            "inventory": signed_in and bool(clinic_ids_for(user, DOSING_CLINICIANS | ADMINS)),
         },
         "mfa_required": settings.MFA_REQUIRED,
         "dev_mode": settings.DEV,

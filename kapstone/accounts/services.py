@@ -11,17 +11,17 @@ from kapstone.accounts.models import ApiToken, Clinic, Membership, User
 from kapstone.accounts.tokens import hash_token, new_token
 from kapstone.audit.services import audit_record
 from kapstone.domain.errors import DomainError
+from kapstone.domain.text import clean_text
 
 
 def api_token_create(*, actor: User | None, user: User, name: str = "") -> tuple[ApiToken, str]:
     """Create a token for ``user``; return the row and the plain token (shown once, never stored)."""
     if not user.is_active:
         raise DomainError("user_inactive", f"User {user.username} is inactive.", field="username")
+    name = clean_text(name, field="name", max_chars=80, label="The token's name")
     token = new_token()
     with transaction.atomic():
-        row = ApiToken.objects.create(
-            user=user, name=name[:80], prefix=token[:12], token_hash=hash_token(token)
-        )
+        row = ApiToken.objects.create(user=user, name=name, prefix=token[:12], token_hash=hash_token(token))
         audit_record(
             actor=actor,
             actor_label=actor.get_username() if actor else "cli",

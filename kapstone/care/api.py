@@ -7,7 +7,15 @@ from datetime import date
 from django.http import HttpRequest
 from ninja import Schema, Status
 
-from kapstone.accounts.access import ALL_STAFF, CLINICAL, PATIENT_READ, clinic_ids_for, has_role
+from kapstone.accounts.access import (
+    ALL_STAFF,
+    CLINICAL,
+    DOSING_CLINICIANS,
+    PATIENT_READ,
+    PRESCRIBERS,
+    clinic_ids_for,
+    has_role,
+)
 from kapstone.accounts.api_kit import (
     FilterDate,
     Forbidden,
@@ -92,7 +100,7 @@ def _session_out(session) -> dict:
 @router.post("/patients/{int:patient_id}/courses", response={201: CourseOut})
 @api_roles(Role.PRESCRIBER)
 def enrol(request: HttpRequest, patient_id: RecordId, payload: CourseIn):
-    patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles={Role.PRESCRIBER})
+    patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=PRESCRIBERS)
     course = services.course_enrol(
         actor=request.auth,
         patient=patient,
@@ -152,7 +160,7 @@ class TransitionIn(StrictSchema):
 @api_roles(*CLINICAL)
 def transition(request: HttpRequest, session_id: RecordId, payload: TransitionIn):
     session = selectors.session_get_for_user(user=request.auth, session_id=session_id, roles=CLINICAL)
-    roles = {Role.NURSE, Role.PRESCRIBER} if session.kind == DOSING else CLINICAL
+    roles = DOSING_CLINICIANS if session.kind == DOSING else CLINICAL
     if not has_role(request.auth, roles, session.clinic_id):
         raise Forbidden()
     session = services.session_transition(

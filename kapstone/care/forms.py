@@ -3,13 +3,13 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain.sessions import PREGNANCY_TEST_RESULTS, URINE_DRUG_SCREEN_RESULTS
-from kapstone.forms import DateInput
+from kapstone.forms import DateInput, FreeTextField
 
 
 class EnrolForm(forms.Form):
     protocol = forms.ChoiceField(label="Protocol")
     start_date = forms.DateField(widget=DateInput())
-    arm = forms.CharField(label="Research arm (optional)", max_length=40, required=False)
+    arm = FreeTextField(label="Research arm (optional)", max_length=40, required=False)
 
     def __init__(self, *args, protocols=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -22,19 +22,19 @@ class CourseStatusForm(forms.Form):
     action = forms.ChoiceField(
         choices=[("pause", "Pause"), ("resume", "Resume"), ("complete", "Complete"), ("withdraw", "Withdraw")]
     )
-    reason = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = FreeTextField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class TransitionForm(forms.Form):
     to = forms.CharField(max_length=20)
-    reason = forms.CharField(max_length=500, required=False)
+    reason = FreeTextField(max_length=500, required=False)
 
 
 class RescheduleForm(forms.Form):
     scheduled_date = forms.DateField(widget=DateInput())
     start_time = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
-    room = forms.CharField(max_length=60, required=False)
-    reason = forms.CharField(max_length=500)
+    room = FreeTextField(max_length=60, required=False)
+    reason = FreeTextField(max_length=500)
 
 
 def _choices(values, blank="—"):
@@ -72,7 +72,8 @@ class DayOfChecksForm(forms.Form):
         if can_override:
             for check in overridable:
                 name = f"override_{check}"
-                self.fields[name] = forms.CharField(
+                self.fields[name] = FreeTextField(
+                    name="reason",
                     label=f"Override '{check.replace('_', ' ')}' — prescriber's reason",
                     max_length=500,
                     required=False,
@@ -100,6 +101,6 @@ class DayOfChecksForm(forms.Form):
 
 
 class CloneForm(forms.Form):
-    note = forms.CharField(
+    note = FreeTextField(
         label="What changes and why", max_length=500, widget=forms.Textarea(attrs={"rows": 2})
     )

@@ -26,8 +26,8 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, has_role
-from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.access import PATIENT_READ, THERAPY_CLINICIANS, clinic_ids_for, has_role, scoped_get
+from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import (
     AttendanceStatus,
@@ -43,11 +43,12 @@ from kapstone.care.models import (
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.protocols import DOSING, INTEGRATION, PREPARATION
 from kapstone.domain.sessions import SCHEDULED
+from kapstone.domain.text import clean_text
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
 
 #: Who writes, signs and adds addenda to notes, and runs groups.
-NOTE_WRITE = frozenset({Role.THERAPIST, Role.PRESCRIBER})
+NOTE_WRITE = THERAPY_CLINICIANS
 #: Who reads notes and group pages: clinicians and clinic admins. Researchers never.
 NOTE_READ = PATIENT_READ
 
@@ -67,20 +68,9 @@ GROUP_DATE_WINDOW = timedelta(days=366)
 # --- Validation ---------------------------------------------------------------------------------
 
 
-def _clean_text(value: Any, *, field: str, label: str, limit: int) -> str:
-    text = (value or "").strip() if isinstance(value, str) or value is None else None
-    if text is None:
-        raise DomainError("invalid_text", f"{label} must be text.", field=field)
-    if "\x00" in text:
-        raise DomainError("invalid_text", f"{label} contains a NUL character.", field=field)
-    if len(text) > limit:
-        raise DomainError("text_too_long", f"{label} is longer than {limit:,} characters.", field=field)
-    return text
-
-
 def _clean_note(fields: dict[str, Any]) -> dict[str, str]:
     cleaned = {
-        name: _clean_text(fields.get(name), field=name, label=NOTE_LABELS[name], limit=NOTE_MAX_CHARS)
+        name: clean_text(fields.get(name), field=name, label=NOTE_LABELS[name], max_chars=NOTE_MAX_CHARS)
         for name in NOTE_FIELDS
     }
     if not any(cleaned.values()):
@@ -292,13 +282,19 @@ def note_addendum_add(*, actor: User, note: TherapyNote, text: str) -> NoteAdden
     """Add an addendum to a signed note (any therapist or prescriber of its clinic).
 
     Refused: a draft (WorkflowConflict ``note_not_signed``: edit the draft instead), blank text
-    (DomainError ``addendum_empty``), over 10,000 characters (``text_too_long``), NUL
-    (``invalid_text``).
+    (DomainError ``addendum_required``), over 10,000 characters (``text_too_long``), a NUL or
+    control character (``invalid_text``).
     """
     _require_writer(actor, note.clinic_id, "note")
-    text = _clean_text(text, field="text", label="The addendum", limit=NOTE_MAX_CHARS)
-    if not text:
-        raise DomainError("addendum_empty", "Write the addendum's text.", field="text")
+    text = clean_text(
+        text,
+        field="text",
+        name="addendum",
+        label="The addendum",
+        max_chars=NOTE_MAX_CHARS,
+        required=True,
+        missing_message="Write the addendum's text.",
+    )
     with transaction.atomic():
         current = TherapyNote.objects.select_for_update().get(pk=note.pk)
         if not current.is_signed:
@@ -361,10 +357,15 @@ def group_session_create(
         raise DomainError(
             "invalid_group_kind", "A group session is an integration or a preparation session.", field="kind"
         )
-    title = _clean_text(title, field="title", label="The title", limit=200)
-    if not title:
-        raise DomainError("title_required", "Give the group a title.", field="title")
-    room = _clean_text(room, field="room", label="The room name", limit=60)
+    title = clean_text(
+        title,
+        field="title",
+        label="The title",
+        max_chars=200,
+        required=True,
+        missing_message="Give the group a title.",
+    )
+    room = clean_text(room, field="room", label="The room name", max_chars=60)
     low, high = GROUP_DURATION_MIN
     if not isinstance(duration_min, int) or not low <= duration_min <= high:
         raise DomainError(
@@ -412,9 +413,15 @@ def group_patient_add(*, actor: User, group_session: GroupSession, patient_id: i
     that session (or None) as ``linked_session``.
     """
     _require_writer(actor, group_session.clinic_id, "group")
-    patient = Patient.objects.filter(pk=patient_id, clinic_id=group_session.clinic_id).first()
-    if patient is None:
-        raise Http404("patient")
+    patient = scoped_get(
+        Patient.objects.filter(clinic_id=group_session.clinic_id),
+        patient_id,
+        user=actor,
+        roles=NOTE_WRITE,
+        object_type="patient",
+        patient="id",
+        audit=False,
+    )
     with transaction.atomic():
         group = GroupSession.objects.select_for_update().get(pk=group_session.pk)
         if GroupAttendance.objects.filter(group_session=group, patient=patient).exists():
@@ -545,29 +552,16 @@ def note_get_for_user(
 
     A request for a note of another clinic is recorded as ``denied`` for the privacy officer.
     """
-    note = (
+    return scoped_get(
         TherapyNote.objects.select_related(
             "patient", "session", "group_session", "author", "signed_by", "clinic"
-        )
-        .filter(pk=note_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
+        ),
+        note_id,
+        user=user,
+        roles=roles,
+        object_type="therapy_note",
+        audit=audit,
     )
-    if note is None:
-        elsewhere = TherapyNote.objects.filter(pk=note_id).values_list("clinic_id", "patient_id").first()
-        if elsewhere is not None:
-            audit_record(
-                actor=user,
-                action="denied",
-                object_type="therapy_note",
-                object_id=note_id,
-                patient_id=elsewhere[1],
-                clinic_id=elsewhere[0],
-                outcome="denied",
-            )
-        raise Http404("note")
-    if audit:
-        _audit_note(user, "read", note, {})
-    return note
 
 
 def note_by_author(
@@ -587,16 +581,20 @@ def note_by_author(
     ).first()
 
 
-def group_member_get(*, group: GroupSession, patient_id: int) -> Patient:
-    """A patient in a group already fetched through :func:`group_get_for_user`, or Http404."""
-    row = (
-        GroupAttendance.objects.select_related("patient")
-        .filter(group_session=group, patient_id=patient_id)
-        .first()
+def group_member_get(
+    *, user: User, group: GroupSession, patient_id: int, roles: Iterable[str] = NOTE_WRITE
+) -> Patient:
+    """A patient in a group already fetched through :func:`group_get_for_user`, or Http404 (a
+    patient of another clinic is recorded as denied). Not audited as a read: the group's is."""
+    return scoped_get(
+        Patient.objects.filter(group_attendance__group_session=group),
+        patient_id,
+        user=user,
+        roles=roles,
+        object_type="patient",
+        patient="id",
+        audit=False,
     )
-    if row is None:
-        raise Http404("patient")
-    return row.patient
 
 
 def note_addenda(*, note: TherapyNote) -> list[NoteAddendum]:
@@ -631,22 +629,15 @@ def group_get_for_user(
     *, user: User, group_id: int, roles: Iterable[str] = NOTE_READ, audit: bool = True
 ) -> GroupSession:
     """One group session of the user's clinics, or Http404 (missing and not-yours alike)."""
-    group = (
-        GroupSession.objects.select_related("clinic", "facilitator")
-        .filter(pk=group_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
+    return scoped_get(
+        GroupSession.objects.select_related("clinic", "facilitator"),
+        group_id,
+        user=user,
+        roles=roles,
+        object_type="group_session",
+        patient=None,
+        audit=audit,
     )
-    if group is None:
-        raise Http404("group")
-    if audit:
-        audit_record(
-            actor=user,
-            action="read",
-            object_type="group_session",
-            object_id=group.pk,
-            clinic_id=group.clinic_id,
-        )
-    return group
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from django import forms
 from kapstone.care.models import AttendanceStatus
 from kapstone.care.notes import GROUP_DURATION_MIN, NOTE_LABELS, NOTE_MAX_CHARS
 from kapstone.domain.protocols import INTEGRATION, PREPARATION
-from kapstone.forms import DateInput
+from kapstone.forms import DateInput, FreeTextField
 
 
-def _note_text(name: str, help_text: str) -> forms.CharField:
-    return forms.CharField(
+def _note_text(name: str, help_text: str) -> FreeTextField:
+    return FreeTextField(
         label=NOTE_LABELS[name],
         required=False,
         max_length=NOTE_MAX_CHARS,
@@ -28,7 +28,7 @@ class NoteForm(forms.Form):
 
 
 class AddendumForm(forms.Form):
-    text = forms.CharField(
+    text = FreeTextField(
         label="Addendum",
         max_length=NOTE_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -40,7 +40,7 @@ class GroupForm(forms.Form):
     kind = forms.ChoiceField(
         choices=[(INTEGRATION, "Integration"), (PREPARATION, "Preparation")], initial=INTEGRATION
     )
-    title = forms.CharField(max_length=200, initial="Integration group")
+    title = FreeTextField(max_length=200, initial="Integration group")
     scheduled_date = forms.DateField(label="Date", widget=DateInput())
     start_time = forms.TimeField(
         label="Start time", required=False, widget=forms.TimeInput(attrs={"type": "time"})
@@ -48,7 +48,7 @@ class GroupForm(forms.Form):
     duration_min = forms.IntegerField(
         label="Duration (min)", min_value=GROUP_DURATION_MIN[0], max_value=GROUP_DURATION_MIN[1], initial=90
     )
-    room = forms.CharField(max_length=60, required=False)
+    room = FreeTextField(max_length=60, required=False)
 
     def __init__(self, *args, clinics=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -17,14 +17,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kapstone.accounts.access import clinic_ids_for, forbidden, has_role, require_roles
-from kapstone.accounts.models import Clinic
+from kapstone.accounts.selectors import clinics_of
 from kapstone.care import notes, selectors
 from kapstone.care.models import TherapyNote
 from kapstone.care.notes_forms import AddendumForm, AddPatientForm, AttendanceForm, GroupForm, NoteForm
 from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.forms import add_domain_error, message_refusal
-from kapstone.patients.services import clinic_today
+from kapstone.patients.services import clinic_today_for_user
 
 NOTE_READ = notes.NOTE_READ
 NOTE_WRITE = notes.NOTE_WRITE
@@ -80,7 +80,11 @@ def session_note_create(request: HttpRequest, session_id: int) -> HttpResponse:
 
 def _group_note_page(request: HttpRequest, group_id: int, patient_id: int | None) -> HttpResponse:
     group = notes.group_get_for_user(user=request.user, group_id=group_id, roles=NOTE_WRITE)
-    patient = notes.group_member_get(group=group, patient_id=patient_id) if patient_id is not None else None
+    patient = (
+        notes.group_member_get(user=request.user, group=group, patient_id=patient_id)
+        if patient_id is not None
+        else None
+    )
     own = notes.note_by_author(author=request.user, group=group, patient_id=patient_id)
     if request.method == "GET" and own is not None:
         return redirect("care:note", note_id=own.pk)
@@ -233,8 +237,7 @@ def note_addendum(request: HttpRequest, note_id: int) -> HttpResponse:
 
 
 def _user_today(request: HttpRequest) -> date:
-    clinic = Clinic.objects.filter(pk__in=clinic_ids_for(request.user, NOTE_READ)).first()
-    return clinic_today(clinic) if clinic else date.today()  # noqa: DTZ011 - no clinic: server day
+    return clinic_today_for_user(request.user, roles=NOTE_READ)
 
 
 @require_roles(*NOTE_READ)
@@ -258,7 +261,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
 @require_roles(*NOTE_WRITE)
 @require_http_methods(["GET", "POST"])
 def group_create(request: HttpRequest) -> HttpResponse:
-    clinics = list(Clinic.objects.filter(pk__in=clinic_ids_for(request.user, NOTE_WRITE)).order_by("name"))
+    clinics = clinics_of(request.user, NOTE_WRITE)
     form = GroupForm(request.POST or None, clinics=clinics, initial={"scheduled_date": _user_today(request)})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.db.models import QuerySet
-from django.http import Http404
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, DayOfCheck, SessionEvent, TreatmentCourse
@@ -26,42 +25,25 @@ def course_list_for_patient(*, patient) -> list[TreatmentCourse]:
 def course_get_for_user(
     *, user: User, course_id: int, roles: Iterable[str] = PATIENT_READ
 ) -> TreatmentCourse:
-    course = (
-        TreatmentCourse.objects.select_related("patient", "clinic")
-        .filter(pk=course_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if course is None:
-        raise Http404("course")
-    audit_record(
-        actor=user,
-        action="read",
+    """One course of the user's clinics (404 alike for missing and not-yours), audited."""
+    return scoped_get(
+        TreatmentCourse.objects.select_related("patient", "clinic"),
+        course_id,
+        user=user,
+        roles=roles,
         object_type="course",
-        object_id=course.pk,
-        patient_id=course.patient_id,
-        clinic_id=course.clinic_id,
     )
-    return course
 
 
 def session_get_for_user(*, user: User, session_id: int, roles: Iterable[str] = PATIENT_READ) -> CareSession:
     """One session of the user's clinics (404 alike for missing and not-yours), audited."""
-    session = (
-        CareSession.objects.select_related("patient", "course", "clinic", "group_session")
-        .filter(pk=session_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if session is None:
-        raise Http404("session")
-    audit_record(
-        actor=user,
-        action="read",
+    return scoped_get(
+        CareSession.objects.select_related("patient", "course", "clinic", "group_session"),
+        session_id,
+        user=user,
+        roles=roles,
         object_type="session",
-        object_id=session.pk,
-        patient_id=session.patient_id,
-        clinic_id=session.clinic_id,
     )
-    return session
 
 
 def session_history(*, session: CareSession) -> tuple[list[SessionEvent], list[DayOfCheck]]:

@@ -47,18 +47,21 @@ from kapstone.domain.sessions import (
     state_label,
     transition_session,
 )
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.patients.models import Consent, Patient
 from kapstone.patients.services import clinic_today
 from kapstone.screening.selectors import screening_current, screening_enrolment_check
 
 
-def _reason(reason: str | None, *, required: bool, what: str) -> str:
-    text = (reason or "").strip()
-    if required and not text:
-        raise DomainError("reason_required", f"Give a reason to {what}.", field="reason")
-    if len(text) > 500:
-        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
-    return text
+def _reason(reason: object, *, required: bool, what: str, field: str = "reason") -> str:
+    return clean_text(
+        reason,
+        field=field,
+        max_chars=REASON_MAX_CHARS,
+        required=required,
+        label="The reason",
+        missing_message=f"Give a reason to {what}.",
+    )
 
 
 # --- Protocols --------------------------------------------------------------------------------
@@ -68,7 +71,7 @@ def protocol_clone_create(
     *, actor: User, clinic_id: int, slug: str, version: int, changes: dict[str, Any], note: str
 ) -> ProtocolClone:
     """A clinic's new protocol version from an existing one, validated within the safe bounds."""
-    note = _reason(note, required=True, what="clone a protocol (what changes and why)")
+    note = _reason(note, required=True, what="clone a protocol (what changes and why)", field="note")
     base = protocol_resolve(clinic_id=clinic_id, slug=slug, version=version)
     cloned = clone_protocol(base, changes)
     with transaction.atomic():
@@ -112,11 +115,7 @@ def course_enrol(
     Refused with WorkflowConflict ``screening_not_approved`` (the message says why) or
     ``course_already_open`` when the patient has an active or paused course.
     """
-    arm = (arm or "").strip()
-    if len(arm) > 40:
-        raise DomainError(
-            "text_too_long", "The research arm label is longer than 40 characters.", field="arm"
-        )
+    arm = clean_text(arm, field="arm", max_chars=40, label="The research arm label")
     today = clinic_today(patient.clinic)
     if not today - timedelta(days=366) <= start_date <= today + timedelta(days=366):
         raise DomainError(
@@ -245,7 +244,7 @@ def course_change_status(
             # so that the day's list, the patient's portal and the reminders stop showing them.
             why = f"The course was {event_kind}" + (f": {reason}" if reason else ".")
             for booked in CareSession.objects.select_for_update().filter(course=current, status=SCHEDULED):
-                _apply_transition(actor=actor, session=booked, to="cancelled", reason=why)
+                session_move_record(actor=actor, session=booked, to="cancelled", reason=why)
         audit_record(
             actor=actor,
             action="update",
@@ -280,6 +279,8 @@ def session_transition(
     import); None is now. It is never in the future (``time_in_future``) nor before the
     session's previous move (``time_out_of_order``, :func:`kapstone.domain.sessions.check_step_time`).
     """
+    # Required for some moves only: the state machine says which (reason_required).
+    reason = _reason(reason, required=False, what="move the session")
     with transaction.atomic():
         current = CareSession.objects.select_for_update().select_related("clinic").get(pk=session.pk)
         if current.course.status != CourseStatus.ACTIVE and to not in ("cancelled", "no_show", "stopped"):
@@ -313,7 +314,7 @@ def session_transition(
                 )
         if at is not None:
             session_step_check(current, at, what=MOVE_NAMES[new_state], field="at")
-        _apply_transition(actor=actor, session=current, to=new_state, reason=reason or "", at=at)
+        session_move_record(actor=actor, session=current, to=new_state, reason=reason or "", at=at)
     return current
 
 
@@ -348,7 +349,7 @@ def session_step_check(
     )
 
 
-def _apply_transition(
+def session_move_record(
     *,
     actor: User,
     session: CareSession,
@@ -357,7 +358,10 @@ def _apply_transition(
     detail: dict | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Record a move at ``at`` (when it happened, checked by the caller) or now."""
+    """Record a move of a session already checked and locked by the caller, in its transaction,
+    at ``at`` (when it happened, checked by the caller) or now: the state, a ``SessionEvent`` and
+    the audit row. For the care services and for apps whose own workflow moves a session (the
+    dosing app starts and ends an administration); everyone else calls :func:`session_transition`."""
     previous = session.status
     session.status = to
     session.save(update_fields=["status"])
@@ -366,7 +370,9 @@ def _apply_transition(
         kind="transition",
         from_state=previous,
         to_state=to,
-        reason=reason[:500],
+        # A typed reason was refused over its limit by the caller (clean_text); only a reason the
+        # system composes around one ("The course was withdrawn: …") may need shortening here.
+        reason=reason[:REASON_MAX_CHARS],
         detail=detail or {},
         actor=actor,
         at=at or timezone.now(),
@@ -393,9 +399,7 @@ def session_reschedule(
 ) -> CareSession:
     """Move a scheduled session to another day, time or room (only while it is scheduled)."""
     reason = _reason(reason, required=True, what="reschedule the session")
-    room = (room or "").strip()
-    if len(room) > 60:
-        raise DomainError("text_too_long", "The room name is longer than 60 characters.", field="room")
+    room = clean_text(room, field="room", max_chars=60, label="The room name")
     with transaction.atomic():
         current = CareSession.objects.select_for_update().get(pk=session.pk)
         if current.status != SCHEDULED:
@@ -464,7 +468,13 @@ def day_of_checks_record(
     same transaction. ``at``: when the checks were done, for a record written afterwards (None:
     now); not in the future, not before the check-in (``time_in_future``, ``time_out_of_order``).
     """
-    overrides = {k: v for k, v in (overrides or {}).items() if v and v.strip()}
+    # A blank reason is no override (the form sends one field per check); anything else is
+    # checked by the domain (free text, the check overridable, a prescriber).
+    overrides = {
+        k: v
+        for k, v in (overrides or {}).items()
+        if not (v is None or (isinstance(v, str) and not v.strip()))
+    }
     if overrides and not actor_is_prescriber:
         raise WorkflowConflict(
             "override_requires_prescriber", "Only a prescriber may override a failed day-of check."
@@ -515,7 +525,7 @@ def day_of_checks_record(
             },
         )
         if result.cleared:
-            _apply_transition(
+            session_move_record(
                 actor=actor,
                 session=current,
                 to=CLEARED,

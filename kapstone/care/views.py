@@ -13,15 +13,20 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from kapstone.accounts.access import (
+    ADMINS,
     ALL_STAFF,
+    CARE_TEAM,
     CLINICAL,
+    DOSING_CLINICIANS,
     PATIENT_READ,
+    PRESCRIBERS,
     clinic_ids_for,
     forbidden,
     has_role,
     require_roles,
 )
-from kapstone.accounts.models import Clinic, Role
+from kapstone.accounts.models import Role
+from kapstone.accounts.selectors import clinics_of
 from kapstone.care import selectors, services
 from kapstone.care.forms import (
     CloneForm,
@@ -38,12 +43,9 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.sessions import allowed_transitions
 from kapstone.domain.sessions import state_label as state_word
-from kapstone.forms import FilterDateField, add_domain_error, message_refusal
+from kapstone.forms import FilterDateField, FreeTextField, add_domain_error, message_refusal
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
-
-DOSING_STAFF = frozenset({Role.NURSE, Role.PRESCRIBER})
-SCHEDULING = CLINICAL | {Role.ADMIN}
 
 ACTION_LABELS = {
     "checked_in": "Check in",
@@ -70,12 +72,12 @@ def state_label(session) -> str:
 @require_GET
 def protocol_list(request: HttpRequest) -> HttpResponse:
     clinic_ids = clinic_ids_for(request.user, ALL_STAFF)
-    clinics = {c.pk: c for c in Clinic.objects.filter(pk__in=clinic_ids)}
+    clinics = {c.pk: c for c in clinics_of(request.user, ALL_STAFF)}
     rows = [(p, clinics.get(owner)) for p, owner in protocols_for_clinics(clinic_ids)]
     return render(
         request,
         "care/protocol_list.html",
-        {"rows": rows, "can_clone": bool(clinic_ids_for(request.user, {Role.ADMIN}))},
+        {"rows": rows, "can_clone": bool(clinic_ids_for(request.user, ADMINS))},
     )
 
 
@@ -93,14 +95,14 @@ def protocol_detail(request: HttpRequest, slug: str, version: int) -> HttpRespon
     return render(
         request,
         "care/protocol_detail.html",
-        {"protocol": protocol, "owner": owner, "can_clone": bool(clinic_ids_for(request.user, {Role.ADMIN}))},
+        {"protocol": protocol, "owner": owner, "can_clone": bool(clinic_ids_for(request.user, ADMINS))},
     )
 
 
 def _clone_fields(protocol) -> list[tuple[str, str, forms.Field]]:
     """The adjustable parameters offered on the clone form: (form name, protocol path, field)."""
     fields = [
-        ("title", "title", forms.CharField(max_length=200, initial=protocol.title)),
+        ("title", "title", FreeTextField(max_length=200, initial=protocol.title)),
         (
             "min_observation_min",
             "monitoring.min_observation_min",
@@ -161,7 +163,7 @@ def _clone_fields(protocol) -> list[tuple[str, str, forms.Field]]:
 @require_http_methods(["GET", "POST"])
 def protocol_clone(request: HttpRequest, slug: str, version: int) -> HttpResponse:
     protocol, _ = _protocol_for_request(request, slug, version)
-    admin_clinics = list(Clinic.objects.filter(pk__in=clinic_ids_for(request.user, {Role.ADMIN})))
+    admin_clinics = clinics_of(request.user, ADMINS)
     form = CloneForm(request.POST or None)
     adjustable = _clone_fields(protocol)
     for name, _, field in adjustable:
@@ -213,7 +215,7 @@ def _field_for_path(error: DomainError, adjustable) -> DomainError:
 @require_roles(Role.PRESCRIBER)
 @require_http_methods(["GET", "POST"])
 def course_enrol(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_get_for_user(user=request.user, patient_id=patient_id, roles={Role.PRESCRIBER})
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id, roles=PRESCRIBERS)
     protocols = [p for p, _ in protocols_for_clinics([patient.clinic_id])]
     form = EnrolForm(
         request.POST or None, protocols=protocols, initial={"start_date": clinic_today(patient.clinic)}
@@ -266,7 +268,7 @@ def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
             "protocol": protocol,
             "follow_ups": follow_ups,
             "events": course.events.select_related("actor").all(),
-            "can_change": has_role(request.user, {Role.PRESCRIBER}, course.clinic_id),
+            "can_change": has_role(request.user, PRESCRIBERS, course.clinic_id),
             "status_form": CourseStatusForm(),
         },
     )
@@ -275,7 +277,7 @@ def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
 @require_roles(Role.PRESCRIBER)
 @require_POST
 def course_status(request: HttpRequest, course_id: int) -> HttpResponse:
-    course = selectors.course_get_for_user(user=request.user, course_id=course_id, roles={Role.PRESCRIBER})
+    course = selectors.course_get_for_user(user=request.user, course_id=course_id, roles=PRESCRIBERS)
     form = CourseStatusForm(request.POST)
     if form.is_valid():
         try:
@@ -299,7 +301,7 @@ def course_status(request: HttpRequest, course_id: int) -> HttpResponse:
 
 def _session_roles_ok(request: HttpRequest, session) -> bool:
     """Dosing sessions are moved by nurses and prescribers; therapy sessions by any clinician."""
-    roles = DOSING_STAFF if session.kind == DOSING else CLINICAL
+    roles = DOSING_CLINICIANS if session.kind == DOSING else CLINICAL
     return has_role(request.user, roles, session.clinic_id)
 
 
@@ -343,9 +345,9 @@ def session_page(
             "moves": [(m, ACTION_LABELS.get(m, m), m in ("stopped", "cancelled")) for m in moves],
             "can_check": session.is_dosing
             and session.status == "checked_in"
-            and has_role(request.user, DOSING_STAFF, session.clinic_id),
+            and has_role(request.user, DOSING_CLINICIANS, session.clinic_id),
             "can_reschedule": session.status == "scheduled"
-            and has_role(request.user, SCHEDULING, session.clinic_id),
+            and has_role(request.user, CARE_TEAM, session.clinic_id),
             **notes_context(request.user, session),
             "panels": session_panels_for(user=request.user, session=session, overrides=panel_overrides),
         },
@@ -381,12 +383,14 @@ def session_transition(request: HttpRequest, session_id: int) -> HttpResponse:
     return redirect("care:session", session_id=session.pk)
 
 
-@require_roles(*DOSING_STAFF)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
-    session = selectors.session_get_for_user(user=request.user, session_id=session_id, roles=DOSING_STAFF)
+    session = selectors.session_get_for_user(
+        user=request.user, session_id=session_id, roles=DOSING_CLINICIANS
+    )
     protocol = services.course_protocol(session.course)
-    is_prescriber = has_role(request.user, {Role.PRESCRIBER}, session.clinic_id)
+    is_prescriber = has_role(request.user, PRESCRIBERS, session.clinic_id)
     overridable = [rule.check for rule in protocol.day_of.checks if rule.overridable]
     form = DayOfChecksForm(
         request.POST or None,
@@ -428,10 +432,10 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
     )
 
 
-@require_roles(*SCHEDULING)
+@require_roles(*CARE_TEAM)
 @require_http_methods(["GET", "POST"])
 def session_reschedule(request: HttpRequest, session_id: int) -> HttpResponse:
-    session = selectors.session_get_for_user(user=request.user, session_id=session_id, roles=SCHEDULING)
+    session = selectors.session_get_for_user(user=request.user, session_id=session_id, roles=CARE_TEAM)
     form = RescheduleForm(
         request.POST or None,
         initial={
@@ -460,11 +464,11 @@ class BoardForm(forms.Form):
     date = FilterDateField()
 
 
-@require_roles(*SCHEDULING)
+@require_roles(*CARE_TEAM)
 @require_GET
 def day_board(request: HttpRequest) -> HttpResponse:
     form = BoardForm(request.GET or None)
-    clinics = list(Clinic.objects.filter(pk__in=clinic_ids_for(request.user, SCHEDULING)))
+    clinics = clinics_of(request.user, CARE_TEAM)
     today = clinic_today(clinics[0]) if clinics else date.today()  # noqa: DTZ011 - no clinic: server day
     day = (
         form.cleaned_data["date"]
@@ -513,4 +517,4 @@ def chart_section(user, patient, can_write: bool) -> dict:
         course.timeline = sorted(course.sessions.all(), key=lambda s: (s.scheduled_date, s.order))
         for session in course.timeline:
             session.label = state_label(session)
-    return {"courses": courses, "can_enrol": has_role(user, {Role.PRESCRIBER}, patient.clinic_id)}
+    return {"courses": courses, "can_enrol": has_role(user, PRESCRIBERS, patient.clinic_id)}

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import clean_text
 
 # --- Vocabularies ---------------------------------------------------------------------------------
 
@@ -287,8 +288,8 @@ def validate_adverse_event(
     Rules (each refusal names the field):
 
     - ``unknown_adverse_event_term``: ``term`` not in :data:`ADVERSE_EVENT_TERMS`;
-      ``term_text_required`` for ``other`` without a description; ``invalid_argument`` for a
-      non-text or over-long (> 500 characters) description.
+      ``term_text_required`` for ``other`` without a description; ``invalid_text`` (not text, a
+      control character) or ``text_too_long`` (> 500 characters) for the description.
     - ``onset_in_future``; ``resolution_before_onset``; ``resolution_in_future``
       (plus ``invalid_datetime``/``naive_datetime``).
     - ``invalid_grade``: grade not an integer 1–5.
@@ -313,19 +314,17 @@ def validate_adverse_event(
             f"Unknown adverse event term {term!r}; use a listed code or 'other' with a description.",
             field="term",
         )
-    text: str | None = None
-    if term_text is not None:
-        if not isinstance(term_text, str) or len(term_text) > TERM_TEXT_MAX_LENGTH:
-            raise DomainError(
-                "invalid_argument",
-                f"term_text must be text of at most {TERM_TEXT_MAX_LENGTH} characters.",
-                field="term_text",
-            )
-        text = term_text.strip() or None
-    if term == "other" and text is None:
-        raise DomainError(
-            "term_text_required", "Term 'other' needs a description in term_text.", field="term_text"
+    text = (
+        clean_text(
+            term_text,
+            field="term_text",
+            max_chars=TERM_TEXT_MAX_LENGTH,
+            required=term == "other",
+            label="The description",
+            missing_message="Term 'other' needs a description in term_text.",
         )
+        or None
+    )
 
     onset = _aware(onset_at, field="onset_at")
     if onset > now:

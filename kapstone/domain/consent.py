@@ -19,6 +19,7 @@ import hashlib
 import unicodedata
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.text import clean_text
 from kapstone.domain.words import gettext_noop
 
 #: The longest name a patient may type (the record's names are at most 100 characters each).
@@ -50,18 +51,28 @@ def normalise_name(text: str) -> str:
 def check_typed_signature(typed: object, *, given_name: str, family_name: str) -> str:
     """The typed name, trimmed, when it matches "given family" on record; else a refusal.
 
-    Refusals (field ``typed_name``): ``signature_required`` (nothing typed),
-    ``signature_too_long`` (more than :data:`TYPED_NAME_MAX_CHARS` characters) and
-    ``signature_mismatch`` (another name than the record's, case and extra spaces aside).
+    Refusals (field ``typed_name``): the free-text ones (:func:`kapstone.domain.text.clean_text`:
+    ``signature_required`` when nothing is typed, ``text_too_long`` over
+    :data:`TYPED_NAME_MAX_CHARS` characters, ``invalid_text``) and ``signature_mismatch``
+    (another name than the record's, case and extra spaces aside).
     """
-    if not isinstance(typed, str) or not typed.strip():
-        raise DomainError(
-            "signature_required", gettext_noop("Type your full name to sign."), field="typed_name"
+    try:
+        typed = clean_text(
+            typed,
+            field="typed_name",
+            name="signature",
+            max_chars=TYPED_NAME_MAX_CHARS,
+            required=True,
+            label="The name",
+            missing_message=gettext_noop("Type your full name to sign."),
         )
-    if len(typed) > TYPED_NAME_MAX_CHARS or "\x00" in typed:
+    except DomainError as error:
+        if error.code != "text_too_long":
+            raise
+        # The patient's words (translated on the portal), not the generic length message.
         raise DomainError(
-            "signature_too_long", gettext_noop("That is longer than a name can be."), field="typed_name"
-        )
+            error.code, gettext_noop("That is longer than a name can be."), field=error.field
+        ) from None
     if normalise_name(typed) != normalise_name(f"{given_name} {family_name}"):
         raise DomainError(
             "signature_mismatch",

@@ -35,6 +35,7 @@ from kapstone.domain.patients import (
     check_weight_plausible,
     measurement_in_force,
 )
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 
 # --- Parameters ----------------------------------------------------------------------------------
 
@@ -904,17 +905,16 @@ class LotCorrection:
 
 
 def check_amendment_reason(reason: object) -> str:
-    """The reason for a correction: required, plain text, at most 500 characters."""
-    if reason is None:
-        reason = ""
-    if not isinstance(reason, str) or "\x00" in reason:
-        raise DomainError("invalid_text", "The reason must be plain text.", field="reason")
-    text = reason.strip()
-    if not text:
-        raise DomainError("reason_required", "Say why the record is corrected.", field="reason")
-    if len(text) > 500:
-        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
-    return text
+    """The reason for a correction: required free text of at most 500 characters
+    (:func:`kapstone.domain.text.clean_text`)."""
+    return clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the record is corrected.",
+    )
 
 
 def amend_lot_quantity(

@@ -20,8 +20,8 @@ from kapstone.domain.tlfb import (
     HeavyDrinkingThresholds,
     TlfbDay,
     ToxicologyResult,
-    _check_date,
-    _check_substance,
+    check_calendar_date,
+    check_substance,
     merge_tests_into_calendar,
 )
 
@@ -80,7 +80,7 @@ class OutcomeDefinition:
     unknown_amount_counts_as_heavy: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "substance", _check_substance(self.substance))
+        object.__setattr__(self, "substance", check_substance(self.substance))
         _check_int(self.window_start_day, "window_start_day")
         _check_int(self.window_end_day, "window_end_day")
         if self.window_end_day < self.window_start_day:
@@ -249,11 +249,11 @@ def derive_abstinence(
     clinical.md §1.5); ITT with missing as not abstinent (Dakwar 2019 ITT, clinical.md §1.4).
     """
     definition = _check_definition(definition)
-    _check_date(anchor_date, "anchor_date")
+    check_calendar_date(anchor_date, "anchor_date")
     window_start = anchor_date + timedelta(days=definition.window_start_day)
     window_end = anchor_date + timedelta(days=definition.window_end_day)
     if as_of is not None:
-        _check_date(as_of, "as_of")
+        check_calendar_date(as_of, "as_of")
         if as_of < window_end:
             raise WorkflowConflict(
                 "outcome_window_open",
@@ -322,7 +322,7 @@ def derive_relapse(
     §4.7); "first use or dropout" (Dakwar 2019, clinical.md §1.4).
     """
     definition = _check_definition(definition)
-    _check_date(anchor_date, "anchor_date")
+    check_calendar_date(anchor_date, "anchor_date")
     acute_end = anchor_date + timedelta(days=definition.acute_phase_days)
     horizon_end = (
         acute_end + timedelta(days=definition.relapse_horizon_days)
@@ -331,7 +331,7 @@ def derive_relapse(
     )
     threshold = definition.thresholds.for_sex(sex) if definition.relapse_definition == "heavy_day" else None
     if dropout_date is not None:
-        _check_date(dropout_date, "dropout_date")
+        check_calendar_date(dropout_date, "dropout_date")
     calendar = merge_tests_into_calendar(
         days, tests, substance=definition.substance, require_confirmation=definition.require_test_confirmation
     )

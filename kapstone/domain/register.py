@@ -39,6 +39,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from kapstone.domain.dosing import CONCENTRATION_MAX_MG_PER_ML, CONCENTRATION_MIN_MG_PER_ML, to_decimal
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 
 # --- Transaction kinds ----------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ ADMINISTER_SESSION_STATES: tuple[str, ...] = ("cleared", "in_progress", "recover
 #: Waste and return are gated only by what the session holds: drug dispensed to a session
 #: that was then cancelled must still be returned or wasted.
 
-REASON_MAX_LENGTH = 500
+REASON_MAX_LENGTH = REASON_MAX_CHARS
 LOT_NUMBER_MAX_LENGTH = 40
 
 STOCK_OK = "ok"
@@ -181,35 +182,35 @@ def validate_amount_mg(value: object, *, field: str = "amount_mg", signed: bool 
 
 
 def validate_reason(value: object, *, required: bool, what: str, field: str = "reason") -> str:
-    """Free text (stripped) of at most 500 characters, without NUL; required where the kind says.
+    """Free text (stripped) of at most 500 characters; required where the kind says
+    (:func:`kapstone.domain.text.clean_text`).
 
-    Refusals: ``reason_required``, ``text_too_long``, ``invalid_text`` on ``field``.
+    Refusals on ``field``: ``<field>_required`` (``reason_required``, ``explanation_required``),
+    ``text_too_long``, ``invalid_text``.
     """
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or "\x00" in value:
-        raise DomainError("invalid_text", f"The {field} must be plain text.", field=field)
-    text = value.strip()
-    if required and not text:
-        raise DomainError("reason_required", f"Give a reason to {what}.", field=field)
-    if len(text) > REASON_MAX_LENGTH:
-        raise DomainError(
-            "text_too_long", f"The {field} is longer than {REASON_MAX_LENGTH} characters.", field=field
-        )
-    return text
+    return clean_text(
+        value,
+        field=field,
+        max_chars=REASON_MAX_LENGTH,
+        required=required,
+        label=f"The {field.replace('_', ' ')}",
+        missing_message=f"Give a reason to {what}.",
+    )
 
 
 def validate_lot_number(value: object) -> str:
-    """The manufacturer's lot number: 1–40 printable characters (stripped), else
-    ``lot_number_required`` / ``invalid_lot_number`` on ``lot_number``."""
-    if not isinstance(value, str):
-        raise DomainError("invalid_lot_number", "The lot number must be text.", field="lot_number")
-    text = value.strip()
-    if not text:
-        raise DomainError(
-            "lot_number_required", "Enter the lot number printed on the vial.", field="lot_number"
-        )
-    if len(text) > LOT_NUMBER_MAX_LENGTH or not text.isprintable():
+    """The manufacturer's lot number: 1–40 printable characters (stripped), else, on
+    ``lot_number``, the free-text refusals (``lot_number_required``, ``text_too_long``,
+    ``invalid_text``) or ``invalid_lot_number`` (a line break or other unprintable character)."""
+    text = clean_text(
+        value,
+        field="lot_number",
+        max_chars=LOT_NUMBER_MAX_LENGTH,
+        required=True,
+        label="The lot number",
+        missing_message="Enter the lot number printed on the vial.",
+    )
+    if not text.isprintable():
         raise DomainError(
             "invalid_lot_number",
             f"A lot number has at most {LOT_NUMBER_MAX_LENGTH} printable characters.",

@@ -22,6 +22,7 @@ from typing import Any
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.protocols import DAY_OF_CHECKS, DayOfRules
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 
 # --- State machine -------------------------------------------------------------------------------
 
@@ -157,13 +158,14 @@ def transition_session(current: str, to: str, *, reason: str | None = None, dosi
     Guarantees: only the moves in :data:`SESSION_TRANSITIONS` pass; any other (including staying
     put or leaving a final state) is a WorkflowConflict ``invalid_transition`` naming both states;
     a move to ``stopped`` or ``cancelled`` without a non-blank reason is DomainError
-    ``reason_required`` (field ``reason``); ``dosing=False`` uses the therapy-session table; unknown states are DomainError ``unknown_session_state``; a reason that is not
-    text is ``invalid_reason``. A reason may accompany any move.
+    ``reason_required`` (field ``reason``); ``dosing=False`` uses the therapy-session table; unknown
+    states are DomainError ``unknown_session_state``; a reason is free text
+    (:func:`kapstone.domain.text.clean_text`: ``invalid_text``, ``text_too_long``). A reason may
+    accompany any move.
     """
     _require_state(current, "current")
     _require_state(to, "to")
-    if reason is not None and not isinstance(reason, str):
-        raise DomainError("invalid_reason", f"The reason must be text, got {reason!r}.", field="reason")
+    reason = clean_text(reason, field="reason", max_chars=REASON_MAX_CHARS, label="The reason")
     table = SESSION_TRANSITIONS if dosing else THERAPY_SESSION_TRANSITIONS
     if to not in table[current]:
         allowed = ", ".join(state_label(s).lower() for s in sorted(table[current])) or "nothing (final state)"
@@ -173,7 +175,7 @@ def transition_session(current: str, to: str, *, reason: str | None = None, dosi
             f"from {state_label(current).lower()} it may move to: {allowed}.",
             field="to",
         )
-    if to in REASON_REQUIRED and (reason is None or not reason.strip()):
+    if to in REASON_REQUIRED and not reason:
         raise DomainError(
             "reason_required",
             f"Moving a session to {state_label(to).lower()} needs a written reason.",
@@ -679,9 +681,13 @@ def _validate_overrides(overrides: Mapping[str, str] | None, rules: DayOfRules) 
                 f"The protocol does not let a prescriber override the {check} check.",
                 field=field,
             )
-        if not isinstance(reason, str) or not reason.strip():
-            raise DomainError(
-                "reason_required", f"Overriding the {check} check needs a written reason.", field=field
-            )
-        reasons[check] = reason.strip()
+        reasons[check] = clean_text(
+            reason,
+            field=field,
+            name="reason",
+            max_chars=REASON_MAX_CHARS,
+            required=True,
+            label="The reason",
+            missing_message=f"Overriding the {check} check needs a written reason.",
+        )
     return reasons

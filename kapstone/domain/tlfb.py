@@ -31,14 +31,16 @@ _HUNDREDTH = Decimal("0.01")
 # --- validation helpers ------------------------------------------------------------------------
 
 
-def _check_date(value: object, field: str) -> date:
+def check_calendar_date(value: object, field: str) -> date:
+    """``value`` when it is a calendar date (not a datetime), else DomainError ``invalid_date``."""
     # datetime is a subclass of date; a calendar day with a time is a caller bug (time zones!).
     if isinstance(value, datetime) or not isinstance(value, date):
         raise DomainError("invalid_date", f"{field} must be a calendar date, got {value!r}.", field=field)
     return value
 
 
-def _check_substance(value: object, field: str = "substance") -> str:
+def check_substance(value: object, field: str = "substance") -> str:
+    """The substance's name, trimmed and lower-case, else DomainError ``invalid_substance``."""
     if not isinstance(value, str) or not value.strip():
         raise DomainError(
             "invalid_substance", f"{field} must be a non-empty name, got {value!r}.", field=field
@@ -102,8 +104,8 @@ class TlfbDay:
     self_report_overridden: bool = False
 
     def __post_init__(self) -> None:
-        _check_date(self.day, "day")
-        object.__setattr__(self, "substance", _check_substance(self.substance))
+        check_calendar_date(self.day, "day")
+        object.__setattr__(self, "substance", check_substance(self.substance))
         if not isinstance(self.used, bool):
             raise DomainError(
                 "invalid_value", f"used must be true or false, got {self.used!r}.", field="used"
@@ -164,7 +166,7 @@ class TlfbDay:
         marker: str | None = None,
     ) -> TlfbDay:
         """A self-reported day for a substance other than alcohol."""
-        if _check_substance(substance) == ALCOHOL:
+        if check_substance(substance) == ALCOHOL:
             raise DomainError("invalid_substance", "Use TlfbDay.alcohol for alcohol days.", field="substance")
         return cls(
             day=day,
@@ -192,8 +194,8 @@ class ToxicologyResult:
     confirmed: bool
 
     def __post_init__(self) -> None:
-        _check_date(self.day, "day")
-        object.__setattr__(self, "substance", _check_substance(self.substance))
+        check_calendar_date(self.day, "day")
+        object.__setattr__(self, "substance", check_substance(self.substance))
         if not isinstance(self.method, str) or not self.method.strip():
             raise DomainError("invalid_value", f"method must be named, got {self.method!r}.", field="method")
         if self.result not in TEST_RESULTS:
@@ -324,7 +326,7 @@ def merge_tests_into_calendar(
     Source: issue 6 ("a positive confirmed result counts as use on that day"); EtG confirmation
     as in Dakwar 2020 (clinical.md §1.5, §4.7).
     """
-    substance = _check_substance(substance)
+    substance = check_substance(substance)
     calendar = {entry.day: entry for entry in _check_calendar(days, substance=substance)}
     if isinstance(tests, str | bytes) or not isinstance(tests, Iterable):
         raise DomainError("invalid_tests", "tests must be a list of ToxicologyResult.", field="tests")
@@ -377,8 +379,8 @@ def summarise_tlfb(
     100, DDD = total drinks / drinking days (clinical.md §4.7; formulas marked there as from
     memory); heavy day ≥ 5 drinks men, ≥ 4 women (FDA 2015 draft guidance, clinical.md §4.7).
     """
-    _check_date(window_start, "window_start")
-    _check_date(window_end, "window_end")
+    check_calendar_date(window_start, "window_start")
+    check_calendar_date(window_end, "window_end")
     if window_end < window_start:
         raise DomainError(
             "invalid_window",
@@ -386,7 +388,7 @@ def summarise_tlfb(
             field="window_end",
         )
     if substance is not None:
-        substance = _check_substance(substance)
+        substance = check_substance(substance)
     calendar = _check_calendar(days, substance=substance)
     if not isinstance(thresholds, HeavyDrinkingThresholds):
         raise DomainError(
@@ -440,7 +442,7 @@ def first_use_after(days: Sequence[TlfbDay], after: date) -> date | None:
 
     Source: time to first drink / first use as a survival endpoint (clinical.md §4.7).
     """
-    _check_date(after, "after")
+    check_calendar_date(after, "after")
     return next((entry.day for entry in _check_calendar(days) if entry.day > after and entry.used), None)
 
 
@@ -458,7 +460,7 @@ def first_heavy_day_after(
 
     Source: heavy day ≥ 5 drinks men, ≥ 4 women (FDA 2015 draft guidance, clinical.md §4.7).
     """
-    _check_date(after, "after")
+    check_calendar_date(after, "after")
     calendar = _check_calendar(days)
     if calendar and calendar[0].substance != ALCOHOL:
         raise DomainError(
@@ -481,11 +483,11 @@ def self_entry_window(*, today: date, course_start: date | None) -> tuple[date, 
     """The days a patient may report themselves: the last :data:`SELF_ENTRY_DAYS` days up to
     ``today``, never before the start of their (first) treatment course. None when there is no
     such day (no course yet, or one that starts in the future)."""
-    _check_date(today, "today")
+    check_calendar_date(today, "today")
     start = date.fromordinal(today.toordinal() - SELF_ENTRY_DAYS + 1)
     if course_start is None:
         return None
-    start = max(start, _check_date(course_start, "course_start"))
+    start = max(start, check_calendar_date(course_start, "course_start"))
     return (start, today) if start <= today else None
 
 
@@ -493,7 +495,7 @@ def check_self_entry_day(day: date, window: tuple[date, date] | None, *, field: 
     """Refuse (``day_out_of_range``) a day a patient may not report: in the future, before their
     course started, or further back than :data:`SELF_ENTRY_DAYS` days (see
     :func:`self_entry_window`)."""
-    _check_date(day, field)
+    check_calendar_date(day, field)
     if window is None:
         raise DomainError(
             "day_out_of_range", "There is no treatment course to fill in a calendar for yet.", field=field

@@ -9,16 +9,16 @@ from django.db import transaction
 from django.http import Http404, HttpRequest
 from ninja import Schema, Status
 
-from kapstone.accounts.access import PATIENT_READ
+from kapstone.accounts.access import DOSING_CLINICIANS, PATIENT_READ, PRESCRIBERS
 from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, text
-from kapstone.accounts.models import Membership, Role, User
+from kapstone.accounts.models import Role
+from kapstone.accounts.selectors import witness_named
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
 from kapstone.dosing import selectors, services
 from kapstone.inventory.models import Lot
 
 router = KapstoneRouter()
-DOSING = (Role.NURSE, Role.PRESCRIBER)
 
 
 class OrderIn(StrictSchema):
@@ -103,7 +103,7 @@ def _order_out(order, user) -> dict:
 @router.post("/sessions/{int:session_id}/dose-orders", response={201: OrderOut})
 @api_roles(Role.PRESCRIBER)
 def create_order(request: HttpRequest, session_id: RecordId, payload: OrderIn):
-    session = session_get_for_user(user=request.auth, session_id=session_id, roles={Role.PRESCRIBER})
+    session = session_get_for_user(user=request.auth, session_id=session_id, roles=PRESCRIBERS)
     order = services.dose_order_create(actor=request.auth, session=session, **payload.dict())
     return Status(201, _order_out(order, request.auth))
 
@@ -114,9 +114,9 @@ class VerifyIn(StrictSchema):
 
 
 @router.post("/dose-orders/{int:order_id}/verify", response=OrderOut)
-@api_roles(*DOSING)
+@api_roles(*DOSING_CLINICIANS)
 def verify_order(request: HttpRequest, order_id: RecordId, payload: VerifyIn):
-    order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
+    order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING_CLINICIANS)
     return _order_out(
         services.dose_order_verify(actor=request.auth, order=order, **payload.dict()), request.auth
     )
@@ -182,25 +182,12 @@ class AdministrationOut(Schema):
     overrides: list[StartOverrideOut]
 
 
-def _witness(username: str, clinic_id: int) -> User | None:
-    if not username:
-        return None
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None or not Membership.objects.filter(user=user, clinic_id=clinic_id, is_active=True).exists():
-        raise DomainError(
-            "witness_not_in_clinic",
-            "The witness must be an active clinician of this clinic.",
-            field="witness",
-        )
-    return user
-
-
 @router.post("/dose-orders/{int:order_id}/administrations", response={201: AdministrationOut})
-@api_roles(*DOSING)
+@api_roles(*DOSING_CLINICIANS)
 def record_administration(request: HttpRequest, order_id: RecordId, payload: AdministrationIn):
     """The whole administration record in one call (a device or an import): start, rate events
     and, with ``ended_at``, the end — all or nothing."""
-    order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING)
+    order = selectors.order_get_for_user(user=request.auth, order_id=order_id, roles=DOSING_CLINICIANS)
     if (payload.lot_id is None) == (payload.lots is None):
         raise DomainError("lots_required", "Give either lot_id (the whole dose) or lots.", field="lots")
     wanted = [payload.lot_id] if payload.lots is None else [line.lot_id for line in payload.lots]
@@ -238,7 +225,7 @@ def record_administration(request: HttpRequest, order_id: RecordId, payload: Adm
                 actor=request.auth,
                 administration=administration,
                 ended_at=payload.ended_at,
-                witness=_witness(payload.witness, order.clinic_id),
+                witness=witness_named(username=payload.witness, clinic_id=order.clinic_id),
                 stopped_early=payload.stopped_early,
                 stop_reason=payload.stop_reason,
             )
@@ -303,12 +290,12 @@ class AmendmentOut(Schema):
 
 
 @router.post("/administrations/{int:administration_id}/amendments", response={201: AmendmentOut})
-@api_roles(*DOSING)
+@api_roles(*DOSING_CLINICIANS)
 def amend_administration(request: HttpRequest, administration_id: RecordId, payload: AmendmentIn):
     """Correct an ended administration by an amendment with reason (a witness for amounts); an
     amount also corrects the register of that lot. Another clinic's administration is a 404."""
     administration = selectors.administration_get_for_user(
-        user=request.auth, administration_id=administration_id, roles=DOSING
+        user=request.auth, administration_id=administration_id, roles=DOSING_CLINICIANS
     )
     line = None
     if payload.lot_id is not None:
@@ -321,7 +308,7 @@ def amend_administration(request: HttpRequest, administration_id: RecordId, payl
         field=payload.field,
         new_value=payload.value,
         reason=payload.reason,
-        witness=_witness(payload.witness, administration.order.clinic_id),
+        witness=witness_named(username=payload.witness, clinic_id=administration.order.clinic_id),
         lot_line=line,
     )
     administration.refresh_from_db()

@@ -53,7 +53,7 @@ def archive_lot(*, clinic, admin: User, received_on: date, today: date) -> Lot:
     location = StorageLocation.objects.filter(clinic=clinic).order_by("id").first()
     product = Product.objects.filter(strength_mg_per_ml=Decimal("50")).order_by("id").first()
     # The register's internal entry point takes a past date (public callers always post "now").
-    return inventory._lot_receive(
+    return inventory.lot_receive(
         actor=admin,
         clinic=clinic,
         location=location,
@@ -61,8 +61,7 @@ def archive_lot(*, clinic, admin: User, received_on: date, today: date) -> Lot:
         lot_number=number,
         expiry=today + timedelta(days=120),
         amount_mg=product.mg_per_vial * 60,
-        at=datetime.combine(received_on, time(9, 0), tzinfo=ZoneInfo(clinic.timezone)),
-        today=received_on,
+        received_at=datetime.combine(received_on, time(9, 0), tzinfo=ZoneInfo(clinic.timezone)),
     )
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from kapstone.forms import FreeTextField
+
 CONCENTRATIONS = [("10", "10 mg/mL"), ("50", "50 mg/mL"), ("100", "100 mg/mL")]
 
 
@@ -17,7 +19,7 @@ class DoseOrderForm(forms.Form):
         decimal_places=2,
         help_text="Infusions: the final volume of the prepared bag, for the pump rate in mL/h.",
     )
-    adjustment_reason = forms.CharField(
+    adjustment_reason = FreeTextField(
         label="Reason for a dose other than the protocol's",
         max_length=500,
         required=False,
@@ -33,7 +35,7 @@ class VerifyForm(forms.Form):
 
 
 class VoidForm(forms.Form):
-    reason = forms.CharField(max_length=500)
+    reason = FreeTextField(max_length=500)
 
 
 class DateTimeLocal(forms.DateTimeInput):
@@ -63,7 +65,7 @@ class StartForm(forms.Form):
         super().__init__(*args, **kwargs)
         if override:
             # Only for a prescriber, and only while a start gate objects (the baseline vital signs).
-            self.fields["override_reason"] = forms.CharField(
+            self.fields["override_reason"] = FreeTextField(
                 label="Reason to start anyway (prescriber)",
                 max_length=500,
                 required=False,
@@ -133,7 +135,7 @@ class RateEventForm(forms.Form):
     kind = forms.ChoiceField(choices=[("change", "Change rate"), ("pause", "Pause"), ("resume", "Resume")])
     at = forms.DateTimeField(label="At", widget=DateTimeLocal())
     rate = forms.DecimalField(label="New rate", required=False, max_digits=8, decimal_places=2)
-    reason = forms.CharField(max_length=500, required=False)
+    reason = FreeTextField(max_length=500, required=False)
 
 
 class CompleteForm(forms.Form):
@@ -142,7 +144,7 @@ class CompleteForm(forms.Form):
         label="Witness for the waste", coerce=int, required=False, empty_value=None
     )
     stopped_early = forms.BooleanField(label="Stopped before the full dose", required=False)
-    stop_reason = forms.CharField(label="Why it was stopped", max_length=500, required=False)
+    stop_reason = FreeTextField(label="Why it was stopped", max_length=500, required=False)
 
     def __init__(self, *args, witnesses=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -160,7 +162,7 @@ class AmendForm(forms.Form):
         max_length=500,
         help_text="An amount in mg, a time as YYYY-MM-DDTHH:MM, or the text of the reason for stopping.",
     )
-    reason = forms.CharField(
+    reason = FreeTextField(
         label="Why it is corrected", max_length=500, widget=forms.Textarea(attrs={"rows": 2}), required=False
     )
     witness = forms.TypedChoiceField(label="Witness (amounts)", coerce=int, required=False, empty_value=None)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from kapstone.accounts.models import Clinic
 from kapstone.care.models import CareSession
 from kapstone.domain.dosing import warning_words
 from kapstone.inventory.models import Lot
@@ -39,7 +40,7 @@ class OrderStatus(models.TextChoices):
 class DoseOrder(models.Model):
     session = models.ForeignKey(CareSession, on_delete=models.PROTECT, related_name="dose_orders")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dose_orders")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=15, choices=OrderStatus.choices, default=OrderStatus.ORDERED)
     # What the order was computed from.
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1)

@@ -4,32 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.http import Http404
-
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, scoped_get
 from kapstone.accounts.models import User
-from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.dosing.models import Administration, DoseOrder, OrderStatus
 
 
 def order_get_for_user(*, user: User, order_id: int, roles: Iterable[str] = PATIENT_READ) -> DoseOrder:
-    order = (
-        DoseOrder.objects.select_related("session", "session__course", "patient", "ordered_by", "verified_by")
-        .filter(pk=order_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if order is None:
-        raise Http404("dose order")
-    audit_record(
-        actor=user,
-        action="read",
+    """One dose order of the user's clinics (404 alike for missing and not-yours), audited."""
+    return scoped_get(
+        DoseOrder.objects.select_related(
+            "session", "session__course", "patient", "ordered_by", "verified_by"
+        ),
+        order_id,
+        user=user,
+        roles=roles,
         object_type="dose_order",
-        object_id=order.pk,
-        patient_id=order.patient_id,
-        clinic_id=order.clinic_id,
     )
-    return order
 
 
 def orders_for_session(*, session: CareSession) -> list[DoseOrder]:
@@ -87,19 +78,12 @@ def administration_get_for_user(
     *, user: User, administration_id: int, roles: Iterable[str] = PATIENT_READ
 ) -> Administration:
     """An administration of one of the user's clinics (others are a 404), with an audited read."""
-    administration = (
-        _administrations()
-        .filter(pk=administration_id, order__clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if administration is None:
-        raise Http404("administration")
-    audit_record(
-        actor=user,
-        action="read",
+    return scoped_get(
+        _administrations(),
+        administration_id,
+        user=user,
+        roles=roles,
         object_type="administration",
-        object_id=administration.pk,
-        patient_id=administration.order.patient_id,
-        clinic_id=administration.order.clinic_id,
+        clinic="order__clinic_id",
+        patient="order__patient_id",
     )
-    return administration

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
-from kapstone.accounts.access import has_role
-from kapstone.accounts.models import Role, User
+from kapstone.accounts.access import DOSING_CLINICIANS, PRESCRIBERS, has_role
+from kapstone.accounts.models import User
+from kapstone.accounts.selectors import witness_is_eligible
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, DayOfCheck, SessionEvent
-from kapstone.care.services import _apply_transition, course_protocol, session_step_check
+from kapstone.care.services import course_protocol, session_move_record, session_step_check
 from kapstone.domain.dosing import (
     AMEND_ENDED_AT,
     AMEND_GIVEN_MG,
@@ -48,6 +49,7 @@ from kapstone.domain.sessions import (
     check_step_time,
     describe_time,
 )
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.dosing.gates import StartObjection, check_order_gates, start_objections
 from kapstone.dosing.models import (
     Administration,
@@ -65,11 +67,8 @@ from kapstone.inventory.services import (
     register_dispense,
     register_session_correction,
     register_waste,
-    witness_is_eligible,
 )
 from kapstone.patients.selectors import body_size, weight_in_force
-
-DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 
 
 def _dose_rule(session: CareSession) -> DoseRule:
@@ -201,9 +200,15 @@ def dose_order_create(
     ``at``: when the order was written, for a record entered afterwards (None: now); never in
     the future nor before the day-of checks cleared the session (``time_out_of_order``).
     """
-    if not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+    if not has_role(actor, PRESCRIBERS, session.clinic_id):
         raise WorkflowConflict("prescriber_required", "Only a prescriber may order a dose.")
-    reason = (adjustment_reason or "").strip()
+    # Required only when the dose differs from the protocol's (adjustment_reason_required, below).
+    reason = clean_text(
+        adjustment_reason,
+        field="adjustment_reason",
+        max_chars=REASON_MAX_CHARS,
+        label="The reason for the adjusted dose",
+    )
     with transaction.atomic():
         current = (
             CareSession.objects.select_for_update().select_related("course", "clinic").get(pk=session.pk)
@@ -247,7 +252,7 @@ def dose_order_create(
             protocol_mg_per_kg=rule.mg_per_kg,
             mg_per_kg=calc.mg_per_kg,
             max_mg_per_kg=calc.max_mg_per_kg,
-            adjustment_reason=reason[:500],
+            adjustment_reason=reason,
             route=calc.route,
             over_min=calc.over_min,
             bolus_mg_per_kg=plan["bolus_mg_per_kg"],
@@ -379,10 +384,15 @@ def dose_order_verify(
 
 
 def dose_order_void(*, actor: User, order: DoseOrder, reason: str) -> DoseOrder:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the order is voided.", field="reason")
-    if not has_role(actor, {Role.PRESCRIBER}, order.clinic_id):
+    reason = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the order is voided.",
+    )
+    if not has_role(actor, PRESCRIBERS, order.clinic_id):
         raise WorkflowConflict("prescriber_required", "Only a prescriber may void a dose order.")
     with transaction.atomic():
         current = DoseOrder.objects.select_for_update().get(pk=order.pk)
@@ -391,7 +401,7 @@ def dose_order_void(*, actor: User, order: DoseOrder, reason: str) -> DoseOrder:
                 "order_not_voidable", "An order that is being given or was given cannot be voided."
             )
         current.status, current.voided_by, current.voided_at = OrderStatus.VOIDED, actor, timezone.now()
-        current.void_reason = reason[:500]
+        current.void_reason = reason
         current.save(update_fields=["status", "voided_by", "voided_at", "void_reason"])
         audit_record(
             actor=actor,
@@ -483,11 +493,9 @@ def administration_start(
         raise WorkflowConflict("clinician_required", "Only a nurse or prescriber may give a dose.")
     if (lot is None) == (lots is None):
         raise DomainError("lots_required", "Name the vial lot(s) the dose is drawn from.", field="lots")
-    reason = (override_reason or "").strip()
-    if len(reason) > 500:
-        raise DomainError(
-            "text_too_long", "The reason is longer than 500 characters.", field="override_reason"
-        )
+    reason = clean_text(
+        override_reason, field="override_reason", max_chars=REASON_MAX_CHARS, label="The reason"
+    )
     with transaction.atomic():
         current = DoseOrder.objects.select_for_update().get(pk=order.pk)
         if current.status != OrderStatus.VERIFIED:
@@ -563,7 +571,7 @@ def administration_start(
             )
         current.status = OrderStatus.ADMINISTERING
         current.save(update_fields=["status"])
-        _apply_transition(
+        session_move_record(
             actor=actor, session=session, to=IN_PROGRESS, reason="dose administration started", at=started_at
         )
         audit_record(
@@ -609,7 +617,7 @@ def _start_objections(
     for objection in objections:
         if not objection.overridable or not reason:
             raise objection.as_error()
-    if objections and not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+    if objections and not has_role(actor, PRESCRIBERS, session.clinic_id):
         raise WorkflowConflict(
             "override_requires_prescriber",
             f"Only a prescriber may start the administration anyway. {objections[0].message}",
@@ -636,9 +644,14 @@ def administration_rate_event(
     """Change the rate, pause or resume a running infusion (a reason for change and pause)."""
     if kind not in ("change", "pause", "resume"):
         raise DomainError("invalid_rate_event", "The event must be change, pause or resume.", field="kind")
-    reason = (reason or "").strip()
-    if kind in ("change", "pause") and not reason:
-        raise DomainError("reason_required", f"Give a reason to {kind} the infusion.", field="reason")
+    reason = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=kind in ("change", "pause"),
+        label="The reason",
+        missing_message=f"Give a reason to {kind} the infusion.",
+    )
     with transaction.atomic():
         current = (
             Administration.objects.select_for_update()
@@ -688,7 +701,7 @@ def administration_rate_event(
             at=at,
             rate=new_rate,
             unit=unit,
-            reason=reason[:500],
+            reason=reason,
             recorded_by=actor,
             recorded_at=timezone.now(),
         )
@@ -725,9 +738,14 @@ def administration_complete(
 ) -> Administration:
     """End the administration: compute what was given, write administer and (witnessed) waste to
     the register, and move the session to recovering — all in one transaction."""
-    stop_reason = (stop_reason or "").strip()
-    if stopped_early and not stop_reason:
-        raise DomainError("reason_required", "Say why the dose was stopped early.", field="stop_reason")
+    stop_reason = clean_text(
+        stop_reason,
+        field="stop_reason",
+        max_chars=REASON_MAX_CHARS,
+        required=stopped_early,
+        label="The reason for stopping",
+        missing_message="Say why the dose was stopped early.",
+    )
     with transaction.atomic():
         current = (
             Administration.objects.select_for_update()
@@ -794,20 +812,20 @@ def administration_complete(
                 at=ended_at,
                 rate=0,
                 unit=(last.unit if last else "mg_per_min"),
-                reason=stop_reason[:500],
+                reason=stop_reason,
                 recorded_by=actor,
                 recorded_at=timezone.now(),
             )
         current.ended_at, current.ended_by, current.given_mg = ended_at, actor, given
         current.wasted_mg = max(wasted, Decimal(0))
         current.waste_witness = witness if wasted > 0 else None
-        current.stopped_early, current.stop_reason = stopped_early, stop_reason[:500]
+        current.stopped_early, current.stop_reason = stopped_early, stop_reason
         current.save()
         order.status = OrderStatus.STOPPED if stopped_early else OrderStatus.COMPLETED
         order.save(update_fields=["status"])
         locked = CareSession.objects.select_for_update().get(pk=session.pk)
         if locked.status == IN_PROGRESS:
-            _apply_transition(
+            session_move_record(
                 actor=actor,
                 session=locked,
                 to=RECOVERING,
@@ -881,6 +899,20 @@ def administration_amend(
         choices = ", ".join(AmendmentField.values)
         raise DomainError("invalid_field", f"Amend one of {choices}.", field="field")
     text = check_amendment_reason(reason)
+    # What was typed, before the record's state: the same refusal however the record stands.
+    stop_reason_text = (
+        clean_text(
+            new_value,
+            field="new_value",
+            name="stop_reason",
+            max_chars=REASON_MAX_CHARS,
+            required=True,
+            label="The reason for stopping",
+            missing_message="Give the reason for stopping.",
+        )
+        if field == AMEND_STOP_REASON
+        else ""
+    )
     with transaction.atomic():
         current = (
             Administration.objects.select_for_update()
@@ -929,13 +961,7 @@ def administration_amend(
                 raise WorkflowConflict(
                     "not_stopped_early", "This dose was given in full; it has no reason for stopping."
                 )
-            value = new_value.strip() if isinstance(new_value, str) else ""
-            if not value or len(value) > 500 or "\x00" in value:
-                raise DomainError(
-                    "invalid_text",
-                    "Give the reason for stopping (at most 500 characters).",
-                    field="new_value",
-                )
+            value = stop_reason_text
             if value == current.stop_reason:
                 raise DomainError("amendment_unchanged", "The record already says that.", field="new_value")
             old, new = current.stop_reason, value

@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kapstone.accounts.access import PATIENT_READ, has_role, require_roles
-from kapstone.accounts.models import Membership, Role, User
+from kapstone.accounts.access import DOSING_CLINICIANS, PATIENT_READ, PRESCRIBERS, has_role, require_roles
+from kapstone.accounts.models import Role
+from kapstone.accounts.selectors import witness_chosen, witnesses_for
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain.errors import DomainError
 from kapstone.dosing import selectors, services
@@ -30,8 +31,6 @@ from kapstone.dosing.models import AdministrationLot, OrderStatus
 from kapstone.forms import add_domain_error
 from kapstone.inventory.models import Lot
 
-DOSING_STAFF = frozenset({Role.NURSE, Role.PRESCRIBER})
-
 
 def _local(clinic) -> ZoneInfo:
     return ZoneInfo(clinic.timezone)
@@ -40,7 +39,7 @@ def _local(clinic) -> ZoneInfo:
 @require_roles(Role.PRESCRIBER)
 @require_http_methods(["GET", "POST"])
 def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
-    session = session_get_for_user(user=request.user, session_id=session_id, roles={Role.PRESCRIBER})
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=PRESCRIBERS)
     rule = session.dose_rule or {}
     form = DoseOrderForm(
         request.POST or None, initial={"mg_per_kg": rule.get("mg_per_kg"), "concentration_mg_per_ml": "50"}
@@ -106,13 +105,6 @@ def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
     )
 
 
-def _witnesses(order, exclude: User):
-    ids = Membership.objects.filter(
-        clinic_id=order.clinic_id, is_active=True, role__in=[Role.NURSE, Role.PRESCRIBER]
-    ).values_list("user_id", flat=True)
-    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(pk=exclude.pk).order_by("username"))
-
-
 def _usable_lots(order):
     today = timezone.now().astimezone(_local(order.session.clinic)).date()
     return list(
@@ -137,20 +129,20 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 def _start_gate(user, order) -> tuple[list, bool]:
     """What the start gates object to now (shown before the nurse presses start), and whether
     this user may override it (a prescriber, and every objection overridable)."""
-    if order.status != OrderStatus.VERIFIED or not has_role(user, DOSING_STAFF, order.clinic_id):
+    if order.status != OrderStatus.VERIFIED or not has_role(user, DOSING_CLINICIANS, order.clinic_id):
         return [], False
     objections = start_objections(order.session, timezone.now())
     can_override = (
         bool(objections)
         and all(o.overridable for o in objections)
-        and has_role(user, {Role.PRESCRIBER}, order.clinic_id)
+        and has_role(user, PRESCRIBERS, order.clinic_id)
     )
     return objections, can_override
 
 
 def _order_context(request: HttpRequest, order, **forms_override) -> dict:
     user = request.user
-    clinician = has_role(user, DOSING_STAFF, order.clinic_id)
+    clinician = has_role(user, DOSING_CLINICIANS, order.clinic_id)
     administration = selectors.administration_of(order)
     now_local = timezone.now().astimezone(_local(order.session.clinic)).strftime("%Y-%m-%dT%H:%M")
     # Blind double check: until verified, only the orderer sees the order's numbers.
@@ -169,7 +161,7 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         and not services.order_weight_is_current(order),
         "can_verify": clinician and order.status == OrderStatus.ORDERED and order.ordered_by_id != user.pk,
         "can_start": clinician and order.status == OrderStatus.VERIFIED,
-        "can_void": has_role(user, {Role.PRESCRIBER}, order.clinic_id)
+        "can_void": has_role(user, PRESCRIBERS, order.clinic_id)
         and order.status in (OrderStatus.ORDERED, OrderStatus.VERIFIED),
         "can_run": clinician and administration is not None and administration.is_running,
         "verify_form": VerifyForm(),
@@ -182,9 +174,13 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
         "start_objections": objections,
         "can_override": can_override,
         "rate_form": RateEventForm(initial={"at": now_local}),
-        "complete_form": CompleteForm(witnesses=_witnesses(order, user), initial={"ended_at": now_local}),
+        "complete_form": CompleteForm(
+            witnesses=witnesses_for(clinic_id=order.clinic_id, exclude=user), initial={"ended_at": now_local}
+        ),
         "can_amend": clinician and administration is not None and not administration.is_running,
-        "amend_form": AmendForm(administration=administration, witnesses=_witnesses(order, user))
+        "amend_form": AmendForm(
+            administration=administration, witnesses=witnesses_for(clinic_id=order.clinic_id, exclude=user)
+        )
         if administration is not None
         else None,
     }
@@ -198,7 +194,7 @@ def _order_context(request: HttpRequest, order, **forms_override) -> dict:
     return context
 
 
-def _post_step(request, order_id, form_class, step, *, roles=DOSING_STAFF, form_kwargs=None):
+def _post_step(request, order_id, form_class, step, *, roles=DOSING_CLINICIANS, form_kwargs=None):
     order = selectors.order_get_for_user(user=request.user, order_id=order_id, roles=roles)
     with timezone.override(_local(order.session.clinic)):
         form = form_class(request.POST, **(form_kwargs(order) if form_kwargs else {}))
@@ -221,7 +217,7 @@ def _post_step(request, order_id, form_class, step, *, roles=DOSING_STAFF, form_
     return render(request, "dosing/order.html", _order_context(request, order, **{key: form}), status=400)
 
 
-@require_roles(*DOSING_STAFF)
+@require_roles(*DOSING_CLINICIANS)
 @require_POST
 def order_verify(request: HttpRequest, order_id: int) -> HttpResponse:
     def step(order, data):
@@ -238,15 +234,15 @@ def order_void(request: HttpRequest, order_id: int) -> HttpResponse:
         services.dose_order_void(actor=request.user, order=order, reason=data["reason"])
         return "Order voided. Write a new order if the dose is still to be given."
 
-    return _post_step(request, order_id, VoidForm, step, roles={Role.PRESCRIBER})
+    return _post_step(request, order_id, VoidForm, step, roles=PRESCRIBERS)
 
 
-@require_roles(*DOSING_STAFF)
+@require_roles(*DOSING_CLINICIANS)
 @require_POST
 def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
     if "add_lot" in request.POST:
         # No JavaScript needed: the same form again, with the nurse's input and one more lot row.
-        order = selectors.order_get_for_user(user=request.user, order_id=order_id, roles=DOSING_STAFF)
+        order = selectors.order_get_for_user(user=request.user, order_id=order_id, roles=DOSING_CLINICIANS)
         rows = StartForm(request.POST, lots=())._bound_rows() + 1
         with timezone.override(_local(order.session.clinic)):
             form = StartForm(
@@ -287,7 +283,7 @@ def administration_start(request: HttpRequest, order_id: int) -> HttpResponse:
     )
 
 
-@require_roles(*DOSING_STAFF)
+@require_roles(*DOSING_CLINICIANS)
 @require_POST
 def administration_rate(request: HttpRequest, order_id: int) -> HttpResponse:
     def step(order, data):
@@ -302,14 +298,14 @@ def administration_rate(request: HttpRequest, order_id: int) -> HttpResponse:
     return _post_step(request, order_id, RateEventForm, step)
 
 
-@require_roles(*DOSING_STAFF)
+@require_roles(*DOSING_CLINICIANS)
 @require_POST
 def administration_complete(request: HttpRequest, order_id: int) -> HttpResponse:
     def step(order, data):
         administration = selectors.administration_of(order)
         if administration is None:
             raise DomainError("not_started", "The administration has not started.")
-        witness = User.objects.filter(pk=data["witness"]).first() if data["witness"] else None
+        witness = witness_chosen(clinic_id=order.clinic_id, user_id=data["witness"])
         done = services.administration_complete(
             actor=request.user,
             administration=administration,
@@ -325,11 +321,13 @@ def administration_complete(request: HttpRequest, order_id: int) -> HttpResponse
         order_id,
         CompleteForm,
         step,
-        form_kwargs=lambda order: {"witnesses": _witnesses(order, request.user)},
+        form_kwargs=lambda order: {
+            "witnesses": witnesses_for(clinic_id=order.clinic_id, exclude=request.user)
+        },
     )
 
 
-@require_roles(*DOSING_STAFF)
+@require_roles(*DOSING_CLINICIANS)
 @require_POST
 def administration_amend(request: HttpRequest, order_id: int) -> HttpResponse:
     def step(order, data):
@@ -342,7 +340,7 @@ def administration_amend(request: HttpRequest, order_id: int) -> HttpResponse:
             if line_id
             else None
         )
-        witness = User.objects.filter(pk=data["witness"]).first() if data["witness"] else None
+        witness = witness_chosen(clinic_id=order.clinic_id, user_id=data["witness"])
         services.administration_amend(
             actor=request.user,
             administration=administration,
@@ -361,7 +359,7 @@ def administration_amend(request: HttpRequest, order_id: int) -> HttpResponse:
         step,
         form_kwargs=lambda order: {
             "administration": selectors.administration_of(order),
-            "witnesses": _witnesses(order, request.user),
+            "witnesses": witnesses_for(clinic_id=order.clinic_id, exclude=request.user),
         },
     )
 
@@ -384,12 +382,12 @@ def session_panel(user, session) -> dict | None:
         "order": order,
         "administration": administration,
         "blind": blind,
-        "can_verify": blind and has_role(user, DOSING_STAFF, session.clinic_id),
+        "can_verify": blind and has_role(user, DOSING_CLINICIANS, session.clinic_id),
         "start_objections": objections,
         "figure": pk_figure_for_order(order) if order is not None and not blind else None,
         "can_order": order is None
         and session.status == "cleared"
-        and has_role(user, {Role.PRESCRIBER}, session.clinic_id),
+        and has_role(user, PRESCRIBERS, session.clinic_id),
         "voided": [
             o for o in selectors.orders_for_session(session=session) if o.status == OrderStatus.VOIDED
         ],

@@ -9,7 +9,7 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Schema, Status
 
-from kapstone.accounts.access import has_role
+from kapstone.accounts.access import ADMINS, DOSING_CLINICIANS, has_role
 from kapstone.accounts.api_kit import (
     Forbidden,
     KapstoneRouter,
@@ -19,12 +19,13 @@ from kapstone.accounts.api_kit import (
     paginated,
     text,
 )
+from kapstone.accounts.selectors import witness_named
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError
 from kapstone.inventory import selectors, services
 from kapstone.inventory.selectors import INVENTORY_READ
-from kapstone.inventory.services import ADMIN_ROLES, REGISTER_ROLES, roles_for_kind
+from kapstone.inventory.services import roles_for_kind
 from kapstone.patients.services import clinic_today
 
 router = KapstoneRouter()
@@ -113,28 +114,6 @@ def _entry_out(entry, lot) -> dict:
     }
 
 
-def _witness(username: str | None, clinic_id: int):
-    """The named witness if they are an eligible colleague; an unknown name is refused exactly like
-    a stranger's, so the API does not tell which usernames exist."""
-    if not username:
-        return None
-    witness = next(
-        (
-            u
-            for u in selectors.witnesses_for(clinic_id=clinic_id, exclude=None)
-            if u.get_username() == username
-        ),
-        None,
-    )
-    if witness is None:
-        raise DomainError(
-            "witness_not_in_clinic",
-            "The witness must be an active nurse or prescriber of this clinic.",
-            field="witness",
-        )
-    return witness
-
-
 @router.post("/transactions", response={201: EntryOut})
 @api_roles(*INVENTORY_READ)
 def create_transaction(request: HttpRequest, payload: TransactionIn):
@@ -167,7 +146,7 @@ def create_transaction(request: HttpRequest, payload: TransactionIn):
                 "to_location_required", "A transfer names the target location.", field="to_location_id"
             )
         to_location = selectors.location_get_for_user(
-            user=actor, location_id=payload.to_location_id, roles=ADMIN_ROLES
+            user=actor, location_id=payload.to_location_id, roles=ADMINS
         )
         entry, _ = services.register_transfer(
             actor=actor, lot=lot, to_location=to_location, amount_mg=payload.amount_mg, reason=payload.reason
@@ -177,7 +156,7 @@ def create_transaction(request: HttpRequest, payload: TransactionIn):
             raise DomainError(
                 "session_required", f"A {payload.kind} names the dosing session.", field="session_id"
             )
-        session = session_get_for_user(user=actor, session_id=payload.session_id, roles=REGISTER_ROLES)
+        session = session_get_for_user(user=actor, session_id=payload.session_id, roles=DOSING_CLINICIANS)
         amount = payload.amount_mg
         if payload.kind == rules.DISPENSE:
             entry = services.register_dispense(actor=actor, lot=lot, session=session, amount_mg=amount)
@@ -188,7 +167,7 @@ def create_transaction(request: HttpRequest, payload: TransactionIn):
         else:
             entry = services.register_waste(
                 actor=actor,
-                witness=_witness(payload.witness, lot.clinic_id),
+                witness=witness_named(username=payload.witness, clinic_id=lot.clinic_id),
                 lot=lot,
                 session=session,
                 amount_mg=amount,

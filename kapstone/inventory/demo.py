@@ -86,7 +86,7 @@ def seed_inventory(
 
     def receive(key: str, product: Product, number: str, expiry: date, vials: int, day: date) -> None:
         def run() -> None:
-            lots[key] = services._lot_receive(
+            lots[key] = services.lot_receive(
                 actor=admin,
                 clinic=clinic,
                 location=safe,
@@ -94,8 +94,7 @@ def seed_inventory(
                 lot_number=number,
                 expiry=expiry,
                 amount_mg=product.mg_per_vial * vials,
-                at=_at(clinic, day, 9),
-                today=day,
+                received_at=_at(clinic, day, 9),
             )
 
         add(_at(clinic, day, 9), run)
@@ -105,14 +104,12 @@ def seed_inventory(
     receive("old", p50, f"{prefix}5C{rng.randint(1000, 9999)}", today - timedelta(days=5), 1, start)
     add(
         _at(clinic, start + timedelta(days=15), 9, 30),
-        lambda: services._post(
+        lambda: services.register_receive(
             actor=admin,
-            kind=rules.RECEIVE,
             lot=lots["main"],
             amount_mg=p50.mg_per_vial * 5,
             reason="Monthly order",
             at=_at(clinic, start + timedelta(days=15), 9, 30),
-            today=start + timedelta(days=15),
         ),
     )
     # The expired lot is emptied out of stock (adjust with a reason) after it expired: what is
@@ -122,15 +119,12 @@ def seed_inventory(
     def take_out_expired() -> None:
         left = services.lot_available_mg(lot=lots["old"], at=_at(clinic, expired_out, 17))
         if left > 0:
-            services._post(
+            services.register_adjust(
                 actor=admin,
-                kind=rules.ADJUST,
                 lot=lots["old"],
-                amount_mg=left,
-                direction=-1,
+                amount_mg_signed=-left,
                 reason="Expired stock quarantined for the reverse distributor",
                 at=_at(clinic, expired_out, 17),
-                today=expired_out,
             )
 
     add(_at(clinic, expired_out, 17), take_out_expired)
@@ -165,7 +159,6 @@ def _add_session(
     key = "main" if index % 3 else "soon"
     dose = _dose_mg(session)
     drawn = (dose / 10).to_integral_value(rounding=ROUND_CEILING) * 10 + 10
-    day = session.scheduled_date
     # Drawn up when the dose is started, after its order and independent check (never before).
     at = step_at(session, "started")
 
@@ -175,15 +168,7 @@ def _add_session(
         def run() -> None:
             # Not enough stock left in this lot for the demo (or nothing in hand): skip the step.
             with contextlib.suppress(DomainError):
-                services._post(
-                    actor=actor,
-                    lot=lots[key],
-                    session=session,
-                    at=when,
-                    today=day,
-                    check_session_state=False,
-                    **kwargs,
-                )
+                services.register_history(actor=actor, lot=lots[key], session=session, at=when, **kwargs)
 
         add(when, run)
 
@@ -232,7 +217,7 @@ def seed_inventory_counts(*, clinic: Clinic, admin: User, nurse: User, prescribe
             for pk, balance in held.items()
             if balance > 0
         }
-        done = services._count_record(
+        done = services.count_record(
             actor=nurse,
             location=safe,
             counted_mg_by_lot=counted,
@@ -241,7 +226,7 @@ def seed_inventory_counts(*, clinic: Clinic, admin: User, nurse: User, prescribe
             at=moment,
         )
         if resolve:
-            services._count_line_resolve(
+            services.count_line_resolve(
                 actor=admin,
                 line=CountLine.objects.get(count=done, lot=target),
                 explanation="Overfill drawn and not recorded on a busy day; "

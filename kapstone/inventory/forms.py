@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain import register as rules
-from kapstone.forms import DateInput, DateTimeLocalInput, FilterDateField, RecordIdField
+from kapstone.forms import DateInput, DateTimeLocalInput, FilterDateField, FreeTextField, RecordIdField
 
 AMOUNT_HELP = "In mg, to 0.1 mg."
 
@@ -16,7 +16,7 @@ def _amount_field(label: str = "Amount (mg)", help_text: str = AMOUNT_HELP) -> f
 
 
 class LocationForm(forms.Form):
-    name = forms.CharField(max_length=80, help_text="For example: Main safe, Dosing room cabinet.")
+    name = FreeTextField(max_length=80, help_text="For example: Main safe, Dosing room cabinet.")
 
     def __init__(self, *args, clinics=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -28,11 +28,11 @@ class LocationForm(forms.Form):
 
 
 class ProductForm(forms.Form):
-    name = forms.CharField(max_length=120, help_text="For example: Ketamine HCl injection.")
+    name = FreeTextField(max_length=120, help_text="For example: Ketamine HCl injection.")
     ndc = forms.CharField(
         label="NDC", max_length=13, help_text="With hyphens, as printed: 4-4-2, 5-3-2 or 5-4-1."
     )
-    dosage_form = forms.CharField(max_length=60, initial="Injection, solution")
+    dosage_form = FreeTextField(max_length=60, initial="Injection, solution")
     strength_mg_per_ml = forms.DecimalField(label="Strength (mg/mL)", max_digits=9)
     vial_volume_ml = forms.DecimalField(label="Vial volume (mL)", max_digits=9)
 
@@ -48,7 +48,7 @@ class ReceiveForm(forms.Form):
 
     location = forms.TypedChoiceField(coerce=int, label="Storage location")
     product = forms.TypedChoiceField(coerce=int)
-    lot_number = forms.CharField(max_length=40)
+    lot_number = FreeTextField(max_length=40)
     expiry = forms.DateField(
         widget=DateInput(), help_text="A label with month only: enter the month's last day."
     )
@@ -71,7 +71,7 @@ class ReceiveForm(forms.Form):
 
 class ReceiveMoreForm(forms.Form):
     vials = forms.IntegerField(label="Vials received", min_value=1, max_value=10000)
-    reason = forms.CharField(
+    reason = FreeTextField(
         label="Note (optional)",
         max_length=500,
         required=False,
@@ -121,7 +121,7 @@ class TransactionForm(forms.Form):
                 widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
                 help_text="The witness signs by entering their own password.",
             )
-        self.fields["reason"] = forms.CharField(
+        self.fields["reason"] = FreeTextField(
             label="Reason" if rule.needs_reason else "Note (optional)",
             max_length=500,
             required=False,
@@ -174,7 +174,7 @@ class CountForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    explanation = forms.CharField(
+    explanation = FreeTextField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What was found, and why the count differed.",

@@ -15,10 +15,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet, Sum
-from django.http import Http404
 
-from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.access import ADMINS, DOSING_CLINICIANS, clinic_ids_for, scoped_get
 from kapstone.accounts.models import Clinic, User
+from kapstone.accounts.selectors import clinic_of, clinics_of
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.domain import register as rules
@@ -32,20 +32,14 @@ from kapstone.inventory.models import (
     StorageLocation,
 )
 from kapstone.inventory.services import (
-    ADMIN_ROLES,
-    REGISTER_ROLES,
     lot_balances_at,
     register_lines,
     register_lines_by_lot,
 )
 
 #: Who may see stock and the register: the people who record into it and the clinic admins.
-INVENTORY_READ = REGISTER_ROLES | ADMIN_ROLES
+INVENTORY_READ = DOSING_CLINICIANS | ADMINS
 REGISTER_LIMIT = 2000
-
-
-def clinics_for(*, user: User, roles: Iterable[str] = INVENTORY_READ) -> list[Clinic]:
-    return list(Clinic.objects.filter(pk__in=clinic_ids_for(user, roles)).order_by("name"))
 
 
 def locations_for_user(*, user: User, roles: Iterable[str] = INVENTORY_READ) -> list[StorageLocation]:
@@ -59,14 +53,16 @@ def locations_for_user(*, user: User, roles: Iterable[str] = INVENTORY_READ) -> 
 def location_get_for_user(
     *, user: User, location_id: int, roles: Iterable[str] = INVENTORY_READ
 ) -> StorageLocation:
-    location = (
-        StorageLocation.objects.select_related("clinic")
-        .filter(pk=location_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
+    """One storage location of the user's clinics, or 404 (no PHI: its read is not audited)."""
+    return scoped_get(
+        StorageLocation.objects.select_related("clinic"),
+        location_id,
+        user=user,
+        roles=roles,
+        object_type="storage_location",
+        patient=None,
+        audit=False,
     )
-    if location is None:
-        raise Http404("location")
-    return location
 
 
 def products() -> list[Product]:
@@ -74,10 +70,12 @@ def products() -> list[Product]:
     return list(Product.objects.order_by("name", "strength_mg_per_ml", "vial_volume_ml"))
 
 
+def _all_lots() -> QuerySet[Lot]:
+    return Lot.objects.select_related("product", "location", "clinic")
+
+
 def _lots(user: User, roles: Iterable[str]) -> QuerySet[Lot]:
-    return Lot.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
-        "product", "location", "clinic"
-    )
+    return _all_lots().filter(clinic_id__in=clinic_ids_for(user, roles))
 
 
 def lots_for_user(
@@ -105,15 +103,22 @@ def lots_for_user(
 
 def lot_get_for_user(*, user: User, lot_id: int, roles: Iterable[str] = INVENTORY_READ) -> Lot:
     """One lot of the user's clinics (404 alike for missing and not-yours), audited."""
-    lot = _lots(user, roles).filter(pk=lot_id).first()
-    if lot is None:
-        raise Http404("lot")
-    audit_record(actor=user, action="read", object_type="lot", object_id=lot.pk, clinic_id=lot.clinic_id)
-    return lot
+    return scoped_get(
+        _all_lots(),
+        lot_id,
+        user=user,
+        roles=roles,
+        object_type="lot",
+        patient=None,
+    )
 
 
 def _entries(user: User, roles: Iterable[str]) -> QuerySet[RegisterEntry]:
-    return RegisterEntry.objects.filter(clinic_id__in=clinic_ids_for(user, roles)).select_related(
+    return _all_entries().filter(clinic_id__in=clinic_ids_for(user, roles))
+
+
+def _all_entries() -> QuerySet[RegisterEntry]:
+    return RegisterEntry.objects.select_related(
         "clinic",
         "lot",
         "lot__product",
@@ -233,7 +238,7 @@ def entries_for_user(
     if filters.date_from or filters.date_to:
         # "From 1 March" means from midnight of 1 March where the clinic is.
         by_clinic = Q(pk__in=[])
-        for clinic in clinics_for(user=user, roles=roles):
+        for clinic in clinics_of(user, roles):
             span = Q(clinic_id=clinic.pk)
             if filters.date_from:
                 span &= Q(occurred_at__gte=_day_bounds(clinic, filters.date_from))
@@ -266,24 +271,21 @@ def entries_for_user(
 
 
 def entry_get_for_user(*, user: User, entry_id: int, roles: Iterable[str] = INVENTORY_READ) -> RegisterEntry:
-    entry = _entries(user, roles).select_related("paired_entry", "pair_of").filter(pk=entry_id).first()
-    if entry is None:
-        raise Http404("entry")
-    audit_record(
-        actor=user,
-        action="read",
+    """One register entry of the user's clinics (404 alike for missing and not-yours), audited."""
+    return scoped_get(
+        _all_entries().select_related("paired_entry", "pair_of"),
+        entry_id,
+        user=user,
+        roles=roles,
         object_type="register_entry",
-        object_id=entry.pk,
-        patient_id=entry.session.patient_id if entry.session_id else None,
-        clinic_id=entry.clinic_id,
+        patient="session__patient_id",
     )
-    return entry
 
 
 def sessions_for_dispense(*, user: User, clinic_id: int) -> list[CareSession]:
     """Dosing sessions of one of the user's clinics that may receive drug now (for a form's
     choices); audited as a session list, since the choices show patients."""
-    if clinic_id not in clinic_ids_for(user, REGISTER_ROLES):
+    if clinic_id not in clinic_ids_for(user, DOSING_CLINICIANS):
         return []
     rows = list(
         CareSession.objects.filter(
@@ -305,7 +307,7 @@ def sessions_for_dispense(*, user: User, clinic_id: int) -> list[CareSession]:
 def sessions_holding(*, user: User, lot: Lot) -> list[tuple[CareSession, Decimal]]:
     """Sessions that hold drug from this lot now, with the amount (for administer, waste and
     return); audited as a session list."""
-    if lot.clinic_id not in clinic_ids_for(user, REGISTER_ROLES):
+    if lot.clinic_id not in clinic_ids_for(user, DOSING_CLINICIANS):
         return []
     held = (
         RegisterEntry.objects.filter(lot=lot, session__isnull=False)
@@ -328,19 +330,6 @@ def sessions_holding(*, user: User, lot: Lot) -> list[tuple[CareSession, Decimal
     return rows
 
 
-def witnesses_for(*, clinic_id: int, exclude: User | None) -> list[User]:
-    """Active nurses and prescribers of a clinic, other than ``exclude`` (a form's choices)."""
-    qs = User.objects.filter(
-        is_active=True,
-        memberships__clinic_id=clinic_id,
-        memberships__is_active=True,
-        memberships__role__in=REGISTER_ROLES,
-    )
-    if exclude is not None:
-        qs = qs.exclude(pk=exclude.pk)
-    return list(qs.distinct().order_by("username"))
-
-
 # --- Counts ---------------------------------------------------------------------------------------
 
 
@@ -355,17 +344,14 @@ def counts_for_user(*, user: User, limit: int = 200) -> list[CountSession]:
 
 
 def count_get_for_user(*, user: User, count_id: int) -> CountSession:
-    count = (
-        CountSession.objects.filter(pk=count_id, clinic_id__in=clinic_ids_for(user, INVENTORY_READ))
-        .select_related("location", "actor", "witness", "clinic")
-        .first()
+    return scoped_get(
+        CountSession.objects.select_related("location", "actor", "witness", "clinic"),
+        count_id,
+        user=user,
+        roles=INVENTORY_READ,
+        object_type="count",
+        patient=None,
     )
-    if count is None:
-        raise Http404("count")
-    audit_record(
-        actor=user, action="read", object_type="count", object_id=count.pk, clinic_id=count.clinic_id
-    )
-    return count
 
 
 def count_lines(*, count: CountSession) -> list[CountLine]:
@@ -385,25 +371,23 @@ def count_lines(*, count: CountSession) -> list[CountLine]:
     return lines
 
 
-def count_line_get_for_user(*, user: User, line_id: int, roles: Iterable[str] = ADMIN_ROLES) -> CountLine:
-    line = (
-        CountLine.objects.filter(pk=line_id, count__clinic_id__in=clinic_ids_for(user, roles))
-        .select_related("count", "count__location", "lot", "lot__product", "resolved_by", "adjustment")
-        .first()
+def count_line_get_for_user(*, user: User, line_id: int, roles: Iterable[str] = ADMINS) -> CountLine:
+    return scoped_get(
+        CountLine.objects.select_related(
+            "count", "count__location", "lot", "lot__product", "resolved_by", "adjustment"
+        ),
+        line_id,
+        user=user,
+        roles=roles,
+        object_type="count_line",
+        clinic="count__clinic_id",
+        patient=None,
     )
-    if line is None:
-        raise Http404("count line")
-    audit_record(
-        actor=user, action="read", object_type="count_line", object_id=line.pk, clinic_id=line.count.clinic_id
-    )
-    return line
 
 
 def discrepancies_for_user(*, user: User, open_only: bool = False, limit: int = 500) -> list[CountLine]:
     """Count lines that did not match the register, open ones first, newest first."""
-    qs = CountLine.objects.filter(count__clinic_id__in=clinic_ids_for(user, ADMIN_ROLES)).exclude(
-        discrepancy_mg=0
-    )
+    qs = CountLine.objects.filter(count__clinic_id__in=clinic_ids_for(user, ADMINS)).exclude(discrepancy_mg=0)
     if open_only:
         qs = qs.filter(resolved_at__isnull=True)
     rows = list(
@@ -456,9 +440,7 @@ def inventory_as_of(
     """Every lot of a clinic with stock at the opening or close of business on ``day`` (the
     clinic's day), from the register itself: the sum of the lot's entries before that moment.
     Clinic admins only; audited (as an export when ``export``)."""
-    clinic = Clinic.objects.filter(pk=clinic_id, pk__in=clinic_ids_for(user, ADMIN_ROLES)).first()
-    if clinic is None:
-        raise Http404("clinic")
+    clinic = clinic_of(user, ADMINS, clinic_id)
     as_of = _day_bounds(clinic, day + timedelta(days=1) if taken_at == CLOSE else day)
     balances = dict(
         RegisterEntry.objects.filter(clinic=clinic, occurred_at__lt=as_of)

@@ -39,30 +39,27 @@ from django.db.models import F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from kapstone.accounts.access import has_role
-from kapstone.accounts.models import Clinic, Membership, Role, User
+from kapstone.accounts.access import ADMINS, DOSING_CLINICIANS, has_role
+from kapstone.accounts.models import Clinic, User
+from kapstone.accounts.selectors import witness_is_eligible
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.domain import register as rules
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import clean_text
 from kapstone.inventory.models import CountLine, CountSession, Lot, Product, RegisterEntry, StorageLocation
 from kapstone.patients.services import clinic_today
 
 ZERO = Decimal("0")
 #: Who records the bedside kinds (dispense, administer, waste, return) and counts.
-REGISTER_ROLES = frozenset({Role.NURSE, Role.PRESCRIBER})
-#: Who may witness a waste or a count: the same people. Kapstone's choice: therapists and
 #: admins do not handle the drug, so they are not asked to vouch for it.
-WITNESS_ROLES = frozenset({Role.NURSE, Role.PRESCRIBER})
-ADMIN_ROLES = frozenset({Role.ADMIN})
-#: A count form older than this is refused (its "started" time would no longer be the count's).
 COUNT_FORM_MAX_AGE = timedelta(hours=12)
 
 
 def roles_for_kind(kind: str) -> frozenset[str]:
     """The roles that may record ``kind``: clinic admins for receive/transfer/adjust, nurses and
     prescribers for the bedside kinds."""
-    return ADMIN_ROLES if rules.kind_rule(kind).admin_only else REGISTER_ROLES
+    return ADMINS if rules.kind_rule(kind).admin_only else DOSING_CLINICIANS
 
 
 def _require(actor: User, roles: frozenset[str], clinic_id: int) -> None:
@@ -70,16 +67,6 @@ def _require(actor: User, roles: frozenset[str], clinic_id: int) -> None:
     # for other callers, such as the dosing app, which pass their own actor.
     if actor is None or not has_role(actor, roles, clinic_id):
         raise PermissionDenied("role")
-
-
-def witness_is_eligible(witness: User, clinic_id: int) -> bool:
-    """An active user with an active nurse or prescriber membership in the clinic."""
-    return bool(
-        witness.is_active
-        and Membership.objects.filter(
-            user=witness, clinic_id=clinic_id, role__in=WITNESS_ROLES, is_active=True
-        ).exists()
-    )
 
 
 def _check_witness(*, kind: str, actor: User, witness: User | None, clinic_id: int) -> None:
@@ -457,7 +444,7 @@ def register_session_correction(
     delta = rules.validate_amount_mg(delta_mg, field="delta_mg", signed=True)
     text = rules.validate_reason(reason, required=True, what="correct the register")
     _check_witness(kind=rules.WASTE, actor=actor, witness=witness, clinic_id=lot.clinic_id)
-    common = {"actor": actor, "lot": lot, "roles": REGISTER_ROLES, "at": _occurred(at)}
+    common = {"actor": actor, "lot": lot, "roles": DOSING_CLINICIANS, "at": _occurred(at)}
     with transaction.atomic():
         if delta > 0:
             dispensed = _post(
@@ -479,9 +466,12 @@ def register_session_correction(
         ]
 
 
-def register_adjust(*, actor: User, lot: Lot, amount_mg_signed: object, reason: str) -> RegisterEntry:
+def register_adjust(
+    *, actor: User, lot: Lot, amount_mg_signed: object, reason: str, at: datetime | None = None
+) -> RegisterEntry:
     """Correct a lot's stock up (positive) or down (negative), with a reason (clinic admin).
-    A correction below zero is refused (``insufficient_stock``)."""
+    A correction below zero is refused (``insufficient_stock``). ``at``: when it was done, if
+    before now (never in the future)."""
     signed = rules.validate_amount_mg(amount_mg_signed, field="amount_mg", signed=True)
     return _post(
         actor=actor,
@@ -490,6 +480,38 @@ def register_adjust(*, actor: User, lot: Lot, amount_mg_signed: object, reason: 
         amount_mg=abs(signed),
         direction=1 if signed > 0 else -1,
         reason=reason,
+        at=_occurred(at),
+    )
+
+
+def register_history(
+    *,
+    actor: User,
+    kind: str,
+    lot: Lot,
+    session: CareSession,
+    amount_mg: object,
+    at: datetime,
+    witness: User | None = None,
+    reason: str = "",
+) -> RegisterEntry:
+    """A bedside entry (dispense, administer, waste, return) of a dosing session's past, for a
+    record written long after the session moved on (the demo's history, an import): dated
+    ``at`` (required, never in the future), with every rule of the register applied as of then
+    (stock, expiry on that day, witness, reason) except the session's state, which has moved on
+    since. The live bedside uses :func:`register_dispense` and the others, which check it."""
+    if at is None:
+        raise DomainError("time_required", "Give the time of the entry.", field="at")
+    return _post(
+        actor=actor,
+        kind=kind,
+        lot=lot,
+        amount_mg=amount_mg,
+        session=session,
+        witness=witness,
+        reason=reason,
+        at=_occurred(at),
+        check_session_state=False,
     )
 
 
@@ -518,7 +540,7 @@ def _transfer(
 ) -> tuple[RegisterEntry, RegisterEntry]:
     amount = rules.validate_amount_mg(amount_mg)
     reason = rules.validate_reason(reason, required=True, what="transfer stock")
-    _require(actor, ADMIN_ROLES, lot.clinic_id)
+    _require(actor, ADMINS, lot.clinic_id)
     if to_location.clinic_id != lot.clinic_id:
         raise DomainError(
             "location_other_clinic",
@@ -682,7 +704,7 @@ def _lot_receive(
     if not isinstance(expiry, date) or isinstance(expiry, datetime):
         raise DomainError("invalid_date", "The expiry must be a date.", field="expiry")
     amount = rules.validate_amount_mg(amount_mg)
-    _require(actor, ADMIN_ROLES, clinic.pk)
+    _require(actor, ADMINS, clinic.pk)
     if location.clinic_id != clinic.pk:
         raise DomainError(
             "location_other_clinic", "The storage location belongs to another clinic.", field="location"
@@ -714,22 +736,20 @@ def _lot_receive(
 
 
 def _name(value: object, *, max_length: int, field: str, what: str) -> str:
-    text = rules.validate_reason(value, required=False, what=what, field=field)
-    if not text:
-        raise DomainError("name_required", f"Enter a name to {what}.", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            "text_too_long",
-            f"The {field.replace('_', ' ')} is longer than {max_length} characters.",
-            field=field,
-        )
-    return text
+    return clean_text(
+        value,
+        field=field,
+        max_chars=max_length,
+        required=True,
+        label=f"The {field.replace('_', ' ')}",
+        missing_message=f"Enter a name to {what}.",
+    )
 
 
 def location_create(*, actor: User, clinic: Clinic, name: str) -> StorageLocation:
     """A new storage location of a clinic (clinic admin); names are unique within the clinic."""
     text = _name(name, max_length=80, field="name", what="create the location")
-    _require(actor, ADMIN_ROLES, clinic.pk)
+    _require(actor, ADMINS, clinic.pk)
     with transaction.atomic():
         if StorageLocation.objects.filter(clinic=clinic, name__iexact=text).exists():
             raise DomainError(
@@ -764,7 +784,7 @@ def product_create(
     strength, volume = rules.validate_product(
         strength_mg_per_ml=strength_mg_per_ml, vial_volume_ml=vial_volume_ml
     )
-    if actor is None or not has_role(actor, ADMIN_ROLES):
+    if actor is None or not has_role(actor, ADMINS):
         raise PermissionDenied("role")
     with transaction.atomic():
         if Product.objects.filter(ndc=ndc).exists():
@@ -794,6 +814,7 @@ def count_record(
     counted_mg_by_lot: Mapping[int, object],
     witness: User | None = None,
     started_at: datetime | None = None,
+    at: datetime | None = None,
 ) -> CountSession:
     """Record a physical count of a storage location (nurse or prescriber; witness optional).
 
@@ -801,7 +822,8 @@ def count_record(
     register says holds stock must be counted (``count_incomplete``); lots with no stock may be
     counted too (drug found where none should be is a discrepancy). The expected amounts are
     the register's balances at the moment of the count, read under the lots' locks, so no entry
-    slips between the count and its comparison.
+    slips between the count and its comparison. ``at``: when the count was finished, if before
+    now (never in the future).
     """
     return _count_record(
         actor=actor,
@@ -809,6 +831,7 @@ def count_record(
         counted_mg_by_lot=counted_mg_by_lot,
         witness=witness,
         started_at=started_at,
+        at=_occurred(at),
     )
 
 
@@ -839,7 +862,7 @@ def _count_record(
     started_at: datetime | None,
     at: datetime | None = None,
 ) -> CountSession:
-    _require(actor, REGISTER_ROLES, location.clinic_id)
+    _require(actor, DOSING_CLINICIANS, location.clinic_id)
     _check_witness(kind="count", actor=actor, witness=witness, clinic_id=location.clinic_id)
     with transaction.atomic():
         lots = {
@@ -904,17 +927,23 @@ def _count_record(
 
 
 def count_line_resolve(
-    *, actor: User, line: CountLine, explanation: str, adjust_mg_signed: object | None = None
+    *,
+    actor: User,
+    line: CountLine,
+    explanation: str,
+    adjust_mg_signed: object | None = None,
+    at: datetime | None = None,
 ) -> CountLine:
     """Close an open discrepancy with an explanation (clinic admin).
 
     Never edits the register. If stock must change, ``adjust_mg_signed`` posts an ``adjust``
     entry (reason: the explanation) in the same transaction, and the resolution references it.
-    Refusals: ``reason_required`` (on ``explanation``), WorkflowConflict ``no_discrepancy``,
+    Refusals: ``explanation_required``, WorkflowConflict ``no_discrepancy``,
     ``discrepancy_already_resolved``, and those of :func:`register_adjust`.
+    ``at``: when it was resolved, if before now (never in the future).
     """
     return _count_line_resolve(
-        actor=actor, line=line, explanation=explanation, adjust_mg_signed=adjust_mg_signed
+        actor=actor, line=line, explanation=explanation, adjust_mg_signed=adjust_mg_signed, at=_occurred(at)
     )
 
 
@@ -931,7 +960,7 @@ def _count_line_resolve(
     )
     if adjust_mg_signed is not None:
         rules.validate_amount_mg(adjust_mg_signed, field="adjust_mg", signed=True)
-    _require(actor, ADMIN_ROLES, line.count.clinic_id)
+    _require(actor, ADMINS, line.count.clinic_id)
     with transaction.atomic():
         current = CountLine.objects.select_for_update().select_related("count", "lot").get(pk=line.pk)
         if current.discrepancy_mg == 0:

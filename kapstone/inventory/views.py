@@ -16,8 +16,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from kapstone.accounts.access import forbidden, has_role, require_roles
+from kapstone.accounts.access import ADMINS, DOSING_CLINICIANS, forbidden, has_role, require_roles
 from kapstone.accounts.models import Role
+from kapstone.accounts.selectors import clinics_of, witnesses_for
 from kapstone.audit.services import audit_record
 from kapstone.care.selectors import session_get_for_user
 from kapstone.domain import register as rules
@@ -36,7 +37,7 @@ from kapstone.inventory.forms import (
     TransactionForm,
 )
 from kapstone.inventory.selectors import INVENTORY_READ
-from kapstone.inventory.services import ADMIN_ROLES, COUNT_FORM_MAX_AGE, REGISTER_ROLES, roles_for_kind
+from kapstone.inventory.services import COUNT_FORM_MAX_AGE, roles_for_kind
 from kapstone.patients.services import clinic_today
 
 ADMIN = Role.ADMIN
@@ -47,8 +48,8 @@ RECORDABLE = (rules.DISPENSE, rules.ADMINISTER, rules.WASTE, rules.RETURN, rules
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     """Render with the flags the register's sub-navigation needs."""
     context = {
-        "inv_admin": has_role(request.user, ADMIN_ROLES),
-        "inv_recorder": has_role(request.user, REGISTER_ROLES),
+        "inv_admin": has_role(request.user, ADMINS),
+        "inv_recorder": has_role(request.user, DOSING_CLINICIANS),
         **context,
     }
     return render(request, template, context, status=status)
@@ -91,8 +92,8 @@ def stock(request: HttpRequest) -> HttpResponse:
             "groups": sorted(groups.items()),
             "show_empty": show_empty,
             "many_clinics": len({lot.clinic_id for lot in lots}) > 1,
-            "is_admin": has_role(request.user, ADMIN_ROLES),
-            "can_count": has_role(request.user, REGISTER_ROLES),
+            "is_admin": has_role(request.user, ADMINS),
+            "can_count": has_role(request.user, DOSING_CLINICIANS),
             "warning_days": rules.EXPIRY_WARNING_DAYS,
         },
     )
@@ -116,7 +117,7 @@ def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
             "lot": lot,
             "rows": rows,
             "actions": actions,
-            "can_receive": has_role(request.user, ADMIN_ROLES, lot.clinic_id),
+            "can_receive": has_role(request.user, ADMINS, lot.clinic_id),
         },
     )
 
@@ -158,13 +159,11 @@ def lot_transaction(request: HttpRequest, lot_id: int, kind: str) -> HttpRespons
         return forbidden(request, reason="role")
     rule = rules.KIND_RULES[kind]
     sessions = _session_choices(request, lot, kind) if rule.needs_session else []
-    witnesses = (
-        selectors.witnesses_for(clinic_id=lot.clinic_id, exclude=request.user) if rule.needs_witness else []
-    )
+    witnesses = witnesses_for(clinic_id=lot.clinic_id, exclude=request.user) if rule.needs_witness else []
     locations = (
         [
             (loc.pk, loc.name)
-            for loc in selectors.locations_for_user(user=request.user, roles=ADMIN_ROLES)
+            for loc in selectors.locations_for_user(user=request.user, roles=ADMINS)
             if loc.clinic_id == lot.clinic_id and loc.pk != lot.location_id
         ]
         if kind == rules.TRANSFER
@@ -243,7 +242,7 @@ def _record(request: HttpRequest, lot, kind: str, data: dict, witness):
     amount = data["amount_mg"]
     reason = data.get("reason", "")
     if rules.KIND_RULES[kind].needs_session:
-        session = session_get_for_user(user=actor, session_id=data["session"], roles=REGISTER_ROLES)
+        session = session_get_for_user(user=actor, session_id=data["session"], roles=DOSING_CLINICIANS)
         if kind == rules.DISPENSE:
             return services.register_dispense(actor=actor, lot=lot, session=session, amount_mg=amount)
         if kind == rules.ADMINISTER:
@@ -255,7 +254,7 @@ def _record(request: HttpRequest, lot, kind: str, data: dict, witness):
         )
     if kind == rules.TRANSFER:
         to_location = selectors.location_get_for_user(
-            user=actor, location_id=data["to_location"], roles=ADMIN_ROLES
+            user=actor, location_id=data["to_location"], roles=ADMINS
         )
         outgoing, _ = services.register_transfer(
             actor=actor, lot=lot, to_location=to_location, amount_mg=amount, reason=reason
@@ -267,7 +266,7 @@ def _record(request: HttpRequest, lot, kind: str, data: dict, witness):
 @require_roles(ADMIN)
 @require_http_methods(["GET", "POST"])
 def lot_new(request: HttpRequest) -> HttpResponse:
-    locations = selectors.locations_for_user(user=request.user, roles=ADMIN_ROLES)
+    locations = selectors.locations_for_user(user=request.user, roles=ADMINS)
     products = selectors.products()
     form = ReceiveForm(request.POST or None, locations=locations, products=products)
     if request.method == "POST" and form.is_valid():
@@ -303,7 +302,7 @@ def lot_new(request: HttpRequest) -> HttpResponse:
 @require_roles(ADMIN)
 @require_http_methods(["GET", "POST"])
 def lot_receive_more(request: HttpRequest, lot_id: int) -> HttpResponse:
-    lot = selectors.lot_get_for_user(user=request.user, lot_id=lot_id, roles=ADMIN_ROLES)
+    lot = selectors.lot_get_for_user(user=request.user, lot_id=lot_id, roles=ADMINS)
     form = ReceiveMoreForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -333,7 +332,7 @@ def lot_receive_more(request: HttpRequest, lot_id: int) -> HttpResponse:
 @require_roles(ADMIN)
 @require_http_methods(["GET", "POST"])
 def location_new(request: HttpRequest) -> HttpResponse:
-    clinics = selectors.clinics_for(user=request.user, roles=ADMIN_ROLES)
+    clinics = clinics_of(request.user, ADMINS)
     form = LocationForm(request.POST or None, clinics=clinics)
     if request.method == "POST" and form.is_valid():
         clinic_id = form.cleaned_data.get("clinic_id") or clinics[0].pk
@@ -408,7 +407,7 @@ def register(request: HttpRequest) -> HttpResponse:
         "form": form,
         "rows": [],
         "total": 0,
-        "can_export": has_role(request.user, ADMIN_ROLES),
+        "can_export": has_role(request.user, ADMINS),
         "query": request.GET.urlencode(),
     }
     if filters is None:
@@ -464,7 +463,7 @@ def register_csv(request: HttpRequest) -> HttpResponse:
     if filters is None:
         context = {"form": form, "rows": [], "total": 0, "can_export": True, "query": ""}
         return _render(request, "inventory/register.html", context, status=400)
-    rows, _ = selectors.entries_for_user(user=request.user, filters=filters, roles=ADMIN_ROLES, export=True)
+    rows, _ = selectors.entries_for_user(user=request.user, filters=filters, roles=ADMINS, export=True)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     # The server names the file; nothing the user typed reaches the header.
     stamp = timezone.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -520,7 +519,7 @@ def entry_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
 @require_GET
 def counts(request: HttpRequest) -> HttpResponse:
     rows = selectors.counts_for_user(user=request.user)
-    locations = selectors.locations_for_user(user=request.user, roles=REGISTER_ROLES)
+    locations = selectors.locations_for_user(user=request.user, roles=DOSING_CLINICIANS)
     return _render(request, "inventory/counts.html", {"counts": rows, "locations": locations})
 
 
@@ -528,19 +527,21 @@ def _count_lots(request: HttpRequest, location) -> list:
     today = clinic_today(location.clinic)
     return [
         lot
-        for lot in selectors.lots_for_user(user=request.user, roles=REGISTER_ROLES, location_id=location.pk)
+        for lot in selectors.lots_for_user(
+            user=request.user, roles=DOSING_CLINICIANS, location_id=location.pk
+        )
         if lot.balance_mg > 0 or not rules.is_expired(expiry=lot.expiry, today=today)
     ]
 
 
-@require_roles(*REGISTER_ROLES)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def count_new(request: HttpRequest, location_id: int) -> HttpResponse:
     location = selectors.location_get_for_user(
-        user=request.user, location_id=location_id, roles=REGISTER_ROLES
+        user=request.user, location_id=location_id, roles=DOSING_CLINICIANS
     )
     lots = _count_lots(request, location)
-    witnesses = selectors.witnesses_for(clinic_id=location.clinic_id, exclude=request.user)
+    witnesses = witnesses_for(clinic_id=location.clinic_id, exclude=request.user)
     started = signing.dumps({"location": location.pk, "at": timezone.now().isoformat()}, salt=COUNT_SALT)
     form = CountForm(request.POST or None, lots=lots, witnesses=witnesses, initial={"started": started})
     if request.method == "POST" and form.is_valid():
@@ -624,7 +625,7 @@ def count_detail(request: HttpRequest, count_id: int) -> HttpResponse:
         {
             "count": count,
             "lines": lines,
-            "can_resolve": has_role(request.user, ADMIN_ROLES, count.clinic_id),
+            "can_resolve": has_role(request.user, ADMINS, count.clinic_id),
         },
     )
 
@@ -669,7 +670,7 @@ def discrepancies(request: HttpRequest) -> HttpResponse:
 
 
 def _inventory(request: HttpRequest, *, export: bool):
-    clinics = selectors.clinics_for(user=request.user, roles=ADMIN_ROLES)
+    clinics = clinics_of(request.user, ADMINS)
     today = clinic_today(clinics[0])
     form = InventoryReportForm(
         request.GET or None, clinics=clinics, initial={"day": today, "taken_at": "close"}

@@ -8,15 +8,13 @@ from decimal import Decimal
 from django.http import HttpRequest, HttpResponse
 from ninja import Schema, Status
 
-from kapstone.accounts.access import PATIENT_READ
+from kapstone.accounts.access import DOSING_CLINICIANS, PATIENT_READ
 from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, paginated, text
-from kapstone.accounts.models import Membership, Role, User
+from kapstone.accounts.selectors import witness_named
 from kapstone.care.selectors import session_get_for_user
-from kapstone.domain.errors import DomainError
 from kapstone.monitoring import selectors, services
 
 router = KapstoneRouter()
-CLINICIANS = (Role.NURSE, Role.PRESCRIBER)
 
 
 class ObservationIn(StrictSchema):
@@ -83,9 +81,9 @@ def _alert_out(alert) -> dict:
 
 
 @router.post("/sessions/{int:session_id}/vitals", response={201: VitalsCreatedOut})
-@api_roles(*CLINICIANS)
+@api_roles(*DOSING_CLINICIANS)
 def record_vitals(request: HttpRequest, session_id: RecordId, payload: VitalsIn):
-    session = session_get_for_user(user=request.auth, session_id=session_id, roles=CLINICIANS)
+    session = session_get_for_user(user=request.auth, session_id=session_id, roles=DOSING_CLINICIANS)
     observations = [item.dict() for item in payload.observations]
     alerts = services.vitals_record(
         actor=request.auth, session=session, observations=observations, source=payload.source
@@ -125,12 +123,12 @@ def list_vitals(request: HttpRequest, session_id: RecordId):
 
 
 @router.post("/observations/{int:observation_id}/void", response=ObservationOut)
-@api_roles(*CLINICIANS)
+@api_roles(*DOSING_CLINICIANS)
 def void_observation(request: HttpRequest, observation_id: RecordId, payload: ObservationVoidIn):
     """Mark one value entered in error, with a reason: kept and returned with its void, and no
     longer counted by the baseline, the alerts, the checks or the discharge criteria."""
     observation = selectors.observation_get_for_user(
-        user=request.auth, observation_id=observation_id, roles=CLINICIANS
+        user=request.auth, observation_id=observation_id, roles=DOSING_CLINICIANS
     )
     return _observation_out(
         services.observation_void(actor=request.auth, observation=observation, reason=payload.reason)
@@ -145,28 +143,15 @@ def list_alerts(request: HttpRequest, session_id: RecordId, response: HttpRespon
     return [_alert_out(a) for a in selectors.alerts_of(session)]
 
 
-def _witness(username: str, clinic_id: int) -> User | None:
-    if not username:
-        return None
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None or not Membership.objects.filter(user=user, clinic_id=clinic_id, is_active=True).exists():
-        raise DomainError(
-            "witness_not_in_clinic",
-            "The witness must be an active clinician of this clinic.",
-            field="witness",
-        )
-    return user
-
-
 @router.post("/alerts/{int:alert_id}/acknowledge", response=AlertOut)
-@api_roles(*CLINICIANS)
+@api_roles(*DOSING_CLINICIANS)
 def acknowledge_alert(request: HttpRequest, alert_id: RecordId, payload: AcknowledgeIn):
-    alert = selectors.alert_get_for_user(user=request.auth, alert_id=alert_id, roles=CLINICIANS)
+    alert = selectors.alert_get_for_user(user=request.auth, alert_id=alert_id, roles=DOSING_CLINICIANS)
     done = services.alert_acknowledge(
         actor=request.auth,
         alert=alert,
         action=payload.action,
         note=payload.note,
-        witness=_witness(payload.witness, alert.clinic_id),
+        witness=witness_named(username=payload.witness, clinic_id=alert.clinic_id),
     )
     return _alert_out(done)

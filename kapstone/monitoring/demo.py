@@ -2,8 +2,7 @@
 progress today with a history of vitals and an open alert (on the live board).
 
 Past sessions are recorded batch by batch through the same storage and alert evaluation as a
-live bedside (``services._store_batch``, the internal entry point that takes a past ``now``;
-public callers always record at the real time), with the dose (:func:`monitored_dose_giver`):
+live bedside (``services.vitals_record`` with a past ``now``), with the dose (:func:`monitored_dose_giver`):
 the baseline set before the start (the dosing service refuses a start without it), then every
 check of the schedule until the observation ends, before the patient is discharged. Today's
 session is ordered, checked, baselined and started in that order, relative to the moment of
@@ -32,7 +31,7 @@ from kapstone.dosing.services import administration_start, dose_order_create, do
 from kapstone.inventory.models import Lot
 from kapstone.monitoring import selectors
 from kapstone.monitoring.models import Observation, ScaleScore
-from kapstone.monitoring.services import _store_batch, vitals_record
+from kapstone.monitoring.services import vitals_record
 from kapstone.patients.services import measurement_record
 
 SOURCE = "demo-monitor-01"
@@ -67,14 +66,13 @@ def _baseline_values(rng: random.Random) -> tuple[int, int]:
 def _record_baseline(session: CareSession, at: datetime, nurse: User, rng: random.Random) -> None:
     """The pre-dose set (MOAA/S 5) at ``at``, as the bedside records it before the start."""
     systolic, heart_rate = _baseline_values(rng)
-    with transaction.atomic():
-        _store_batch(
-            actor=nurse,
-            session=CareSession.objects.select_for_update().get(pk=session.pk),
-            observations=_set(rng, at, systolic=systolic, heart_rate=heart_rate, moaas=5),
-            source=SOURCE,
-            now=at + timedelta(seconds=30),
-        )
+    vitals_record(
+        actor=nurse,
+        session=session,
+        observations=_set(rng, at, systolic=systolic, heart_rate=heart_rate, moaas=5),
+        source=SOURCE,
+        now=at + timedelta(seconds=30),
+    )
 
 
 def _past_record(
@@ -115,10 +113,13 @@ def _past_record(
         last = index == len(times) - 1
         if last:
             batch.append({"code": "aldrete_total", "value": 10, "observed_at": at})
-        _, ids = _store_batch(
+        vitals_record(
             actor=nurse, session=session, observations=batch, source=SOURCE, now=at + timedelta(seconds=30)
         )
         if last:
+            aldrete = Observation.objects.filter(
+                session=session, code="aldrete_total", observed_at=at
+            ).latest("pk")
             ScaleScore.objects.create(
                 session=session,
                 patient_id=session.patient_id,
@@ -133,7 +134,7 @@ def _past_record(
                 },
                 total=10,
                 scoring_version="aldrete-modified@1",
-                observation_id=ids[-1],
+                observation_id=aldrete.pk,
                 observed_at=at,
                 entered_by=nurse,
                 entered_at=at + timedelta(seconds=30),

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy
 
 from kapstone.domain.scales import ALDRETE_ITEMS, MOAAS_LEVELS
+from kapstone.forms import FreeTextField
 from kapstone.monitoring.models import AlertAction
 
 VITAL_FIELDS = ("systolic_bp", "diastolic_bp", "heart_rate", "spo2", "respiratory_rate", "temperature")
@@ -74,7 +75,7 @@ class AcknowledgeForm(forms.Form):
         choices=[("", "Choose the action taken"), *ACTION_CHOICES],
         error_messages={"required": "Choose the action taken."},
     )
-    note = forms.CharField(max_length=500, required=False)
+    note = FreeTextField(max_length=500, required=False)
     witness = forms.TypedChoiceField(
         label="Witness for the waste (when stopping)", coerce=int, required=False, empty_value=None
     )
@@ -124,7 +125,7 @@ class DischargeForm(forms.Form):
         label="Advised not to drive or operate machinery until the next day after restful sleep",
         required=False,
     )
-    override_reason = forms.CharField(
+    override_reason = FreeTextField(
         label="Prescriber's reason to discharge against an unmet criterion",
         max_length=500,
         required=False,
@@ -176,10 +177,10 @@ class ObservationVoidForm(forms.Form):
     length and its characters are the service's one rule (``reason_required``, ``text_too_long``,
     ``invalid_text``), so the page shows the same refusal as the API."""
 
-    reason = forms.CharField(
+    reason = FreeTextField(
+        max_length=500,
         label=gettext_lazy("Reason"),
         required=False,
-        strip=False,
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": 500, "aria-required": "true"}),
         help_text=gettext_lazy(
             "Required: what was wrong, e.g. typed 85 for 95, probe off the finger, wrong patient."

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from kapstone.accounts.models import Clinic
 from kapstone.care.models import CareSession
 from kapstone.patients.models import Patient
 
@@ -23,7 +24,7 @@ USER = settings.AUTH_USER_MODEL
 class Observation(models.Model):
     session = models.ForeignKey(CareSession, on_delete=models.PROTECT, related_name="observations")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="observations")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     code = models.CharField(max_length=20)  # ours: systolic_bp, spo2, moaas…
     loinc = models.CharField(max_length=12, blank=True)  # blank for local codes (MOAA/S, Aldrete)
     value = models.DecimalField(max_digits=6, decimal_places=2)
@@ -79,7 +80,7 @@ class Alert(models.Model):
 
     session = models.ForeignKey(CareSession, on_delete=models.PROTECT, related_name="alerts")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     code = models.CharField(max_length=30)
     episode = models.CharField(max_length=30)  # the parameter family of the domain's episode model
     severity = models.CharField(max_length=10)
@@ -181,7 +182,7 @@ class ScaleScore(models.Model):
 
     session = models.ForeignKey(CareSession, on_delete=models.PROTECT, related_name="scale_scores")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     scale = models.CharField(max_length=10)
     answers = models.JSONField()
     total = models.PositiveIntegerField()
@@ -212,7 +213,7 @@ class Discharge(models.Model):
 
     session = models.OneToOneField(CareSession, on_delete=models.PROTECT, related_name="discharge")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     criteria = models.JSONField()
     criteria_met = models.BooleanField()
     observed_min = models.PositiveIntegerField(null=True, blank=True)

@@ -18,10 +18,9 @@ from typing import Any
 
 from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.functions import RowNumber
-from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, SessionEvent
@@ -173,37 +172,15 @@ def observation_get_for_user(
     *, user: User, observation_id: int, session_id: int | None = None, roles: Iterable[str] = PATIENT_READ
 ) -> Observation:
     """One observation of the user's clinics (under ``session_id`` when given: nested ids are
-    checked), voided or not, audited; 404 alike for missing, not-yours and not-under-that-session.
-    One that exists but is not the user's to see also leaves a ``denied`` row (ids only)."""
+    checked), voided or not, audited; 404 alike for missing, not-yours and not-under-that-session
+    (``scoped_get``: another clinic's also leaves a ``denied`` row, ids only)."""
     rows = Observation.objects.select_related(
         "session", "session__course", "session__clinic", "patient", "entered_by", "voided_by"
-    ).filter(pk=parse_record_id(observation_id) or 0)
+    )
     if session_id is not None:
         # A foreign key's lookup does not range-check the id as a primary key's does.
         rows = rows.filter(session_id=parse_record_id(session_id) or 0)
-    observation = rows.filter(clinic_id__in=clinic_ids_for(user, roles)).first()
-    if observation is None:
-        elsewhere = rows.values_list("patient_id", "clinic_id").first()
-        if elsewhere is not None:
-            audit_record(
-                actor=user,
-                action="denied",
-                object_type="observation",
-                object_id=observation_id,
-                patient_id=elsewhere[0],
-                clinic_id=elsewhere[1],
-                outcome="denied",
-            )
-        raise Http404("observation")
-    audit_record(
-        actor=user,
-        action="read",
-        object_type="observation",
-        object_id=observation.pk,
-        patient_id=observation.patient_id,
-        clinic_id=observation.clinic_id,
-    )
-    return observation
+    return scoped_get(rows, observation_id, user=user, roles=roles, object_type="observation")
 
 
 #: How many sets the session page lists (the rest are on the session's page of recorded values).
@@ -347,22 +324,14 @@ def alerts_of(session: CareSession, *, open_only: bool = False) -> list[Alert]:
 
 
 def alert_get_for_user(*, user: User, alert_id: int, roles: Iterable[str] = PATIENT_READ) -> Alert:
-    alert = (
-        Alert.objects.select_related("session", "session__course", "session__clinic", "patient")
-        .filter(pk=alert_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if alert is None:
-        raise Http404("alert")
-    audit_record(
-        actor=user,
-        action="read",
+    """One alert of the user's clinics (404 alike for missing and not-yours), audited."""
+    return scoped_get(
+        Alert.objects.select_related("session", "session__course", "session__clinic", "patient"),
+        alert_id,
+        user=user,
+        roles=roles,
         object_type="alert",
-        object_id=alert.pk,
-        patient_id=alert.patient_id,
-        clinic_id=alert.clinic_id,
     )
-    return alert
 
 
 BLOOD_PRESSURE_CODES = ("systolic_bp", "diastolic_bp")

@@ -7,15 +7,15 @@ batches of one session are evaluated one after the other (each sees the other's 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from kapstone.accounts.access import has_role
-from kapstone.accounts.models import Role, User
+from kapstone.accounts.access import DOSING_CLINICIANS, PRESCRIBERS, has_role
+from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.care.services import session_transition
@@ -25,7 +25,7 @@ from kapstone.domain.instruments import score_instrument
 from kapstone.domain.protocols import DOSING
 from kapstone.domain.scales import score_aldrete, score_moaas
 from kapstone.domain.sessions import DISCHARGED, RECOVERING, state_label
-from kapstone.domain.text import clean_text
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.dosing.services import administration_complete, administration_rate_event
 from kapstone.monitoring import selectors
 from kapstone.monitoring.models import (
@@ -38,26 +38,18 @@ from kapstone.monitoring.models import (
     ScaleScore,
 )
 
-MONITORING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
 SWEEP_LABEL = "system:monitoring_overdue"
 #: The longest reason for marking a value entered in error (``Observation.void_reason``).
 VOID_REASON_MAX_CHARS = 500
 
 
 def _clinician(actor: User, session: CareSession, what: str) -> None:
-    if not has_role(actor, MONITORING_CLINICIANS, session.clinic_id):
+    if not has_role(actor, DOSING_CLINICIANS, session.clinic_id):
         raise WorkflowConflict("clinician_required", f"Only a nurse or prescriber may {what}.")
 
 
-def _text(value: str | None, *, field: str, max_length: int = 500) -> str:
-    text = (value or "").strip()
-    if len(text) > max_length:
-        raise DomainError(
-            "text_too_long",
-            f"The {field.replace('_', ' ')} is longer than {max_length} characters.",
-            field=field,
-        )
-    return text
+def _text(value: object, *, field: str, max_length: int = REASON_MAX_CHARS) -> str:
+    return clean_text(value, field=field, max_chars=max_length, label=f"The {field.replace('_', ' ')}")
 
 
 def _locked_monitored(session: CareSession) -> CareSession:
@@ -77,7 +69,12 @@ def _locked_monitored(session: CareSession) -> CareSession:
 
 
 def vitals_record(
-    *, actor: User, session: CareSession, observations: Any, source: str = "manual"
+    *,
+    actor: User,
+    session: CareSession,
+    observations: Any,
+    source: str = "manual",
+    now: datetime | None = None,
 ) -> list[Alert]:
     """Store a batch of observations and the alerts it raises, upgrades or ends.
 
@@ -85,13 +82,24 @@ def vitals_record(
     ``implausible_value`` (a ``DomainErrors`` naming every bad observation, the first as its
     field), and nothing is stored. Only for dosing sessions from check-in to recovery
     (``session_not_monitored``). Returns the alerts this batch raised or upgraded, in time order.
+
+    ``now``: when the batch was recorded, for a record of the past (the demo's history, an
+    import), with the alerts evaluated as they were then; None is the real time. An aware time,
+    never in the future (``naive_datetime``, ``time_in_future``).
     """
     _clinician(actor, session, "record vital signs")
     source = _text(source, field="source", max_length=60) or "manual"
+    real_now = timezone.now()
+    if now is not None:
+        if now.tzinfo is None:
+            raise DomainError("naive_datetime", "The time of recording must carry a time zone.", field="now")
+        # A minute of clock skew, as for register entries dated by the bedside.
+        if now > real_now + timedelta(minutes=1):
+            raise DomainError("time_in_future", "A batch cannot be recorded in the future.", field="now")
     with transaction.atomic():
         current = _locked_monitored(session)
         alerts, _ = _store_batch(
-            actor=actor, session=current, observations=observations, source=source, now=timezone.now()
+            actor=actor, session=current, observations=observations, source=source, now=now or real_now
         )
     return alerts
 
@@ -431,7 +439,6 @@ def observation_void(*, actor: User, observation: Observation, reason: str) -> O
         max_chars=VOID_REASON_MAX_CHARS,
         required=True,
         label="The reason",
-        missing_code="reason_required",
         missing_message="Say why the value was entered in error.",
     )
     with transaction.atomic():
@@ -669,7 +676,7 @@ def session_discharge(
     """
     override_reason = _text(override_reason, field="override_reason")
     _clinician(actor, session, "discharge a patient")
-    if override_reason and not has_role(actor, {Role.PRESCRIBER}, session.clinic_id):
+    if override_reason and not has_role(actor, PRESCRIBERS, session.clinic_id):
         raise WorkflowConflict(
             "override_requires_prescriber",
             "Only a prescriber may discharge against an unmet criterion.",

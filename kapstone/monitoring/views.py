@@ -15,8 +15,15 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, has_role, require_roles
-from kapstone.accounts.models import Membership, Role, User
+from kapstone.accounts.access import (
+    DOSING_CLINICIANS,
+    PATIENT_READ,
+    PRESCRIBERS,
+    clinic_ids_for,
+    has_role,
+    require_roles,
+)
+from kapstone.accounts.selectors import witnesses_for
 from kapstone.care.selectors import session_get_for_user
 from kapstone.care.views import session_page, state_label
 from kapstone.domain import monitoring as rules
@@ -35,8 +42,6 @@ from kapstone.monitoring.forms import (
 from kapstone.monitoring.models import ScaleScore
 from kapstone.monitoring.notices import board_notices_for
 
-CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
-#: How often a board screen asks whether anything changed (issue 5: a vitals POST shows on the
 #: board in under a second).
 BOARD_POLL_MS = 500
 SEVERITY_WORDS = {"critical": "Critical", "warning": "Warning"}
@@ -46,13 +51,6 @@ RECORDED_SETS_PER_PAGE = 60
 
 def _local_now(session) -> str:
     return timezone.now().astimezone(ZoneInfo(session.clinic.timezone)).strftime("%Y-%m-%dT%H:%M")
-
-
-def _witnesses(clinic_id: int, exclude: User) -> list[User]:
-    ids = Membership.objects.filter(
-        clinic_id=clinic_id, is_active=True, role__in=[Role.NURSE, Role.PRESCRIBER]
-    ).values_list("user_id", flat=True)
-    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(pk=exclude.pk).order_by("username"))
 
 
 def _vitals_errors(form: VitalsForm, error: DomainError) -> None:
@@ -102,7 +100,7 @@ def monitoring_context(user, session, **overrides) -> dict:
             and alert.acknowledged_at is None
             and rules.escalation_due(alert.escalation_from, alert.severity, now, thresholds)
         )
-    clinician = has_role(user, CLINICIANS, session.clinic_id)
+    clinician = has_role(user, DOSING_CLINICIANS, session.clinic_id)
     monitored = session.status in selectors.MONITORED_STATES
     set_times = selectors.set_times(session)
     context = {
@@ -135,7 +133,9 @@ def monitoring_context(user, session, **overrides) -> dict:
         "can_acknowledge": clinician,
         "can_discharge": clinician and session.status == "recovering",
         "vitals_form": VitalsForm(initial={"observed_at": _local_now(session)}),
-        "ack_form": AcknowledgeForm(witnesses=_witnesses(session.clinic_id, user)) if clinician else None,
+        "ack_form": AcknowledgeForm(witnesses=witnesses_for(clinic_id=session.clinic_id, exclude=user))
+        if clinician
+        else None,
     }
     context.update(overrides)
     return context
@@ -169,7 +169,7 @@ def session_panel(user, session) -> dict | None:
     return monitoring_context(user, session)
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def vitals_entry(request: HttpRequest, session_id: int) -> HttpResponse:
     """Record a set from the session page's form.
@@ -179,7 +179,7 @@ def vitals_entry(request: HttpRequest, session_id: int) -> HttpResponse:
     session page is rendered again (status 400). The form has no page of its own: a GET goes to
     the session page.
     """
-    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=DOSING_CLINICIANS)
     session_url = reverse("care:session", args=[session.pk])
     if request.method == "GET":
         return redirect(session_url + "#record-vitals")
@@ -223,7 +223,7 @@ def recorded_values(request: HttpRequest, session_id: int) -> HttpResponse:
     page = Paginator(selectors.set_times(session), RECORDED_SETS_PER_PAGE).get_page(
         parse_record_id(request.GET.get("page")) or 1
     )
-    clinician = has_role(request.user, CLINICIANS, session.clinic_id)
+    clinician = has_role(request.user, DOSING_CLINICIANS, session.clinic_id)
     return render(
         request,
         "monitoring/recorded_values.html",
@@ -237,13 +237,13 @@ def recorded_values(request: HttpRequest, session_id: int) -> HttpResponse:
     )
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def observation_void(request: HttpRequest, session_id: int, observation_id: int) -> HttpResponse:
     """Mark one value entered in error, with a reason; back to the session page, where it is
     struck through and the alerts and discharge criteria no longer count it."""
     observation = selectors.observation_get_for_user(
-        user=request.user, session_id=session_id, observation_id=observation_id, roles=CLINICIANS
+        user=request.user, session_id=session_id, observation_id=observation_id, roles=DOSING_CLINICIANS
     )
     session = observation.session
     definition = rules.OBSERVATION_DEFINITIONS.get(observation.code)
@@ -287,12 +287,12 @@ def observation_void(request: HttpRequest, session_id: int, observation_id: int)
     )
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = selectors.alert_get_for_user(user=request.user, alert_id=alert_id, roles=CLINICIANS)
+    alert = selectors.alert_get_for_user(user=request.user, alert_id=alert_id, roles=DOSING_CLINICIANS)
     session = alert.session
-    witnesses = _witnesses(alert.clinic_id, request.user)
+    witnesses = witnesses_for(clinic_id=alert.clinic_id, exclude=request.user)
     form = AcknowledgeForm(request.POST if request.method == "POST" else None, witnesses=witnesses)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -325,10 +325,10 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 
 def _board_context(request: HttpRequest, token: str) -> dict:
     now = timezone.now()
-    sessions = selectors.board_sessions_for_user(user=request.user, roles=CLINICIANS)
+    sessions = selectors.board_sessions_for_user(user=request.user, roles=DOSING_CLINICIANS)
     notices = board_notices_for(
         user=request.user,
-        clinic_ids=clinic_ids_for(request.user, CLINICIANS),
+        clinic_ids=clinic_ids_for(request.user, DOSING_CLINICIANS),
         session_ids=[s.pk for s in sessions],
     )
     rows = selectors.board_rows(sessions, now, notices)
@@ -346,18 +346,18 @@ def _board_context(request: HttpRequest, token: str) -> dict:
     }
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
     # The token is taken before the rows are read: a change in between makes the next poll differ.
-    token = selectors.board_token(user=request.user, roles=CLINICIANS, now=timezone.now())
+    token = selectors.board_token(user=request.user, roles=DOSING_CLINICIANS, now=timezone.now())
     context = _board_context(request, token)
     if request.htmx:
         return render(request, "monitoring/_board_rows.html", context)
     return render(request, "monitoring/board.html", context)
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_GET
 def board_poll(request: HttpRequest) -> HttpResponse:
     """The board's change check: 204 (htmx swaps nothing) while the board's token is still
@@ -369,7 +369,7 @@ def board_poll(request: HttpRequest) -> HttpResponse:
     open screen for as long as it is open, which a WSGI deployment (runserver threads, gunicorn
     sync workers) cannot afford; a poll answered 204 costs a few indexed aggregate queries.
     """
-    token = selectors.board_token(user=request.user, roles=CLINICIANS, now=timezone.now())
+    token = selectors.board_token(user=request.user, roles=DOSING_CLINICIANS, now=timezone.now())
     if request.GET.get("since") == token:
         return HttpResponse(status=204)
     return render(request, "monitoring/_board_rows.html", _board_context(request, token))
@@ -392,15 +392,15 @@ def _discharge_context(request, session, form, aldrete_form) -> dict:
         "form": form,
         "aldrete_form": aldrete_form,
         "evaluation": evaluation,
-        "can_override": has_role(request.user, {Role.PRESCRIBER}, session.clinic_id),
+        "can_override": has_role(request.user, PRESCRIBERS, session.clinic_id),
         "discharge": discharge,
     }
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def discharge(request: HttpRequest, session_id: int) -> HttpResponse:
-    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=DOSING_CLINICIANS)
     form = DischargeForm(request.POST if request.method == "POST" else None)
     aldrete_form = AldreteForm(initial={"observed_at": _local_now(session)})
     if request.method == "POST" and form.is_valid():
@@ -419,10 +419,10 @@ def discharge(request: HttpRequest, session_id: int) -> HttpResponse:
     )
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_POST
 def aldrete_record(request: HttpRequest, session_id: int) -> HttpResponse:
-    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=DOSING_CLINICIANS)
     with timezone.override(ZoneInfo(session.clinic.timezone)):
         aldrete_form = AldreteForm(request.POST)
         if aldrete_form.is_valid():
@@ -447,11 +447,11 @@ def aldrete_record(request: HttpRequest, session_id: int) -> HttpResponse:
     )
 
 
-@require_roles(*CLINICIANS)
+@require_roles(*DOSING_CLINICIANS)
 @require_http_methods(["GET", "POST"])
 def cadss_record(request: HttpRequest, session_id: int) -> HttpResponse:
     """The dissociation scale during and after dosing, with the session's earlier totals."""
-    session = session_get_for_user(user=request.user, session_id=session_id, roles=CLINICIANS)
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=DOSING_CLINICIANS)
     with timezone.override(ZoneInfo(session.clinic.timezone)):
         form = CadssForm(
             request.POST if request.method == "POST" else None, initial={"observed_at": _local_now(session)}

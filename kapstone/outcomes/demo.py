@@ -294,7 +294,7 @@ def _early_lot(*, clinic: Clinic, admin: User, received_on: date) -> None:
         return
     product = Product.objects.filter(strength_mg_per_ml=Decimal("50")).order_by("id").first()
     # The register's internal entry point takes a past date (as ``dosing.demo.archive_lot``).
-    inventory._lot_receive(
+    inventory.lot_receive(
         actor=admin,
         clinic=clinic,
         location=StorageLocation.objects.filter(clinic=clinic).order_by("id").first(),
@@ -302,8 +302,7 @@ def _early_lot(*, clinic: Clinic, admin: User, received_on: date) -> None:
         lot_number=number,
         expiry=received_on + timedelta(days=730),
         amount_mg=product.mg_per_vial * 200,
-        at=datetime.combine(received_on, time(9, 0), tzinfo=ZoneInfo(clinic.timezone)),
-        today=received_on,
+        received_at=datetime.combine(received_on, time(9, 0), tzinfo=ZoneInfo(clinic.timezone)),
     )
 
 

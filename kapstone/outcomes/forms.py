@@ -20,7 +20,7 @@ from django import forms
 from kapstone.domain import tlfb
 from kapstone.domain.errors import DomainError
 from kapstone.domain.instruments import SEXES, InstrumentDefinition
-from kapstone.forms import DateInput, add_domain_error
+from kapstone.forms import DateInput, FreeTextField, add_domain_error
 from kapstone.outcomes.models import ToxicologyMethod, ToxicologyResultValue
 
 #: The substances offered on the forms (the API accepts any name).
@@ -108,7 +108,7 @@ class UseCalendarForm(forms.Form):
     """One row per day of the window. Alcohol: standard drinks (0 = none). Other substances:
     used yes/no and an amount. A blank row is a day not reported (never assumed abstinent)."""
 
-    amount_unit = forms.CharField(
+    amount_unit = FreeTextField(
         label="Unit of amounts",
         max_length=20,
         required=False,
@@ -150,7 +150,8 @@ class UseCalendarForm(forms.Form):
                         attrs={"step": "any", "inputmode": "decimal", "class": "tlfb-num"}
                     ),
                 )
-            self.fields[f"marker_{key}"] = forms.CharField(
+            self.fields[f"marker_{key}"] = FreeTextField(
+                name="marker",
                 label=f"Marker on {key}",
                 required=False,
                 max_length=100,
@@ -245,7 +246,7 @@ class ToxicologyForm(forms.Form):
 
 
 class AcknowledgeForm(forms.Form):
-    note = forms.CharField(
+    note = FreeTextField(
         label="What was done",
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),

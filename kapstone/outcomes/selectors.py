@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Min
-from django.http import Http404
 
-from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.access import clinic_ids_for, scoped_get
 from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession, CourseStatus, TreatmentCourse
@@ -32,7 +31,7 @@ from kapstone.outcomes.access import OUTCOMES_READ
 from kapstone.outcomes.models import ClinicalFlag, FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
-from kapstone.patients.services import clinic_today
+from kapstone.patients.services import clinic_today, clinic_today_for_user
 
 LATEST_FIRST = ("-administered_on", "-entered_at", "-id")
 #: Instruments whose totals are drawn as a trajectory on the chart.
@@ -108,33 +107,13 @@ def flag_list_for_user(
 
 def flag_get_for_user(*, user: User, flag_id: int, roles: Iterable[str] = OUTCOMES_READ) -> ClinicalFlag:
     """One flag of the user's clinics, or Http404 (identical for missing and not-yours)."""
-    flag = (
-        ClinicalFlag.objects.select_related("patient", "acknowledgement")
-        .filter(pk=flag_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if flag is None:
-        elsewhere = ClinicalFlag.objects.filter(pk=flag_id).values_list("patient_id", "clinic_id").first()
-        if elsewhere is not None:
-            audit_record(
-                actor=user,
-                action="denied",
-                object_type="clinical_flag",
-                object_id=flag_id,
-                patient_id=elsewhere[0],
-                clinic_id=elsewhere[1],
-                outcome="denied",
-            )
-        raise Http404("flag")
-    audit_record(
-        actor=user,
-        action="read",
+    return scoped_get(
+        ClinicalFlag.objects.select_related("patient", "acknowledgement"),
+        flag_id,
+        user=user,
+        roles=roles,
         object_type="clinical_flag",
-        object_id=flag.pk,
-        patient_id=flag.patient_id,
-        clinic_id=flag.clinic_id,
     )
-    return flag
 
 
 def latest_scores(patient: Patient) -> list[QuestionnaireResponse]:
@@ -368,8 +347,7 @@ DONE_SHOWN_DAYS = 90
 
 
 def _today_for(user: User, roles: Iterable[str]) -> date:
-    clinic = Clinic.objects.filter(pk__in=clinic_ids_for(user, roles)).order_by("pk").first()
-    return clinic_today(clinic) if clinic is not None else date.today()  # noqa: DTZ011 - no clinic, no zone
+    return clinic_today_for_user(user, roles=roles)
 
 
 def follow_up_worklist_for_user(

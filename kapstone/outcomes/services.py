@@ -27,6 +27,7 @@ from kapstone.care.models import TreatmentCourse
 from kapstone.care.services import course_protocol
 from kapstone.domain import instruments, tlfb
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import clean_text
 from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_RECORD, REMINDER_ROLES
 from kapstone.outcomes.models import (
     ClinicalFlag,
@@ -82,21 +83,6 @@ def _require_writer(actor: User, patient: Patient, source: str) -> None:
 def _check_not_future(day: date, patient: Patient, field: str) -> None:
     if day > clinic_today(patient.clinic):
         raise DomainError("date_in_future", f"{day} is in the future.", field=field)
-
-
-def _clean_text(value: Any, *, field: str, max_chars: int, required: bool = False, what: str = "") -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise DomainError("invalid_text", f"{field} must be text.", field=field)
-    text = value.strip()
-    if "\x00" in text:
-        raise DomainError("invalid_text", f"{field} contains a NUL character.", field=field)
-    if len(text) > max_chars:
-        raise DomainError("text_too_long", f"{field} is longer than {max_chars} characters.", field=field)
-    if required and not text:
-        raise DomainError(f"{field}_required", what or f"{field} is required.", field=field)
-    return text
 
 
 def sex_for_scoring(patient: Patient, given: str | None) -> str | None:
@@ -281,12 +267,13 @@ def flag_acknowledge(*, actor: User, flag: ClinicalFlag, note: str) -> FlagAckno
     """
     if flag.clinic_id not in clinic_ids_for(actor, FLAG_ACKNOWLEDGE):
         raise Http404("flag")
-    note = _clean_text(
+    note = clean_text(
         note,
         field="note",
         max_chars=NOTE_MAX_CHARS,
         required=True,
-        what="Say what was done about the alert (e.g. safety assessment, plan).",
+        label="The note",
+        missing_message="Say what was done about the alert (e.g. safety assessment, plan).",
     )
     with transaction.atomic():
         # Lock the flag: two clinicians acknowledging at once get one winner and one conflict.
@@ -351,7 +338,7 @@ def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.
     if not isinstance(entry, Mapping):
         raise DomainError("invalid_calendar", f"{prefix} must be an object.", field=prefix)
     day = entry.get("day")
-    marker = _clean_text(entry.get("marker"), field=f"{prefix}.marker", max_chars=MARKER_MAX_CHARS) or None
+    marker = clean_text(entry.get("marker"), field=f"{prefix}.marker", max_chars=MARKER_MAX_CHARS) or None
     try:
         if substance == tlfb.ALCOHOL:
             drinks = _decimal_or_none(entry.get("standard_drinks"), "standard_drinks")
@@ -365,7 +352,7 @@ def _calendar_day(substance: str, entry: Mapping[str, Any], index: int) -> tlfb.
             _check_storable(checked.standard_drinks, "standard_drinks", MAX_DRINKS_PER_DAY, places=1)
             return checked
         used = entry.get("used")
-        unit = _clean_text(entry.get("amount_unit"), field="amount_unit", max_chars=UNIT_MAX_CHARS) or None
+        unit = clean_text(entry.get("amount_unit"), field="amount_unit", max_chars=UNIT_MAX_CHARS) or None
         checked = tlfb.TlfbDay.drug(
             day,
             substance,

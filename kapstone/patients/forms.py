@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
-from kapstone.forms import DateInput, DateTimeLocalInput
+from kapstone.forms import DateInput, DateTimeLocalInput, FreeTextField
 from kapstone.patients.models import ConsentKind, ConsentStatus, Patient
 
 SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
@@ -19,22 +19,22 @@ def measurement_field(label: str) -> forms.DecimalField:
 
 class IdentityForm(forms.Form):
     mrn = forms.CharField(label="MRN", max_length=_limit("mrn"))
-    given_name = forms.CharField(max_length=_limit("given_name"))
-    family_name = forms.CharField(max_length=_limit("family_name"))
+    given_name = FreeTextField(max_length=_limit("given_name"))
+    family_name = FreeTextField(max_length=_limit("family_name"))
     birth_date = forms.DateField(widget=DateInput())
     birth_date_estimated = forms.BooleanField(
         label="Birth date estimated", required=False, help_text="Untick once confirmed with the patient."
     )
     sex_at_birth = forms.ChoiceField(choices=SEX_CHOICES)
-    gender_identity = forms.CharField(
+    gender_identity = FreeTextField(
         max_length=_limit("gender_identity"), required=False, help_text="Optional, in the patient's words."
     )
-    phone = forms.CharField(max_length=_limit("phone"), required=False)
+    phone = FreeTextField(max_length=_limit("phone"), required=False)
     email = forms.EmailField(max_length=_limit("email"), required=False)
-    address = forms.CharField(max_length=_limit("address"), required=False)
-    emergency_contact_name = forms.CharField(max_length=_limit("emergency_contact_name"), required=False)
-    emergency_contact_phone = forms.CharField(max_length=_limit("emergency_contact_phone"), required=False)
-    emergency_contact_relationship = forms.CharField(
+    address = FreeTextField(max_length=_limit("address"), required=False)
+    emergency_contact_name = FreeTextField(max_length=_limit("emergency_contact_name"), required=False)
+    emergency_contact_phone = FreeTextField(max_length=_limit("emergency_contact_phone"), required=False)
+    emergency_contact_relationship = FreeTextField(
         max_length=_limit("emergency_contact_relationship"), required=False
     )
 
@@ -54,7 +54,7 @@ class PatientCreateForm(IdentityForm):
 
 class PatientAmendForm(IdentityForm):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
-    reason = forms.CharField(
+    reason = FreeTextField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required: why is the record being changed?",
@@ -72,7 +72,7 @@ class MeasurementForm(forms.Form):
 
 
 class MeasurementVoidForm(forms.Form):
-    reason = forms.CharField(
+    reason = FreeTextField(
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required: why is this measurement wrong (e.g. weighed in shoes and coat, wrong patient)?",
@@ -88,14 +88,14 @@ class DiagnosisForm(forms.Form):
 
 
 class DiagnosisVoidForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = FreeTextField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ConsentForm(forms.Form):
     kind = forms.ChoiceField(choices=ConsentKind.choices)
     status = forms.ChoiceField(choices=ConsentStatus.choices)
     effective_on = forms.DateField(widget=DateInput())
-    document_version = forms.CharField(
+    document_version = FreeTextField(
         max_length=40, help_text="The version printed on the signed form, e.g. 2026-01."
     )
-    note = forms.CharField(max_length=500, required=False)
+    note = FreeTextField(max_length=500, required=False)

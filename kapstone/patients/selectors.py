@@ -14,10 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain.patients import BmiWarning, body_mass_index, check_bmi, measurement_in_force
@@ -65,30 +64,15 @@ def patient_get_for_user(
     *, user: User, patient_id: int, roles: Iterable[str] = PATIENT_READ, audit: bool = True
 ) -> Patient:
     """One patient of the user's clinics, or Http404 (identical for missing and not-yours)."""
-    patient = _scoped(user, roles).filter(pk=patient_id).first()
-    if patient is None:
-        exists_elsewhere = Patient.objects.filter(pk=patient_id).values_list("clinic_id", flat=True).first()
-        if exists_elsewhere is not None:
-            audit_record(
-                actor=user,
-                action="denied",
-                object_type="patient",
-                object_id=patient_id,
-                patient_id=patient_id,
-                clinic_id=exists_elsewhere,
-                outcome="denied",
-            )
-        raise Http404("patient")
-    if audit:
-        audit_record(
-            actor=user,
-            action="read",
-            object_type="patient",
-            object_id=patient.pk,
-            patient_id=patient.pk,
-            clinic_id=patient.clinic_id,
-        )
-    return patient
+    return scoped_get(
+        Patient.objects.select_related("clinic"),
+        patient_id,
+        user=user,
+        roles=roles,
+        object_type="patient",
+        patient="id",
+        audit=audit,
+    )
 
 
 # --- The measurement in force -------------------------------------------------------------------
@@ -211,19 +195,13 @@ def consent_document_versions(*, clinic_id: int) -> list[ConsentDocument]:
 def consent_document_get_for_user(*, user: User, document_id: int) -> tuple[ConsentDocument, int]:
     """One version of a consent document of the user's clinics (404 alike for missing and not
     yours) and how many patients signed it; the read is audited."""
-    document = (
-        ConsentDocument.objects.select_related("clinic", "published_by")
-        .filter(pk=document_id, clinic_id__in=clinic_ids_for(user, PATIENT_READ))
-        .first()
-    )
-    if document is None:
-        raise Http404("document")
-    audit_record(
-        actor=user,
-        action="read",
+    document = scoped_get(
+        ConsentDocument.objects.select_related("clinic", "published_by"),
+        document_id,
+        user=user,
+        roles=PATIENT_READ,
         object_type="consent_document",
-        object_id=document.pk,
-        clinic_id=document.clinic_id,
+        patient=None,
     )
     return document, document.consents.filter(status="granted").count()
 
@@ -289,19 +267,17 @@ def measurement_list_for_user(*, user: User, patient_id: int) -> tuple[Patient, 
 
 
 def measurement_get_for_user(*, user: User, patient_id: int, measurement_id: int) -> BodyMeasurement:
-    """A measurement under the right patient of the user's clinics (nested ids checked), or 404."""
-    row = (
-        BodyMeasurement.objects.select_related("patient", "patient__clinic")
-        .filter(
-            pk=measurement_id,
-            patient_id=patient_id,
-            patient__clinic_id__in=clinic_ids_for(user, PATIENT_READ),
-        )
-        .first()
+    """A measurement under the right patient of the user's clinics (nested ids checked), or 404.
+    Not audited as a read: the page's read of the patient covers it."""
+    return scoped_get(
+        BodyMeasurement.objects.select_related("patient", "patient__clinic").filter(patient_id=patient_id),
+        measurement_id,
+        user=user,
+        roles=PATIENT_READ,
+        object_type="body_measurement",
+        clinic="patient__clinic_id",
+        audit=False,
     )
-    if row is None:
-        raise Http404("measurement")
-    return row
 
 
 def patient_versions_for_user(*, user: User, patient_id: int) -> tuple[Patient, list[PatientVersion]]:
@@ -313,14 +289,14 @@ def patient_versions_for_user(*, user: User, patient_id: int) -> tuple[Patient, 
 
 
 def diagnosis_get_for_user(*, user: User, patient_id: int, diagnosis_id: int) -> Diagnosis:
-    """A diagnosis under the right patient of the user's clinics (nested ids checked, OpenEMR #11853)."""
-    diagnosis = (
-        Diagnosis.objects.select_related("patient")
-        .filter(
-            pk=diagnosis_id, patient_id=patient_id, patient__clinic_id__in=clinic_ids_for(user, PATIENT_READ)
-        )
-        .first()
+    """A diagnosis under the right patient of the user's clinics (nested ids checked, OpenEMR #11853).
+    Not audited as a read: the page's read of the patient covers it."""
+    return scoped_get(
+        Diagnosis.objects.select_related("patient").filter(patient_id=patient_id),
+        diagnosis_id,
+        user=user,
+        roles=PATIENT_READ,
+        object_type="diagnosis",
+        clinic="patient__clinic_id",
+        audit=False,
     )
-    if diagnosis is None:
-        raise Http404("diagnosis")
-    return diagnosis

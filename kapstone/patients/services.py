@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,8 +13,9 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for
-from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.access import ADMINS, CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for
+from kapstone.accounts.models import Clinic, User
+from kapstone.accounts.selectors import clinics_of
 from kapstone.audit.services import audit_record
 from kapstone.domain.consent import consent_text_fingerprint
 from kapstone.domain.errors import DomainError, WorkflowConflict
@@ -24,7 +26,7 @@ from kapstone.domain.patients import (
     validate_mrn,
     validate_sex_at_birth,
 )
-from kapstone.domain.text import clean_text
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.patients.models import (
     BodyMeasurement,
     Consent,
@@ -91,20 +93,14 @@ def _clean_identity(values: dict[str, Any], *, today: date) -> dict[str, Any]:
                 )
             cleaned[name] = value
         elif name in _TEXT_LIMITS:
-            text = (value or "").strip()
-            if "\x00" in text:
-                raise DomainError("invalid_text", f"{name} contains a NUL character.", field=name)
-            if len(text) > _TEXT_LIMITS[name]:
-                raise DomainError(
-                    "text_too_long", f"{name} is longer than {_TEXT_LIMITS[name]} characters.", field=name
-                )
-            if name in ("given_name", "family_name") and not text:
-                raise DomainError(
-                    "name_required", f"{name.replace('_', ' ').capitalize()} is required.", field=name
-                )
-            if name == "email" and text:
-                _check_email(text)
-            cleaned[name] = text
+            cleaned[name] = clean_text(
+                value,
+                field=name,
+                max_chars=_TEXT_LIMITS[name],
+                required=name in ("given_name", "family_name"),
+            )
+            if name == "email" and cleaned[name]:
+                _check_email(cleaned[name])
         else:
             raise DomainError("unknown_field", f"{name} is not a patient field.", field=name)
     return cleaned
@@ -220,11 +216,14 @@ def patient_amend(
     ``expected_version`` is the version the user was looking at: if someone amended the record
     since, the change is refused rather than silently overwriting theirs.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the record is being amended.", field="reason")
-    if len(reason) > 500:
-        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
+    reason = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the record is being amended.",
+    )
     if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
         raise Http404("patient")
     cleaned = _clean_identity(changes, today=clinic_today(patient.clinic))
@@ -324,13 +323,14 @@ def measurement_void(*, actor: User, measurement: BodyMeasurement, reason: str) 
         raise WorkflowConflict(
             "clinician_required", "Only a prescriber, nurse or therapist may void a measurement."
         )
-    text = (reason or "").strip()
-    if not text:
-        raise DomainError("reason_required", "Say why the measurement is being voided.", field="reason")
-    if len(text) > 500:
-        raise DomainError("text_too_long", "The reason is longer than 500 characters.", field="reason")
-    if "\x00" in text:
-        raise DomainError("invalid_text", "The reason contains a NUL character.", field="reason")
+    text = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the measurement is being voided.",
+    )
     with transaction.atomic():
         row = BodyMeasurement.objects.select_for_update().get(pk=measurement.pk)
         if row.voided_at is not None:
@@ -395,18 +395,23 @@ def diagnosis_add(*, actor: User, patient: Patient, code: str, is_primary: bool)
 
 
 def diagnosis_void(*, actor: User, diagnosis: Diagnosis, reason: str) -> Diagnosis:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the diagnosis is being voided.", field="reason")
     if diagnosis.patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
         raise Http404("diagnosis")
+    reason = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the diagnosis is being voided.",
+    )
     with transaction.atomic():
         row = Diagnosis.objects.select_for_update().get(pk=diagnosis.pk)
         if row.voided_at is not None:
             raise WorkflowConflict("already_voided", "This diagnosis was already voided.")
         row.voided_at = timezone.now()
         row.voided_by = actor
-        row.void_reason = reason[:500]
+        row.void_reason = reason
         row.is_primary = False
         row.save(update_fields=["voided_at", "voided_by", "void_reason", "is_primary"])
         audit_record(
@@ -441,13 +446,15 @@ def consent_record(
         )
     if status not in ConsentStatus.values:
         raise DomainError("consent_status_invalid", "Status must be granted or withdrawn.", field="status")
-    version = (document_version or "").strip()
-    if not version or len(version) > 40:
-        raise DomainError(
-            "document_version_required",
-            "Give the version of the consent form (1–40 characters).",
-            field="document_version",
-        )
+    version = clean_text(
+        document_version,
+        field="document_version",
+        max_chars=40,
+        required=True,
+        label="The version of the consent form",
+        missing_message="Give the version of the consent form.",
+    )
+    note = clean_text(note, field="note", max_chars=REASON_MAX_CHARS, label="The note")
     if effective_on > clinic_today(patient.clinic):
         raise DomainError(
             "effective_in_future", "A consent cannot take effect on a future date.", field="effective_on"
@@ -459,7 +466,7 @@ def consent_record(
             status=status,
             effective_on=effective_on,
             document_version=version,
-            note=(note or "").strip()[:500],
+            note=note,
             recorded_at=timezone.now(),
             recorded_by=actor,
         )
@@ -486,10 +493,10 @@ def consent_document_publish(
     patients read and sign the latest version in the portal. Earlier versions stay as they were.
 
     Refusals: ``consent_kind_invalid``, ``title_required``, ``body_required``, ``text_too_long``,
-    ``invalid_text`` (a control character in the title); a clinic where ``actor`` is not an admin
+    ``invalid_text`` (a control character in the title or the text); a clinic where ``actor`` is not an admin
     is "not found" (Http404).
     """
-    if clinic.pk not in clinic_ids_for(actor, {Role.ADMIN}):
+    if clinic.pk not in clinic_ids_for(actor, ADMINS):
         raise Http404("clinic")
     if kind not in ConsentKind.values:
         raise DomainError(
@@ -500,15 +507,14 @@ def consent_document_publish(
     title = clean_text(
         title, field="title", max_chars=CONSENT_TITLE_MAX_CHARS, required=True, label="The title"
     )
-    if not isinstance(body, str):
-        raise DomainError("invalid_text", "The text must be text.", field="body")
-    body = body.replace("\r\n", "\n").replace("\x00", "").strip()
-    if not body:
-        raise DomainError("body_required", "The text of the document is required.", field="body")
-    if len(body) > CONSENT_BODY_MAX_CHARS:
-        raise DomainError(
-            "text_too_long", f"The text is longer than {CONSENT_BODY_MAX_CHARS:,} characters.", field="body"
-        )
+    body = clean_text(
+        body.replace("\r\n", "\n") if isinstance(body, str) else body,
+        field="body",
+        max_chars=CONSENT_BODY_MAX_CHARS,
+        required=True,
+        label="The text",
+        missing_message="The text of the document is required.",
+    )
     with transaction.atomic():
         # One publisher at a time per clinic: the version numbers stay gapless and unique.
         Clinic.objects.select_for_update().get(pk=clinic.pk)
@@ -534,8 +540,8 @@ def consent_document_publish(
     return document
 
 
-def clinic_today_for_user(user: User) -> date:
-    """Today in the user's (first) clinic, for pre-filling date fields."""
-    ids = clinic_ids_for(user, PATIENT_WRITE)
-    clinic = Clinic.objects.filter(pk__in=ids).first()
-    return clinic_today(clinic) if clinic else timezone.now().date()
+def clinic_today_for_user(user: User, *, roles: Iterable[str] = PATIENT_WRITE) -> date:
+    """Today in the user's first clinic (by name) where they hold one of ``roles``, for
+    pre-filling date fields; the server's day when they have none."""
+    clinics = clinics_of(user, roles)
+    return clinic_today(clinics[0]) if clinics else timezone.now().date()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE, clinic_ids_for, require_roles
-from kapstone.accounts.models import Clinic
+from kapstone.accounts.selectors import clinics_of
 from kapstone.display import day
 from kapstone.domain.errors import DomainError
 from kapstone.forms import add_domain_error, parse_text
@@ -54,7 +54,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @require_roles(*PATIENT_WRITE)
 @require_http_methods(["GET", "POST"])
 def patient_create(request: HttpRequest) -> HttpResponse:
-    clinics = list(Clinic.objects.filter(pk__in=clinic_ids_for(request.user, PATIENT_WRITE)))
+    clinics = clinics_of(request.user, PATIENT_WRITE)
     form = PatientCreateForm(request.POST or None, clinics=clinics)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

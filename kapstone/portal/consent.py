@@ -173,8 +173,8 @@ def consent_sign(
     """The patient signs the document they read: a granted consent row, effective today.
 
     ``text_sha256`` is the fingerprint of the text the page showed. Refusals (nothing written):
-    ``agreement_required`` (the box not ticked), ``signature_required``, ``signature_too_long``,
-    ``signature_mismatch`` (:func:`check_typed_signature`), ``consent_document_changed`` (409: a
+    ``agreement_required`` (the box not ticked), ``signature_required``, ``text_too_long``,
+    ``invalid_text``, ``signature_mismatch`` (:func:`check_typed_signature`), ``consent_document_changed`` (409: a
     newer version was published, or the text shown is not this document's) and
     ``consent_already_signed`` (409: this version is already signed and in force). A document
     of another clinic, or none, is "not found" (Http404).

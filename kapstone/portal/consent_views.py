@@ -13,10 +13,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, require_roles
+from kapstone.accounts.access import ADMINS, PATIENT_READ, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic, Role
+from kapstone.accounts.selectors import clinic_chosen, clinics_of
 from kapstone.domain.errors import DomainError
-from kapstone.forms import add_domain_error, parse_record_id
+from kapstone.forms import FreeTextField, add_domain_error
 from kapstone.patients.models import ConsentKind
 from kapstone.patients.selectors import (
     consent_document_get_for_user,
@@ -32,13 +33,7 @@ from kapstone.patients.services import (
 
 def _clinic(request: HttpRequest, roles) -> Clinic:
     """The clinic the page is about: ``?clinic=`` when it is one of the user's, else their first."""
-    ids = clinic_ids_for(request.user, roles)
-    wanted = parse_record_id(request.GET.get("clinic") or request.POST.get("clinic"))
-    if wanted in ids:
-        return Clinic.objects.get(pk=wanted)
-    if not ids:
-        raise Http404("clinic")
-    return Clinic.objects.get(pk=ids[0])
+    return clinic_chosen(request.user, roles, request.GET.get("clinic") or request.POST.get("clinic"))
 
 
 @require_roles(*PATIENT_READ)
@@ -59,8 +54,8 @@ def document_list(request: HttpRequest) -> HttpResponse:
     context = {
         "clinic": clinic,
         "rows": rows,
-        "can_publish": clinic.pk in clinic_ids_for(request.user, {Role.ADMIN}),
-        "clinics": Clinic.objects.filter(pk__in=clinic_ids_for(request.user, PATIENT_READ)),
+        "can_publish": clinic.pk in clinic_ids_for(request.user, ADMINS),
+        "clinics": clinics_of(request.user, PATIENT_READ),
     }
     return render(request, "portal/consent_documents.html", context)
 
@@ -73,8 +68,8 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
 
 
 class PublishForm(forms.Form):
-    title = forms.CharField(label="Title", max_length=CONSENT_TITLE_MAX_CHARS)
-    body = forms.CharField(
+    title = FreeTextField(label="Title", max_length=CONSENT_TITLE_MAX_CHARS)
+    body = FreeTextField(
         label="Text",
         max_length=CONSENT_BODY_MAX_CHARS,
         widget=forms.Textarea(attrs={"rows": 18}),
@@ -89,7 +84,7 @@ def document_publish(request: HttpRequest, kind: str) -> HttpResponse:
     """Publish a new version of one kind of document (a clinic admin)."""
     if kind not in ConsentKind.values:
         raise Http404("kind")
-    clinic = _clinic(request, {Role.ADMIN})
+    clinic = _clinic(request, ADMINS)
     current = consent_documents_current(clinic_id=clinic.pk)[kind]
     initial = {"title": current.title, "body": current.body} if current else {}
     form = PublishForm(request.POST or None, initial=initial)

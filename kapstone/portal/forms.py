@@ -13,6 +13,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from kapstone.domain.prescreen import AGE_RANGE_YEARS, SUBSTANCES, US_REGIONS
+from kapstone.forms import FreeTextField
 
 YES, NO = "yes", "no"
 YES_NO = [(YES, _("Yes")), (NO, _("No"))]
@@ -148,14 +149,14 @@ class ContactForm(forms.Form):
             "invalid_choice": _("Choose one of the clinics shown."),
         },
     )
-    name = forms.CharField(
+    name = FreeTextField(
         label=_("Your name"), max_length=120, widget=forms.TextInput(attrs={"autocomplete": "name"})
     )
-    email = forms.CharField(label=_("E-mail"), max_length=254, required=False,
+    email = FreeTextField(label=_("E-mail"), max_length=254, required=False,
                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))  # fmt: skip
-    phone = forms.CharField(label=_("Phone"), max_length=40, required=False,
+    phone = FreeTextField(label=_("Phone"), max_length=40, required=False,
                             widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))  # fmt: skip
-    preferred_time = forms.CharField(label=_("Best time to reach you"), max_length=120, required=False)
+    preferred_time = FreeTextField(label=_("Best time to reach you"), max_length=120, required=False)
     consent_to_contact = forms.BooleanField(
         label=_("I agree that this clinic may contact me about treatment, and may keep what I entered here."),
         error_messages={"required": _("Tick the box to agree that the clinic may contact you.")},

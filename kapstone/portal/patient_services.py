@@ -71,8 +71,9 @@ def portal_invite(
     ``portal_account_active`` and ``portal_account_disabled`` (409).
     """
     _check_staff(actor, patient)
-    address = clean_text(email, field="email", max_chars=254, required=True, label="The e-mail address",
-                         missing_code="email_required").lower()  # fmt: skip
+    address = clean_text(
+        email, field="email", max_chars=254, required=True, label="The e-mail address"
+    ).lower()
     try:
         validate_email(address)
     except ValidationError:
@@ -222,8 +223,14 @@ def portal_account_disable(*, actor: User, account: PatientAccount, reason: str)
     """Close a patient's portal account: no more sign-in, API tokens revoked. Refusals:
     ``reason_required``; ``portal_account_disabled`` (409) when already closed."""
     _check_staff(actor, account.patient)
-    why = clean_text(reason, field="reason", max_chars=500, required=True, label="The reason",
-                     missing_code="reason_required", missing_message="Say why the account is disabled.")  # fmt: skip
+    why = clean_text(
+        reason,
+        field="reason",
+        max_chars=500,
+        required=True,
+        label="The reason",
+        missing_message="Say why the account is disabled.",
+    )
     now = timezone.now()
     with transaction.atomic():
         current = PatientAccount.objects.select_for_update().get(pk=account.pk)

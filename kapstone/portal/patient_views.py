@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kapstone.domain.errors import DomainError
-from kapstone.forms import add_domain_error
+from kapstone.forms import FreeTextField, add_domain_error
 from kapstone.portal import consent as consent_services
 from kapstone.portal import patient_selectors, patient_services
 from kapstone.portal.access import require_patient
@@ -65,7 +65,7 @@ class SignForm(forms.Form):
 
     document_id = forms.CharField(widget=forms.HiddenInput, required=False)
     text_sha256 = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
-    typed_name = forms.CharField(
+    typed_name = FreeTextField(
         label=gettext_lazy("Your full name"),
         required=False,
         max_length=201,

@@ -12,10 +12,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db.models import OuterRef, Subquery
-from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.protocols import protocols_for_clinics
@@ -134,22 +133,13 @@ def referral_queue_page_for_user(
 
 def referral_get_for_user(*, user: User, referral_id: int, roles=REFERRAL_STAFF) -> Referral:
     """One referral of the user's clinics (audited read), else 404."""
-    referral = (
-        Referral.objects.filter(pk=referral_id, clinic_id__in=clinic_ids_for(user, roles))
-        .select_related("clinic", "patient")
-        .first()
-    )
-    if referral is None:
-        raise Http404("referral")
-    audit_record(
-        actor=user,
-        action="read",
+    return scoped_get(
+        Referral.objects.select_related("clinic", "patient"),
+        referral_id,
+        user=user,
+        roles=roles,
         object_type="referral",
-        object_id=referral.pk,
-        patient_id=referral.patient_id,
-        clinic_id=referral.clinic_id,
     )
-    return referral
 
 
 def referral_is_overdue(referral: Referral, *, now: datetime | None = None) -> bool:

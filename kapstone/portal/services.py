@@ -23,8 +23,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for, staff_emails
-from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.access import ADMINS, CARE_TEAM, PATIENT_WRITE, clinic_ids_for, staff_emails
+from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError, WorkflowConflict
@@ -106,10 +106,11 @@ def service_profile_update(
     ``unknown_protocol`` (a protocol the clinic's library does not hold), ``name_required``,
     ``reason_required`` (a change after the first version says why), ``text_too_long``.
     """
-    if clinic.pk not in clinic_ids_for(actor, {Role.ADMIN}):
+    if clinic.pk not in clinic_ids_for(actor, ADMINS):
         raise Http404("clinic")
-    name = clean_text(display_name, field="display_name", max_chars=120, required=True, label="The public name",
-                      missing_code="name_required")  # fmt: skip
+    name = clean_text(
+        display_name, field="display_name", max_chars=120, required=True, label="The public name"
+    )
     region_codes = _code_list(
         regions, field="regions", pattern=_REGION, words="a state code such as NY", upper=True
     )
@@ -144,7 +145,7 @@ def service_profile_update(
         Clinic.objects.select_for_update().get(pk=clinic.pk)  # one version number at a time
         current = service_profile_current(clinic_id=clinic.pk)
         why = clean_text(reason, field="reason", max_chars=500, required=current is not None,
-                         label="The reason", missing_code="reason_required",
+                         label="The reason",
                          missing_message="Say why the profile changes.")  # fmt: skip
         profile = ServiceProfile.objects.create(
             clinic=clinic,
@@ -224,8 +225,14 @@ def clean_contact(contact: Mapping[str, Any] | None) -> Contact:
     ``invalid_phone``, ``invalid_text`` / ``text_too_long``.
     """
     contact = contact if isinstance(contact, Mapping) else {}
-    name = clean_text(contact.get("name"), field="name", max_chars=120, required=True, label="Your name",
-                      missing_code="name_required", missing_message=gettext_noop("Tell us your name."))  # fmt: skip
+    name = clean_text(
+        contact.get("name"),
+        field="name",
+        max_chars=120,
+        required=True,
+        label="Your name",
+        missing_message=gettext_noop("Tell us your name."),
+    )
     email = clean_text(contact.get("email"), field="email", max_chars=254, label="The e-mail address")
     phone = clean_text(contact.get("phone"), field="phone", max_chars=40, label="The phone number")
     preferred = clean_text(contact.get("preferred_time"), field="preferred_time", max_chars=120,
@@ -478,8 +485,6 @@ def referral_convert(
 
 # --- Notifications and retention (commands, scheduler) -------------------------------------------
 
-NOTIFY_ROLES = frozenset({Role.ADMIN, Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
-
 
 def referral_notifications_send(*, clinic_ids: list[int] | None = None, base_url: str = "") -> dict[int, int]:
     """E-mail each clinic's staff how many new referrals arrived since the last message.
@@ -501,7 +506,7 @@ def referral_notifications_send(*, clinic_ids: list[int] | None = None, base_url
             )
             if not pending:
                 continue
-            emails = staff_emails(clinic_id=clinic.pk, roles=NOTIFY_ROLES)
+            emails = staff_emails(clinic_id=clinic.pk, roles=CARE_TEAM)
             Referral.objects.filter(pk__in=pending).update(notified_at=timezone.now())
             count = len(pending)
             subject = f"Kapstone: {count} new referral{'s' if count != 1 else ''} at {clinic.name}"

@@ -6,13 +6,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import override
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kapstone.accounts.access import clinic_ids_for, require_roles
+from kapstone.accounts.access import ADMINS, clinic_ids_for, require_roles
 from kapstone.accounts.models import Clinic, Role
+from kapstone.accounts.selectors import clinic_chosen
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError
 from kapstone.domain.prescreen import RULES
@@ -24,7 +25,7 @@ from kapstone.domain.referrals import (
     STATUS_LABELS,
     split_full_name,
 )
-from kapstone.forms import DateInput, add_domain_error
+from kapstone.forms import DateInput, FreeTextField, add_domain_error
 from kapstone.patients.forms import SEX_CHOICES
 from kapstone.portal import selectors, services
 from kapstone.portal.forms import PrescreenForm
@@ -65,8 +66,8 @@ def answer_rows(answers: dict[str, Any]) -> list[tuple[str, str]]:
 
 class ConvertForm(forms.Form):
     mrn = forms.CharField(label="MRN", max_length=32)
-    given_name = forms.CharField(label="Given name", max_length=100)
-    family_name = forms.CharField(label="Family name", max_length=100)
+    given_name = FreeTextField(label="Given name", max_length=100)
+    family_name = FreeTextField(label="Family name", max_length=100)
     birth_date = forms.DateField(
         label="Birth date", required=False, widget=DateInput(),
         help_text="Leave empty to estimate it from the age given; the record then says it is estimated.",
@@ -81,7 +82,7 @@ def convert_initial(referral) -> dict[str, Any]:
 
 class StatusForm(forms.Form):
     to = forms.ChoiceField(label="Move to")
-    reason = forms.CharField(
+    reason = FreeTextField(
         label="Reason (needed to decline)",
         required=False,
         max_length=500,
@@ -112,7 +113,7 @@ def referral_list(request: HttpRequest) -> HttpResponse:
         "status": status,
         "tabs": [("", "All"), *((s, STATUS_LABELS[s]) for s in REFERRAL_STATUSES)],
         "overdue": sum(1 for row in rows if row.overdue),
-        "can_edit_profile": bool(clinic_ids_for(request.user, {Role.ADMIN})),
+        "can_edit_profile": bool(clinic_ids_for(request.user, ADMINS)),
     }
     return render(request, "portal/referral_list.html", context)
 
@@ -206,7 +207,7 @@ def referral_convert(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 
 class ProfileForm(forms.Form):
-    display_name = forms.CharField(label="Public name", max_length=120)
+    display_name = FreeTextField(label="Public name", max_length=120)
     regions = forms.CharField(
         label="Regions served",
         help_text="State codes separated by commas, e.g. NY, NJ.",
@@ -226,7 +227,7 @@ class ProfileForm(forms.Form):
     )
     accepting_referrals = forms.BooleanField(label="Accepting new referrals", required=False)
     wait_weeks = forms.IntegerField(label="Typical wait (weeks)", min_value=0, max_value=104)
-    contact_line = forms.CharField(
+    contact_line = FreeTextField(
         label="Public contact line",
         max_length=200,
         required=False,
@@ -238,7 +239,7 @@ class ProfileForm(forms.Form):
     contact_target_working_days = forms.IntegerField(
         label="Contact new referrals within (working days)", min_value=0, max_value=30
     )
-    reason = forms.CharField(label="Reason for the change", max_length=500, required=False)
+    reason = FreeTextField(label="Reason for the change", max_length=500, required=False)
 
     def __init__(self, *args: Any, protocols: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -246,13 +247,7 @@ class ProfileForm(forms.Form):
 
 
 def _admin_clinic(request: HttpRequest) -> Clinic:
-    ids = clinic_ids_for(request.user, {Role.ADMIN})
-    wanted = request.GET.get("clinic") or request.POST.get("clinic")
-    if wanted and str(wanted).isdigit() and len(str(wanted)) < 12 and int(wanted) in ids:
-        return Clinic.objects.get(pk=int(wanted))
-    if not ids:
-        raise Http404("clinic")
-    return Clinic.objects.get(pk=ids[0])
+    return clinic_chosen(request.user, ADMINS, request.GET.get("clinic") or request.POST.get("clinic"))
 
 
 @require_roles(Role.ADMIN)

@@ -13,7 +13,7 @@ from kapstone.domain.adverse_events import (
     RELATEDNESS,
     SERIOUSNESS_CRITERIA,
 )
-from kapstone.forms import DateInput
+from kapstone.forms import DateInput, FreeTextField
 from kapstone.safety.models import DecisionKind
 
 
@@ -42,7 +42,7 @@ def _chosen(label: str, choices: list, what: str, **kwargs) -> forms.TypedChoice
 class AdverseEventForm(forms.Form):
     session = forms.TypedChoiceField(label="During session", coerce=int, required=False, empty_value=None)
     term = _chosen("Term", [(code, t.name) for code, t in ADVERSE_EVENT_TERMS.items()], "term")
-    term_text = forms.CharField(label="Description (for 'Other')", max_length=500, required=False, strip=True)
+    term_text = FreeTextField(label="Description (for 'Other')", max_length=500, required=False, strip=True)
     onset_at = forms.DateTimeField(label="Onset", widget=DateTimeInput())
     grade = _chosen(
         "Grade (CTCAE)",
@@ -76,7 +76,7 @@ class AdverseEventForm(forms.Form):
 
 
 class AdverseEventUpdateForm(AdverseEventForm):
-    reason = forms.CharField(
+    reason = FreeTextField(
         label="Reason for the change", max_length=500, widget=forms.Textarea(attrs={"rows": 2})
     )
 
@@ -85,12 +85,12 @@ class AdverseEventUpdateForm(AdverseEventForm):
 
 
 class ReviewForm(forms.Form):
-    note = forms.CharField(label="Review", max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
+    note = FreeTextField(label="Review", max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
 
 
 class ExtraSessionRequestForm(forms.Form):
     requested_at = forms.DateTimeField(label="Requested", widget=DateTimeInput())
-    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = FreeTextField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class CravingForm(forms.Form):
@@ -106,9 +106,9 @@ class MisuseForm(forms.Form):
         choices=[("yes", "Present"), ("no", "No longer present")],
         coerce=lambda value: value == "yes",
     )
-    note = forms.CharField(label="What was found", max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    note = FreeTextField(label="What was found", max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=DecisionKind.choices)
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = FreeTextField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from kapstone.accounts.models import Clinic
 from kapstone.care.models import CareSession
 from kapstone.display import moment
 from kapstone.domain.adverse_events import (
@@ -38,7 +39,7 @@ class EventStatus(models.TextChoices):
 
 class AdverseEvent(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="adverse_events")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     session = models.ForeignKey(
         CareSession, null=True, blank=True, on_delete=models.PROTECT, related_name="adverse_events"
     )
@@ -81,7 +82,7 @@ class AdverseEvent(models.Model):
                 name="ae_closure_complete",
             ),
         ]
-        indexes = [models.Index(fields=["clinic_id", "status", "serious"], name="ae_clinic_open_serious")]
+        indexes = [models.Index(fields=["clinic", "status", "serious"], name="ae_clinic_open_serious")]
 
     def __str__(self) -> str:
         return f"{self.term} grade {self.grade} ({self.status})"
@@ -186,7 +187,7 @@ class ExtraSessionRequest(models.Model):
     """A patient's request for an extra or earlier dosing session (a dependence signal)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="extra_session_requests")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField()
     note = models.CharField(max_length=500, blank=True)
     recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
@@ -203,7 +204,7 @@ class KetamineCravingScore(models.Model):
     """Craving for ketamine on a 0–10 numeric rating (not a validated scale; see monitoring.md)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="ketamine_cravings")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     rated_on = models.DateField()
     score = models.DecimalField(max_digits=3, decimal_places=1)
     recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
@@ -227,7 +228,7 @@ class MisuseDocumentation(models.Model):
     """
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="misuse_documentation")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     active = models.BooleanField()
     note = models.CharField(max_length=500)
     documented_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
@@ -251,7 +252,7 @@ class DependenceDecision(models.Model):
     """A prescriber's documented decision about further dosing given the dependence watch."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dependence_decisions")
-    clinic_id = models.BigIntegerField(db_index=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=10, choices=DecisionKind.choices)
     reason = models.CharField(max_length=500)
     prescriber = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Exists, OuterRef
-from django.http import Http404
 
-from kapstone.accounts.access import PATIENT_READ, clinic_ids_for
+from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain.monitoring.dependence import (
@@ -60,24 +59,15 @@ def adverse_event_get_for_user(
     *, user: User, event_id: int, roles: Iterable[str] = PATIENT_READ
 ) -> AdverseEvent:
     """One adverse event of the user's clinics (404 alike for missing and not-yours), audited."""
-    event = (
+    return scoped_get(
         _with_review(
             AdverseEvent.objects.select_related("patient", "patient__clinic", "session", "reported_by")
-        )
-        .filter(pk=event_id, clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if event is None:
-        raise Http404("adverse event")
-    audit_record(
-        actor=user,
-        action="read",
+        ),
+        event_id,
+        user=user,
+        roles=roles,
         object_type="adverse_event",
-        object_id=event.pk,
-        patient_id=event.patient_id,
-        clinic_id=event.clinic_id,
     )
-    return event
 
 
 def adverse_event_history(event: AdverseEvent) -> tuple[list, list]:

@@ -16,6 +16,7 @@ from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.domain.adverse_events import ensure_adverse_event_closable, validate_adverse_event
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
 from kapstone.safety.models import (
@@ -44,18 +45,19 @@ UPDATABLE_FIELDS = (
     "resolved_at",
 )
 
+#: A prescriber's review of an adverse event (the form allows as much).
+REVIEW_NOTE_MAX_CHARS = 5000
 
-def _text(value: str | None, *, field: str, required: bool, what: str, max_length: int = 500) -> str:
-    text = (value or "").strip()
-    if required and not text:
-        raise DomainError("reason_required", f"Give {what}.", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            "text_too_long", f"The {field} is longer than {max_length} characters.", field=field
-        )
-    if "\x00" in text:
-        raise DomainError("invalid_argument", f"The {field} contains a NUL character.", field=field)
-    return text
+
+def _text(value: object, *, field: str, required: bool, what: str, max_length: int = REASON_MAX_CHARS) -> str:
+    return clean_text(
+        value,
+        field=field,
+        max_chars=max_length,
+        required=required,
+        label=f"The {field.replace('_', ' ')}",
+        missing_message=f"Give {what}.",
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -218,11 +220,14 @@ def adverse_event_review(*, actor: User, event: AdverseEvent, note: str) -> Adve
 
     Refused: ``note_required``; WorkflowConflict ``adverse_event_closed``.
     """
-    note = (note or "").strip()
-    if not note:
-        raise DomainError("note_required", "Write what you reviewed and decided.", field="note")
-    if len(note) > 5000:
-        raise DomainError("text_too_long", "The note is longer than 5000 characters.", field="note")
+    note = clean_text(
+        note,
+        field="note",
+        max_chars=REVIEW_NOTE_MAX_CHARS,
+        required=True,
+        label="The note",
+        missing_message="Write what you reviewed and decided.",
+    )
     with transaction.atomic():
         current = AdverseEvent.objects.select_for_update().get(pk=event.pk)
         if current.status != EventStatus.OPEN:
@@ -349,7 +354,7 @@ def ketamine_craving_record(
 
 def misuse_document(*, actor: User, patient: Patient, active: bool, note: str) -> MisuseDocumentation:
     """Document that active substance misuse is present (``active``) or no longer present.
-    Refused: ``reason_required`` without a note."""
+    Refused: ``note_required`` without a note."""
     if not isinstance(active, bool):
         raise DomainError("invalid_argument", "active must be true or false.", field="active")
     note = _text(note, field="note", required=True, what="a note on what was found")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from kapstone.accounts.access import CLINICAL, PATIENT_READ
-from kapstone.accounts.models import Role
+from kapstone.accounts.access import CLINICAL, PATIENT_READ, PRESCRIBERS
 
 #: Record a screening: the clinicians who take a history (not clinic admins: it is a clinical act).
 SCREENING_RECORD = CLINICAL
 #: See screenings: whoever may read the patient's record.
 SCREENING_READ = PATIENT_READ
 #: Approve or decline a screening: prescribers only.
-SCREENING_SIGN_OFF = frozenset({Role.PRESCRIBER})
+SCREENING_SIGN_OFF = PRESCRIBERS

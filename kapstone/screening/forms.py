@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django import forms
 
 from kapstone.domain import screening as rules
+from kapstone.forms import FreeTextField
 
 YES, NO = "yes", "no"
 YES_NO = [(YES, "Yes"), (NO, "No")]
@@ -118,7 +119,7 @@ class SignOffForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose approve or decline."},
     )
-    reason = forms.CharField(
+    reason = FreeTextField(
         label="Reason",
         required=False,
         max_length=2000,

@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404
 
-from kapstone.accounts.access import clinic_ids_for
+from kapstone.accounts.access import clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain import screening as rules
@@ -68,35 +67,14 @@ def screening_get_for_user(
 ) -> Screening:
     """One screening of a patient in the user's clinics (where they hold one of ``roles``), or
     Http404, identical for missing and not-yours. A not-yours attempt is audited as denied."""
-    screening = (
-        Screening.objects.select_related("patient", "patient__clinic", "sign_off")
-        .filter(pk=screening_id, patient__clinic_id__in=clinic_ids_for(user, roles))
-        .first()
-    )
-    if screening is None:
-        elsewhere = (
-            Screening.objects.filter(pk=screening_id).values_list("patient_id", "patient__clinic_id").first()
-        )
-        if elsewhere is not None:
-            audit_record(
-                actor=user,
-                action="denied",
-                object_type="screening",
-                object_id=screening_id,
-                patient_id=elsewhere[0],
-                clinic_id=elsewhere[1],
-                outcome="denied",
-            )
-        raise Http404("screening")
-    audit_record(
-        actor=user,
-        action="read",
+    return scoped_get(
+        Screening.objects.select_related("patient", "patient__clinic", "sign_off"),
+        screening_id,
+        user=user,
+        roles=roles,
         object_type="screening",
-        object_id=screening.pk,
-        patient_id=screening.patient_id,
-        clinic_id=screening.patient.clinic_id,
+        clinic="patient__clinic_id",
     )
-    return screening
 
 
 def screening_current(patient: Patient) -> Screening | None:

@@ -20,11 +20,14 @@ from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain import screening as rules
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.text import clean_text
 from kapstone.patients.models import Patient
 from kapstone.screening.access import SCREENING_RECORD, SCREENING_SIGN_OFF
 from kapstone.screening.models import Screening, ScreeningDraft, ScreeningSignOff
 
+#: A sign-off's reason (a prescriber's note on the decision) and a draft's note.
 REASON_MAX_CHARS = 2000
+DRAFT_NOTE_MAX_CHARS = 500
 
 
 def _rules_version() -> str:
@@ -58,9 +61,9 @@ def screening_draft_create(
     draft = ScreeningDraft.objects.create(
         patient=patient,
         answers=checked,
-        source=source[:20],
-        source_reference=source_reference[:20],
-        note=note[:500],
+        source=clean_text(source, field="source", max_chars=20, required=True),
+        source_reference=clean_text(source_reference, field="source_reference", max_chars=20),
+        note=clean_text(note, field="note", max_chars=DRAFT_NOTE_MAX_CHARS, label="The note"),
         created_by=actor,
         created_at=timezone.now(),
     )
@@ -120,21 +123,6 @@ def screening_record(
     return screening
 
 
-def _clean_reason(reason: Any) -> str:
-    if reason is None:
-        return ""
-    if not isinstance(reason, str):
-        raise DomainError("invalid_text", "The reason must be text.", field="reason")
-    text = reason.strip()
-    if "\x00" in text:
-        raise DomainError("invalid_text", "The reason contains a NUL character.", field="reason")
-    if len(text) > REASON_MAX_CHARS:
-        raise DomainError(
-            "text_too_long", f"The reason is longer than {REASON_MAX_CHARS} characters.", field="reason"
-        )
-    return text
-
-
 def screening_sign_off(*, actor: User, screening: Screening, approve: bool, reason: str) -> ScreeningSignOff:
     """A prescriber approves or declines the patient's current screening, once.
 
@@ -144,7 +132,7 @@ def screening_sign_off(*, actor: User, screening: Screening, approve: bool, reas
     """
     if not isinstance(approve, bool):
         raise DomainError("invalid_value", "approve must be true or false.", field="approve")
-    reason = _clean_reason(reason)
+    reason = clean_text(reason, field="reason", max_chars=REASON_MAX_CHARS, label="The reason")
     patient = screening.patient
     if patient.clinic_id not in clinic_ids_for(actor, SCREENING_SIGN_OFF):
         raise Http404("screening")

@@ -96,9 +96,9 @@ def move_dosing_session(actor, session, to: str):
     from django.db import transaction
 
     from kapstone.care.models import CareSession
-    from kapstone.care.services import _apply_transition
+    from kapstone.care.services import session_move_record
 
     with transaction.atomic():
         current = CareSession.objects.select_for_update().get(pk=session.pk)
-        _apply_transition(actor=actor, session=current, to=to, reason="test set-up")
+        session_move_record(actor=actor, session=current, to=to, reason="test set-up")
     return current

@@ -137,11 +137,15 @@ class TestMembersAndAttendance:
         assert audit_count(action="create", object_type="group_attendance", patient_id=patient_a.pk) == 1
 
     def test_patient_of_another_clinic_is_not_found_and_nothing_written(self, terry, group, patient_b):
-        for patient_id in (patient_b.pk, patient_b.pk + 1000):
+        # Nothing clinical is written; the attempt on another clinic's patient (not the missing
+        # id) is recorded as denied for the privacy officer.
+        for patient_id, denied in ((patient_b.pk, 1), (patient_b.pk + 1000, 0)):
             before = rows()
             with pytest.raises(Http404):
                 group_patient_add(actor=terry, group_session=group, patient_id=patient_id)
-            assert rows() == before
+            assert rows()[:4] == before[:4]
+            assert rows()[4] == before[4] + denied
+            assert audit_count(action="denied", object_type="patient", object_id=str(patient_b.pk)) == 1
 
     def test_patient_twice_is_refused(self, terry, group, member):
         error = refused(

@@ -121,7 +121,7 @@ class TestWriting:
             DomainError,
             lambda: note_create(actor=terry, session=preparation(course_a), plan="a\x00b"),
             "invalid_text",
-            "Plan contains a NUL character",
+            "Plan contains a character that cannot be stored",
         )
         assert error.field == "plan"
 
@@ -217,7 +217,7 @@ class TestDraftSignAddendum:
         refused(
             DomainError,
             lambda: note_addendum_add(actor=terry, note=draft, text="  "),
-            "addendum_empty",
+            "addendum_required",
             "Write the addendum",
         )
         refused(
@@ -337,7 +337,7 @@ class TestSessionPageAndCreateView:
         url = reverse("care:note_create", args=[preparation(course_a).pk])
         response = as_user(terry).post(url, form_data(plan="z" * 10_001))
         assert response.status_code == 400
-        assert SECRET.encode() in response.content and b"max_length" in response.content
+        assert SECRET.encode() in response.content and b"text_too_long" in response.content
         empty = as_user(terry).post(url, {"intentions": " ", "themes": "", "insights": "", "plan": ""})
         assert empty.status_code == 400 and b"note_empty" in empty.content
         assert TherapyNote.objects.count() == 0

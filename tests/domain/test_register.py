@@ -91,9 +91,10 @@ def test_reason_rules():
 def test_lot_number_rules():
     assert r.validate_lot_number(" KX-2231 ") == "KX-2231"
     refused("lot_number_required", "lot_number", r.validate_lot_number, value="  ")
-    refused("invalid_lot_number", "lot_number", r.validate_lot_number, value="x" * 41)
+    refused("text_too_long", "lot_number", r.validate_lot_number, value="x" * 41)
     refused("invalid_lot_number", "lot_number", r.validate_lot_number, value="A\nB")
-    refused("invalid_lot_number", "lot_number", r.validate_lot_number, value=12)
+    refused("invalid_text", "lot_number", r.validate_lot_number, value=12)
+    refused("invalid_text", "lot_number", r.validate_lot_number, value="A\x00B")
 
 
 @pytest.mark.parametrize("ndc", ["1234-5678-90", "12345-678-90", "12345-6789-0", "12345-6789-01"])

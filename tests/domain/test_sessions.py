@@ -99,7 +99,10 @@ def test_refuses_unknown_states_and_non_text_reason() -> None:
     assert (caught.value.code, caught.value.field) == ("unknown_session_state", "to")
     with pytest.raises(DomainError) as caught:
         transition_session("in_progress", "stopped", reason=42)  # type: ignore[arg-type]
-    assert (caught.value.code, caught.value.field) == ("invalid_reason", "reason")
+    assert (caught.value.code, caught.value.field) == ("invalid_text", "reason")
+    with pytest.raises(DomainError) as caught:
+        transition_session("in_progress", "stopped", reason="x" * 501)
+    assert (caught.value.code, caught.value.field) == ("text_too_long", "reason")
 
 
 def test_allowed_transitions() -> None:
@@ -308,10 +311,14 @@ def test_overridable_flags_come_from_the_protocol() -> None:
     assert (error.code, error.field) == ("override_not_allowed", "overrides.fasting")
 
 
-@pytest.mark.parametrize("reason", ["", "  ", None, 3])
-def test_refuses_override_without_a_reason(reason: Any) -> None:
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [("", "reason_required"), ("  ", "reason_required"), (None, "reason_required"), (3, "invalid_text"),
+     ("fasted\x00", "invalid_text"), ("x" * 501, "text_too_long")],
+)  # fmt: skip
+def test_refuses_override_without_a_reason(reason: Any, code: str) -> None:
     error = refusal(passing(fasting_hours=1), overrides={"fasting": reason})
-    assert (error.code, error.field) == ("reason_required", "overrides.fasting")
+    assert (error.code, error.field) == (code, "overrides.fasting")
 
 
 def test_refuses_unknown_override_and_non_mapping_overrides() -> None:

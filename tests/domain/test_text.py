@@ -29,20 +29,51 @@ def test_refusals(value, code):
     assert caught.value.message.startswith("Your name")
 
 
-def test_required_uses_the_callers_code_and_words():
+def test_required_is_the_fields_code_with_the_callers_words():
     with pytest.raises(DomainError) as caught:
-        clean_text(
-            "  ",
-            field="reason",
-            max_chars=10,
-            required=True,
-            missing_code="reason_required",
-            missing_message="Say why.",
-        )
-    assert (caught.value.code, caught.value.message) == ("reason_required", "Say why.")
+        clean_text("  ", field="reason", max_chars=10, required=True, missing_message="Say why.")
+    assert (caught.value.code, caught.value.message, caught.value.field) == (
+        "reason_required",
+        "Say why.",
+        "reason",
+    )
     with pytest.raises(DomainError) as caught:
         clean_text("", field="name", max_chars=10, required=True)
-    assert caught.value.code == "name_required"
+    assert (caught.value.code, caught.value.message) == ("name_required", "Name is required.")
+
+
+@pytest.mark.parametrize(
+    ("field", "name", "code"),
+    [
+        ("stop_reason", None, "stop_reason_required"),
+        ("days[2].marker", None, "marker_required"),
+        ("overrides.weight", "reason", "reason_required"),
+        ("typed_name", "signature", "signature_required"),
+    ],
+)
+def test_the_code_of_a_missing_text_names_what_is_missing(field, name, code):
+    with pytest.raises(DomainError) as caught:
+        clean_text(None, field=field, name=name, max_chars=10, required=True)
+    assert (caught.value.code, caught.value.field) == (code, field)
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x1c", "\x1f", "\x7f"])
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_a_control_character_anywhere_is_refused_not_stripped(character, where):
+    value = {"start": character + "ab", "middle": "a" + character + "b", "end": "ab" + character}[where]
+    with pytest.raises(DomainError) as caught:
+        clean_text(value, field="note", max_chars=10)
+    assert caught.value.code == "invalid_text"
+
+
+def test_text_over_the_limit_is_refused_not_cut():
+    assert clean_text(" " + "x" * 10 + " ", field="note", max_chars=10) == "x" * 10
+    with pytest.raises(DomainError) as caught:
+        clean_text("x" * 10_001, field="note", max_chars=10_000)
+    assert (caught.value.code, caught.value.message) == (
+        "text_too_long",
+        "Note is longer than 10,000 characters.",
+    )
 
 
 @given(st.text(max_size=40))

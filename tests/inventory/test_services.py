@@ -591,7 +591,7 @@ class TestCounts:
         )
         with pytest.raises(DomainError) as info:
             services.count_line_resolve(actor=adam, line=short, explanation="  ")
-        assert info.value.code == "reason_required" and info.value.field == "explanation"
+        assert info.value.code == "explanation_required" and info.value.field == "explanation"
         with pytest.raises(WorkflowConflict) as info:
             services.count_line_resolve(actor=adam, line=short, explanation="x", adjust_mg_signed="-1000.1")
         assert info.value.code == "insufficient_stock"

@@ -11,11 +11,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from kapstone.accounts.access import DOSING_CLINICIANS
 from kapstone.monitoring import notices as board_notices
 from kapstone.monitoring.models import Alert
 from kapstone.monitoring.selectors import board_token
 from kapstone.monitoring.services import alert_acknowledge, observation_void, scale_record, vitals_record
-from kapstone.monitoring.views import CLINICIANS
 from kapstone.safety.services import adverse_event_close, adverse_event_report, adverse_event_review
 from tests.conftest import audit_count
 from tests.safety.conftest import report_fields, serious_fields
@@ -83,7 +83,7 @@ class TestChangeCheck:
         now = timezone.now()
 
         def token():
-            return board_token(user=nina, roles=CLINICIANS, now=now)
+            return board_token(user=nina, roles=DOSING_CLINICIANS, now=now)
 
         seen = [token()]
         assert token() == seen[0], "stable while nothing changes"
@@ -107,18 +107,18 @@ class TestChangeCheck:
         start = timezone.now().replace(second=0, microsecond=0)
 
         def token(seconds):
-            return board_token(user=nina, roles=CLINICIANS, now=start + timedelta(seconds=seconds))
+            return board_token(user=nina, roles=DOSING_CLINICIANS, now=start + timedelta(seconds=seconds))
 
         assert token(10) == token(50)
         assert token(50) != token(70)  # minutes since dosing, due and overdue checks move on
 
     def test_another_clinics_changes_never_change_the_token(self, carol, nina, running):
         now = timezone.now()
-        before = board_token(user=carol, roles=CLINICIANS, now=now)
+        before = board_token(user=carol, roles=DOSING_CLINICIANS, now=now)
         spo2(nina, running, 88)
-        assert board_token(user=carol, roles=CLINICIANS, now=now) == before
-        assert board_token(user=nina, roles=CLINICIANS, now=now) != board_token(
-            user=carol, roles=CLINICIANS, now=now
+        assert board_token(user=carol, roles=DOSING_CLINICIANS, now=now) == before
+        assert board_token(user=nina, roles=DOSING_CLINICIANS, now=now) != board_token(
+            user=carol, roles=DOSING_CLINICIANS, now=now
         )
 
     def test_access(self, client, as_user, carol, terry, nina, running):
@@ -141,7 +141,7 @@ class TestEscalationToTheSecond:
         due = escalation_from + timedelta(minutes=2)
 
         def token(at):
-            return board_token(user=nina, roles=CLINICIANS, now=at)
+            return board_token(user=nina, roles=DOSING_CLINICIANS, now=at)
 
         assert token(due - timedelta(seconds=5)) != token(due + timedelta(seconds=5))
         assert token(due + timedelta(seconds=5)) == token(due + timedelta(seconds=40))

@@ -171,7 +171,7 @@ class TestCreate:
         del data["family_name"]
         response = as_user(nina).post(reverse("patients:create"), data)
         assert response.status_code == 400
-        assert b"This field is required" in response.content
+        assert b"Family name is required." in response.content
         assert b'value="Harper"' in response.content
         assert counts() == before
 

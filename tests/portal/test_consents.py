@@ -72,7 +72,7 @@ def test_an_admin_publishes_versions_and_an_old_one_never_changes(adam, clinic_a
 def test_publishing_refuses_an_empty_text_keeps_the_input_and_writes_nothing(adam, as_user):
     response = as_user(adam).post("/consent-documents/new/treatment/", {"title": "Kept title", "body": "  "})
     assert response.status_code == 400
-    assert b"Kept title" in response.content and b"This field is required." in response.content
+    assert b"Kept title" in response.content and b"Text is required." in response.content
     assert ConsentDocument.objects.count() == 0
 
 

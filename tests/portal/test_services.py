@@ -78,7 +78,7 @@ def test_a_profile_is_versioned_and_a_change_needs_a_reason(profiles, adam, clin
         ("protocol_slugs", ["made-up"], "unknown_protocol"),
         ("wait_weeks", 200, "invalid_value"),
         ("retention_days", 5, "invalid_value"),
-        ("display_name", "  ", "name_required"),
+        ("display_name", "  ", "display_name_required"),
     ],
 )
 def test_profile_refusals_write_nothing(adam, clinic_a, field, value, code):

@@ -291,7 +291,7 @@ def test_active_misuse_with_dosing_requires_a_prescriber_decision(alice, nina, c
             ),
             "requested_in_future",
         ),
-        (lambda a, p: services.misuse_document(actor=a, patient=p, active=True, note=""), "reason_required"),
+        (lambda a, p: services.misuse_document(actor=a, patient=p, active=True, note=""), "note_required"),
         (
             lambda a, p: services.dependence_decision_record(
                 actor=a, patient=p, decision="maybe", reason="x"

@@ -144,7 +144,7 @@ class TestSignOff:
             ("eligible", {"approve": 1, "reason": "x"}, 422, "invalid_value"),
             ("eligible", {"reason": "x"}, 422, "missing_field"),
             ("eligible", {"approve": True, "reason": "x", "signed_by": 1}, 422, "unknown_field"),
-            ("eligible", {"approve": True, "reason": "x" * 2001}, 422, "invalid_value"),
+            ("eligible", {"approve": True, "reason": "x" * 2001}, 422, "text_too_long"),
         ],
     )
     def test_refusals_have_their_status_and_code_and_write_nothing(

@@ -15,20 +15,20 @@ if TYPE_CHECKING:
 WARNING = "warning"
 CRITICAL = "critical"
 SEVERITIES = (WARNING, CRITICAL)
-_SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
+SEVERITY_RANK = {WARNING: 1, CRITICAL: 2}
 
 STATUS_DONE = "done"
 STATUS_DUE = "due"
 STATUS_OVERDUE = "overdue"
 
-_HUNDRED = Decimal(100)
-_MINUTE = timedelta(minutes=1)
+HUNDRED = Decimal(100)
+ONE_MINUTE = timedelta(minutes=1)
 
 
 # --- Small input helpers ---------------------------------------------------------------------------
 
 
-def _fmt(value: Decimal | int) -> str:
+def format_number(value: Decimal | int) -> str:
     """A number as a clinician writes it: ``185``, ``37.5`` (no exponent, no trailing zeros)."""
     number = Decimal(value).normalize()
     if number == number.to_integral_value():
@@ -36,7 +36,7 @@ def _fmt(value: Decimal | int) -> str:
     return format(number, "f")
 
 
-def _number(value: object) -> Decimal | None:
+def to_number(value: object) -> Decimal | None:
     """``value`` as a finite Decimal, or None when it is not a number (bool is not a number)."""
     if isinstance(value, bool):
         return None
@@ -57,9 +57,9 @@ def _number(value: object) -> Decimal | None:
     return result if result.is_finite() else None
 
 
-def _non_negative_threshold(name: str, raw: object) -> Decimal:
+def non_negative_threshold(name: str, raw: object) -> Decimal:
     """A threshold parameter as a Decimal; refuses a non-number or a negative one."""
-    value = _number(raw)
+    value = to_number(raw)
     if value is None or value < 0:
         raise DomainError(
             "invalid_thresholds", f"{name} must be a non-negative number, got {raw!r}.", field=name
@@ -67,14 +67,14 @@ def _non_negative_threshold(name: str, raw: object) -> Decimal:
     return value
 
 
-def _decimal_arg(value: object, *, field: str, code: str = "invalid_number") -> Decimal:
-    result = _number(value)
+def decimal_arg(value: object, *, field: str, code: str = "invalid_number") -> Decimal:
+    result = to_number(value)
     if result is None:
         raise DomainError(code, f"{field} must be a finite number, got {value!r}.", field=field)
     return result
 
 
-def _int_arg(value: object, *, field: str, code: str = "invalid_number", minimum: int = 0) -> int:
+def int_arg(value: object, *, field: str, code: str = "invalid_number", minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise DomainError(code, f"{field} must be a whole number, got {value!r}.", field=field)
     if value < minimum:
@@ -82,13 +82,13 @@ def _int_arg(value: object, *, field: str, code: str = "invalid_number", minimum
     return value
 
 
-def _bool_arg(value: object, *, field: str) -> bool:
+def bool_arg(value: object, *, field: str) -> bool:
     if not isinstance(value, bool):
         raise DomainError("invalid_argument", f"{field} must be true or false, got {value!r}.", field=field)
     return value
 
 
-def _aware(value: object, *, field: str) -> datetime:
+def aware_arg(value: object, *, field: str) -> datetime:
     if not isinstance(value, datetime):
         raise DomainError("invalid_datetime", f"{field} must be a datetime, got {value!r}.", field=field)
     if value.tzinfo is None or value.utcoffset() is None:
@@ -96,19 +96,19 @@ def _aware(value: object, *, field: str) -> datetime:
     return value
 
 
-def _optional_aware(value: object, *, field: str) -> datetime | None:
-    return None if value is None else _aware(value, field=field)
+def optional_aware_arg(value: object, *, field: str) -> datetime | None:
+    return None if value is None else aware_arg(value, field=field)
 
 
-def _sequence(value: object, *, field: str, code: str) -> Sequence[Any]:
+def sequence_arg(value: object, *, field: str, code: str) -> Sequence[Any]:
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
         raise DomainError(code, f"{field} must be a list, got {type(value).__name__}.", field=field)
     return value
 
 
-def _with_unit(value: Decimal, definition: ObservationDefinition) -> str:
-    return f"{_fmt(value)} {definition.unit_display}".rstrip()
+def with_unit(value: Decimal, definition: ObservationDefinition) -> str:
+    return f"{format_number(value)} {definition.unit_display}".rstrip()
 
 
-def _minutes_between(start: datetime, end: datetime) -> Decimal:
+def minutes_between(start: datetime, end: datetime) -> Decimal:
     return Decimal((end - start).total_seconds()) / Decimal(60)

@@ -16,17 +16,17 @@ from typing import Any
 
 from kapstone.domain.errors import DomainError
 from kapstone.domain.monitoring._common import (
-    _SEVERITY_RANK,
     CRITICAL,
     SEVERITIES,
+    SEVERITY_RANK,
     WARNING,
-    _aware,
-    _fmt,
-    _minutes_between,
-    _non_negative_threshold,
-    _sequence,
+    aware_arg,
+    format_number,
+    minutes_between,
+    non_negative_threshold,
+    sequence_arg,
 )
-from kapstone.domain.monitoring.observations import _coerce_baseline, _coerce_observations
+from kapstone.domain.monitoring.observations import coerce_baseline, coerce_observations
 
 # --- Alert thresholds and rules -------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ class AlertThresholds:
     def __post_init__(self) -> None:
         for item in fields(self):
             raw = getattr(self, item.name)
-            value = _non_negative_threshold(item.name, raw)
+            value = non_negative_threshold(item.name, raw)
             object.__setattr__(self, item.name, value)
         pairs = (
             ("systolic_warning_at_or_above_mmhg", "systolic_critical_at_or_above_mmhg"),
@@ -82,7 +82,7 @@ class AlertThresholds:
             if getattr(self, low) > getattr(self, high):
                 raise DomainError(
                     "invalid_thresholds",
-                    f"{low} ({_fmt(getattr(self, low))}) must not exceed {high} ({_fmt(getattr(self, high))}).",
+                    f"{low} ({format_number(getattr(self, low))}) must not exceed {high} ({format_number(getattr(self, high))}).",
                     field=low,
                 )
         if self.moaas_critical_at_or_below > 5:
@@ -109,7 +109,7 @@ class AlertThresholds:
 DEFAULT_THRESHOLDS = AlertThresholds()
 
 
-def _thresholds(value: object) -> AlertThresholds:
+def coerce_thresholds(value: object) -> AlertThresholds:
     if value is None:
         return DEFAULT_THRESHOLDS
     if isinstance(value, AlertThresholds):
@@ -281,8 +281,8 @@ class AlertEvaluation:
         ]
 
 
-def _coerce_episodes(raw: object) -> dict[str, OpenEpisode]:
-    items = _sequence(raw, field="open_episodes", code="invalid_episode")
+def coerce_episodes(raw: object) -> dict[str, OpenEpisode]:
+    items = sequence_arg(raw, field="open_episodes", code="invalid_episode")
     by_episode: dict[str, OpenEpisode] = {}
     for index, item in enumerate(items):
         where = f"open_episodes[{index}]"
@@ -317,7 +317,7 @@ def _coerce_episodes(raw: object) -> dict[str, OpenEpisode]:
             raise DomainError(
                 "invalid_episode", f"{where}: episode_id is required.", field=f"{where}.episode_id"
             )
-        _aware(episode.started_at, field=f"{where}.started_at")
+        aware_arg(episode.started_at, field=f"{where}.started_at")
         if rule.episode in by_episode:
             raise DomainError(
                 "invalid_episode",
@@ -364,9 +364,9 @@ def _hypertension(
     ):
         parts = []
         if systolic is not None and systolic >= sys_limit:
-            parts.append(f"systolic {_fmt(systolic)} mmHg ≥ {_fmt(sys_limit)} mmHg")
+            parts.append(f"systolic {format_number(systolic)} mmHg ≥ {format_number(sys_limit)} mmHg")
         if diastolic is not None and diastolic >= dia_limit:
-            parts.append(f"diastolic {_fmt(diastolic)} mmHg ≥ {_fmt(dia_limit)} mmHg")
+            parts.append(f"diastolic {format_number(diastolic)} mmHg ≥ {format_number(dia_limit)} mmHg")
         if parts:
             return _Finding(code, severity, f"Blood pressure at the {word} level: {'; '.join(parts)}.", False)
     if systolic is not None and diastolic is not None:
@@ -390,8 +390,8 @@ def _bp_rise(reading: Mapping[str, Decimal], baseline: Mapping[str, Decimal], t:
             continue
         if value - base >= limit:
             parts.append(
-                f"{word} {_fmt(value)} mmHg is {_fmt(value - base)} mmHg above baseline {_fmt(base)} mmHg "
-                f"(limit +{_fmt(limit)})"
+                f"{word} {format_number(value)} mmHg is {format_number(value - base)} mmHg above baseline {format_number(base)} mmHg "
+                f"(limit +{format_number(limit)})"
             )
     if parts:
         return _Finding("bp_rise_from_baseline", WARNING, f"Blood pressure rise: {'; '.join(parts)}.", False)
@@ -406,10 +406,20 @@ def _tachycardia(
         return _UNKNOWN
     if rate >= t.heart_rate_critical_at_or_above_per_min:
         limit = t.heart_rate_critical_at_or_above_per_min
-        return _Finding("tachycardia", CRITICAL, f"Heart rate {_fmt(rate)} /min ≥ {_fmt(limit)} /min.", False)
+        return _Finding(
+            "tachycardia",
+            CRITICAL,
+            f"Heart rate {format_number(rate)} /min ≥ {format_number(limit)} /min.",
+            False,
+        )
     if rate > t.heart_rate_warning_above_per_min:
         limit = t.heart_rate_warning_above_per_min
-        return _Finding("tachycardia", WARNING, f"Heart rate {_fmt(rate)} /min > {_fmt(limit)} /min.", False)
+        return _Finding(
+            "tachycardia",
+            WARNING,
+            f"Heart rate {format_number(rate)} /min > {format_number(limit)} /min.",
+            False,
+        )
     return _NORMAL
 
 
@@ -421,7 +431,12 @@ def _bradycardia(
         return _UNKNOWN
     if rate < t.heart_rate_warning_below_per_min:
         limit = t.heart_rate_warning_below_per_min
-        return _Finding("bradycardia", WARNING, f"Heart rate {_fmt(rate)} /min < {_fmt(limit)} /min.", False)
+        return _Finding(
+            "bradycardia",
+            WARNING,
+            f"Heart rate {format_number(rate)} /min < {format_number(limit)} /min.",
+            False,
+        )
     return _NORMAL
 
 
@@ -433,11 +448,17 @@ def _hypoxemia(
         return _UNKNOWN
     if spo2 < t.spo2_critical_below_pct:
         return _Finding(
-            "hypoxemia", CRITICAL, f"SpO2 {_fmt(spo2)} % < {_fmt(t.spo2_critical_below_pct)} %.", False
+            "hypoxemia",
+            CRITICAL,
+            f"SpO2 {format_number(spo2)} % < {format_number(t.spo2_critical_below_pct)} %.",
+            False,
         )
     if spo2 < t.spo2_warning_below_pct:
         return _Finding(
-            "hypoxemia", WARNING, f"SpO2 {_fmt(spo2)} % < {_fmt(t.spo2_warning_below_pct)} %.", False
+            "hypoxemia",
+            WARNING,
+            f"SpO2 {format_number(spo2)} % < {format_number(t.spo2_warning_below_pct)} %.",
+            False,
         )
     return _NORMAL
 
@@ -451,7 +472,10 @@ def _bradypnea(
     limit = t.respiratory_rate_critical_below_per_min
     if rate < limit:
         return _Finding(
-            "bradypnea", CRITICAL, f"Respiratory rate {_fmt(rate)} /min < {_fmt(limit)} /min.", False
+            "bradypnea",
+            CRITICAL,
+            f"Respiratory rate {format_number(rate)} /min < {format_number(limit)} /min.",
+            False,
         )
     return _NORMAL
 
@@ -467,15 +491,23 @@ def _sedation(
     base = baseline.get("moaas", Decimal(5))
     if score <= t.moaas_critical_at_or_below:
         limit = t.moaas_critical_at_or_below
-        return _Finding("sedation", CRITICAL, f"MOAA/S {_fmt(score)} ≤ {_fmt(limit)} (deep sedation).", False)
+        return _Finding(
+            "sedation",
+            CRITICAL,
+            f"MOAA/S {format_number(score)} ≤ {format_number(limit)} (deep sedation).",
+            False,
+        )
     if score < base:
         return _Finding(
-            "sedation", WARNING, f"MOAA/S {_fmt(score)} has fallen from baseline {_fmt(base)}.", False
+            "sedation",
+            WARNING,
+            f"MOAA/S {format_number(score)} has fallen from baseline {format_number(base)}.",
+            False,
         )
     return _NORMAL
 
 
-_RULE_CHECKS = (
+RULE_CHECKS = (
     ("hypertension", _hypertension),
     ("bp_rise_from_baseline", _bp_rise),
     ("tachycardia", _tachycardia),
@@ -527,10 +559,10 @@ def evaluate_vitals(
     ``invalid_baseline``, ``invalid_episode``, ``invalid_thresholds``.
     Source: see :data:`ALERT_RULES` (Spravato label and REMS, clinical.md §3.1–3.2, §3.5, §3.7).
     """
-    observations = _coerce_observations(new_observations, prefix="new_observations")
-    base = _coerce_baseline(baseline)
-    open_by_family = _coerce_episodes(open_episodes)
-    limits = _thresholds(thresholds)
+    observations = coerce_observations(new_observations, prefix="new_observations")
+    base = coerce_baseline(baseline)
+    open_by_family = coerce_episodes(open_episodes)
+    limits = coerce_thresholds(thresholds)
 
     readings: dict[datetime, dict[str, Decimal]] = {}
     for obs in sorted(observations, key=lambda o: o.observed_at):
@@ -547,7 +579,7 @@ def evaluate_vitals(
     }
     for observed_at in sorted(readings):
         reading = readings[observed_at]
-        for family, check in _RULE_CHECKS:
+        for family, check in RULE_CHECKS:
             current = state.get(family)
             if current is not None and current[0] == "stored" and observed_at < current[1].started_at:
                 continue
@@ -558,7 +590,7 @@ def evaluate_vitals(
                         RaisedAlert(finding.code, finding.severity, finding.message, observed_at, family)
                     )
                     state[family] = ("new", len(raised) - 1, finding.severity, finding.code)
-                elif _SEVERITY_RANK[finding.severity] > _SEVERITY_RANK[current[2]]:
+                elif SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current[2]]:
                     kind, ref, _, _ = current
                     if kind == "stored":
                         upgraded[ref.episode_id] = EpisodeUpgrade(
@@ -605,16 +637,16 @@ def escalation_due(
     "in the future" (clock skew) is not yet due. For an upgraded episode pass ``upgraded_at``.
     Refusals: ``invalid_datetime``/``naive_datetime``, ``invalid_severity``, ``invalid_thresholds``.
     """
-    raised_at = _aware(alert_raised_at, field="alert_raised_at")
-    now = _aware(now, field="now")
+    raised_at = aware_arg(alert_raised_at, field="alert_raised_at")
+    now = aware_arg(now, field="now")
     if severity not in SEVERITIES:
         raise DomainError(
             "invalid_severity",
             f"severity must be 'warning' or 'critical', got {severity!r}.",
             field="severity",
         )
-    limits = _thresholds(thresholds)
+    limits = coerce_thresholds(thresholds)
     limit_min = (
         limits.escalate_critical_after_min if severity == CRITICAL else limits.escalate_warning_after_min
     )
-    return _minutes_between(raised_at, now) >= limit_min
+    return minutes_between(raised_at, now) >= limit_min

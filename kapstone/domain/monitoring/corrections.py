@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from kapstone.domain.errors import DomainError
-from kapstone.domain.monitoring._common import _aware
+from kapstone.domain.monitoring._common import aware_arg
 from kapstone.domain.monitoring.alerts import (
-    _RULE_CHECKS,
+    RULE_CHECKS,
     AlertEvaluation,
     EpisodeEnd,
     RaisedAlert,
-    _coerce_episodes,
+    coerce_episodes,
     evaluate_vitals,
 )
 from kapstone.domain.monitoring.discharge import title_for
@@ -70,17 +70,17 @@ def reevaluate_after_void(
     Source: issue 15 (an entered-in-error value must not count in alerts or discharge); the
     episode model of :func:`evaluate_vitals`.
     """
-    now = _aware(now, field="now")
+    now = aware_arg(now, field="now")
     if not isinstance(voided_code, str) or voided_code not in OBSERVATION_DEFINITIONS:
         raise DomainError("unknown_vital", f"Unknown observation code {voided_code!r}.", field="voided_code")
-    stored = _coerce_episodes(open_episodes)
+    stored = coerce_episodes(open_episodes)
     replay = evaluate_vitals(
         new_observations=observations, baseline=baseline, open_episodes=(), thresholds=thresholds
     )
     still_open = {alert.episode: alert for alert in replay.raised if alert.ended_at is None}
     raised: list[RaisedAlert] = []
     ended: list[EpisodeEnd] = []
-    for family, _ in _RULE_CHECKS:
+    for family, _ in RULE_CHECKS:
         if voided_code not in FAMILY_CODES[family]:
             continue
         episode, current = stored.get(family), still_open.get(family)

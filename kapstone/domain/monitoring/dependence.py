@@ -15,12 +15,12 @@ from decimal import Decimal
 
 from kapstone.domain.errors import DomainError
 from kapstone.domain.monitoring._common import (
-    _bool_arg,
-    _fmt,
-    _int_arg,
-    _non_negative_threshold,
-    _number,
-    _sequence,
+    bool_arg,
+    format_number,
+    int_arg,
+    non_negative_threshold,
+    sequence_arg,
+    to_number,
 )
 
 # --- Dependence and misuse watch -----------------------------------------------------------------
@@ -49,7 +49,7 @@ class DependenceThresholds:
     def __post_init__(self) -> None:
         for item in fields(self):
             raw = getattr(self, item.name)
-            value = _non_negative_threshold(item.name, raw)
+            value = non_negative_threshold(item.name, raw)
             if item.type in ("int", int) and value != value.to_integral_value():
                 raise DomainError(
                     "invalid_thresholds", f"{item.name} must be a whole number, got {raw!r}.", field=item.name
@@ -105,7 +105,7 @@ class DependenceReview:
 
 
 def _coerce_dates(raw: object, *, field: str, kind: str) -> list[tuple[date, Decimal]]:
-    items = _sequence(raw, field=field, code="invalid_argument")
+    items = sequence_arg(raw, field=field, code="invalid_argument")
     result = []
     for index, item in enumerate(items):
         where = f"{field}[{index}]"
@@ -130,7 +130,7 @@ def _coerce_dates(raw: object, *, field: str, kind: str) -> list[tuple[date, Dec
             raise DomainError("invalid_argument", f"{where} must be (rated_on, score).", field=where)
         if isinstance(when, datetime) or not isinstance(when, date):
             raise DomainError("invalid_date", f"{where}: give a calendar date, got {when!r}.", field=where)
-        value = _number(amount)
+        value = to_number(amount)
         if value is None or value < 0:
             raise DomainError(
                 "invalid_number",
@@ -181,17 +181,17 @@ def evaluate_dependence(
         )
     doses = sorted(_coerce_dates(dosing_history, field="dosing_history", kind="dose"))
     cravings = sorted(_coerce_dates(ketamine_craving_scores, field="ketamine_craving_scores", kind="craving"))
-    requests = _int_arg(extra_session_requests, field="extra_session_requests")
-    positives = _int_arg(
+    requests = int_arg(extra_session_requests, field="extra_session_requests")
+    positives = int_arg(
         ketamine_positive_tests_outside_treatment, field="ketamine_positive_tests_outside_treatment"
     )
-    misuse = _bool_arg(active_substance_misuse, field="active_substance_misuse")
-    decided = _bool_arg(prescriber_decision_documented, field="prescriber_decision_documented")
+    misuse = bool_arg(active_substance_misuse, field="active_substance_misuse")
+    decided = bool_arg(prescriber_decision_documented, field="prescriber_decision_documented")
     for index, (_, score) in enumerate(cravings):
         if score > limits.craving_scale_max:
             raise DomainError(
                 "answer_out_of_range",
-                f"Craving rating {_fmt(score)} is above the scale maximum {_fmt(limits.craving_scale_max)}.",
+                f"Craving rating {format_number(score)} is above the scale maximum {format_number(limits.craving_scale_max)}.",
                 field=f"ketamine_craving_scores[{index}]",
             )
 
@@ -218,7 +218,7 @@ def evaluate_dependence(
         flags.append(
             DependenceFlag(
                 "cumulative_dose_at_review",
-                f"Cumulative ketamine {_fmt(total)} mg ≥ {_fmt(limits.cumulative_dose_review_at_mg)} mg.",
+                f"Cumulative ketamine {format_number(total)} mg ≥ {format_number(limits.cumulative_dose_review_at_mg)} mg.",
                 protocol,
             )
         )
@@ -251,8 +251,8 @@ def evaluate_dependence(
         flags.append(
             DependenceFlag(
                 "ketamine_craving",
-                f"Latest ketamine craving {_fmt(latest_craving)}/{_fmt(limits.craving_scale_max)} "
-                f"≥ {_fmt(limits.craving_review_at)}.",
+                f"Latest ketamine craving {format_number(latest_craving)}/{format_number(limits.craving_scale_max)} "
+                f"≥ {format_number(limits.craving_review_at)}.",
                 protocol,
             )
         )

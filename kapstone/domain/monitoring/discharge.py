@@ -16,22 +16,22 @@ from typing import Any
 
 from kapstone.domain.errors import DomainError
 from kapstone.domain.monitoring._common import (
-    _HUNDRED,
-    _aware,
-    _bool_arg,
-    _decimal_arg,
-    _fmt,
-    _int_arg,
-    _minutes_between,
-    _optional_aware,
-    _sequence,
+    HUNDRED,
+    aware_arg,
+    bool_arg,
+    decimal_arg,
+    format_number,
+    int_arg,
+    minutes_between,
+    optional_aware_arg,
+    sequence_arg,
 )
-from kapstone.domain.monitoring.alerts import ALERT_RULES, AlertThresholds, _thresholds
+from kapstone.domain.monitoring.alerts import ALERT_RULES, AlertThresholds, coerce_thresholds
 from kapstone.domain.monitoring.observations import (
     OBSERVATION_DEFINITIONS,
     Observation,
-    _coerce_baseline,
-    _coerce_observations,
+    coerce_baseline,
+    coerce_observations,
 )
 
 # --- Discharge ------------------------------------------------------------------------------------
@@ -174,10 +174,7 @@ def _vital_stable(
     if below:
         return True
     return (
-        base is not None
-        and base > 0
-        and not critical
-        and abs(value - base) * _HUNDRED <= base * tolerance_pct
+        base is not None and base > 0 and not critical and abs(value - base) * HUNDRED <= base * tolerance_pct
     )
 
 
@@ -193,7 +190,7 @@ def _met_since(series: Sequence[tuple[datetime, bool]]) -> datetime | None:
 
 
 def _coerce_critical_alerts(raw: object) -> tuple[CriticalAlertPeriod, ...]:
-    items = _sequence(raw, field="critical_alerts", code="invalid_argument")
+    items = sequence_arg(raw, field="critical_alerts", code="invalid_argument")
     result = []
     for index, item in enumerate(items):
         where = f"critical_alerts[{index}]"
@@ -207,8 +204,8 @@ def _coerce_critical_alerts(raw: object) -> tuple[CriticalAlertPeriod, ...]:
             )
         if not isinstance(period.code, str):
             raise DomainError("invalid_argument", f"{where}.code must be a string.", field=f"{where}.code")
-        _aware(period.raised_at, field=f"{where}.raised_at")
-        _optional_aware(period.resolved_at, field=f"{where}.resolved_at")
+        aware_arg(period.raised_at, field=f"{where}.raised_at")
+        optional_aware_arg(period.resolved_at, field=f"{where}.resolved_at")
         result.append(period)
     return tuple(result)
 
@@ -262,23 +259,23 @@ def evaluate_discharge(
     Source: Spravato label/REMS (≥ 2 h, no driving, transport; clinical.md §3.2, software.md §2.2),
     MOAA/S (§3.5), modified Aldrete ≥ 9 and ±20 % circulation (§3.7), issue 5.
     """
-    now = _aware(now, field="now")
-    start = _aware(dosing_started_at, field="dosing_started_at")
-    end = _optional_aware(dosing_ended_at, field="dosing_ended_at")
+    now = aware_arg(now, field="now")
+    start = aware_arg(dosing_started_at, field="dosing_started_at")
+    end = optional_aware_arg(dosing_ended_at, field="dosing_ended_at")
     if end is not None and end < start:
         raise DomainError(
             "invalid_session_times", "dosing_ended_at is before dosing_started_at.", field="dosing_ended_at"
         )
     record = [
-        obs for obs in _coerce_observations(observations, prefix="observations") if obs.observed_at <= now
+        obs for obs in coerce_observations(observations, prefix="observations") if obs.observed_at <= now
     ]
     record.sort(key=lambda o: o.observed_at)
-    base = _coerce_baseline(baseline)
-    limits = _thresholds(thresholds)
-    min_observation = _int_arg(min_observation_min, field="min_observation_min")
-    tolerance = _decimal_arg(baseline_tolerance_pct, field="baseline_tolerance_pct")
-    escort = _bool_arg(escort_confirmed, field="escort_confirmed")
-    advice = _bool_arg(driving_advice_given, field="driving_advice_given")
+    base = coerce_baseline(baseline)
+    limits = coerce_thresholds(thresholds)
+    min_observation = int_arg(min_observation_min, field="min_observation_min")
+    tolerance = decimal_arg(baseline_tolerance_pct, field="baseline_tolerance_pct")
+    escort = bool_arg(escort_confirmed, field="escort_confirmed")
+    advice = bool_arg(driving_advice_given, field="driving_advice_given")
     alerts = _coerce_critical_alerts(critical_alerts)
 
     criteria: list[DischargeCriterion] = []
@@ -294,7 +291,7 @@ def evaluate_discharge(
             )
         )
     else:
-        observed_min = max(0, math.floor(_minutes_between(end, now)))
+        observed_min = max(0, math.floor(minutes_between(end, now)))
         criteria.append(
             DischargeCriterion(
                 "minimum_observation",
@@ -321,7 +318,7 @@ def evaluate_discharge(
         DischargeCriterion(
             "moaas_alert",
             moaas is not None and moaas.value == 5,
-            "not recorded since dosing ended" if moaas is None else f"MOAA/S {_fmt(moaas.value)}",
+            "not recorded since dosing ended" if moaas is None else f"MOAA/S {format_number(moaas.value)}",
             "MOAA/S 5 (responds readily to name in a normal tone)",
             DISCHARGE_CRITERIA["moaas_alert"].source,
         )
@@ -335,7 +332,7 @@ def evaluate_discharge(
             aldrete is not None and aldrete.value >= ALDRETE_DISCHARGE_MIN,
             "not recorded since dosing ended"
             if aldrete is None
-            else f"modified Aldrete {_fmt(aldrete.value)}",
+            else f"modified Aldrete {format_number(aldrete.value)}",
             "modified Aldrete ≥ 9",
             DISCHARGE_CRITERIA["aldrete_score"].source,
         )
@@ -359,22 +356,22 @@ def evaluate_discharge(
             for code, obs in vitals.items()
             if obs is not None
         )
-        shown = {code: _fmt(obs.value) for code, obs in vitals.items() if obs is not None}
+        shown = {code: format_number(obs.value) for code, obs in vitals.items() if obs is not None}
         vitals_value = (
             f"BP {shown['systolic_bp']}/{shown['diastolic_bp']} mmHg, HR {shown['heart_rate']} /min"
         )
         if any(code in base for code in vitals):
             vitals_value += (
-                f" (baseline {_fmt(base['systolic_bp']) if 'systolic_bp' in base else '?'}/"
-                f"{_fmt(base['diastolic_bp']) if 'diastolic_bp' in base else '?'} mmHg, "
-                f"HR {_fmt(base['heart_rate']) if 'heart_rate' in base else '?'} /min)"
+                f" (baseline {format_number(base['systolic_bp']) if 'systolic_bp' in base else '?'}/"
+                f"{format_number(base['diastolic_bp']) if 'diastolic_bp' in base else '?'} mmHg, "
+                f"HR {format_number(base['heart_rate']) if 'heart_rate' in base else '?'} /min)"
             )
     criteria.append(
         DischargeCriterion(
             "vitals_stable",
             vitals_met,
             vitals_value,
-            f"BP and heart rate below the alert thresholds, or within ±{_fmt(tolerance)} % of baseline "
+            f"BP and heart rate below the alert thresholds, or within ±{format_number(tolerance)} % of baseline "
             "and below the critical level",
             DISCHARGE_CRITERIA["vitals_stable"].source,
         )
@@ -425,7 +422,7 @@ def evaluate_discharge(
         if cleared is not None:
             candidates.append(cleared)
         ready_at = max(candidates)
-        ready_min = math.ceil(_minutes_between(start, ready_at))
+        ready_min = math.ceil(minutes_between(start, ready_at))
     return DischargeEvaluation(
         ready=all(c.met for c in criteria),
         criteria=tuple(criteria),

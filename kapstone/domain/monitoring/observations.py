@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from kapstone.domain.errors import DomainError, DomainErrors
-from kapstone.domain.monitoring._common import _MINUTE, _aware, _fmt, _number, _sequence, _with_unit
+from kapstone.domain.monitoring._common import (
+    ONE_MINUTE,
+    aware_arg,
+    format_number,
+    sequence_arg,
+    to_number,
+    with_unit,
+)
 
 # --- Observation definitions (vital signs and bedside scores) -----------------------------------
 
@@ -163,7 +170,7 @@ def _coerce_observation(raw: object, *, index: int, prefix: str) -> Observation:
         definition = lookup_observation_definition(code)
     except DomainError as error:
         raise DomainError("unknown_vital", f"{where}: {error.message}", field=f"{where}.code") from None
-    number = _number(value)
+    number = to_number(value)
     if number is None:
         raise DomainError(
             "invalid_observation",
@@ -173,7 +180,7 @@ def _coerce_observation(raw: object, *, index: int, prefix: str) -> Observation:
     if definition.whole_number and number != number.to_integral_value():
         raise DomainError(
             "invalid_observation",
-            f"{where} ({definition.code}): value must be a whole number, got {_fmt(number)}.",
+            f"{where} ({definition.code}): value must be a whole number, got {format_number(number)}.",
             field=f"{where}.value",
         )
     if isinstance(observed_at, str):
@@ -200,14 +207,14 @@ def _coerce_observation(raw: object, *, index: int, prefix: str) -> Observation:
     return Observation(code=definition.code, value=number, observed_at=observed_at)
 
 
-def _coerce_observations(raw: object, *, prefix: str) -> tuple[Observation, ...]:
-    items = _sequence(raw, field=prefix, code="invalid_observation")
+def coerce_observations(raw: object, *, prefix: str) -> tuple[Observation, ...]:
+    items = sequence_arg(raw, field=prefix, code="invalid_observation")
     return tuple(_coerce_observation(item, index=i, prefix=prefix) for i, item in enumerate(items))
 
 
 def _shown_value(value: Decimal, definition: ObservationDefinition) -> str:
     """A value with its unit as a clinician writes it, with a real minus sign (−5 /min)."""
-    return _with_unit(value, definition).replace("-", "−")
+    return with_unit(value, definition).replace("-", "−")
 
 
 def _local_time(moment: datetime, *, now: datetime, zone: tzinfo | None) -> str:
@@ -244,7 +251,7 @@ def review_observations(
     *,
     session_started_at: datetime,
     now: datetime,
-    clock_skew_tolerance: timedelta = _MINUTE,
+    clock_skew_tolerance: timedelta = ONE_MINUTE,
     zone: tzinfo | None = None,
 ) -> ObservationReview:
     """Check a batch of observations and report every problem at once, not only the first.
@@ -262,8 +269,8 @@ def review_observations(
     ``clock_skew_tolerance``.
     Source: as :func:`validate_observations`.
     """
-    session_started_at = _aware(session_started_at, field="session_started_at")
-    now = _aware(now, field="now")
+    session_started_at = aware_arg(session_started_at, field="session_started_at")
+    now = aware_arg(now, field="now")
     if not isinstance(clock_skew_tolerance, timedelta) or clock_skew_tolerance < timedelta(0):
         raise DomainError(
             "invalid_argument",
@@ -271,7 +278,7 @@ def review_observations(
             field="clock_skew_tolerance",
         )
     try:
-        items = _sequence(observations, field="observations", code="invalid_observation")
+        items = sequence_arg(observations, field="observations", code="invalid_observation")
     except DomainError as error:
         return ObservationReview((), (error,))
     problems: list[DomainError] = []
@@ -289,7 +296,7 @@ def review_observations(
         where = f"observations[{index}]"
         if not definition.plausible_min <= obs.value <= definition.plausible_max:
             value_refused.add(index)
-            low = _fmt(definition.plausible_min).replace("-", "−")
+            low = format_number(definition.plausible_min).replace("-", "−")
             found.append(
                 (
                     index,
@@ -297,7 +304,7 @@ def review_observations(
                     DomainError(
                         "implausible_value",
                         f"{definition.label} {_shown_value(obs.value, definition)} is not possible "
-                        f"({low}–{_with_unit(definition.plausible_max, definition)}). {NOTHING_SAVED}",
+                        f"({low}–{with_unit(definition.plausible_max, definition)}). {NOTHING_SAVED}",
                         field=f"{where}.value",
                     ),
                 )
@@ -345,7 +352,7 @@ def review_observations(
                     0,
                     DomainError(
                         "implausible_value",
-                        f"Diastolic BP {_fmt(obs.value)} mmHg is not below the systolic {_fmt(systolic)} "
+                        f"Diastolic BP {format_number(obs.value)} mmHg is not below the systolic {format_number(systolic)} "
                         f"mmHg of the same reading. {NOTHING_SAVED}",
                         field=f"observations[{index}].value",
                     ),
@@ -371,7 +378,7 @@ def validate_observations(
     *,
     session_started_at: datetime,
     now: datetime,
-    clock_skew_tolerance: timedelta = _MINUTE,
+    clock_skew_tolerance: timedelta = ONE_MINUTE,
     zone: tzinfo | None = None,
 ) -> tuple[Observation, ...]:
     """Check a batch of observations and return them normalised (our codes, Decimal values).
@@ -420,9 +427,9 @@ def derive_baseline(observations: object, *, dosing_started_at: datetime) -> dic
     ``observations[i].<key>``).
     Source: issue 5 ("the pre-dose set is the session's baseline"); label: BP before dosing.
     """
-    dosing_started_at = _aware(dosing_started_at, field="dosing_started_at")
+    dosing_started_at = aware_arg(dosing_started_at, field="dosing_started_at")
     latest: dict[str, Observation] = {}
-    for obs in _coerce_observations(observations, prefix="observations"):
+    for obs in coerce_observations(observations, prefix="observations"):
         if obs.observed_at > dosing_started_at:
             continue
         current = latest.get(obs.code)
@@ -431,7 +438,7 @@ def derive_baseline(observations: object, *, dosing_started_at: datetime) -> dic
     return {code: obs.value for code, obs in latest.items()}
 
 
-def _coerce_baseline(baseline: object) -> dict[str, Decimal]:
+def coerce_baseline(baseline: object) -> dict[str, Decimal]:
     if baseline is None:
         return {}
     if not isinstance(baseline, Mapping):
@@ -446,7 +453,7 @@ def _coerce_baseline(baseline: object) -> dict[str, Decimal]:
             raise DomainError("invalid_baseline", f"baseline has an unknown code {key!r}.", field="baseline")
         if value is None:
             continue
-        number = _number(value)
+        number = to_number(value)
         if number is None:
             raise DomainError(
                 "invalid_baseline",

@@ -16,12 +16,12 @@ from kapstone.domain.monitoring._common import (
     STATUS_DUE,
     STATUS_OVERDUE,
     WARNING,
-    _aware,
-    _minutes_between,
-    _optional_aware,
-    _sequence,
+    aware_arg,
+    minutes_between,
+    optional_aware_arg,
+    sequence_arg,
 )
-from kapstone.domain.monitoring.alerts import AlertEvaluation, EpisodeEnd, RaisedAlert, _coerce_episodes
+from kapstone.domain.monitoring.alerts import AlertEvaluation, EpisodeEnd, RaisedAlert, coerce_episodes
 
 # --- Monitoring schedule -------------------------------------------------------------------------
 
@@ -136,13 +136,15 @@ def due_checks(
     (every 10 min during, 15 min after), issue 5 (every 10–15 min during the infusion).
     """
     protocol = MonitoringProtocol.from_mapping(protocol_monitoring)
-    now = _aware(now, field="now")
-    start = _optional_aware(dosing_started_at, field="dosing_started_at")
-    end = _optional_aware(dosing_ended_at, field="dosing_ended_at")
-    discharged = _optional_aware(discharged_at, field="discharged_at")
+    now = aware_arg(now, field="now")
+    start = optional_aware_arg(dosing_started_at, field="dosing_started_at")
+    end = optional_aware_arg(dosing_ended_at, field="dosing_ended_at")
+    discharged = optional_aware_arg(discharged_at, field="discharged_at")
     times = sorted(
-        _aware(item, field=f"recorded_times[{i}]")
-        for i, item in enumerate(_sequence(recorded_times, field="recorded_times", code="invalid_datetime"))
+        aware_arg(item, field=f"recorded_times[{i}]")
+        for i, item in enumerate(
+            sequence_arg(recorded_times, field="recorded_times", code="invalid_datetime")
+        )
     )
     baseline_window = timedelta(minutes=protocol.baseline_window_min)
     grace = timedelta(minutes=protocol.overdue_grace_min)
@@ -275,15 +277,15 @@ def evaluate_overdue(
     Refusals: ``invalid_episode``, ``invalid_datetime``/``naive_datetime``, ``invalid_argument``.
     Source: issue 5 (overdue checks flagged on the board); schedule as in :func:`due_checks`.
     """
-    now = _aware(now, field="now")
-    discharged = _optional_aware(discharged_at, field="discharged_at")
-    items = _sequence(checks, field="checks", code="invalid_argument")
+    now = aware_arg(now, field="now")
+    discharged = optional_aware_arg(discharged_at, field="discharged_at")
+    items = sequence_arg(checks, field="checks", code="invalid_argument")
     for index, check in enumerate(items):
         if not isinstance(check, DueCheck):
             raise DomainError(
                 "invalid_argument", f"checks[{index}] must be a DueCheck.", field=f"checks[{index}]"
             )
-    episode = _coerce_episodes(open_episodes).get("vitals_overdue")
+    episode = coerce_episodes(open_episodes).get("vitals_overdue")
     active: DueCheck | None = None
     if discharged is None:
         ordered = sorted(items, key=lambda c: c.due_at)
@@ -294,7 +296,7 @@ def evaluate_overdue(
                 active = check
                 break
     if active is not None and episode is None:
-        late_min = int(_minutes_between(active.due_at, now))
+        late_min = int(minutes_between(active.due_at, now))
         message = f"{active.label} was due {late_min} min ago and no vital signs have been recorded since."
         alert = RaisedAlert("vitals_overdue", WARNING, message, active.overdue_at, "vitals_overdue")
         return AlertEvaluation(raised=(alert,))

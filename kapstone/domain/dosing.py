@@ -26,9 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.numbers import format_number, to_decimal
 from kapstone.domain.patients import (
     WEIGHT_KG_MAX,
     WEIGHT_KG_MIN,
@@ -119,35 +120,6 @@ _SIXTY = Decimal("60")
 # --- Number handling -----------------------------------------------------------------------------
 
 
-def to_decimal(value: object, *, field: str) -> Decimal:
-    """Convert a str/int/float/Decimal exactly to a finite ``Decimal``.
-
-    Floats go through ``str`` (``0.1`` becomes ``Decimal("0.1")``, not its binary expansion).
-    Refuses booleans, NaN, infinities, empty strings and anything non-numeric with
-    DomainError ``invalid_number`` on ``field``.
-    """
-    if isinstance(value, bool):
-        raise DomainError("invalid_number", f"{field} must be a number, got {value!r}.", field=field)
-    try:
-        if isinstance(value, Decimal):
-            result = value
-        elif isinstance(value, int):
-            result = Decimal(value)
-        elif isinstance(value, float):
-            result = Decimal(str(value))
-        elif isinstance(value, str):
-            result = Decimal(value.strip())
-        else:
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        raise DomainError(
-            "invalid_number", f"{field} must be a number, got {value!r}.", field=field
-        ) from None
-    if not result.is_finite():
-        raise DomainError("invalid_number", f"{field} must be a finite number, got {value!r}.", field=field)
-    return result
-
-
 def _optional_decimal(value: object, *, field: str) -> Decimal | None:
     return None if value is None else to_decimal(value, field=field)
 
@@ -156,17 +128,9 @@ def _round(value: Decimal, quantum: Decimal) -> Decimal:
     return value.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
-def _fmt(value: Decimal) -> str:
-    """A Decimal as a person would write it (no exponent, no trailing zeros)."""
-    if abs(value.adjusted()) > 12:
-        # Absurd magnitudes (a pasted "1e999999") are shown in exponent form, never expanded.
-        return str(value)
-    return format(value.normalize(), "f")
-
-
 def _fmt_amount(value: Decimal) -> str:
     """An amount rounded to 0.1 mg for a message (left unrounded if absurdly large)."""
-    return _fmt(_round(value, AMOUNT_QUANTUM) if abs(value) < Decimal("1e12") else value)
+    return format_number(_round(value, AMOUNT_QUANTUM) if abs(value) < Decimal("1e12") else value)
 
 
 # --- Shared input checks (also used by kapstone.domain.pk) ----------------------------------------
@@ -193,7 +157,7 @@ def check_max_mg_per_kg(value: object | None) -> Decimal:
         raise DomainError(
             "dose_out_of_range",
             f"The maximum dose must be above 0 and at most {MAX_MG_PER_KG_CEILING} mg/kg; "
-            f"got {_fmt(max_mg_per_kg)} mg/kg.",
+            f"got {format_number(max_mg_per_kg)} mg/kg.",
             field="max_mg_per_kg",
         )
     return max_mg_per_kg
@@ -208,13 +172,13 @@ def check_mg_per_kg(value: object, *, max_mg_per_kg: Decimal) -> Decimal:
     if mg_per_kg <= 0:
         raise DomainError(
             "dose_out_of_range",
-            f"The dose must be above 0 mg/kg; got {_fmt(mg_per_kg)} mg/kg.",
+            f"The dose must be above 0 mg/kg; got {format_number(mg_per_kg)} mg/kg.",
             field="mg_per_kg",
         )
     if mg_per_kg > max_mg_per_kg:
         raise DomainError(
             "dose_above_max",
-            f"The total dose {_fmt(mg_per_kg)} mg/kg is above the maximum of {_fmt(max_mg_per_kg)} mg/kg.",
+            f"The total dose {format_number(mg_per_kg)} mg/kg is above the maximum of {format_number(max_mg_per_kg)} mg/kg.",
             field="mg_per_kg",
         )
     return mg_per_kg
@@ -236,13 +200,13 @@ def check_bolus_mg_per_kg(value: object, *, mg_per_kg: Decimal) -> Decimal:
     if bolus <= 0:
         raise DomainError(
             "dose_out_of_range",
-            f"The bolus must be above 0 mg/kg (leave it out for no bolus); got {_fmt(bolus)} mg/kg.",
+            f"The bolus must be above 0 mg/kg (leave it out for no bolus); got {format_number(bolus)} mg/kg.",
             field="bolus_mg_per_kg",
         )
     if bolus >= mg_per_kg:
         raise DomainError(
             "bolus_exceeds_dose",
-            f"The bolus {_fmt(bolus)} mg/kg must be less than the total dose {_fmt(mg_per_kg)} mg/kg "
+            f"The bolus {format_number(bolus)} mg/kg must be less than the total dose {format_number(mg_per_kg)} mg/kg "
             "(the bolus is part of the total; an iv order always has an infusion part).",
             field="bolus_mg_per_kg",
         )
@@ -262,13 +226,13 @@ def check_over_min(value: object | None) -> Decimal:
     if over_min <= 0:
         raise DomainError(
             "infusion_requires_duration",
-            f"The infusion duration must be above 0 min; got {_fmt(over_min)} min.",
+            f"The infusion duration must be above 0 min; got {format_number(over_min)} min.",
             field="over_min",
         )
     if not INFUSION_MIN_MIN <= over_min <= INFUSION_MAX_MIN:
         raise DomainError(
             "infusion_time_out_of_range",
-            f"The infusion must run {INFUSION_MIN_MIN}–{INFUSION_MAX_MIN} min; got {_fmt(over_min)} min.",
+            f"The infusion must run {INFUSION_MIN_MIN}–{INFUSION_MAX_MIN} min; got {format_number(over_min)} min.",
             field="over_min",
         )
     return over_min
@@ -357,7 +321,7 @@ def calculate_dose(
     if dose_mg <= 0:
         raise DomainError(
             "dose_out_of_range",
-            f"{_fmt(total_mg_per_kg)} mg/kg for {_fmt(weight)} kg rounds to 0 mg.",
+            f"{format_number(total_mg_per_kg)} mg/kg for {format_number(weight)} kg rounds to 0 mg.",
             field="mg_per_kg",
         )
     bolus_mg: Decimal | None = None
@@ -375,8 +339,8 @@ def calculate_dose(
             # Only reachable when the bolus is a hair below the dose and both round alike.
             raise DomainError(
                 "bolus_exceeds_dose",
-                f"After rounding, the bolus {_fmt(bolus_mg or Decimal(0))} mg leaves nothing of the "
-                f"{_fmt(dose_mg)} mg dose for the infusion.",
+                f"After rounding, the bolus {format_number(bolus_mg or Decimal(0))} mg leaves nothing of the "
+                f"{format_number(dose_mg)} mg dose for the infusion.",
                 field="bolus_mg_per_kg",
             )
         rate_mg_per_min = _round(infusion_mg / duration, RATE_QUANTUM)
@@ -395,7 +359,7 @@ def calculate_dose(
             raise DomainError(
                 "concentration_out_of_range",
                 f"The vial concentration must be {CONCENTRATION_MIN_MG_PER_ML}–{CONCENTRATION_MAX_MG_PER_ML} "
-                f"mg/mL; got {_fmt(concentration)} mg/mL.",
+                f"mg/mL; got {format_number(concentration)} mg/mL.",
                 field="concentration_mg_per_ml",
             )
         if concentration not in STANDARD_CONCENTRATIONS_MG_PER_ML:
@@ -413,14 +377,14 @@ def calculate_dose(
         if not BAG_MIN_ML <= bag <= BAG_MAX_ML:
             raise DomainError(
                 "bag_volume_out_of_range",
-                f"The prepared infusion must be {BAG_MIN_ML}–{BAG_MAX_ML} mL; got {_fmt(bag)} mL.",
+                f"The prepared infusion must be {BAG_MIN_ML}–{BAG_MAX_ML} mL; got {format_number(bag)} mL.",
                 field="bag_ml",
             )
         if concentration is not None and infusion_mg / concentration > bag:
             raise DomainError(
                 "bag_volume_out_of_range",
-                f"The bag of {_fmt(bag)} mL cannot hold the {_fmt(infusion_mg / concentration)} mL of drug "
-                f"for the {_fmt(infusion_mg)} mg infusion at {_fmt(concentration)} mg/mL.",
+                f"The bag of {format_number(bag)} mL cannot hold the {format_number(infusion_mg / concentration)} mL of drug "
+                f"for the {format_number(infusion_mg)} mg infusion at {format_number(concentration)} mg/mL.",
                 field="bag_ml",
             )
         rate_ml_per_h = _round(bag * _SIXTY / duration, RATE_QUANTUM)
@@ -712,7 +676,7 @@ def administered_amount_mg(
         raise DomainError(
             "dose_out_of_range",
             f"The ordered dose must be above 0 and at most {ORDERED_DOSE_CEILING_MG} mg; "
-            f"got {_fmt(ordered)} mg.",
+            f"got {format_number(ordered)} mg.",
             field="ordered_dose_mg",
         )
     if not isinstance(bolus_given, bool):
@@ -730,7 +694,7 @@ def administered_amount_mg(
         if bolus > ordered:
             raise DomainError(
                 "bolus_exceeds_dose",
-                f"The bolus {_fmt(bolus)} mg is more than the ordered dose {_fmt(ordered)} mg.",
+                f"The bolus {format_number(bolus)} mg is more than the ordered dose {format_number(ordered)} mg.",
                 field="bolus_mg",
             )
         total += bolus
@@ -779,7 +743,7 @@ def administered_amount_mg(
         raise DomainError(
             "administered_exceeds_order",
             f"The record implies {_fmt_amount(total)} mg given, more than the "
-            f"{_fmt(ordered)} mg ordered; check the rates and times.",
+            f"{format_number(ordered)} mg ordered; check the rates and times.",
             field="segments",
         )
     return min(_round(total, AMOUNT_QUANTUM), ordered)
@@ -799,13 +763,13 @@ def _lot_amount(value: object, *, field: str, allow_zero: bool = False) -> Decim
         low = "0 or more" if allow_zero else "above 0"
         raise DomainError(
             "amount_out_of_range",
-            f"The amount must be {low} and at most {ORDERED_DOSE_CEILING_MG} mg; got {_fmt(amount)} mg.",
+            f"The amount must be {low} and at most {ORDERED_DOSE_CEILING_MG} mg; got {format_number(amount)} mg.",
             field=field,
         )
     if amount != amount.quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN):
         raise DomainError(
             "amount_precision",
-            f"Record amounts to 0.1 mg; {_fmt(amount)} mg has more decimal places.",
+            f"Record amounts to 0.1 mg; {format_number(amount)} mg has more decimal places.",
             field=field,
         )
     return amount.quantize(AMOUNT_QUANTUM)
@@ -846,7 +810,7 @@ def check_lot_split(
     if total != dose:
         raise DomainError(
             "lots_total_mismatch",
-            f"The lots add up to {_fmt(total)} mg; the order is {_fmt(dose)} mg.",
+            f"The lots add up to {format_number(total)} mg; the order is {format_number(dose)} mg.",
             field="lots",
         )
     return result
@@ -869,7 +833,7 @@ def split_given_by_lot(dispensed_mg: Sequence[object], given_mg: object) -> list
     if given > total:
         raise DomainError(
             "given_exceeds_dispensed",
-            f"{_fmt(given)} mg given is more than the {_fmt(total)} mg dispensed.",
+            f"{format_number(given)} mg given is more than the {format_number(total)} mg dispensed.",
             field="given_mg",
         )
     remaining = given
@@ -943,7 +907,7 @@ def amend_lot_quantity(
     if new == old:
         raise DomainError(
             "amendment_unchanged",
-            f"The record already says {_fmt(old)} mg; nothing to correct.",
+            f"The record already says {format_number(old)} mg; nothing to correct.",
             field="new_value",
         )
     if field == AMEND_GIVEN_MG:
@@ -953,7 +917,7 @@ def amend_lot_quantity(
         if total > ordered:
             raise DomainError(
                 "given_above_order",
-                f"{_fmt(total)} mg given in all would be more than the {_fmt(ordered)} mg ordered.",
+                f"{format_number(total)} mg given in all would be more than the {format_number(ordered)} mg ordered.",
                 field="new_value",
             )
     else:

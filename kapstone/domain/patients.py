@@ -14,10 +14,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.numbers import format_number, to_decimal
 
 SEXES_AT_BIRTH = ("female", "male", "intersex", "unknown")
 MRN_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,31}$")
@@ -138,26 +139,6 @@ def age_in_years(birth_date: date, *, on: date) -> int:
     return years
 
 
-def _decimal(value: object, field: str) -> Decimal:
-    if isinstance(value, bool):
-        raise DomainError("invalid_number", f"{field} must be a number.", field=field)
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise DomainError("invalid_number", f"{field} must be a number.", field=field) from None
-    if not result.is_finite():
-        raise DomainError("invalid_number", f"{field} must be a finite number.", field=field)
-    return result
-
-
-def _shown(value: Decimal) -> str:
-    """A measurement as a clinician writes it: 25 kg, 70.5 kg (no exponent, no trailing zeros)."""
-    if abs(value.adjusted()) > 12:
-        # Absurd magnitudes (a pasted "1e999999") are shown in exponent form, never expanded.
-        return str(value)
-    return format(value.normalize(), "f")
-
-
 def check_weight_plausible(weight_kg: Decimal, *, field: str = "weight_kg") -> Decimal:
     """The one plausibility rule for a weight: 30–300 kg inclusive, else ``weight_out_of_range``.
 
@@ -168,8 +149,8 @@ def check_weight_plausible(weight_kg: Decimal, *, field: str = "weight_kg") -> D
     if not WEIGHT_KG_MIN <= weight_kg <= WEIGHT_KG_MAX:
         raise DomainError(
             "weight_out_of_range",
-            f"A weight of {_shown(weight_kg)} kg is not plausible for an adult "
-            f"({_shown(WEIGHT_KG_MIN)}–{_shown(WEIGHT_KG_MAX)} kg). Check the scale and the unit.",
+            f"A weight of {format_number(weight_kg)} kg is not plausible for an adult "
+            f"({format_number(WEIGHT_KG_MIN)}–{format_number(WEIGHT_KG_MAX)} kg). Check the scale and the unit.",
             field=field,
         )
     return weight_kg
@@ -180,8 +161,8 @@ def check_height_plausible(height_cm: Decimal, *, field: str = "height_cm") -> D
     if not HEIGHT_CM_MIN <= height_cm <= HEIGHT_CM_MAX:
         raise DomainError(
             "height_out_of_range",
-            f"A height of {_shown(height_cm)} cm is not plausible for an adult "
-            f"({_shown(HEIGHT_CM_MIN)}–{_shown(HEIGHT_CM_MAX)} cm). Check the unit.",
+            f"A height of {format_number(height_cm)} cm is not plausible for an adult "
+            f"({format_number(HEIGHT_CM_MIN)}–{format_number(HEIGHT_CM_MAX)} cm). Check the unit.",
             field=field,
         )
     return height_cm
@@ -228,8 +209,8 @@ def validate_body_measurement(
             "The time of the measurement is in the future: give the time the patient was weighed or measured.",
             field="measured_at",
         )
-    weight = None if weight_kg is None else check_weight_plausible(_decimal(weight_kg, "weight_kg"))
-    height = None if height_cm is None else check_height_plausible(_decimal(height_cm, "height_cm"))
+    weight = None if weight_kg is None else check_weight_plausible(to_decimal(weight_kg, field="weight_kg"))
+    height = None if height_cm is None else check_height_plausible(to_decimal(height_cm, field="height_cm"))
     return BodyMeasurementValues(
         weight_kg=None if weight is None else weight.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
         height_cm=None if height is None else height.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
@@ -307,8 +288,8 @@ def body_mass_index(weight_kg: object, height_cm: object) -> Decimal:
     Source: WHO Global Database on Body Mass Index, "BMI classification" (weight in kilograms
     divided by the square of the height in metres).
     """
-    weight = _decimal(weight_kg, "weight_kg")
-    height = _decimal(height_cm, "height_cm")
+    weight = to_decimal(weight_kg, field="weight_kg")
+    height = to_decimal(height_cm, field="height_cm")
     for value, field in ((weight, "weight_kg"), (height, "height_cm")):
         if value <= 0 or abs(value.adjusted()) > 12:
             raise DomainError("invalid_number", f"{field} must be a positive number.", field=field)

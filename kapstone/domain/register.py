@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from kapstone.domain.dosing import CONCENTRATION_MAX_MG_PER_ML, CONCENTRATION_MIN_MG_PER_ML, to_decimal
+from kapstone.domain.dosing import CONCENTRATION_MAX_MG_PER_ML, CONCENTRATION_MIN_MG_PER_ML
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.numbers import to_decimal
 from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 
 # --- Transaction kinds ----------------------------------------------------------------------------

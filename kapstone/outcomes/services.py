@@ -27,6 +27,7 @@ from kapstone.care.models import TreatmentCourse
 from kapstone.care.services import course_protocol
 from kapstone.domain import instruments, tlfb
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.numbers import to_decimal
 from kapstone.domain.text import clean_text
 from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_RECORD, REMINDER_ROLES
 from kapstone.outcomes.models import (
@@ -309,10 +310,7 @@ def _decimal_or_none(value: Any, field: str) -> Decimal | int | None:
     if isinstance(value, int | Decimal):
         return value
     if isinstance(value, float | str):
-        try:
-            return Decimal(str(value))
-        except ArithmeticError:
-            pass
+        return to_decimal(value, field=field, code="invalid_amount")
     raise DomainError("invalid_amount", f"{field} must be a number, got {value!r}.", field=field)
 
 

@@ -5,7 +5,7 @@ codes, counts and field names, never the free text."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -16,6 +16,7 @@ from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
 from kapstone.domain.adverse_events import ensure_adverse_event_closable, validate_adverse_event
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.numbers import to_number
 from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.patients.models import Patient
 from kapstone.patients.services import clinic_today
@@ -321,17 +322,10 @@ def ketamine_craving_record(
 ) -> KetamineCravingScore:
     """Record a 0–10 ketamine craving rating. Refused: ``invalid_number``, ``answer_out_of_range``
     (outside 0–10 or more than one decimal), ``date_in_future``."""
-    try:
-        value = Decimal(str(score))
-    except (InvalidOperation, ValueError):
-        raise DomainError(
-            "invalid_number", f"The craving rating {score!r} is not a number.", field="score"
-        ) from None
-    if (
-        not value.is_finite()
-        or not Decimal(0) <= value <= Decimal(10)
-        or value != value.quantize(Decimal("0.1"))
-    ):
+    value = to_number(score)
+    if value is None:
+        raise DomainError("invalid_number", f"The craving rating {score!r} is not a number.", field="score")
+    if not Decimal(0) <= value <= Decimal(10) or value != value.quantize(Decimal("0.1")):
         raise DomainError(
             "answer_out_of_range", f"The craving rating must be 0 to 10, got {score}.", field="score"
         )

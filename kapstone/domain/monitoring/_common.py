@@ -1,13 +1,17 @@
-"""Severities, check statuses and small input helpers shared by the monitoring rules."""
+"""Severities, check statuses and small input helpers shared by the monitoring rules.
+
+Numbers are read and written by :mod:`kapstone.domain.numbers` (``to_number``,
+``format_number`` are re-exported here for the monitoring modules)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.numbers import format_number, to_number
 
 if TYPE_CHECKING:
     from kapstone.domain.monitoring.observations import ObservationDefinition
@@ -26,35 +30,6 @@ ONE_MINUTE = timedelta(minutes=1)
 
 
 # --- Small input helpers ---------------------------------------------------------------------------
-
-
-def format_number(value: Decimal | int) -> str:
-    """A number as a clinician writes it: ``185``, ``37.5`` (no exponent, no trailing zeros)."""
-    number = Decimal(value).normalize()
-    if number == number.to_integral_value():
-        return str(number.quantize(Decimal(1)))
-    return format(number, "f")
-
-
-def to_number(value: object) -> Decimal | None:
-    """``value`` as a finite Decimal, or None when it is not a number (bool is not a number)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, Decimal):
-            result = value
-        elif isinstance(value, int):
-            result = Decimal(value)
-        elif isinstance(value, float):
-            # Through str, so 37.2 stays 37.2 and not its binary expansion.
-            result = Decimal(str(value))
-        elif isinstance(value, str):
-            result = Decimal(value.strip())
-        else:
-            return None
-    except (InvalidOperation, ValueError):
-        return None
-    return result if result.is_finite() else None
 
 
 def non_negative_threshold(name: str, raw: object) -> Decimal:

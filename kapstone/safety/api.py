@@ -4,9 +4,10 @@
 
 from datetime import datetime
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Schema, Status
 
+from kapstone.accounts.access import scoped_get
 from kapstone.accounts.api_kit import KapstoneRouter, RecordId, StrictSchema, api_roles, paginated, text
 from kapstone.care.models import CareSession
 from kapstone.domain.errors import DomainError
@@ -93,11 +94,20 @@ def report_adverse_event(request: HttpRequest, patient_id: RecordId, payload: Ad
     session_id = data.pop("session_id")
     session = None
     if session_id is not None:
-        session = CareSession.objects.filter(pk=session_id, patient=patient).first()
-        if session is None:
+        try:
+            # Another clinic's session is refused as a missing one is, and recorded as denied.
+            session = scoped_get(
+                CareSession.objects.filter(patient=patient),
+                session_id,
+                user=request.auth,
+                roles=SAFETY_RECORD,
+                object_type="session",
+                audit=False,
+            )
+        except Http404:
             raise DomainError(
                 "session_not_of_patient", "That session is not one of this patient's.", field="session_id"
-            )
+            ) from None
     event = services.adverse_event_report(actor=request.auth, patient=patient, session=session, **data)
     return Status(
         201,

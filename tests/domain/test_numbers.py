@@ -25,7 +25,9 @@ def test_reads_numbers_exactly(given, expected):
     assert to_decimal(given, field="x") == expected
 
 
-@pytest.mark.parametrize("given", [True, False, None, "", "abc", "NaN", "inf", "-Infinity", float("nan"), [], {}])
+@pytest.mark.parametrize(
+    "given", [True, False, None, "", "abc", "NaN", "inf", "-Infinity", float("nan"), [], {}]
+)
 def test_refuses_what_is_not_a_finite_number(given):
     assert to_number(given) is None
     with pytest.raises(DomainError) as caught:

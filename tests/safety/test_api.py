@@ -11,6 +11,7 @@ from kapstone.audit.models import AuditEvent
 from kapstone.safety import services
 from kapstone.safety.models import AdverseEvent, AdverseEventReview
 from tests.api.test_patients_api import Api, error_of
+from tests.care.conftest import first_dosing
 from tests.safety.conftest import row_counts, serious_fields
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +123,20 @@ def test_every_operation_declares_roles_and_needs_a_token(client, patient_a):
     ):
         response = client.generic(method, url, data="{}", content_type="application/json")
         assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_session_of_another_clinic_is_refused_as_missing_and_recorded_as_denied(
+    alice, nina, carol, patient_a, patient_b, course_a
+):
+    session = first_dosing(course_a)
+    before = row_counts()
+    denied_before = AuditEvent.objects.filter(action="denied", object_type="session").count()
+    response = Api(carol).post(f"/patients/{patient_b.pk}/adverse-events", _body(session_id=session.pk))
+    missing = Api(carol).post(f"/patients/{patient_b.pk}/adverse-events", _body(session_id=999999))
+    assert response.status_code == missing.status_code == 422
+    assert error_of(response) == error_of(missing)
+    assert error_of(response)["code"] == "session_not_of_patient"
+    assert row_counts() == before
+    denied = AuditEvent.objects.filter(action="denied", object_type="session")
+    assert denied.count() == denied_before + 1
+    assert denied.latest("id").actor == carol and denied.latest("id").object_id == str(session.pk)

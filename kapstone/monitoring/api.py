@@ -62,6 +62,9 @@ class AlertOut(Schema):
     severity: str
     status: str
     raised_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    entered_in_error: bool
 
 
 class AcknowledgeIn(StrictSchema):
@@ -77,6 +80,9 @@ def _alert_out(alert) -> dict:
         "severity": alert.severity,
         "status": alert.status,
         "raised_at": alert.raised_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "resolved_at": alert.resolved_at,
+        "entered_in_error": alert.entered_in_error,
     }
 
 

@@ -137,8 +137,18 @@ def test_list_vitals_and_alerts(nina, running):
     ].items()
     assert vitals.json()["count"] == len(vitals.json()["items"])
     alerts = Api(nina).get(f"/sessions/{running.pk}/alerts").json()
-    assert len(alerts) == 1 and set(alerts[0]) == {"id", "code", "severity", "status", "raised_at"}
-    assert alerts[0]["status"] == "open"
+    assert len(alerts) == 1 and set(alerts[0]) == {
+        "id",
+        "code",
+        "severity",
+        "status",
+        "raised_at",
+        "acknowledged_at",
+        "resolved_at",
+        "entered_in_error",
+    }
+    assert alerts[0]["status"] == "open" and alerts[0]["entered_in_error"] is False
+    assert alerts[0]["acknowledged_at"] is None and alerts[0]["resolved_at"] is None
 
 
 def test_acknowledge_with_infusion_paused_writes_the_pause(nina, running, administration):

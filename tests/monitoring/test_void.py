@@ -490,6 +490,9 @@ class TestApi:
         assert body["voided_at"] is not None
         assert open_alerts(running) == []
         assert audit_count(action="void", object_type="observation", object_id=str(spo2.pk)) == 1
+        (alert,) = Api(nina).get(f"/sessions/{running.pk}/alerts").json()
+        assert (alert["code"], alert["status"], alert["entered_in_error"]) == ("hypoxemia", "resolved", True)
+        assert alert["resolved_at"] is not None and alert["acknowledged_at"] is None
 
     def test_the_list_of_values_carries_the_void_fields(self, nina, running):
         spo2 = latest(running, "spo2")

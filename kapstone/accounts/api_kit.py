@@ -8,7 +8,7 @@ NinjaAPI itself, which mounts those routers, lives at the top in ``kapstone.api`
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from functools import wraps
 from typing import Annotated, Any, NamedTuple
@@ -289,6 +289,27 @@ def paginated(func: Callable | None = None, *, window: bool = False, array: bool
         annotations = [p.annotation for p in inspect.signature(view).parameters.values()]
         if array and not any(a in (HttpResponse, "HttpResponse") for a in annotations):
             raise ConfigError(f"{view.__name__} is paged as an array: it takes `response: HttpResponse`.")
-        return pagination(view)
+        paged = pagination(view)
+        if array:
+            paged.kapstone_total_header = True  # declared in the OpenAPI document (TOTAL_HEADER)
+        return paged
 
     return decorate(func) if func is not None else decorate
+
+
+#: How a pinned array's total is declared on its 200 answer in the OpenAPI document.
+TOTAL_HEADER = {
+    "X-Total-Count": {
+        "description": "How many rows match in all (the array holds one page of them).",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
+def declare_total_headers(operations: Iterable[Any]) -> None:
+    """Declare ``X-Total-Count`` on the 200 answer of every operation paged as a pinned array."""
+    for operation in operations:
+        if getattr(operation.view_func, "kapstone_total_header", False):
+            extra = dict(operation.openapi_extra or {})
+            extra.setdefault("responses", {}).setdefault(200, {})["headers"] = TOTAL_HEADER
+            operation.openapi_extra = extra

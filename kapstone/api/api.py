@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from kapstone.accounts.api_kit import BearerToken
+from kapstone.accounts.api_kit import BearerToken, declare_total_headers
 from kapstone.domain.errors import DomainError, DomainErrors, WorkflowConflict
 
 logger = logging.getLogger("kapstone.api")
@@ -169,6 +169,12 @@ def _mount() -> None:
     api.add_router("/referrals", referrals_router, tags=["referrals"])
     api.add_router("/portal", portal_me_router, tags=["portal"])
     api.add_router("/portal", portal_outcomes_router, tags=["portal"])
+    declare_total_headers(
+        operation
+        for _prefix, router in api._routers
+        for path_view in router.path_operations.values()
+        for operation in path_view.operations
+    )
 
 
 _mount()

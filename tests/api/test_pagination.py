@@ -65,6 +65,9 @@ def test_every_list_is_paged(document):
         if path in PINNED_ARRAYS:
             if schema.get("type") != "array":
                 wrong.append(f"{path}: an issue pins a bare array")
+            headers = operation["responses"]["200"].get("headers", {})
+            if headers.get("X-Total-Count", {}).get("schema", {}).get("type") != "integer":
+                wrong.append(f"{path}: the X-Total-Count header is not declared on its 200 answer")
         elif schema.get("type") == "array" or schema.get("required") != ["items", "count"]:
             wrong.append(
                 f"{path}: answers {schema.get('type')} {schema.get('required')}, not items and count"

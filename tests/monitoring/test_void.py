@@ -555,3 +555,13 @@ class TestApi:
         session_discharge(actor=nina, session=recovering, escort_confirmed=True, driving_advice_given=True)
         response = api_void(nina, latest(recovering, "spo2").pk, {"reason": "late"})
         assert response.status_code == 409 and error_of(response)["code"] == "session_closed"
+
+
+def test_an_alert_resolved_unacknowledged_stays_to_acknowledge_and_says_why(as_user, nina, running):
+    vitals_record(actor=nina, session=running, observations=one("spo2", 85, minutes_ago=2))
+    vitals_record(actor=nina, session=running, observations=one("spo2", 98, minutes_ago=1))
+    (alert,) = Alert.objects.filter(session=running, code="hypoxemia")
+    assert alert.status == "resolved" and alert.acknowledged_at is None and not alert.entered_in_error
+    panel = visible_text(panel_of(as_user(nina).get(session_url(running))))
+    assert "Alerts to acknowledge" in panel
+    assert "stays here until someone acknowledges it, even after the values have returned to normal" in panel

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from kapstone.domain.errors import DomainError
 from kapstone.domain.text import clean_text
@@ -202,7 +203,20 @@ class FreeTextField(forms.CharField):
                 missing_message=missing,
             )
         except DomainError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
+            raise forms.ValidationError(self.words_for(error, missing), code=error.code) from None
+
+    def words_for(self, error: DomainError, missing: str | None) -> str:
+        """The refusal in the reader's language: clean_text's words (English, for the API and
+        the services) said again through gettext, so a Spanish page refuses in Spanish."""
+        words = str(self.label) if self.label else self.field_name.replace("_", " ").capitalize()
+        if error.code == "text_too_long":
+            return _("%(words)s is longer than %(limit)s characters.") % {
+                "words": words,
+                "limit": f"{self.max_length:,}",
+            }
+        if error.code == "invalid_text":
+            return _("%(words)s contains a character that cannot be stored.") % {"words": words}
+        return str(missing) if missing else _("%(words)s is required.") % {"words": words}
 
 
 class DateInput(forms.DateInput):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django import forms as django_forms
+from django.utils.translation import gettext_lazy
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +16,7 @@ from kapstone.forms import (
     RECORD_ID_MAX,
     FilterDateField,
     FilterTextField,
+    FreeTextField,
     RecordIdField,
     parse_date,
     parse_int,
@@ -121,3 +124,30 @@ def test_form_fields_accept_what_they_should():
     assert FilterDateField().clean("2999-12-31") == LATEST_DATE
     assert FilterDateField().clean("") is None
     assert FilterTextField().clean("  A-1001 ") == "A-1001"
+
+
+class _NameForm(django_forms.Form):
+    name = FreeTextField(label=gettext_lazy("Your name"), max_length=5)
+
+
+@pytest.mark.parametrize(
+    ("value", "english", "spanish"),
+    [
+        (
+            "a\x00b",
+            "Your name contains a character that cannot be stored.",
+            "Su nombre contiene un carácter que no se puede guardar.",
+        ),
+        ("abcdef", "Your name is longer than 5 characters.", "Su nombre tiene más de 5 caracteres."),
+        ("  ", "Your name is required.", "Su nombre es obligatorio."),
+    ],
+)
+def test_free_text_refusals_speak_the_language_of_the_page(value, english, spanish):
+    """The portal is in Spanish too: clean_text's refusals are said in the reader's language."""
+    from django.utils import translation
+
+    for language, words in (("en", english), ("es", spanish)):
+        with translation.override(language):
+            form = _NameForm({"name": value})
+            assert not form.is_valid()
+            assert form.errors["name"] == [words]

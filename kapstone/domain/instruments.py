@@ -42,6 +42,9 @@ SELF_HARM_FLAG = "self-harm-risk"
 #: behaviour within the past 3 months): an open alert for the clinicians, besides ``self-harm-risk``.
 SUICIDE_RISK_HIGH_FLAG = "suicide-risk-high"
 
+#: Each flag in words, for screens (codes stay in the API, the CLI and logs).
+FLAG_LABELS = {SELF_HARM_FLAG: "Self-harm risk", SUICIDE_RISK_HIGH_FLAG: "High suicide risk"}
+
 #: The instruments a patient may fill in themselves in the portal. Their wording is free to
 #: reproduce (AUDIT and AUDIT-C: WHO; PHQ-9 and GAD-7: Pfizer, no permission required; PACS: free
 #: to use, PhenX protocol 511702) and each is a self-report questionnaire. DAST-10 is excluded

@@ -391,10 +391,9 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
     )
     protocol = services.course_protocol(session.course)
     is_prescriber = has_role(request.user, PRESCRIBERS, session.clinic_id)
-    overridable = [rule.check for rule in protocol.day_of.checks if rule.overridable]
     form = DayOfChecksForm(
         request.POST or None,
-        overridable=overridable,
+        rules=protocol.day_of,
         can_override=is_prescriber,
         initial={"childbearing_potential": session.patient.sex_at_birth == "female"},
     )
@@ -409,6 +408,10 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
                 actor_is_prescriber=is_prescriber,
             )
         except DomainError as error:
+            if error.field and error.field.startswith("overrides."):
+                # Beside the reason's own field on the form: override_<check>.
+                field = "override_" + error.field.removeprefix("overrides.")
+                error = DomainError(error.code, error.message, field=field)
             add_domain_error(form, error)
         else:
             if row.cleared:

@@ -190,6 +190,29 @@ class DayOfChecksForm(forms.Form):
             )
             self.override_fields.append(name)
 
+    #: The form's sections, in the order a nurse works: (title, field names).
+    SECTIONS = (
+        ("The patient today", CHECK_FIELDS["breath_alcohol"] + CHECK_FIELDS["urine_drug_screen"]
+         + CHECK_FIELDS["pregnancy_test"] + CHECK_FIELDS["blood_pressure"] + CHECK_FIELDS["fasting"]
+         + CHECK_FIELDS["escort"]),
+        ("Withdrawal", ("ciwa_ar_total", "cows_total")),
+        ("Medicines: ask at every session", ("benzodiazepine_use", "sedative_or_opioid_use", "stimulant_use",
+                                            "maoi_use", "theophylline_use")),
+        ("Room and team ready", ("airway_clinician_present", "resuscitation_equipment_checked",
+                                 "vital_signs_monitoring_available", "prescriber_on_site")),
+    )  # fmt: skip
+
+    def sections(self) -> list[tuple[str, list]]:
+        """The sections with the bound fields this protocol has (empty sections left out), then the
+        reasons to proceed."""
+        shown = [
+            (title, [self[name] for name in names if name in self.fields]) for title, names in self.SECTIONS
+        ]
+        shown.append(
+            ("Reasons to proceed (only for a check that fails)", [self[n] for n in self.override_fields])
+        )
+        return [(title, fields) for title, fields in shown if fields]
+
     def inputs(self) -> dict:
         data = self.cleaned_data
         values = {

@@ -778,6 +778,25 @@ def _evaluate_one(
     raise AssertionError(f"unknown check {check}")  # pragma: no cover - protocols validate check names
 
 
+def describe_day_of_rules(rules: DayOfRules) -> list[tuple[str, str]]:
+    """The protocol's day-of checks as a clinician reads them: (check in words, what a failure
+    means), in the protocol's order; the withdrawal checks name their threshold."""
+    rows = []
+    for rule in rules.checks:
+        label = CHECK_LABELS.get(rule.check, rule.check)
+        if rule.check in _WITHDRAWAL_CHECKS:
+            threshold_field = _WITHDRAWAL_CHECKS[rule.check][3]
+            label = f"{label}: {getattr(rules, threshold_field)} or more stops the dose"
+        if not rule.overridable:
+            stop = "hard stop"
+        elif rule.soft:
+            stop = "soft stop: the clinician may proceed with a written reason"
+        else:
+            stop = "hard stop unless a prescriber overrides with a written reason"
+        rows.append((label, stop))
+    return rows
+
+
 def evaluate_day_of_checks(
     checks: Mapping[str, Any],
     *,

@@ -121,7 +121,9 @@ class TestApi:
         assert checks["alcohol_withdrawal"]["label"] == "Alcohol withdrawal (CIWA-Ar)"
         assert checks["airway_clinician"]["source"].startswith("Ketalar")
         assert audit_count(object_type="day_of_check", action="create") == 1
+        reads = audit_count(object_type="session", action="read", object_id=str(session.pk))
         listed = Api(nina).get(self.url(session))
+        assert audit_count(object_type="session", action="read", object_id=str(session.pk)) == reads + 1
         assert listed.status_code == 200
         assert [item["id"] for item in listed.json()["items"]] == [body["id"]]
 
@@ -173,6 +175,7 @@ class TestApi:
         before = counts()
         assert Api(carol).post(self.url(session), self.body()).status_code == 404
         assert Api(carol).get(self.url(session)).status_code == 404
+        assert audit_count(object_type="session", action="denied", object_id=str(session.pk)) == 2
         assert Api(terry).post(self.url(session), self.body()).status_code == 403
         assert counts() == before
 
@@ -250,3 +253,45 @@ class TestWeb:
         assert response.status_code == 400
         assert 'data-code="airway_clinician_absent"' in response.content.decode()
         assert counts() == (before[0] + 1, before[1] + 1, before[2])
+
+
+class TestProtocolPages:
+    def form(self, protocol) -> dict[str, str]:
+        data = {
+            "note": "Our CIWA-Ar cut-off",
+            "title": protocol.title,
+            "min_observation_min": str(protocol.monitoring.min_observation_min),
+            "vitals_interval_min": str(protocol.monitoring.vitals_interval_min),
+            "min_days_between_dosing": str(protocol.limits.min_days_between_dosing),
+            "fasting_min_hours": str(protocol.day_of.fasting_min_hours),
+        }
+        for index, template in enumerate(protocol.sessions):
+            if template.dose is not None:
+                data[f"dose_{index}"] = str(template.dose.mg_per_kg)
+        return data
+
+    def test_the_protocol_page_lists_the_checks_and_the_clone_form_sets_the_threshold(
+        self, as_user, adam, clinic_a
+    ):
+        from kapstone.care.models import ProtocolClone
+        from kapstone.care.protocols import protocol_resolve
+        from kapstone.domain.protocols import get_protocol
+
+        kare = get_protocol("kare-alcohol-grabski-2022")
+        detail = as_user(adam).get(reverse("care:protocol_detail", args=[kare.slug, 1])).content.decode()
+        assert "Alcohol withdrawal (CIWA-Ar): 10 or more stops the dose" in detail
+        assert "Theophylline or aminophylline</td><td>Hard stop unless a prescriber overrides" in detail
+        assert "Benzodiazepines</td><td>Soft stop: the clinician may proceed with a written reason" in detail
+        url = reverse("care:protocol_clone", args=[kare.slug, 1])
+        page = as_user(adam).get(url).content.decode()
+        assert "Alcohol withdrawal: CIWA-Ar total that stops the day&#x27;s dose" in page
+        assert "COWS" not in page
+        refused = as_user(adam).post(url, self.form(kare) | {"ciwa_ar_stop_at": "68"})
+        assert (
+            refused.status_code == 400
+            and 'data-code="invalid_withdrawal_threshold"' in refused.content.decode()
+        )
+        assert ProtocolClone.objects.count() == 0
+        saved = as_user(adam).post(url, self.form(kare) | {"ciwa_ar_stop_at": "12"})
+        assert saved.status_code == 302
+        assert protocol_resolve(clinic_id=clinic_a.pk, slug=kare.slug).day_of.ciwa_ar_stop_at == 12

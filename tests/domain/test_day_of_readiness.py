@@ -292,3 +292,13 @@ def _refusal(checks: dict[str, Any], **kwargs: Any) -> DomainError:
     with pytest.raises(DomainError) as caught:
         evaluate(checks, **kwargs)
     return caught.value
+
+
+def test_the_rules_in_words() -> None:
+    from kapstone.domain.sessions import describe_day_of_rules
+
+    rows = dict(describe_day_of_rules(replace(KARE.day_of, ciwa_ar_stop_at=12)))
+    assert rows["Alcohol withdrawal (CIWA-Ar): 12 or more stops the dose"].startswith("soft stop")
+    assert rows["Breath alcohol"] == "hard stop"
+    assert rows["Prescriber on site"] == "hard stop unless a prescriber overrides with a written reason"
+    assert len(rows) == len(KARE.day_of.checks)

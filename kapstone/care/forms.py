@@ -57,8 +57,8 @@ def _yes_no(label: str, help_text: str = "") -> forms.TypedChoiceField:
     )
 
 
-def _confirm(label: str, help_text: str) -> forms.BooleanField:
-    return forms.BooleanField(label=label, required=False, help_text=help_text)
+def _confirm(label: str) -> forms.BooleanField:
+    return forms.BooleanField(label=label, required=False)
 
 
 #: The form's fields of each day-of check, in the protocol's terms (a check not in the course's
@@ -138,21 +138,15 @@ class DayOfChecksForm(forms.Form):
     maoi_use = _yes_no("Taking an MAOI antidepressant (e.g. phenelzine, tranylcypromine)?")
     theophylline_use = _yes_no("Taking theophylline or aminophylline?")
     airway_clinician_present = _confirm(
-        "A clinician trained in airway management is present",
-        "For the whole of dosing and monitoring.",
+        "A clinician trained in airway management is present for the whole of dosing and monitoring"
     )
     resuscitation_equipment_checked = _confirm(
-        "Emergency airway and resuscitation equipment checked today",
-        "Oxygen, suction, bag-valve mask and airways, within reach.",
+        "Emergency airway and resuscitation equipment checked today (oxygen, suction, bag-valve mask, airways)"
     )
     vital_signs_monitoring_available = _confirm(
-        "Continuous vital-sign monitoring is set up",
-        "Pulse oximetry, heart rate and blood pressure throughout.",
+        "Continuous vital-sign monitoring is set up (pulse oximetry, heart rate, blood pressure)"
     )
-    prescriber_on_site = _confirm(
-        "A prescriber is on site for dosing and monitoring",
-        "",
-    )
+    prescriber_on_site = _confirm("A prescriber is on site for dosing and monitoring")
 
     def __init__(self, *args, rules=None, can_override=False, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -2,7 +2,8 @@
 # No "from __future__ import annotations" in API modules: django-ninja resolves the operation
 # signatures through the role wrapper, which lives in another module, so annotations must be real.
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Schema, Status
@@ -167,3 +168,81 @@ def transition(request: HttpRequest, session_id: RecordId, payload: TransitionIn
         actor=request.auth, session=session, to=payload.to, reason=payload.reason or None
     )
     return _session_out(session)
+
+
+# --- Day-of checks -------------------------------------------------------------------------------
+
+
+class DayOfChecksIn(StrictSchema):
+    """The day-of inputs (``checks``: input name → value, checked by the domain with its stable
+    codes) and the written reasons (``overrides``: check name → reason)."""
+
+    checks: dict[str, Any]
+    overrides: dict[str, Any] = {}
+
+
+class DayOfCheckOutcomeOut(Schema):
+    check: str
+    label: str
+    met: bool
+    applicable: bool
+    value: Any = None
+    code: str | None
+    message: str
+    source: str
+    overridable: bool
+    soft: bool
+    overridden: bool
+    override_reason: str | None
+
+
+class DayOfCheckOut(Schema):
+    id: int
+    session_id: int
+    cleared: bool
+    session_status: str
+    recorded_at: datetime
+    recorded_by: str
+    checks: list[DayOfCheckOutcomeOut]
+
+
+def _day_of_out(row, session_status: str) -> dict:
+    result = row.result
+    return {
+        "id": row.pk,
+        "session_id": row.session_id,
+        "cleared": row.cleared,
+        "session_status": session_status,
+        "recorded_at": row.recorded_at,
+        "recorded_by": row.recorded_by.username,
+        "checks": [outcome.as_dict() | {"label": outcome.label} for outcome in result.checks],
+    }
+
+
+@router.post("/sessions/{int:session_id}/day-of-checks", response={201: DayOfCheckOut})
+@api_roles(*DOSING_CLINICIANS)
+def record_day_of_checks(request: HttpRequest, session_id: RecordId, payload: DayOfChecksIn):
+    """Record the day-of checks of a checked-in dosing session (a re-check is a new recording);
+    the session is cleared when they pass. 201 whether or not they cleared it: ``cleared`` says."""
+    session = selectors.session_get_for_user(
+        user=request.auth, session_id=session_id, roles=DOSING_CLINICIANS
+    )
+    row = services.day_of_checks_record(
+        actor=request.auth,
+        session=session,
+        inputs=payload.checks,
+        overrides=payload.overrides,
+        actor_is_prescriber=has_role(request.auth, PRESCRIBERS, session.clinic_id),
+    )
+    session.refresh_from_db(fields=["status"])
+    return Status(201, _day_of_out(row, session.status))
+
+
+@router.get("/sessions/{int:session_id}/day-of-checks", response=list[DayOfCheckOut])
+@api_roles(*PATIENT_READ)
+@paginated
+def list_day_of_checks(request: HttpRequest, session_id: RecordId):
+    """Every recording of the session's day-of checks, the latest first."""
+    session = selectors.session_get_for_user(user=request.auth, session_id=session_id)
+    _, checks = selectors.session_history(session=session)
+    return [_day_of_out(row, session.status) for row in checks]

@@ -41,6 +41,18 @@ PASSING = {
     "diastolic_bp": 79,
     "fasting_hours": Decimal("8"),
     "escort_confirmed": True,
+    # Withdrawal (the course's substance: a protocol asks only its own scale), medicines, readiness.
+    "ciwa_ar_total": 2,
+    "cows_total": 3,
+    "benzodiazepine_use": False,
+    "sedative_or_opioid_use": False,
+    "stimulant_use": False,
+    "maoi_use": False,
+    "theophylline_use": False,
+    "airway_clinician_present": True,
+    "resuscitation_equipment_checked": True,
+    "vital_signs_monitoring_available": True,
+    "prescriber_on_site": True,
 }
 # Which protocol suits which primary diagnosis (by ICD-10-CM prefix).
 BY_SUBSTANCE = {

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
-from kapstone.domain.sessions import PREGNANCY_TEST_RESULTS, URINE_DRUG_SCREEN_RESULTS
+from kapstone.domain.protocols import CIWA_AR_MAX, COWS_MAX
+from kapstone.domain.sessions import CHECK_LABELS, PREGNANCY_TEST_RESULTS, URINE_DRUG_SCREEN_RESULTS
 from kapstone.forms import DateInput, FreeTextField
 
 
@@ -41,8 +42,53 @@ def _choices(values, blank="—"):
     return [("", blank)] + [(v, v.capitalize()) for v in values]
 
 
+#: A yes/no question answered every time (no default: an unanswered question is not a "no").
+YES_NO = [("no", "No"), ("yes", "Yes")]
+
+
+def _yes_no(label: str, help_text: str = "") -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        choices=YES_NO,
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+        help_text=help_text,
+        error_messages={"required": "Answer yes or no."},
+    )
+
+
+def _confirm(label: str) -> forms.BooleanField:
+    return forms.BooleanField(label=label, required=False)
+
+
+#: The form's fields of each day-of check, in the protocol's terms (a check not in the course's
+#: protocol has no field on the form).
+CHECK_FIELDS: dict[str, tuple[str, ...]] = {
+    "breath_alcohol": ("breath_alcohol_g_per_210l",),
+    "urine_drug_screen": ("urine_drug_screen_result",),
+    "pregnancy_test": ("childbearing_potential", "pregnancy_test_result"),
+    "blood_pressure": ("systolic_bp", "diastolic_bp"),
+    "fasting": ("fasting_hours",),
+    "escort": ("escort_confirmed",),
+    "consent": (),
+    "alcohol_withdrawal": ("ciwa_ar_total",),
+    "opioid_withdrawal": ("cows_total",),
+    "benzodiazepines": ("benzodiazepine_use",),
+    "sedatives_opioids": ("sedative_or_opioid_use",),
+    "stimulants": ("stimulant_use",),
+    "maoi": ("maoi_use",),
+    "theophylline": ("theophylline_use",),
+    "airway_clinician": ("airway_clinician_present",),
+    "resuscitation_equipment": ("resuscitation_equipment_checked",),
+    "vital_signs_monitoring": ("vital_signs_monitoring_available",),
+    "prescriber_on_site": ("prescriber_on_site",),
+}
+
+
 class DayOfChecksForm(forms.Form):
-    """One screen, top to bottom in the order a nurse does them."""
+    """One screen, top to bottom in the order a nurse does them: the patient's checks, withdrawal,
+    the medicines asked at every session, then the room and team ready. Only the checks of the
+    course's protocol are on it."""
 
     breath_alcohol_g_per_210l = forms.DecimalField(
         label="Breath alcohol (g/210 L)",
@@ -65,34 +111,111 @@ class DayOfChecksForm(forms.Form):
         label="Fasting since (hours)", min_value=0, max_value=72, decimal_places=1, max_digits=4
     )
     escort_confirmed = forms.BooleanField(label="Escort home confirmed", required=False)
+    ciwa_ar_total = forms.IntegerField(
+        label="Alcohol withdrawal: CIWA-Ar total (0–67)",
+        min_value=0,
+        max_value=CIWA_AR_MAX,
+        help_text="Score the CIWA-Ar today and enter its total.",
+    )
+    cows_total = forms.IntegerField(
+        label="Opioid withdrawal: COWS total (0–48)",
+        min_value=0,
+        max_value=COWS_MAX,
+        help_text="Score the COWS today and enter its total.",
+    )
+    benzodiazepine_use = _yes_no(
+        "Taking a benzodiazepine (e.g. diazepam, lorazepam, clonazepam)?",
+        "Prescribed or not, regularly or today.",
+    )
+    sedative_or_opioid_use = _yes_no(
+        "Taking another sedative, sleeping tablet or an opioid (e.g. zopiclone, methadone)?",
+        "Prescribed or not, regularly or today.",
+    )
+    stimulant_use = _yes_no(
+        "Taking a stimulant (e.g. methylphenidate, amphetamine, cocaine)?",
+        "Prescribed or not, regularly or today.",
+    )
+    maoi_use = _yes_no("Taking an MAOI antidepressant (e.g. phenelzine, tranylcypromine)?")
+    theophylline_use = _yes_no("Taking theophylline or aminophylline?")
+    airway_clinician_present = _confirm(
+        "A clinician trained in airway management is present for the whole of dosing and monitoring"
+    )
+    resuscitation_equipment_checked = _confirm(
+        "Emergency airway and resuscitation equipment checked today (oxygen, suction, bag-valve mask, airways)"
+    )
+    vital_signs_monitoring_available = _confirm(
+        "Continuous vital-sign monitoring is set up (pulse oximetry, heart rate, blood pressure)"
+    )
+    prescriber_on_site = _confirm("A prescriber is on site for dosing and monitoring")
 
-    def __init__(self, *args, overridable=(), can_override=False, **kwargs) -> None:
+    def __init__(self, *args, rules=None, can_override=False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        listed = [rule.check for rule in rules.checks] if rules is not None else list(CHECK_FIELDS)
+        wanted = {name for check in listed for name in CHECK_FIELDS.get(check, ())}
+        for name in [n for n in self.fields if n not in wanted]:
+            del self.fields[name]
+        if rules is not None:
+            for name, threshold in (
+                ("ciwa_ar_total", rules.ciwa_ar_stop_at),
+                ("cows_total", rules.cows_stop_at),
+            ):
+                if name in self.fields:
+                    self.fields[name].help_text = (
+                        f"Score it today and enter the total; {threshold} or more stops today's dose "
+                        "unless you record why it is safe to proceed."
+                    )
         self.override_fields = []
-        if can_override:
-            for check in overridable:
-                name = f"override_{check}"
-                self.fields[name] = FreeTextField(
-                    name="reason",
-                    label=f"Override '{check.replace('_', ' ')}' — prescriber's reason",
-                    max_length=500,
-                    required=False,
-                    help_text="Only if this check fails and you decide to proceed.",
-                )
-                self.override_fields.append(name)
+        for rule in rules.checks if rules is not None else ():
+            if not rule.overridable or not (rule.soft or can_override):
+                continue
+            label = CHECK_LABELS.get(rule.check, rule.check)
+            name = f"override_{rule.check}"
+            self.fields[name] = FreeTextField(
+                name="reason",
+                label=(
+                    f"Proceed despite “{label}” — your reason"
+                    if rule.soft
+                    else f"Override “{label}” — prescriber’s reason"
+                ),
+                max_length=500,
+                required=False,
+                help_text="Only if this check fails and you decide to proceed.",
+                widget=forms.TextInput(),
+            )
+            self.override_fields.append(name)
+
+    #: The form's sections, in the order a nurse works: (title, field names).
+    SECTIONS = (
+        ("The patient today", CHECK_FIELDS["breath_alcohol"] + CHECK_FIELDS["urine_drug_screen"]
+         + CHECK_FIELDS["pregnancy_test"] + CHECK_FIELDS["blood_pressure"] + CHECK_FIELDS["fasting"]
+         + CHECK_FIELDS["escort"]),
+        ("Withdrawal", ("ciwa_ar_total", "cows_total")),
+        ("Medicines: ask at every session", ("benzodiazepine_use", "sedative_or_opioid_use", "stimulant_use",
+                                            "maoi_use", "theophylline_use")),
+        ("Room and team ready", ("airway_clinician_present", "resuscitation_equipment_checked",
+                                 "vital_signs_monitoring_available", "prescriber_on_site")),
+    )  # fmt: skip
+
+    def sections(self) -> list[tuple[str, list]]:
+        """The sections with the bound fields this protocol has (empty sections left out), then the
+        reasons to proceed."""
+        shown = [
+            (title, [self[name] for name in names if name in self.fields]) for title, names in self.SECTIONS
+        ]
+        shown.append(
+            ("Reasons to proceed (only for a check that fails)", [self[n] for n in self.override_fields])
+        )
+        return [(title, fields) for title, fields in shown if fields]
 
     def inputs(self) -> dict:
         data = self.cleaned_data
-        return {
-            "breath_alcohol_g_per_210l": data["breath_alcohol_g_per_210l"],
-            "urine_drug_screen_result": data["urine_drug_screen_result"] or None,
-            "childbearing_potential": data["childbearing_potential"],
-            "pregnancy_test_result": data["pregnancy_test_result"] or None,
-            "systolic_bp": data["systolic_bp"],
-            "diastolic_bp": data["diastolic_bp"],
-            "fasting_hours": data["fasting_hours"],
-            "escort_confirmed": data["escort_confirmed"],
+        values = {
+            name: data[name] for name in self.fields if name in data and not name.startswith("override_")
         }
+        for name in ("urine_drug_screen_result", "pregnancy_test_result"):
+            if name in values:
+                values[name] = values[name] or None
+        return values
 
     def overrides(self) -> dict[str, str]:
         return {

@@ -462,23 +462,25 @@ def day_of_checks_record(
 ) -> DayOfCheck:
     """Record the day-of checks of a checked-in dosing session; clear it when they pass.
 
-    ``consent_current`` is read from the record, not typed in. Overrides (check → reason) are
-    a prescriber's decision and only for checks the protocol marks overridable (the domain
-    refuses the others). When the checks clear the session, it moves to ``cleared`` in the
+    ``consent_current`` is read from the record, not typed in. Overrides (check → reason) only
+    for checks the protocol marks overridable (the domain refuses the others): a soft stop
+    (a concomitant medicine, withdrawal) may be passed with a reason by whoever records the
+    checks; a hard stop only by a prescriber (WorkflowConflict ``override_requires_prescriber``,
+    nothing written). When the checks clear the session, it moves to ``cleared`` in the
     same transaction. ``at``: when the checks were done, for a record written afterwards (None:
     now); not in the future, not before the check-in (``time_in_future``, ``time_out_of_order``).
     """
     # A blank reason is no override (the form sends one field per check); anything else is
-    # checked by the domain (free text, the check overridable, a prescriber).
+    # checked by the domain (free text, the check overridable, a prescriber for a hard stop).
+    if overrides is not None and not isinstance(overrides, dict):
+        raise DomainError(
+            "invalid_override", "Overrides must be an object of check name to reason.", field="overrides"
+        )
     overrides = {
         k: v
         for k, v in (overrides or {}).items()
         if not (v is None or (isinstance(v, str) and not v.strip()))
     }
-    if overrides and not actor_is_prescriber:
-        raise WorkflowConflict(
-            "override_requires_prescriber", "Only a prescriber may override a failed day-of check."
-        )
     with transaction.atomic():
         current = (
             CareSession.objects.select_for_update()
@@ -501,6 +503,7 @@ def day_of_checks_record(
             protocol_checks=protocol.day_of,
             sex_at_birth=current.patient.sex_at_birth,
             overrides=overrides,
+            prescriber=actor_is_prescriber,
         )
         row = DayOfCheck.objects.create(
             session=current,

@@ -41,7 +41,7 @@ from kapstone.care.panels import session_panels_for
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError
 from kapstone.domain.protocols import DOSING
-from kapstone.domain.sessions import allowed_transitions
+from kapstone.domain.sessions import allowed_transitions, describe_day_of_rules
 from kapstone.domain.sessions import state_label as state_word
 from kapstone.forms import FilterDateField, FreeTextField, add_domain_error, message_refusal
 from kapstone.patients.selectors import patient_get_for_user
@@ -95,7 +95,12 @@ def protocol_detail(request: HttpRequest, slug: str, version: int) -> HttpRespon
     return render(
         request,
         "care/protocol_detail.html",
-        {"protocol": protocol, "owner": owner, "can_clone": bool(clinic_ids_for(request.user, ADMINS))},
+        {
+            "protocol": protocol,
+            "owner": owner,
+            "can_clone": bool(clinic_ids_for(request.user, ADMINS)),
+            "day_of_rows": describe_day_of_rules(protocol.day_of),
+        },
     )
 
 
@@ -142,6 +147,16 @@ def _clone_fields(protocol) -> list[tuple[str, str, forms.Field]]:
             ),
         ),
     ]
+    listed = {rule.check for rule in protocol.day_of.checks}
+    for check, path, label, initial in (
+        ("alcohol_withdrawal", "day_of.ciwa_ar_stop_at", "Alcohol withdrawal: CIWA-Ar total that stops the day's dose",
+         protocol.day_of.ciwa_ar_stop_at),
+        ("opioid_withdrawal", "day_of.cows_stop_at", "Opioid withdrawal: COWS total that stops the day's dose",
+         protocol.day_of.cows_stop_at),
+    ):  # fmt: skip
+        if check in listed:
+            name = path.removeprefix("day_of.")
+            fields.append((name, path, forms.IntegerField(label=label, initial=initial, required=False)))
     for index, template in enumerate(protocol.sessions):
         if template.dose is not None:
             fields.append(
@@ -391,10 +406,9 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
     )
     protocol = services.course_protocol(session.course)
     is_prescriber = has_role(request.user, PRESCRIBERS, session.clinic_id)
-    overridable = [rule.check for rule in protocol.day_of.checks if rule.overridable]
     form = DayOfChecksForm(
         request.POST or None,
-        overridable=overridable,
+        rules=protocol.day_of,
         can_override=is_prescriber,
         initial={"childbearing_potential": session.patient.sex_at_birth == "female"},
     )
@@ -409,6 +423,10 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
                 actor_is_prescriber=is_prescriber,
             )
         except DomainError as error:
+            if error.field and error.field.startswith("overrides."):
+                # Beside the reason's own field on the form: override_<check>.
+                field = "override_" + error.field.removeprefix("overrides.")
+                error = DomainError(error.code, error.message, field=field)
             add_domain_error(form, error)
         else:
             if row.cleared:

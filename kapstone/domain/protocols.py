@@ -84,7 +84,25 @@ DAY_OF_CHECKS: tuple[str, ...] = (
     "fasting",
     "escort",
     "consent",
+    # Withdrawal before dosing, by the protocol's substance (a protocol lists the ones it needs).
+    "alcohol_withdrawal",
+    "opioid_withdrawal",
+    # Concomitant medicines, asked at every dosing session.
+    "benzodiazepines",
+    "sedatives_opioids",
+    "stimulants",
+    "maoi",
+    "theophylline",
+    # Readiness of the room and the team (the Ketalar label; the prescriber on site: REMS practice).
+    "airway_clinician",
+    "resuscitation_equipment",
+    "vital_signs_monitoring",
+    "prescriber_on_site",
 )
+
+#: CIWA-Ar totals run 0–67 and COWS totals 0–48 (Sullivan 1989; Wesson & Ling 2003; clinical.md §8).
+CIWA_AR_MAX = 67
+COWS_MAX = 48
 
 # --- Safe bounds ---------------------------------------------------------------------------------
 
@@ -238,18 +256,31 @@ class SessionLimits:
 
 @dataclass(frozen=True)
 class DayOfCheckRule:
-    """One check required before a dosing session is cleared, and whether a prescriber may
-    override its failure with a written reason."""
+    """One check required before a dosing session is cleared, and what its failure is.
+
+    Three kinds of stop: ``overridable`` False is a hard stop nobody waives; ``overridable``
+    True alone is a hard stop unless a **prescriber** overrides it with a written reason;
+    ``soft`` True (which needs ``overridable``) is a soft stop: the clinician recording the
+    checks (nurse or prescriber) may proceed with a written reason."""
 
     __pydantic_config__ = _FIELDS_ONLY
 
     check: Text
     overridable: Flag = False
+    soft: Flag = False
 
 
-#: Default day-of checks: all seven; a prescriber may override only a missing urine drug screen
-#: result and a short fast (chosen: the others are intoxication, pregnancy, the BP deferral
-#: threshold, the way home and consent, which no single prescriber should waive).
+#: Default day-of checks (a protocol's ``day_of.checks`` replaces them; the withdrawal checks are
+#: not here: they depend on the protocol's substance, and each shipped protocol lists its own).
+#: A prescriber may override only a missing urine drug screen result and a short fast among the
+#: first seven (chosen: the others are intoxication, pregnancy, the BP deferral threshold, the
+#: way home and consent, which no single prescriber should waive). The concomitant medicines:
+#: benzodiazepines, other sedatives/opioids and stimulants are soft stops (the REMS monitoring form
+#: asks them at each session; screening already had a prescriber review them); an MAOI (local
+#: policy: a hypertensive interaction, no source makes it a contraindication) and theophylline or
+#: aminophylline (the Ketalar label: a lowered seizure threshold) are hard stops unless a
+#: prescriber overrides. The four readiness checks (the Ketalar label; the prescriber on site:
+#: REMS practice) are hard stops unless a prescriber overrides.
 DEFAULT_DAY_OF_CHECKS: tuple[DayOfCheckRule, ...] = (
     DayOfCheckRule("breath_alcohol"),
     DayOfCheckRule("urine_drug_screen", overridable=True),
@@ -258,6 +289,15 @@ DEFAULT_DAY_OF_CHECKS: tuple[DayOfCheckRule, ...] = (
     DayOfCheckRule("fasting", overridable=True),
     DayOfCheckRule("escort"),
     DayOfCheckRule("consent"),
+    DayOfCheckRule("benzodiazepines", overridable=True, soft=True),
+    DayOfCheckRule("sedatives_opioids", overridable=True, soft=True),
+    DayOfCheckRule("stimulants", overridable=True, soft=True),
+    DayOfCheckRule("maoi", overridable=True),
+    DayOfCheckRule("theophylline", overridable=True),
+    DayOfCheckRule("airway_clinician", overridable=True),
+    DayOfCheckRule("resuscitation_equipment", overridable=True),
+    DayOfCheckRule("vital_signs_monitoring", overridable=True),
+    DayOfCheckRule("prescriber_on_site", overridable=True),
 )
 
 
@@ -276,6 +316,16 @@ class DayOfRules:
     instructions are built from both (:mod:`kapstone.domain.preparation`). The blood-pressure
     deferral threshold (systolic ≥ 180 or diastolic ≥ 110 mmHg) is the screening deferral
     threshold of issue 3 (Spravato label Table 6 categories, clinical.md §3.2).
+
+    Withdrawal before dosing (issue 14): a CIWA-Ar total (0–67) at or above ``ciwa_ar_stop_at``
+    (check ``alcohol_withdrawal``) or a COWS total (0–48) at or above ``cows_stop_at`` (check
+    ``opioid_withdrawal``) stops the day's dose (a soft stop in the shipped protocols). Defaults:
+    CIWA-Ar ≥ 10 (Sullivan et al., Br J Addict 1989;84:1353–1357; cut-offs vary by institution:
+    local policy), COWS ≥ 13, the start of "moderate" withdrawal (Wesson & Ling, J Psychoactive
+    Drugs 2003;35:253–259); clinical.md §8. Which of the two a course asks follows its protocol's
+    substance: each shipped protocol lists the check of its substance in ``checks``.
+    The prescriber on site is required where ``checks`` lists ``prescriber_on_site`` (all shipped
+    protocols: REMS practice; a clinic's version may leave it out, local policy).
     """
 
     __pydantic_config__ = _FIELDS_ONLY
@@ -285,6 +335,8 @@ class DayOfRules:
     clear_fluids_min_hours: Amount = Decimal("2")
     bp_defer_systolic_at_mmhg: Whole = 180
     bp_defer_diastolic_at_mmhg: Whole = 110
+    ciwa_ar_stop_at: Whole = 10
+    cows_stop_at: Whole = 13
 
     def rule_for(self, check: str) -> DayOfCheckRule | None:
         for rule in self.checks:
@@ -797,6 +849,12 @@ def _validate_day_of(day_of: DayOfRules) -> None:
                 f"Day-of check {rule.check!r} is listed twice.",
                 f"day_of.checks.{i}",
             )
+        if rule.soft and not rule.overridable:
+            raise _refuse(
+                "soft_stop_not_overridable",
+                f"Day-of check {rule.check!r} is a soft stop (proceed with a reason), so it must be overridable.",
+                f"day_of.checks.{i}.soft",
+            )
         seen.add(rule.check)
     if not Decimal(0) <= day_of.fasting_min_hours <= Decimal(24):
         raise _refuse(
@@ -823,6 +881,18 @@ def _validate_day_of(day_of: DayOfRules) -> None:
             "invalid_bp_defer_threshold",
             f"Diastolic deferral threshold {day_of.bp_defer_diastolic_at_mmhg} mmHg must be 60–150.",
             "day_of.bp_defer_diastolic_at_mmhg",
+        )
+    if not 1 <= day_of.ciwa_ar_stop_at <= CIWA_AR_MAX:
+        raise _refuse(
+            "invalid_withdrawal_threshold",
+            f"The CIWA-Ar threshold {day_of.ciwa_ar_stop_at} must be 1–{CIWA_AR_MAX}.",
+            "day_of.ciwa_ar_stop_at",
+        )
+    if not 1 <= day_of.cows_stop_at <= COWS_MAX:
+        raise _refuse(
+            "invalid_withdrawal_threshold",
+            f"The COWS threshold {day_of.cows_stop_at} must be 1–{COWS_MAX}.",
+            "day_of.cows_stop_at",
         )
 
 

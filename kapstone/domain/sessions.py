@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kapstone.domain.errors import DomainError, WorkflowConflict
-from kapstone.domain.protocols import DAY_OF_CHECKS, DayOfRules
+from kapstone.domain.protocols import CIWA_AR_MAX, COWS_MAX, DAY_OF_CHECKS, DayOfRules
 from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 
 # --- State machine -------------------------------------------------------------------------------
@@ -277,7 +277,98 @@ CHECK_INPUTS: tuple[str, ...] = (
     "fasting_hours",
     "escort_confirmed",
     "consent_current",
+    "ciwa_ar_total",
+    "cows_total",
+    "benzodiazepine_use",
+    "sedative_or_opioid_use",
+    "stimulant_use",
+    "maoi_use",
+    "theophylline_use",
+    "airway_clinician_present",
+    "resuscitation_equipment_checked",
+    "vital_signs_monitoring_available",
+    "prescriber_on_site",
 )
+
+#: The yes/no checks: check -> (input, failing answer, failure code, message on failure, message when met).
+#: The readiness checks fail on "no" (not confirmed); the medicines on "yes" (taken).
+_YES_NO_CHECKS: Mapping[str, tuple[str, bool, str, str, str]] = {
+    "benzodiazepines": (
+        "benzodiazepine_use",
+        True,
+        "benzodiazepine_taken",
+        "Takes a benzodiazepine: sedation and breathing may be deeper.",
+        "No benzodiazepine.",
+    ),
+    "sedatives_opioids": (
+        "sedative_or_opioid_use",
+        True,
+        "sedative_or_opioid_taken",
+        "Takes another sedative, sleeping tablet or opioid: sedation and breathing may be deeper.",
+        "No other sedative, sleeping tablet or opioid.",
+    ),
+    "stimulants": (
+        "stimulant_use",
+        True,
+        "stimulant_taken",
+        "Takes a stimulant: blood pressure may rise further.",
+        "No stimulant.",
+    ),
+    "maoi": (
+        "maoi_use",
+        True,
+        "maoi_taken",
+        "Takes an MAOI: blood pressure may rise further.",
+        "No MAOI.",
+    ),
+    "theophylline": (
+        "theophylline_use",
+        True,
+        "theophylline_taken",
+        "Takes theophylline or aminophylline: the seizure threshold is lower.",
+        "No theophylline or aminophylline.",
+    ),
+    "airway_clinician": (
+        "airway_clinician_present",
+        False,
+        "airway_clinician_absent",
+        "No clinician trained in airway management is present: do not dose.",
+        "A clinician trained in airway management is present.",
+    ),
+    "resuscitation_equipment": (
+        "resuscitation_equipment_checked",
+        False,
+        "resuscitation_equipment_not_checked",
+        "Emergency airway and resuscitation equipment has not been checked: do not dose.",
+        "Emergency airway and resuscitation equipment checked.",
+    ),
+    "vital_signs_monitoring": (
+        "vital_signs_monitoring_available",
+        False,
+        "vital_signs_monitoring_unavailable",
+        "Continuous monitoring of vital signs is not available: do not dose.",
+        "Continuous vital-sign monitoring available.",
+    ),
+    "prescriber_on_site": (
+        "prescriber_on_site",
+        False,
+        "prescriber_not_on_site",
+        "No prescriber is on site for dosing and monitoring: do not dose.",
+        "A prescriber is on site for dosing and monitoring.",
+    ),
+}
+
+#: The withdrawal checks: check -> (input, scale in words, highest total, the rules' threshold field, code).
+_WITHDRAWAL_CHECKS: Mapping[str, tuple[str, str, int, str, str]] = {
+    "alcohol_withdrawal": (
+        "ciwa_ar_total",
+        "CIWA-Ar",
+        CIWA_AR_MAX,
+        "ciwa_ar_stop_at",
+        "alcohol_withdrawal_score_high",
+    ),
+    "opioid_withdrawal": ("cows_total", "COWS", COWS_MAX, "cows_stop_at", "opioid_withdrawal_score_high"),
+}
 
 URINE_DRUG_SCREEN_RESULTS: tuple[str, ...] = ("negative", "positive", "inconclusive")
 PREGNANCY_TEST_RESULTS: tuple[str, ...] = ("negative", "positive")
@@ -295,10 +386,27 @@ CHECK_LABELS: Mapping[str, str] = {
     "fasting": "Fasting",
     "escort": "Escort home",
     "consent": "Consent current",
+    "alcohol_withdrawal": "Alcohol withdrawal (CIWA-Ar)",
+    "opioid_withdrawal": "Opioid withdrawal (COWS)",
+    "benzodiazepines": "Benzodiazepines",
+    "sedatives_opioids": "Other sedatives, sleeping tablets or opioids",
+    "stimulants": "Stimulants",
+    "maoi": "MAOI antidepressant",
+    "theophylline": "Theophylline or aminophylline",
+    "airway_clinician": "Clinician trained in airway management present",
+    "resuscitation_equipment": "Emergency airway and resuscitation equipment checked",
+    "vital_signs_monitoring": "Continuous vital-sign monitoring available",
+    "prescriber_on_site": "Prescriber on site",
 }
 _CHECK_UNITS = {"breath_alcohol": "g/210 L", "blood_pressure": "mmHg", "fasting": "h"}
 
 _SPRAVATO_PI = "Spravato (esketamine) nasal spray prescribing information (FDA label, 2026)"
+#: IV/IM racemic ketamine is governed by this label, not Spravato's (issue 14; clinical.md §8).
+_KETALAR_PI = "Ketalar (ketamine hydrochloride injection) prescribing information (DailyMed setid 46dab560-8ecd-4d92-8c92-6baa2310b09b)"
+_REMS_FORM = (
+    "Spravato REMS (FDA REMS id 386) patient monitoring form: asks about concomitant benzodiazepines, "
+    "other sedatives/hypnotics, stimulants and MAOIs at each session"
+)
 _SOURCES: dict[str, str] = {
     "breath_alcohol": (
         "Clinic rule: no intoxication at dosing. Dakwar E et al., Am J Psychiatry 2020;177(2):125-133 "
@@ -308,14 +416,57 @@ _SOURCES: dict[str, str] = {
         "Sanacora G et al., JAMA Psychiatry 2017;74(4):399-405 (APA consensus): urine toxicology when "
         "substance use is suspected"
     ),
-    "pregnancy_test": f"{_SPRAVATO_PI}: not advised in pregnancy",
-    "blood_pressure": (
-        f"{_SPRAVATO_PI}: measure blood pressure before dosing; severe categories SBP ≥180 / DBP ≥110 mmHg "
-        "(Table 6); the threshold is a protocol parameter"
+    "pregnancy_test": (
+        f"{_SPRAVATO_PI}: not advised in pregnancy (applied to racemic ketamine by analogy; the Ketalar "
+        "label is not the source of this check)"
     ),
-    "fasting": "Protocol practice (a protocol parameter; the published protocols give no fasting rule)",
-    "escort": f"{_SPRAVATO_PI}: no driving until the next day; transport must be arranged",
+    "blood_pressure": (
+        f"{_KETALAR_PI}: not for patients in whom a significant rise in blood pressure would be a serious "
+        "hazard, vital signs monitored; the threshold numbers are the severe categories of the "
+        f"{_SPRAVATO_PI} (SBP ≥180 / DBP ≥110 mmHg, Table 6), a protocol parameter"
+    ),
+    "fasting": (
+        f"{_KETALAR_PI}: nil-by-mouth guidance without numbers; the hours are a protocol parameter "
+        "(default: ASA Practice Guidelines for Preoperative Fasting, Anesthesiology 2017;126(3):376-393)"
+    ),
+    "escort": (
+        f"{_KETALAR_PI}: no driving or hazardous machinery for 24 hours or more (the 24-hour wording "
+        f"unverified against the US text); {_SPRAVATO_PI}: transport must be arranged (the source of the escort)"
+    ),
     "consent": "Clinic rule: treatment only under current informed consent",
+    "alcohol_withdrawal": (
+        "CIWA-Ar, Sullivan JT et al., Br J Addict 1989;84(11):1353-1357 (PMID 2597811): total 0-67; "
+        "the threshold (default 10) is a protocol parameter: cut-offs vary by institution, local policy"
+    ),
+    "opioid_withdrawal": (
+        "COWS, Wesson DR & Ling W, J Psychoactive Drugs 2003;35(2):253-259 (PMID 12924748): total 0-48, "
+        "13-24 moderate; the threshold (default 13) is a protocol parameter"
+    ),
+    "benzodiazepines": (
+        f"{_REMS_FORM}; {_SPRAVATO_PI} medication guide: CNS depressants deepen sedation (clinical.md §3.4). "
+        "Soft stop: Kapstone's choice"
+    ),
+    "sedatives_opioids": (
+        f"{_REMS_FORM}; {_SPRAVATO_PI} medication guide: CNS depressants deepen sedation (clinical.md §3.4). "
+        "Soft stop: Kapstone's choice"
+    ),
+    "stimulants": (
+        f"{_REMS_FORM}; {_SPRAVATO_PI} medication guide: psychostimulants raise blood pressure (clinical.md §3.4). "
+        "Soft stop: Kapstone's choice (the blood pressure is itself a day-of check)"
+    ),
+    "maoi": (
+        f"{_REMS_FORM}; {_SPRAVATO_PI} medication guide: MAOIs raise blood pressure (clinical.md §3.4). "
+        "Hard stop unless a prescriber overrides: local policy (no source makes an MAOI a contraindication)"
+    ),
+    "theophylline": f"{_KETALAR_PI}: theophylline or aminophylline with ketamine may lower the seizure threshold",
+    "airway_clinician": (f"{_KETALAR_PI}: given by or under clinicians experienced in airway management"),
+    "resuscitation_equipment": f"{_KETALAR_PI}: emergency airway and resuscitation equipment at hand",
+    "vital_signs_monitoring": f"{_KETALAR_PI}: continuous monitoring of vital signs",
+    "prescriber_on_site": (
+        "REMS practice (Spravato REMS, FDA REMS id 386: dosing and monitoring under direct observation in a "
+        "certified setting); a prescriber on site is not stated in the sources consulted: local policy, "
+        "required where the protocol lists the check"
+    ),
 }
 
 
@@ -338,11 +489,23 @@ class CheckOutcome:
     overridable: bool
     overridden: bool = False
     override_reason: str | None = None
+    #: A soft stop: the clinician recording the checks may proceed with a reason (else a hard
+    #: stop: only a prescriber overrides, and only where ``overridable``).
+    soft: bool = False
 
     @property
     def label(self) -> str:
         """The check in words: "Breath alcohol"."""
         return CHECK_LABELS.get(self.check, self.check)
+
+    @property
+    def stop_text(self) -> str:
+        """What a failure of this check allows, in words (empty for a hard stop nobody waives)."""
+        if not self.overridable:
+            return ""
+        if self.soft:
+            return "the clinician may proceed with a written reason"
+        return "a prescriber may override with a written reason"
 
     @property
     def value_text(self) -> str:
@@ -368,12 +531,15 @@ class CheckOutcome:
             "overridable": self.overridable,
             "overridden": self.overridden,
             "override_reason": self.override_reason,
+            "soft": self.soft,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckOutcome:
         """The inverse of :meth:`as_dict` (a stored recording read back; values stay as stored)."""
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__ if name in data})
+        values = {name: data.get(name) for name in cls.__dataclass_fields__ if name in data}
+        values["soft"] = bool(values.get("soft"))  # recordings before issue 14 have no "soft"
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -419,6 +585,17 @@ _INPUT_WORDS = {
     "fasting_hours": "Hours fasted",
     "escort_confirmed": "Escort home",
     "consent_current": "Current consent",
+    "ciwa_ar_total": "The CIWA-Ar total",
+    "cows_total": "The COWS total",
+    "benzodiazepine_use": "Benzodiazepine use",
+    "sedative_or_opioid_use": "Other sedative, sleeping tablet or opioid use",
+    "stimulant_use": "Stimulant use",
+    "maoi_use": "MAOI use",
+    "theophylline_use": "Theophylline or aminophylline use",
+    "airway_clinician_present": "A clinician trained in airway management present",
+    "resuscitation_equipment_checked": "Emergency airway and resuscitation equipment checked",
+    "vital_signs_monitoring_available": "Continuous vital-sign monitoring available",
+    "prescriber_on_site": "A prescriber on site",
 }
 
 
@@ -454,14 +631,14 @@ def _bool(checks: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _int(checks: Mapping[str, Any], name: str, low: int, high: int) -> int:
+def _int(checks: Mapping[str, Any], name: str, low: int, high: int, unit: str = " mmHg") -> int:
     value = checks[name]
     if not isinstance(value, int) or isinstance(value, bool):
         raise _invalid(name, "a whole number", value)
     if not low <= value <= high:
         raise DomainError(
             "implausible_value",
-            f"{_words(name)} {value} mmHg is not plausible (expected {low}–{high}).",
+            f"{_words(name)} {value}{unit} is not plausible (expected {low}–{high}).",
             field=name,
         )
     return value
@@ -576,7 +753,48 @@ def _evaluate_one(
         if _bool(checks, "consent_current"):
             return True, True, True, None, "Consent is current."
         return False, True, False, "consent_not_current", "Consent is not current: renew it before dosing."
+    if check in _YES_NO_CHECKS:
+        name, failing, code, failed_message, met_message = _YES_NO_CHECKS[check]
+        _require(checks, name, check)
+        answer = _bool(checks, name)
+        if answer is failing:
+            return False, True, answer, code, failed_message
+        return True, True, answer, None, met_message
+    if check in _WITHDRAWAL_CHECKS:
+        name, scale, highest, threshold_field, code = _WITHDRAWAL_CHECKS[check]
+        _require(checks, name, check)
+        total = _int(checks, name, 0, highest, unit="")
+        threshold = getattr(rules, threshold_field)
+        if total < threshold:
+            return True, True, total, None, f"{scale} {total}, below the protocol's {threshold}."
+        return (
+            False,
+            True,
+            total,
+            code,
+            f"{scale} {total} is at or above the protocol's {threshold}: signs of withdrawal; not today's "
+            "dose without a written reason.",
+        )
     raise AssertionError(f"unknown check {check}")  # pragma: no cover - protocols validate check names
+
+
+def describe_day_of_rules(rules: DayOfRules) -> list[tuple[str, str]]:
+    """The protocol's day-of checks as a clinician reads them: (check in words, what a failure
+    means), in the protocol's order; the withdrawal checks name their threshold."""
+    rows = []
+    for rule in rules.checks:
+        label = CHECK_LABELS.get(rule.check, rule.check)
+        if rule.check in _WITHDRAWAL_CHECKS:
+            threshold_field = _WITHDRAWAL_CHECKS[rule.check][3]
+            label = f"{label}: {getattr(rules, threshold_field)} or more stops the dose"
+        if not rule.overridable:
+            stop = "hard stop"
+        elif rule.soft:
+            stop = "soft stop: the clinician may proceed with a written reason"
+        else:
+            stop = "hard stop unless a prescriber overrides with a written reason"
+        rows.append((label, stop))
+    return rows
 
 
 def evaluate_day_of_checks(
@@ -585,6 +803,7 @@ def evaluate_day_of_checks(
     protocol_checks: DayOfRules,
     sex_at_birth: str,
     overrides: Mapping[str, str] | None = None,
+    prescriber: bool = False,
 ) -> DayOfResult:
     """Judge the day-of checks of a dosing session against the protocol's rules.
 
@@ -594,8 +813,14 @@ def evaluate_day_of_checks(
     where applicable: not for sex at birth ``male``, otherwise when ``childbearing_potential``),
     ``systolic_bp`` / ``diastolic_bp`` (below the protocol's deferral threshold, default 180/110),
     ``fasting_hours`` (at least the protocol's requirement), ``escort_confirmed`` and
-    ``consent_current``. ``overrides`` maps a check name (e.g. ``"fasting"``) to the prescriber's
-    written reason.
+    ``consent_current``; the withdrawal totals ``ciwa_ar_total`` (0–67) and ``cows_total`` (0–48),
+    each below the protocol's threshold (default 10 and 13); the concomitant medicines
+    ``benzodiazepine_use``, ``sedative_or_opioid_use``, ``stimulant_use``, ``maoi_use``,
+    ``theophylline_use`` (false to pass); the readiness confirmations ``airway_clinician_present``,
+    ``resuscitation_equipment_checked``, ``vital_signs_monitoring_available``, ``prescriber_on_site``
+    (true to pass). Only the inputs of the checks the protocol lists are needed. ``overrides``
+    maps a check name (e.g. ``"fasting"``) to the written reason; ``prescriber`` says whether the
+    person giving them is a prescriber.
 
     Guarantees: every check of the protocol is reported, in its order, met or failed with the
     value and a stable failure code; ``cleared`` is True only when every check is met or every
@@ -603,9 +828,12 @@ def evaluate_day_of_checks(
     (``unknown_check``), missing inputs a check needs (``missing_check``), wrong types
     (``invalid_check_value``), implausible values (``implausible_value``), an unknown
     ``sex_at_birth`` (``invalid_sex_at_birth``), an override of a check the protocol does not mark
-    overridable (``override_not_allowed``) or of an unknown check (``unknown_override``), and an
-    override without a reason (``reason_required``). An override of a check that was met is
-    ignored (reported as not overridden).
+    overridable (``override_not_allowed``) or of an unknown check (``unknown_override``), an
+    override without a reason (``reason_required``), and (WorkflowConflict
+    ``override_requires_prescriber``) a reason for a hard-stop check from someone who is not a
+    prescriber: only a soft stop (``soft`` in the protocol) may be passed by the clinician
+    recording the checks. An override of a check that was met is ignored (reported as not
+    overridden).
 
     Source: per check in :data:`CheckOutcome.source`; issue 3 for the list of checks.
     """
@@ -632,7 +860,7 @@ def evaluate_day_of_checks(
                 f"Unknown day-of check input {key!r}; expected: {', '.join(CHECK_INPUTS)}.",
                 field=str(key),
             )
-    override_reasons = _validate_overrides(overrides, protocol_checks)
+    override_reasons = _validate_overrides(overrides, protocol_checks, prescriber=prescriber)
 
     outcomes: list[CheckOutcome] = []
     for rule in protocol_checks.checks:
@@ -652,13 +880,16 @@ def evaluate_day_of_checks(
                 overridable=rule.overridable,
                 overridden=reason is not None,
                 override_reason=reason,
+                soft=rule.soft,
             )
         )
     cleared = all(outcome.met or outcome.overridden for outcome in outcomes)
     return DayOfResult(cleared=cleared, checks=tuple(outcomes))
 
 
-def _validate_overrides(overrides: Mapping[str, str] | None, rules: DayOfRules) -> dict[str, str]:
+def _validate_overrides(
+    overrides: Mapping[str, str] | None, rules: DayOfRules, *, prescriber: bool
+) -> dict[str, str]:
     if overrides is None:
         return {}
     if not isinstance(overrides, Mapping):
@@ -675,10 +906,17 @@ def _validate_overrides(overrides: Mapping[str, str] | None, rules: DayOfRules) 
                 field=field,
             )
         rule = rules.rule_for(check)
+        label = CHECK_LABELS.get(check, check)
         if rule is None or not rule.overridable:
             raise DomainError(
                 "override_not_allowed",
-                f"The protocol does not let a prescriber override the {check} check.",
+                f"The protocol does not let anyone override the {label.lower()} check.",
+                field=field,
+            )
+        if not rule.soft and not prescriber:
+            raise WorkflowConflict(
+                "override_requires_prescriber",
+                f"Only a prescriber may override the {label.lower()} check.",
                 field=field,
             )
         reasons[check] = clean_text(
@@ -688,6 +926,6 @@ def _validate_overrides(overrides: Mapping[str, str] | None, rules: DayOfRules) 
             max_chars=REASON_MAX_CHARS,
             required=True,
             label="The reason",
-            missing_message=f"Overriding the {check} check needs a written reason.",
+            missing_message=f"Overriding the {label.lower()} check needs a written reason.",
         )
     return reasons

@@ -118,6 +118,21 @@ def test_screen_approve_enrol_then_check_in_and_clear(live_server, browser, clin
     page.fill("#id_diastolic_bp", "82")
     page.fill("#id_fasting_hours", "7")
     page.check("#id_escort_confirmed")
+    page.fill("#id_ciwa_ar_total", "3")
+    # The medicines asked at every session: keyboard-only, as a nurse beside the patient would.
+    for name in (
+        "benzodiazepine_use",
+        "sedative_or_opioid_use",
+        "stimulant_use",
+        "maoi_use",
+        "theophylline_use",
+    ):
+        page.locator(f'input[name="{name}"][value="no"]').focus()
+        page.keyboard.press("Space")
+    for name in ("airway_clinician_present", "resuscitation_equipment_checked", "vital_signs_monitoring_available",
+                 "prescriber_on_site"):  # fmt: skip
+        page.locator(f"#id_{name}").focus()
+        page.keyboard.press("Space")
     screenshot(page, "13-day-of-checks")
     page.get_by_role("button", name="Record checks").click()
     page.get_by_text("All day-of checks passed").wait_for()

@@ -38,6 +38,16 @@ PASSING_CHECKS = {
     "diastolic_bp": "80",
     "fasting_hours": "8",
     "escort_confirmed": "on",
+    "ciwa_ar_total": "3",
+    "benzodiazepine_use": "no",
+    "sedative_or_opioid_use": "no",
+    "stimulant_use": "no",
+    "maoi_use": "no",
+    "theophylline_use": "no",
+    "airway_clinician_present": "on",
+    "resuscitation_equipment_checked": "on",
+    "vital_signs_monitoring_available": "on",
+    "prescriber_on_site": "on",
 }
 
 

@@ -25,6 +25,16 @@ SERVICE_INPUTS = {
     "diastolic_bp": 80,
     "fasting_hours": 8,
     "escort_confirmed": True,
+    "ciwa_ar_total": 3,
+    "benzodiazepine_use": False,
+    "sedative_or_opioid_use": False,
+    "stimulant_use": False,
+    "maoi_use": False,
+    "theophylline_use": False,
+    "airway_clinician_present": True,
+    "resuscitation_equipment_checked": True,
+    "vital_signs_monitoring_available": True,
+    "prescriber_on_site": True,
 }
 
 

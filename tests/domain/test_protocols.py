@@ -379,9 +379,14 @@ def test_from_dict_refuses_unknown_missing_and_mistyped_fields() -> None:
 def test_from_dict_fills_defaults_and_stores_decimals_as_strings() -> None:
     data = protocol_to_dict(kare())
     assert data["sessions"][1]["dose"]["mg_per_kg"] == "0.8"
-    for key in ("monitoring", "day_of", "follow_up_months", "weight_max_age_days"):
+    # KARE's day-of checks are not the defaults (its substance adds the alcohol withdrawal check).
+    for key in ("monitoring", "follow_up_months", "weight_max_age_days"):
         del data[key]
     assert protocol_from_dict(data) == kare()
+    del data["day_of"]
+    from kapstone.domain.protocols import DayOfRules
+
+    assert protocol_from_dict(data).day_of == DayOfRules()
 
 
 @settings(max_examples=60, deadline=None)

@@ -142,6 +142,16 @@ def passing(**overrides: Any) -> dict[str, Any]:
         "fasting_hours": Decimal("6"),
         "escort_confirmed": True,
         "consent_current": True,
+        "ciwa_ar_total": 0,
+        "benzodiazepine_use": False,
+        "sedative_or_opioid_use": False,
+        "stimulant_use": False,
+        "maoi_use": False,
+        "theophylline_use": False,
+        "airway_clinician_present": True,
+        "resuscitation_equipment_checked": True,
+        "vital_signs_monitoring_available": True,
+        "prescriber_on_site": True,
     }
     checks.update(overrides)
     return {k: v for k, v in checks.items() if v is not ...}
@@ -153,8 +163,11 @@ def evaluate(
     sex: str = "female",
     overrides: Any = None,
     rules: DayOfRules = RULES,
+    prescriber: bool = True,
 ) -> DayOfResult:
-    return evaluate_day_of_checks(checks, protocol_checks=rules, sex_at_birth=sex, overrides=overrides)
+    return evaluate_day_of_checks(
+        checks, protocol_checks=rules, sex_at_birth=sex, overrides=overrides, prescriber=prescriber
+    )
 
 
 def refusal(checks: dict[str, Any], **kwargs: Any) -> DomainError:

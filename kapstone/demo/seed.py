@@ -161,7 +161,9 @@ def _seed_care(
             today=today,
         )
     seed_monitoring(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today)
-    seed_discharge_waiting_on_dissociation(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today)
+    seed_discharge_waiting_on_dissociation(
+        clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today
+    )
     seed_outcomes(clinic=clinic, therapist=staff["therapist"], nurse=staff["nurse"], rng=rng, today=today)
     seed_safety(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], rng=rng, today=today)
     # Earlier patients with their whole follow-up, for the cohort report (its own random stream,

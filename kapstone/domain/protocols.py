@@ -900,7 +900,9 @@ def _validate_alert_limits(limits: AlertLimits) -> None:
     try:
         AlertThresholds(**{f.name: Decimal(getattr(limits, f.name)) for f in fields(limits)})
     except DomainError as error:
-        raise _refuse("invalid_alert_limit", error.message, f"monitoring.alert_limits.{error.field}") from None
+        raise _refuse(
+            "invalid_alert_limit", error.message, f"monitoring.alert_limits.{error.field}"
+        ) from None
 
 
 def _validate_dependence_limits(limits: DependenceLimits) -> None:

@@ -84,14 +84,23 @@ def seed_discharge_waiting_on_dissociation(
     )
     try:
         with transaction.atomic():
-            return _walk(session, nurse, prescriber, today, (checked_in, checked, ordered, verified, baseline, started), now)
+            return _walk(
+                session,
+                nurse,
+                prescriber,
+                today,
+                (checked_in, checked, ordered, verified, baseline, started),
+                now,
+            )
     except DomainError:
         return None  # e.g. no lot could supply the dose: the rest of the demo stands
 
 
 def _walk(session, nurse, prescriber, today, steps, now) -> CareSession:
     checked_in, checked, ordered, verified, baseline, started = steps
-    session.start_time = checked_in.astimezone(ZoneInfo(session.clinic.timezone)).time().replace(second=0, microsecond=0)
+    session.start_time = (
+        checked_in.astimezone(ZoneInfo(session.clinic.timezone)).time().replace(second=0, microsecond=0)
+    )
     session.save(update_fields=["start_time"])
     session = session_transition(actor=nurse, session=session, to="checked_in", at=checked_in)
     day_of_checks_record(actor=nurse, session=session, inputs=PASSING, at=checked)
@@ -108,7 +117,9 @@ def _walk(session, nurse, prescriber, today, steps, now) -> CareSession:
         bag_ml="100" if route == "iv" else None,
         at=ordered,
     )
-    dose_order_verify(actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50", at=verified)
+    dose_order_verify(
+        actor=nurse, order=order, weight_kg=order.weight_kg, concentration_mg_per_ml="50", at=verified
+    )
     lot = (
         Lot.objects.filter(
             clinic_id=session.clinic_id,
@@ -121,7 +132,9 @@ def _walk(session, nurse, prescriber, today, steps, now) -> CareSession:
     )
     if lot is None:
         raise DomainError("no_lot", "No lot can supply the demo dose.")
-    vitals_record(actor=nurse, session=session, source=SOURCE, observations=_vitals(baseline, moaas=5), now=baseline)
+    vitals_record(
+        actor=nurse, session=session, source=SOURCE, observations=_vitals(baseline, moaas=5), now=baseline
+    )
     administration = administration_start(
         actor=nurse, order=order, lot=lot, started_at=started, bolus_given=order.bolus_mg is not None
     )
@@ -137,9 +150,13 @@ def _walk(session, nurse, prescriber, today, steps, now) -> CareSession:
     while at + timedelta(minutes=15) <= last:
         at += timedelta(minutes=15)
         moaas = 5 if at > ended + timedelta(minutes=30) else 4
-        vitals_record(actor=nurse, session=session, source=SOURCE, observations=_vitals(at, moaas=moaas), now=at)
+        vitals_record(
+            actor=nurse, session=session, source=SOURCE, observations=_vitals(at, moaas=moaas), now=at
+        )
     scale_record(actor=nurse, session=session, scale="aldrete", answers=[2, 2, 2, 2, 2], observed_at=last)
-    for when, total in zip((ended + timedelta(minutes=5), now - timedelta(minutes=8)), CADSS_AFTER_DOSE, strict=True):
+    for when, total in zip(
+        (ended + timedelta(minutes=5), now - timedelta(minutes=8)), CADSS_AFTER_DOSE, strict=True
+    ):
         scale_record(actor=nurse, session=session, scale="cadss", answers=_answers(total), observed_at=when)
     session.refresh_from_db()
     return session

@@ -246,7 +246,9 @@ class DissociationAttestation(models.Model):
     new row; who and when are kept, with an optional note.
     """
 
-    session = models.ForeignKey(CareSession, on_delete=models.PROTECT, related_name="dissociation_attestations")
+    session = models.ForeignKey(
+        CareSession, on_delete=models.PROTECT, related_name="dissociation_attestations"
+    )
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     attested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")

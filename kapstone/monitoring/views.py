@@ -388,7 +388,9 @@ def _discharge_context(request, session, form, aldrete_form, attestation_form=No
             driving_advice_given=bool(data.get("driving_advice_given")),
         )
     dissociation = (
-        next((c for c in evaluation.criteria if c.code == "dissociation_resolved"), None) if evaluation else None
+        next((c for c in evaluation.criteria if c.code == "dissociation_resolved"), None)
+        if evaluation
+        else None
     )
     return {
         "session": session,

@@ -83,7 +83,9 @@ def test_with_a_level_of_5_it_is_just_below_at_and_just_above(total, met):
 
 @pytest.mark.parametrize(("total", "met"), [(6, True), (7, True), (8, False)])
 def test_back_to_the_pre_dose_cadss_counts_as_resolved(total, met):
-    check = DissociationCheck(cadss=(CadssTotal(at(-10), 7), CadssTotal(at(30), 40), CadssTotal(at(90), total)))
+    check = DissociationCheck(
+        cadss=(CadssTotal(at(-10), 7), CadssTotal(at(30), 40), CadssTotal(at(90), total))
+    )
     criterion, _ = dissociation_of(check)
     assert criterion.met is met and "≤ 7 (the pre-dose CADSS)" in criterion.requirement
 
@@ -102,9 +104,7 @@ def test_attestation_after_the_dose_meets_it_and_a_cadss_does_not_replace_it():
     for attested in (None, at(40), at(171)):  # none, at the end of dosing, after now
         criterion, _ = dissociation_of(DissociationCheck(method="attestation", attested_at=attested))
         assert not criterion.met
-    criterion, _ = dissociation_of(
-        DissociationCheck(method="attestation", cadss=(CadssTotal(at(90), 0),))
-    )
+    criterion, _ = dissociation_of(DissociationCheck(method="attestation", cadss=(CadssTotal(at(90), 0),)))
     assert not criterion.met and criterion.value == "no attestation since dosing ended"
 
 
@@ -136,18 +136,24 @@ def test_im_peak_is_the_models_tmax_and_is_stated_on_the_check():
     assert simulate_pk(weight_kg=120, mg_per_kg=0.5, route="im").tmax_min == tmax
 
 
-@pytest.mark.parametrize(("infusion", "bolus", "minutes"), [(40, None, 40), (52, "0.11", 52), (Decimal("40.5"), None, 41)])
+@pytest.mark.parametrize(
+    ("infusion", "bolus", "minutes"), [(40, None, 40), (52, "0.11", 52), (Decimal("40.5"), None, 41)]
+)
 def test_iv_peak_is_the_end_of_the_infusion_which_the_model_confirms(infusion, bolus, minutes):
     peak = bp_peak_check(route="iv", infusion_min=infusion)
     assert peak.minutes == minutes and "at the end of the" in peak.note
     if bolus is not None or infusion == 40:
-        model = simulate_pk(weight_kg=70, mg_per_kg="0.71", route="iv", over_min=infusion, bolus_mg_per_kg=bolus)
+        model = simulate_pk(
+            weight_kg=70, mg_per_kg="0.71", route="iv", over_min=infusion, bolus_mg_per_kg=bolus
+        )
         assert model.tmax_min == infusion
 
 
 def test_intranasal_oral_and_no_order_use_the_protocols_time():
     assert bp_peak_check(route="in").minutes == 40
-    assert bp_peak_check(route="in").note.endswith("40 min after an intranasal dose (the protocol's peak time)")
+    assert bp_peak_check(route="in").note.endswith(
+        "40 min after an intranasal dose (the protocol's peak time)"
+    )
     assert bp_peak_check(route="po", fallback_min=35).minutes == 35
     assert bp_peak_check(route=None).note.endswith("after the start of dosing (the protocol's peak time)")
     assert bp_peak_check(route="sl").minutes == 45
@@ -168,7 +174,9 @@ def test_the_schedule_places_the_peak_check_by_route():
     assert all(c.note == "" for c in checks if c.kind != "bp_peak")
 
 
-@pytest.mark.parametrize(("route", "infusion", "fallback"), [("iv", 0, 40), ("iv", "x", 40), ("im", None, 0), ("im", None, True)])
+@pytest.mark.parametrize(
+    ("route", "infusion", "fallback"), [("iv", 0, 40), ("iv", "x", 40), ("im", None, 0), ("im", None, True)]
+)
 def test_peak_refuses_bad_input(route, infusion, fallback):
     with pytest.raises(DomainError):
         bp_peak_check(route=route, infusion_min=infusion, fallback_min=fallback)
@@ -178,7 +186,10 @@ def test_peak_refuses_bad_input(route, infusion, fallback):
 
 
 def limits(**changes: int) -> AlertThresholds:
-    protocol = clone_protocol(get_protocol("kare-alcohol-grabski-2022"), {f"monitoring.alert_limits.{k}": v for k, v in changes.items()})
+    protocol = clone_protocol(
+        get_protocol("kare-alcohol-grabski-2022"),
+        {f"monitoring.alert_limits.{k}": v for k, v in changes.items()},
+    )
     values = {k: Decimal(v) for k, v in protocol_to_dict(protocol)["monitoring"]["alert_limits"].items()}
     return AlertThresholds(**values)
 
@@ -194,10 +205,24 @@ def codes(thresholds: AlertThresholds, **reading: int) -> list[tuple[str, str]]:
     [
         # HR > limit (warning): at the limit no alert, one above alerts.
         ("heart_rate_warning_above_per_min", 100, "heart_rate", [], [], [("tachycardia", "warning")]),
-        ("heart_rate_critical_at_or_above_per_min", 120, "heart_rate", [("tachycardia", "warning")], [("tachycardia", "critical")], [("tachycardia", "critical")]),
+        (
+            "heart_rate_critical_at_or_above_per_min",
+            120,
+            "heart_rate",
+            [("tachycardia", "warning")],
+            [("tachycardia", "critical")],
+            [("tachycardia", "critical")],
+        ),
         ("heart_rate_warning_below_per_min", 55, "heart_rate", [("bradycardia", "warning")], [], []),
         ("spo2_warning_below_pct", 95, "spo2", [("hypoxemia", "warning")], [], []),
-        ("respiratory_rate_critical_below_per_min", 8, "respiratory_rate", [("bradypnea", "critical")], [], []),
+        (
+            "respiratory_rate_critical_below_per_min",
+            8,
+            "respiratory_rate",
+            [("bradypnea", "critical")],
+            [],
+            [],
+        ),
     ],
 )
 def test_alert_limits_from_the_protocol_at_their_boundaries(field, value, reading, below, at_, above):
@@ -207,22 +232,34 @@ def test_alert_limits_from_the_protocol_at_their_boundaries(field, value, readin
     assert codes(t, **{reading: value + 1}) == above
 
 
-@pytest.mark.parametrize(("systolic", "alerts"), [(149, []), (150, [("hypertension", "warning")]), (151, [("hypertension", "warning")])])
+@pytest.mark.parametrize(
+    ("systolic", "alerts"),
+    [(149, []), (150, [("hypertension", "warning")]), (151, [("hypertension", "warning")])],
+)
 def test_the_hypertension_warning_is_a_protocol_parameter(systolic, alerts):
-    assert codes(limits(systolic_warning_at_or_above_mmhg=150), systolic_bp=systolic, diastolic_bp=70) == alerts
+    assert (
+        codes(limits(systolic_warning_at_or_above_mmhg=150), systolic_bp=systolic, diastolic_bp=70) == alerts
+    )
 
 
 @pytest.mark.parametrize(("score", "severity"), [(2, "critical"), (3, "critical"), (4, "warning")])
 def test_the_deep_sedation_level_is_a_protocol_parameter(score, severity):
     batch = [{"code": "moaas", "value": score, "observed_at": at(10)}]
     result = evaluate_vitals(
-        new_observations=batch, baseline={"moaas": Decimal(5)}, open_episodes=[], thresholds=limits(moaas_critical_at_or_below=3)
+        new_observations=batch,
+        baseline={"moaas": Decimal(5)},
+        open_episodes=[],
+        thresholds=limits(moaas_critical_at_or_below=3),
     )
     assert [a.severity for a in result.raised] == [severity]
 
 
 def test_a_local_policy_alert_says_so_and_a_label_one_does_not():
-    batch = [{"code": "heart_rate", "value": 111, "observed_at": at(10)}, {"code": "systolic_bp", "value": 185, "observed_at": at(10)}, {"code": "diastolic_bp", "value": 90, "observed_at": at(10)}]
+    batch = [
+        {"code": "heart_rate", "value": 111, "observed_at": at(10)},
+        {"code": "systolic_bp", "value": 185, "observed_at": at(10)},
+        {"code": "diastolic_bp", "value": 90, "observed_at": at(10)},
+    ]
     result = evaluate_vitals(new_observations=batch, baseline={}, open_episodes=[], thresholds=None)
     messages = {a.code: a.message for a in result.raised}
     assert messages["tachycardia"] == "Heart rate 111 /min > 110 /min (limit set by local policy)."
@@ -262,7 +299,10 @@ def test_an_old_protocol_without_the_new_parameters_still_validates_with_the_def
             del data["monitoring"][key]
         old = protocol_from_dict(data)
         assert old == protocol
-        assert old.monitoring.dissociation_check == "cadss" and old.monitoring.alert_limits.spo2_warning_below_pct == 94
+        assert (
+            old.monitoring.dissociation_check == "cadss"
+            and old.monitoring.alert_limits.spo2_warning_below_pct == 94
+        )
 
 
 @pytest.mark.parametrize(
@@ -275,7 +315,9 @@ def test_an_old_protocol_without_the_new_parameters_still_validates_with_the_def
     ],
 )
 def test_dependence_limits_from_the_protocol(field, value, history, flag):
-    protocol = clone_protocol(get_protocol("kare-alcohol-grabski-2022"), {f"monitoring.dependence_limits.{field}": value})
+    protocol = clone_protocol(
+        get_protocol("kare-alcohol-grabski-2022"), {f"monitoring.dependence_limits.{field}": value}
+    )
     d = protocol.monitoring.dependence_limits
     thresholds = DependenceThresholds(
         sessions_review_above=d.sessions_review_above,
@@ -291,7 +333,10 @@ def test_dependence_limits_from_the_protocol(field, value, history, flag):
         doses = [(first, Decimal(50)), (first + timedelta(days=history), Decimal(50))]
         code = "short_dosing_interval"
     review = evaluate_dependence(
-        dosing_history=doses, extra_session_requests=0, ketamine_positive_tests_outside_treatment=0, thresholds=thresholds
+        dosing_history=doses,
+        extra_session_requests=0,
+        ketamine_positive_tests_outside_treatment=0,
+        thresholds=thresholds,
     )
     assert (code in review.flag_codes) is flag
     if flag:

@@ -33,7 +33,10 @@ def counts(session):
 
 def set_monitoring(session, **values):
     course = session.course
-    course.protocol_data = {**course.protocol_data, "monitoring": {**course.protocol_data["monitoring"], **values}}
+    course.protocol_data = {
+        **course.protocol_data,
+        "monitoring": {**course.protocol_data["monitoring"], **values},
+    }
     course.save(update_fields=["protocol_data"])
 
 
@@ -42,7 +45,9 @@ def discharge(actor, session):
 
 
 class TestByCadss:
-    def test_refused_without_a_cadss_after_the_dose_writing_nothing(self, alice, nina, cleared_session, lot_50):
+    def test_refused_without_a_cadss_after_the_dose_writing_nothing(
+        self, alice, nina, cleared_session, lot_50
+    ):
         session = recovering_session(
             alice=alice, nina=nina, session=cleared_session, lot=lot_50, ended_minutes_ago=125, cadss=None
         )
@@ -50,8 +55,9 @@ class TestByCadss:
         with pytest.raises(WorkflowConflict) as error:
             discharge(nina, session)
         assert error.value.code == "dissociation_not_resolved"
-        assert "Dissociation resolved (no CADSS recorded since dosing ended; needs a CADSS after the last dose" in (
-            error.value.message
+        assert (
+            "Dissociation resolved (no CADSS recorded since dosing ended; needs a CADSS after the last dose"
+            in (error.value.message)
         )
         session.refresh_from_db()
         assert session.status == "recovering" and counts(session) == before
@@ -70,7 +76,10 @@ class TestByCadss:
         scale_record(actor=nina, session=session, scale="cadss", answers=[0] * 23, observed_at=ago(1))
         record = discharge(nina, session)
         assert record.criteria_met
-        assert next(c for c in record.criteria if c["code"] == "dissociation_resolved")["value"] == "CADSS 0 of 92"
+        assert (
+            next(c for c in record.criteria if c["code"] == "dissociation_resolved")["value"]
+            == "CADSS 0 of 92"
+        )
 
     def test_the_discharge_page_says_what_is_missing(self, as_user, alice, nina, cleared_session, lot_50):
         session = recovering_session(
@@ -102,7 +111,8 @@ class TestByAttestation:
         assert error.value.code == "dissociation_not_resolved"
         assert "no attestation since dosing ended" in error.value.message and counts(session) == before
         page = as_user(nina).post(
-            reverse("monitoring:dissociation_attest", args=[session.pk]), {"confirmed": "on", "note": "calm, oriented"}
+            reverse("monitoring:dissociation_attest", args=[session.pk]),
+            {"confirmed": "on", "note": "calm, oriented"},
         )
         assert page.status_code == 302
         attestation = DissociationAttestation.objects.get(session=session)
@@ -119,7 +129,9 @@ class TestByAttestation:
         with pytest.raises(WorkflowConflict) as error:
             dissociation_attest(actor=nina, session=running)
         assert error.value.code == "session_not_recovering" and counts(running) == before
-        response = as_user(nina).post(reverse("monitoring:dissociation_attest", args=[running.pk]), {"note": "x"})
+        response = as_user(nina).post(
+            reverse("monitoring:dissociation_attest", args=[running.pk]), {"note": "x"}
+        )
         # Unconfirmed: the form refuses it; only the page's read is audited.
         assert response.status_code == 400 and counts(running)[:3] == before[:3]
 
@@ -142,9 +154,15 @@ class TestProtocolParameters:
         )
         protocol = selectors.monitoring_protocol(session)
         assert protocol.bp_peak_check_min == 40
-        assert protocol.bp_peak_check_note == "Blood pressure at the expected peak: at the end of the 40-min infusion"
+        assert (
+            protocol.bp_peak_check_note
+            == "Blood pressure at the expected peak: at the end of the 40-min infusion"
+        )
         page = visible_text(as_user(nina).get(reverse("care:session", args=[session.pk])).content)
-        assert "T+40 min (BP peak) (Blood pressure at the expected peak: at the end of the 40-min infusion)" in page
+        assert (
+            "T+40 min (BP peak) (Blood pressure at the expected peak: at the end of the 40-min infusion)"
+            in page
+        )
         assert page.count("Blood pressure at the expected peak") == 1
 
     def test_the_peak_check_of_an_im_order_is_the_models_tmax(self, running):
@@ -159,7 +177,10 @@ class TestProtocolParameters:
         assert selectors.alert_thresholds(running).spo2_warning_below_pct == Decimal(94)
         set_monitoring(
             running,
-            alert_limits={**running.course.protocol_data["monitoring"]["alert_limits"], "spo2_warning_below_pct": 92},
+            alert_limits={
+                **running.course.protocol_data["monitoring"]["alert_limits"],
+                "spo2_warning_below_pct": 92,
+            },
         )
         assert selectors.alert_thresholds(running).spo2_warning_below_pct == Decimal(92)
 
@@ -169,6 +190,9 @@ class TestProtocolParameters:
         assert dependence_thresholds(running.patient).min_interval_days == 7
         set_monitoring(
             running,
-            dependence_limits={**running.course.protocol_data["monitoring"]["dependence_limits"], "min_interval_days": 14},
+            dependence_limits={
+                **running.course.protocol_data["monitoring"]["dependence_limits"],
+                "min_interval_days": 14,
+            },
         )
         assert dependence_thresholds(running.patient).min_interval_days == 14

@@ -263,7 +263,9 @@ def _coerce_dissociation(raw: object) -> DissociationCheck:
                 field="dissociation",
             ) from None
     if not isinstance(raw, DissociationCheck):
-        raise DomainError("invalid_argument", "dissociation must be a DissociationCheck.", field="dissociation")
+        raise DomainError(
+            "invalid_argument", "dissociation must be a DissociationCheck.", field="dissociation"
+        )
     if raw.method not in (DISSOCIATION_BY_CADSS, DISSOCIATION_BY_ATTESTATION):
         raise DomainError(
             "invalid_argument",
@@ -278,7 +280,9 @@ def _coerce_dissociation(raw: object) -> DissociationCheck:
             field="dissociation.cadss_resolved_at_or_below",
         )
     scores = []
-    for index, item in enumerate(sequence_arg(raw.cadss, field="dissociation.cadss", code="invalid_argument")):
+    for index, item in enumerate(
+        sequence_arg(raw.cadss, field="dissociation.cadss", code="invalid_argument")
+    ):
         where = f"dissociation.cadss[{index}]"
         if isinstance(item, CadssTotal):
             score = item
@@ -292,7 +296,9 @@ def _coerce_dissociation(raw: object) -> DissociationCheck:
         total = int_arg(score.total, field=f"{where}.total")
         if total > CADSS_MAX_TOTAL:
             raise DomainError(
-                "answer_out_of_range", f"{where}: a CADSS total is 0–{CADSS_MAX_TOTAL}, got {total}.", field=where
+                "answer_out_of_range",
+                f"{where}: a CADSS total is 0–{CADSS_MAX_TOTAL}, got {total}.",
+                field=where,
             )
         scores.append(score)
     attested = optional_aware_arg(raw.attested_at, field="dissociation.attested_at")
@@ -308,21 +314,31 @@ def _dissociation_criterion(
         requirement = "a clinician attests, after the end of dosing, that dissociation has resolved"
         attested = check.attested_at
         if end is None:
-            return DischargeCriterion("dissociation_resolved", False, "dosing has not ended", requirement, source), None
+            return DischargeCriterion(
+                "dissociation_resolved", False, "dosing has not ended", requirement, source
+            ), None
         if attested is None or attested <= end or attested > now:
             value = "no attestation since dosing ended"
             return DischargeCriterion("dissociation_resolved", False, value, requirement, source), None
-        return DischargeCriterion("dissociation_resolved", True, "attested by a clinician", requirement, source), attested
+        return DischargeCriterion(
+            "dissociation_resolved", True, "attested by a clinician", requirement, source
+        ), attested
     scores = [c for c in check.cadss if c.observed_at <= now]
     before = [c for c in scores if c.observed_at <= start]
     baseline = before[-1].total if before else None
-    level = check.cadss_resolved_at_or_below if baseline is None else max(baseline, check.cadss_resolved_at_or_below)
+    level = (
+        check.cadss_resolved_at_or_below
+        if baseline is None
+        else max(baseline, check.cadss_resolved_at_or_below)
+    )
     if baseline is not None and baseline >= check.cadss_resolved_at_or_below:
         requirement = f"a CADSS after the last dose with a total ≤ {level} (the pre-dose CADSS)"
     else:
         requirement = f"a CADSS after the last dose with a total ≤ {level} (the protocol's resolution level)"
     if end is None:
-        return DischargeCriterion("dissociation_resolved", False, "dosing has not ended", requirement, source), None
+        return DischargeCriterion(
+            "dissociation_resolved", False, "dosing has not ended", requirement, source
+        ), None
     after = [c for c in scores if c.observed_at > end]
     if not after:
         value = "no CADSS recorded since dosing ended"

@@ -42,7 +42,13 @@ REPORTED_PEAK = {
     "im": "reported IM peak about 20 min, clinical.md §2.3",
     "sl": "sublingual Tmax 45 min, Rolan et al., Br J Clin Pharmacol 2014;77:1011",
 }
-ROUTE_WORDS = {"iv": "an IV dose", "im": "an IM dose", "in": "an intranasal dose", "sl": "a sublingual dose", "po": "an oral dose"}
+ROUTE_WORDS = {
+    "iv": "an IV dose",
+    "im": "an IM dose",
+    "in": "an intranasal dose",
+    "sl": "a sublingual dose",
+    "po": "an oral dose",
+}
 #: Bounds of the check time (``MonitoringProtocol.bp_peak_check_min``).
 PEAK_MIN_BOUNDS = (1, 240)
 
@@ -63,9 +69,7 @@ def model_tmax_min(route: str, model: str = DEFAULT_MODEL) -> Decimal:
     return simulate_pk(weight_kg=70, mg_per_kg=1, route=route, model=model, until_min=240).tmax_min
 
 
-def bp_peak_check(
-    *, route: str | None, infusion_min: object = None, fallback_min: int = 40
-) -> PeakCheck:
+def bp_peak_check(*, route: str | None, infusion_min: object = None, fallback_min: int = 40) -> PeakCheck:
     """The BP-peak check for an order given by ``route`` (None: no order yet) over ``infusion_min``
     minutes (IV; None for a bolus or a non-IV route); ``fallback_min`` is the protocol's
     ``bp_peak_check_min``. See the module's docstring for the rule and its sources.

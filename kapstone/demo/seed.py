@@ -23,6 +23,7 @@ from kapstone.care.notes_demo import seed_notes_and_groups
 from kapstone.dosing.demo import archive_lot
 from kapstone.inventory.demo import seed_inventory, seed_inventory_counts
 from kapstone.monitoring.demo import monitored_dose_giver, seed_monitoring
+from kapstone.monitoring.demo_dissociation import seed_discharge_waiting_on_dissociation
 from kapstone.outcomes.demo import FOLLOW_UP_COHORT, seed_follow_up_cohort, seed_outcomes
 from kapstone.patients import services as patient_services
 from kapstone.patients.models import Patient
@@ -160,6 +161,9 @@ def _seed_care(
             today=today,
         )
     seed_monitoring(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today)
+    seed_discharge_waiting_on_dissociation(
+        clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], today=today
+    )
     seed_outcomes(clinic=clinic, therapist=staff["therapist"], nurse=staff["nurse"], rng=rng, today=today)
     seed_safety(clinic=clinic, nurse=staff["nurse"], prescriber=staff["prescriber"], rng=rng, today=today)
     # Earlier patients with their whole follow-up, for the cohort report (its own random stream,

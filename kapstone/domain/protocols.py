@@ -43,6 +43,12 @@ from pydantic import (
 from kapstone.domain.baseline import BASELINE_WINDOW_MIN_BOUNDS
 from kapstone.domain.errors import DomainError
 from kapstone.domain.instruments import get_instrument
+from kapstone.domain.monitoring.alerts import AlertThresholds
+from kapstone.domain.monitoring.discharge import (
+    CADSS_MAX_TOTAL,
+    DISSOCIATION_BY_ATTESTATION,
+    DISSOCIATION_BY_CADSS,
+)
 
 # --- Vocabularies --------------------------------------------------------------------------------
 
@@ -218,19 +224,77 @@ class SessionTemplate:
         return SESSION_KIND_LABELS.get(self.kind, self.kind)
 
 
+#: How a discharge checks that dissociation has resolved (the Spravato REMS monitoring objective:
+#: observe until sedation, dissociation and respiratory depression have resolved; clinical.md §8):
+#: ``cadss``, a CADSS total after the last dose at or below the resolution level; ``attestation``,
+#: a clinician's recorded attestation that dissociation has resolved.
+DISSOCIATION_CHECKS: tuple[str, ...] = (DISSOCIATION_BY_CADSS, DISSOCIATION_BY_ATTESTATION)
+
+
+@dataclass(frozen=True)
+class AlertLimits:
+    """The alert thresholds no reference gives a number for: **local policy**, set per protocol.
+
+    The names and comparisons are those of :class:`kapstone.domain.monitoring.AlertThresholds`
+    (``at_or_above`` ≥, ``above`` >, ``below`` <, ``at_or_below`` ≤). The defaults are the
+    values issue 5 chose; the APA consensus (Sanacora 2017, clinical.md §3.1) gives no numeric
+    limits, the "HR > 110 stop rule" of clinical.md §3.1 is "from memory, unverified", and no
+    other reference consulted gives these numbers (clinical.md §6 item 3). The sourced limits
+    (SBP ≥ 180 / DBP ≥ 110, the +40/+25 mmHg rise: Spravato label; SpO2 < 90 %: modified Aldrete)
+    stay fixed in ``AlertThresholds``.
+    """
+
+    __pydantic_config__ = _FIELDS_ONLY
+
+    systolic_warning_at_or_above_mmhg: Whole = 160
+    diastolic_warning_at_or_above_mmhg: Whole = 100
+    heart_rate_warning_above_per_min: Whole = 110
+    heart_rate_critical_at_or_above_per_min: Whole = 130
+    heart_rate_warning_below_per_min: Whole = 50
+    spo2_warning_below_pct: Whole = 94
+    respiratory_rate_critical_below_per_min: Whole = 10
+    moaas_critical_at_or_below: Whole = 2
+    escalate_warning_after_min: Whole = 10
+
+
+@dataclass(frozen=True)
+class DependenceLimits:
+    """The dependence watch's review thresholds: **local policy** (no published cut-offs exist
+    for ketamine courses in addiction care; the reasoning of each default is on
+    :class:`kapstone.domain.monitoring.DependenceThresholds`)."""
+
+    __pydantic_config__ = _FIELDS_ONLY
+
+    sessions_review_above: Whole = 3
+    cumulative_dose_review_at_mg: Whole = 600
+    min_interval_days: Whole = 7
+    craving_review_at: Whole = 5
+
+
 @dataclass(frozen=True)
 class MonitoringRules:
     """Monitoring parameters of a dosing session.
 
     Defaults: vitals every 10 min during dosing and every 15 min after (Emory series,
     clinical.md §3.1); observation of at least 120 min counted from the start of dosing
-    (Spravato label and REMS form, clinical.md §3.2, software.md §2.2); a blood-pressure check
-    at 40 min after the start of dosing, when the rise peaks (Spravato label; Yale series,
-    clinical.md §3.1-3.2); an unacknowledged alert escalates after 2 min (chosen, no source).
+    (Spravato label and REMS form, clinical.md §3.2, software.md §2.2). The blood-pressure check
+    at the expected peak is taken from the route of the session's order and the PK model
+    (:func:`kapstone.domain.monitoring.bp_peak_check`: IV at the end of the infusion, IM at the
+    model's Tmax); ``bp_peak_check_min`` (40, the Spravato label's nasal peak, clinical.md
+    §3.1-3.2) is used for a route the model does not cover. An unacknowledged critical alert
+    escalates after ``alert_ack_escalation_min`` (2, issue 5; local policy, no source).
     Before dosing, a complete baseline set of vital signs within ``baseline_window_min`` (60,
     protocol practice) before the start, with a MOAA/S score when ``baseline_moaas`` (the
     Spravato label's sedation rule compares with the pre-dose MOAA/S):
     :mod:`kapstone.domain.baseline`.
+
+    Discharge waits for dissociation to resolve (Spravato REMS objective, clinical.md §8):
+    ``dissociation_check`` ``cadss`` (default; the trials measured dissociation with the CADSS,
+    clinical.md §3.2, §3.6) needs a CADSS after the last dose with a total at or below the
+    pre-dose CADSS total when one was recorded, otherwise at or below
+    ``cadss_resolved_at_or_below`` (0: no dissociative symptom rated; local policy, no published
+    resolution cut-off); ``attestation`` needs a clinician's attestation that dissociation has
+    resolved. ``alert_limits`` and ``dependence_limits``: the local-policy thresholds.
     """
 
     __pydantic_config__ = _FIELDS_ONLY
@@ -242,6 +306,10 @@ class MonitoringRules:
     alert_ack_escalation_min: Whole = 2
     baseline_window_min: Whole = 60
     baseline_moaas: Flag = True
+    dissociation_check: Text = "cadss"
+    cadss_resolved_at_or_below: Whole = 0
+    alert_limits: AlertLimits = AlertLimits()
+    dependence_limits: DependenceLimits = DependenceLimits()
 
 
 @dataclass(frozen=True)
@@ -832,6 +900,72 @@ def _validate_monitoring(monitoring: MonitoringRules) -> None:
             f"The baseline window of {monitoring.baseline_window_min} min must be {low}–{high} min.",
             "monitoring.baseline_window_min",
         )
+    if monitoring.dissociation_check not in DISSOCIATION_CHECKS:
+        raise _refuse(
+            "invalid_dissociation_check",
+            f"The dissociation check {monitoring.dissociation_check!r} is not one of "
+            f"{', '.join(DISSOCIATION_CHECKS)}.",
+            "monitoring.dissociation_check",
+        )
+    if not 0 <= monitoring.cadss_resolved_at_or_below <= CADSS_MAX_TOTAL:
+        raise _refuse(
+            "invalid_cadss_resolution",
+            f"The CADSS resolution level {monitoring.cadss_resolved_at_or_below} must be "
+            f"0–{CADSS_MAX_TOTAL} (the CADSS total's range).",
+            "monitoring.cadss_resolved_at_or_below",
+        )
+    _validate_alert_limits(monitoring.alert_limits)
+    _validate_dependence_limits(monitoring.dependence_limits)
+
+
+#: The range each local-policy alert limit may be set in (a typo such as SpO2 9 or HR 1100 is
+#: refused); the warning/critical order is checked by ``AlertThresholds`` itself.
+_ALERT_LIMIT_BOUNDS: dict[str, tuple[int, int]] = {
+    "systolic_warning_at_or_above_mmhg": (100, 250),
+    "diastolic_warning_at_or_above_mmhg": (50, 150),
+    "heart_rate_warning_above_per_min": (60, 200),
+    "heart_rate_critical_at_or_above_per_min": (60, 250),
+    "heart_rate_warning_below_per_min": (20, 100),
+    "spo2_warning_below_pct": (80, 100),
+    "respiratory_rate_critical_below_per_min": (1, 30),
+    "moaas_critical_at_or_below": (0, 5),
+    "escalate_warning_after_min": (1, 60),
+}
+
+_DEPENDENCE_LIMIT_BOUNDS: dict[str, tuple[int, int]] = {
+    "sessions_review_above": (1, 100),
+    "cumulative_dose_review_at_mg": (1, 100_000),
+    "min_interval_days": (1, 365),
+    "craving_review_at": (1, 10),  # the 0–10 craving rating
+}
+
+
+def _validate_alert_limits(limits: AlertLimits) -> None:
+    for name, (low, high) in _ALERT_LIMIT_BOUNDS.items():
+        value = getattr(limits, name)
+        if not low <= value <= high:
+            raise _refuse(
+                "invalid_alert_limit",
+                f"{name} {value} must be {low}–{high}.",
+                f"monitoring.alert_limits.{name}",
+            )
+    try:
+        AlertThresholds(**{f.name: Decimal(getattr(limits, f.name)) for f in fields(limits)})
+    except DomainError as error:
+        raise _refuse(
+            "invalid_alert_limit", error.message, f"monitoring.alert_limits.{error.field}"
+        ) from None
+
+
+def _validate_dependence_limits(limits: DependenceLimits) -> None:
+    for name, (low, high) in _DEPENDENCE_LIMIT_BOUNDS.items():
+        value = getattr(limits, name)
+        if not low <= value <= high:
+            raise _refuse(
+                "invalid_dependence_limit",
+                f"{name} {value} must be {low}–{high}.",
+                f"monitoring.dependence_limits.{name}",
+            )
 
 
 def _validate_day_of(day_of: DayOfRules) -> None:

@@ -133,6 +133,17 @@ class DischargeForm(forms.Form):
     )
 
 
+class DissociationAttestationForm(forms.Form):
+    """A clinician's attestation that dissociation has resolved (protocols that use it)."""
+
+    confirmed = forms.BooleanField(
+        label="I have assessed the patient: dissociation has resolved", required=True
+    )
+    note = FreeTextField(
+        label="Note (optional)", max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
 class CadssForm(forms.Form):
     """The CADSS (23 subjective items, 0–4), generated from the instrument definition so the form
     and the scoring cannot disagree; the version scored is stored with the answers."""

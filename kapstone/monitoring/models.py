@@ -235,3 +235,28 @@ class Discharge(models.Model):
 
     def __str__(self) -> str:
         return f"discharge {self.discharged_at:%Y-%m-%d %H:%M}"
+
+
+class DissociationAttestation(models.Model):
+    """A clinician's attestation that the patient's dissociation has resolved, after the dose.
+
+    Used by the discharge criterion ``dissociation_resolved`` when the course's protocol sets
+    ``monitoring.dissociation_check`` to ``attestation`` (Spravato REMS: monitor until sedation,
+    dissociation and respiratory depression have resolved). Append-only: a new attestation is a
+    new row; who and when are kept, with an optional note.
+    """
+
+    session = models.ForeignKey(
+        CareSession, on_delete=models.PROTECT, related_name="dissociation_attestations"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    attested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    attested_at = models.DateTimeField()
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["session", "attested_at", "id"]
+
+    def __str__(self) -> str:
+        return f"dissociation resolved {self.attested_at:%Y-%m-%d %H:%M}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -28,9 +28,9 @@ from kapstone.care.services import course_protocol
 from kapstone.domain import monitoring as rules
 from kapstone.domain.baseline import BaselineCheck, check_baseline
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING
-from kapstone.dosing.models import Administration, RateEvent
+from kapstone.dosing.models import Administration, DoseOrder, RateEvent
 from kapstone.forms import parse_record_id
-from kapstone.monitoring.models import Alert, Observation, ScaleScore
+from kapstone.monitoring.models import Alert, DissociationAttestation, Observation, ScaleScore
 from kapstone.monitoring.notices import BoardNotice, board_notices_for
 
 MONITORED_STATES = (CHECKED_IN, CLEARED, IN_PROGRESS, RECOVERING)
@@ -78,14 +78,33 @@ def _protocol(session: CareSession):
     return _parsed_protocol(json.dumps(session.course.protocol_data, sort_keys=True, default=str))
 
 
+def peak_check(session: CareSession) -> rules.PeakCheck:
+    """The BP-peak check of the session: by the route (and infusion time) of its live order, the
+    protocol's ``bp_peak_check_min`` when there is no order yet (``rules.bp_peak_check``)."""
+    order = (
+        DoseOrder.objects.filter(session=session)
+        .exclude(status="voided")
+        .order_by("-ordered_at", "-id")
+        .values_list("route", "over_min")
+        .first()
+    )
+    route, over_min = order if order is not None else (None, None)
+    return rules.bp_peak_check(
+        route=route, infusion_min=over_min, fallback_min=_protocol(session).monitoring.bp_peak_check_min
+    )
+
+
 def monitoring_protocol(session: CareSession) -> rules.MonitoringProtocol:
-    """The course protocol's monitoring parameters, in the domain's terms."""
+    """The course protocol's monitoring parameters, in the domain's terms, with the BP-peak
+    check placed by the route of the session's order (:func:`peak_check`)."""
     monitoring = _protocol(session).monitoring
+    peak = peak_check(session)
     # The domain allows 1–15 min during dosing (issue 5: every 10–15 min); clamp a clone's value.
     return rules.MonitoringProtocol(
         interval_during_dosing_min=max(1, min(15, monitoring.vitals_interval_min)),
         interval_after_dosing_min=max(1, min(60, monitoring.vitals_interval_recovery_min)),
-        bp_peak_check_min=monitoring.bp_peak_check_min,
+        bp_peak_check_min=peak.minutes,
+        bp_peak_check_note=peak.note,
         baseline_window_min=monitoring.baseline_window_min,
     )
 
@@ -111,12 +130,51 @@ def baseline_check(session: CareSession, dosing_starts_at: datetime) -> Baseline
 
 
 def alert_thresholds(session: CareSession) -> rules.AlertThresholds:
+    """The session's alert thresholds: the label-sourced ones fixed, the local-policy ones
+    (``monitoring.alert_limits``) and the critical escalation time from the course's protocol."""
     monitoring = _protocol(session).monitoring
-    return rules.AlertThresholds(escalate_critical_after_min=Decimal(monitoring.alert_ack_escalation_min))
+    limits = {name: Decimal(value) for name, value in asdict(monitoring.alert_limits).items()}
+    return rules.AlertThresholds(
+        escalate_critical_after_min=Decimal(monitoring.alert_ack_escalation_min), **limits
+    )
+
+
+def dissociation_check(session: CareSession) -> rules.DissociationCheck:
+    """What the discharge needs to show dissociation resolved, by the protocol's method: the
+    session's CADSS totals, or the latest dissociation-resolved attestation."""
+    monitoring = _protocol(session).monitoring
+    if monitoring.dissociation_check == rules.DISSOCIATION_BY_ATTESTATION:
+        attested = (
+            DissociationAttestation.objects.filter(session=session)
+            .order_by("-attested_at", "-id")
+            .values_list("attested_at", flat=True)
+            .first()
+        )
+        return rules.DissociationCheck(method=rules.DISSOCIATION_BY_ATTESTATION, attested_at=attested)
+    return rules.DissociationCheck(
+        method=rules.DISSOCIATION_BY_CADSS,
+        cadss=tuple(
+            rules.CadssTotal(at, total)
+            for at, total in ScaleScore.objects.filter(session=session, scale="cadss").values_list(
+                "observed_at", "total"
+            )
+        ),
+        cadss_resolved_at_or_below=monitoring.cadss_resolved_at_or_below,
+    )
 
 
 def min_observation_min(session: CareSession) -> int:
     return _protocol(session).monitoring.min_observation_min
+
+
+def dissociation_attestations_of(session: CareSession) -> list[DissociationAttestation]:
+    """The session's dissociation-resolved attestations, oldest first, with who attested (a read
+    of a session already read through the scoped selector)."""
+    return list(
+        DissociationAttestation.objects.filter(session=session)
+        .select_related("attested_by")
+        .order_by("attested_at", "id")
+    )
 
 
 def session_times(session: CareSession, administration: Administration | None = None) -> SessionTimes:
@@ -140,7 +198,7 @@ def session_times(session: CareSession, administration: Administration | None = 
     candidates = [t for t in (checked_in,) if t is not None]
     if dosing_started is not None:
         candidates.append(
-            dosing_started - timedelta(minutes=monitoring_protocol(session).baseline_window_min)
+            dosing_started - timedelta(minutes=_protocol(session).monitoring.baseline_window_min)
         )
     started = min(candidates) if candidates else timezone.now()
     return SessionTimes(
@@ -380,6 +438,7 @@ def discharge_evaluation(
         critical_alerts=critical,
         thresholds=alert_thresholds(session),
         min_observation_min=min_observation_min(session),
+        dissociation=dissociation_check(session),
     )
 
 

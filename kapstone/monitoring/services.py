@@ -34,6 +34,7 @@ from kapstone.monitoring.models import (
     AlertEvent,
     AlertStatus,
     Discharge,
+    DissociationAttestation,
     Observation,
     ScaleScore,
 )
@@ -669,8 +670,9 @@ def session_discharge(
 ) -> Discharge:
     """``recovering → discharged`` when the domain's discharge criteria all hold.
 
-    Otherwise refused with WorkflowConflict ``discharge_criteria_unmet`` naming each unmet
-    criterion and its value, unless a prescriber gives a written override reason
+    Otherwise refused with WorkflowConflict naming each unmet criterion and its value: code
+    ``dissociation_not_resolved`` when dissociation is among them (no CADSS after the dose showing
+    resolution, or no attestation, as the protocol sets), else ``discharge_criteria_unmet``; unless a prescriber gives a written override reason
     (``override_requires_prescriber`` for anyone else). The evaluation, including the minute the
     patient would have been ready to leave, is stored with the discharge.
     """
@@ -703,7 +705,13 @@ def session_discharge(
             raise WorkflowConflict("session_not_recovering", "Dosing has not started in this session.")
         if not evaluation.ready and not override_reason:
             unmet = "; ".join(f"{c.title} ({c.value}; needs {c.requirement})" for c in evaluation.unmet)
-            raise WorkflowConflict("discharge_criteria_unmet", f"Not ready for discharge: {unmet}.")
+            # Dissociation has its own code: the REMS objective a nurse must see first.
+            code = (
+                "dissociation_not_resolved"
+                if any(c.code == "dissociation_resolved" for c in evaluation.unmet)
+                else "discharge_criteria_unmet"
+            )
+            raise WorkflowConflict(code, f"Not ready for discharge: {unmet}.")
         discharge = Discharge.objects.create(
             session=current,
             patient_id=current.patient_id,
@@ -737,6 +745,52 @@ def session_discharge(
             },
         )
     return discharge
+
+
+def dissociation_attest(
+    *, actor: User, session: CareSession, note: str = "", now: datetime | None = None
+) -> DissociationAttestation:
+    """Record a clinician's attestation that dissociation has resolved (who, when, audited).
+
+    For a protocol whose ``monitoring.dissociation_check`` is ``attestation`` this meets the
+    discharge criterion ``dissociation_resolved``. Only a nurse or prescriber of the session's
+    clinic (``clinician_required``), only once dosing has ended and the session is recovering
+    (``session_not_recovering``); ``note`` is free text (``text_too_long``, ``invalid_text``).
+    """
+    note = _text(note, field="note")
+    _clinician(actor, session, "attest that dissociation has resolved")
+    with transaction.atomic():
+        current = (
+            CareSession.objects.select_for_update().select_related("course", "clinic").get(pk=session.pk)
+        )
+        if current.kind != DOSING or current.status != RECOVERING:
+            raise WorkflowConflict(
+                "session_not_recovering",
+                "Dissociation is attested after the dose, while the patient recovers; this session is "
+                f"{state_label(current.status).lower()}.",
+            )
+        times = selectors.session_times(current)
+        at = now or timezone.now()
+        if times.dosing_ended_at is None or at <= times.dosing_ended_at:
+            raise WorkflowConflict("session_not_recovering", "Dosing has not ended in this session.")
+        attestation = DissociationAttestation.objects.create(
+            session=current,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            attested_by=actor,
+            attested_at=at,
+            note=note,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="dissociation_attestation",
+            object_id=attestation.pk,
+            patient_id=current.patient_id,
+            clinic_id=current.clinic_id,
+            detail={"attested": True},
+        )
+    return attestation
 
 
 def criteria_json(evaluation: rules.DischargeEvaluation) -> list[dict[str, Any]]:

@@ -17,5 +17,10 @@ urlpatterns = [
     path("sessions/<int:session_id>/discharge/", views.discharge, name="discharge"),
     path("sessions/<int:session_id>/aldrete/", views.aldrete_record, name="aldrete"),
     path("sessions/<int:session_id>/cadss/", views.cadss_record, name="cadss"),
+    path(
+        "sessions/<int:session_id>/dissociation-resolved/",
+        views.dissociation_attest,
+        name="dissociation_attest",
+    ),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="acknowledge"),
 ]

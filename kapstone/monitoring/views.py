@@ -36,6 +36,7 @@ from kapstone.monitoring.forms import (
     AldreteForm,
     CadssForm,
     DischargeForm,
+    DissociationAttestationForm,
     ObservationVoidForm,
     VitalsForm,
 )
@@ -375,7 +376,7 @@ def board_poll(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/_board_rows.html", _board_context(request, token))
 
 
-def _discharge_context(request, session, form, aldrete_form) -> dict:
+def _discharge_context(request, session, form, aldrete_form, attestation_form=None) -> dict:
     discharge = getattr(session, "discharge", None) if session.status == "discharged" else None
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     evaluation = None
@@ -386,12 +387,21 @@ def _discharge_context(request, session, form, aldrete_form) -> dict:
             escort_confirmed=bool(data.get("escort_confirmed")),
             driving_advice_given=bool(data.get("driving_advice_given")),
         )
+    dissociation = (
+        next((c for c in evaluation.criteria if c.code == "dissociation_resolved"), None)
+        if evaluation
+        else None
+    )
     return {
         "session": session,
         "patient": session.patient,
         "form": form,
         "aldrete_form": aldrete_form,
         "evaluation": evaluation,
+        "dissociation": dissociation,
+        "dissociation_check": selectors.dissociation_check(session).method,
+        "attestation_form": attestation_form or DissociationAttestationForm(),
+        "attestations": selectors.dissociation_attestations_of(session),
         "can_override": has_role(request.user, PRESCRIBERS, session.clinic_id),
         "discharge": discharge,
     }
@@ -443,6 +453,28 @@ def aldrete_record(request: HttpRequest, session_id: int) -> HttpResponse:
         request,
         "monitoring/discharge.html",
         _discharge_context(request, session, DischargeForm(), aldrete_form),
+        status=400,
+    )
+
+
+@require_roles(*DOSING_CLINICIANS)
+@require_POST
+def dissociation_attest(request: HttpRequest, session_id: int) -> HttpResponse:
+    """A clinician attests that dissociation has resolved (protocols whose discharge uses it)."""
+    session = session_get_for_user(user=request.user, session_id=session_id, roles=DOSING_CLINICIANS)
+    form = DissociationAttestationForm(request.POST)
+    if form.is_valid():
+        try:
+            services.dissociation_attest(actor=request.user, session=session, note=form.cleaned_data["note"])
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Dissociation resolved: attestation recorded.")
+            return redirect("monitoring:discharge", session_id=session.pk)
+    return render(
+        request,
+        "monitoring/discharge.html",
+        _discharge_context(request, session, DischargeForm(), AldreteForm(), attestation_form=form),
         status=400,
     )
 

@@ -15,15 +15,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db.models import Exists, OuterRef
 
 from kapstone.accounts.access import PATIENT_READ, clinic_ids_for, scoped_get
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
+from kapstone.care.models import TreatmentCourse
+from kapstone.care.services import course_protocol
 from kapstone.domain.monitoring.dependence import (
     CravingScore,
     DependenceReview,
+    DependenceThresholds,
     DoseRecord,
     evaluate_dependence,
 )
@@ -207,6 +211,7 @@ def dependence_watch(patient: Patient) -> DependenceWatch:
     for row in cravings:
         per_day.setdefault(row.rated_on, row)
     review = evaluate_dependence(
+        thresholds=dependence_thresholds(patient),
         dosing_history=doses,
         extra_session_requests=len(requests),
         ketamine_positive_tests_outside_treatment=len(positives),
@@ -223,6 +228,21 @@ def dependence_watch(patient: Patient) -> DependenceWatch:
         misuse=misuse,
         decision=decision,
         decision_counts=counts,
+    )
+
+
+def dependence_thresholds(patient: Patient) -> DependenceThresholds:
+    """The review thresholds of the patient's latest course's protocol
+    (``monitoring.dependence_limits``, local policy); the defaults without a course."""
+    course = TreatmentCourse.objects.filter(patient=patient).order_by("-start_date", "-id").first()
+    if course is None:
+        return DependenceThresholds()
+    limits = course_protocol(course).monitoring.dependence_limits
+    return DependenceThresholds(
+        sessions_review_above=limits.sessions_review_above,
+        cumulative_dose_review_at_mg=Decimal(limits.cumulative_dose_review_at_mg),
+        min_interval_days=limits.min_interval_days,
+        craving_review_at=Decimal(limits.craving_review_at),
     )
 
 

@@ -42,6 +42,7 @@ def _let_time_pass(session, minutes: int) -> None:
     )
     RateEvent.objects.filter(administration__order__session=session).update(at=F("at") - shift)
     Observation.objects.filter(session=session).update(observed_at=F("observed_at") - shift)
+    ScaleScore.objects.filter(session=session).update(observed_at=F("observed_at") - shift)
     Alert.objects.filter(session=session).update(
         raised_at=F("raised_at") - shift,
         escalation_from=F("escalation_from") - shift,
@@ -157,7 +158,18 @@ def test_vitals_alert_on_board_acknowledge_pause_and_discharge(live_server, brow
     _let_time_pass(running, 130)
     vitals_record(actor=nina, session=running, observations=vitals_set(timezone.now() - timedelta(seconds=5)))
 
+    # Discharge waits for dissociation to resolve: the page says so until a CADSS after the dose.
     bedside.goto(f"{live_server.url}/sessions/{running.pk}/discharge/")
+    expect(bedside.get_by_text("Discharge waits for dissociation to resolve")).to_be_visible()
+    scale_record(
+        actor=nina,
+        session=running,
+        scale="cadss",
+        answers=[0] * 23,
+        observed_at=timezone.now() - timedelta(seconds=4),
+    )
+    bedside.goto(f"{live_server.url}/sessions/{running.pk}/discharge/")
+    expect(bedside.get_by_text("Discharge waits for dissociation to resolve")).to_have_count(0)
     record_aldrete(bedside, [2, 2, 2, 2, 2])
     bedside.wait_for_url(f"**/sessions/{running.pk}/discharge/")
     expect(bedside.get_by_text("Modified Aldrete 10 recorded.")).to_be_visible()

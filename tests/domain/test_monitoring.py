@@ -17,8 +17,10 @@ from kapstone.domain.monitoring import (
     OBSERVATION_DEFINITIONS,
     VITAL_SIGNS,
     AlertThresholds,
+    CadssTotal,
     CriticalAlertPeriod,
     DependenceThresholds,
+    DissociationCheck,
     DueCheck,
     MonitoringProtocol,
     Observation,
@@ -1052,6 +1054,8 @@ def discharge(**kwargs: object):  # type: ignore[no-untyped-def]
         "baseline": BASELINE,
         "escort_confirmed": True,
         "driving_advice_given": True,
+        # A CADSS of 0 after the dose: dissociation resolved (the default method, by CADSS).
+        "dissociation": DissociationCheck(cadss=(CadssTotal(at(40.5), 0),)),
     }
     args.update(kwargs)
     return evaluate_discharge(**args)  # type: ignore[arg-type]
@@ -1069,6 +1073,7 @@ def test_discharge_criteria_are_listed_in_order_with_values() -> None:
         "aldrete_score",
         "vitals_stable",
         "no_open_critical_alert",
+        "dissociation_resolved",
         "escort_confirmed",
         "driving_advice_given",
     ]

@@ -47,3 +47,35 @@ def test_a_past_session_gets_a_full_record_with_the_aldrete(alice, nina, clinic_
     assert observations.filter(observed_at__gt=timezone.now()).count() == 0
     assert ScaleScore.objects.get(session=cleared_session).total == 10
     assert not Alert.objects.filter(session=cleared_session, resolved_at__isnull=True).exists()
+
+
+def test_today_a_session_recovers_with_its_discharge_waiting_on_dissociation(
+    alice, nina, clinic_a, course_a, lot_50
+):
+    from kapstone.monitoring import selectors
+    from kapstone.monitoring.demo_dissociation import seed_discharge_waiting_on_dissociation
+    from tests.dosing.conftest import first_dosing
+
+    session = first_dosing(course_a)
+    session.scheduled_date = clinic_today(clinic_a)
+    session.save(update_fields=["scheduled_date"])
+    seeded = seed_discharge_waiting_on_dissociation(
+        clinic=clinic_a, nurse=nina, prescriber=alice, today=clinic_today(clinic_a)
+    )
+    assert seeded == session
+    session.refresh_from_db()
+    assert session.status == "recovering"
+    evaluation = selectors.discharge_evaluation(
+        session=session, now=timezone.now(), escort_confirmed=True, driving_advice_given=True
+    )
+    assert [c.code for c in evaluation.unmet] == ["dissociation_resolved"]  # only dissociation waits
+    assert next(c for c in evaluation.criteria if c.code == "dissociation_resolved").value == "CADSS 11 of 92"
+    assert Observation.objects.filter(session=session, observed_at__gt=timezone.now()).count() == 0
+    count = Observation.objects.count()
+    assert (
+        seed_discharge_waiting_on_dissociation(
+            clinic=clinic_a, nurse=nina, prescriber=alice, today=clinic_today(clinic_a)
+        )
+        is None
+    )
+    assert Observation.objects.count() == count  # idempotent

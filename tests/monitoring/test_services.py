@@ -159,8 +159,9 @@ class TestScales:
         assert ScaleScore.objects.count() == 2
 
 
-def recovering_session(*, alice, nina, session, lot, ended_minutes_ago: int):
-    """A 40-min infusion that ended ``ended_minutes_ago``, with a full record."""
+def recovering_session(*, alice, nina, session, lot, ended_minutes_ago: int, cadss: int | None = 0):
+    """A 40-min infusion that ended ``ended_minutes_ago``, with a full record: the last set, the
+    Aldrete and (unless ``cadss`` is None) a CADSS whose items sum to ``cadss``, 2 min ago."""
     administration = start_dosing(
         prescriber=alice, nurse=nina, session=session, lot=lot, minutes_ago=ended_minutes_ago + 40
     )
@@ -172,6 +173,9 @@ def recovering_session(*, alice, nina, session, lot, ended_minutes_ago: int):
     )
     vitals_record(actor=nina, session=session, observations=vitals_set(ago(2)))
     scale_record(actor=nina, session=session, scale="aldrete", answers=[2, 2, 2, 2, 2], observed_at=ago(2))
+    if cadss is not None:
+        answers = [min(4, max(0, cadss - 4 * i)) for i in range(23)]
+        scale_record(actor=nina, session=session, scale="cadss", answers=answers, observed_at=ago(2))
     session.refresh_from_db()
     assert session.status == "recovering"
     return session
@@ -200,7 +204,7 @@ class TestDischarge:
         )
         session.refresh_from_db()
         assert session.status == "discharged" and discharge.criteria_met
-        assert all(c["met"] for c in discharge.criteria) and len(discharge.criteria) == 7
+        assert all(c["met"] for c in discharge.criteria) and len(discharge.criteria) == 8
         assert discharge.ready_at is not None and discharge.ready_at_min_after_dosing_start >= 40
         assert SessionEvent.objects.filter(session=session, to_state="discharged").count() == 1
         assert audit_count(action="create", object_type="discharge", actor=nina) == 1

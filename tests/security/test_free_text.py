@@ -573,6 +573,13 @@ CASES: dict[str, Case] = {
             override_reason=v,
         ),
     ),
+    "dissociation-resolved attestation note": Case(
+        ("monitoring.DissociationAttestation.note",),
+        REASON,
+        False,
+        "note",
+        lambda w, v: S["monitoring"].dissociation_attest(actor=w.nurse, session=w.session, note=v),
+    ),
     # safety
     "adverse event description": Case(
         ("safety.AdverseEvent.term_text",),

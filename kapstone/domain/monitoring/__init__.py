@@ -23,7 +23,7 @@ Sources (see /work/shared/reference/clinical.md §3 and software.md §2, §8.1):
 
 The rules live in one module per concept: ``observations`` (the observation catalogue, review
 and baseline), ``alerts`` (thresholds, rules, episodes, escalation), ``schedule`` (due and
-overdue checks), ``discharge``, ``corrections`` (the alert state after a value entered in error)
+overdue checks), ``peak`` (the BP-peak check by route and PK model), ``discharge``, ``corrections`` (the alert state after a value entered in error)
 and ``dependence`` (the misuse watch). Their public names are
 re-exported here, so callers write ``from kapstone.domain import monitoring as rules``.
 """
@@ -66,11 +66,16 @@ from kapstone.domain.monitoring.dependence import (
 )
 from kapstone.domain.monitoring.discharge import (
     ALDRETE_DISCHARGE_MIN,
+    CADSS_MAX_TOTAL,
     DISCHARGE_CRITERIA,
+    DISSOCIATION_BY_ATTESTATION,
+    DISSOCIATION_BY_CADSS,
+    CadssTotal,
     CriticalAlertPeriod,
     DischargeCriterion,
     DischargeCriterionRule,
     DischargeEvaluation,
+    DissociationCheck,
     evaluate_discharge,
     title_for,
 )
@@ -86,6 +91,7 @@ from kapstone.domain.monitoring.observations import (
     review_observations,
     validate_observations,
 )
+from kapstone.domain.monitoring.peak import PeakCheck, bp_peak_check
 from kapstone.domain.monitoring.schedule import (
     DueCheck,
     MonitoringProtocol,
@@ -96,9 +102,12 @@ from kapstone.domain.monitoring.schedule import (
 __all__ = [
     "ALDRETE_DISCHARGE_MIN",
     "ALERT_RULES",
+    "CADSS_MAX_TOTAL",
     "CRITICAL",
     "DEFAULT_THRESHOLDS",
     "DISCHARGE_CRITERIA",
+    "DISSOCIATION_BY_ATTESTATION",
+    "DISSOCIATION_BY_CADSS",
     "ENTERED_IN_ERROR_NOTE",
     "FAMILY_CODES",
     "NOTHING_SAVED",
@@ -112,6 +121,7 @@ __all__ = [
     "AlertEvaluation",
     "AlertRule",
     "AlertThresholds",
+    "CadssTotal",
     "CravingScore",
     "CriticalAlertPeriod",
     "DependenceFlag",
@@ -120,6 +130,7 @@ __all__ = [
     "DischargeCriterion",
     "DischargeCriterionRule",
     "DischargeEvaluation",
+    "DissociationCheck",
     "DoseRecord",
     "DueCheck",
     "EpisodeEnd",
@@ -129,7 +140,9 @@ __all__ = [
     "ObservationDefinition",
     "ObservationReview",
     "OpenEpisode",
+    "PeakCheck",
     "RaisedAlert",
+    "bp_peak_check",
     "derive_baseline",
     "due_checks",
     "escalation_due",

@@ -3,7 +3,8 @@
 Sources: the Spravato (esketamine) label and REMS for the blood-pressure rise (≥ 40 mmHg systolic
 and/or ≥ 25 mmHg diastolic) and the SBP ≥ 180 / DBP ≥ 110 outliers (label Table 6), any fall in
 MOAA/S as sedation and MOAA/S 0 as loss of consciousness; the APA consensus (Sanacora 2017) gives
-no numeric limits, so the other thresholds are protocol practice (``AlertThresholds``).
+no numeric limits, so the other thresholds are local policy: protocol parameters
+(``monitoring.alert_limits`` of the protocol, fields of ``AlertThresholds``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ from kapstone.domain.monitoring.observations import coerce_baseline, coerce_obse
 
 # --- Alert thresholds and rules -------------------------------------------------------------------
 
+#: Said after a limit no reference gives (the protocol's ``monitoring.alert_limits``), wherever the
+#: limit is shown: the alert's message, the rule's source, docs/clinical-rules.md.
+LOCAL_POLICY = " (limit set by local policy)"
+
 
 @dataclass(frozen=True)
 class AlertThresholds:
-    """Alert limits of a protocol. Defaults cite their source; "protocol practice" marks a chosen value.
+    """Alert limits of a protocol. Defaults cite their source; "local policy" marks a chosen value.
 
     Comparisons are in the field names: ``at_or_above`` is ≥, ``above`` is >, ``below`` is <,
     ``at_or_below`` is ≤.
@@ -42,27 +47,29 @@ class AlertThresholds:
     # Spravato label Table 6: SBP ≥ 180 / DBP ≥ 110 mmHg (used here as the critical level).
     systolic_critical_at_or_above_mmhg: Decimal = Decimal(180)
     diastolic_critical_at_or_above_mmhg: Decimal = Decimal(110)
-    # Protocol practice (issue 5 default; APA 2017 gives no numbers, clinical.md §3.1).
+    # Local policy (protocol's monitoring.alert_limits; issue 5 default; APA 2017 gives no numbers,
+    # clinical.md §3.1, §6). Likewise every limit marked "local policy" below.
     systolic_warning_at_or_above_mmhg: Decimal = Decimal(160)
     diastolic_warning_at_or_above_mmhg: Decimal = Decimal(100)
     # Spravato label: an increase of ≥ 40 mmHg systolic and/or ≥ 25 mmHg diastolic.
     systolic_rise_at_or_above_mmhg: Decimal = Decimal(40)
     diastolic_rise_at_or_above_mmhg: Decimal = Decimal(25)
-    # > 110: commonly used stop rule (clinical.md §3.1, from memory, unverified); ≥ 130: protocol practice.
+    # Local policy: > 110 a commonly used stop rule (clinical.md §3.1, from memory, unverified); ≥ 130 no source.
     heart_rate_warning_above_per_min: Decimal = Decimal(110)
     heart_rate_critical_at_or_above_per_min: Decimal = Decimal(130)
-    # Protocol practice.
+    # Local policy, no source.
     heart_rate_warning_below_per_min: Decimal = Decimal(50)
-    # < 94 protocol practice; < 90: modified Aldrete scores SpO2 < 90 % as 0 (clinical.md §3.7).
+    # < 94 local policy; < 90: modified Aldrete scores SpO2 < 90 % as 0 (clinical.md §3.7).
     spo2_warning_below_pct: Decimal = Decimal(94)
     spo2_critical_below_pct: Decimal = Decimal(90)
-    # Protocol practice; respiratory depression is a REMS target outcome (software.md §2.1).
+    # Local policy; respiratory depression is a REMS target outcome (software.md §2.1).
     respiratory_rate_critical_below_per_min: Decimal = Decimal(10)
     # Label: any fall from pre-dose is sedation, 0 is loss of consciousness; ≤ 2 (responds only to
-    # prodding or pain) as critical is protocol practice.
+    # prodding or pain) as critical is local policy.
     moaas_critical_at_or_below: Decimal = Decimal(2)
-    # Issue 5: critical alerts escalate to the prescriber after 2 min unacknowledged; the warning
-    # default (10 min, no longer than the shortest check interval) is protocol practice.
+    # Local policy (protocol's monitoring.alert_ack_escalation_min and alert_limits): critical
+    # alerts escalate after 2 min unacknowledged (issue 5, no source); warnings after 10 min (no
+    # longer than the shortest check interval, no source).
     escalate_critical_after_min: Decimal = Decimal(2)
     escalate_warning_after_min: Decimal = Decimal(10)
 
@@ -145,8 +152,9 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             "hypertension",
             "hypertension",
             (WARNING,),
-            "Systolic ≥ 160 or diastolic ≥ 100 mmHg.",
-            "Protocol practice (issue 5); APA 2017 gives no number (clinical.md §3.1).",
+            "Systolic ≥ 160 or diastolic ≥ 100 mmHg by default; the protocol sets the limits.",
+            "Local policy (protocol parameter; default from issue 5): no reference gives a number "
+            "(APA 2017 gives none, clinical.md §3.1, §6).",
             "High blood pressure",
         ),
         AlertRule(
@@ -161,42 +169,45 @@ ALERT_RULES: Mapping[str, AlertRule] = {
             "tachycardia",
             "tachycardia",
             (WARNING, CRITICAL),
-            "Heart rate > 110 /min (warning), ≥ 130 /min (critical).",
-            "> 110: common protocol stop rule (clinical.md §3.1, unverified); ≥ 130: protocol practice.",
+            "Heart rate > 110 /min (warning), ≥ 130 /min (critical) by default; the protocol sets the limits.",
+            "Local policy (protocol parameters): > 110 is a commonly used stop rule recorded as "
+            "unverified (clinical.md §3.1, §6); ≥ 130 has no source.",
             "Fast heart rate",
         ),
         AlertRule(
             "bradycardia",
             "bradycardia",
             (WARNING,),
-            "Heart rate < 50 /min.",
-            "Protocol practice.",
+            "Heart rate < 50 /min by default; the protocol sets the limit.",
+            "Local policy (protocol parameter): no source.",
             "Slow heart rate",
         ),
         AlertRule(
             "hypoxemia",
             "hypoxemia",
             (WARNING, CRITICAL),
-            "SpO2 < 94 % (warning), < 90 % (critical).",
+            "SpO2 < 94 % (warning, by default; the protocol sets it), < 90 % (critical).",
             "Label: pulse oximetry each session (clinical.md §3.2); < 90 % scores 0 on the modified "
-            "Aldrete (§3.7); 94 % is protocol practice.",
+            "Aldrete (§3.7); the warning level is local policy (protocol parameter, no source).",
             "Low oxygen saturation",
         ),
         AlertRule(
             "bradypnea",
             "bradypnea",
             (CRITICAL,),
-            "Respiratory rate < 10 /min.",
-            "Protocol practice; respiratory depression is a REMS target outcome (software.md §2.1).",
+            "Respiratory rate < 10 /min by default; the protocol sets the limit.",
+            "Local policy (protocol parameter, no source for the number); respiratory depression is "
+            "a REMS target outcome (software.md §2.1).",
             "Slow breathing",
         ),
         AlertRule(
             "sedation",
             "sedation",
             (WARNING, CRITICAL),
-            "Any fall in MOAA/S from baseline (warning); MOAA/S ≤ 2 (critical).",
+            "Any fall in MOAA/S from baseline (warning); MOAA/S ≤ 2 (critical, by default; the protocol "
+            "sets it).",
             "Spravato label: any fall from pre-dose is sedation, 0 is loss of consciousness "
-            "(clinical.md §3.2, §3.5); ≤ 2 critical is protocol practice.",
+            "(clinical.md §3.2, §3.5); the critical level is local policy (protocol parameter).",
             "Sedation (MOAA/S)",
         ),
         AlertRule(
@@ -368,7 +379,10 @@ def _hypertension(
         if diastolic is not None and diastolic >= dia_limit:
             parts.append(f"diastolic {format_number(diastolic)} mmHg ≥ {format_number(dia_limit)} mmHg")
         if parts:
-            return _Finding(code, severity, f"Blood pressure at the {word} level: {'; '.join(parts)}.", False)
+            policy = LOCAL_POLICY if severity == WARNING else ""
+            return _Finding(
+                code, severity, f"Blood pressure at the {word} level: {'; '.join(parts)}{policy}.", False
+            )
     if systolic is not None and diastolic is not None:
         return _NORMAL
     return _UNKNOWN
@@ -409,7 +423,7 @@ def _tachycardia(
         return _Finding(
             "tachycardia",
             CRITICAL,
-            f"Heart rate {format_number(rate)} /min ≥ {format_number(limit)} /min.",
+            f"Heart rate {format_number(rate)} /min ≥ {format_number(limit)} /min{LOCAL_POLICY}.",
             False,
         )
     if rate > t.heart_rate_warning_above_per_min:
@@ -417,7 +431,7 @@ def _tachycardia(
         return _Finding(
             "tachycardia",
             WARNING,
-            f"Heart rate {format_number(rate)} /min > {format_number(limit)} /min.",
+            f"Heart rate {format_number(rate)} /min > {format_number(limit)} /min{LOCAL_POLICY}.",
             False,
         )
     return _NORMAL
@@ -434,7 +448,7 @@ def _bradycardia(
         return _Finding(
             "bradycardia",
             WARNING,
-            f"Heart rate {format_number(rate)} /min < {format_number(limit)} /min.",
+            f"Heart rate {format_number(rate)} /min < {format_number(limit)} /min{LOCAL_POLICY}.",
             False,
         )
     return _NORMAL
@@ -457,7 +471,7 @@ def _hypoxemia(
         return _Finding(
             "hypoxemia",
             WARNING,
-            f"SpO2 {format_number(spo2)} % < {format_number(t.spo2_warning_below_pct)} %.",
+            f"SpO2 {format_number(spo2)} % < {format_number(t.spo2_warning_below_pct)} %{LOCAL_POLICY}.",
             False,
         )
     return _NORMAL
@@ -474,7 +488,7 @@ def _bradypnea(
         return _Finding(
             "bradypnea",
             CRITICAL,
-            f"Respiratory rate {format_number(rate)} /min < {format_number(limit)} /min.",
+            f"Respiratory rate {format_number(rate)} /min < {format_number(limit)} /min{LOCAL_POLICY}.",
             False,
         )
     return _NORMAL
@@ -494,7 +508,7 @@ def _sedation(
         return _Finding(
             "sedation",
             CRITICAL,
-            f"MOAA/S {format_number(score)} ≤ {format_number(limit)} (deep sedation).",
+            f"MOAA/S {format_number(score)} ≤ {format_number(limit)} (deep sedation){LOCAL_POLICY}.",
             False,
         )
     if score < base:
@@ -633,7 +647,7 @@ def escalation_due(
     """Whether an unacknowledged alert must now be escalated to the prescriber on the board.
 
     True when ``now - alert_raised_at`` is at least the protocol's limit for the severity
-    (defaults: critical 2 min, issue 5; warning 10 min, protocol practice). An alert raised
+    (defaults: critical 2 min, issue 5; warning 10 min; both local policy). An alert raised
     "in the future" (clock skew) is not yet due. For an upgraded episode pass ``upgraded_at``.
     Refusals: ``invalid_datetime``/``naive_datetime``, ``invalid_severity``, ``invalid_thresholds``.
     """

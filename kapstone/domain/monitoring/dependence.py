@@ -2,7 +2,7 @@
 
 Source: ASRA/AAPM/ASA 2018 (Cohen et al.): serial infusions should not be given to patients with an
 active substance abuse problem; monitor for abuse with universal precautions. The review thresholds
-are protocol practice (``DependenceThresholds``).
+are local policy (``DependenceThresholds``; set per protocol in ``monitoring.dependence_limits``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from kapstone.domain.monitoring._common import (
 
 @dataclass(frozen=True)
 class DependenceThresholds:
-    """Review thresholds for the dependence watch. All defaults are protocol practice (no published
-    cut-offs exist for ketamine courses in addiction care); each names its reasoning.
+    """Review thresholds for the dependence watch. All defaults are local policy (no published
+    cut-offs exist for ketamine courses in addiction care; a search of the references and the docs
+    corpus found none); each names its reasoning. The app takes the four main ones from the
+    protocol (``monitoring.dependence_limits``).
     """
 
     # More sessions than the largest courses studied (KARE 3 infusions; Krupitsky 2007: 3 sessions).
@@ -172,7 +174,7 @@ def evaluate_dependence(
     ``answer_out_of_range`` (a craving rating above the scale maximum), ``invalid_thresholds``.
     Source: ASRA/AAPM/ASA 2018 (clinical.md §3.3: serial infusions and active substance abuse;
     universal precautions against abuse); Spravato label (§3.2: assess abuse and misuse risk);
-    thresholds are protocol practice (see :class:`DependenceThresholds`).
+    thresholds are local policy (see :class:`DependenceThresholds`).
     """
     limits = thresholds if thresholds is not None else DependenceThresholds()
     if not isinstance(limits, DependenceThresholds):
@@ -204,7 +206,7 @@ def evaluate_dependence(
     shortest = min(intervals) if intervals else None
     latest_craving = cravings[-1][1] if cravings else None
 
-    protocol = "Protocol practice (DependenceThresholds)."
+    protocol = "Local policy: a threshold set in the protocol; no published cut-off."
     flags: list[DependenceFlag] = []
     if count > limits.sessions_review_above:
         flags.append(

@@ -1,8 +1,9 @@
 """Discharge criteria: when a monitored patient may leave.
 
 Sources: the Modified Aldrete score ≥ 9 (its circulation item compares BP with ±20 % of
-baseline); the Spravato REMS (observe at least 2 hours; "when would this patient have been ready to
-leave?"); each criterion's own source is on its rule.
+baseline); the Spravato REMS (observe at least 2 hours and until sedation, dissociation and
+respiratory depression have resolved; "when would this patient have been ready to leave?"); the
+CADSS (Bremner et al. 1998) for dissociation; each criterion's own source is on its rule.
 """
 
 from __future__ import annotations
@@ -39,6 +40,37 @@ from kapstone.domain.monitoring.observations import (
 
 #: Modified Aldrete total that allows discharge (clinical.md §3.7: "≥ 9 allows discharge").
 ALDRETE_DISCHARGE_MIN = 9
+
+#: How dissociation is shown resolved before discharge (the protocol's ``dissociation_check``).
+DISSOCIATION_BY_CADSS = "cadss"
+DISSOCIATION_BY_ATTESTATION = "attestation"
+#: The 23-item CADSS total runs 0–92 (clinical.md §3.6).
+CADSS_MAX_TOTAL = 92
+
+
+@dataclass(frozen=True)
+class CadssTotal:
+    """A CADSS total (0–92) scored at ``observed_at``."""
+
+    observed_at: datetime
+    total: int
+
+
+@dataclass(frozen=True)
+class DissociationCheck:
+    """How this discharge checks that dissociation has resolved.
+
+    ``method`` ``cadss``: the latest CADSS after the end of dosing has a total at or below the
+    pre-dose CADSS total (the latest at or before the start of dosing) when there is one, or at
+    or below ``cadss_resolved_at_or_below``, whichever is higher. ``attestation``: a clinician
+    attested after the end of dosing that dissociation has resolved (``attested_at``, the latest
+    attestation).
+    """
+
+    method: str = DISSOCIATION_BY_CADSS
+    cadss: tuple[CadssTotal, ...] = ()
+    cadss_resolved_at_or_below: int = 0
+    attested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +118,14 @@ DISCHARGE_CRITERIA: Mapping[str, DischargeCriterionRule] = {
             "score (Aldrete 1995).",
         ),
         DischargeCriterionRule("no_open_critical_alert", "No open critical alert", "Clinic protocol."),
+        DischargeCriterionRule(
+            "dissociation_resolved",
+            "Dissociation resolved",
+            "Spravato REMS (FDA REMS 386): monitor until sedation, dissociation and respiratory "
+            "depression have resolved; dissociation measured with the CADSS (Bremner et al., "
+            "J Trauma Stress 1998). The resolution level without a pre-dose CADSS, and whether a "
+            "clinician's attestation is used instead, are local policy (the protocol).",
+        ),
         DischargeCriterionRule(
             "escort_confirmed",
             "Escort",
@@ -210,6 +250,106 @@ def _coerce_critical_alerts(raw: object) -> tuple[CriticalAlertPeriod, ...]:
     return tuple(result)
 
 
+def _coerce_dissociation(raw: object) -> DissociationCheck:
+    if raw is None:
+        return DissociationCheck()
+    if isinstance(raw, Mapping):
+        try:
+            raw = DissociationCheck(**dict(raw))
+        except TypeError:
+            raise DomainError(
+                "invalid_argument",
+                "dissociation must have method, cadss, cadss_resolved_at_or_below and attested_at.",
+                field="dissociation",
+            ) from None
+    if not isinstance(raw, DissociationCheck):
+        raise DomainError(
+            "invalid_argument", "dissociation must be a DissociationCheck.", field="dissociation"
+        )
+    if raw.method not in (DISSOCIATION_BY_CADSS, DISSOCIATION_BY_ATTESTATION):
+        raise DomainError(
+            "invalid_argument",
+            f"dissociation.method must be 'cadss' or 'attestation', got {raw.method!r}.",
+            field="dissociation.method",
+        )
+    level = int_arg(raw.cadss_resolved_at_or_below, field="dissociation.cadss_resolved_at_or_below")
+    if level > CADSS_MAX_TOTAL:
+        raise DomainError(
+            "invalid_number",
+            f"dissociation.cadss_resolved_at_or_below must be 0–{CADSS_MAX_TOTAL}, got {level}.",
+            field="dissociation.cadss_resolved_at_or_below",
+        )
+    scores = []
+    for index, item in enumerate(
+        sequence_arg(raw.cadss, field="dissociation.cadss", code="invalid_argument")
+    ):
+        where = f"dissociation.cadss[{index}]"
+        if isinstance(item, CadssTotal):
+            score = item
+        elif isinstance(item, Mapping) and "observed_at" in item and "total" in item:
+            score = CadssTotal(item["observed_at"], item["total"])
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            score = CadssTotal(item[0], item[1])
+        else:
+            raise DomainError("invalid_argument", f"{where} must be (observed_at, total).", field=where)
+        aware_arg(score.observed_at, field=f"{where}.observed_at")
+        total = int_arg(score.total, field=f"{where}.total")
+        if total > CADSS_MAX_TOTAL:
+            raise DomainError(
+                "answer_out_of_range",
+                f"{where}: a CADSS total is 0–{CADSS_MAX_TOTAL}, got {total}.",
+                field=where,
+            )
+        scores.append(score)
+    attested = optional_aware_arg(raw.attested_at, field="dissociation.attested_at")
+    return DissociationCheck(raw.method, tuple(sorted(scores, key=lambda c: c.observed_at)), level, attested)
+
+
+def _dissociation_criterion(
+    check: DissociationCheck, *, start: datetime, end: datetime | None, now: datetime
+) -> tuple[DischargeCriterion, datetime | None]:
+    """The ``dissociation_resolved`` criterion and, when met, since when (for ``ready_at``)."""
+    source = DISCHARGE_CRITERIA["dissociation_resolved"].source
+    if check.method == DISSOCIATION_BY_ATTESTATION:
+        requirement = "a clinician attests, after the end of dosing, that dissociation has resolved"
+        attested = check.attested_at
+        if end is None:
+            return DischargeCriterion(
+                "dissociation_resolved", False, "dosing has not ended", requirement, source
+            ), None
+        if attested is None or attested <= end or attested > now:
+            value = "no attestation since dosing ended"
+            return DischargeCriterion("dissociation_resolved", False, value, requirement, source), None
+        return DischargeCriterion(
+            "dissociation_resolved", True, "attested by a clinician", requirement, source
+        ), attested
+    scores = [c for c in check.cadss if c.observed_at <= now]
+    before = [c for c in scores if c.observed_at <= start]
+    baseline = before[-1].total if before else None
+    level = (
+        check.cadss_resolved_at_or_below
+        if baseline is None
+        else max(baseline, check.cadss_resolved_at_or_below)
+    )
+    if baseline is not None and baseline >= check.cadss_resolved_at_or_below:
+        requirement = f"a CADSS after the last dose with a total ≤ {level} (the pre-dose CADSS)"
+    else:
+        requirement = f"a CADSS after the last dose with a total ≤ {level} (the protocol's resolution level)"
+    if end is None:
+        return DischargeCriterion(
+            "dissociation_resolved", False, "dosing has not ended", requirement, source
+        ), None
+    after = [c for c in scores if c.observed_at > end]
+    if not after:
+        value = "no CADSS recorded since dosing ended"
+        return DischargeCriterion("dissociation_resolved", False, value, requirement, source), None
+    latest = after[-1]
+    met = latest.total <= level
+    value = f"CADSS {latest.total} of {CADSS_MAX_TOTAL}"
+    since = _met_since([(c.observed_at, c.total <= level) for c in after]) if met else None
+    return DischargeCriterion("dissociation_resolved", met, value, requirement, source), since
+
+
 def evaluate_discharge(
     *,
     now: datetime,
@@ -223,6 +363,7 @@ def evaluate_discharge(
     thresholds: object = None,
     min_observation_min: int = 120,
     baseline_tolerance_pct: object = Decimal(20),
+    dissociation: object = None,
 ) -> DischargeEvaluation:
     """Whether a recovering patient may be discharged, criterion by criterion.
 
@@ -239,25 +380,33 @@ def evaluate_discharge(
        rate within 50–110) or lie within ±``baseline_tolerance_pct`` (20 %, the modified Aldrete
        circulation item) of baseline without reaching a critical level.
     5. ``no_open_critical_alert``: no critical alert without ``resolved_at`` (or resolved after now).
-    6. ``escort_confirmed`` and 7. ``driving_advice_given`` (label: no driving until the next day
+    6. ``dissociation_resolved``: the REMS objective (monitor until sedation, dissociation and
+       respiratory depression have resolved), by the protocol's method (:class:`DissociationCheck`,
+       ``dissociation``; None: by CADSS with none recorded, so unmet): a CADSS after the end of
+       dosing with a total at or below the pre-dose CADSS (or the protocol's resolution level,
+       default 0, local policy, whichever is higher), or a clinician's attestation after the
+       end of dosing.
+    7. ``escort_confirmed`` and 8. ``driving_advice_given`` (label: no driving until the next day
        after restful sleep; transport arranged).
 
     ``ready_at`` — when the patient "would have been ready to leave" had there been no 2-hour rule
     (the REMS Patient Monitoring Form question). Defined as the earliest instant T, not before the
-    end of dosing, such that from T up to now the record shows criteria 2–5 continuously met:
+    end of dosing, such that from T up to now the record shows criteria 2–6 continuously met:
     for MOAA/S, Aldrete and each of systolic, diastolic and heart rate, T is no earlier than the
     first reading of the unbroken run of passing readings that ends with the latest one (readings
     taken during dosing count towards the run, pre-dose readings do not); T is no earlier than
     the resolution of the last critical alert. It ignores the minimum observation time, the
-    escort and the driving advice (logistics, not clinical state). None while any of criteria
-    2–5 is unmet or dosing has not ended. ``ready_at_min_after_dosing_start`` is that instant in whole minutes from the start
+    escort and the driving advice (logistics, not clinical state); T is no earlier than the first
+    CADSS of the unbroken run of resolved CADSS totals ending with the latest (or the attestation).
+    None while any of criteria 2–6 is unmet or dosing has not ended. ``ready_at_min_after_dosing_start`` is that instant in whole minutes from the start
     of dosing, rounded up (the form asks for minutes from the start of administration).
 
     Refusals: ``invalid_datetime``/``naive_datetime``, ``invalid_session_times``,
     ``invalid_observation``/``unknown_vital``, ``invalid_baseline``, ``invalid_argument``,
     ``invalid_number``, ``invalid_thresholds``.
-    Source: Spravato label/REMS (≥ 2 h, no driving, transport; clinical.md §3.2, software.md §2.2),
-    MOAA/S (§3.5), modified Aldrete ≥ 9 and ±20 % circulation (§3.7), issue 5.
+    Source: Spravato label/REMS (≥ 2 h, no driving, transport; clinical.md §3.2, software.md §2.2;
+    until dissociation has resolved, §8), MOAA/S (§3.5), CADSS (§3.6), modified Aldrete ≥ 9 and
+    ±20 % circulation (§3.7), issue 5.
     """
     now = aware_arg(now, field="now")
     start = aware_arg(dosing_started_at, field="dosing_started_at")
@@ -277,6 +426,7 @@ def evaluate_discharge(
     escort = bool_arg(escort_confirmed, field="escort_confirmed")
     advice = bool_arg(driving_advice_given, field="driving_advice_given")
     alerts = _coerce_critical_alerts(critical_alerts)
+    dissociation_check = _coerce_dissociation(dissociation)
 
     criteria: list[DischargeCriterion] = []
     observed_min: int | None = None
@@ -395,6 +545,12 @@ def evaluate_discharge(
     )
     cleared = max((a.resolved_at for a in alerts if a.resolved_at is not None), default=None)
 
+    dissociation_criterion, dissociation_since = _dissociation_criterion(
+        dissociation_check, start=start, end=end, now=now
+    )
+    criteria.append(dissociation_criterion)
+    since.append(dissociation_since)
+
     criteria.append(
         DischargeCriterion(
             "escort_confirmed",
@@ -416,7 +572,7 @@ def evaluate_discharge(
 
     ready_at: datetime | None = None
     ready_min: int | None = None
-    clinical_met = all(c.met for c in criteria[1:5])
+    clinical_met = all(c.met for c in criteria[1:6])
     if end is not None and clinical_met and all(s is not None for s in since):
         candidates = [end, *(s for s in since if s is not None)]
         if cleared is not None:

@@ -33,7 +33,9 @@ class MonitoringProtocol:
     Defaults: every 10 min during dosing and every 15 min after (Emory series, clinical.md §3.1;
     issue 5 allows 10–15 during dosing); the BP-peak check 40 min after the start of dosing
     (Spravato label); a check is overdue 5 min after it falls due and the baseline must be taken
-    within 60 min before dosing (both protocol practice).
+    within 60 min before dosing (both protocol practice). The app places the BP-peak check by the
+    route of the session's order (:func:`kapstone.domain.monitoring.bp_peak_check`) and passes
+    its words in ``bp_peak_check_note``, stated on the check.
     """
 
     interval_during_dosing_min: int = 10
@@ -41,6 +43,7 @@ class MonitoringProtocol:
     bp_peak_check_min: int = 40
     overdue_grace_min: int = 5
     baseline_window_min: int = 60
+    bp_peak_check_note: str = ""
 
     def __post_init__(self) -> None:
         bounds = {
@@ -50,6 +53,10 @@ class MonitoringProtocol:
             "overdue_grace_min": (0, 60),
             "baseline_window_min": (1, 24 * 60),
         }
+        if not isinstance(self.bp_peak_check_note, str):
+            raise DomainError(
+                "invalid_monitoring_protocol", "bp_peak_check_note must be text.", field="bp_peak_check_note"
+            )
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -101,6 +108,7 @@ class DueCheck:
     window_end: datetime | None
     status: str
     done_at: datetime | None
+    note: str = ""
 
 
 _MAX_CHECKS = 5000
@@ -232,6 +240,7 @@ def due_checks(
                 times,
                 now,
                 grace,
+                note=protocol.bp_peak_check_note if kind == "bp_peak" else "",
             )
         )
     return checks
@@ -247,6 +256,7 @@ def _make_check(
     times: Sequence[datetime],
     now: datetime,
     grace: timedelta,
+    note: str = "",
 ) -> DueCheck:
     done_at = next((t for t in times if t >= window_start and (window_end is None or t < window_end)), None)
     if done_at is not None:
@@ -256,7 +266,9 @@ def _make_check(
     else:
         status = STATUS_DUE
     minutes = int((due_at - start).total_seconds() // 60)
-    return DueCheck(kind, label, minutes, due_at, due_at + grace, window_start, window_end, status, done_at)
+    return DueCheck(
+        kind, label, minutes, due_at, due_at + grace, window_start, window_end, status, done_at, note
+    )
 
 
 def evaluate_overdue(

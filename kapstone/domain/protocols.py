@@ -388,8 +388,9 @@ class ArmResult:
 class EffectEstimate:
     """One published comparison between the trial's groups: the ``statistic``
     (:data:`EFFECT_STATISTICS`) of the ``measure`` (:data:`OUTCOME_KINDS`), ``compared`` in words
-    ("Ketamine vs placebo"), its value and 95% interval. A difference is in percentage points,
-    the first group minus the second; a ratio is the first group against the second."""
+    ("Ketamine vs placebo"), its value and 95% interval, and ``model`` when it is not the plain
+    statistic of the groups. A difference is in percentage points, the first group minus the
+    second; a ratio is the first group against the second."""
 
     __pydantic_config__ = _FIELDS_ONLY
 
@@ -399,6 +400,10 @@ class EffectEstimate:
     value: Amount
     ci_lower: Amount | None = None
     ci_upper: Amount | None = None
+    #: "" when the figure is the plain (unadjusted) statistic of the groups, which a clinic's own
+    #: figure can match; otherwise what is known of the model that produced it, in words, and
+    #: the clinic's plain figure is not set beside it.
+    model: Text = ""
 
     @property
     def statistic_label(self) -> str:

@@ -178,6 +178,8 @@ class Cohort:
     derived_protocols: tuple[tuple[str, int], ...] = ()
     #: Courses whose outcome summary was missing or stale and was computed from the calendar.
     recomputed: int = 0
+    #: Every valid protocol version of the cohort's courses, by (slug, version).
+    versions: dict[tuple[str, int], Protocol] = field(default_factory=dict)
 
     @property
     def closed(self) -> list[CourseOutcome]:
@@ -626,6 +628,7 @@ def _assemble(
             key for key, version in versions.items() if version is not None and None not in version[:2]
         ),
         recomputed=len(stale),
+        versions={key: protocol for key, protocol in protocols.items() if protocol is not None},
     )
 
 

@@ -151,7 +151,9 @@ def relapse_rule(protocol: Protocol) -> str:
     if outcome.relapse_from_day is None:
         start = f"after the acute phase (course day {outcome.acute_phase_end_day})"
     else:
-        start = f"after course day {outcome.relapse_from_day} (the ketamine session)"
+        dosing_days = {session.day_offset for session in protocol.dosing_sessions}
+        session = " (a ketamine session)" if outcome.relapse_from_day in dosing_days else ""
+        start = f"after course day {outcome.relapse_from_day}{session}"
     until = "" if outcome.relapse_until_day is None else f" up to course day {outcome.relapse_until_day}"
     dropout = (
         "; a course withdrawn in that time counts as a relapse on the day it was withdrawn"

@@ -315,7 +315,11 @@ def _estimate_figure(
         )
     compared, reference = pair
     words = f"{compared} vs {reference}"
-    small = "withheld: a group has fewer than 11 patients on one side."
+    small = (
+        "withheld: a group has fewer than 11 patients on one side (small numbers)."
+        if groups.suppress
+        else "not available: a group has no course with a closed outcome window yet."
+    )
     if estimate.statistic == "hazard_ratio":
         if not only_this_protocol:
             return _not(

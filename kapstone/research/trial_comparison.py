@@ -404,7 +404,8 @@ def trial_figures(
     trial = trial_protocol(protocol)
     outcomes = [o for o in outcomes if o.protocol_slug == slug]
     groups = _Groups(outcomes, suppress)
-    clinic_outcomes = {versions[(slug, o.protocol_version)].outcome for o in outcomes} or {protocol.outcome}
+    clinic_outcomes = {versions.get((slug, o.protocol_version), protocol).outcome for o in outcomes}
+    clinic_outcomes = clinic_outcomes or {protocol.outcome}
 
     def differs(measure: str) -> list[str]:
         found: list[str] = []

@@ -76,10 +76,37 @@ INDICATIONS: tuple[str, ...] = (
     "polysubstance",
 )
 
-#: abstinence: continuous abstinence over the window; daily_abstinence: the probability of an
-#: abstinent day over the window (e.g. a mixed model); percent_days_abstinent: PDA; relapse:
-#: time to first use or heavy day.
+#: The measures a trial's primary outcome can be (``OutcomeDefinition.kind``), and so the measures
+#: a clinic's figure is computed as to be set beside it (docs/clinical-rules.md, "Outcomes
+#: comparable with each trial"). abstinence: continuous abstinence over the window (every day
+#: without use), as a proportion of the group (Krupitsky 1997, 2002, 2007; Dakwar 2019's last two
+#: weeks); daily_abstinence: the probability of an abstinent day over the window from a mixed
+#: model (Dakwar 2020); percent_days_abstinent: days without use / days assessed (KARE); relapse:
+#: time to first use (alcohol: first heavy day) within the relapse window (Dakwar 2019, 2020).
 OUTCOME_KINDS: tuple[str, ...] = ("abstinence", "daily_abstinence", "percent_days_abstinent", "relapse")
+#: The measures in a clinician's words.
+OUTCOME_KIND_LABELS: dict[str, str] = {
+    "abstinence": "Continuous abstinence over the outcome window",
+    "daily_abstinence": "Likelihood of an abstinent day over the outcome window (mixed model)",
+    "percent_days_abstinent": "Percentage of days abstinent",
+    "relapse": "Time to relapse",
+}
+#: The statistics a published effect estimate can be (``EffectEstimate.statistic``):
+#: difference: a difference between two groups in percentage points (a PDA or a proportion);
+#: odds_ratio and hazard_ratio: ratios, the first group against the second.
+EFFECT_STATISTICS: tuple[str, ...] = ("difference", "odds_ratio", "hazard_ratio")
+EFFECT_STATISTIC_LABELS: dict[str, str] = {
+    "difference": "Difference (percentage points)",
+    "odds_ratio": "Odds ratio",
+    "hazard_ratio": "Hazard ratio",
+}
+#: Which measure each statistic may summarise: a difference of proportions or of PDA, an odds
+#: ratio of abstinence, a hazard ratio of relapse.
+EFFECT_MEASURES: dict[str, tuple[str, ...]] = {
+    "difference": ("abstinence", "percent_days_abstinent"),
+    "odds_ratio": ("abstinence",),
+    "hazard_ratio": ("relapse",),
+}
 
 #: The day-of checks a dosing session can require (see kapstone.domain.sessions).
 DAY_OF_CHECKS: tuple[str, ...] = (
@@ -415,11 +442,23 @@ class DayOfRules:
 
 @dataclass(frozen=True)
 class OutcomeDefinition:
-    """The primary outcome the protocol's trial measured, for comparing a clinic's results.
+    """The primary outcome the protocol's trial measured, and how a clinic's figure is computed
+    to match it (docs/clinical-rules.md, "Outcomes comparable with each trial").
 
-    The window is ``window_days`` long and ends on course day ``window_ends_day``;
-    ``acute_phase_end_day`` is the course day on which the treatment phase ends. Heavy-day
-    thresholds are the minimum standard drinks for a heavy drinking day (alcohol only).
+    ``kind`` is the measure (:data:`OUTCOME_KINDS`). Abstinence and percent days abstinent are
+    measured over a window ``window_days`` long ending on course day ``window_ends_day`` (the
+    trial's time point); ``acute_phase_end_day`` is the course day on which the treatment phase
+    ends. Heavy-day thresholds are the minimum standard drinks for a heavy drinking day (alcohol
+    only).
+
+    Relapse (time to first use; alcohol: first heavy drinking day) is counted from course day
+    ``relapse_from_day`` (None: from the end of the acute phase) and followed until course day
+    ``relapse_until_day`` (None: for as long as the patient reports), after which a course
+    without relapse is censored. ``dropout_counts_as_relapse``: a course withdrawn before its
+    relapse, within that window, relapses on the day it was withdrawn (Dakwar 2019 counted
+    "first use or dropout", Am J Psychiatry 2019;176:923, PMID 31230464; clinical.md §1.4, §8).
+    The defaults keep the earlier rule (after the acute phase, no horizon, dropout censored), so
+    a protocol written before these fields validates unchanged.
     """
 
     __pydantic_config__ = _FIELDS_ONLY
@@ -433,11 +472,29 @@ class OutcomeDefinition:
     heavy_day_min_drinks_men: Whole | None = None
     heavy_day_min_drinks_women: Whole | None = None
     confirmation: Text = ""
+    relapse_from_day: Whole | None = None
+    relapse_until_day: Whole | None = None
+    dropout_counts_as_relapse: Flag = False
+
+    @property
+    def kind_label(self) -> str:
+        return OUTCOME_KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def relapse_start_day(self) -> int:
+        """The course day the relapse clock starts (relapse is looked for strictly after it)."""
+        return self.acute_phase_end_day if self.relapse_from_day is None else self.relapse_from_day
+
+    @property
+    def window_starts_day(self) -> int:
+        """The first course day of the abstinence window."""
+        return self.window_ends_day - self.window_days + 1
 
 
 @dataclass(frozen=True)
 class ArmResult:
-    """One trial arm: its label, size, number with the outcome, and the reported percentage."""
+    """One trial arm: its label, size, number with the outcome, and the reported percentage
+    (of the protocol's outcome measure, ``OutcomeDefinition.kind``)."""
 
     __pydantic_config__ = _FIELDS_ONLY
 
@@ -448,8 +505,38 @@ class ArmResult:
 
 
 @dataclass(frozen=True)
+class EffectEstimate:
+    """One published comparison between the trial's groups: the ``statistic``
+    (:data:`EFFECT_STATISTICS`) of the ``measure`` (:data:`OUTCOME_KINDS`), ``compared`` in words
+    ("Ketamine vs placebo"), its value and 95% interval, and ``model`` when it is not the plain
+    statistic of the groups. A difference is in percentage points, the first group minus the
+    second; a ratio is the first group against the second."""
+
+    __pydantic_config__ = _FIELDS_ONLY
+
+    statistic: Text
+    measure: Text
+    compared: Text
+    value: Amount
+    ci_lower: Amount | None = None
+    ci_upper: Amount | None = None
+    #: "" when the figure is the plain (unadjusted) statistic of the groups, which a clinic's own
+    #: figure can match; otherwise what is known of the model that produced it, in words, and
+    #: the clinic's plain figure is not set beside it.
+    model: Text = ""
+
+    @property
+    def statistic_label(self) -> str:
+        return EFFECT_STATISTIC_LABELS.get(self.statistic, self.statistic)
+
+
+@dataclass(frozen=True)
 class PublishedResult:
-    """The trial's published headline result, with its source and what is unverified."""
+    """The trial's published headline result, with its source and what is unverified.
+
+    ``ketamine`` and ``comparator`` give each arm's figure of the protocol's outcome measure;
+    ``estimates`` the published comparisons (e.g. KARE's PDA difference with its interval), each
+    set beside the clinic's own when the clinic's is the same measure."""
 
     __pydantic_config__ = _FIELDS_ONLY
 
@@ -460,6 +547,7 @@ class PublishedResult:
     effect: Text
     source: Text
     unverified_notes: tuple[Text, ...] = ()
+    estimates: tuple[EffectEstimate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1059,6 +1147,7 @@ def _validate_outcome(protocol: Protocol) -> None:
             f"The acute phase ends on day {outcome.acute_phase_end_day}, before the last dosing day {last_dosing}.",
             "outcome.acute_phase_end_day",
         )
+    _validate_relapse_window(protocol)
     men, women = outcome.heavy_day_min_drinks_men, outcome.heavy_day_min_drinks_women
     if (men is None) != (women is None):
         raise _refuse(
@@ -1081,7 +1170,84 @@ def _validate_outcome(protocol: Protocol) -> None:
             )
 
 
+def _validate_relapse_window(protocol: Protocol) -> None:
+    """The relapse window: it starts at or after the first dosing day (relapse is measured from
+    treatment, never before it) and on or before the last day of the schedule's reach
+    (``MAX_DAY_OFFSET``); it ends after it starts; dropout counts as relapse only within a
+    bounded window (the trial's: a withdrawal years later is not the trial's dropout)."""
+    outcome = protocol.outcome
+    first_dosing = min(s.day_offset for s in protocol.sessions if s.kind == DOSING)
+    start = outcome.relapse_from_day
+    if start is not None and not first_dosing <= start <= MAX_DAY_OFFSET:
+        raise _refuse(
+            "invalid_relapse_window",
+            f"Relapse is counted from course day {start}: it must be from the first dosing day "
+            f"({first_dosing}) to day {MAX_DAY_OFFSET}.",
+            "outcome.relapse_from_day",
+        )
+    until = outcome.relapse_until_day
+    if until is not None and not outcome.relapse_start_day < until <= MAX_DAY_OFFSET:
+        raise _refuse(
+            "invalid_relapse_window",
+            f"Relapse is followed until course day {until}: it must be after the day it is counted "
+            f"from ({outcome.relapse_start_day}) and at most day {MAX_DAY_OFFSET}.",
+            "outcome.relapse_until_day",
+        )
+    if outcome.dropout_counts_as_relapse and until is None:
+        raise _refuse(
+            "dropout_rule_needs_window",
+            "Dropout can count as relapse only within a window with an end (relapse_until_day), "
+            "as in the trial.",
+            "outcome.dropout_counts_as_relapse",
+        )
+
+
+def _validate_estimate(estimate: EffectEstimate, path: str) -> None:
+    if estimate.statistic not in EFFECT_STATISTICS:
+        raise _refuse(
+            "invalid_published_estimate",
+            f"Statistic {estimate.statistic!r} is not one of {', '.join(EFFECT_STATISTICS)}.",
+            f"{path}.statistic",
+        )
+    allowed = EFFECT_MEASURES[estimate.statistic]
+    if estimate.measure not in allowed:
+        raise _refuse(
+            "invalid_published_estimate",
+            f"A {estimate.statistic} summarises {' or '.join(allowed)}, not {estimate.measure!r}.",
+            f"{path}.measure",
+        )
+    if not estimate.compared.strip():
+        raise _refuse(
+            "invalid_published_estimate", "Say which groups the estimate compares.", f"{path}.compared"
+        )
+    low, high = estimate.ci_lower, estimate.ci_upper
+    if (low is None) != (high is None):
+        raise _refuse(
+            "invalid_published_estimate",
+            "Give both ends of the interval, or neither.",
+            f"{path}.ci_lower" if low is None else f"{path}.ci_upper",
+        )
+    values = [v for v in (low, estimate.value, high) if v is not None]
+    if values != sorted(values):
+        raise _refuse(
+            "invalid_published_estimate",
+            f"The interval {low}–{high} must hold the estimate {estimate.value}.",
+            f"{path}.value",
+        )
+    if estimate.statistic == "difference":
+        if any(not Decimal(-100) <= v <= Decimal(100) for v in values):
+            raise _refuse(
+                "invalid_published_estimate",
+                "A difference in percentage points is from -100 to 100.",
+                f"{path}.value",
+            )
+    elif any(v <= 0 for v in values):
+        raise _refuse("invalid_published_estimate", "A ratio is above zero.", f"{path}.value")
+
+
 def _validate_result(result: PublishedResult) -> None:
+    for index, estimate in enumerate(result.estimates):
+        _validate_estimate(estimate, f"published_result.estimates.{index}")
     for arm_name in ("ketamine", "comparator"):
         arm: ArmResult = getattr(result, arm_name)
         path = f"published_result.{arm_name}"

@@ -22,10 +22,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db.models import Max
+
 from kapstone.accounts.models import Clinic, User
 from kapstone.care.demo import walk_past_sessions
 from kapstone.care.enrolment_demo import enrolment_place_before_first_session
-from kapstone.care.models import CareSession, TreatmentCourse
+from kapstone.care.models import CareSession, CourseEvent, TreatmentCourse
 from kapstone.care.services import (
     course_change_status,
     course_enrol,
@@ -119,6 +121,20 @@ def _calendar(
         services.use_days_record(actor=actor, patient=course.patient, substance=substance, days=chunk)
 
 
+def _relapse_day(protocol: Protocol, last_dose: date, rng: random.Random) -> date:
+    """The demo's relapse day: within the protocol's relapse window when it has an end (Dakwar
+    2019/2020: from the infusion to the end of the trial), so that the cohort report's curve,
+    measured over that window, shows relapses; else 20–150 days after the last dose."""
+    outcome = protocol.outcome
+    if outcome.relapse_until_day is None:
+        return last_dose + timedelta(days=rng.randint(20, 150))
+    planned_last = max(s.day_offset for s in protocol.dosing_sessions)
+    first = max(1, outcome.relapse_start_day + 1 - planned_last)
+    return last_dose + timedelta(
+        days=rng.randint(first, max(first, outcome.relapse_until_day - planned_last))
+    )
+
+
 def _seed_course(
     course,
     *,
@@ -169,7 +185,7 @@ def _seed_course(
         for m, d in zip(protocol.follow_up_months, follow_up_dates(protocol, last_dose), strict=True)
         if d <= today
     ]
-    relapse_on = last_dose + timedelta(days=rng.randint(20, 150)) if relapses else None
+    relapse_on = _relapse_day(protocol, last_dose, rng) if relapses else None
     # The calendar from the last dose to the last follow-up done, or to today.
     calendar_end = min(today, points[-1][1]) if points else today
     if drops_out:
@@ -365,7 +381,16 @@ def seed_follow_up_cohort(
         give_dose=give_dose,
     )
     for course, protocol in enrolled:
-        course = course_change_status(actor=prescriber, course=course, action="complete")
+        drops_out = rng.random() < DROPOUT_SHARE
+        # A patient who stops coming on a protocol that counts dropout as relapse (Dakwar 2019):
+        # the course is withdrawn, dated the day after the last day they reported.
+        withdrawn = drops_out and protocol.outcome.dropout_counts_as_relapse
+        course = course_change_status(
+            actor=prescriber,
+            course=course,
+            action="withdraw" if withdrawn else "complete",
+            reason="Stopped attending." if withdrawn else "",
+        )
         last = last_dosing_dates([course]).get(course.pk)
         _seed_course(
             course,
@@ -377,10 +402,23 @@ def seed_follow_up_cohort(
             state={"flagged": True, "etg_done": True},  # the demo's one alert and EtG are elsewhere
             relapse_share=_trial_relapse_share(protocol),
             slip_share=0.0,
-            drops_out=rng.random() < DROPOUT_SHARE,
+            drops_out=drops_out,
             during_treatment=True,
         )
+        if withdrawn:
+            _date_withdrawal(course)
     return len(enrolled)
+
+
+def _date_withdrawal(course: TreatmentCourse) -> None:
+    """Demo set-up: the withdrawal of a course that ran earlier is dated the day after the last
+    day its patient reported (as the course's sessions were moved back in time)."""
+    last = UseDay.objects.filter(patient=course.patient).aggregate(last=Max("day"))["last"]
+    if last is None:
+        return
+    zone = ZoneInfo(course.clinic.timezone)
+    at = datetime.combine(last + timedelta(days=1), time(17, 0), tzinfo=zone)
+    CourseEvent.objects.filter(course=course, kind="withdrawn").update(at=at)
 
 
 def _enrol_earlier_patient(

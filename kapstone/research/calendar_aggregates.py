@@ -54,9 +54,11 @@ class CalendarBounds(NamedTuple):
     substance: str
     window_start: date
     window_end: date
-    acute_end: date
+    acute_end: date  # relapse is looked for strictly after this day (``relapse_start_day``)
     heavy_threshold: Decimal | None  # None: relapse is any use
     follow_up_windows: tuple[tuple[date, date], ...] = ()
+    #: The last day relapse is looked for (the relapse window's end); None: no end.
+    horizon_end: date | None = None
 
 
 class CalendarAggregate(NamedTuple):
@@ -65,9 +67,11 @@ class CalendarAggregate(NamedTuple):
 
     - ``window_days_reported``: distinct days in the window with a report or a positive test;
     - ``window_use``: whether any of them is a day with use;
-    - ``relapse_day``: the first day after the acute phase with use (any use) or with a
-      reported number of drinks at or above the threshold (heavy day);
-    - ``last_day``: the last such reported or tested day after the acute phase;
+    - ``window_use_days``: how many of them are days with use (for percent days abstinent);
+    - ``relapse_day``: the first day after the relapse start (``acute_end``), up to the
+      horizon when there is one, with use (any use) or with a reported number of drinks at or
+      above the threshold (heavy day);
+    - ``last_day``: the last reported or tested day in that stretch;
     - ``follow_up``: (days reported, any use) for each of the bounds' follow-up windows;
     - ``calendar_version``: the patient's ``CalendarVersion`` read in the same statement as the
       rows (0: none yet), which a stored summary of this aggregate records.
@@ -79,16 +83,15 @@ class CalendarAggregate(NamedTuple):
     last_day: date | None = None
     follow_up: tuple[tuple[int, bool], ...] = ()
     calendar_version: int = 0
+    window_use_days: int = 0
 
 
 def require_supported(definition: OutcomeDefinition) -> None:
-    """The database path implements the rules that ``outcome_definition_for`` sets; a definition
-    with a horizon, dropout or unknown-amount-as-heavy rule must not be derived by it."""
-    if (
-        definition.relapse_horizon_days is not None
-        or definition.dropout_counts_as_relapse
-        or definition.unknown_amount_counts_as_heavy
-    ):
+    """The database path implements the rules that ``outcome_definition_for`` sets (the relapse
+    window with its horizon, and dropout as relapse, applied by ``relapse_with_dropout``); a
+    definition that counts a positive test of unknown amount as a heavy day must not be derived
+    by it."""
+    if definition.unknown_amount_counts_as_heavy:
         raise ValueError("cohort assembly in the database does not implement this outcome rule")
 
 
@@ -100,7 +103,9 @@ def as_date(value) -> date | None:
 
 # One row per (patient, substance, day) reported (its current row: no later entry of the same
 # day exists) plus one per distinct day with a positive test; ``new_day`` is 0 for a test day
-# that is also a reported day, so summing it counts distinct days without COUNT(DISTINCT).
+# that is also a reported day, so summing it counts distinct days without COUNT(DISTINCT);
+# ``new_use`` likewise is 0 for a positive test on a day already reported as a day of use, so
+# summing it over used rows counts the distinct days with use (percent days abstinent).
 # Every course of ``b`` gets a row (outer join: a course with no calendar has zero counts), with
 # its patient's calendar version read by the same statement, so in the same snapshot as the rows.
 _AGGREGATE_SQL = """
@@ -116,12 +121,17 @@ current_days AS (
       )
 ),
 facts AS (
-    SELECT patient_id, substance, day, used, drinks, 1 AS new_day FROM current_days
+    SELECT patient_id, substance, day, used, drinks, 1 AS new_day, 1 AS new_use FROM current_days
     UNION ALL
     SELECT t.patient_id, t.substance, t.collected_on, TRUE, NULL,
         CASE WHEN EXISTS (
             SELECT 1 FROM {use_day} v
             WHERE v.patient_id = t.patient_id AND v.substance = t.substance AND v.day = t.collected_on
+        ) THEN 0 ELSE 1 END,
+        CASE WHEN EXISTS (
+            SELECT 1 FROM current_days c
+            WHERE c.patient_id = t.patient_id AND c.substance = t.substance AND c.day = t.collected_on
+              AND c.used
         ) THEN 0 ELSE 1 END
     FROM (
         SELECT DISTINCT patient_id, substance, collected_on FROM {tox}
@@ -131,8 +141,10 @@ facts AS (
 SELECT b.course_id, COALESCE(MAX(cv.version), 0),
     SUM(CASE WHEN f.day >= b.ws AND f.day <= b.we THEN f.new_day ELSE 0 END),
     MAX(CASE WHEN f.day >= b.ws AND f.day <= b.we AND f.used THEN 1 ELSE 0 END),
-    MIN(CASE WHEN f.day > b.ae AND f.used AND (b.th IS NULL OR f.drinks >= b.th) THEN f.day END),
-    MAX(CASE WHEN f.day > b.ae THEN f.day END){windows}
+    MIN(CASE WHEN f.day > b.ae AND (b.he IS NULL OR f.day <= b.he) AND f.used
+        AND (b.th IS NULL OR f.drinks >= b.th) THEN f.day END),
+    MAX(CASE WHEN f.day > b.ae AND (b.he IS NULL OR f.day <= b.he) THEN f.day END),
+    SUM(CASE WHEN f.day >= b.ws AND f.day <= b.we AND f.used THEN f.new_use ELSE 0 END){windows}
 FROM b LEFT JOIN facts f ON f.patient_id = b.patient_id AND f.substance = b.substance
 LEFT JOIN {version} cv ON cv.patient_id = b.patient_id
 GROUP BY b.course_id
@@ -147,10 +159,10 @@ _WINDOW_SQL = """,
 _SEPARATOR = chr(31)
 
 
-_BASE_COLUMNS = ("course_id", "patient_id", "substance", "ws", "we", "ae", "th")
+_BASE_COLUMNS = ("course_id", "patient_id", "substance", "ws", "we", "ae", "th", "he")
 
 
-_PG_TYPES = ("int", "int", "text", "date", "date", "date", "numeric")
+_PG_TYPES = ("int", "int", "text", "date", "date", "date", "numeric", "date")
 
 
 def _bound_columns(windows: int) -> list[str]:
@@ -175,10 +187,17 @@ def calendar_aggregates(
     flat: dict[tuple, tuple] = {}
 
     def row(b: CalendarBounds) -> list:
-        fixed = (b.window_start, b.window_end, b.acute_end, b.heavy_threshold, b.follow_up_windows)
+        fixed = (
+            b.window_start,
+            b.window_end,
+            b.acute_end,
+            b.heavy_threshold,
+            b.horizon_end,
+            b.follow_up_windows,
+        )
         if fixed not in flat:
             padded = [*b.follow_up_windows, *[(None, None)] * (windows - len(b.follow_up_windows))]
-            flat[fixed] = (*fixed[:4], *(day for window in padded for day in window))
+            flat[fixed] = (*fixed[:5], *(day for window in padded for day in window))
         return [b.course_id, b.patient_id, b.substance, *flat[fixed]]
 
     rows = [row(b) for b in bounds]
@@ -242,7 +261,8 @@ def calendar_aggregates(
             window_use=bool(r[3]),
             relapse_day=as_date(r[4]),
             last_day=as_date(r[5]),
-            follow_up=tuple((int(r[6 + 2 * k] or 0), bool(r[7 + 2 * k])) for k in range(windows)),
+            window_use_days=int(r[6] or 0),
+            follow_up=tuple((int(r[7 + 2 * k] or 0), bool(r[8 + 2 * k])) for k in range(windows)),
             calendar_version=int(r[1]),
         )
         for r in result
@@ -284,6 +304,11 @@ def bounds_for(
             definition.thresholds.for_sex(sex) if definition.relapse_definition == "heavy_day" else None
         ),
         follow_up_windows=tuple((first, last) for _, first, last in windows),
+        horizon_end=(
+            None
+            if definition.relapse_horizon_days is None
+            else anchor + timedelta(days=definition.acute_phase_days + definition.relapse_horizon_days)
+        ),
     )
 
 
@@ -309,6 +334,29 @@ def relapse_of(acute_end: date, relapse_day: date | None, last_day: date | None)
     if last_day is not None:
         return (last_day - acute_end).days, False, True
     return 0, False, False
+
+
+def relapse_with_dropout(
+    definition: OutcomeDefinition,
+    acute_end: date,
+    horizon_end: date | None,
+    relapse: tuple[int, bool, bool],
+    dropout: date | None,
+) -> tuple[int, bool, bool, bool]:
+    """(time, event, has follow-up, whether the event is the dropout): ``relapse`` (from
+    ``relapse_of``) with the definition's dropout rule applied as ``derive_relapse`` does: with
+    ``dropout_counts_as_relapse``, a course withdrawn on ``dropout`` (on or before the horizon)
+    before any relapse relapses that day (time counted from the relapse start, 0 if before it).
+    Source: Dakwar 2019, "first use or dropout" (PMID 31230464; clinical.md §1.4, §8)."""
+    time_days, event, has_follow_up = relapse
+    if not definition.dropout_counts_as_relapse or dropout is None:
+        return time_days, event, has_follow_up, False
+    if horizon_end is not None and dropout > horizon_end:
+        return time_days, event, has_follow_up, False
+    dropout_time = (dropout - acute_end).days
+    if event and time_days <= dropout_time:
+        return time_days, event, has_follow_up, False
+    return max(0, dropout_time), True, has_follow_up, True
 
 
 def heavy_day_sex(sex_at_birth: str) -> str:

@@ -24,8 +24,12 @@ Outcome per course:
   that has not closed on ``today`` is ``open`` and left out of the proportions (it is neither a
   success nor a failure yet) and counted separately. ``unknown`` (missing follow-up) counts as
   not abstinent in the ITT proportion and is reported separately (``missing``).
-- relapse: first use after the acute phase (for alcohol, the first heavy drinking day, issue 6),
-  censored at the last day reported relapse-free.
+- relapse: first use after the protocol's relapse start (its ``relapse_from_day``, e.g. the
+  infusion in Dakwar 2019/2020; else the end of the acute phase), up to its ``relapse_until_day``
+  when it has one (for alcohol, the first heavy drinking day, issue 6), censored at the last day
+  reported relapse-free; with ``dropout_counts_as_relapse`` a course withdrawn in that window
+  before relapsing relapses on the day it was withdrawn (``relapse_with_dropout``).
+- percent days abstinent in the protocol's window: days without use / days reported.
 """
 
 from __future__ import annotations
@@ -38,17 +42,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, transaction
 from django.db.models import Case, F, Max, Q, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from kapstone.accounts.access import clinic_ids_for
 from kapstone.accounts.models import Clinic, Role
 from kapstone.audit.models import AuditAction
 from kapstone.audit.services import audit_record
-from kapstone.care.models import CareSession, TreatmentCourse
+from kapstone.care.models import CareSession, CourseEvent, CourseStatus, TreatmentCourse
 from kapstone.domain import tlfb
 from kapstone.domain.errors import DomainError
 from kapstone.domain.outcomes import (
@@ -73,6 +79,7 @@ from kapstone.research.calendar_aggregates import (
     follow_up_windows,
     heavy_day_sex,
     planned_last_dosing_day,
+    relapse_with_dropout,
     require_supported,
     window_status,
 )
@@ -134,6 +141,21 @@ class CourseOutcome(NamedTuple):
     #: (months, status) at each follow-up of the protocol: 30-day point-prevalence abstinence
     #: (``FOLLOW_UP_WINDOW_DAYS``), the status as ``abstinence``.
     follow_up: tuple[tuple[int, str], ...] = ()
+    #: Days reported in the outcome window, and of them days with use (percent days abstinent).
+    window_days_reported: int = 0
+    window_use_days: int = 0
+    #: The relapse event is the course's withdrawal (dropout counted as relapse).
+    relapse_dropout: bool = False
+    #: The version of the protocol (``protocol_slug``) the outcome was derived with.
+    protocol_version: int = 0
+
+    @property
+    def percent_days_abstinent(self) -> float | None:
+        """Days without use / days reported in the window × 100; None with no day reported or
+        while the window is open (clinical.md §4.7)."""
+        if self.abstinence == OPEN or not self.window_days_reported:
+            return None
+        return 100.0 * (self.window_days_reported - self.window_use_days) / self.window_days_reported
 
     @property
     def abstinent_itt(self) -> bool | None:
@@ -156,6 +178,8 @@ class Cohort:
     derived_protocols: tuple[tuple[str, int], ...] = ()
     #: Courses whose outcome summary was missing or stale and was computed from the calendar.
     recomputed: int = 0
+    #: Every valid protocol version of the cohort's courses, by (slug, version).
+    versions: dict[tuple[str, int], Protocol] = field(default_factory=dict)
 
     @property
     def closed(self) -> list[CourseOutcome]:
@@ -182,17 +206,23 @@ def report_clinic_ids(user) -> list[int]:
 
 
 def outcome_definition_for(protocol: Protocol) -> OutcomeDefinition:
-    """The domain outcome definition for a protocol: its window and acute phase in course days;
-    relapse is the first heavy drinking day for alcohol, else first use (issue 6)."""
+    """The domain outcome definition for a protocol: its window in course days; relapse counted
+    from the protocol's relapse start (``relapse_start_day``: the infusion for Dakwar 2019/2020,
+    else the end of the acute phase), followed up to its ``relapse_until_day`` (the horizon),
+    with its dropout rule; relapse is the first heavy drinking day for alcohol, else first use
+    (issue 6)."""
     outcome = protocol.outcome
+    start = outcome.relapse_start_day
     return OutcomeDefinition.from_course_days(
         substance=outcome.substance,
         window_days=outcome.window_days,
         window_ends_day=outcome.window_ends_day,
-        acute_phase_end_day=outcome.acute_phase_end_day,
+        acute_phase_end_day=start,
         heavy_day_min_drinks_men=outcome.heavy_day_min_drinks_men,
         heavy_day_min_drinks_women=outcome.heavy_day_min_drinks_women,
         relapse_definition="heavy_day" if outcome.substance == tlfb.ALCOHOL else "any_use",
+        relapse_horizon_days=None if outcome.relapse_until_day is None else outcome.relapse_until_day - start,
+        dropout_counts_as_relapse=outcome.dropout_counts_as_relapse,
     )
 
 
@@ -254,6 +284,7 @@ _COURSE_COLUMNS = (
     "outcome_summary__relapse_event",
     "outcome_summary__relapse_has_follow_up",
     "outcome_summary__follow_up",
+    "outcome_summary__window_use_days",
 )
 
 
@@ -335,6 +366,25 @@ def _last_given_dosing(qs) -> dict[int, date]:
     return {course_id: dates[last] for course_id, last in _fetch(rows)}
 
 
+def _dropouts(qs) -> dict[int, date]:
+    """The day each withdrawn course of ``qs`` was withdrawn (its withdrawal event, in the
+    clinic's time zone): a dropout, for the protocols that count dropout as relapse. Withdrawn
+    courses are few; one query."""
+    rows = (
+        CourseEvent.objects.filter(
+            course__in=qs.filter(status=CourseStatus.WITHDRAWN).values("pk"), kind="withdrawn"
+        )
+        .values("course_id", "course__clinic__timezone")
+        .annotate(last=Max("at"))
+        .values_list("course_id", "course__clinic__timezone", "last")
+    )
+    return {
+        course_id: timezone.localtime(at, ZoneInfo(zone)).date()
+        for course_id, zone, at in rows
+        if at is not None
+    }
+
+
 class _Plan:
     """What the courses of one protocol version anchored on one day, for one heavy-day sex, share:
     their bounds (without ids), follow-up months and summary key, and the window statuses
@@ -409,11 +459,22 @@ class _Plan:
             self._follow_up[text] = statuses
         return statuses
 
-    def outcome(self, row: tuple, start: date, group_by_protocol: bool, summary: tuple) -> CourseOutcome:
+    def outcome(
+        self, row: tuple, start: date, group_by_protocol: bool, summary: tuple, dropout: date | None = None
+    ) -> CourseOutcome:
         """The course's outcome from its ``summary_row`` (days reported in the window, use in it,
-        relapse time, event and follow-up, follow-up counts text), with the window statuses of
-        ``window_status``."""
-        reported, used, time_days, event, has_follow_up, text = summary
+        relapse time, event and follow-up, follow-up counts text, days with use in the window),
+        with the window statuses of ``window_status`` and the dropout rule
+        (``relapse_with_dropout``) applied to the withdrawal day ``dropout``."""
+        reported, used, time_days, event, has_follow_up, text, use_days = summary
+        t = self.template
+        time_days, event, has_follow_up, by_dropout = relapse_with_dropout(
+            self.definition,
+            t.acute_end,
+            t.horizon_end,
+            (time_days, bool(event), bool(has_follow_up)),
+            dropout,
+        )
         arm = row[_ARM] or NO_ARM
         return CourseOutcome(
             row[_ID],
@@ -432,6 +493,10 @@ class _Plan:
             bool(event),
             bool(has_follow_up),
             self.follow_up(text or ""),
+            int(reported or 0),
+            int(use_days or 0),
+            by_dropout,
+            row[_VERSION],
         )
 
 
@@ -490,6 +555,7 @@ def _assemble(
         except DomainError:
             definitions[key] = None
     last_given = _last_given_dosing(qs) if rows else {}
+    dropouts = _dropouts(qs) if rows else {}
     by_slug: dict[str, Protocol] = {}
     plans: dict[tuple, _Plan] = {}
     memo: dict[tuple, dict] = {}
@@ -536,7 +602,7 @@ def _assemble(
             anchor, _ = anchor_date_for(start, protocol, last)
             plan = plans[plan_key] = _Plan(protocol, definition, anchor, on_dosing, sex, today, memo)
         if use_summaries and row[_CURRENT_KEY] == plan.key:
-            outcomes.append(plan.outcome(row, start, by_protocol, row[_SUMMARY:]))
+            outcomes.append(plan.outcome(row, start, by_protocol, row[_SUMMARY:], dropouts.get(row[_ID])))
         else:
             stale.append((len(outcomes), row, start, plan))
             outcomes.append(None)
@@ -548,7 +614,7 @@ def _assemble(
         for (index, row, start, plan), course_bounds in zip(batch, bounds, strict=True):
             aggregate = fresh[course_bounds.course_id]
             summary = summary_row(course_bounds, aggregate)
-            outcomes[index] = plan.outcome(row, start, by_protocol, summary)
+            outcomes[index] = plan.outcome(row, start, by_protocol, summary, dropouts.get(row[_ID]))
             computed.append((course_bounds.course_id, aggregate.calendar_version, plan.key, summary))
         if use_summaries:
             store_summaries(computed)
@@ -562,6 +628,7 @@ def _assemble(
             key for key, version in versions.items() if version is not None and None not in version[:2]
         ),
         recomputed=len(stale),
+        versions={key: protocol for key, protocol in protocols.items() if protocol is not None},
     )
 
 

@@ -32,6 +32,9 @@ class CourseOutcomeSummary(models.Model):
     bounds_key = models.CharField(max_length=32)
     window_days_reported = models.IntegerField()
     window_use = models.BooleanField()
+    #: Days with use in the outcome window (distinct days; a positive test counts as use), for
+    #: percent days abstinent = (days reported - days with use) / days reported.
+    window_use_days = models.IntegerField(default=0)
     #: The relapse outcome, counted from the end of the acute phase that ``bounds_key`` pins:
     #: days to the first relapse day, or to the last day reported after the acute phase.
     relapse_time_days = models.IntegerField()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -60,6 +60,7 @@ from kapstone.research.small_counts import (
     rounded_table,
     shown_count,
 )
+from kapstone.research.trial_comparison import FigureComparison, trial_figures
 
 #: Instruments drawn first on the report (the rest follow by code).
 TRAJECTORY_ORDER = ("phq-9", "pacs", "gad-7", "audit", "audit-c", "dast-10")
@@ -105,6 +106,10 @@ class PublishedComparison:
     arms: list[dict[str, Any]]
     unverified_notes: tuple[str, ...]
     outcome_description: str
+    #: The trial's figures, each with the clinic's beside it or why not (``trial_comparison``).
+    figures: list[FigureComparison] = field(default_factory=list)
+    #: How the clinic's relapse is counted for this protocol, in words.
+    relapse_rule: str = ""
 
 
 @dataclass
@@ -139,6 +144,25 @@ class CohortReport:
         return ROUNDING_BASE if self.suppressed else None
 
 
+def relapse_rule(protocol: Protocol) -> str:
+    """How relapse is counted for ``protocol``, in a clinician's words."""
+    outcome = protocol.outcome
+    what = "heavy drinking day" if outcome.substance == "alcohol" else "day of use"
+    if outcome.relapse_from_day is None:
+        start = f"after the acute phase (course day {outcome.acute_phase_end_day})"
+    else:
+        dosing_days = {session.day_offset for session in protocol.dosing_sessions}
+        session = " (a ketamine session)" if outcome.relapse_from_day in dosing_days else ""
+        start = f"after course day {outcome.relapse_from_day}{session}"
+    until = "" if outcome.relapse_until_day is None else f" up to course day {outcome.relapse_until_day}"
+    dropout = (
+        "; a course withdrawn in that time counts as a relapse on the day it was withdrawn"
+        if outcome.dropout_counts_as_relapse
+        else ""
+    )
+    return f"Relapse: the first {what} {start}{until}{dropout}. Day 0 of the curve is course day {outcome.relapse_start_day}."
+
+
 def _published(protocol: Protocol) -> PublishedComparison:
     result = protocol.published_result
     arms = []
@@ -158,6 +182,7 @@ def _published(protocol: Protocol) -> PublishedComparison:
         arms=arms,
         unverified_notes=result.unverified_notes,
         outcome_description=protocol.outcome.description,
+        relapse_rule=relapse_rule(protocol),
     )
 
 
@@ -312,6 +337,7 @@ def _survival(report: CohortReport, cohort: Cohort) -> None:
     # Columns, once: the statistics below run on arrays (100,000 patients in a cohort).
     times = np.fromiter((o.relapse_time_days for o in outcomes), dtype=np.int64, count=count)
     events = np.fromiter((o.relapse_event for o in outcomes), dtype=np.int64, count=count)
+    by_dropout = np.fromiter((o.relapse_dropout for o in outcomes), dtype=bool, count=count)
     groups = np.array([o.group for o in outcomes], dtype=object)
     labels = sorted(set(groups.tolist()))
     curves = []
@@ -319,6 +345,7 @@ def _survival(report: CohortReport, cohort: Cohort) -> None:
         member = groups == label
         group_times = times[member]
         km = stats.kaplan_meier(group_times, events[member])
+        dropouts = int(np.count_nonzero(by_dropout[member]))
         withheld = suppress and km.n < SMALL_CELL
         at_risk = [int(np.count_nonzero(group_times >= day)) for day in AT_RISK_DAYS]
         median = (km.median, km.median_ci_lower, km.median_ci_upper)
@@ -334,6 +361,7 @@ def _survival(report: CohortReport, cohort: Cohort) -> None:
                 "group": label,
                 "n": cell(km.n, suppress),
                 "events": cell(km.events, suppress),
+                "dropouts": part_cell(dropouts, km.events, suppress),
                 "withheld": withheld,
                 "median": None if withheld else median[0],
                 "median_ci_lower": None if withheld else median[1],
@@ -489,6 +517,29 @@ def _trajectories(report: CohortReport, cohort: Cohort) -> None:
         )
 
 
+def _trial_figures(report: CohortReport, cohort: Cohort) -> None:
+    """Beside each protocol's published result, the clinic's own figure where it is the same
+    measure, else why not (``trial_comparison``)."""
+    slugs = {o.protocol_slug for o in cohort.outcomes}
+    report.published = [
+        replace(
+            published,
+            figures=trial_figures(
+                slug=published.protocol_slug,
+                outcomes=cohort.outcomes,
+                versions=cohort.versions,
+                protocol=cohort.protocols[published.protocol_slug],
+                suppress=report.suppressed,
+                by_arm=cohort.filters.group_by == "arm",
+                only_this_protocol=slugs == {published.protocol_slug},
+                cox=report.cox,
+                cox_note=report.cox_note,
+            ),
+        )
+        for published in report.published
+    ]
+
+
 def _report(user, filters: CohortFilter, today: date) -> tuple[CohortReport, Cohort, list[str]]:
     cohort = cohort_assemble(user=user, filters=filters, today=today)
     suppress = suppression_applies(user, cohort)
@@ -503,6 +554,7 @@ def _report(user, filters: CohortFilter, today: date) -> tuple[CohortReport, Coh
     )
     _abstinence(report, cohort)
     _survival(report, cohort)
+    _trial_figures(report, cohort)
     _abstinence_over_time(report, cohort)
     _trajectories(report, cohort)
     return report, cohort, groups

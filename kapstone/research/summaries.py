@@ -20,7 +20,7 @@ from kapstone.research.models import CourseOutcomeSummary
 
 #: Part of every summary's ``bounds_key``: change it whenever what ``_AGGREGATE_SQL`` computes or
 #: how a summary stores it changes, and every stored summary becomes stale on upgrade.
-SUMMARY_RULES = "calendar-aggregate-1"
+SUMMARY_RULES = "calendar-aggregate-2"
 
 
 def summary_key(bounds: CalendarBounds, require_confirmation: bool) -> str:
@@ -35,6 +35,7 @@ def summary_key(bounds: CalendarBounds, require_confirmation: bool) -> str:
         bounds.acute_end.isoformat(),
         "" if threshold is None else format(threshold.normalize(), "f"),
         "confirmed" if require_confirmation else "any",
+        "" if bounds.horizon_end is None else f"until {bounds.horizon_end.isoformat()}",
         *(f"{first.isoformat()}/{last.isoformat()}" for first, last in bounds.follow_up_windows),
     ]
     return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
@@ -55,12 +56,13 @@ def follow_up_counts(text: str) -> tuple[tuple[int, bool], ...]:
 def summary_row(bounds: CalendarBounds, aggregate: CalendarAggregate) -> tuple:
     """What a course's outcome summary stores of its aggregate, in ``_COURSE_COLUMNS`` order from
     ``_SUMMARY``: days reported in the window, use in it, the relapse (``relapse_of``: time, event,
-    has follow-up) and the follow-up windows' counts as text."""
+    has follow-up), the follow-up windows' counts as text and the days with use in the window."""
     return (
         aggregate.window_days_reported,
         aggregate.window_use,
         *relapse_of(bounds.acute_end, aggregate.relapse_day, aggregate.last_day),
         _follow_up_text(aggregate.follow_up[: len(bounds.follow_up_windows)]),
+        aggregate.window_use_days,
     )
 
 
@@ -71,6 +73,7 @@ _SUMMARY_FIELDS = (
     "relapse_event",
     "relapse_has_follow_up",
     "follow_up",
+    "window_use_days",
 )
 
 

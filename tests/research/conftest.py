@@ -1,7 +1,10 @@
 """A hand-built cohort for the research tests.
 
-Two arms of 12 courses each on the cocaine protocol (outcome window course days 22–35, acute
-phase ends on day 35, relapse = first use after it), started 200 days ago so the window has
+Two arms of 12 courses each on a clinic's version of the cocaine protocol that measures relapse
+after the acute phase (``AFTER_ACUTE_PHASE``: the shipped Dakwar 2019 protocol counts relapse
+from the infusion to day 35, the trial's rule; these tests are about the report's machinery, so
+they keep a relapse window open after day 35): outcome window course days 22–35, acute phase
+ends on day 35, relapse = first use after it, started 200 days ago so the window has
 closed; no dosing session is discharged, so each course is anchored on its start date. For
 patient ``i`` of an arm: i % 3 == 0 reports nothing in the window (missing), i % 3 == 1 reports
 every window day without use (abstinent), i % 3 == 2 reports use on day 30 (not abstinent).
@@ -18,7 +21,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from kapstone.care.services import course_enrol
+from kapstone.care.models import ProtocolClone
+from kapstone.care.services import course_enrol, protocol_clone_create
 from kapstone.outcomes.models import UseDay
 from kapstone.patients.services import clinic_today, consent_record
 from tests.care.conftest import screen
@@ -28,6 +32,28 @@ PROTOCOL = "ketamine-mbrp-cocaine-dakwar-2019"
 ACUTE_END_DAY = 35
 WINDOW = range(22, 36)
 START_DAYS_AGO = 200
+#: The clinic version's change: relapse from the end of the acute phase, with no end, dropout
+#: censored (the report's rule before the protocols named their trial's relapse window).
+AFTER_ACUTE_PHASE = {
+    "outcome.relapse_from_day": None,
+    "outcome.relapse_until_day": None,
+    "outcome.dropout_counts_as_relapse": False,
+}
+
+
+def after_acute_phase_version(actor, clinic) -> int:
+    """The clinic's version of the cocaine protocol with ``AFTER_ACUTE_PHASE`` (made once)."""
+    clone = ProtocolClone.objects.filter(clinic=clinic, slug=PROTOCOL).order_by("version").first()
+    if clone is None:
+        clone = protocol_clone_create(
+            actor=actor,
+            clinic_id=clinic.pk,
+            slug=PROTOCOL,
+            version=1,
+            changes=AFTER_ACUTE_PHASE,
+            note="Relapse measured after the acute phase (research tests).",
+        )
+    return clone.version
 
 
 @dataclass(frozen=True)
@@ -98,7 +124,15 @@ def enrol(
     screen(actor, person)
     today = clinic_today(clinic)
     start = start or today - timedelta(days=START_DAYS_AGO)
-    course = course_enrol(actor=actor, patient=person, protocol_slug=protocol, start_date=start, arm=spec.arm)
+    version = after_acute_phase_version(actor, clinic) if protocol == PROTOCOL else None
+    course = course_enrol(
+        actor=actor,
+        patient=person,
+        protocol_slug=protocol,
+        start_date=start,
+        arm=spec.arm,
+        protocol_version=version,
+    )
     now = timezone.now()
     rows = []
 

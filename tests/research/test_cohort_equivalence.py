@@ -8,7 +8,9 @@ what the rules turn on: alcohol heavy days at and just under the threshold for w
 on a tie of ``entered_at``), confirmed positive tests overriding reported abstinence or adding an
 unreported day, unconfirmed and negative tests (ignored), other substances' days of the same
 patient, gaps in the window (unknown), anchors moved by a given dosing session, windows still
-open, patients with two courses, and courses with no calendar at all.
+open, patients with two courses, courses with no calendar at all, relapse windows with an end
+(Dakwar 2019/2020: from the infusion to the end of the trial) and withdrawn courses, whose
+withdrawal is a relapse where the protocol counts dropout as relapse.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
-from kapstone.care.models import CareSession, TreatmentCourse
-from kapstone.care.services import course_enrol, course_protocol
+from kapstone.care.models import CareSession, CourseEvent, TreatmentCourse
+from kapstone.care.services import course_change_status, course_enrol, course_protocol
 from kapstone.domain import tlfb
 from kapstone.domain.errors import WorkflowConflict
 from kapstone.domain.outcomes import derive_abstinence, derive_relapse
@@ -89,7 +92,12 @@ def _reference(course, today):
     except WorkflowConflict:
         abstinence = OPEN
     sex = course.patient.sex_at_birth if course.patient.sex_at_birth in tlfb.SEXES else "female"
-    relapse = derive_relapse(days, tests, definition=definition, anchor_date=anchor, sex=sex)
+    withdrawn = CourseEvent.objects.filter(course=course, kind="withdrawn").first()
+    zone = ZoneInfo(course.clinic.timezone)
+    dropout = timezone.localtime(withdrawn.at, zone).date() if withdrawn is not None else None
+    relapse = derive_relapse(
+        days, tests, definition=definition, anchor_date=anchor, sex=sex, dropout_date=dropout
+    )
     follow_up = []
     for months, first, last in follow_up_windows(protocol, anchor):
         window = replace(
@@ -167,6 +175,11 @@ def _generate(alice, clinic, rng: random.Random, count: int):
             # A second, later course for the same patient on the same calendar.
             TreatmentCourse.objects.filter(pk=course.pk).update(status="completed")
             courses.append(_enrol(alice, person, slug, start + timedelta(days=90), "control"))
+        if index % 6 == 3 and index % 11 != 10:
+            # Withdrawn (a dropout) some days into the course.
+            course_change_status(actor=alice, course=course, action="withdraw", reason="Stopped attending.")
+            at = timezone.now() - timedelta(days=days_ago - rng.randint(0, 45))
+            CourseEvent.objects.filter(course=course, kind="withdrawn").update(at=at)
         protocol = course_protocol(course)
         substance = protocol.outcome.substance
         if index % 13 == 12:
@@ -245,12 +258,14 @@ def test_database_aggregates_equal_the_domain_derivation(alice, clinic_a):
         seen["follow_up"].add(outcome.relapse_has_follow_up)
         seen["anchored_on_dosing"].add(outcome.anchored_on_dosing)
         seen["follow_up_status"] |= {status for _, status in outcome.follow_up}
+        seen["dropout"].add(outcome.relapse_dropout)
     # The generated cohort did reach every branch of the rules.
     assert seen["abstinence"] == {"abstinent", "not_abstinent", "unknown", OPEN}
     assert seen["event"] == {True, False}
     assert seen["follow_up"] == {True, False}
     assert seen["follow_up_status"] == {"abstinent", "not_abstinent", "unknown", OPEN}
     assert seen["anchored_on_dosing"] == {True, False}
+    assert seen["dropout"] == {True, False}
 
 
 def test_heavy_day_thresholds_and_overrides_in_the_database_path(alice, clinic_a):
@@ -285,10 +300,11 @@ def test_heavy_day_thresholds_and_overrides_in_the_database_path(alice, clinic_a
                 entered_at=at,
             )
 
-        # Acute phase ends on day 35. Dry window days 9–29 all reported.
-        rows = [day(n, 0) for n in range(9, 36)]
-        rows += [day(40, "3.5"), day(42, 0), day(45, 4), day(50, 0)]
-        rows += [day(42, 6, at=now - timedelta(hours=1))]  # superseded by the later dry entry
+        # Relapse counted from the infusion (day 8) to day 29; window days 9–29 all reported.
+        special = {12: "3.5", 15: 0, 17: 4}
+        rows = [day(n, special.get(n, 0)) for n in range(9, 30)]
+        rows += [day(15, 6, at=now - timedelta(hours=1))]  # superseded by the later dry entry
+        rows += [day(33, 6)]  # after the relapse window: never a relapse
         UseDay.objects.bulk_create(rows)
         ToxicologyTest.objects.create(
             patient=person,
@@ -305,7 +321,7 @@ def test_heavy_day_thresholds_and_overrides_in_the_database_path(alice, clinic_a
     woman, man = by_course[built["female"].pk], by_course[built["male"].pk]
     # The confirmed EtG on day 20 overrides the reported dry day: not abstinent.
     assert woman.abstinence == man.abstinence == "not_abstinent"
-    assert (woman.relapse_time_days, woman.relapse_event) == (10, True)  # day 45, 4 drinks
-    assert (man.relapse_time_days, man.relapse_event) == (15, False)  # censored on day 50
+    assert (woman.relapse_time_days, woman.relapse_event) == (9, True)  # day 17, 4 drinks
+    assert (man.relapse_time_days, man.relapse_event) == (21, False)  # censored on day 29
     for course in built.values():
         assert derived(by_course[course.pk]) == _reference(course, today)

@@ -38,7 +38,8 @@ from tests.research.test_cohort_equivalence import _generate, _reference, consen
 
 pytestmark = pytest.mark.django_db
 
-ALCOHOL = "ketamine-met-alcohol-dakwar-2020"  # window course days 9–29, acute phase to day 35
+# Window course days 9–29; relapse counted from the infusion (day 8) to day 29, the trial's 21 days.
+ALCOHOL = "ketamine-met-alcohol-dakwar-2020"
 
 
 def _version(patient) -> int:
@@ -179,46 +180,48 @@ def test_each_kind_of_change_recomputes_exactly_the_courses_it_touches(
     today, start, (one, two) = two_alcohol_courses
     cohort = _report(alice, today)
     assert cohort.recomputed == 2
-    assert _outcome(cohort, one) == _outcome(cohort, two) == ("abstinent", 15, False)
+    # Censored on day 29, the end of the relapse window, 21 days after the infusion.
+    assert _outcome(cohort, one) == _outcome(cohort, two) == ("abstinent", 21, False)
 
-    # A heavy day for a woman (4 drinks) on day 40: a relapse 5 days after the acute phase.
-    _use_day(alice, one.patient, start + timedelta(days=40), 4).save()
+    # A heavy day for a woman (4 drinks) on day 20: a relapse 12 days after the infusion.
+    _use_day(alice, one.patient, start + timedelta(days=20), 4).save()
     cohort = _report(alice, today)
     assert cohort.recomputed == 1
-    assert _outcome(cohort, one) == ("abstinent", 5, True)
+    assert _outcome(cohort, one) == ("not_abstinent", 12, True)
 
     # A confirmed positive EtG in the window overrides the dry report.
     test = _etg(alice, two.patient, start + timedelta(days=20))
     test.save()
     cohort = _report(alice, today)
     assert cohort.recomputed == 1
-    assert _outcome(cohort, two) == ("not_abstinent", 15, False)
+    assert _outcome(cohort, two) == ("not_abstinent", 21, False)  # use, but not a heavy day
 
     # The result corrected to unconfirmed (outside the services): ignored again.
     ToxicologyTest.objects.filter(pk=test.pk).update(confirmed=False)
     cohort = _report(alice, today)
     assert cohort.recomputed == 1
-    assert _outcome(cohort, two) == ("abstinent", 15, False)
+    assert _outcome(cohort, two) == ("abstinent", 21, False)
 
-    # The sex corrected to male: 4 drinks is no longer a heavy day. No calendar row changed; the
-    # summary's key (the threshold) did.
+    # The sex corrected to male: 4 drinks is no longer a heavy day (still a drink in the window).
+    # No calendar row changed; the summary's key (the threshold) did.
     Patient.objects.filter(pk=one.patient_id).update(sex_at_birth="male")
     cohort = _report(alice, today)
     assert cohort.recomputed == 1
-    assert _outcome(cohort, one) == ("abstinent", 15, False)
+    assert _outcome(cohort, one) == ("not_abstinent", 21, False)
 
-    # The dosing session given 5 days late: the anchor, so every window, moves.
+    # The dosing session given 5 days late: the anchor, so every window, moves (the outcome
+    # window to days 14–34 and the relapse window to days 13–34 of the original numbering).
     planned = max(s.day_offset for s in course_protocol(two).dosing_sessions)
     set_last_dosing(two, start + timedelta(days=planned + 5))
     cohort = _report(alice, today)
     assert cohort.recomputed == 1
-    assert _outcome(cohort, two) == ("abstinent", 10, False)
+    assert _outcome(cohort, two) == ("abstinent", 21, False)
 
-    # A calendar row deleted (outside the services).
-    UseDay.objects.filter(patient=two.patient, day=start + timedelta(days=50)).delete()
+    # A calendar row deleted (outside the services): the moved windows' last day.
+    UseDay.objects.filter(patient=two.patient, day=start + timedelta(days=34)).delete()
     cohort = _report(alice, today)
     assert cohort.recomputed == 1
-    assert _outcome(cohort, two) == ("abstinent", 9, False)
+    assert _outcome(cohort, two) == ("unknown", 20, False)
 
     # New aggregate rules in a release: every stored summary is stale.
     monkeypatch.setattr(summaries, "SUMMARY_RULES", "calendar-aggregate-test")
@@ -234,16 +237,16 @@ def test_a_summary_computed_before_a_concurrent_write_is_recomputed(alice, two_a
     store = cohorts.store_summaries
 
     def store_after_a_write(computed):
-        _use_day(alice, one.patient, start + timedelta(days=40), 6).save()
+        _use_day(alice, one.patient, start + timedelta(days=20), 6).save()
         store(computed)
 
     monkeypatch.setattr(cohorts, "store_summaries", store_after_a_write)
     first = cohort_assemble(user=alice, filters=CohortFilter(), today=today)
-    assert _outcome(first, one) == ("abstinent", 15, False)  # read before the write
+    assert _outcome(first, one) == ("abstinent", 21, False)  # read before the write
     monkeypatch.setattr(cohorts, "store_summaries", store)
     second = _report(alice, today)
     assert second.recomputed == 1
-    assert _outcome(second, one) == ("abstinent", 5, True)
+    assert _outcome(second, one) == ("not_abstinent", 12, True)
 
 
 def test_random_changes_never_leave_a_summary_out_of_date(alice, clinic_a):
@@ -377,7 +380,7 @@ def test_a_single_course_without_a_threshold_is_computed_alone(alice, clinic_a):
             patient=person,
             substance="cocaine",
             day=start + timedelta(days=n),
-            used=n == 70,
+            used=n == 30,  # in the relapse window (days 2–35) and the outcome window (22–35)
             entered_by=alice,
             entered_at=timezone.now(),
         )

@@ -33,7 +33,7 @@ def test_a_report_during_an_uncommitted_write_is_recomputed_after_it(alice, two_
     def writer():
         try:
             with transaction.atomic():
-                _use_day(alice, one.patient, start + timedelta(days=40), 6).save()
+                _use_day(alice, one.patient, start + timedelta(days=20), 6).save()
                 written.set()
                 assert reported.wait(timeout=30)
         except BaseException as error:
@@ -48,11 +48,11 @@ def test_a_report_during_an_uncommitted_write_is_recomputed_after_it(alice, two_
     reported.set()
     thread.join(timeout=30)
     assert not errors
-    assert _outcome(during, one) == ("abstinent", 15, False)  # the write was not committed yet
+    assert _outcome(during, one) == ("abstinent", 21, False)  # the write was not committed yet
     assert UseDay.objects.filter(patient=one.patient).count() == 43
     after = cohort_assemble(user=alice, filters=CohortFilter(), today=today)
     assert after.recomputed == 1
-    assert _outcome(after, one) == ("abstinent", 5, True)
+    assert _outcome(after, one) == ("not_abstinent", 12, True)  # a heavy day 12 days after the infusion
 
 
 def test_two_cold_reports_at_once_both_store(alice, two_alcohol_courses):
@@ -82,7 +82,7 @@ def test_two_cold_reports_at_once_both_store(alice, two_alcohol_courses):
 def test_truncating_the_calendar_makes_every_summary_stale(alice, two_alcohol_courses):
     today, _, (one, two) = two_alcohol_courses
     before = cohort_assemble(user=alice, filters=CohortFilter(), today=today)
-    assert _outcome(before, one) == ("abstinent", 15, False)
+    assert _outcome(before, one) == ("abstinent", 21, False)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {UseDay._meta.db_table}")
     after = cohort_assemble(user=alice, filters=CohortFilter(), today=today)

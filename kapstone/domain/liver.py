@@ -68,9 +68,7 @@ def analyte(key: str) -> Analyte:
     for item in ANALYTES:
         if item.key == key:
             return item
-    raise DomainError(
-        "unknown_liver_test", f"{key!r} is not one of {', '.join(ANALYTE_KEYS)}.", field="test"
-    )
+    raise DomainError("unknown_liver_test", f"{key!r} is not one of {', '.join(ANALYTE_KEYS)}.", field="test")
 
 
 def _number(value: Any, *, field: str, words: str) -> Decimal:
@@ -124,7 +122,9 @@ def validate_liver_result(
     if not isinstance(taken_on, date):
         raise DomainError("taken_on_required", "Give the day the blood was taken.", field="taken_on")
     if taken_on > today:
-        raise DomainError("date_in_future", "The blood cannot have been taken in the future.", field="taken_on")
+        raise DomainError(
+            "date_in_future", "The blood cannot have been taken in the future.", field="taken_on"
+        )
     return LiverResultValues(test=item.key, value=number, unit=unit, upper_limit=limit, taken_on=taken_on)
 
 

@@ -48,10 +48,19 @@ class QuestionnaireForm(forms.Form):
         for item in definition.items:
             self.fields[_item_field(item.number)] = forms.TypedChoiceField(
                 label=f"{item.number}. {item.text}",
-                choices=[(str(o.value), f"{o.label} ({o.value})") for o in item.options],
+                # Values between a scale's anchors (CIWA-Ar 2, 3, 5, 6) have no words: the number alone.
+                choices=[
+                    (str(o.value), f"{o.label} ({o.value})" if o.label else str(o.value))
+                    for o in item.options
+                ],
                 coerce=int,
                 widget=forms.RadioSelect,
-                error_messages={"required": "Choose an answer."},
+                error_messages={
+                    "required": "Choose an answer.",
+                    # A value the item does not offer (COWS gooseflesh is 0, 3 or 5): the same refusal
+                    # as the domain's answer_out_of_range, in words.
+                    "invalid_choice": f"Choose one of this item's answers ({', '.join(map(str, item.allowed_values))}).",
+                },
             )
         if ask_sex:
             self.fields["sex"] = forms.ChoiceField(

@@ -35,8 +35,10 @@ from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 
-#: Instruments staff enter here; the CADSS is recorded during a session by monitoring.
-STAFF_INSTRUMENTS = ("audit", "audit-c", "pacs", "phq-9", "gad-7", "dast-10")
+#: Instruments staff enter here; the CADSS is recorded during a session by monitoring. CIWA-Ar,
+#: COWS and the C-SSRS screener are clinician-administered and entered by staff only (not in the
+#: portal: ``instruments.SELF_REPORT_INSTRUMENTS``).
+STAFF_INSTRUMENTS = ("audit", "audit-c", "pacs", "phq-9", "gad-7", "dast-10", "ciwa-ar", "cows", "c-ssrs")
 DEFAULT_WITHIN_DAYS = 14
 MAX_WITHIN_DAYS = 365
 
@@ -107,14 +109,16 @@ def questionnaire_new(request: HttpRequest, patient_id: int, instrument: str) ->
         except DomainError as error:
             add_outcome_error(form, error)
         else:
-            band = f", {response.band}" if response.band else ""
-            messages.success(request, f"{definition.name} saved: total {response.total}{band}.")
+            band = instruments.band_label(definition.code, response.band)
+            band_words = f", {band}" if band else ""
+            messages.success(request, f"{definition.display_name} saved: total {response.total}{band_words}.")
             if response.flags:
+                raised = [rule.description for rule in definition.flag_rules if rule.code in response.flags]
                 messages.warning(
                     request,
                     "Alert raised for the patient's clinicians: "
-                    + ", ".join(response.flags)
-                    + ". See the alert on the chart.",
+                    + " ".join(raised)
+                    + " See the alert on the chart.",
                 )
             return redirect("outcomes:questionnaires", patient_id=patient.pk)
     context = {"form": form, "patient": patient, "definition": definition}

@@ -38,9 +38,14 @@ def refusal(instrument, answers, **kwargs) -> DomainError:
 
 def test_definitions_cover_the_issue_instruments_with_consistent_ranges():
     codes = [d.code for d in instrument_definitions()]
-    assert codes == ["audit", "audit-c", "pacs", "phq-9", "gad-7", "dast-10", "cadss"]
+    assert codes == [
+        "audit", "audit-c", "pacs", "phq-9", "gad-7", "dast-10", "cadss", "ciwa-ar", "cows", "c-ssrs",
+    ]  # fmt: skip
     for definition in instrument_definitions():
-        top = sum(max(item.allowed_values) for item in definition.items)
+        if definition.total_counts_yes:  # C-SSRS: the number of items answered yes
+            top = definition.item_count
+        else:
+            top = sum(max(item.allowed_values) for item in definition.items)
         assert (definition.total_min, definition.total_max) == (0, top)
         band_sets = [definition.bands] + [bands for _, bands in definition.bands_by_sex]
         for bands in band_sets:
@@ -61,6 +66,9 @@ def test_definitions_cover_the_issue_instruments_with_consistent_ranges():
         ("gad-7", 7, "69737-5", "70274-6"),
         ("dast-10", 10, "82666-9", "82667-7"),
         ("cadss", 23, None, None),
+        ("ciwa-ar", 10, None, None),
+        ("cows", 11, None, None),
+        ("c-ssrs", 6, None, None),
     ],
 )
 def test_definition_item_counts_and_loinc_codes(code, items, panel, total):
@@ -279,9 +287,14 @@ def test_property_total_is_in_range_and_band_matches(data):
     sex = data.draw(st.sampled_from(["male", "female"]))
     result = score_instrument(definition.code, answers, sex=sex)
     assert definition.total_min <= result.total <= definition.total_max
-    assert result.total == sum(result.item_scores)
+    if definition.total_counts_yes:
+        assert result.total == sum(1 for score in result.item_scores if score > 0)
+    else:
+        assert result.total == sum(result.item_scores)
     bands = dict(definition.bands_by_sex).get(sex, definition.bands)
-    if bands:
+    if definition.rule_bands:
+        assert result.band in {b.code for b in definition.rule_bands}
+    elif bands:
         band = next(b for b in bands if b.code == result.band)
         assert band.min_total <= result.total <= band.max_total
     else:
@@ -291,7 +304,9 @@ def test_property_total_is_in_range_and_band_matches(data):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_property_raising_one_answer_never_lowers_the_total(data):
-    definition = data.draw(st.sampled_from([d for d in instrument_definitions() if d.code != "dast-10"]))
+    # DAST-10 has a reverse-scored item; the C-SSRS total counts yes answers (item 6: 1 → 2 stays 1).
+    summed = [d for d in instrument_definitions() if d.code != "dast-10" and not d.total_counts_yes]
+    definition = data.draw(st.sampled_from(summed))
     answers = [data.draw(st.sampled_from(item.allowed_values)) for item in definition.items]
     index = data.draw(st.integers(0, definition.item_count - 1))
     higher = [v for v in definition.items[index].allowed_values if v > answers[index]]
@@ -303,7 +318,7 @@ def test_property_raising_one_answer_never_lowers_the_total(data):
 
 @settings(max_examples=80, deadline=None)
 @given(
-    code=st.sampled_from(["audit", "audit-c", "pacs", "phq-9", "gad-7", "dast-10", "cadss", "x"]),
+    code=st.sampled_from([d.code for d in instrument_definitions()] + ["x"]),
     answers=st.lists(st.one_of(st.integers(-3, 8), st.none(), st.booleans()), max_size=25),
     sex=st.sampled_from([None, "male", "female", "x"]),
 )

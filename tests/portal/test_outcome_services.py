@@ -65,6 +65,10 @@ def test_a_patient_answers_scored_and_flagged_as_staff_entry(pat, patient_a, nin
     [
         ("dast-10", [0] * 10, "not_a_patient_instrument"),
         ("cadss", [0] * 23, "not_a_patient_instrument"),
+        # Clinician-administered scales (issue 14): staff entry only.
+        ("ciwa-ar", [0] * 10, "not_a_patient_instrument"),
+        ("cows", [0] * 11, "not_a_patient_instrument"),
+        ("c-ssrs", [0] * 6, "not_a_patient_instrument"),
         ("bdi", [0] * 21, "unknown_instrument"),
         ("phq-9", [0] * 8, "wrong_answer_count"),
         ("phq-9", [0] * 8 + [4], "answer_out_of_range"),

@@ -1,7 +1,8 @@
 """``kapstone score INSTRUMENT --answers A1,A2,… [--sex male|female] [--json]``: questionnaire scoring.
 
 Prints ``{"instrument", "total", "band", "flags"}`` (``band`` null where the instrument has
-none). Invalid input exits 2 with ``unknown_instrument``, ``wrong_answer_count``,
+none; for ``c-ssrs`` ``total`` is the number of yes answers and ``band`` the triage level).
+Invalid input exits 2 with ``unknown_instrument``, ``wrong_answer_count``,
 ``answer_out_of_range``, ``invalid_answer`` or ``sex_required``.
 """
 

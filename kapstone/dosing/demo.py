@@ -24,8 +24,8 @@ from kapstone.care.models import CareSession
 from kapstone.care.services import course_protocol
 from kapstone.domain.dosing import select_weight
 from kapstone.domain.errors import WorkflowConflict
-from kapstone.dosing.models import AdministrationAmendment, AdministrationLot
 from kapstone.dosing.liver_demo import liver_tests_if_needed
+from kapstone.dosing.models import AdministrationAmendment, AdministrationLot
 from kapstone.dosing.services import (
     administration_amend,
     administration_complete,

@@ -104,7 +104,7 @@ class ConsentForm(forms.Form):
 class LiverTestForm(forms.Form):
     """One result as typed; the rules (units of each test, ranges, the day) are the service's."""
 
-    test = forms.ChoiceField(label="Test", choices=[("", "—")] + LiverTestKind.choices)
+    test = forms.ChoiceField(label="Test", choices=[("", "—"), *LiverTestKind.choices])
     value = forms.DecimalField(label="Result")
     unit = forms.ChoiceField(label="Unit", choices=LiverTestUnit.choices)
     upper_limit = forms.DecimalField(

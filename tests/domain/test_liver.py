@@ -23,7 +23,10 @@ def panel(taken_on=DAY, *, alt="25", ast="22", bilirubin="0.6", order=0):
     ]
 
 
-def evaluate(results, *, first=True, doses=(), day=DAY, rules=LiverRules()):
+DEFAULT_RULES = LiverRules()
+
+
+def evaluate(results, *, first=True, doses=(), day=DAY, rules=DEFAULT_RULES):
     return evaluate_liver_tests(
         results=results,
         session_date=day,

@@ -19,7 +19,6 @@ from kapstone.safety.services import safety_plan_record
 from kapstone.safety.suicide_gate import GATE_KEY, suicide_risk_order_gate
 from tests.api.test_patients_api import Api, error_of
 from tests.conftest import audit_count
-from tests.dosing.conftest import cleared_session  # noqa: F401 - fixtures, requested by name
 from tests.portal.outcome_fixtures import open_account
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from kapstone.dosing.liver_gate import GATE_KEY, liver_order_gate
 from kapstone.dosing.models import DoseOrder
 from kapstone.dosing.services import dose_order_create
 from kapstone.patients.models import LiverTest
-from kapstone.patients.services import liver_test_void
+from kapstone.patients.services import clinic_today, liver_test_void
 from tests.api.test_patients_api import Api, error_of
 from tests.conftest import audit_count, record_liver_panel
 
@@ -80,3 +80,40 @@ class TestGate:
         record_liver_panel(nina, cleared_session.patient, bilirubin="9")
         body = as_user(alice).get(reverse("dosing:order_create", args=[cleared_session.pk])).content.decode()
         assert "cannot be signed yet" in body and "Total bilirubin 9.00 mg/dL" in body
+
+
+class TestRepeat:
+    """The gate's own reading of the doses given (orders completed, stopped or being given, in
+    any course) and of the course's first dose, on a course whose protocol repeats after 2."""
+
+    def course(self, course_a):
+        from kapstone.care.models import CareSession
+
+        data = dict(course_a.protocol_data)
+        data["liver"] = {**data.get("liver", {}), "repeat_after_sessions": 2}
+        course_a.protocol_data = data
+        course_a.save(update_fields=["protocol_data"])
+        return list(CareSession.objects.filter(course=course_a, kind="dosing").order_by("order"))
+
+    def test_repeat_after_m_doses_and_the_baseline_only_before_the_first(self, alice, nina, course_a, lot_50):
+        from tests.safety.conftest import give_doses
+
+        sessions = self.course(course_a)
+        third = sessions[2]
+        patient = course_a.patient
+        give_doses(course_a, alice, nina, lot_50, [(14, "58"), (7, "58")])
+        third.refresh_from_db()
+        third.scheduled_date = clinic_today(patient.clinic)
+        third.save(update_fields=["scheduled_date"])
+        # Taken before both doses: 2 doses since, the repeat is due.
+        record_liver_panel(nina, patient, taken_on=third.scheduled_date - timedelta(days=20))
+        error = liver_order_gate(third)
+        assert error.code == "liver_tests_due" and "2 doses" in error.message
+        # A voided order is not a dose given.
+        DoseOrder.objects.filter(session=sessions[1]).update(status="voided")
+        assert liver_order_gate(third) is None
+        DoseOrder.objects.filter(session=sessions[1]).update(status="completed")
+        assert liver_order_gate(third).code == "liver_tests_due"
+        # Taken between them: 1 dose since, and 10 days old does not matter after the first dose.
+        record_liver_panel(nina, patient, taken_on=third.scheduled_date - timedelta(days=10))
+        assert liver_order_gate(third) is None

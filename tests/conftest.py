@@ -152,6 +152,34 @@ def new_patient(actor: User, clinic: Clinic, mrn: str = "A-1", **overrides) -> o
     return patient_create(actor=actor, clinic_id=clinic.pk, **fields)
 
 
+#: A normal liver panel: (test, value, unit, upper limit of normal).
+NORMAL_LIVER_PANEL = (
+    ("alt", "25", "U/L", "40"),
+    ("ast", "22", "U/L", "40"),
+    ("bilirubin", "0.6", "mg/dL", "1.2"),
+)
+
+
+def record_liver_panel(actor: User, patient, taken_on=None, **values) -> list:
+    """ALT, AST and total bilirubin taken on ``taken_on`` (default the clinic's today), normal
+    unless a test's value is given by name (``alt="130"``): what a dose order needs."""
+    from kapstone.patients.services import clinic_today, liver_test_record
+
+    day = taken_on or clinic_today(patient.clinic)
+    return [
+        liver_test_record(
+            actor=actor,
+            patient=patient,
+            test=test,
+            value=values.get(test, value),
+            unit=unit,
+            upper_limit=limit,
+            taken_on=day,
+        )
+        for test, value, unit, limit in NORMAL_LIVER_PANEL
+    ]
+
+
 @pytest.fixture
 def patient_a(alice, clinic_a):
     return new_patient(alice, clinic_a, mrn="A-1001", given_name="Avery", family_name="Zzyzxfield")

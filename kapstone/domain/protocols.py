@@ -588,6 +588,25 @@ DEFAULT_QUESTIONNAIRES: dict[str, QuestionnairePlan] = {
 
 
 @dataclass(frozen=True)
+class LiverRules:
+    """Liver tests before and during repeated dosing (:mod:`kapstone.domain.liver`).
+
+    ``above_uln_multiple``: a result above this multiple of the laboratory's upper limit of
+    normal defers dosing; 3 is the KARE exclusion (liver tests ≤ 3× the upper limit; Grabski et
+    al. 2022, clinical.md §8). ``baseline_max_age_days``: the panel before a course's first dose
+    is at most this old (30: local policy, no source gives a window). ``repeat_after_sessions``:
+    the panel is repeated after this many doses (6: local policy; the Ketalar label warns of
+    liver injury with repeated use without giving an interval).
+    """
+
+    __pydantic_config__ = _FIELDS_ONLY
+
+    baseline_max_age_days: Whole = 30
+    repeat_after_sessions: Whole = 6
+    above_uln_multiple: Amount = Decimal("3")
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A versioned, cited treatment protocol. ``(slug, version)`` identifies it."""
 
@@ -611,6 +630,7 @@ class Protocol:
     # None: the indication's default (DEFAULT_QUESTIONNAIRES).
     questionnaires: QuestionnairePlan | None = None
     weight_max_age_days: Whole = 30
+    liver: LiverRules = LiverRules()
     unverified_notes: tuple[Text, ...] = ()
 
     @property
@@ -1290,6 +1310,27 @@ def questionnaires_at(protocol: Protocol, months: int) -> tuple[str, ...]:
     return plan.baseline if months == 0 else plan.follow_up
 
 
+def _validate_liver(liver: LiverRules) -> None:
+    if not 1 <= liver.baseline_max_age_days <= 365:
+        raise _refuse(
+            "invalid_liver_baseline_age",
+            f"Liver tests before the first dose may be 1–365 days old, got {liver.baseline_max_age_days}.",
+            "liver.baseline_max_age_days",
+        )
+    if not 1 <= liver.repeat_after_sessions <= 100:
+        raise _refuse(
+            "invalid_liver_repeat",
+            f"Liver tests are repeated after 1–100 doses, got {liver.repeat_after_sessions}.",
+            "liver.repeat_after_sessions",
+        )
+    if not Decimal(1) <= liver.above_uln_multiple <= Decimal(10):
+        raise _refuse(
+            "invalid_liver_threshold",
+            f"The liver-test limit must be 1–10 × the upper limit of normal, got {liver.above_uln_multiple}.",
+            "liver.above_uln_multiple",
+        )
+
+
 def validate_protocol(protocol: Protocol) -> None:
     """Refuse a protocol that makes no sense or leaves Kapstone's safe bounds; return None if valid.
 
@@ -1352,6 +1393,7 @@ def validate_protocol(protocol: Protocol) -> None:
             f"Weight may be at most 1–365 days old, got {protocol.weight_max_age_days}.",
             "weight_max_age_days",
         )
+    _validate_liver(protocol.liver)
     _validate_outcome(protocol)
     _validate_result(protocol.published_result)
 

@@ -24,6 +24,7 @@ from kapstone.care.models import CareSession
 from kapstone.care.services import course_protocol
 from kapstone.domain.dosing import select_weight
 from kapstone.domain.errors import WorkflowConflict
+from kapstone.dosing.liver_demo import liver_tests_if_needed
 from kapstone.dosing.models import AdministrationAmendment, AdministrationLot
 from kapstone.dosing.services import (
     administration_amend,
@@ -82,6 +83,7 @@ def dose_giver(
     def give(session: CareSession) -> datetime | None:
         started = step_at(session, "started")
         _weigh_if_needed(session, prescriber)
+        liver_tests_if_needed(session, nurse)
         # The lots that were in the safe that day: received before the session, not expired, with
         # enough in them then — not now: the dose is dated in the past, and the register places
         # it there (a balance at or after that time may not go below zero).

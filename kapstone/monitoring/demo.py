@@ -26,6 +26,7 @@ from kapstone.care.services import day_of_checks_record, session_last_move
 from kapstone.domain.errors import DomainError
 from kapstone.domain.sessions import CHECKED_IN, CLEARED, IN_PROGRESS
 from kapstone.dosing.demo import dose_giver
+from kapstone.dosing.liver_demo import liver_tests_if_needed
 from kapstone.dosing.models import Administration
 from kapstone.dosing.services import administration_start, dose_order_create, dose_order_verify
 from kapstone.inventory.models import Lot
@@ -172,6 +173,7 @@ def _start_today(
     if session.status != CLEARED:
         return None
     ordered, verified, baseline, started, *later = _today_timeline(session)
+    liver_tests_if_needed(session, nurse)
     order_fields = {
         "actor": prescriber,
         "session": session,

@@ -259,3 +259,75 @@ class CalendarVersion(models.Model):
 
     def __str__(self) -> str:
         return f"calendar version {self.version} of patient {self.patient_id}"
+
+
+#: The time to complete the C-SSRS after a PHQ-9 item 9 above 0, when the clinic has not set
+#: one: 24 h. Local policy: the Columbia screener's triage says what each level needs, not how
+#: soon a screener must follow a positive PHQ-9 item 9 (clinical.md §4.4: "needs a safety check
+#: whatever the total"; §8); a day matches the alert e-mail's "needs a clinician's attention today".
+CSSRS_DUE_HOURS_DEFAULT = 24
+#: A clinic may set 1 h to 7 days.
+CSSRS_DUE_HOURS_BOUNDS = (1, 168)
+
+
+class CssrsTaskSetting(models.Model):
+    """A clinic's time to complete the C-SSRS after a positive PHQ-9 item 9 (one row per clinic;
+    none: :data:`CSSRS_DUE_HOURS_DEFAULT`). Changed by a clinic admin, audited."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.PROTECT, related_name="+")
+    due_hours = models.PositiveSmallIntegerField()
+    set_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    due_hours__gte=CSSRS_DUE_HOURS_BOUNDS[0], due_hours__lte=CSSRS_DUE_HOURS_BOUNDS[1]
+                ),
+                name="cssrs_task_setting_hours_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"C-SSRS within {self.due_hours} h at clinic {self.clinic_id}"
+
+
+class CssrsTask(models.Model):
+    """A task for the care team: complete the C-SSRS screener, opened by a PHQ-9 whose item 9 is
+    above 0 (staff or portal entry), due ``due_at``; closed by the next C-SSRS recorded for the
+    patient. At most one open task per patient (a second positive PHQ-9 keeps the earlier due
+    time). Opened and closed in the transaction of the response that opens or closes it."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cssrs_tasks")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    opened_by = models.ForeignKey(QuestionnaireResponse, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    closed_by = models.ForeignKey(
+        QuestionnaireResponse, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(closed_at__isnull=True),
+                name="cssrs_task_one_open_per_patient",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True, closed_by__isnull=True)
+                | Q(closed_at__isnull=False, closed_by__isnull=False),
+                name="cssrs_task_close_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["clinic", "closed_at", "due_at"], name="cssrs_task_clinic_open")]
+
+    def __str__(self) -> str:
+        return f"C-SSRS task for patient {self.patient_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None

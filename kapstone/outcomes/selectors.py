@@ -28,7 +28,14 @@ from kapstone.domain import instruments, tlfb
 from kapstone.domain.protocols import DOSING, follow_up_dates, questionnaires_at
 from kapstone.domain.sessions import CANCELLED, DISCHARGED, NO_SHOW
 from kapstone.outcomes.access import OUTCOMES_READ
-from kapstone.outcomes.models import ClinicalFlag, FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
+from kapstone.outcomes.models import (
+    ClinicalFlag,
+    CssrsTask,
+    FollowUp,
+    QuestionnaireResponse,
+    ToxicologyTest,
+    UseDay,
+)
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today, clinic_today_for_user
@@ -103,6 +110,24 @@ def flag_list_for_user(
         detail={"returned": len(flags), "include_acknowledged": include_acknowledged},
     )
     return flags
+
+
+def cssrs_tasks_open_for_user(*, user: User, limit: int = 200) -> list[CssrsTask]:
+    """The open C-SSRS tasks of the user's clinics, the earliest due first (the care team's
+    worklist, beside the clinical alerts). Lists names, so the read is audited (how many)."""
+    tasks = list(
+        CssrsTask.objects.filter(clinic_id__in=clinic_ids_for(user, OUTCOMES_READ), closed_at__isnull=True)
+        .select_related("patient", "opened_by")
+        .order_by("due_at", "id")[:limit]
+    )
+    audit_record(actor=user, action="read", object_type="cssrs_task_list", detail={"returned": len(tasks)})
+    return tasks
+
+
+def cssrs_tasks_of(patient: Patient) -> list[CssrsTask]:
+    """The patient's C-SSRS tasks, open first then the newest. Not audited (the chart's read)."""
+    tasks = list(CssrsTask.objects.filter(patient_id=patient.pk).order_by("-opened_at", "-id"))
+    return sorted(tasks, key=lambda t: t.is_open, reverse=True)
 
 
 def flag_get_for_user(*, user: User, flag_id: int, roles: Iterable[str] = OUTCOMES_READ) -> ClinicalFlag:

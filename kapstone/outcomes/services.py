@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from kapstone.accounts.access import clinic_ids_for, staff_emails
+from kapstone.accounts.access import ADMINS, clinic_ids_for, staff_emails
 from kapstone.accounts.models import Clinic, User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import TreatmentCourse
@@ -31,7 +31,11 @@ from kapstone.domain.numbers import to_decimal
 from kapstone.domain.text import clean_text
 from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_RECORD, REMINDER_ROLES
 from kapstone.outcomes.models import (
+    CSSRS_DUE_HOURS_BOUNDS,
+    CSSRS_DUE_HOURS_DEFAULT,
     ClinicalFlag,
+    CssrsTask,
+    CssrsTaskSetting,
     EntrySource,
     FlagAcknowledgement,
     FollowUp,
@@ -225,7 +229,97 @@ def questionnaire_record(
                 )
                 if source == EntrySource.PATIENT:
                     _tell_clinicians(flag, alerts_link)
+        _cssrs_task_follow(actor=actor, response=response, now=now)
     return response
+
+
+#: PHQ-9 item 9 (thoughts of death or self-harm), by its index in the answers.
+PHQ9_ITEM9_INDEX = 8
+
+
+def cssrs_due_hours(clinic_id: int) -> int:
+    """The clinic's time to complete the C-SSRS after a positive PHQ-9 item 9 (hours)."""
+    setting = CssrsTaskSetting.objects.filter(clinic_id=clinic_id).first()
+    return setting.due_hours if setting is not None else CSSRS_DUE_HOURS_DEFAULT
+
+
+def _cssrs_task_follow(*, actor: User, response: QuestionnaireResponse, now: datetime) -> None:
+    """Inside the response's transaction: a PHQ-9 with item 9 above 0 opens a C-SSRS task (unless
+    one is open), a C-SSRS closes the open one. Sources: PHQ-9 item 9 needs a safety check
+    whatever the total (Kroenke 2001; clinical.md §4.4); the C-SSRS screener is that check
+    (Columbia Lighthouse Project triage, clinical.md §8); the time is the clinic's
+    (:func:`cssrs_due_hours`, default 24 h, local policy)."""
+    patient_id, clinic_id = response.patient_id, response.patient.clinic_id
+    if response.instrument == "c-ssrs":
+        task = (
+            CssrsTask.objects.select_for_update()
+            .filter(patient_id=patient_id, closed_at__isnull=True)
+            .first()
+        )
+        if task is None:
+            return
+        task.closed_by, task.closed_at = response, now
+        task.save(update_fields=["closed_by", "closed_at"])
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="cssrs_task",
+            object_id=task.pk,
+            patient_id=patient_id,
+            clinic_id=clinic_id,
+            detail={"closed_by_response": response.pk},
+        )
+        return
+    if response.instrument != "phq-9" or response.item_scores[PHQ9_ITEM9_INDEX] <= 0:
+        return
+    # Serialise on the patient: two positive PHQ-9s at once leave one open task.
+    Patient.objects.select_for_update().filter(pk=patient_id).first()
+    if CssrsTask.objects.filter(patient_id=patient_id, closed_at__isnull=True).exists():
+        return
+    task = CssrsTask.objects.create(
+        patient_id=patient_id,
+        clinic_id=clinic_id,
+        opened_by=response,
+        opened_at=now,
+        due_at=now + timedelta(hours=cssrs_due_hours(clinic_id)),
+    )
+    audit_record(
+        actor=actor,
+        action="create",
+        object_type="cssrs_task",
+        object_id=task.pk,
+        patient_id=patient_id,
+        clinic_id=clinic_id,
+        detail={"opened_by_response": response.pk, "source": response.source},
+    )
+
+
+def cssrs_due_hours_set(*, actor: User, clinic: Clinic, due_hours: Any) -> CssrsTaskSetting:
+    """A clinic admin sets the time to complete the C-SSRS after a positive PHQ-9 item 9
+    (whole hours, 1–168). A clinic not the admin's is 'not found'. Refusals:
+    ``invalid_due_hours``. Tasks already open keep their due time."""
+    if clinic.pk not in clinic_ids_for(actor, ADMINS):
+        raise Http404("clinic")
+    low, high = CSSRS_DUE_HOURS_BOUNDS
+    if isinstance(due_hours, bool) or not isinstance(due_hours, int) or not low <= due_hours <= high:
+        raise DomainError(
+            "invalid_due_hours",
+            f"The time to complete the C-SSRS must be {low}–{high} whole hours.",
+            field="due_hours",
+        )
+    with transaction.atomic():
+        setting, _ = CssrsTaskSetting.objects.update_or_create(
+            clinic=clinic, defaults={"due_hours": due_hours, "set_by": actor, "set_at": timezone.now()}
+        )
+        audit_record(
+            actor=actor,
+            action="update",
+            object_type="cssrs_task_setting",
+            object_id=setting.pk,
+            clinic_id=clinic.pk,
+            detail={"due_hours": due_hours},
+        )
+    return setting
 
 
 def _tell_clinicians(flag: ClinicalFlag, link: str) -> None:

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kapstone.accounts.access import clinic_ids_for, forbidden, require_roles
@@ -133,9 +134,13 @@ def questionnaire_new(request: HttpRequest, patient_id: int, instrument: str) ->
 def flag_list(request: HttpRequest) -> HttpResponse:
     include_acknowledged = request.GET.get("all") == "1"
     flags = selectors.flag_list_for_user(user=request.user, include_acknowledged=include_acknowledged)
-    return render(
-        request, "outcomes/flag_list.html", {"flags": flags, "include_acknowledged": include_acknowledged}
-    )
+    context = {
+        "flags": flags,
+        "include_acknowledged": include_acknowledged,
+        "cssrs_tasks": selectors.cssrs_tasks_open_for_user(user=request.user),
+        "now": timezone.now(),
+    }
+    return render(request, "outcomes/flag_list.html", context)
 
 
 @require_roles(*FLAG_ACKNOWLEDGE)
@@ -281,6 +286,8 @@ def follow_up_list(request: HttpRequest) -> HttpResponse:
         "can_record": can_record,
         "flags": flags,
         "can_acknowledge": bool(clinic_ids_for(request.user, FLAG_ACKNOWLEDGE)),
+        "cssrs_tasks": selectors.cssrs_tasks_open_for_user(user=request.user),
+        "now": timezone.now(),
     }
     return render(request, "outcomes/follow_up_list.html", context)
 

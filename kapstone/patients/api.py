@@ -1,4 +1,5 @@
-"""Patients API: register, search, read; body measurements (record, list)."""
+"""Patients API: register, search, read; body measurements (record, list); liver tests (record,
+list, void)."""
 # No "from __future__ import annotations" in API modules: django-ninja resolves the operation
 # signatures through the role wrapper, which lives in another module, so annotations must be real.
 
@@ -9,7 +10,7 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Schema, Status
 
-from kapstone.accounts.access import PATIENT_READ, PATIENT_WRITE
+from kapstone.accounts.access import CLINICAL, PATIENT_READ, PATIENT_WRITE
 from kapstone.accounts.api_kit import (
     FilterText,
     KapstoneRouter,
@@ -20,9 +21,11 @@ from kapstone.accounts.api_kit import (
     paginated,
     text,
 )
+from kapstone.domain.liver import ANALYTE_KEYS
 from kapstone.domain.patients import SEXES_AT_BIRTH
+from kapstone.domain.text import REASON_MAX_CHARS
 from kapstone.patients import selectors, services
-from kapstone.patients.models import BodyMeasurement, Patient
+from kapstone.patients.models import BodyMeasurement, LiverTest, LiverTestUnit, Patient
 from kapstone.patients.selectors import weights_in_force
 
 router = KapstoneRouter()
@@ -168,3 +171,86 @@ def list_measurements(request: HttpRequest, patient_id: RecordId):
         }
         for row in rows
     ]
+
+
+class LiverTestIn(StrictSchema):
+    """One liver test result. ``upper_limit`` is the laboratory's upper limit of normal, in the
+    same unit; the rules are the web form's (``patients.services.liver_test_record``)."""
+
+    test: Literal[ANALYTE_KEYS]  # type: ignore[valid-type]
+    value: Decimal
+    unit: Literal[tuple(LiverTestUnit.values)]  # type: ignore[valid-type]
+    upper_limit: Decimal
+    taken_on: date
+
+
+class LiverTestOut(Schema):
+    id: int
+    test: str
+    value: float
+    unit: str
+    upper_limit: float
+    taken_on: date
+    recorded_at: datetime
+    recorded_by: str
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str | None
+
+
+class LiverTestVoidIn(StrictSchema):
+    reason: text(REASON_MAX_CHARS)
+
+
+def _liver_test_out(row: LiverTest) -> dict:
+    return {
+        "id": row.pk,
+        "test": row.test,
+        "value": float(row.value),
+        "unit": row.unit,
+        "upper_limit": float(row.upper_limit),
+        "taken_on": row.taken_on,
+        "recorded_at": row.recorded_at,
+        "recorded_by": row.recorded_by.username,
+        "voided_at": row.voided_at,
+        "voided_by": row.voided_by.username if row.voided_by_id else None,
+        "void_reason": row.void_reason if row.voided_at else None,
+    }
+
+
+@router.post("/{int:patient_id}/liver-tests", response={201: LiverTestOut})
+@api_roles(*PATIENT_WRITE)
+def record_liver_test(request: HttpRequest, patient_id: RecordId, payload: LiverTestIn):
+    """An ALT, AST or total bilirubin result with the laboratory's upper limit of normal and the
+    day the blood was taken (never in the future). The dosing rule reads it
+    (``liver_tests_missing``, ``liver_tests_due``, ``liver_tests_above_limit``)."""
+    patient = selectors.patient_get_for_user(user=request.auth, patient_id=patient_id, roles=PATIENT_WRITE)
+    row = services.liver_test_record(actor=request.auth, patient=patient, **payload.dict())
+    return Status(201, _liver_test_out(row))
+
+
+@router.get("/{int:patient_id}/liver-tests", response=list[LiverTestOut])
+@api_roles(*PATIENT_READ)
+@paginated(window=True)
+def list_liver_tests(request: HttpRequest, patient_id: RecordId, **kwargs):
+    """Every result, voided ones with their void, newest taken first."""
+    window = kwargs["page"]
+    rows, total = selectors.liver_test_page_for_user(
+        user=request.auth, patient_id=patient_id, limit=window.limit, offset=window.offset
+    )
+    return Page([_liver_test_out(row) for row in rows], total)
+
+
+@router.post("/{int:patient_id}/liver-tests/{int:liver_test_id}/void", response=LiverTestOut)
+@api_roles(*CLINICAL)
+def void_liver_test(
+    request: HttpRequest, patient_id: RecordId, liver_test_id: RecordId, payload: LiverTestVoidIn
+):
+    """Mark a result entered in error, with a reason: kept, returned with its void, and no longer
+    read by the dosing rule."""
+    row = selectors.liver_test_get_for_user(
+        user=request.auth, patient_id=patient_id, liver_test_id=liver_test_id
+    )
+    return _liver_test_out(
+        services.liver_test_void(actor=request.auth, liver_test=row, reason=payload.reason)
+    )

@@ -4,7 +4,7 @@ from django import forms
 
 from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
 from kapstone.forms import DateInput, DateTimeLocalInput, FreeTextField
-from kapstone.patients.models import ConsentKind, ConsentStatus, Patient
+from kapstone.patients.models import ConsentKind, ConsentStatus, LiverTestKind, LiverTestUnit, Patient
 
 SEX_CHOICES = [("", "—")] + [(s, s.capitalize()) for s in SEXES_AT_BIRTH]
 _limit = Patient.text_limit
@@ -99,3 +99,24 @@ class ConsentForm(forms.Form):
         max_length=40, help_text="The version printed on the signed form, e.g. 2026-01."
     )
     note = FreeTextField(max_length=500, required=False)
+
+
+class LiverTestForm(forms.Form):
+    """One result as typed; the rules (units of each test, ranges, the day) are the service's."""
+
+    test = forms.ChoiceField(label="Test", choices=[("", "—"), *LiverTestKind.choices])
+    value = forms.DecimalField(label="Result")
+    unit = forms.ChoiceField(label="Unit", choices=LiverTestUnit.choices)
+    upper_limit = forms.DecimalField(
+        label="Upper limit of normal",
+        help_text="As printed on the laboratory's report, in the same unit.",
+    )
+    taken_on = forms.DateField(label="Blood taken on", widget=DateInput())
+
+
+class LiverTestVoidForm(forms.Form):
+    reason = FreeTextField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why is this result wrong (e.g. another patient's report, typing slip)?",
+    )

@@ -7,6 +7,8 @@ consents are append-only rows (a withdrawal or a voided diagnosis is a new fact,
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -280,3 +282,65 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.status} {self.effective_on}"
+
+
+class LiverTestKind(models.TextChoices):
+    ALT = "alt", "ALT"
+    AST = "ast", "AST"
+    BILIRUBIN = "bilirubin", "Total bilirubin"
+
+
+class LiverTestUnit(models.TextChoices):
+    UNITS_PER_LITRE = "U/L", "U/L"
+    MG_PER_DL = "mg/dL", "mg/dL"
+    UMOL_PER_L = "umol/L", "µmol/L"
+
+
+class LiverTest(models.Model):
+    """One liver test result (ALT, AST or total bilirubin) with the laboratory's upper limit of
+    normal, taken on ``taken_on``; the id is the order of entry. A mistaken result is voided
+    with a reason, never edited or deleted; the dosing rule reads only non-voided results
+    (:mod:`kapstone.domain.liver`)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="liver_tests")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    test = models.CharField(max_length=12, choices=LiverTestKind.choices)
+    value = models.DecimalField(max_digits=7, decimal_places=2)
+    unit = models.CharField(max_length=8, choices=LiverTestUnit.choices)
+    upper_limit = models.DecimalField("upper limit of normal", max_digits=7, decimal_places=2)
+    taken_on = models.DateField()
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["patient", "-taken_on", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(test__in=LiverTestKind.values), name="liver_test_kind_valid"),
+            models.CheckConstraint(
+                condition=(Q(test__in=["alt", "ast"]) & Q(unit="U/L"))
+                | (Q(test="bilirubin") & Q(unit__in=["mg/dL", "umol/L"])),
+                name="liver_test_unit_matches",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=0) & Q(upper_limit__gt=0), name="liver_test_values_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (Q(voided_at__isnull=False, voided_by__isnull=False) & ~Q(void_reason="")),
+                name="liver_test_void_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "taken_on"], name="liver_test_patient_day")]
+
+    def __str__(self) -> str:
+        return f"{self.test} {self.value} {self.unit} on {self.taken_on}"
+
+    @property
+    def times_upper_limit(self):
+        """The result as a multiple of the upper limit of normal, to 0.1 (for the screens)."""
+        return (self.value / self.upper_limit).quantize(Decimal("0.1"))

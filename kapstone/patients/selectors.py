@@ -26,6 +26,7 @@ from kapstone.patients.models import (
     ConsentDocument,
     ConsentKind,
     Diagnosis,
+    LiverTest,
     Patient,
     PatientVersion,
 )
@@ -298,5 +299,52 @@ def diagnosis_get_for_user(*, user: User, patient_id: int, diagnosis_id: int) ->
         roles=PATIENT_READ,
         object_type="diagnosis",
         clinic="patient__clinic_id",
+        audit=False,
+    )
+
+
+# --- Liver tests --------------------------------------------------------------------------------
+
+
+def liver_tests_of(patient: Patient | int, *, include_voided: bool = True) -> list[LiverTest]:
+    """A patient's liver test results, newest taken first (then newest entered). Not audited:
+    the caller has read the patient (the chart, the dosing rule)."""
+    patient_id = patient if isinstance(patient, int) else patient.pk
+    qs = LiverTest.objects.filter(patient_id=patient_id)
+    if not include_voided:
+        qs = qs.filter(voided_at__isnull=True)
+    return list(qs.select_related("recorded_by", "voided_by").order_by("-taken_on", "-id"))
+
+
+def liver_test_page_for_user(
+    *, user: User, patient_id: int, limit: int, offset: int
+) -> tuple[list[LiverTest], int]:
+    """One page of a patient's liver test results (voided ones with their void), newest taken
+    first, and how many there are; Http404 if the patient is not the user's. Audited."""
+    patient = patient_get_for_user(user=user, patient_id=patient_id, audit=False)
+    qs = LiverTest.objects.filter(patient=patient).select_related("voided_by").order_by("-taken_on", "-id")
+    total = qs.count()
+    rows = list(qs[offset : offset + limit])
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="liver_test_list",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        detail={"returned": len(rows), "total": total},
+    )
+    return rows, total
+
+
+def liver_test_get_for_user(*, user: User, patient_id: int, liver_test_id: int) -> LiverTest:
+    """A result under the right patient of the user's clinics (nested ids checked), or 404.
+    Not audited as a read: the page's read of the patient covers it."""
+    return scoped_get(
+        LiverTest.objects.select_related("patient").filter(patient_id=patient_id),
+        liver_test_id,
+        user=user,
+        roles=PATIENT_READ,
+        object_type="liver_test",
         audit=False,
     )

@@ -19,6 +19,7 @@ from kapstone.accounts.selectors import clinics_of
 from kapstone.audit.services import audit_record
 from kapstone.domain.consent import consent_text_fingerprint
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.domain.liver import validate_liver_result
 from kapstone.domain.patients import (
     lookup_diagnosis,
     validate_birth_date,
@@ -34,6 +35,7 @@ from kapstone.patients.models import (
     ConsentKind,
     ConsentStatus,
     Diagnosis,
+    LiverTest,
     Patient,
     PatientVersion,
 )
@@ -346,6 +348,94 @@ def measurement_void(*, actor: User, measurement: BodyMeasurement, reason: str) 
             object_id=row.pk,
             patient_id=row.patient_id,
             clinic_id=clinic_id,
+        )
+    return row
+
+
+def liver_test_record(
+    *,
+    actor: User,
+    patient: Patient,
+    test: str,
+    value: Any,
+    unit: str,
+    upper_limit: Any,
+    taken_on: date,
+) -> LiverTest:
+    """Record one liver test result (ALT, AST or total bilirubin) with the laboratory's upper
+    limit of normal and the day the blood was taken (not in the clinic's future).
+
+    Who may: those who write the patient record (``PATIENT_WRITE``); a patient of another clinic
+    is 'not found'. Refusals: :func:`kapstone.domain.liver.validate_liver_result`.
+    """
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
+        raise Http404("patient")
+    values = validate_liver_result(
+        test=test,
+        value=value,
+        unit=unit,
+        upper_limit=upper_limit,
+        taken_on=taken_on,
+        today=clinic_today(patient.clinic),
+    )
+    with transaction.atomic():
+        row = LiverTest.objects.create(
+            patient=patient,
+            clinic_id=patient.clinic_id,
+            test=values.test,
+            value=values.value,
+            unit=values.unit,
+            upper_limit=values.upper_limit,
+            taken_on=values.taken_on,
+            recorded_at=timezone.now(),
+            recorded_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="create",
+            object_type="liver_test",
+            object_id=row.pk,
+            patient_id=patient.pk,
+            clinic_id=patient.clinic_id,
+            detail={"test": values.test},
+        )
+    return row
+
+
+def liver_test_void(*, actor: User, liver_test: LiverTest, reason: str) -> LiverTest:
+    """Mark a liver test result entered in error, with a reason: it stays on the chart, struck
+    through, and the dosing rule no longer reads it. The same rule as a measurement's void
+    (:func:`measurement_void`): clinicians only (``clinician_required``), ``reason_required``,
+    ``already_voided`` (409)."""
+    if liver_test.clinic_id not in clinic_ids_for(actor, PATIENT_READ):
+        raise Http404("liver_test")
+    if liver_test.clinic_id not in clinic_ids_for(actor, CLINICAL):
+        raise WorkflowConflict(
+            "clinician_required", "Only a prescriber, nurse or therapist may void a liver test result."
+        )
+    text = clean_text(
+        reason,
+        field="reason",
+        max_chars=REASON_MAX_CHARS,
+        required=True,
+        label="The reason",
+        missing_message="Say why the result is being voided.",
+    )
+    with transaction.atomic():
+        row = LiverTest.objects.select_for_update().get(pk=liver_test.pk)
+        if row.voided_at is not None:
+            raise WorkflowConflict("already_voided", "This result was already voided.")
+        row.voided_at = timezone.now()
+        row.voided_by = actor
+        row.void_reason = text
+        row.save(update_fields=["voided_at", "voided_by", "void_reason"])
+        audit_record(
+            actor=actor,
+            action="void",
+            object_type="liver_test",
+            object_id=row.pk,
+            patient_id=row.patient_id,
+            clinic_id=row.clinic_id,
         )
     return row
 

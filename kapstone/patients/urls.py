@@ -16,6 +16,12 @@ urlpatterns = [
         views.measurement_void,
         name="measurement_void",
     ),
+    path("<int:patient_id>/liver-tests/new/", views.liver_test_add, name="liver_test_add"),
+    path(
+        "<int:patient_id>/liver-tests/<int:liver_test_id>/void/",
+        views.liver_test_void,
+        name="liver_test_void",
+    ),
     path("<int:patient_id>/diagnoses/new/", views.diagnosis_add, name="diagnosis_add"),
     path("<int:patient_id>/diagnoses/<int:diagnosis_id>/void/", views.diagnosis_void, name="diagnosis_void"),
     path("<int:patient_id>/consents/new/", views.consent_add, name="consent_add"),

@@ -22,6 +22,8 @@ from kapstone.patients.forms import (
     DiagnosisForm,
     DiagnosisVoidForm,
     IdentityForm,
+    LiverTestForm,
+    LiverTestVoidForm,
     MeasurementForm,
     MeasurementVoidForm,
     PatientAmendForm,
@@ -87,6 +89,7 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
             # Voiding a measurement is a clinical judgement: prescribers, nurses, therapists.
             "can_void_measurement": chart.patient.clinic_id in clinic_ids_for(request.user, CLINICAL),
             "sections": sections,
+            "liver_tests": selectors.liver_tests_of(chart.patient)[: selectors.CHART_MEASUREMENTS],
         },
     )
 
@@ -225,6 +228,44 @@ def measurement_void(request: HttpRequest, patient_id: int, measurement_id: int)
         template="patients/measurement_void.html",
         roles=CLINICAL,
         extra={"measurement": measurement},
+    )
+
+
+@require_roles(*PATIENT_WRITE)
+@require_http_methods(["GET", "POST"])
+def liver_test_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+    def save(patient, data):
+        services.liver_test_record(actor=request.user, patient=patient, **data)
+
+    return _chart_form_view(
+        request,
+        patient_id,
+        LiverTestForm,
+        "Liver test result",
+        save,
+        initial={"taken_on": services.clinic_today_for_user(request.user), "unit": "U/L"},
+    )
+
+
+@require_roles(*CLINICAL)
+@require_http_methods(["GET", "POST"])
+def liver_test_void(request: HttpRequest, patient_id: int, liver_test_id: int) -> HttpResponse:
+    liver_test = selectors.liver_test_get_for_user(
+        user=request.user, patient_id=patient_id, liver_test_id=liver_test_id
+    )
+
+    def save(patient, data):
+        services.liver_test_void(actor=request.user, liver_test=liver_test, reason=data["reason"])
+
+    return _chart_form_view(
+        request,
+        patient_id,
+        LiverTestVoidForm,
+        "Void a liver test result",
+        save,
+        template="patients/liver_test_void.html",
+        roles=CLINICAL,
+        extra={"liver_test": liver_test},
     )
 
 

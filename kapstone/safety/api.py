@@ -135,3 +135,41 @@ def review_adverse_event(request: HttpRequest, event_id: RecordId, payload: Revi
     event = selectors.adverse_event_get_for_user(user=request.auth, event_id=event_id, roles=SAFETY_PRESCRIBE)
     review = services.adverse_event_review(actor=request.auth, event=event, note=payload.note)
     return Status(201, {"id": review.pk, "adverse_event_id": event.pk, "reviewed_at": review.reviewed_at})
+
+
+class SafetyPlanIn(StrictSchema):
+    plan: text(5000, min_length=1)
+
+
+class SafetyPlanOut(Schema):
+    id: int
+    plan: str
+    prescriber: str
+    documented_at: datetime
+
+
+def _plan_out(row) -> dict:
+    return {
+        "id": row.pk,
+        "plan": row.plan,
+        "prescriber": row.prescriber.username,
+        "documented_at": row.documented_at,
+    }
+
+
+@router.post("/patients/{int:patient_id}/safety-plans", response={201: SafetyPlanOut})
+@api_roles(*SAFETY_PRESCRIBE)
+def record_safety_plan(request: HttpRequest, patient_id: RecordId, payload: SafetyPlanIn):
+    """A prescriber's safety plan (Stanley & Brown 2012); one documented after a C-SSRS at high
+    risk lifts its hold on dosing (``suicide_risk_high``)."""
+    patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=SAFETY_PRESCRIBE)
+    row = services.safety_plan_record(actor=request.auth, patient=patient, plan=payload.plan)
+    return Status(201, _plan_out(row))
+
+
+@router.get("/patients/{int:patient_id}/safety-plans", response=list[SafetyPlanOut])
+@api_roles(*SAFETY_READ)
+@paginated
+def list_safety_plans(request: HttpRequest, patient_id: RecordId):
+    patient = patient_get_for_user(user=request.auth, patient_id=patient_id, roles=SAFETY_READ)
+    return [_plan_out(row) for row in selectors.safety_plans_of(patient)]

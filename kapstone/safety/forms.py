@@ -112,3 +112,16 @@ class MisuseForm(forms.Form):
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=DecisionKind.choices)
     reason = FreeTextField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class SafetyPlanForm(forms.Form):
+    plan = FreeTextField(
+        label="Safety plan",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text=(
+            "Stanley & Brown's six steps: warning signs; the patient's own coping strategies; people "
+            "and places that distract; people to ask for help; professionals and crisis lines (988, "
+            "or 911 in an emergency); making the surroundings safe."
+        ),
+    )

@@ -267,3 +267,24 @@ class DependenceDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} for patient {self.patient_id}"
+
+
+class SafetyPlan(models.Model):
+    """A prescriber's documented safety plan (Stanley & Brown's safety planning intervention,
+    Cogn Behav Pract 2012;19:256–264: warning signs, coping strategies, people and places for
+    distraction, people to ask for help, professionals and crisis lines, making the environment
+    safe). A plan documented at or after a C-SSRS at the high level lifts the hold on dosing that
+    level places (``safety.dosing_gate``). Kept as written; a new plan is a new row."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="safety_plans")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    plan = models.TextField()
+    prescriber = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    documented_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["patient", "-documented_at", "-id"]
+        constraints = [models.CheckConstraint(condition=~Q(plan=""), name="safety_plan_has_text")]
+
+    def __str__(self) -> str:
+        return f"safety plan for patient {self.patient_id}"

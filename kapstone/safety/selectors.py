@@ -261,3 +261,14 @@ def dependence_watch_for_user(
         detail={"flags": list(watch.review.flag_codes)},
     )
     return patient, watch
+
+
+def safety_plans_of(patient) -> list:
+    """The patient's documented safety plans, newest first. Not audited (the page's read)."""
+    from kapstone.safety.models import SafetyPlan
+
+    return list(
+        SafetyPlan.objects.filter(patient_id=patient.pk)
+        .select_related("prescriber")
+        .order_by("-documented_at", "-id")
+    )

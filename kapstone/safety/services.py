@@ -9,8 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
+from kapstone.accounts.access import PATIENT_READ, PRESCRIBERS, clinic_ids_for, has_role
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
@@ -30,6 +32,7 @@ from kapstone.safety.models import (
     ExtraSessionRequest,
     KetamineCravingScore,
     MisuseDocumentation,
+    SafetyPlan,
 )
 
 #: The fields of an adverse event a later update may change (not the patient, clinic or session).
@@ -385,4 +388,42 @@ def dependence_decision_record(
             decided_at=timezone.now(),
         )
         _audit_create(actor, row, "dependence_decision", patient, {"decision": decision})
+    return row
+
+
+#: The longest safety plan (a page of a Stanley & Brown template's six steps, written out).
+SAFETY_PLAN_MAX_CHARS = 5000
+
+
+def safety_plan_record(*, actor: User, patient: Patient, plan: str) -> SafetyPlan:
+    """A prescriber documents the patient's safety plan (Stanley & Brown, Cogn Behav Pract
+    2012;19:256–264). One documented at or after the latest C-SSRS at the high level lifts that
+    level's hold on dosing (``suicide_risk_high``, :mod:`kapstone.safety.dosing_gate`).
+
+    A patient of another clinic is 'not found'; anyone but a prescriber of the clinic is refused
+    (``prescriber_required``) before what they typed is read. Refusals: ``plan_required``,
+    ``text_too_long``, ``invalid_text``.
+    """
+    if patient.clinic_id not in clinic_ids_for(actor, PATIENT_READ):
+        raise Http404("patient")
+    if not has_role(actor, PRESCRIBERS, patient.clinic_id):
+        raise WorkflowConflict("prescriber_required", "Only a prescriber may document a safety plan.")
+    text = clean_text(
+        plan.replace("\r\n", "\n") if isinstance(plan, str) else plan,
+        field="plan",
+        max_chars=SAFETY_PLAN_MAX_CHARS,
+        required=True,
+        label="The safety plan",
+        missing_message="Write the safety plan.",
+    )
+    with transaction.atomic():
+        row = SafetyPlan.objects.create(
+            patient=patient,
+            clinic_id=patient.clinic_id,
+            plan=text,
+            prescriber=actor,
+            documented_at=timezone.now(),
+        )
+        # The plan is free text and may hold PHI: the audit row says only that one was written.
+        _audit_create(actor, row, "safety_plan", patient)
     return row

@@ -21,4 +21,5 @@ urlpatterns = [
     path("patients/<int:patient_id>/dependence/craving/", views.craving, name="craving"),
     path("patients/<int:patient_id>/dependence/misuse/", views.misuse, name="misuse"),
     path("patients/<int:patient_id>/dependence/decision/", views.decision, name="decision"),
+    path("patients/<int:patient_id>/safety-plans/", views.safety_plans, name="safety_plans"),
 ]

@@ -18,6 +18,7 @@ from kapstone.accounts.access import clinic_ids_for, forbidden, has_role, requir
 from kapstone.care.models import CareSession
 from kapstone.domain.errors import DomainError
 from kapstone.forms import add_domain_error, message_refusal
+from kapstone.outcomes.selectors import cssrs_tasks_of
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.patients.services import clinic_today
 from kapstone.safety import selectors, services
@@ -30,7 +31,9 @@ from kapstone.safety.forms import (
     ExtraSessionRequestForm,
     MisuseForm,
     ReviewForm,
+    SafetyPlanForm,
 )
+from kapstone.safety.suicide_gate import latest_cssrs, suicide_risk_refusal
 
 
 def _status(request: HttpRequest) -> int:
@@ -261,6 +264,37 @@ def decision(request: HttpRequest, patient_id: int) -> HttpResponse:
     return _dependence_form(request, patient_id, SAFETY_PRESCRIBE, DecisionForm, "Dosing decision", save)
 
 
+# --- Safety plans (C-SSRS at high risk) ---------------------------------------------------------
+
+
+@require_roles(*SAFETY_READ)
+@require_http_methods(["GET", "POST"])
+def safety_plans(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The latest C-SSRS screener, whether it holds dosing, the documented safety plans, and
+    for a prescriber the form to document one (Stanley & Brown 2012)."""
+    patient = patient_get_for_user(user=request.user, patient_id=patient_id, roles=SAFETY_READ)
+    can_write = has_role(request.user, SAFETY_PRESCRIBE, patient.clinic_id)
+    if request.method == "POST" and not can_write:
+        return forbidden(request)
+    form = SafetyPlanForm(request.POST or None) if can_write else None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.safety_plan_record(actor=request.user, patient=patient, plan=form.cleaned_data["plan"])
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, "Safety plan documented.")
+            return redirect("safety:safety_plans", patient_id=patient.pk)
+    context = {
+        "patient": patient,
+        "form": form,
+        "screener": latest_cssrs(patient.pk),
+        "hold": suicide_risk_refusal(patient.pk),
+        "plans": selectors.safety_plans_of(patient),
+    }
+    return render(request, "safety/safety_plans.html", context, status=_status(request))
+
+
 # --- Chart section ----------------------------------------------------------------------------
 
 
@@ -295,5 +329,8 @@ def chart_section(user, patient, can_write: bool) -> dict[str, Any] | None:
             "report": _link("report", patient_id=patient.pk) if can_record else None,
             "dependence": _link("dependence", patient_id=patient.pk),
             "decision": _link("decision", patient_id=patient.pk) if can_decide else None,
+            "safety_plans": _link("safety_plans", patient_id=patient.pk),
         },
+        "suicide_hold": suicide_risk_refusal(patient.pk),
+        "cssrs_task": next((t for t in cssrs_tasks_of(patient) if t.is_open), None),
     }

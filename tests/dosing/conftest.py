@@ -11,6 +11,7 @@ from kapstone.inventory.services import location_create, lot_receive, product_cr
 from kapstone.patients.services import clinic_today
 from tests.care.conftest import course_a, eligible_a, first_dosing  # noqa: F401 - shared fixtures
 from tests.care.test_sessions import SERVICE_INPUTS
+from tests.conftest import record_liver_panel
 
 #: The cleared session's patient arrived this long ago, so that tests may order, verify and give
 #: a dose in the past (each step after the one before it: defect 4 of issue 11).
@@ -20,6 +21,8 @@ ARRIVED_HOURS_AGO = 4
 @pytest.fixture
 def cleared_session(nina, course_a):  # noqa: F811 - the imported fixture, requested by name
     session = first_dosing(course_a)
+    # The liver tests a dose order needs (dosing/liver_gate.py), taken today.
+    record_liver_panel(nina, course_a.patient)
     # The KARE course's first infusion is a week after enrolment; dose it today for the tests.
     session.scheduled_date = clinic_today(course_a.clinic)
     session.save(update_fields=["scheduled_date"])

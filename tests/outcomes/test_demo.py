@@ -11,7 +11,14 @@ import pytest
 from kapstone.care.services import course_enrol
 from kapstone.outcomes import selectors
 from kapstone.outcomes.demo import seed_outcomes
-from kapstone.outcomes.models import ClinicalFlag, FollowUp, QuestionnaireResponse, ToxicologyTest, UseDay
+from kapstone.outcomes.models import (
+    ClinicalFlag,
+    CssrsTask,
+    FollowUp,
+    QuestionnaireResponse,
+    ToxicologyTest,
+    UseDay,
+)
 from kapstone.patients.services import clinic_today, consent_record
 from tests.care.conftest import screen
 from tests.conftest import audit_count, new_patient
@@ -63,6 +70,9 @@ def test_seeds_a_plausible_follow_up_picture_and_is_idempotent(clinic_a, terry, 
     assert QuestionnaireResponse.objects.filter(time_point_months__gt=0).count() >= 2 * done
     # One open self-harm alert.
     assert ClinicalFlag.objects.filter(code="self-harm-risk", acknowledgement__isnull=True).count() == 1
+    # ... and the C-SSRS task its PHQ-9 item 9 opened, on the care team's lists (issue 14).
+    task = CssrsTask.objects.get(closed_at__isnull=True)
+    assert task.opened_by.instrument == "phq-9" and task.opened_by.answers[8] > 0
     # A confirmed positive EtG overriding a day reported as abstinent.
     overridden = []
     for test in ToxicologyTest.objects.filter(method="etg", result="positive", confirmed=True):

@@ -19,7 +19,7 @@ from kapstone.safety.models import (
     MisuseDocumentation,
 )
 from tests.care.conftest import course_a, eligible_a  # noqa: F401 - shared fixtures
-from tests.dosing.conftest import lot_50  # noqa: F401 - shared fixtures
+from tests.dosing.conftest import cleared_session, lot_50  # noqa: F401 - shared fixtures
 
 
 def row_counts() -> dict[str, int]:

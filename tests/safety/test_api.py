@@ -113,13 +113,15 @@ def test_every_operation_declares_roles_and_needs_a_token(client, patient_a):
     from kapstone.safety.api import router
 
     operations = [op for view in router.path_operations.values() for op in view.operations]
-    assert len(operations) == 3
+    assert len(operations) == 5
     for operation in operations:
         assert operation.view_func.kapstone_access
     for method, url in (
         ("POST", f"/api/v1/patients/{patient_a.pk}/adverse-events"),
         ("GET", f"/api/v1/patients/{patient_a.pk}/adverse-events"),
         ("POST", "/api/v1/adverse-events/1/review"),
+        ("POST", f"/api/v1/patients/{patient_a.pk}/safety-plans"),
+        ("GET", f"/api/v1/patients/{patient_a.pk}/safety-plans"),
     ):
         response = client.generic(method, url, data="{}", content_type="application/json")
         assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"

@@ -78,6 +78,7 @@ class World:
         self.patient = m("patients.Patient").objects.filter(**here).order_by("pk").first()
         self.measurement = m("patients.BodyMeasurement").objects.filter(patient__clinic=self.clinic).first()
         self.diagnosis = m("patients.Diagnosis").objects.filter(patient__clinic=self.clinic).first()
+        self.liver_test = m("patients.LiverTest").objects.filter(**here).first()
         self.screening = m("screening.Screening").objects.filter(patient__clinic=self.clinic).first()
         self.course = m("care.TreatmentCourse").objects.filter(**here, status="active").first()
         sessions = m("care.CareSession").objects.filter(**here)
@@ -220,6 +221,13 @@ CASES: dict[str, Case] = {
         True,
         "reason",
         lambda w, v: S["patients"].measurement_void(actor=w.nurse, measurement=w.measurement, reason=v),
+    ),
+    "liver test void reason": Case(
+        ("patients.LiverTest.void_reason",),
+        REASON,
+        True,
+        "reason",
+        lambda w, v: S["patients"].liver_test_void(actor=w.nurse, liver_test=w.liver_test, reason=v),
     ),
     "diagnosis void reason": Case(
         ("patients.Diagnosis.void_reason",),
@@ -639,6 +647,13 @@ CASES: dict[str, Case] = {
         lambda w, v: S["safety"].dependence_decision_record(
             actor=w.prescriber, patient=w.patient, decision="continue", reason=v
         ),
+    ),
+    "safety plan": Case(
+        ("safety.SafetyPlan.plan",),
+        5000,
+        True,
+        "plan",
+        lambda w, v: S["safety"].safety_plan_record(actor=w.prescriber, patient=w.patient, plan=v),
     ),
     # outcomes
     "flag acknowledgement": Case(

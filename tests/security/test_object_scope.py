@@ -52,6 +52,7 @@ RECORDS = {
     "patient_id": Kind("patient", "patients.Patient", "clinic_id"),
     "measurement_id": Kind("body_measurement", "patients.BodyMeasurement", "patient__clinic_id"),
     "diagnosis_id": Kind("diagnosis", "patients.Diagnosis", "patient__clinic_id"),
+    "liver_test_id": Kind("liver_test", "patients.LiverTest", "clinic_id"),
     "document_id": Kind("consent_document", "patients.ConsentDocument", "clinic_id"),
     "screening_id": Kind("screening", "screening.Screening", "patient__clinic_id"),
     "course_id": Kind("course", "care.TreatmentCourse", "clinic_id"),
@@ -110,6 +111,7 @@ def _of_session(model: str) -> Callable[[int], tuple[int, int]]:
 NESTED: dict[tuple[str, str], Callable[[int], tuple[int, int]]] = {
     ("patient_id", "measurement_id"): _of_patient("patients.BodyMeasurement"),
     ("patient_id", "diagnosis_id"): _of_patient("patients.Diagnosis"),
+    ("patient_id", "liver_test_id"): _of_patient("patients.LiverTest"),
     ("group_id", "patient_id"): _attendee,
     ("session_id", "observation_id"): _of_session("monitoring.Observation"),
 }

@@ -218,9 +218,16 @@ NO_POST = {
 # --- The world --------------------------------------------------------------------------------
 
 
-#: Tables that a refused request writes on purpose (the audit trail of the refusal, sign-in
-#: state) or that reading touches (token use); every other table must keep its row count.
-NOT_COUNTED = {"audit.auditevent", "sessions.session"}
+#: Tables that a refused request writes on purpose: the audit trail of the refusal, sign-in
+#: state, and django-axes' record of a wrong password (a witness's password on a form counts
+#: towards that witness's lockout). Every other table must keep its row count.
+NOT_COUNTED = {
+    "audit.auditevent",
+    "sessions.session",
+    "axes.accessattempt",
+    "axes.accessfailurelog",
+    "axes.accesslog",
+}
 
 
 def row_counts() -> dict[str, int]:

@@ -35,8 +35,8 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
-from django.db.models import Value
-from django.db.models.functions import Concat
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.test import Client
 from django.urls import path as url_path
 from django.utils import timezone
@@ -279,9 +279,14 @@ class World:
         for slug, clinic in self.clinics.items():
             tag = f"Phi{slug.capitalize()}"
             Patient.objects.filter(clinic=clinic).update(
-                family_name=Concat(Value(tag), "id", Value("q")),
-                email=Concat(Value(f"{tag.lower()}."), "id", Value("@example.org")),
-                mrn=Concat(Value(f"MRN{tag}"), "id", Value("Q")),
+                family_name=Concat(Value(tag), Cast("id", CharField()), Value("q"), output_field=CharField()),
+                email=Concat(
+                    Value(f"{tag.lower()}."),
+                    Cast("id", CharField()),
+                    Value("@example.org"),
+                    output_field=CharField(),
+                ),
+                mrn=Concat(Value(f"MRN{tag}"), Cast("id", CharField()), Value("Q"), output_field=CharField()),
             )
         # Markers: the strings that identify each patient, by clinic and by patient.
         self.markers: dict[int, list[str]] = {}

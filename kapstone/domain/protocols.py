@@ -1000,9 +1000,13 @@ def _validate_eligibility(criteria: EligibilityCriteria) -> None:
     if bmi_low is not None and bmi_high is not None and bmi_low > bmi_high:
         raise refuse("max_bmi_kg_m2", f"The highest BMI {bmi_high} is below the lowest {bmi_low}.")
     if criteria.max_detoxifications is not None and not 0 <= criteria.max_detoxifications <= 200:
-        raise refuse("max_detoxifications", f"At most {criteria.max_detoxifications} detoxifications must be 0–200.")
+        raise refuse(
+            "max_detoxifications", f"At most {criteria.max_detoxifications} detoxifications must be 0–200."
+        )
     if criteria.bdi_ii_above is not None and not 0 <= criteria.bdi_ii_above < 63:
-        raise refuse("bdi_ii_above", f"A BDI-II total above {criteria.bdi_ii_above} must be 0–62 (the scale is 0–63).")
+        raise refuse(
+            "bdi_ii_above", f"A BDI-II total above {criteria.bdi_ii_above} must be 0–62 (the scale is 0–63)."
+        )
     if not criteria.is_empty and not criteria.source.strip():
         raise _refuse("missing_citation", "Eligibility criteria need their source.", f"{path}.source")
 

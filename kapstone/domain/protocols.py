@@ -343,6 +343,33 @@ class EligibilityCriteria:
         return self == EligibilityCriteria(source=self.source)
 
 
+def eligibility_in_words(criteria: EligibilityCriteria) -> tuple[str, ...]:
+    """The protocol's own criteria as short sentences for the protocol page (empty when none)."""
+    words: list[str] = []
+    if criteria.min_age_years is not None or criteria.max_age_years is not None:
+        words.append(f"Age {criteria.min_age_years or 0}–{criteria.max_age_years or 120} years")
+    if criteria.systolic_below_mmhg is not None or criteria.diastolic_below_mmhg is not None:
+        words.append(
+            f"Blood pressure below {criteria.systolic_below_mmhg or '–'}/{criteria.diastolic_below_mmhg or '–'} mmHg"
+        )
+    if criteria.min_bmi_kg_m2 is not None or criteria.max_bmi_kg_m2 is not None:
+        words.append(f"Body mass index {criteria.min_bmi_kg_m2 or '–'}–{criteria.max_bmi_kg_m2 or '–'} kg/m²")
+    flags = (
+        (criteria.exclude_psychosis_family_history, "No psychotic disorder in a first-degree relative"),
+        (criteria.exclude_seizure_history, "No history of seizures"),
+        (criteria.liver_tests_within_3x_uln, "Liver tests at most three times the upper limit of normal"),
+        (criteria.exclude_current_suicidal_ideation, "No current thoughts of suicide"),
+        (criteria.require_negative_urine_drug_screen, "Negative urine drug screen"),
+        (criteria.exclude_antidepressants, "No antidepressants"),
+    )
+    words.extend(text for wanted, text in flags if wanted)
+    if criteria.max_detoxifications is not None:
+        words.append(f"At most {criteria.max_detoxifications} detoxifications")
+    if criteria.bdi_ii_above is not None:
+        words.append(f"BDI-II total above {criteria.bdi_ii_above}")
+    return tuple(words)
+
+
 @dataclass(frozen=True)
 class OutcomeDefinition:
     """The primary outcome the protocol's trial measured, for comparing a clinic's results.

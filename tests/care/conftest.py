@@ -82,7 +82,8 @@ def course_a(alice, patient_a, eligible_a):
 
 @pytest.fixture
 def needs_review_a(alice, patient_a):
-    return screen(alice, patient_a, systolic_bp=150)
+    # A relative contraindication that KARE's own criteria do not also refuse (a BP above 140/90 would).
+    return screen(alice, patient_a, stimulant_use=True)
 
 
 @pytest.fixture

@@ -54,6 +54,19 @@ class TestService:
         course = course_enrol(actor=alice, patient=patient_a, protocol_slug=KARE, start_date=today)
         assert course.pk
 
+    def test_an_approved_bp_above_140_90_still_fails_kares_own_limit(self, alice, patient_a, approve):
+        approve(alice, screen(alice, patient_a, systolic_bp=150))
+        before = rows()
+        with pytest.raises(WorkflowConflict) as error:
+            course_enrol(
+                actor=alice, patient=patient_a, protocol_slug=KARE, start_date=clinic_today(patient_a.clinic)
+            )
+        assert (
+            error.value.code == "protocol_criteria_not_met"
+            and "150/78 mmHg is not below 140/90" in error.value.message
+        )
+        assert rows() == before
+
     @pytest.mark.parametrize("answers", [{"pregnant": True}, {"intoxicated_now": True}, {"systolic_bp": 185}])
     def test_refuses_ineligible_and_deferred(self, alice, patient_a, answers):
         screen(alice, patient_a, **answers)

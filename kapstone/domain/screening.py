@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.numbers import to_number
 from kapstone.domain.protocols import EligibilityCriteria
 
 # --- Decisions and severities ------------------------------------------------------------------
@@ -595,22 +596,16 @@ class EligibilityDecision:
 
 
 def _decimal_answer(question: Question, value: object) -> str:
-    """A decimal answer (an int, a float by its shortest repr, or text) as text with one decimal."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    """A decimal answer (an int, a float, or text; read by :func:`kapstone.domain.numbers.to_number`)
+    as text with one decimal."""
+    number = to_number(value) if isinstance(value, int | float | str | Decimal) else None
+    if number is None:
         raise DomainError(
             "invalid_answer",
             f"{question.name} must be a number ({question.unit}), got {value!r}.",
             field=question.name,
         )
-    try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except InvalidOperation:
-        raise DomainError(
-            "invalid_answer",
-            f"{question.name} must be a number ({question.unit}), got {value!r}.",
-            field=question.name,
-        ) from None
-    if not number.is_finite() or number != number.quantize(Decimal("0.1")):
+    if number != number.quantize(Decimal("0.1")):
         raise DomainError(
             "invalid_answer",
             f"{question.label} must be given to at most one decimal place, got {value!r}.",

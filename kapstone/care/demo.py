@@ -46,7 +46,7 @@ PASSING = {
 # Which protocol suits which primary diagnosis (by ICD-10-CM prefix).
 BY_SUBSTANCE = {
     "F10": ("kare-alcohol-grabski-2022", "ketamine-met-alcohol-dakwar-2020", "kpt-alcohol-krupitsky-1997"),
-    "F11": ("kpt-heroin-krupitsky-2007", "kpt-heroin-krupitsky-2002"),
+    "F11": ("kpt-heroin-krupitsky-2007",),
     "F14": ("ketamine-mbrp-cocaine-dakwar-2019",),
 }
 

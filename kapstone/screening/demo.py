@@ -154,14 +154,14 @@ def _answers(patient: Patient, rng: random.Random, today: date, **overrides: Any
 
 def demo_protocol_inputs(mrn: str) -> dict[str, Any]:
     """The inputs of protocols with their own criteria (KARE), from the patient's MRN (a stream of
-    its own, so the other demo choices stay as they were): most meet KARE's criteria; about one in
-    nine has had more than ten detoxifications (so KARE refuses them at enrolment)."""
+    its own, so the other demo choices stay as they were), all within KARE's criteria (a patient
+    over 60 is offered another protocol for alcohol: care.demo)."""
     own = random.Random(zlib.crc32(f"protocol-inputs:{mrn}".encode()))
     return {
         "psychosis_family_history": False,
         "suicidal_ideation_current": False,
         "antidepressant_use": False,
-        "detoxifications_count": own.choice((0, 1, 2, 3, 5, 8, 12, 0, 1)),
+        "detoxifications_count": own.choice((0, 1, 2, 3, 5, 8)),
         "bdi_ii_total": own.randint(15, 34),
         "bmi_kg_m2": f"{own.randint(190, 320) / 10:.1f}",
         "liver_tests_within_3x_uln": "yes",

@@ -96,7 +96,7 @@ _SRC_KETALAR_SEIZURE = (
     f"{_KETALAR_US}, drug interactions: theophylline or aminophylline with ketamine may lower the seizure "
     "threshold; adverse reactions: tonic and clonic movements sometimes resembling seizures. The label "
     "does not contraindicate a seizure history: a prescriber weighs it (clinic rule); KARE excluded it "
-    "(Grabski 2022, clinical.md §8)"
+    "(Grabski 2022)"
 )
 _SRC_KETALAR_THYROID = (
     f"{_KETALAR_CH}, contraindications: untreated or inadequately treated hyperthyroidism; "

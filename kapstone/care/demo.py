@@ -27,9 +27,10 @@ from kapstone.care.services import (
     day_of_checks_record,
     session_transition,
 )
+from kapstone.domain.errors import WorkflowConflict
 from kapstone.domain.protocols import DOSING, get_protocol
 from kapstone.patients.models import Patient
-from kapstone.screening.selectors import screening_current, screening_is_approved
+from kapstone.screening.selectors import screening_current, screening_is_approved, screening_protocol_reasons
 
 ROOMS = ("Room 1", "Room 2", "Room 3", "Group room")
 PASSING = {
@@ -117,7 +118,24 @@ def _protocol_for(patient: Patient, rng: random.Random) -> str | None:
     if primary is None:
         return None
     options = BY_SUBSTANCE.get(primary.code[:3])
-    return rng.choice(options) if options else None
+    if not options:
+        return None
+    choice = rng.choice(options)
+    # A protocol with its own criteria (KARE) only for a patient whose screening meets them.
+    fitting = [slug for slug in options if _meets_own_criteria(patient, slug)]
+    if choice in fitting or not fitting:
+        return choice if choice in fitting else None
+    return fitting[0]
+
+
+def _meets_own_criteria(patient: Patient, slug: str) -> bool:
+    current = screening_current(patient)
+    if current is None:
+        return False
+    try:
+        return not screening_protocol_reasons(current, get_protocol(slug))
+    except WorkflowConflict:
+        return False
 
 
 def walk_past_session(

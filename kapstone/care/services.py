@@ -50,7 +50,11 @@ from kapstone.domain.sessions import (
 from kapstone.domain.text import REASON_MAX_CHARS, clean_text
 from kapstone.patients.models import Consent, Patient
 from kapstone.patients.services import clinic_today
-from kapstone.screening.selectors import screening_current, screening_enrolment_check
+from kapstone.screening.selectors import (
+    screening_current,
+    screening_enrolment_check,
+    screening_protocol_check,
+)
 
 
 def _reason(reason: object, *, required: bool, what: str, field: str = "reason") -> str:
@@ -112,7 +116,9 @@ def course_enrol(
 ) -> TreatmentCourse:
     """Enrol a patient whose current screening is approved; lay out the session schedule.
 
-    Refused with WorkflowConflict ``screening_not_approved`` (the message says why) or
+    Refused with WorkflowConflict ``screening_not_approved`` (the message says why),
+    ``protocol_screening_incomplete`` or ``protocol_criteria_not_met`` (the protocol's own
+    eligibility criteria, evaluated by the screening engine on the current screening's answers), or
     ``course_already_open`` when the patient has an active or paused course.
     """
     arm = clean_text(arm, field="arm", max_chars=40, label="The research arm label")
@@ -128,6 +134,7 @@ def course_enrol(
     with transaction.atomic():
         Patient.objects.select_for_update().get(pk=patient.pk)  # one enrolment at a time per patient
         screening_enrolment_check(patient)
+        screening_protocol_check(patient, protocol)  # the protocol's own criteria (e.g. KARE's)
         if TreatmentCourse.objects.filter(
             patient=patient, status__in=[CourseStatus.ACTIVE, CourseStatus.PAUSED]
         ).exists():

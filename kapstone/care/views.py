@@ -40,7 +40,7 @@ from kapstone.care.notes import notes_context
 from kapstone.care.panels import session_panels_for
 from kapstone.care.protocols import protocols_for_clinics
 from kapstone.domain.errors import DomainError
-from kapstone.domain.protocols import DOSING
+from kapstone.domain.protocols import DOSING, SETTING_LABELS, eligibility_in_words
 from kapstone.domain.sessions import allowed_transitions, describe_day_of_rules
 from kapstone.domain.sessions import state_label as state_word
 from kapstone.forms import FilterDateField, FreeTextField, add_domain_error, message_refusal
@@ -100,6 +100,8 @@ def protocol_detail(request: HttpRequest, slug: str, version: int) -> HttpRespon
             "owner": owner,
             "can_clone": bool(clinic_ids_for(request.user, ADMINS)),
             "day_of_rows": describe_day_of_rules(protocol.day_of),
+            "setting_label": SETTING_LABELS[protocol.setting],
+            "eligibility": eligibility_in_words(protocol.eligibility),
         },
     )
 
@@ -108,6 +110,30 @@ def _clone_fields(protocol) -> list[tuple[str, str, forms.Field]]:
     """The adjustable parameters offered on the clone form: (form name, protocol path, field)."""
     fields = [
         ("title", "title", FreeTextField(max_length=200, initial=protocol.title)),
+        (
+            "setting",
+            "setting",
+            forms.TypedChoiceField(
+                label="Setting",
+                choices=list(SETTING_LABELS.items()),
+                initial=protocol.setting,
+                required=False,  # left empty: unchanged
+                empty_value=None,
+                help_text="Where the course runs. The trial's setting is preselected.",
+            ),
+        ),
+        (
+            "setting_adaptation",
+            "setting_adaptation",
+            FreeTextField(
+                label="How this clinic adapts the trial's setting",
+                max_length=1000,
+                required=False,
+                initial=protocol.setting_adaptation,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                help_text="Required when the setting differs from the trial's (e.g. an inpatient infusion given to outpatients).",
+            ),
+        ),
         (
             "min_observation_min",
             "monitoring.min_observation_min",

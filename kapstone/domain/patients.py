@@ -47,11 +47,19 @@ BMI_EXPECTED_MAX = Decimal("40.0")
 WARNING_BMI_OUT_OF_RANGE = "bmi_out_of_expected_range"
 
 
+#: A diagnosis is a substance use disorder (F10–F19, the disorder a course treats) or a comorbid
+#: condition (depression, PTSD, anxiety), which protocols and safety rules depend on (KARE,
+#: Grabski 2022, screened depressive symptoms with the BDI-II) but which is never the treated one.
+SUBSTANCE_USE = "substance_use"
+COMORBID = "comorbid"
+
+
 @dataclass(frozen=True)
 class DiagnosisCode:
     code: str
     name: str
-    substance: str
+    substance: str  # "" for a comorbid condition
+    kind: str = SUBSTANCE_USE
 
 
 # ICD-10-CM F10–F19 "mental and behavioural disorders due to psychoactive substance use": the
@@ -78,20 +86,62 @@ DIAGNOSIS_CATALOGUE: tuple[DiagnosisCode, ...] = (
     DiagnosisCode("F18.20", "Inhalant dependence, uncomplicated", "inhalants"),
     DiagnosisCode("F19.20", "Other psychoactive substance dependence, uncomplicated", "other"),
 )
-_BY_CODE = {entry.code: entry for entry in DIAGNOSIS_CATALOGUE}
+
+# Comorbid conditions that can be coded beside the substance use disorder: depression
+# (F32 single episode, F33 recurrent), post-traumatic stress disorder (F43.1) and anxiety (F41).
+# Names as in ICD-10-CM (CDC/NCHS, FY2025 tabular). Major depression "with psychotic features"
+# (F32.3, F33.3) is left out on purpose: a psychotic disorder is a screening contraindication and
+# is recorded there, not here.
+COMORBID_CATALOGUE: tuple[DiagnosisCode, ...] = (
+    DiagnosisCode("F32.0", "Major depressive disorder, single episode, mild", "", COMORBID),
+    DiagnosisCode("F32.1", "Major depressive disorder, single episode, moderate", "", COMORBID),
+    DiagnosisCode(
+        "F32.2", "Major depressive disorder, single episode, severe without psychotic features", "", COMORBID
+    ),
+    DiagnosisCode("F32.9", "Major depressive disorder, single episode, unspecified", "", COMORBID),
+    DiagnosisCode("F32.A", "Depression, unspecified", "", COMORBID),
+    DiagnosisCode("F33.0", "Major depressive disorder, recurrent, mild", "", COMORBID),
+    DiagnosisCode("F33.1", "Major depressive disorder, recurrent, moderate", "", COMORBID),
+    DiagnosisCode(
+        "F33.2", "Major depressive disorder, recurrent severe without psychotic features", "", COMORBID
+    ),
+    DiagnosisCode("F33.9", "Major depressive disorder, recurrent, unspecified", "", COMORBID),
+    DiagnosisCode("F41.0", "Panic disorder [episodic paroxysmal anxiety]", "", COMORBID),
+    DiagnosisCode("F41.1", "Generalized anxiety disorder", "", COMORBID),
+    DiagnosisCode("F41.9", "Anxiety disorder, unspecified", "", COMORBID),
+    DiagnosisCode("F43.10", "Post-traumatic stress disorder, unspecified", "", COMORBID),
+    DiagnosisCode("F43.11", "Post-traumatic stress disorder, acute", "", COMORBID),
+    DiagnosisCode("F43.12", "Post-traumatic stress disorder, chronic", "", COMORBID),
+)
+_BY_CODE = {entry.code: entry for entry in DIAGNOSIS_CATALOGUE + COMORBID_CATALOGUE}
 
 
 def lookup_diagnosis(code: str) -> DiagnosisCode:
-    """The catalogue entry for an ICD-10-CM F10–F19 code; anything else is refused."""
+    """The catalogue entry for an ICD-10-CM code of Kapstone's lists: the substance use disorders
+    (F10–F19) and the comorbid conditions (F32, F33, F41, F43.1); anything else is refused
+    (``diagnosis_code_unknown``)."""
     normalised = (code or "").strip().upper()
     entry = _BY_CODE.get(normalised)
     if entry is None:
         raise DomainError(
             "diagnosis_code_unknown",
-            f"{code!r} is not a substance-use diagnosis code in Kapstone's ICD-10-CM F10–F19 list.",
+            f"{code!r} is not in Kapstone's ICD-10-CM lists: substance use disorders (F10–F19) and "
+            "comorbid depression (F32, F33), anxiety (F41) and post-traumatic stress disorder (F43.1).",
             field="code",
         )
     return entry
+
+
+def check_primary_diagnosis(entry: DiagnosisCode, *, is_primary: bool) -> None:
+    """The primary diagnosis is the substance use disorder a course treats: a comorbid condition
+    is refused as primary (``comorbid_not_primary``, field ``is_primary``)."""
+    if is_primary and entry.kind != SUBSTANCE_USE:
+        raise DomainError(
+            "comorbid_not_primary",
+            f"{entry.code} {entry.name} is a comorbid condition; the primary diagnosis is the substance "
+            "use disorder being treated (F10–F19). Record it as a secondary diagnosis.",
+            field="is_primary",
+        )
 
 
 def validate_mrn(mrn: str) -> str:

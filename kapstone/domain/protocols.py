@@ -6,7 +6,7 @@ offsets from the course start), the dose rule of each dosing session, the monito
 day-of-check rules, the limits on dosing, the follow-up schedule, the outcome the trial
 measured and the trial's published result, so a clinic can compare its own outcomes.
 
-The library ships the five addiction trials of clinical.md §1. Values the reference marks
+The library ships the six addiction trials of clinical.md §1 (Krupitsky 2002 from §8). Values the reference marks
 "from memory, unverified", and every schedule detail the sources do not give (day offsets,
 session lengths of therapy sessions), are listed in each protocol's ``unverified_notes``.
 
@@ -75,6 +75,19 @@ INDICATIONS: tuple[str, ...] = (
     "tobacco",
     "polysubstance",
 )
+
+#: Where a course runs: the trial's setting is stated by the shipped protocol; a clinic's clone that
+#: moves it (e.g. Dakwar 2019's inpatient infusion given to outpatients) says how in
+#: ``setting_adaptation`` (:func:`clone_protocol`).
+OUTPATIENT = "outpatient"
+INPATIENT = "inpatient"
+INPATIENT_THEN_OUTPATIENT = "inpatient_then_outpatient"
+SETTINGS: tuple[str, ...] = (OUTPATIENT, INPATIENT, INPATIENT_THEN_OUTPATIENT)
+SETTING_LABELS: dict[str, str] = {
+    OUTPATIENT: "Outpatient",
+    INPATIENT: "Inpatient",
+    INPATIENT_THEN_OUTPATIENT: "Inpatient stay, then outpatient",
+}
 
 #: The measures a trial's primary outcome can be (``OutcomeDefinition.kind``), and so the measures
 #: a clinic's figure is computed as to be set beside it (docs/clinical-rules.md, "Outcomes
@@ -441,6 +454,70 @@ class DayOfRules:
 
 
 @dataclass(frozen=True)
+class EligibilityCriteria:
+    """The protocol's own eligibility criteria (its trial's), evaluated by the screening engine on
+    top of the general rules (:func:`kapstone.domain.screening.protocol_reasons`).
+
+    Every criterion is off by default (None or False): a protocol without criteria of its own
+    adds nothing to the general screening. Bounds are inclusive where named ``min``/``max``
+    (age 18–60, BMI 16–35, at most 10 detoxifications); the blood pressure must be *below*
+    ``systolic_below_mmhg``/``diastolic_below_mmhg`` (KARE: < 140/90) and the BDI-II total
+    *above* ``bdi_ii_above`` (KARE: > 14). ``liver_tests_within_3x_uln`` asks for liver tests no
+    higher than three times the upper limit of normal, entered at screening as yes / no /
+    unknown. ``source`` cites the trial's criteria and is required when any criterion is set.
+    """
+
+    __pydantic_config__ = _FIELDS_ONLY
+
+    min_age_years: Whole | None = None
+    max_age_years: Whole | None = None
+    systolic_below_mmhg: Whole | None = None
+    diastolic_below_mmhg: Whole | None = None
+    min_bmi_kg_m2: Amount | None = None
+    max_bmi_kg_m2: Amount | None = None
+    exclude_psychosis_family_history: Flag = False
+    exclude_seizure_history: Flag = False
+    liver_tests_within_3x_uln: Flag = False
+    exclude_current_suicidal_ideation: Flag = False
+    require_negative_urine_drug_screen: Flag = False
+    max_detoxifications: Whole | None = None
+    exclude_antidepressants: Flag = False
+    bdi_ii_above: Whole | None = None
+    source: Text = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return self == EligibilityCriteria(source=self.source)
+
+
+def eligibility_in_words(criteria: EligibilityCriteria) -> tuple[str, ...]:
+    """The protocol's own criteria as short sentences for the protocol page (empty when none)."""
+    words: list[str] = []
+    if criteria.min_age_years is not None or criteria.max_age_years is not None:
+        words.append(f"Age {criteria.min_age_years or 0}–{criteria.max_age_years or 120} years")
+    if criteria.systolic_below_mmhg is not None or criteria.diastolic_below_mmhg is not None:
+        words.append(
+            f"Blood pressure below {criteria.systolic_below_mmhg or '–'}/{criteria.diastolic_below_mmhg or '–'} mmHg"
+        )
+    if criteria.min_bmi_kg_m2 is not None or criteria.max_bmi_kg_m2 is not None:
+        words.append(f"Body mass index {criteria.min_bmi_kg_m2 or '–'}–{criteria.max_bmi_kg_m2 or '–'} kg/m²")
+    flags = (
+        (criteria.exclude_psychosis_family_history, "No psychotic disorder in a first-degree relative"),
+        (criteria.exclude_seizure_history, "No history of seizures"),
+        (criteria.liver_tests_within_3x_uln, "Liver tests at most three times the upper limit of normal"),
+        (criteria.exclude_current_suicidal_ideation, "No current thoughts of suicide"),
+        (criteria.require_negative_urine_drug_screen, "Negative urine drug screen"),
+        (criteria.exclude_antidepressants, "No antidepressants"),
+    )
+    words.extend(text for wanted, text in flags if wanted)
+    if criteria.max_detoxifications is not None:
+        words.append(f"At most {criteria.max_detoxifications} detoxifications")
+    if criteria.bdi_ii_above is not None:
+        words.append(f"BDI-II total above {criteria.bdi_ii_above}")
+    return tuple(words)
+
+
+@dataclass(frozen=True)
 class OutcomeDefinition:
     """The primary outcome the protocol's trial measured, and how a clinic's figure is computed
     to match it (docs/clinical-rules.md, "Outcomes comparable with each trial").
@@ -632,6 +709,12 @@ class Protocol:
     weight_max_age_days: Whole = 30
     liver: LiverRules = LiverRules()
     unverified_notes: tuple[Text, ...] = ()
+    #: The trial's design and setting in words (e.g. Dakwar 2019: a 5-day inpatient stay).
+    description: Text = ""
+    #: Where the course runs (SETTINGS); a clone that changes it says how in setting_adaptation.
+    setting: Text = OUTPATIENT
+    setting_adaptation: Text = ""
+    eligibility: EligibilityCriteria = EligibilityCriteria()
 
     @property
     def dosing_sessions(self) -> tuple[SessionTemplate, ...]:
@@ -1331,6 +1414,48 @@ def _validate_liver(liver: LiverRules) -> None:
         )
 
 
+def _validate_eligibility(criteria: EligibilityCriteria) -> None:
+    """Bounds of a protocol's own eligibility criteria (code ``invalid_eligibility_criterion``)."""
+    path = "eligibility"
+
+    def refuse(name: str, message: str) -> DomainError:
+        return _refuse("invalid_eligibility_criterion", message, f"{path}.{name}")
+
+    low, high = criteria.min_age_years, criteria.max_age_years
+    for name, value in (("min_age_years", low), ("max_age_years", high)):
+        if value is not None and not 0 <= value <= 120:
+            raise refuse(name, f"Age limit {value} years must be 0–120.")
+    if low is not None and high is not None and low > high:
+        raise refuse("max_age_years", f"The oldest age {high} is below the youngest {low}.")
+    for name, bounds in (("systolic_below_mmhg", (80, 250)), ("diastolic_below_mmhg", (40, 150))):
+        value = getattr(criteria, name)
+        if value is not None and not bounds[0] <= value <= bounds[1]:
+            raise refuse(name, f"{name} {value} mmHg must be {bounds[0]}–{bounds[1]}.")
+    bmi_low, bmi_high = criteria.min_bmi_kg_m2, criteria.max_bmi_kg_m2
+    for name, value in (("min_bmi_kg_m2", bmi_low), ("max_bmi_kg_m2", bmi_high)):
+        if value is not None and not Decimal(10) <= value <= Decimal(80):
+            raise refuse(name, f"BMI limit {value} kg/m² must be 10–80.")
+    if bmi_low is not None and bmi_high is not None and bmi_low > bmi_high:
+        raise refuse("max_bmi_kg_m2", f"The highest BMI {bmi_high} is below the lowest {bmi_low}.")
+    if criteria.max_detoxifications is not None and not 0 <= criteria.max_detoxifications <= 200:
+        raise refuse(
+            "max_detoxifications", f"At most {criteria.max_detoxifications} detoxifications must be 0–200."
+        )
+    if criteria.bdi_ii_above is not None and not 0 <= criteria.bdi_ii_above < 63:
+        raise refuse(
+            "bdi_ii_above", f"A BDI-II total above {criteria.bdi_ii_above} must be 0–62 (the scale is 0–63)."
+        )
+    if not criteria.is_empty and not criteria.source.strip():
+        raise _refuse("missing_citation", "Eligibility criteria need their source.", f"{path}.source")
+
+
+def _validate_setting(protocol: Protocol) -> None:
+    if protocol.setting not in SETTINGS:
+        raise _refuse(
+            "unknown_setting", f"Setting {protocol.setting!r} is not one of {', '.join(SETTINGS)}.", "setting"
+        )
+
+
 def validate_protocol(protocol: Protocol) -> None:
     """Refuse a protocol that makes no sense or leaves Kapstone's safe bounds; return None if valid.
 
@@ -1342,7 +1467,9 @@ def validate_protocol(protocol: Protocol) -> None:
     (``dose_above_own_max``, ``max_above_ceiling`` above 3.0 mg/kg, routes, infusion and bolus);
     monitoring (``observation_too_short`` under 60 min, intervals, the BP check time, escalation);
     day-of checks; follow-up months; the questionnaires of each time point (``unknown_instrument``,
-    ``duplicate_instrument``); the weight age; the outcome and the published result.
+    ``duplicate_instrument``); the weight age; the outcome and the published result; the setting
+    (``unknown_setting``) and the protocol's own eligibility criteria
+    (``invalid_eligibility_criterion``, ``missing_citation`` without a source).
     """
     if not isinstance(protocol, Protocol):
         raise DomainError("invalid_protocol", "Expected a Protocol.", field="protocol")
@@ -1396,6 +1523,8 @@ def validate_protocol(protocol: Protocol) -> None:
     _validate_liver(protocol.liver)
     _validate_outcome(protocol)
     _validate_result(protocol.published_result)
+    _validate_setting(protocol)
+    _validate_eligibility(protocol.eligibility)
 
 
 # --- Cloning -------------------------------------------------------------------------------------
@@ -1412,7 +1541,9 @@ def clone_protocol(protocol: Protocol, changes: Mapping[str, Any]) -> Protocol:
     ``protocol.version + 1``, its slug unchanged; unknown paths are refused (``unknown_change``),
     as are ``slug`` and ``version`` (``change_not_allowed``); the result passes
     :func:`validate_protocol` (so it stays under its own maxima, the 3.0 mg/kg ceiling and the
-    60-min observation floor). The original is not modified.
+    60-min observation floor); a clone that changes the ``setting`` of the trial (e.g. Dakwar
+    2019's inpatient stay run for outpatients) gives a new ``setting_adaptation`` saying how
+    (``setting_adaptation_required``). The original is not modified.
     """
     validate_protocol(protocol)
     if not isinstance(changes, Mapping):
@@ -1452,7 +1583,17 @@ def clone_protocol(protocol: Protocol, changes: Mapping[str, Any]) -> Protocol:
             else:
                 raise DomainError("unknown_change", f"{key!r} is not a protocol field.", field=key)
     data["version"] = protocol.version + 1
-    return protocol_from_dict(data)
+    cloned = protocol_from_dict(data)
+    if cloned.setting != protocol.setting and (
+        not cloned.setting_adaptation.strip() or cloned.setting_adaptation == protocol.setting_adaptation
+    ):
+        raise DomainError(
+            "setting_adaptation_required",
+            f"The trial ran {SETTING_LABELS[protocol.setting].lower()}; a clone that runs it "
+            f"{SETTING_LABELS[cloned.setting].lower()} must say how it adapts the trial (setting_adaptation).",
+            field="setting_adaptation",
+        )
+    return cloned
 
 
 # --- Calendar ------------------------------------------------------------------------------------
@@ -1512,6 +1653,7 @@ def follow_up_dates(protocol: Protocol, last_dosing_date: date) -> list[date]:
 #: writes it; every number the sources do not give is named in its ``unverified_notes``.
 LIBRARY_FILES: tuple[str, ...] = (
     "kpt-alcohol-krupitsky-1997.v1.json",
+    "kpt-heroin-krupitsky-2002.v1.json",
     "kpt-heroin-krupitsky-2007.v1.json",
     "ketamine-mbrp-cocaine-dakwar-2019.v1.json",
     "ketamine-met-alcohol-dakwar-2020.v1.json",

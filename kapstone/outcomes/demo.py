@@ -42,6 +42,7 @@ from kapstone.outcomes.models import ClinicalFlag, QuestionnaireResponse, Toxico
 from kapstone.outcomes.selectors import last_dosing_dates
 from kapstone.patients.models import Patient
 from kapstone.patients.services import consent_record, patient_create
+from kapstone.screening.demo import demo_protocol_inputs
 from kapstone.screening.services import screening_record
 
 SUBSTANCE_OF_INDICATION = {"alcohol": "alcohol", "opioids": "opioids", "cocaine": "cocaine"}
@@ -441,7 +442,12 @@ def _enrol_earlier_patient(
         mrn=mrn,
         given_name=_GIVEN[(p_index + index) % len(_GIVEN)],
         family_name=_FAMILY[(3 * p_index + index) % len(_FAMILY)],
-        birth_date=date(1958 + rng.randint(0, 40), rng.randint(1, 12), rng.randint(1, 28)),
+        # Within the protocol's own age range (KARE: 18-60), when it has one.
+        birth_date=date(
+            max(1958 + rng.randint(0, 40), today.year - (protocol.eligibility.max_age_years or 200) + 1),
+            rng.randint(1, 12),
+            rng.randint(1, 28),
+        ),
         sex_at_birth="male" if index % 2 else "female",
         weight_kg=Decimal(rng.randint(55, 105)),
         height_cm=Decimal(rng.randint(155, 192)),
@@ -461,6 +467,8 @@ def _enrol_earlier_patient(
         "diastolic_bp": rng.randint(68, 84),
         "age_years": age_in_years(patient.birth_date, on=today),
     }
+    # Not more than KARE's ten detoxifications: every earlier patient meets their protocol's criteria.
+    answers |= demo_protocol_inputs(mrn) | {"detoxifications_count": 1}
     screening_record(actor=prescriber, patient=patient, answers=answers)
     enrolled_on = today - timedelta(days=200)
     course = course_enrol(

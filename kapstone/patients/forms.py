@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from kapstone.domain.patients import DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
+from kapstone.domain.patients import COMORBID_CATALOGUE, DIAGNOSIS_CATALOGUE, SEXES_AT_BIRTH
 from kapstone.forms import DateInput, DateTimeLocalInput, FreeTextField
 from kapstone.patients.models import ConsentKind, ConsentStatus, LiverTestKind, LiverTestUnit, Patient
 
@@ -82,9 +82,23 @@ class MeasurementVoidForm(forms.Form):
 class DiagnosisForm(forms.Form):
     code = forms.ChoiceField(
         label="Diagnosis (ICD-10-CM)",
-        choices=[("", "—")] + [(d.code, f"{d.code} — {d.name}") for d in DIAGNOSIS_CATALOGUE],
+        choices=[
+            ("", "—"),
+            (
+                "Substance use disorders (the treated diagnosis)",
+                [(d.code, f"{d.code} — {d.name}") for d in DIAGNOSIS_CATALOGUE],
+            ),
+            (
+                "Comorbid conditions (never primary)",
+                [(d.code, f"{d.code} — {d.name}") for d in COMORBID_CATALOGUE],
+            ),
+        ],
     )
-    is_primary = forms.BooleanField(label="Primary diagnosis", required=False)
+    is_primary = forms.BooleanField(
+        label="Primary diagnosis",
+        required=False,
+        help_text="The substance use disorder being treated; a comorbid condition cannot be primary.",
+    )
 
 
 class DiagnosisVoidForm(forms.Form):

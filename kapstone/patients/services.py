@@ -21,6 +21,7 @@ from kapstone.domain.consent import consent_text_fingerprint
 from kapstone.domain.errors import DomainError, WorkflowConflict
 from kapstone.domain.liver import validate_liver_result
 from kapstone.domain.patients import (
+    check_primary_diagnosis,
     lookup_diagnosis,
     validate_birth_date,
     validate_body_measurement,
@@ -441,10 +442,13 @@ def liver_test_void(*, actor: User, liver_test: LiverTest, reason: str) -> Liver
 
 
 def diagnosis_add(*, actor: User, patient: Patient, code: str, is_primary: bool) -> Diagnosis:
-    """Record a substance-use diagnosis; making it primary demotes the previous primary."""
+    """Record a diagnosis: a substance use disorder (F10–F19) or a comorbid condition (F32, F33,
+    F41, F43.1; never primary, ``comorbid_not_primary``); making one primary demotes the previous
+    primary."""
     if patient.clinic_id not in clinic_ids_for(actor, PATIENT_WRITE):
         raise Http404("patient")
     entry = lookup_diagnosis(code)
+    check_primary_diagnosis(entry, is_primary=is_primary)
     with transaction.atomic():
         Patient.objects.select_for_update().get(pk=patient.pk)  # serialise changes to one chart
         active = Diagnosis.objects.filter(patient=patient, voided_at__isnull=True)

@@ -147,8 +147,26 @@ def _answers(patient: Patient, rng: random.Random, today: date, **overrides: Any
     answers["systolic_bp"] = rng.randint(108, 136)
     answers["diastolic_bp"] = rng.randint(66, min(answers["systolic_bp"] - 30, 86))
     answers["age_years"] = age_in_years(patient.birth_date, on=today)
+    answers.update(demo_protocol_inputs(patient.mrn))
     answers.update(overrides)
     return answers
+
+
+def demo_protocol_inputs(mrn: str) -> dict[str, Any]:
+    """The inputs of protocols with their own criteria (KARE), from the patient's MRN (a stream of
+    its own, so the other demo choices stay as they were), all within KARE's criteria (a patient
+    over 60 is offered another protocol for alcohol: care.demo)."""
+    own = random.Random(zlib.crc32(f"protocol-inputs:{mrn}".encode()))
+    return {
+        "psychosis_family_history": False,
+        "suicidal_ideation_current": False,
+        "antidepressant_use": False,
+        "detoxifications_count": own.choice((0, 1, 2, 3, 5, 8)),
+        "bdi_ii_total": own.randint(15, 34),
+        "bmi_kg_m2": f"{own.randint(190, 320) / 10:.1f}",
+        "liver_tests_within_3x_uln": "yes",
+        "urine_drug_screen": "negative",
+    }
 
 
 def _record(actor: User, patient: Patient, rng: random.Random, today: date, **overrides: Any) -> Screening:

@@ -33,11 +33,19 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "uncontrolled_cardiovascular_disease",
             "severe_hepatic_impairment",
             "raised_intracranial_or_intraocular_pressure",
+            "seizure_history",
+            "uncontrolled_hyperthyroidism",
+            "pre_eclampsia",
         ),
     ),
     ("current_state", "Current state", ("intoxicated_now", "active_ketamine_misuse", "current_mania")),
     ("medications", "Medications and drugs", ("maoi_use", "cns_depressant_use", "stimulant_use")),
     ("vitals", "Blood pressure and age", ("systolic_bp", "diastolic_bp", "age_years")),
+    (
+        "protocol",
+        "Only for a protocol with its own criteria (e.g. KARE): leave blank otherwise",
+        rules.PROTOCOL_ANSWER_NAMES,
+    ),
 )
 
 
@@ -54,37 +62,61 @@ def initial_from_draft(answers: dict) -> dict:
 
 
 class ScreeningForm(forms.Form):
-    """One field per domain question: yes/no radios for booleans, number inputs for integers."""
+    """One field per domain question: yes/no radios for booleans, radios for choices, number
+    inputs for numbers. The protocol inputs are optional (a blank one is left out)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for question in rules.QUESTIONS:
-            if question.kind == rules.BOOLEAN:
+        for question in rules.ALL_QUESTIONS:
+            if question.kind in (rules.BOOLEAN, rules.CHOICE):
                 field: forms.Field = forms.ChoiceField(
                     label=question.label,
-                    choices=YES_NO,
+                    choices=YES_NO if question.kind == rules.BOOLEAN else list(question.choices),
                     widget=forms.RadioSelect,
                     help_text=question.help_text,
+                    required=question.required,
                     error_messages={"required": "Answer yes or no."},
                 )
+            elif question.kind == rules.DECIMAL:
+                # No decimal-places or range validators: both are the domain's (invalid_answer,
+                # implausible_value).
+                field = forms.DecimalField(
+                    label=question.label,
+                    help_text=_integer_help(question),
+                    required=question.required,
+                    widget=forms.NumberInput({"inputmode": "decimal", "step": "0.1"}),
+                )
+                field.unit = question.unit  # type: ignore[attr-defined]
             else:
                 # No min/max validators: plausibility is the domain's rule (code implausible_value).
                 attrs = {"inputmode": "numeric", "step": "1"}
                 if question.min_value is not None and question.max_value is not None:
                     attrs |= {"min": str(question.min_value), "max": str(question.max_value)}
                 field = forms.IntegerField(
-                    label=question.label, help_text=_integer_help(question), widget=forms.NumberInput(attrs)
+                    label=question.label,
+                    help_text=_integer_help(question),
+                    required=question.required,
+                    widget=forms.NumberInput(attrs),
                 )
                 field.unit = question.unit  # type: ignore[attr-defined]
             self.fields[question.name] = field
 
-    def answers(self) -> dict[str, bool | int]:
-        """The cleaned answers in the domain's shape (booleans and whole numbers)."""
+    def answers(self) -> dict[str, bool | int | str]:
+        """The cleaned answers in the domain's shape (booleans, whole numbers, a decimal as text,
+        a choice's code); a blank protocol input is left out."""
         data = self.cleaned_data
-        return {
-            q.name: (data[q.name] == YES) if q.kind == rules.BOOLEAN else data[q.name]
-            for q in rules.QUESTIONS
-        }
+        result: dict[str, bool | int | str] = {}
+        for q in rules.ALL_QUESTIONS:
+            value = data.get(q.name)
+            if not q.required and value in (None, ""):
+                continue
+            if q.kind == rules.BOOLEAN:
+                result[q.name] = value == YES
+            elif q.kind == rules.DECIMAL:
+                result[q.name] = str(value)
+            else:
+                result[q.name] = value
+        return result
 
     def question_groups(self) -> list[FieldGroup]:
         grouped: set[str] = set()
@@ -94,7 +126,7 @@ class ScreeningForm(forms.Form):
             grouped.update(names)
             if fields:
                 result.append(FieldGroup(key, title, fields))
-        rest = [self[q.name] for q in rules.QUESTIONS if q.name not in grouped]
+        rest = [self[q.name] for q in rules.ALL_QUESTIONS if q.name not in grouped]
         if rest:
             result.append(FieldGroup("other", "Other questions", rest))
         return result

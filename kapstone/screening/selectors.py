@@ -18,6 +18,7 @@ from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.domain import screening as rules
 from kapstone.domain.errors import WorkflowConflict
+from kapstone.domain.protocols import Protocol
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
 from kapstone.screening import access
@@ -163,6 +164,41 @@ def screening_enrolment_check(patient: Patient) -> None:
     else:
         why = "a prescriber declined the current screening; record a new screening to reconsider"
     raise WorkflowConflict("screening_not_approved", f"Cannot enrol: {why}.")
+
+
+def screening_protocol_reasons(screening: Screening, protocol: Protocol) -> tuple[rules.Reason, ...]:
+    """The reasons ``protocol``'s own eligibility criteria give for the screening's answers (the
+    screening engine's :func:`kapstone.domain.screening.protocol_reasons`); empty for a protocol
+    without criteria. Raises WorkflowConflict ``protocol_screening_incomplete`` naming the
+    questions the screening did not answer that the protocol needs."""
+    criteria = protocol.eligibility
+    if criteria.is_empty:
+        return ()
+    missing = rules.protocol_missing_answers(screening.answers, criteria)
+    if missing:
+        labels = "; ".join(rules.question_label(name) for name in missing)
+        raise WorkflowConflict(
+            "protocol_screening_incomplete",
+            f"Cannot enrol in {protocol.title}: its own eligibility criteria need answers the current "
+            f"screening does not have ({labels}). Record a new screening with them.",
+        )
+    return rules.protocol_reasons(screening.answers, criteria, protocol_title=protocol.title)
+
+
+def screening_protocol_check(patient: Patient, protocol: Protocol) -> None:
+    """Raise WorkflowConflict unless the current screening meets ``protocol``'s own criteria (on
+    top of :func:`screening_enrolment_check`, which the caller runs first): ``protocol_screening_incomplete``
+    or ``protocol_criteria_not_met`` (the message gives each reason). Not audited: the caller's write is."""
+    current = screening_current(patient)
+    if current is None:
+        return  # screening_enrolment_check refuses first
+    reasons = screening_protocol_reasons(current, protocol)
+    if reasons:
+        raise WorkflowConflict(
+            "protocol_criteria_not_met",
+            "Cannot enrol: the patient does not meet this protocol's own criteria. "
+            + " ".join(reason.message for reason in reasons),
+        )
 
 
 def screening_draft_open(*, patient: Patient) -> ScreeningDraft | None:

@@ -91,8 +91,8 @@ def screening_record(
     if patient.clinic_id not in clinic_ids_for(actor, SCREENING_RECORD):
         raise Http404("patient")
     result = rules.check_eligibility(answers)
-    # check_eligibility accepted exactly these names with values of the right type.
-    stored = {name: answers[name] for name in rules.ANSWER_NAMES}
+    # The checked answers: the general ones and any protocol inputs given, JSON-able (a decimal as text).
+    stored = rules.validate_answers(answers)
     with transaction.atomic():
         # Serialise with sign-offs of this patient: a sign-off must see whether it is still current.
         Patient.objects.select_for_update().get(pk=patient.pk)

@@ -24,9 +24,21 @@ ELIGIBLE = {
     "maoi_use": False,
     "cns_depressant_use": False,
     "stimulant_use": False,
+    "seizure_history": False,
+    "uncontrolled_hyperthyroidism": False,
+    "pre_eclampsia": False,
     "systolic_bp": 124,
     "diastolic_bp": 78,
     "age_years": 46,
+    # KARE's own criteria (Grabski 2022), met.
+    "psychosis_family_history": False,
+    "suicidal_ideation_current": False,
+    "antidepressant_use": False,
+    "detoxifications_count": 2,
+    "bdi_ii_total": 22,
+    "bmi_kg_m2": "26.4",
+    "liver_tests_within_3x_uln": "yes",
+    "urine_drug_screen": "negative",
 }
 
 PASSING_CHECKS = {
@@ -80,7 +92,8 @@ def course_a(alice, patient_a, eligible_a):
 
 @pytest.fixture
 def needs_review_a(alice, patient_a):
-    return screen(alice, patient_a, systolic_bp=150)
+    # A relative contraindication that KARE's own criteria do not also refuse (a BP above 140/90 would).
+    return screen(alice, patient_a, stimulant_use=True)
 
 
 @pytest.fixture

@@ -54,6 +54,19 @@ class TestService:
         course = course_enrol(actor=alice, patient=patient_a, protocol_slug=KARE, start_date=today)
         assert course.pk
 
+    def test_an_approved_bp_above_140_90_still_fails_kares_own_limit(self, alice, patient_a, approve):
+        approve(alice, screen(alice, patient_a, systolic_bp=150))
+        before = rows()
+        with pytest.raises(WorkflowConflict) as error:
+            course_enrol(
+                actor=alice, patient=patient_a, protocol_slug=KARE, start_date=clinic_today(patient_a.clinic)
+            )
+        assert (
+            error.value.code == "protocol_criteria_not_met"
+            and "150/78 mmHg is not below 140/90" in error.value.message
+        )
+        assert rows() == before
+
     @pytest.mark.parametrize("answers", [{"pregnant": True}, {"intoxicated_now": True}, {"systolic_bp": 185}])
     def test_refuses_ineligible_and_deferred(self, alice, patient_a, answers):
         screen(alice, patient_a, **answers)
@@ -63,6 +76,56 @@ class TestService:
                 actor=alice, patient=patient_a, protocol_slug=KARE, start_date=clinic_today(patient_a.clinic)
             )
         assert error.value.code == "screening_not_approved"
+        assert rows() == before
+
+    @pytest.mark.parametrize(
+        ("changes", "reason_words"),
+        [
+            ({"age_years": 61}, "age 61 years is outside 18–60"),
+            ({"systolic_bp": 140}, "not below 140/90"),
+            ({"bdi_ii_total": 14}, "BDI-II total 14 is not above 14"),
+            ({"detoxifications_count": 11}, "11 detoxifications"),
+            ({"antidepressant_use": True}, "antidepressant"),
+        ],
+    )
+    def test_kare_refuses_a_patient_outside_its_own_criteria(self, alice, patient_a, changes, reason_words):
+        screening = screen(alice, patient_a, **changes)
+        assert screening.decision in ("eligible", "needs_review")  # the general rules pass or need review
+        if screening.decision == "needs_review":
+            from kapstone.screening.services import screening_sign_off
+
+            screening_sign_off(actor=alice, screening=screening, approve=True, reason="Reviewed.")
+        before = rows()
+        with pytest.raises(WorkflowConflict) as error:
+            course_enrol(
+                actor=alice, patient=patient_a, protocol_slug=KARE, start_date=clinic_today(patient_a.clinic)
+            )
+        assert error.value.code == "protocol_criteria_not_met"
+        assert reason_words in error.value.message and "KARE" in error.value.message
+        assert rows() == before
+        # Another protocol for the same substance has no criteria of its own.
+        course = course_enrol(
+            actor=alice,
+            patient=patient_a,
+            protocol_slug="ketamine-met-alcohol-dakwar-2020",
+            start_date=clinic_today(patient_a.clinic),
+        )
+        assert course.protocol_slug == "ketamine-met-alcohol-dakwar-2020"
+
+    def test_kare_needs_its_inputs_answered(self, alice, patient_a):
+        from tests.care.conftest import ELIGIBLE
+
+        general_only = {k: v for k, v in ELIGIBLE.items() if k not in ("bdi_ii_total", "bmi_kg_m2")}
+        from kapstone.screening.services import screening_record
+
+        screening_record(actor=alice, patient=patient_a, answers=general_only)
+        before = rows()
+        with pytest.raises(WorkflowConflict) as error:
+            course_enrol(
+                actor=alice, patient=patient_a, protocol_slug=KARE, start_date=clinic_today(patient_a.clinic)
+            )
+        assert error.value.code == "protocol_screening_incomplete"
+        assert "BDI-II total score" in error.value.message and "Body mass index" in error.value.message
         assert rows() == before
 
     def test_a_newer_refusing_screening_supersedes_an_approved_one(self, alice, patient_a, eligible_a):

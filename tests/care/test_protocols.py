@@ -23,6 +23,7 @@ def test_library_page_lists_every_shipped_protocol(as_user, bob):
     for slug in (
         KARE,
         "kpt-alcohol-krupitsky-1997",
+        "kpt-heroin-krupitsky-2002",
         "kpt-heroin-krupitsky-2007",
         "ketamine-mbrp-cocaine-dakwar-2019",
         "ketamine-met-alcohol-dakwar-2020",
@@ -133,3 +134,42 @@ def test_the_clone_form_sets_the_clear_fluids_hours(as_user, adam, clinic_a):
     assert str(protocol_resolve(clinic_id=clinic_a.pk, slug=KARE).day_of.clear_fluids_min_hours) == "3"
     detail = as_user(adam).get(reverse("care:protocol_detail", args=[KARE, 2])).content.decode()
     assert "clear fluids until 3 h before" in detail
+
+
+def test_the_detail_shows_the_setting_and_the_trials_own_criteria(as_user, nina):
+    kare = as_user(nina).get(reverse("care:protocol_detail", args=[KARE, 1])).content.decode()
+    assert (
+        "The trial&#x27;s own eligibility criteria" in kare or "The trial's own eligibility criteria" in kare
+    )
+    assert (
+        "Age 18–60 years" in kare and "BDI-II total above 14" in kare and "At most 10 detoxifications" in kare
+    )
+    assert "Setting:</strong> Outpatient" in kare
+    dakwar = as_user(nina).get(reverse("care:protocol_detail", args=[DAKWAR_2019, 1])).content.decode()
+    assert "Inpatient stay, then outpatient" in dakwar and "5-day inpatient stay" in dakwar
+    assert "own eligibility criteria" not in dakwar
+
+
+DAKWAR_2019 = "ketamine-mbrp-cocaine-dakwar-2019"
+
+
+def test_a_clinic_giving_dakwar_2019_to_outpatients_says_so_in_its_clone(as_user, adam, clinic_a):
+    url = reverse("care:protocol_clone", args=[DAKWAR_2019, 1])
+    form = {"note": "Outpatient infusion", "title": "Dakwar 2019 (outpatient)", "min_observation_min": "120",
+            "vitals_interval_min": "10", "min_days_between_dosing": "7", "fasting_min_hours": "6",
+            "dose_1": "0.5", "setting": "outpatient"}  # fmt: skip
+    refused = as_user(adam).post(url, form)
+    assert refused.status_code == 400
+    assert (
+        b"setting_adaptation_required" in refused.content and b"Dakwar 2019 (outpatient)" in refused.content
+    )
+    assert ProtocolClone.objects.count() == 0
+    before = audit_count(action="create", object_type="protocol")
+    adaptation = "Infusion as outpatients with an escort home; MBRP twice weekly from day 0."
+    response = as_user(adam).post(url, form | {"setting_adaptation": adaptation})
+    assert response.status_code == 302
+    clone = protocol_resolve(clinic_id=clinic_a.pk, slug=DAKWAR_2019)
+    assert (clone.setting, clone.setting_adaptation) == ("outpatient", adaptation)
+    assert audit_count(action="create", object_type="protocol") == before + 1
+    detail = as_user(adam).get(reverse("care:protocol_detail", args=[DAKWAR_2019, 2])).content.decode()
+    assert "Adapted by this clinic" in detail and "escort home" in detail

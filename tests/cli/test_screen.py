@@ -51,6 +51,28 @@ def test_json_output_matches_the_domain(tmp_path: Path) -> None:
     assert set(payload["reasons"][0]) == {"code", "severity", "message", "source"}
 
 
+def test_protocol_applies_kares_own_criteria(tmp_path: Path) -> None:
+    kare = {
+        "psychosis_family_history": False, "suicidal_ideation_current": False, "antidepressant_use": False,
+        "detoxifications_count": 11, "bdi_ii_total": 20, "bmi_kg_m2": "24.0",
+        "liver_tests_within_3x_uln": "yes", "urine_drug_screen": "negative",
+    }  # fmt: skip
+    path = write(tmp_path, {"answers": clean_answers(**kare)})
+    general = json.loads(run(path, "--json").stdout)
+    assert general == {"decision": "eligible", "reasons": []}
+    result = run(path, "--protocol", "kare-alcohol-grabski-2022", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["decision"] == "ineligible"
+    assert [r["code"] for r in payload["reasons"]] == ["protocol_too_many_detoxifications"]
+    missing = run(write(tmp_path, {"answers": clean_answers()}, "general.json"), "--protocol",
+                  "kare-alcohol-grabski-2022", "--json")  # fmt: skip
+    assert missing.returncode == 2
+    assert json.loads(missing.stdout)["error"]["code"] == "missing_answer"
+    unknown = run(path, "--protocol", "nope", "--json")
+    assert unknown.returncode == 2 and json.loads(unknown.stdout)["error"]["code"] == "unknown_protocol"
+
+
 def test_eligible_answers(tmp_path: Path) -> None:
     result = run(write(tmp_path, {"answers": clean_answers()}), "--json")
     assert result.returncode == 0

@@ -13,12 +13,14 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.patients import (
     BMI_EXPECTED_MAX,
     BMI_EXPECTED_MIN,
+    COMORBID_CATALOGUE,
     DIAGNOSIS_CATALOGUE,
     WEIGHT_KG_MAX,
     WEIGHT_KG_MIN,
     age_in_years,
     body_mass_index,
     check_bmi,
+    check_primary_diagnosis,
     lookup_diagnosis,
     measurement_in_force,
     validate_birth_date,
@@ -303,8 +305,37 @@ def test_good_mrns(mrn):
 
 def test_diagnosis_catalogue_is_f10_to_f19_only():
     assert {d.code[:3] for d in DIAGNOSIS_CATALOGUE} <= {f"F1{n}" for n in range(10)}
+    assert all(d.kind == "substance_use" and d.substance for d in DIAGNOSIS_CATALOGUE)
     assert lookup_diagnosis("f10.20").name == "Alcohol dependence, uncomplicated"
-    refused("diagnosis_code_unknown", "code", lookup_diagnosis, "F32.1")
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        ("F32.1", "Major depressive disorder, single episode, moderate"),
+        ("f33.0", "Major depressive disorder, recurrent, mild"),
+        ("F43.10", "Post-traumatic stress disorder, unspecified"),
+        ("F43.12", "Post-traumatic stress disorder, chronic"),
+        ("F41.1", "Generalized anxiety disorder"),
+    ],
+)
+def test_comorbid_depression_ptsd_and_anxiety_can_be_coded_but_not_as_primary(code, name):
+    entry = lookup_diagnosis(code)
+    assert (entry.name, entry.kind, entry.substance) == (name, "comorbid", "")
+    check_primary_diagnosis(entry, is_primary=False)
+    refused("comorbid_not_primary", "is_primary", check_primary_diagnosis, entry, is_primary=True)
+    check_primary_diagnosis(lookup_diagnosis("F10.20"), is_primary=True)
+
+
+@pytest.mark.parametrize("code", ["F20.0", "F31.0", "F32.3", "F33.3", "F43.2", "F40.1", "Z63.0", ""])
+def test_other_codes_are_refused(code):
+    # Psychotic disorders and depression with psychotic features belong to the screening, not here.
+    refused("diagnosis_code_unknown", "code", lookup_diagnosis, code)
+
+
+def test_comorbid_codes_are_f32_f33_f41_and_f43_1_only():
+    assert {d.code.split(".")[0] for d in COMORBID_CATALOGUE} == {"F32", "F33", "F41", "F43"}
+    assert all(d.code.startswith("F43.1") for d in COMORBID_CATALOGUE if d.code.startswith("F43"))
 
 
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 1, 1)))

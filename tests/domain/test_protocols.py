@@ -32,6 +32,7 @@ from kapstone.domain.protocols import (
 
 SLUGS = (
     "kpt-alcohol-krupitsky-1997",
+    "kpt-heroin-krupitsky-2002",
     "kpt-heroin-krupitsky-2007",
     "ketamine-mbrp-cocaine-dakwar-2019",
     "ketamine-met-alcohol-dakwar-2020",
@@ -64,7 +65,7 @@ def with_dose(protocol: Protocol, index: int, **changes: Any) -> Protocol:
 # --- the shipped library -----------------------------------------------------------------------
 
 
-def test_ships_exactly_the_five_trials() -> None:
+def test_ships_exactly_the_six_trials() -> None:
     assert tuple(p.slug for p in protocol_library()) == SLUGS
     assert all(p.version == 1 for p in protocol_library())
 
@@ -255,9 +256,10 @@ def test_refuses_too_many_or_too_close_dosing_sessions() -> None:
     p = kare()
     error = refused(replace(p, limits=replace(p.limits, max_dosing_sessions=2)))
     assert error.code == "too_many_dosing_sessions"
-    error = refused(replace(p, limits=replace(p.limits, min_days_between_dosing=15)))
+    # Weekly infusions (days 7, 14, 21): a week apart is allowed, eight days is not.
+    error = refused(replace(p, limits=replace(p.limits, min_days_between_dosing=8)))
     assert (error.code, error.field) == ("dosing_sessions_too_close", "sessions.4.day_offset")
-    validate_protocol(replace(p, limits=replace(p.limits, min_days_between_dosing=14)))
+    validate_protocol(replace(p, limits=replace(p.limits, min_days_between_dosing=7)))
 
 
 def test_refuses_protocol_without_dosing() -> None:
@@ -498,8 +500,8 @@ def test_build_schedule_places_every_session_by_offset() -> None:
     assert [s.order for s in plan] == list(range(1, 11))
     assert [s.scheduled_date for s in plan if s.kind == "dosing"] == [
         date(2025, 3, 10),
+        date(2025, 3, 17),
         date(2025, 3, 24),
-        date(2025, 4, 7),
     ]
     first = plan[0]
     assert (first.kind, first.group, first.title, first.duration_min) == (

@@ -55,6 +55,9 @@ def test_answer_names_match_the_issue() -> None:
         "maoi_use",
         "cns_depressant_use",
         "stimulant_use",
+        "seizure_history",
+        "uncontrolled_hyperthyroidism",
+        "pre_eclampsia",
         "systolic_bp",
         "diastolic_bp",
         "age_years",
@@ -70,9 +73,26 @@ def test_every_question_has_a_label_and_integers_have_unit_and_range() -> None:
             assert question.unit and question.min_value is not None and question.max_value is not None
 
 
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("seizure_history", ("Ketalar", "theophylline", "aminophylline", "seizure threshold")),
+        ("uncontrolled_hyperthyroidism", ("Ketalar", "hyperthyroidism")),
+        ("pre_eclampsia", ("Ketalar SmPC", "4.3", "pre-eclampsia")),
+        (
+            "raised_intracranial_or_intraocular_pressure",
+            ("Ketalar", "cerebrospinal fluid pressure", "intraocular"),
+        ),
+    ],
+)
+def test_the_label_rules_cite_the_ketamine_label(code: str, words: tuple[str, ...]) -> None:
+    source = next(rule.source for rule in SCREENING_RULES if rule.code == code)
+    assert all(word in source for word in words), source
+
+
 def test_every_rule_has_a_source_and_a_known_severity() -> None:
     codes = [rule.code for rule in SCREENING_RULES]
-    assert len(codes) == len(set(codes)) == 18
+    assert len(codes) == len(set(codes)) == 21
     for rule in SCREENING_RULES:
         assert rule.severity in ("absolute", "defer", "relative")
         assert rule.source.strip() and rule.message.strip()
@@ -116,6 +136,9 @@ def test_clean_answers_are_eligible_with_no_reasons() -> None:
         ("maoi_use", "maoi_use", "relative", "needs_review"),
         ("cns_depressant_use", "cns_depressant_use", "relative", "needs_review"),
         ("stimulant_use", "stimulant_use", "relative", "needs_review"),
+        ("seizure_history", "seizure_history", "relative", "needs_review"),
+        ("uncontrolled_hyperthyroidism", "uncontrolled_hyperthyroidism", "defer", "deferred"),
+        ("pre_eclampsia", "pre_eclampsia", "absolute", "ineligible"),
     ],
 )
 def test_each_yes_answer_gives_its_rule(answer: str, code: str, severity: str, decision: str) -> None:

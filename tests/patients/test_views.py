@@ -290,6 +290,31 @@ class TestChartSections:
             Diagnosis.objects.filter(patient=patient_a, is_primary=True).values_list("code", flat=True)
         ) == ["F14.20"]
 
+    def test_comorbid_diagnosis_is_added_beside_the_primary(self, as_user, nina, patient_a):
+        client = as_user(nina)
+        client.post(
+            reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F10.20", "is_primary": "on"}
+        )
+        response = client.post(reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F33.1"})
+        assert response.status_code == 302
+        comorbid = Diagnosis.objects.get(patient=patient_a, code="F33.1")
+        assert comorbid.name == "Major depressive disorder, recurrent, moderate" and not comorbid.is_primary
+        assert audit_count(action="create", object_type="diagnosis", actor=nina) == 2
+        chart = client.get(reverse("patients:chart", args=[patient_a.pk]))
+        assert b"F33.1" in chart.content
+
+    def test_refuses_a_comorbid_diagnosis_as_primary(self, as_user, nina, patient_a):
+        client = as_user(nina)
+        before = audit_count(action="create", object_type="diagnosis")
+        response = client.post(
+            reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F43.10", "is_primary": "on"}
+        )
+        assert response.status_code == 400
+        assert b"comorbid_not_primary" in response.content and b"substance use disorder" in response.content
+        assert b'value="F43.10" selected' in response.content  # input kept
+        assert Diagnosis.objects.filter(patient=patient_a).count() == 0
+        assert audit_count(action="create", object_type="diagnosis") == before
+
     def test_refuses_duplicate_diagnosis(self, as_user, nina, patient_a):
         client = as_user(nina)
         client.post(reverse("patients:diagnosis_add", args=[patient_a.pk]), {"code": "F10.20"})

@@ -37,6 +37,19 @@ class TestRecord:
             audit_count(action="create", object_type="screening", object_id=str(body["id"]), actor=nina) == 1
         )
 
+    def test_new_label_questions_and_protocol_inputs(self, nina, patient_a):
+        answers = clean_answers(
+            uncontrolled_hyperthyroidism=True, bmi_kg_m2=31.2, liver_tests_within_3x_uln="no"
+        )
+        response = Api(nina).post(screenings_path(patient_a), {"answers": answers})
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body["decision"] == "deferred"
+        assert [r["code"] for r in body["reasons"]] == ["uncontrolled_hyperthyroidism"]
+        assert "Ketalar" in body["reasons"][0]["source"]
+        stored = Screening.objects.get(pk=body["id"]).answers
+        assert (stored["bmi_kg_m2"], stored["liver_tests_within_3x_uln"]) == ("31.2", "no")
+
     def test_eligible_has_no_reasons(self, terry, patient_a):
         response = Api(terry).post(screenings_path(patient_a), {"answers": clean_answers()})
         assert response.status_code == 201
@@ -55,6 +68,10 @@ class TestRecord:
             (clean_answers(age_years=None), "invalid_answer", "age_years"),
             ({"pregnant": False}, "missing_answer", "ketamine_hypersensitivity"),
             (clean_answers(shoe_size=42), "unknown_answer", "shoe_size"),
+            (clean_answers(seizure_history="no"), "invalid_answer", "seizure_history"),
+            (clean_answers(bmi_kg_m2="24.55"), "invalid_answer", "bmi_kg_m2"),
+            (clean_answers(bdi_ii_total=64), "implausible_value", "bdi_ii_total"),
+            (clean_answers(urine_drug_screen="clean"), "invalid_answer", "urine_drug_screen"),
         ],
     )
     def test_domain_refusals_are_422_with_the_code_and_write_nothing(

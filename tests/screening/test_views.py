@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from kapstone.domain.screening import QUESTIONS
+from kapstone.domain.screening import ALL_QUESTIONS, QUESTIONS
 from kapstone.screening import services
 from kapstone.screening.forms import GROUPS, ScreeningForm
 from kapstone.screening.models import Screening, ScreeningSignOff
@@ -100,7 +100,7 @@ class TestPage:
 class TestForm:
     def test_every_question_is_on_the_form_once_in_a_group(self):
         grouped = [name for _, _, names in GROUPS for name in names]
-        assert sorted(grouped) == sorted(q.name for q in QUESTIONS)
+        assert sorted(grouped) == sorted(q.name for q in ALL_QUESTIONS)
         form = ScreeningForm()
         on_form = [field.name for group in form.question_groups() for field in group.fields]
         assert on_form == grouped
@@ -137,6 +137,45 @@ class TestForm:
             b"stimulant_use" in page.content
             and b"Screening recorded: needs prescriber review" in page.content
         )
+
+    def test_the_new_label_questions_and_the_protocol_inputs_are_on_the_form(self, as_user, nina, patient_a):
+        body = as_user(nina).get(new_url(patient_a)).content.decode()
+        for name in ("seizure_history", "uncontrolled_hyperthyroidism", "pre_eclampsia"):
+            assert f'name="{name}" value="yes"' in body
+        assert "Only for a protocol with its own criteria (e.g. KARE)" in body
+        assert 'name="liver_tests_within_3x_uln" value="unknown"' in body and "Not known" in body
+        assert 'name="bmi_kg_m2"' in body and "kg/m²" in body and "BDI-II total score" in body
+
+    def test_protocol_inputs_are_kept_when_given_and_left_out_when_blank(self, as_user, nina, patient_a):
+        client = as_user(nina)
+        data = form_data(pre_eclampsia=True) | {
+            "bdi_ii_total": "21",
+            "bmi_kg_m2": "24.5",
+            "liver_tests_within_3x_uln": "unknown",
+            "psychosis_family_history": "no",
+            "detoxifications_count": "",
+        }
+        response = client.post(new_url(patient_a), data)
+        assert response.status_code == 302
+        screening = Screening.objects.get(patient=patient_a)
+        assert screening.decision == "ineligible" and screening.reasons[0]["code"] == "pre_eclampsia"
+        assert screening.answers == clean_answers(pre_eclampsia=True) | {
+            "bdi_ii_total": 21,
+            "bmi_kg_m2": "24.5",
+            "liver_tests_within_3x_uln": "unknown",
+            "psychosis_family_history": False,
+        }
+        page = client.get(list_url(patient_a)).content.decode()
+        assert "Not known" in page and "24.5 kg/m²" in page
+
+    def test_a_bmi_with_two_decimals_is_refused_beside_its_field(self, as_user, nina, patient_a):
+        before = row_counts()
+        response = as_user(nina).post(new_url(patient_a), form_data() | {"bmi_kg_m2": "24.55"})
+        assert response.status_code == 400
+        body = response.content.decode()
+        field = body[body.index('for="id_bmi_kg_m2"') : body.index('for="id_bmi_kg_m2"') + 1500]
+        assert "invalid_answer" in field and "one decimal place" in field and 'value="24.55"' in field
+        assert row_counts() == before
 
     def test_implausible_value_shows_the_message_beside_the_field_keeps_input_writes_nothing(
         self, as_user, nina, patient_a

@@ -35,12 +35,14 @@ def answer_rows(answers: Any) -> list[dict[str, Any]]:
     if not isinstance(answers, dict):
         return []
     rows = []
-    for question in rules.QUESTIONS:
+    for question in rules.ALL_QUESTIONS:
         if question.name not in answers:
             continue
         value = answers[question.name]
         if question.kind == rules.BOOLEAN:
             shown = "Yes" if value is True else "No" if value is False else str(value)
+        elif question.kind == rules.CHOICE:
+            shown = dict(question.choices).get(value, str(value))
         else:
             shown = f"{value} {question.unit or ''}".strip()
         rows.append(

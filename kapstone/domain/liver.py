@@ -32,10 +32,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from kapstone.domain.errors import DomainError
+from kapstone.domain.numbers import format_number, to_number
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ UNIT_WORDS = {"U/L": "U/L", "mg/dL": "mg/dL", "umol/L": "µmol/L"}
 #: A backstop against typing slips, not a clinical rule: no result or limit is negative, and
 #: nothing a laboratory reports reaches 100,000 in these units.
 VALUE_MAX = Decimal("99999.99")
+HUNDREDTH = Decimal("0.01")
 
 
 def analyte(key: str) -> Analyte:
@@ -74,13 +76,10 @@ def analyte(key: str) -> Analyte:
 def _number(value: Any, *, field: str, words: str) -> Decimal:
     if isinstance(value, bool) or value is None or value == "":
         raise DomainError(f"{field}_required", f"Give the {words}.", field=field)
-    try:
-        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise DomainError("invalid_number", f"The {words} must be a number.", field=field) from None
-    if not number.is_finite():
+    number = to_number(value)
+    if number is None:
         raise DomainError("invalid_number", f"The {words} must be a number.", field=field)
-    return number.quantize(Decimal("0.01"))
+    return number
 
 
 @dataclass(frozen=True)
@@ -111,14 +110,18 @@ def validate_liver_result(
     limit = _number(upper_limit, field="upper_limit", words="laboratory's upper limit of normal")
     if not Decimal(0) <= number <= VALUE_MAX:
         raise DomainError(
-            "value_out_of_range", f"A result of {number} {UNIT_WORDS[unit]} is not possible.", field="value"
+            "value_out_of_range",
+            f"A result of {format_number(number)} {UNIT_WORDS[unit]} is not possible.",
+            field="value",
         )
     if not Decimal(0) < limit <= VALUE_MAX:
         raise DomainError(
             "upper_limit_out_of_range",
-            f"An upper limit of normal of {limit} {UNIT_WORDS[unit]} is not possible.",
+            f"An upper limit of normal of {format_number(limit)} {UNIT_WORDS[unit]} is not possible.",
             field="upper_limit",
         )
+    # Rounded to the stored 0.01 only once in range: a pasted 1e30 is refused, not a crash.
+    number, limit = number.quantize(HUNDREDTH), limit.quantize(HUNDREDTH)
     if not isinstance(taken_on, date):
         raise DomainError("taken_on_required", "Give the day the blood was taken.", field="taken_on")
     if taken_on > today:

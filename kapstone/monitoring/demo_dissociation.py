@@ -27,6 +27,7 @@ from kapstone.care.models import CareSession
 from kapstone.care.services import day_of_checks_record, session_transition
 from kapstone.domain.errors import DomainError
 from kapstone.domain.sessions import RECOVERING, SCHEDULED
+from kapstone.dosing.liver_demo import liver_tests_if_needed
 from kapstone.dosing.services import (
     administration_complete,
     administration_start,
@@ -108,6 +109,7 @@ def _walk(session, nurse, prescriber, today, steps, now) -> CareSession:
     measurement_record(
         actor=prescriber, patient=session.patient, weight_kg="74", height_cm=None, measured_at=checked
     )
+    liver_tests_if_needed(session, nurse)  # the liver gate asks for a recent panel before dosing
     route = session.dose_rule["route"]
     order = dose_order_create(
         actor=prescriber,

@@ -158,6 +158,10 @@ class TestResult:
             ({"value": "NaN"}, "invalid_number", "value"),
             ({"value": "-1"}, "value_out_of_range", "value"),
             ({"value": "100000"}, "value_out_of_range", "value"),
+            # Beyond what 0.01 can be quantised to in 28 digits: refused, never an InvalidOperation.
+            ({"value": "1e30"}, "value_out_of_range", "value"),
+            ({"value": 10**23}, "value_out_of_range", "value"),
+            ({"upper_limit": "1e30"}, "upper_limit_out_of_range", "upper_limit"),
             ({"upper_limit": "0"}, "upper_limit_out_of_range", "upper_limit"),
             ({"taken_on": DAY + timedelta(days=1)}, "date_in_future", "taken_on"),
         ],

@@ -24,7 +24,7 @@ from tests.browser.conftest import screenshot
 from tests.browser.test_care_pathway import sign_in
 from tests.care.conftest import ELIGIBLE
 from tests.care.test_sessions import SERVICE_INPUTS
-from tests.conftest import make_user, new_patient
+from tests.conftest import make_user, new_patient, record_liver_panel
 from tests.dosing.helpers import as_if_earlier, record_baseline
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -81,6 +81,7 @@ def cleared_dosing_today(clinic, *, mrn: str, given_name: str, family_name: str,
     day_of_checks_record(
         actor=nurse, session=session, inputs=SERVICE_INPUTS, at=arrived + timedelta(minutes=5)
     )
+    record_liver_panel(prescriber, patient, taken_on=today)  # the liver gate's baseline
     location = location_create(actor=admin, clinic=clinic, name="Main safe")
     product = product_create(
         actor=admin, name="Ketamine HCl", ndc="00000-0050-10", strength_mg_per_ml="50", vial_volume_ml="10"

@@ -31,13 +31,17 @@ def unregister_order_gate(key: str) -> None:
     _GATES.pop(key, None)
 
 
+def order_refusals(session: Any) -> list[DomainError]:
+    """Every refusal the gates give for ordering a dose in ``session`` (gates in key order): the
+    order page names them all, so clearing one (a liver panel) does not reveal another (a
+    suicide-risk hold) only at the next try."""
+    return [refusal for key in sorted(_GATES) if (refusal := _GATES[key](session)) is not None]
+
+
 def order_refusal(session: Any) -> DomainError | None:
     """The first refusal any gate gives for ordering a dose in ``session`` (gates in key order)."""
-    for key in sorted(_GATES):
-        refusal = _GATES[key](session)
-        if refusal is not None:
-            return refusal
-    return None
+    refusals = order_refusals(session)
+    return refusals[0] if refusals else None
 
 
 def check_order_gates(session: Any) -> None:

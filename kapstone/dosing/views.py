@@ -26,7 +26,7 @@ from kapstone.dosing.forms import (
     VerifyForm,
     VoidForm,
 )
-from kapstone.dosing.gates import order_refusal, start_objections
+from kapstone.dosing.gates import order_refusals, start_objections
 from kapstone.dosing.models import AdministrationLot, OrderStatus
 from kapstone.forms import add_domain_error
 from kapstone.inventory.models import Lot
@@ -47,7 +47,8 @@ def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
     plan, figure, error = None, None, None
     data = form.data if form.is_bound else form.initial
     # Shown up front: a gate from an app above (the ASRA rule) that would refuse the signature.
-    gate = order_refusal(session)
+    gates = order_refusals(session)
+    gate = gates[0] if gates else None
     if not form.is_bound or form.is_valid():
         values = (
             form.cleaned_data
@@ -98,6 +99,7 @@ def order_create(request: HttpRequest, session_id: int) -> HttpResponse:
             "figure": figure,
             "error": error,
             "gate": gate,
+            "gates": gates,
             "data": data,
             "models": COLOURS,
         },

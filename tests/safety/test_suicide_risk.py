@@ -191,3 +191,21 @@ class TestHold:
         assert audit_count(action="denied", object_type="patient", patient_id=patient_a.pk, actor=carol) == 1
         response = Api(carol).post(f"/patients/{patient_a.pk}/safety-plans", {"plan": PLAN})
         assert response.status_code == 404 and SafetyPlan.objects.count() == 0
+
+
+def test_the_order_page_names_every_hold_at_once(as_user, alice, nina, cleared_session):
+    """A raised bilirubin and a high C-SSRS: both are on the order page before anyone signs, so
+    clearing the first does not reveal the second only at the next try."""
+    from tests.conftest import record_liver_panel
+
+    patient = cleared_session.patient
+    record_liver_panel(nina, patient, bilirubin="9")
+    cssrs(nina, patient, CSSRS_HIGH)
+    refusals = gates.order_refusals(cleared_session)
+    assert {r.code for r in refusals} == {"liver_tests_above_limit", "suicide_risk_high"}
+    assert gates.order_refusal(cleared_session).code == refusals[0].code
+    body = as_user(alice).get(reverse("dosing:order_create", args=[cleared_session.pk])).content.decode()
+    assert "This dose cannot be signed yet,</strong> for 2 reasons" in body
+    for refusal in refusals:
+        assert f'<li data-code="{refusal.code}">' in body
+    assert DoseOrder.objects.count() == 0

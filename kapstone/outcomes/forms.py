@@ -21,7 +21,12 @@ from kapstone.domain import tlfb
 from kapstone.domain.errors import DomainError
 from kapstone.domain.instruments import SEXES, InstrumentDefinition
 from kapstone.forms import DateInput, FreeTextField, add_domain_error
-from kapstone.outcomes.models import ToxicologyMethod, ToxicologyResultValue
+from kapstone.outcomes.models import (
+    CSSRS_DUE_HOURS_BOUNDS,
+    CSSRS_DUE_HOURS_DEFAULT,
+    ToxicologyMethod,
+    ToxicologyResultValue,
+)
 
 #: The substances offered on the forms (the API accepts any name).
 SUBSTANCES = ("alcohol", "cocaine", "opioids", "cannabis", "amphetamines", "benzodiazepines", "ketamine")
@@ -266,3 +271,29 @@ class AcknowledgeForm(forms.Form):
 
 class FollowUpForm(forms.Form):
     done_on = forms.DateField(label="Done on", widget=DateInput())
+
+
+class CssrsDueHoursForm(forms.Form):
+    """A clinic admin's time to complete the C-SSRS after a PHQ-9 item 9 above 0."""
+
+    clinic = forms.TypedChoiceField(coerce=int, label="Clinic")
+    due_hours = forms.IntegerField(
+        label="Hours to complete the C-SSRS",
+        min_value=CSSRS_DUE_HOURS_BOUNDS[0],
+        max_value=CSSRS_DUE_HOURS_BOUNDS[1],
+        help_text=(
+            f"Whole hours, {CSSRS_DUE_HOURS_BOUNDS[0]}–{CSSRS_DUE_HOURS_BOUNDS[1]}. "
+            f"Local policy; Kapstone's default is {CSSRS_DUE_HOURS_DEFAULT} hours. "
+            "Tasks already open keep their due time."
+        ),
+        error_messages={
+            "required": "Give the number of hours.",
+            "invalid": "Give a whole number of hours.",
+            "min_value": f"At least {CSSRS_DUE_HOURS_BOUNDS[0]} hour.",
+            "max_value": f"At most {CSSRS_DUE_HOURS_BOUNDS[1]} hours (a week).",
+        },
+    )
+
+    def __init__(self, *args, clinics=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].choices = [(c.pk, c.name) for c in clinics]

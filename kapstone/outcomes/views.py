@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from kapstone.accounts.access import clinic_ids_for, forbidden, require_roles
+from kapstone.accounts.access import ADMINS, clinic_ids_for, forbidden, require_roles
+from kapstone.accounts.selectors import clinics_of
 from kapstone.care.selectors import course_get_for_user
 from kapstone.care.services import course_protocol
 from kapstone.domain import instruments, tlfb
@@ -25,6 +26,7 @@ from kapstone.outcomes.access import FLAG_ACKNOWLEDGE, OUTCOMES_READ, OUTCOMES_R
 from kapstone.outcomes.forms import (
     SUBSTANCES,
     AcknowledgeForm,
+    CssrsDueHoursForm,
     FollowUpForm,
     QuestionnaireForm,
     ToxicologyForm,
@@ -139,8 +141,39 @@ def flag_list(request: HttpRequest) -> HttpResponse:
         "include_acknowledged": include_acknowledged,
         "cssrs_tasks": selectors.cssrs_tasks_open_for_user(user=request.user),
         "now": timezone.now(),
+        "can_set_cssrs_time": bool(clinic_ids_for(request.user, ADMINS)),
     }
     return render(request, "outcomes/flag_list.html", context)
+
+
+@require_roles(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def cssrs_due_hours(request: HttpRequest) -> HttpResponse:
+    """A clinic admin sets the time to complete the C-SSRS after a PHQ-9 item 9 above 0."""
+    clinics = clinics_of(request.user, ADMINS)
+    current = [(clinic, services.cssrs_due_hours(clinic.pk)) for clinic in clinics]
+    form = CssrsDueHoursForm(
+        request.POST or None,
+        clinics=clinics,
+        initial={
+            "clinic": clinics[0].pk if clinics else None,
+            "due_hours": current[0][1] if current else None,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        clinic = next(c for c in clinics if c.pk == form.cleaned_data["clinic"])
+        try:
+            services.cssrs_due_hours_set(
+                actor=request.user, clinic=clinic, due_hours=form.cleaned_data["due_hours"]
+            )
+        except DomainError as error:
+            add_outcome_error(form, error)
+        else:
+            hours = form.cleaned_data["due_hours"]
+            messages.success(request, f"{clinic.name}: the C-SSRS is now due {hours} hours after the PHQ-9.")
+            return redirect("outcomes:cssrs_due_hours")
+    context = {"form": form, "current": current}
+    return render(request, "outcomes/cssrs_due_hours.html", context, status=_status(request))
 
 
 @require_roles(*FLAG_ACKNOWLEDGE)

@@ -209,3 +209,53 @@ def test_the_order_page_names_every_hold_at_once(as_user, alice, nina, cleared_s
     for refusal in refusals:
         assert f'<li data-code="{refusal.code}">' in body
     assert DoseOrder.objects.count() == 0
+
+
+class TestDueHoursPage:
+    """The clinic admin's page for the time to complete the C-SSRS (outcomes:cssrs_due_hours)."""
+
+    url = "/flags/cssrs-time/"
+
+    def settings_rows(self):
+        from kapstone.outcomes.models import CssrsTaskSetting
+
+        return list(CssrsTaskSetting.objects.values_list("clinic_id", "due_hours"))
+
+    def test_an_admin_sets_it_and_the_next_task_follows(self, as_user, adam, nina, clinic_a, patient_a):
+        page = as_user(adam).get(self.url)
+        assert page.status_code == 200 and b"24 hours" in page.content
+        response = as_user(adam).post(self.url, {"clinic": clinic_a.pk, "due_hours": "6"})
+        assert response.status_code == 302
+        assert self.settings_rows() == [(clinic_a.pk, 6)]
+        assert audit_count(action="update", object_type="cssrs_task_setting") == 1
+        phq9(nina, patient_a, PHQ9_ITEM9_ONE)
+        task = CssrsTask.objects.get()
+        assert task.due_at - task.opened_at == timedelta(hours=6)
+        flags = as_user(adam).get(reverse("outcomes:flags")).content.decode()
+        assert "Time to complete the C-SSRS" in flags
+
+    @pytest.mark.parametrize(
+        ("hours", "words"),
+        [
+            ("0", "At least 1 hour."),
+            ("169", "At most 168 hours (a week)."),
+            ("abc", "Give a whole number of hours."),
+        ],
+    )
+    def test_out_of_range_is_refused_beside_the_field_and_kept(self, as_user, adam, clinic_a, hours, words):
+        response = as_user(adam).post(self.url, {"clinic": clinic_a.pk, "due_hours": hours})
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert words in body and f'value="{hours}"' in body
+        assert self.settings_rows() == []
+        assert audit_count(action="update", object_type="cssrs_task_setting") == 0
+
+    def test_only_admins_and_only_their_clinic(self, as_user, adam, nina, carol, clinic_a, clinic_b):
+        assert as_user(nina).get(self.url).status_code == 403
+        assert as_user(nina).post(self.url, {"clinic": clinic_a.pk, "due_hours": "6"}).status_code == 403
+        # An admin of clinic A cannot choose clinic B: it is not among the choices.
+        response = as_user(adam).post(self.url, {"clinic": clinic_b.pk, "due_hours": "6"})
+        assert response.status_code == 400 and self.settings_rows() == []
+        assert (
+            "Time to complete the C-SSRS" not in as_user(nina).get(reverse("outcomes:flags")).content.decode()
+        )

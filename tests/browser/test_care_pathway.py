@@ -1,5 +1,6 @@
 """Journey (issue 3): a prescriber screens a patient, approves a needs-review screening with a
-reason, enrols them in KARE and sees the schedule on the chart; a nurse checks the first dosing
+reason, is refused KARE (its own criteria are not answered), enrols them in Dakwar 2020 and sees
+the schedule on the chart; a nurse checks the first dosing
 session in, records the day-of checks and the session is cleared."""
 
 from __future__ import annotations
@@ -86,19 +87,28 @@ def test_screen_approve_enrol_then_check_in_and_clear(live_server, browser, clin
     page.get_by_text("Approved").first.wait_for()
     screenshot(page, "11-screening-approved")
 
-    # Enrol in KARE from the chart.
+    # KARE has the trial's own criteria, which this screening did not answer: refused on the
+    # form, in words, with the choice kept and nothing written.
     page.goto(f"{live_server.url}/patients/{patient.pk}/")
     page.get_by_role("link", name="Enrol in a protocol").click()
     page.select_option("#id_protocol", "kare-alcohol-grabski-2022@1")
     page.fill("#id_start_date", clinic_today(clinic_a).isoformat())
     page.get_by_role("button", name="Enrol and schedule").click()
+    page.get_by_text("its own eligibility criteria need answers").wait_for()
+    assert page.locator("#id_protocol").input_value() == "kare-alcohol-grabski-2022@1"
+    assert not TreatmentCourse.objects.filter(patient=patient).exists()
+
+    # Dakwar 2020 (alcohol, no criteria of its own beyond the general screening) is enrolled.
+    page.select_option("#id_protocol", "ketamine-met-alcohol-dakwar-2020@1")
+    page.fill("#id_start_date", clinic_today(clinic_a).isoformat())
+    page.get_by_role("button", name="Enrol and schedule").click()
     page.wait_for_url("**/courses/**")
     course = TreatmentCourse.objects.get(patient=patient)
-    assert course.sessions.count() == 10
+    assert course.sessions.count() == 6
     page.goto(f"{live_server.url}/patients/{patient.pk}/")
     timeline = page.locator("ol.timeline")
-    assert timeline.locator("li").count() == 10
-    assert "Ketamine infusion 1" in timeline.inner_text()
+    assert timeline.locator("li").count() == 6
+    assert "Ketamine infusion (quit day)" in timeline.inner_text()
     screenshot(page, "12-chart-with-schedule")
     context.close()
 

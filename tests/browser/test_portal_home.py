@@ -79,6 +79,11 @@ def north(db):
     session_reschedule(actor=prescriber, session=dosing, scheduled_date=clinic_today(clinic) + timedelta(days=3),
                        start_time=time(9, 30), room="Room 2", reason="Booked")  # fmt: skip
     dosing.refresh_from_db()
+    # KARE's weekly schedule puts a therapy session on day 11 (tomorrow): moved after the dose,
+    # so the ketamine session is the next one the patient sees.
+    therapy = CareSession.objects.get(course=course, scheduled_date=clinic_today(clinic) + timedelta(days=1))
+    session_reschedule(actor=prescriber, session=therapy, scheduled_date=clinic_today(clinic) + timedelta(days=5),
+                       start_time=None, room="", reason="Moved after the first dose")  # fmt: skip
     return clinic, patient, dosing
 
 

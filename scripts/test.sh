@@ -8,6 +8,9 @@ PY=${PY:-.venv/bin/python}
 CI=${CI:-}
 PG_URL=${KAPSTONE_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 CHROMIUM=${KAPSTONE_CHROMIUM:-/usr/bin/chromium}
+# The SQLite and PostgreSQL stages run on every core (pytest-xdist, one test database per
+# worker); KAPSTONE_TEST_WORKERS=0 runs them in one process.
+WORKERS=${KAPSTONE_TEST_WORKERS:-auto}
 failures=()
 
 stage() { printf '\n\033[1m== %s ==\033[0m\n' "$1"; }
@@ -45,11 +48,11 @@ env -u KAPSTONE_DEV -u KAPSTONE_MFA_REQUIRED \
   "$PY" -m kapstone check --deploy --fail-level WARNING || fail "check --deploy"
 
 stage "pytest on SQLite"
-KAPSTONE_DATABASE_URL="sqlite:///var/test.sqlite3" run_pytest "pytest sqlite" -m "not browser" -q
+KAPSTONE_DATABASE_URL="sqlite:///var/test.sqlite3" run_pytest "pytest sqlite" -m "not browser" -q -n "$WORKERS"
 
 stage "pytest on PostgreSQL"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  KAPSTONE_DATABASE_URL="$PG_URL" run_pytest "pytest postgresql" -m "not browser and not cli and not full_demo" -q
+  KAPSTONE_DATABASE_URL="$PG_URL" run_pytest "pytest postgresql" -m "not browser and not cli and not full_demo" -q -n "$WORKERS"
 elif [ "$CI" = "true" ]; then
   fail "PostgreSQL at 127.0.0.1:5432 is not reachable (mandatory with CI=true)"
 else

@@ -7,6 +7,7 @@ batches of one session are evaluated one after the other (each sees the other's 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -183,11 +184,19 @@ _OBSERVATION_PG_TYPES = (
 )
 
 
+#: From this many observations a batch goes to PostgreSQL with ``COPY`` (``_copy_observations``);
+#: smaller ones with one ``INSERT``. Below it the extra round trip (the ids, then the copy) costs more
+#: than the insert's client-side array dumping saves (measured with bench/bench_vitals_ingest.py
+#: --crossover; docs/benchmarks.md). Tests change it to send one batch down both paths.
+COPY_MIN_OBSERVATIONS = 60
+
+
 def _insert_observations(
     *, session: CareSession, actor: User, validated: list, source: str, now: datetime
 ) -> list[int]:
-    """Insert a validated batch with one multi-row ``INSERT … RETURNING id`` per chunk and return
-    the new ids in the batch's order.
+    """Insert a validated batch and return the new ids in the batch's order: on PostgreSQL a batch
+    of at least ``COPY_MIN_OBSERVATIONS`` with ``COPY`` (:func:`_copy_observations`), otherwise with
+    one multi-row ``INSERT … RETURNING id`` per chunk.
 
     This is the hot path of a device feed (DESIGN.md: ≥ 20,000 observations/s), and building a
     model instance and compiling every field of it through the ORM cost about four times the
@@ -217,6 +226,8 @@ def _insert_observations(
                 "",
             )
         )
+    if connection.vendor == "postgresql" and len(params) >= COPY_MIN_OBSERVATIONS:
+        return _copy_observations(params)
     quote = ops.quote_name
     table = quote(Observation._meta.db_table)
     columns = ", ".join(quote(c) for c in _OBSERVATION_COLUMNS)
@@ -240,6 +251,41 @@ def _insert_observations(
             cursor.execute(sql, [value for values in part for value in values])
             # Ids grow in insertion order on both databases; RETURNING's own order is not promised.
             ids.extend(sorted(r[0] for r in cursor.fetchall()))
+    return ids
+
+
+def _copy_observations(params: list[tuple]) -> list[int]:
+    """Write adapted observation rows (``_OBSERVATION_COLUMNS``) to PostgreSQL with
+    ``COPY … FROM STDIN`` in binary format, in the caller's transaction, and return their ids in
+    the batch's order.
+
+    ``COPY`` returns no ids, so they are taken first from the column's own sequence, one
+    ``nextval`` a row in the batch's order — what the identity default would have done, so ids
+    still grow in insertion order (the tie rule "the later row wins" relies on it) and are never
+    handed out twice, without a lock that would serialise concurrent batches. The types are given
+    to psycopg so it dumps each value in binary without guessing; the server applies the columns'
+    own length, scale and check constraints, as for an ``INSERT``.
+    """
+    quote = connection.ops.quote_name
+    table = Observation._meta.db_table
+    columns = ", ".join(quote(c) for c in ("id", *_OBSERVATION_COLUMNS))
+    sql = f"COPY {quote(table)} ({columns}) FROM STDIN (FORMAT BINARY)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [quote(table), len(params)],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())
+        # Through Django's wrappers: its error classes, and its query log when one is kept.
+        debug_sql = getattr(cursor, "debug_sql", None)
+        with (
+            connection.wrap_database_errors,
+            debug_sql(sql) if debug_sql is not None else nullcontext(),
+            cursor.cursor.copy(sql) as copy,
+        ):
+            copy.set_types(("bigint", *_OBSERVATION_PG_TYPES))
+            for pk, values in zip(ids, params, strict=True):
+                copy.write_row((pk, *values))
     return ids
 
 

@@ -1,0 +1,94 @@
+"""The request id and the signed-in user's id, for every log line written while a request runs.
+
+``RequestIdMiddleware`` (outermost) keeps a sane incoming ``X-Request-ID`` — the TLS proxy's own,
+see docs/deployment.md — or makes one, returns it in the response header and holds it in a
+context variable; ``UserIdMiddleware`` (after authentication) holds the user's numeric id.
+``RequestContextFilter`` (kapstone/server/logs.py) copies both onto each log record. Both are
+also written into the WSGI environ, where gunicorn's access log (kapstone/server/logs.py) reads
+them after the response: never a username, an e-mail or anything of a patient.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from django.http import HttpRequest, HttpResponse
+
+REQUEST_ID_HEADER = "X-Request-ID"
+#: A proxy's id (nginx: 32 hex digits; Caddy: a UUID) or a client's tracing id: 16–128 of
+#: letters, digits and ``._:-``. Anything else (too long, spaces, quotes, control characters, a
+#: log-injection attempt) is replaced by an id of our own.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{15,127}")
+
+#: Keys of the WSGI environ (``request.META`` is the environ itself under WSGI).
+ENVIRON_REQUEST_ID = "kapstone.request_id"
+ENVIRON_USER_ID = "kapstone.user_id"
+ENVIRON_LOG_PATH = "kapstone.log_path"
+
+#: Path parameters that are secrets (a portal invitation's token): the access log shows the
+#: route's path with the value replaced.
+SECRET_PATH_PARAMETERS = frozenset({"token"})
+REDACTED = "[redacted]"
+
+request_id_var: ContextVar[str | None] = ContextVar("kapstone_request_id", default=None)
+user_id_var: ContextVar[int | None] = ContextVar("kapstone_user_id", default=None)
+
+
+def valid_request_id(value: str | None) -> bool:
+    return bool(value) and REQUEST_ID_PATTERN.fullmatch(value) is not None
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def loggable_path(request: HttpRequest) -> str:
+    """The request's path (never its query string), with secret path parameters redacted."""
+    path = request.path_info
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        for name in SECRET_PATH_PARAMETERS & set(match.kwargs):
+            value = str(match.kwargs[name])
+            if value:
+                path = path.replace(value, REDACTED)
+    return path
+
+
+class RequestIdMiddleware:
+    """Outermost: every response, even a static file or a redirect, carries ``X-Request-ID``."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER)
+        request_id = incoming if valid_request_id(incoming) else new_request_id()
+        request.request_id = request_id
+        request.META[ENVIRON_REQUEST_ID] = request_id
+        request_token = request_id_var.set(request_id)
+        user_token = user_id_var.set(None)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(request_token)
+            user_id_var.reset(user_token)
+        response[REQUEST_ID_HEADER] = request_id
+        request.META[ENVIRON_LOG_PATH] = loggable_path(request)
+        return response
+
+
+class UserIdMiddleware:
+    """After authentication: the signed-in user's numeric id, for the logs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            user_id_var.set(user.pk)
+            request.META[ENVIRON_USER_ID] = user.pk
+        return self.get_response(request)

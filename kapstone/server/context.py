@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -68,16 +69,23 @@ class RequestIdMiddleware:
         request_id = incoming if valid_request_id(incoming) else new_request_id()
         request.request_id = request_id
         request.META[ENVIRON_REQUEST_ID] = request_id
-        request_token = request_id_var.set(request_id)
-        user_token = user_id_var.set(None)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(request_token)
-            user_id_var.reset(user_token)
+        request_id_var.set(request_id)
+        user_id_var.set(None)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         request.META[ENVIRON_LOG_PATH] = loggable_path(request)
         return response
+
+
+def clear_request_context(**kwargs: object) -> None:
+    """Django logs a 4xx/5xx response after the middleware has returned, so the ids stay set
+    until the response is closed (``request_finished``), then are cleared for the thread's next
+    work; each request sets its own at the start in any case."""
+    request_id_var.set(None)
+    user_id_var.set(None)
+
+
+request_finished.connect(clear_request_context, dispatch_uid="kapstone.server.clear_request_context")
 
 
 class UserIdMiddleware:

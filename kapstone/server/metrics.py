@@ -37,7 +37,7 @@ from django.db.models import Count, Max
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from kapstone.accounts.access import public
@@ -173,4 +173,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         raise Http404
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    return HttpResponse(generate_latest(registry_for_scrape()), content_type=CONTENT_TYPE_LATEST)
+    # The classic text format (what prometheus_client serves a scraper that asks for nothing else):
+    # every Prometheus reads it, and our metric names need none of the newer formats' escaping.
+    return HttpResponse(generate_latest(registry_for_scrape()), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -73,7 +73,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: every response carries X-Request-ID, and the metrics time everything.
+    # Outermost: the visitor's address behind the proxy; every response carries X-Request-ID;
+    # the metrics time everything.
+    "kapstone.server.context.TrustedProxyMiddleware",
     "kapstone.server.context.RequestIdMiddleware",
     "kapstone.server.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -330,3 +332,10 @@ METRICS_ALLOW = parse_networks("METRICS_ALLOW", env_str("METRICS_ALLOW"), ["127.
 # The liveness and metrics endpoints answer on plain HTTP too: a monitor or Prometheus on the
 # machine asks gunicorn directly on loopback, not through the TLS proxy. They show no PHI.
 SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+# Behind the TLS proxy, REMOTE_ADDR becomes the visitor's address the proxy forwarded (in
+# X-Forwarded-For), when the connection comes from one of these (gunicorn reads the same list
+# for X-Forwarded-Proto). kapstone/server/context.py::TrustedProxyMiddleware.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", default=False)
+FORWARDED_ALLOW_IPS = parse_networks(
+    "FORWARDED_ALLOW_IPS", env_str("FORWARDED_ALLOW_IPS"), ["127.0.0.1", "::1"]
+)

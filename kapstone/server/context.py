@@ -10,11 +10,13 @@ them after the response: never a username, an e-mail or anything of a patient.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
@@ -75,6 +77,45 @@ class RequestIdMiddleware:
         response[REQUEST_ID_HEADER] = request_id
         request.META[ENVIRON_LOG_PATH] = loggable_path(request)
         return response
+
+
+ENVIRON_PEER_ADDR = "kapstone.peer_addr"
+
+
+def client_address(meta: dict, trusted: list) -> str | None:
+    """The visitor's address behind our TLS proxy: the last ``X-Forwarded-For`` entry — the one
+    the proxy appended; entries before it are the client's own say — when the connection comes
+    from a trusted proxy; otherwise None (keep ``REMOTE_ADDR``)."""
+    try:
+        peer = ipaddress.ip_address(meta.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return None
+    if not any(peer in network for network in trusted):
+        return None
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        return None
+
+
+class TrustedProxyMiddleware:
+    """Behind the TLS proxy (``KAPSTONE_BEHIND_TLS_PROXY=1``) every connection comes from the
+    proxy's address, so the per-address rate limits of the public pages and the audit trail's
+    address would all see one visitor. From a trusted proxy (``KAPSTONE_FORWARDED_ALLOW_IPS``),
+    ``REMOTE_ADDR`` becomes the address the proxy forwarded; the connection's own address is kept
+    in the environ (``kapstone.peer_addr``). Outermost, before anything reads the address."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.META[ENVIRON_PEER_ADDR] = request.META.get("REMOTE_ADDR")
+        if settings.BEHIND_TLS_PROXY:
+            client = client_address(request.META, settings.FORWARDED_ALLOW_IPS)
+            if client is not None:
+                request.META["REMOTE_ADDR"] = client
+        return self.get_response(request)
 
 
 def clear_request_context(**kwargs: object) -> None:

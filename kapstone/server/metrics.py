@@ -41,6 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from kapstone.accounts.access import public
+from kapstone.server.context import ENVIRON_PEER_ADDR
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Seconds: around the DESIGN.md budgets (100 ms chart page and vitals post, 200 ms pages).
@@ -104,7 +105,10 @@ def metrics_allowed(request: HttpRequest) -> bool:
     if any(header in request.META for header in FORWARDING_HEADERS):
         return False
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        # The connection's own address, before TrustedProxyMiddleware (if any) replaced it.
+        address = ipaddress.ip_address(
+            request.META.get(ENVIRON_PEER_ADDR, request.META.get("REMOTE_ADDR", ""))
+        )
     except ValueError:
         return False
     return any(address in network for network in settings.METRICS_ALLOW)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from kapstone.env import PREFIX, env_int, env_str
+from kapstone.env import PREFIX, env_int, env_str, parse_networks
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OWNED_ENV = "KAPSTONE_METRICS_DIR_OWNED"
@@ -61,6 +61,7 @@ def server_settings(cpus: int | None = None) -> ServerSettings:
     """The values below, from the environment; raises ImproperlyConfigured on a malformed one."""
     cpus = cpu_count() if cpus is None else cpus
     forwarded = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+    parse_networks("FORWARDED_ALLOW_IPS", forwarded, [])  # the same list Django reads: refuse a bad one here
     return ServerSettings(
         bind=parse_bind(env_str("BIND", "127.0.0.1:8000")),
         workers=env_int("WEB_WORKERS", default_workers(cpus), minimum=1, maximum=64),

@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from kapstone.server.serverconf import OWNED_ENV, multiprocess_dir, server_settings
@@ -85,6 +87,18 @@ def on_starting(server) -> None:
     """Counts left by an earlier run would be summed with ours: start from empty."""
     for stale in Path(_metrics_dir).glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def on_reload(server) -> None:
+    """HUP, before the new workers start: an upgrade may have brought new static files, and a
+    worker whose manifest lacks one answers 500. Collected by ``kapstone serve --collect-only``
+    in a process of its own (the master never loads Django); the old workers keep serving the
+    old files meanwhile, which collecting does not remove."""
+    done = subprocess.run(  # our own interpreter and command, fixed arguments
+        [sys.executable, "-m", "kapstone", "serve", "--collect-only"], check=False, timeout=600
+    )
+    if done.returncode != 0:
+        server.log.error("static files could not be collected on reload (exit %s)", done.returncode)
 
 
 def child_exit(server, worker) -> None:

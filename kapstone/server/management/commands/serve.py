@@ -4,7 +4,8 @@ Before gunicorn starts: the configuration is read (a malformed or missing value 
 line, through kapstone/__main__.py), and static files are collected when their manifest is
 missing or stale. Then this process *becomes* gunicorn's master (``exec``), so the signals of
 systemd reach it directly: TERM stops gracefully, HUP reloads the code and configuration with
-new workers, QUIT/INT stop at once.
+new workers (collecting static files again first, through ``--collect-only``, since an upgrade
+may have changed them), QUIT/INT stop at once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class Command(BaseCommand):
             action="store_true",
             help="print the server's settings as JSON (from the environment and the CPU count) and exit",
         )
+        parser.add_argument(
+            "--collect-only",
+            action="store_true",
+            help="collect static files if their manifest is missing or stale, then exit (run on HUP)",
+        )
 
     def handle(self, *args, **options) -> None:
         server = server_settings()  # ImproperlyConfigured: exit 2, one line (kapstone/__main__.py)
@@ -43,6 +49,8 @@ class Command(BaseCommand):
         reason = ensure_collected()
         if reason:
             self.stderr.write(f"kapstone serve: collected static files ({reason}).")
+        if options["collect_only"]:
+            return
         sys.stdout.flush()
         sys.stderr.flush()
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kapstone.settings")

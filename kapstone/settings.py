@@ -329,9 +329,9 @@ if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 32:
         "KAPSTONE_METRICS_TOKEN (or KAPSTONE_METRICS_TOKEN_FILE) needs at least 32 characters."
     )
 METRICS_ALLOW = parse_networks("METRICS_ALLOW", env_str("METRICS_ALLOW"), ["127.0.0.1/32", "::1/128"])
-# The liveness and metrics endpoints answer on plain HTTP too: a monitor or Prometheus on the
-# machine asks gunicorn directly on loopback, not through the TLS proxy. They show no PHI.
-SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+# The liveness, readiness and metrics endpoints answer on plain HTTP too: a monitor or Prometheus
+# on the machine asks gunicorn directly on loopback, not through the TLS proxy. They show no PHI.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
 # Behind the TLS proxy, REMOTE_ADDR becomes the visitor's address the proxy forwarded (in
 # X-Forwarded-For), when the connection comes from one of these (gunicorn reads the same list
 # for X-Forwarded-Proto). kapstone/server/context.py::TrustedProxyMiddleware.

@@ -45,3 +45,11 @@ def test_without_a_proxy_the_header_is_never_believed(client, settings):
 def test_metrics_still_refuse_a_proxied_request_from_loopback(client, behind_proxy):
     assert client.get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 404
     assert client.get("/metrics").status_code == 200
+
+
+def test_health_and_metrics_answer_plain_http_on_loopback_while_pages_redirect(client, settings):
+    settings.SECURE_SSL_REDIRECT = True  # as in production (tests run with KAPSTONE_DEV=1)
+    assert client.get("/health").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    page = client.get("/accounts/login/")
+    assert page.status_code == 301 and page["Location"].startswith("https://")

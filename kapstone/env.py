@@ -7,6 +7,7 @@ Secrets may also come from a file: ``KAPSTONE_SECRET_KEY_FILE`` wins over ``KAPS
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,3 +177,30 @@ def parse_database_url(url: str, *, base_dir: Path) -> DatabaseUrl:
     raise ImproperlyConfigured(
         f"{PREFIX}DATABASE_URL: unsupported scheme {parts.scheme!r} (use sqlite:/// or postgres://)."
     )
+
+
+def parse_choice(name: str, raw: str | None, choices: tuple[str, ...], *, default: str) -> str:
+    """One of ``choices`` (any case); empty: ``default``; anything else is refused."""
+    if not raw:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{PREFIX}{name}={raw!r}: use one of {', '.join(choices)}.")
+    return value
+
+
+def parse_networks(name: str, raw: str | None, default: list[str]) -> list:
+    """Comma-separated IP networks (``127.0.0.1/32,10.0.0.0/8``; a bare address is one host);
+    ``none`` for none at all. A malformed one is refused."""
+    if raw is not None and raw.strip().lower() == "none":
+        return []
+    items = default if not raw else [item.strip() for item in raw.split(",")]
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{PREFIX}{name}={raw!r}: {item!r} is not an IP network (e.g. 10.0.0.0/8), or use none."
+            ) from None
+    return networks

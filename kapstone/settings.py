@@ -19,8 +19,10 @@ from kapstone.env import (
     env_list,
     env_secret,
     env_str,
+    parse_choice,
     parse_database_url,
     parse_keys,
+    parse_networks,
     parse_path,
     parse_syslog_address,
 )
@@ -67,9 +69,15 @@ INSTALLED_APPS = [
     "kapstone.portal",
     "kapstone.api",
     "kapstone.demo",
+    "kapstone.server",
 ]
 
 MIDDLEWARE = [
+    # Outermost: the visitor's address behind the proxy; every response carries X-Request-ID;
+    # the metrics time everything.
+    "kapstone.server.context.TrustedProxyMiddleware",
+    "kapstone.server.context.RequestIdMiddleware",
+    "kapstone.server.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "kapstone.server.context.UserIdMiddleware",  # the user's numeric id for the logs
     "kapstone.accounts.middleware.SessionLifetimeMiddleware",
     "kapstone.accounts.middleware.ClinicTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -250,7 +259,7 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = parse_path(env_str("STATIC_ROOT"), BASE_DIR / "var" / "static", base_dir=BASE_DIR)
 # plotly.min.js is served from the plotly package itself (as /static/plotly/plotly.min.js).
 STATICFILES_DIRS = [
     PACKAGE_DIR / "static",
@@ -286,12 +295,23 @@ EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
 
 # --- Logging: no request bodies, no PHI ---------------------------------------------------
+# JSON lines in production, plain text in development; each line with the request id and the
+# user's numeric id (kapstone/server/logs.py, docs/deployment.md).
+LOG_FORMAT = parse_choice(
+    "LOG_FORMAT", env_str("LOG_FORMAT"), ("json", "plain"), default="plain" if DEV else "json"
+)
 DEFAULT_EXCEPTION_REPORTER_FILTER = "kapstone.errorreports.ScrubbingExceptionReporterFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "kapstone.server.logs.PlainFormatter"},
+        "json": {"()": "kapstone.server.logs.JsonFormatter"},
+    },
+    "filters": {"request_context": {"()": "kapstone.server.logs.RequestContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_context"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
     "loggers": {
         # The default AdminEmailHandler would mail tracebacks with request data: never.
@@ -299,3 +319,23 @@ LOGGING = {
         "axes": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+
+# --- Operators' metrics (kapstone/server/metrics.py, docs/deployment.md) ----------------------
+# /metrics answers a bearer token, or a direct (not proxied) request from these networks; any
+# other request gets the ordinary 404 page.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "KAPSTONE_METRICS_TOKEN (or KAPSTONE_METRICS_TOKEN_FILE) needs at least 32 characters."
+    )
+METRICS_ALLOW = parse_networks("METRICS_ALLOW", env_str("METRICS_ALLOW"), ["127.0.0.1/32", "::1/128"])
+# The liveness, readiness and metrics endpoints answer on plain HTTP too: a monitor or Prometheus
+# on the machine asks gunicorn directly on loopback, not through the TLS proxy. They show no PHI.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
+# Behind the TLS proxy, REMOTE_ADDR becomes the visitor's address the proxy forwarded (in
+# X-Forwarded-For), when the connection comes from one of these (gunicorn reads the same list
+# for X-Forwarded-Proto). kapstone/server/context.py::TrustedProxyMiddleware.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", default=False)
+FORWARDED_ALLOW_IPS = parse_networks(
+    "FORWARDED_ALLOW_IPS", env_str("FORWARDED_ALLOW_IPS"), ["127.0.0.1", "::1"]
+)

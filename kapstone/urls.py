@@ -2,10 +2,12 @@ from django.urls import include, path
 
 from kapstone import views
 from kapstone.api.api import API_PREFIX, api
+from kapstone.server.metrics import metrics
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", views.health, name="health"),
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("kapstone.accounts.urls")),
     path("patients/", include("kapstone.patients.urls")),
     path("", include("kapstone.screening.urls")),

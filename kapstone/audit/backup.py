@@ -264,20 +264,45 @@ def _table_names() -> list[str]:
 
 def _require_empty() -> None:
     """Refuse (``database_not_empty``) a database holding any table, ours or another's."""
-    tables = _table_names()
+    if connection.vendor == "sqlite":
+        tables, applied = _sqlite_target_contents(Path(connection.settings_dict["NAME"]))
+    else:
+        tables = _table_names()
+        applied = 0
+        if "django_migrations" in tables:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM django_migrations")
+                (applied,) = cursor.fetchone()
     if not tables:
         return
-    applied = 0
-    if "django_migrations" in tables:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM django_migrations")
-            (applied,) = cursor.fetchone()
     raise DomainError(
         "database_not_empty",
         f"The database {_database_label()} is not empty: it holds {len(tables)} tables and "
         f"{applied} applied migrations. A backup is restored only into a new, empty database "
         "(createdb; or, for SQLite, a path with no file); nothing was restored.",
     )
+
+
+def _sqlite_target_contents(path: Path) -> tuple[list[str], int]:
+    """The tables of the SQLite file and its applied migrations, read without writing a byte
+    (Django's connection would switch the file to WAL mode)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return [], 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            tables = [
+                name
+                for (name,) in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                    "AND name != 'sqlite_sequence'"
+                )
+            ]
+            applied = 0
+            if "django_migrations" in tables:
+                (applied,) = db.execute("SELECT COUNT(*) FROM django_migrations").fetchone()
+    except sqlite3.DatabaseError:
+        return ["(not a SQLite database)"], 0
+    return tables, applied
 
 
 def _database_label() -> str:

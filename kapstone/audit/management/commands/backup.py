@@ -4,7 +4,8 @@ database (kapstone/audit/backup.py; docs/cli.md, docs/deployment-backup.md).
 Exit 0 done; 2 refused, nothing written (``backup_exists``, ``backup_path_invalid``,
 ``backup_file_missing``, ``backup_file_unreadable``, ``backup_file_invalid``,
 ``backup_wrong_engine``, ``database_not_empty``, ``pg_dump_missing``, ``pg_restore_missing``,
-``audit_key_missing``); 1 when the copy itself failed (``backup_failed``, ``restore_failed``).
+``audit_key_missing``); 1 when the copy itself failed (``backup_failed``, ``restore_failed``) or
+the database cannot be used (``database_error``: unreachable, or never migrated).
 With ``--json`` each prints one JSON object; a refusal or failure is
 ``{"error": {"code", "message", "field"}}``.
 """
@@ -16,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 
 from kapstone.audit.backup import (
     BackupCreated,
@@ -62,6 +64,8 @@ class Command(BaseCommand):
             self._refuse(error.code, error.message, error.field, EXIT_FAILED)
         except DomainError as error:
             self._refuse(error.code, error.message, error.field, EXIT_REFUSED)
+        except DatabaseError as error:  # unreachable, or not a Kapstone database (never migrated)
+            self._refuse("database_error", f"The database cannot be used: {error}.", None, EXIT_FAILED)
 
     def _refuse(self, code: str, message: str, field: str | None, exit_code: int) -> None:
         if self.as_json:

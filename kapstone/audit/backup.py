@@ -196,7 +196,7 @@ def backup_create(path: Path | str, *, force: bool = False) -> BackupCreated:
     """Write a backup of the configured database to ``path``.
 
     Refusals (nothing written): ``backup_exists`` (``path`` exists and not ``force``),
-    ``backup_path_invalid`` (a folder, or its folder is missing), ``pg_dump_missing``.
+    ``backup_path_invalid`` (a folder, or its folder is missing or not writable), ``pg_dump_missing``.
     A failing dump raises ``BackupToolFailed`` (``backup_failed``) after recording the failure.
     """
     engine = _engine()
@@ -213,22 +213,33 @@ def backup_create(path: Path | str, *, force: bool = False) -> BackupCreated:
         )
     if engine == "postgresql":
         _tool("pg_dump")
+    try:
+        descriptor, temporary_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+        )
+    except OSError as error:
+        raise DomainError(
+            "backup_path_invalid",
+            f"Cannot write in {target.parent}: {error.strerror or error}.",
+            field="path",
+        ) from None
+    os.close(descriptor)  # mkstemp created it with mode 0600
+    temporary = Path(temporary_name)
     detail = {"engine": engine, "file": target.name}
     label = "kapstone backup create"
-    # Recorded (and committed) before the dump: the backup holds the record of its own making.
-    event = audit_record(
-        actor=None, action=AuditAction.EXPORT, object_type="backup", detail=detail, actor_label=label
-    )
+    try:
+        # Recorded (and committed) before the dump: the backup holds the record of its own making.
+        event = audit_record(
+            actor=None, action=AuditAction.EXPORT, object_type="backup", detail=detail, actor_label=label
+        )
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     try:
         audit_checkpoint_write()  # pins the last event the backup holds, outside the database
         checkpoint_written = True
     except OSError:
         checkpoint_written = False
-    descriptor, temporary_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
-    )
-    os.close(descriptor)  # mkstemp created it with mode 0600
-    temporary = Path(temporary_name)
     try:
         if engine == "sqlite":
             _sqlite_dump(temporary)
@@ -240,8 +251,7 @@ def backup_create(path: Path | str, *, force: bool = False) -> BackupCreated:
         os.replace(temporary, target)
         _fsync_directory(target.parent)
     except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+        temporary.unlink(missing_ok=True)
         code = error.code if isinstance(error, DomainError) else type(error).__name__
         audit_record(
             actor=None,
@@ -252,6 +262,8 @@ def backup_create(path: Path | str, *, force: bool = False) -> BackupCreated:
             detail={**detail, "error": code},
             actor_label=label,
         )
+        if isinstance(error, OSError):  # the disk full, the folder gone
+            raise BackupToolFailed("backup_failed", f"Writing the backup failed: {error}.") from error
         raise
     return BackupCreated(str(target), engine, target.stat().st_size, event.pk, checkpoint_written)
 

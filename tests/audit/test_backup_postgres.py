@@ -213,3 +213,39 @@ def test_restore_refuses_a_file_of_the_wrong_kind_or_no_backup(patient_b, tools,
     refusal(restore(str(backup), "--json", path=str(no_tools)), "pg_restore_missing")
 
     assert pg_row_counts(empty_database) == {}
+
+
+def test_a_failing_pg_dump_leaves_no_file_and_records_the_failure(patient_b, tools, tmp_path):
+    run, checkpoints = tools
+    source = connection.settings_dict["NAME"]
+    fake_tools = tmp_path / "bin"
+    fake_tools.mkdir()
+    fake = fake_tools / "pg_dump"
+    fake.write_text("#!/bin/sh\necho 'pg_dump: error: the server closed the connection' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+
+    message = refusal(
+        run(
+            pg_url(source),
+            checkpoints,
+            "backup",
+            "create",
+            str(folder / "c.dump"),
+            "--json",
+            path=str(fake_tools),
+        ),
+        "backup_failed",
+        exit_code=1,
+    )
+
+    assert message == "pg_dump failed: pg_dump: error: the server closed the connection"
+    assert list(folder.iterdir()) == []  # the temporary file is gone too
+    with _connect(source) as db:
+        started, failed = db.execute(
+            "SELECT id, object_type, object_id, outcome, detail FROM audit_auditevent ORDER BY id DESC LIMIT 2"
+        ).fetchall()[::-1]
+    assert started[1:4] == ("backup", "", "success")
+    assert failed[1:4] == ("backup", str(started[0]), "failure")
+    assert failed[4] == {"engine": "postgresql", "file": "c.dump", "error": "backup_failed"}

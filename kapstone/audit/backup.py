@@ -22,7 +22,7 @@ pins exactly the last event the backup holds. ``restore`` records its event in t
 database, after the restore, linked to the restored chain's head: ``kapstone audit verify`` on the
 restored database is intact. Checkpoint lines naming events newer than the backup are not hidden:
 ``restore`` counts them, and ``verify`` reports those events missing (they are lost with the
-backup's age) until the operator archives the lines, as docs/deployment-backup.md describes.
+backup's age) until the operator archives the lines, as docs/deployment.md, "Backup and recovery" describes.
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def test_an_old_backup_restored_under_newer_checkpoints_is_not_passed_as_intact(
     verdict = json.loads(broken.stdout)
     assert verdict["ok"] is False and verdict["broken_event_id"] == newest
 
-    # docs/deployment-backup.md: archive the lines after the backup, keep the others.
+    # docs/deployment.md, "Backup and recovery": archive the lines after the backup, keep the others.
     shutil.move(checkpoints, tmp_path / "checkpoints.before-restore.log")
     kept = [
         line

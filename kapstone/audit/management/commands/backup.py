@@ -1,5 +1,5 @@
 """``kapstone backup create|restore PATH``: a whole-database backup, and its restore into an empty
-database (kapstone/audit/backup.py; docs/cli.md, docs/deployment-backup.md).
+database (kapstone/audit/backup.py; docs/cli.md, docs/deployment.md, "Backup and recovery").
 
 Exit 0 done; 2 refused, nothing written (``backup_exists``, ``backup_path_invalid``,
 ``backup_file_missing``, ``backup_file_unreadable``, ``backup_file_invalid``,
@@ -100,5 +100,5 @@ class Command(BaseCommand):
                 f"name events after #{restored.restored_last_event_id} (up to "
                 f"#{restored.checkpoints_after_backup_last_id}), which this backup does not hold: "
                 "`kapstone audit verify` reports them missing until those lines are archived "
-                "(docs/deployment-backup.md)"
+                "(docs/deployment.md, "Backup and recovery")"
             )

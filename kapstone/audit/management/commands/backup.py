@@ -100,5 +100,5 @@ class Command(BaseCommand):
                 f"name events after #{restored.restored_last_event_id} (up to "
                 f"#{restored.checkpoints_after_backup_last_id}), which this backup does not hold: "
                 "`kapstone audit verify` reports them missing until those lines are archived "
-                "(docs/deployment.md, "Backup and recovery")"
+                "(docs/deployment.md, Backup and recovery)"
             )

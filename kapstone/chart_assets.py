@@ -6,7 +6,10 @@ chart then never fetches plotly.js, and a page with several charts gets the tags
 is the vendored basic bundle (``static/plotly/README.md``), served from our own origin and
 deferred, so ``static/kapstone/app.js`` (deferred, in the head) draws every ``[data-figure]`` on
 ``DOMContentLoaded``, after it has run. Nothing inline: the Content-Security-Policy stays
-``script-src 'self'`` and ``style-src 'self'``.
+``script-src 'self'`` and ``style-src 'self'``. plotly.js would add its own style rules in a
+``<style>`` element it creates (refused by that policy, and reported as a violation); it skips
+that when an element with the id ``plotly.js-style-global`` and the class ``no-inline-styles``
+exists, which is our ``plotly.css`` link, holding the same rules.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def plotly_assets(context) -> str:
         return ""
     root[_DONE] = True
     return format_html(
-        '<link rel="stylesheet" href="{}"><script src="{}" defer></script>',
+        '<link rel="stylesheet" href="{}" id="plotly.js-style-global" class="no-inline-styles">'
+        '<script src="{}" defer></script>',
         static(PLOTLY_CSS),
         static(PLOTLY_JS),
     )

@@ -145,7 +145,7 @@ def test_no_csp_violation_anywhere_and_plotly_only_where_a_chart_is(live_server,
     # Staff: every page of the top navigation for each role, then the pages that draw charts.
     chart_pages = {
         "nurse": [f"/patients/{scored.pk}/", f"/sessions/{monitored}/"],
-        "prescriber": [f"/dose-orders/{order.pk}/", f"/sessions/{monitored}/"],
+        "prescriber": [f"/dose-orders/{order.pk}/"],
         "therapist": [f"/patients/{scored.pk}/"],
         "admin": [],
         "researcher": [],
@@ -197,13 +197,27 @@ def test_no_csp_violation_anywhere_and_plotly_only_where_a_chart_is(live_server,
             "/accounts/login/",
         ):
             visit(page, tracker, base + path, chart=False)
+        # The pre-screen itself: refused when empty, then answered (the result, clinic cards).
+        page.goto(base + "/start/")
+        tracker.start()
+        page.get_by_role("button", name="See my result").click()
+        page.locator(".question.has-error").first.wait_for()
+        page.fill("#id_age_years", "41")
+        page.get_by_label("Alcohol", exact=True).check()
+        for radio in page.locator("input[type=radio][value=no]").all():
+            radio.check()
+        page.select_option("#id_region", "NY")
+        page.get_by_role("button", name="See my result").click()
+        page.locator(".clinic-card").first.wait_for()
+        screenshot(page, "csp-prescreen-result")
+        assert tracker.plotly_fetches == []
     finally:
         context.close()
 
     assert tracker.violations == [], "\n".join(tracker.violations)
     assert tracker.errors == []
     with_chart = [url for url, chart in tracker.visited if chart]
-    assert len(with_chart) >= 6 and len(tracker.visited) - len(with_chart) >= 30, tracker.visited
+    assert len(with_chart) >= 5 and len(tracker.visited) - len(with_chart) >= 30, tracker.visited
 
 
 def page_has_figures(page, href: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from kapstone.env import (
@@ -117,8 +116,9 @@ TEMPLATES = [
                 "kapstone.accounts.context_processors.kapstone",
                 "kapstone.portal.context_processors.referral_counts",
             ],
-            # Date and time filters every page uses (``day``, ``moment``, ``clock``).
-            "builtins": ["kapstone.display"],
+            # Date and time filters every page uses (``day``, ``moment``, ``clock``), and
+            # ``{% plotly_assets %}`` beside each chart (kapstone/chart_assets.py).
+            "builtins": ["kapstone.display", "kapstone.chart_assets"],
         },
     },
 ]
@@ -260,11 +260,8 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = parse_path(env_str("STATIC_ROOT"), BASE_DIR / "var" / "static", base_dir=BASE_DIR)
-# plotly.min.js is served from the plotly package itself (as /static/plotly/plotly.min.js).
-STATICFILES_DIRS = [
-    PACKAGE_DIR / "static",
-    ("plotly", Path(plotly.__file__).resolve().parent / "package_data"),
-]
+# plotly.js is vendored there too (static/plotly/, the basic bundle; see its README.md).
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

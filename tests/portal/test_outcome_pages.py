@@ -356,7 +356,8 @@ def test_progress_charts_the_patients_own_scores_and_days(pat, pat_course, patie
         source="patient",
     )
     page = text_of(signed_in(pat).get("/portal/progress/"))
-    assert '<script src="/static/plotly/plotly.min.js" defer></script>' in page
+    # Two charts, plotly.js once (the vendored basic bundle).
+    assert page.count('<script src="/static/plotly/plotly-basic.min.js" defer></script>') == 1
     assert 'id="figure-phq-9" type="application/json"' in page
     assert "Mood (PHQ-9)" in page and "9 out of 27" in page and "Mild" in page
     assert re.search(r'id="figure-use-0-alcohol" type="application/json"', page)

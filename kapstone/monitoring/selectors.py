@@ -16,7 +16,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q, Window
+from django.db.models import Count, F, Max, Min, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -511,19 +511,23 @@ def latest_by_code(observations: Iterable[Observation]) -> dict[str, list[Observ
 
 def recent_by_code(session: CareSession, per_code: int = 2) -> dict[str, list[Observation]]:
     """:func:`latest_by_code` limited to the newest ``per_code`` valid readings of each code, read
-    in the database (the board shows the latest value and its trend, not the whole record)."""
-    rows = (
-        Observation.objects.filter(session=session, voided_at__isnull=True)
-        .annotate(
-            rank=Window(
-                RowNumber(), partition_by=[F("code")], order_by=[F("observed_at").desc(), F("id").desc()]
-            )
-        )
-        .filter(rank__lte=per_code)
-        .order_by("code", "rank")
-    )
+    in the database (the board shows the latest value and its trend, the session page the latest
+    value, not the whole record).
+
+    One query: for each code and rank a scalar subquery walking the session's index on
+    (session, time) backwards, found by primary key. A window function over the session's rows
+    (the earlier form) read every row of the session: 30 ms for a monitor-fed session of 5,000
+    values at 10 million vitals on PostgreSQL, against about 1 ms this way
+    (bench/bench_chart_page.py).
+    """
+    valid = Observation.objects.filter(session=session, voided_at__isnull=True)
+    wanted = Q()
+    for code in rules.OBSERVATION_DEFINITIONS:
+        newest = valid.filter(code=code).order_by("-observed_at", "-id").values("pk")
+        for rank in range(per_code):
+            wanted |= Q(pk=Subquery(newest[rank : rank + 1]))
     by_code: dict[str, list[Observation]] = {}
-    for obs in rows:
+    for obs in valid.filter(wanted).order_by("code", "-observed_at", "-id"):
         by_code.setdefault(obs.code, []).append(obs)
     return by_code
 

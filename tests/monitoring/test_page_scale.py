@@ -152,3 +152,25 @@ def test_thinning_leaves_a_short_series_alone():
     start = timezone.now()
     points = [Point("spo2", start + timedelta(seconds=i), 97) for i in range(50)]
     assert thin_series(points, AlertThresholds(), 100) == points
+
+
+@pytest.mark.parametrize("per_code", [1, 2])
+def test_newest_values_read_in_the_database_are_those_of_the_whole_record(nina, running, per_code):
+    """``recent_by_code`` (one indexed lookup per code and rank) against ``latest_by_code`` over
+    every valid value: with voided values, ties at one instant and codes recorded rarely."""
+    from kapstone.monitoring.services import observation_void, vitals_record
+    from tests.monitoring.conftest import vitals_set
+
+    monitor_feed(running, nina, sets=300)
+    tie = timezone.now() - timedelta(seconds=30)
+    vitals_record(actor=nina, session=running, observations=vitals_set(tie, systolic_bp=130))
+    vitals_record(actor=nina, session=running, observations=vitals_set(tie, systolic_bp=150))
+    rng = random.Random(per_code)
+    newest = list(Observation.objects.filter(session=running).order_by("-observed_at", "-id")[:40])
+    for obs in rng.sample(newest, 8):
+        observation_void(actor=nina, observation=obs, reason="entered on the wrong patient")
+    whole = selectors.latest_by_code(selectors.observations_of(running))
+    expected = {code: [o.pk for o in rows[:per_code]] for code, rows in whole.items()}
+    found = {code: [o.pk for o in rows] for code, rows in selectors.recent_by_code(running, per_code).items()}
+    assert found == expected
+    assert "moaas" in found  # a code recorded only by hand, long before the newest sets

@@ -34,8 +34,9 @@ the clinic's nurse with the second factor verified, after a warm-up of 20 reques
 ``GET /patients/<id>/`` for ``--samples`` patients (half with a course, half without), the session
 page ``GET /sessions/<id>/`` for ``--samples`` dosing sessions (half charted by hand, half
 monitor-fed), and ``GET /health`` (one ``SELECT 1``, the trivial view on the same stack) as many
-times. p50/p95/p99 per kind and the ratio of each page's p50 and p95 to the trivial view's p50;
-the queries per page (min and max over 20 pages of each kind, ``CaptureQueriesContext``).
+times. p50/p95/p99 per kind (wall time, and this process's CPU time per page: less moved by other
+work on a shared machine) and the ratio of each page's p50 and p95 to the trivial view's p50; the
+queries per page (min and max over 20 pages of each kind, ``CaptureQueriesContext``).
 
 Run: ``.venv/bin/python bench/bench_chart_page.py [--backends sqlite,postgres] [--patients 100000]
 [--vitals 10000000] [--samples 200] [--keep] [--reuse]``. The full size is the default (a long
@@ -488,27 +489,34 @@ def measure(args) -> dict:
     queries = {}
     for name, (url, rows) in kinds.items():
         rows = rows[10:]
-        times = []
+        times, cpu = [], []
         for pk, clinic_id in rows:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             response = clients[clinic_id].get(url.format(pk))
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             if response.status_code != 200:
                 errors += 1
                 print(f"{name} {pk}: {response.status_code}", file=sys.stderr)
         results[name] = _percentiles(times)
+        # This process's CPU time per page (Django, the ORM, templates; not the database server's
+        # work): a figure less moved than wall time by other work on a shared machine.
+        results[name]["cpu_p50_ms"] = _percentiles(cpu)["p50_ms"]
+        results[name]["cpu_p95_ms"] = _percentiles(cpu)["p95_ms"]
         counts = []
         for pk, clinic_id in rows[:20]:
             with CaptureQueriesContext(connection) as captured:
                 clients[clinic_id].get(url.format(pk))
             counts.append(len(captured.captured_queries))
         queries[name] = [min(counts), max(counts)]
-    health = []
+    health, health_cpu = [], []
     for _ in range(args.samples):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         errors += any_client.get("/health").status_code != 200
         health.append(time.perf_counter() - t0)
+        health_cpu.append(time.process_time() - c0)
     results["/health (trivial view)"] = _percentiles(health)
+    results["/health (trivial view)"]["cpu_p50_ms"] = _percentiles(health_cpu)["p50_ms"]
     trivial = results["/health (trivial view)"]["p50_ms"]
     for name in kinds:
         results[name]["p50_ratio"] = round(results[name]["p50_ms"] / trivial, 1)

@@ -566,7 +566,12 @@ def main() -> int:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--vitals", type=int, default=10_000_000)
-    parser.add_argument("--samples", type=int, default=200, help="pages of each kind measured")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=200,
+        help="chart pages and session pages measured (half of each of their two kinds)",
+    )
     parser.add_argument("--active-fraction", type=float, default=0.1, help="patients with a course")
     parser.add_argument("--heavy-fraction", type=float, default=0.1, help="dosing sessions monitor-fed")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")

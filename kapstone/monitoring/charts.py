@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -171,6 +172,65 @@ def axis_for(
             break
     first, last = math.floor(low / dtick) * dtick, math.ceil(high / dtick) * dtick
     return float(first), float(last), float(dtick)
+
+
+def _beyond_threshold(code: str, t: rules.AlertThresholds, baseline: dict[str, Decimal]) -> Any:
+    """A test of one value of ``code`` against the session's alert thresholds, by the lines the
+    chart draws (warning level or worse) and the rules relative to the pre-dose value (a rise of
+    blood pressure, any fall of MOAA/S): True for a value an alert rule looks at."""
+    above = [v for c, v, label, _ in _threshold_lines(t) if c == code and ("≥" in label or ">" in label)]
+    below = [v for c, v, label, _ in _threshold_lines(t) if c == code and "<" in label]
+    rise = {
+        "systolic_bp": t.systolic_rise_at_or_above_mmhg,
+        "diastolic_bp": t.diastolic_rise_at_or_above_mmhg,
+    }
+    if code in rise and code in baseline:
+        above.append(float(baseline[code] + rise[code]))
+    if code == "moaas":
+        below.append(float(baseline.get(code, Decimal(5))))  # any fall from pre-dose is sedation
+    low, high = (max(below) if below else None), (min(above) if above else None)
+    return lambda value: (high is not None and value >= high) or (low is not None and value < low)
+
+
+def thin_series(
+    points: list,
+    thresholds: rules.AlertThresholds,
+    max_points: int,
+    baseline: dict[str, Decimal] | None = None,
+) -> list:
+    """``points`` (one code, time order, each with ``observed_at`` and ``value``) thinned to about
+    ``max_points`` for drawing, or unchanged when there are no more than that.
+
+    Kept: the first and the last value, every value at or beyond one of the session's alert
+    thresholds for the code or beyond the rise from its pre-dose value (``baseline``, code →
+    value; :func:`_beyond_threshold`), and in each of ``max_points // 2`` equal
+    stretches of time the lowest and the highest value — a min/max decimation, so the line still
+    reaches every peak and trough a clinician would see in the full record. For display only: no
+    rule, alert or discharge criterion reads a thinned series.
+    """
+    if len(points) <= max_points:
+        return points
+    code = points[0].code
+    beyond = _beyond_threshold(code, thresholds, baseline or {})
+    buckets = max(1, max_points // 2)
+    start, end = points[0].observed_at, points[-1].observed_at
+    span = (end - start).total_seconds() or 1.0
+    keep = {0, len(points) - 1}
+    extremes: dict[int, tuple[int, int]] = {}
+    for index, point in enumerate(points):
+        value = float(point.value)
+        if beyond(value):
+            keep.add(index)
+        bucket = min(buckets - 1, int((point.observed_at - start).total_seconds() / span * buckets))
+        low, high = extremes.get(bucket, (index, index))
+        if value < float(points[low].value):
+            low = index
+        if value > float(points[high].value):
+            high = index
+        extremes[bucket] = (low, high)
+    for low, high in extremes.values():
+        keep.update((low, high))
+    return [points[i] for i in sorted(keep)]
 
 
 def vitals_figure(

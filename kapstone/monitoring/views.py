@@ -80,8 +80,9 @@ def monitoring_context(user, session, **overrides) -> dict:
     """Everything the session's monitoring panel shows (latest set, alerts, checks, chart)."""
     now = timezone.now()
     times = selectors.session_times(session)
-    observations = selectors.observations_of(session)
-    by_code = selectors.latest_by_code(observations)
+    # Read in the database, not from the whole record: a monitor-fed session holds thousands of
+    # values (bench/bench_chart_page.py), and the page's work must not grow with them.
+    by_code = selectors.recent_by_code(session, per_code=1)
     latest = [
         {
             "code": code,
@@ -94,6 +95,7 @@ def monitoring_context(user, session, **overrides) -> dict:
         if code in by_code
     ]
     thresholds = selectors.alert_thresholds(session)
+    series = selectors.chart_points(session, thresholds, times)
     alerts = selectors.alerts_of(session)
     for alert in alerts:
         alert.escalate = (
@@ -117,11 +119,10 @@ def monitoring_context(user, session, **overrides) -> dict:
         "set_count": set_times.count(),
         "recent_sets": selectors.RECENT_SETS,
         "can_void": clinician and monitored,
-        "checks": selectors.checks_of(session, observations, times, now)
-        if times.dosing_started_at or monitored
-        else [],
+        "checks": selectors.checks_in_db(session, times, now) if times.dosing_started_at or monitored else [],
+        "chart_thinned": series.thinned,
         "figure": vitals_figure(
-            observations=observations,
+            observations=series.points,
             thresholds=thresholds,
             timezone_name=session.clinic.timezone,
             dosing_started_at=times.dosing_started_at,

@@ -125,11 +125,11 @@ class ClaimLost(Exception):
     """The run was taken over while this worker still ran it (it overran its timeout)."""
 
 
-def job_run(*, job: Job, when: datetime | None = None) -> str:
+def job_run(*, job: Job, when: datetime | None = None, now: datetime | None = None) -> str:
     """Run ``job`` for the slot ``when`` falls in (default: now), once: claim, run and record
     success in one transaction, or record the failure and plan the retry. Never raises (the
     queue's own record and retry are not used): returns what happened."""
-    now = timezone.now()
+    now = now or timezone.now()
     slot = slot_of(job, when or now)
     claim = job_run_claim(job=job, slot=slot, now=now)
     if claim is None:
@@ -153,7 +153,7 @@ def job_run(*, job: Job, when: datetime | None = None) -> str:
         logger.warning("job %s slot %s: taken over by another worker; rolled back", job.name, slot)
         return "rolled back: taken over by another worker"
     except BaseException as error:  # TimeoutException is a SystemExit: record it too
-        job_run_fail(claim=claim, error=error)
+        job_run_fail(claim=claim, error=error, now=now)
         if not isinstance(error, Exception):
             raise
         return f"failed ({type(error).__name__}), attempt {claim.attempt}"

@@ -9,11 +9,13 @@ when the cluster stops by itself.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing.util
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -27,15 +29,28 @@ from kapstone.operations import services
 logger = logging.getLogger("kapstone.operations")
 
 
+#: prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
 class _OwnProcessGroup:
-    """Puts each process of the cluster in a process group of its own (multiprocessing runs
-    this in every child it forks). A SIGTERM sent to this command's whole group (``timeout``,
+    """Run by multiprocessing in every process of the cluster it forks.
+
+    A process group of its own: a SIGTERM sent to this command's whole group (``timeout``,
     ``kill -TERM -PGID``) would otherwise kill django-q2's sentinel outright, whose stop event
-    then deadlocks the clean stop; this way only this command hears it and stops the cluster
-    in order. (systemd signals the whole cgroup: docs/operations.md asks for KillMode=mixed.)"""
+    then deadlocks the clean stop; this way only this command hears it and stops the cluster in
+    order. (systemd signals the whole cgroup: docs/operations.md asks for KillMode=mixed.)
+
+    And, on Linux, death with its parent (``PR_SET_PDEATHSIG``): a worker killed outright takes
+    its cluster with it instead of leaving it running jobs unwatched; the job in hand is rolled
+    back and taken over by the next worker.
+    """
 
     def __call__(self, _: object) -> None:
         os.setpgid(0, 0)
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 _OWN_GROUP = _OwnProcessGroup()

@@ -24,7 +24,8 @@ demo: migrate
 run: demo
 	@echo
 	@echo "Kapstone demo: http://127.0.0.1:8000  (two-factor sign-in is off in the demo)"
-	$(DEV_ENV) $(PY) -m kapstone runserver 127.0.0.1:8000
+	@echo "The web server and the background worker run together; one Ctrl-C stops both."
+	$(DEV_ENV) $(PY) -m kapstone devserver 127.0.0.1:8000
 
 test: install
 	bash scripts/test.sh

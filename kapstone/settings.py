@@ -7,6 +7,7 @@ docs/configuration.md lists every variable.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -67,8 +68,10 @@ INSTALLED_APPS = [
     "kapstone.research",
     "kapstone.portal",
     "kapstone.api",
+    "kapstone.operations",
     "kapstone.demo",
     "kapstone.server",
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -336,3 +339,34 @@ BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", default=False)
 FORWARDED_ALLOW_IPS = parse_networks(
     "FORWARDED_ALLOW_IPS", env_str("FORWARDED_ALLOW_IPS"), ["127.0.0.1", "::1"]
 )
+
+# --- Background work: `kapstone worker` (django-q2 on the ORM broker) -------------------------
+# docs/operations.md. The queue and the schedules live in the database itself, so several workers
+# on several machines share them; each job's run of one schedule slot is claimed in a row of its
+# own (kapstone/operations/services.py), so it runs once however many workers see it.
+# SQLite has one writer at a time: one worker process there; PostgreSQL: one per CPU.
+WORKER_PROCESSES = env_int(
+    "WORKER_PROCESSES", 1 if DATABASE_VENDOR == "sqlite" else (os.cpu_count() or 1), minimum=1, maximum=64
+)
+# A job running longer than this is stopped (and its run failed, to be retried); a task that no
+# worker acknowledged (its worker died) is handed out again a little later than that.
+JOB_TIMEOUT_S = env_int("JOB_TIMEOUT_SECONDS", 300, minimum=5, maximum=3600)
+JOB_REDELIVERY_S = JOB_TIMEOUT_S + max(5, JOB_TIMEOUT_S // 5)
+# The worker writes its heartbeat this often; /ready fails once the newest is older than that.
+WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1, maximum=300)
+READY_HEARTBEAT_S = env_int("READY_HEARTBEAT_SECONDS", 180, minimum=10, maximum=86_400)
+# The address staff open Kapstone at: the link in the daily reminder e-mails.
+BASE_URL = env_str("BASE_URL", "http://127.0.0.1:8000")
+Q_CLUSTER = {
+    "name": "kapstone",
+    "orm": "default",
+    "workers": WORKER_PROCESSES,
+    "timeout": JOB_TIMEOUT_S,
+    "retry": JOB_REDELIVERY_S,  # larger than the timeout: a running job is never handed out twice
+    "max_attempts": 3,  # a task whose worker keeps dying is given up after 3 deliveries
+    "catch_up": False,  # after a stop, run each schedule once, not once per missed slot
+    "save_limit": 250,  # django-q2's own record of successful tasks
+    "ack_failures": True,  # our jobs retry themselves with back-off (operations/services.py)
+    "poll": 1,  # seconds between two looks at an empty queue
+    "label": "Background jobs",
+}

@@ -2,12 +2,15 @@ from django.urls import include, path
 
 from kapstone import views
 from kapstone.api.api import API_PREFIX, api
+from kapstone.operations import views as operations_views
 from kapstone.server.metrics import metrics
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("health", views.health, name="health"),
     path("metrics", metrics, name="metrics"),
+    path("ready", operations_views.ready, name="ready"),
+    path("operations/", include("kapstone.operations.urls")),
     path("accounts/", include("kapstone.accounts.urls")),
     path("patients/", include("kapstone.patients.urls")),
     path("", include("kapstone.screening.urls")),

@@ -43,6 +43,8 @@ REPORT_READERS = frozenset({Role.RESEARCHER}) | PRESCRIBERS | ADMINS
 PATIENT_READ = CARE_TEAM
 PATIENT_WRITE = CARE_TEAM
 AUDIT_REVIEW = ADMINS
+#: Who reads the background jobs' page (kapstone/operations): the clinic admins.
+OPERATIONS_REVIEW = ADMINS
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"

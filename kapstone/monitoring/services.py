@@ -434,8 +434,12 @@ def vitals_overdue_sweep(*, now: datetime | None = None) -> list[Alert]:
     """
     now = now or timezone.now()
     raised: list[Alert] = []
-    ids = CareSession.objects.filter(kind=DOSING, status__in=selectors.BOARD_STATES).values_list(
-        "pk", flat=True
+    # In the order of their ids: the worker runs the whole sweep in one transaction
+    # (kapstone/operations), and locks taken in one order cannot deadlock two sweeps.
+    ids = (
+        CareSession.objects.filter(kind=DOSING, status__in=selectors.BOARD_STATES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     for session_id in ids:
         with transaction.atomic():

@@ -14,11 +14,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from kapstone.accounts.access import AUTHENTICATED, PATIENT, PUBLIC
 from kapstone.api.api import api
 
-# The explicit public allow-list: sign-in, health, the API schema (served by ninja).
+# The explicit public allow-list: sign-in, health and readiness, the API schema (served by ninja).
 PUBLIC_VIEWS = {
     "accounts:login",
     "health",
     "metrics",  # guarded by a token or network rule instead (tests/server/test_metrics.py)
+    "ready",
     "portal:start",
     "portal:contact",
     "portal:privacy",

@@ -21,7 +21,7 @@ What they say — no patient and no user in any label:
   processes (web workers, the API, the background worker) and on several machines.
 - ``kapstone_alerts_open{clinic, severity, status}``: unresolved alerts (open or acknowledged)
   per clinic slug, from the database at scrape time.
-- The job queue's gauges: see ``job_queue_metrics``.
+- The job queue's gauges and the worker heartbeat's age: see ``job_queue_metrics``.
 """
 
 from __future__ import annotations
@@ -118,13 +118,35 @@ def metrics_allowed(request: HttpRequest) -> bool:
 
 
 def job_queue_metrics() -> Iterable[Metric]:
-    """The job queue's gauges — depth, age of the oldest job, failures — go here, built from
-    ``kapstone.operations.status.job_queue_stats()`` (the background-work branch), e.g.::
+    """The background work's gauges (kapstone/operations/status.py): tasks waiting and in
+    progress, the age of the oldest waiting task, job attempts failed in the last 24 hours, and
+    the age of the freshest worker heartbeat (absent when no worker ever ran)."""
+    from kapstone.operations.status import job_queue_stats, worker_heartbeat_age_seconds
 
-        stats = job_queue_stats()
-        yield GaugeMetricFamily("kapstone_jobs_queued", "Jobs waiting to run.", value=stats.depth)
-    """
-    return ()
+    stats = job_queue_stats()
+    yield GaugeMetricFamily(
+        "kapstone_jobs_queued", "Background tasks waiting for a worker.", value=stats["queue_depth"]
+    )
+    yield GaugeMetricFamily(
+        "kapstone_jobs_in_progress",
+        "Background tasks handed to a worker, not yet done.",
+        value=stats["in_progress"],
+    )
+    yield GaugeMetricFamily(
+        "kapstone_jobs_oldest_queued_age_seconds",
+        "Seconds the oldest waiting background task has waited (0 when none waits).",
+        value=stats["oldest_queued_age_seconds"] or 0.0,
+    )
+    yield GaugeMetricFamily(
+        "kapstone_jobs_failures_24h",
+        "Background job attempts that failed in the last 24 hours (retried or given up).",
+        value=stats["failures_24h"],
+    )
+    age = worker_heartbeat_age_seconds()
+    if age is not None:
+        yield GaugeMetricFamily(
+            "kapstone_worker_heartbeat_age_seconds", "Seconds since the freshest worker heartbeat.", value=age
+        )
 
 
 class DatabaseCollector:

@@ -150,3 +150,34 @@ def test_request_latency_is_labelled_by_route_name_not_path_and_carries_no_patie
 def test_static_files_and_unknown_paths_get_a_fixed_route_label(rf):
     assert route_label(rf.get("/static/kapstone.css")) == "static"
     assert route_label(rf.get("/patients/1/Zzyzxfield")) == "unmatched"
+
+
+def test_the_job_queue_gauges_come_from_the_worker_tables(client):
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from kapstone.operations.models import JobRun, RunStatus, WorkerHeartbeat
+
+    body = client.get("/metrics").content.decode()
+    assert sample(body, "kapstone_jobs_queued") == 0
+    assert sample(body, "kapstone_jobs_failures_24h") == 0
+    assert "kapstone_worker_heartbeat_age_seconds" not in body  # no worker ever ran
+
+    now = timezone.now()
+    OrmQ.objects.create(key=Conf.CLUSTER_NAME, payload="x", lock=now - timedelta(seconds=90))
+    OrmQ.objects.create(key=Conf.CLUSTER_NAME, payload="y", lock=now + timedelta(minutes=5))
+    JobRun.objects.create(
+        job="vitals_overdue_sweep",
+        slot=now.replace(second=0, microsecond=0),
+        status=RunStatus.RETRYING,
+        started_at=now - timedelta(minutes=1),
+        finished_at=now - timedelta(seconds=30),
+    )
+    WorkerHeartbeat.objects.create(worker="host:1", started_at=now, seen_at=now - timedelta(seconds=20))
+
+    body = client.get("/metrics").content.decode()
+    assert sample(body, "kapstone_jobs_queued") == 1
+    assert sample(body, "kapstone_jobs_in_progress") == 1
+    assert sample(body, "kapstone_jobs_oldest_queued_age_seconds") >= 90
+    assert sample(body, "kapstone_jobs_failures_24h") == 1
+    assert 20 <= sample(body, "kapstone_worker_heartbeat_age_seconds") < 600

@@ -12,7 +12,8 @@ with ``reading_from_replica()``; the router then sends their reads of research d
   must take effect at once, not after the replica's lag), sessions and login lockouts.
 
 A replica lags. ``replica_data_as_of()`` says how far, so that the report can say how old its
-data is instead of pretending to be live.
+data is instead of pretending to be live. A replica that does not answer is not an outage of the
+report: ``research_source()`` notices it and the research views read from the primary instead.
 
 Without a replica configured, the context does nothing and every read goes to the primary.
 """
@@ -20,15 +21,17 @@ Without a replica configured, the context does nothing and every read goes to th
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 REPLICA_ALIAS = "replica"
+logger = logging.getLogger("kapstone.replica")
 
 #: Apps whose rows are always read from the primary, even inside ``reading_from_replica()``.
 PRIMARY_ONLY_APPS = frozenset(
@@ -131,17 +134,64 @@ SELECT CASE
 """
 
 
+class ReplicaUnavailable(Exception):
+    """The replica does not answer: research reads fall back to the primary."""
+
+
 def replica_data_as_of() -> DataAsOf | None:
     """How old the research copy of the data is; ``None`` when no replica is configured, when it
-    is not PostgreSQL, or when the standby cannot say (nothing replayed since it started)."""
+    is not PostgreSQL, or when the standby cannot say (nothing replayed since it started).
+
+    Raises :class:`ReplicaUnavailable` when the replica cannot be reached (within the connect
+    timeout), so that the caller can read from the primary instead of failing.
+    """
     if not replica_configured():
         return None
     connection = connections[REPLICA_ALIAS]
     if connection.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_AS_OF_SQL)
-        as_of, now = cursor.fetchone()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_AS_OF_SQL)
+            as_of, now = cursor.fetchone()
+    except DatabaseError as error:
+        connection.close_if_unusable_or_obsolete()
+        logger.warning("research replica unavailable (%s); reading from the primary", type(error).__name__)
+        raise ReplicaUnavailable from error
     if as_of is None:
         return None
     return DataAsOf(as_of=as_of, behind=max(now - as_of, timedelta(0)))
+
+
+@dataclass(frozen=True)
+class ResearchSource:
+    """Where a research read goes: ``replica`` (with ``as_of``), or the primary because none is
+    configured (``configured`` false) or because it did not answer (``unavailable``)."""
+
+    configured: bool
+    unavailable: bool = False
+    as_of: DataAsOf | None = None
+
+    @property
+    def replica(self) -> bool:
+        return self.configured and not self.unavailable
+
+
+def research_source() -> ResearchSource:
+    """Probe the replica once per research request: how old its data is, or that it is down."""
+    if not replica_configured():
+        return ResearchSource(configured=False)
+    try:
+        return ResearchSource(configured=True, as_of=replica_data_as_of())
+    except ReplicaUnavailable:
+        return ResearchSource(configured=True, unavailable=True)
+
+
+@contextmanager
+def reading_research_from(source: ResearchSource) -> Iterator[None]:
+    """``reading_from_replica()`` when ``source`` is the replica; otherwise the primary."""
+    if source.replica:
+        with reading_from_replica():
+            yield
+    else:
+        yield

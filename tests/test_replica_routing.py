@@ -17,7 +17,15 @@ from kapstone.accounts.models import ApiToken, Membership, User
 from kapstone.audit.models import AuditEvent, Disclosure
 from kapstone.care.models import TreatmentCourse
 from kapstone.outcomes.models import UseDay
-from kapstone.replica import DataAsOf, ResearchReplicaRouter, reading_from_replica, replica_data_as_of
+from kapstone.replica import (
+    DataAsOf,
+    ResearchReplicaRouter,
+    ResearchSource,
+    reading_from_replica,
+    reading_research_from,
+    replica_data_as_of,
+    research_source,
+)
 from kapstone.research.models import CourseOutcomeSummary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +67,18 @@ def test_without_a_replica_the_context_changes_nothing():
     with reading_from_replica():
         assert router.db_for_read(TreatmentCourse) is None
         assert replica_data_as_of() is None
+
+
+def test_an_unavailable_replica_sends_research_reads_to_the_primary(with_replica):
+    with reading_research_from(ResearchSource(configured=True, unavailable=True)):
+        assert router.db_for_read(TreatmentCourse) is None
+    with reading_research_from(ResearchSource(configured=True)):
+        assert router.db_for_read(TreatmentCourse) == "replica"
+
+
+def test_without_a_replica_the_source_is_the_primary():
+    source = research_source()
+    assert (source.configured, source.replica, source.as_of) == (False, False, None)
 
 
 def test_another_thread_is_not_rerouted(with_replica):

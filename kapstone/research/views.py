@@ -7,7 +7,8 @@ day-precision date is refused (400, the input kept, nothing read or written).
 
 With a replica configured (``KAPSTONE_REPLICA_DATABASE_URL``), the report and the exports read the
 research data from it (``kapstone.replica``); their audit events and disclosure rows, and the
-user's rights, stay on the primary. The report says how old the replica's data is.
+user's rights, stay on the primary. The report says how old the replica's data is; when the
+replica does not answer, both read from the primary (and the report says so).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET
 from kapstone.accounts.access import require_roles
 from kapstone.accounts.models import Clinic
 from kapstone.patients.services import clinic_today
-from kapstone.replica import reading_from_replica, replica_configured, replica_data_as_of
+from kapstone.replica import reading_research_from, research_source
 from kapstone.research import selectors, services
 from kapstone.research.cohorts import REPORT_ROLES, report_clinic_ids
 from kapstone.research.forms import CohortForm
@@ -46,11 +47,11 @@ def cohort_report(request: HttpRequest) -> HttpResponse:
     if not form.is_bound:
         form, _ = _form(request, {"group_by": "arm"})
         form.is_valid()
-    data_as_of = None
+    source = None
     if form.is_valid():
-        with reading_from_replica():
-            # Read first: the report's data is at least as recent as the time it gives.
-            data_as_of = replica_data_as_of()
+        # Asked first: the report's data is at least as recent as the time it gives.
+        source = research_source()
+        with reading_research_from(source):
             report = selectors.cohort_report_for_user(
                 user=request.user, filters=form.cohort_filter(), today=_today(clinics)
             )
@@ -62,8 +63,7 @@ def cohort_report(request: HttpRequest) -> HttpResponse:
             "form": form,
             "report": report,
             "query": request.GET.urlencode(),
-            "from_replica": replica_configured(),
-            "data_as_of": data_as_of,
+            "source": source,
         },
         status=status,
     )
@@ -79,7 +79,7 @@ def cohort_export(request: HttpRequest, export_format: str) -> HttpResponse:
         form, _ = _form(request, {"group_by": "arm"})
     if not form.is_valid():
         return render(request, "research/report.html", {"form": form, "report": None}, status=400)
-    with reading_from_replica():
+    with reading_research_from(research_source()):
         export = services.research_export(
             actor=request.user,
             filters=form.cohort_filter(),

@@ -94,3 +94,15 @@ def test_research_reads_the_replica_and_writes_the_primary(pair):
     assert len(study_ids(export["body"])) == 4
     assert "less than a minute behind" in report["body"]
     assert count(pair.primary, EXPORTS) == exports_before + 2
+
+
+def test_research_reads_the_primary_when_the_replica_is_down(pair):
+    probe(pair, "enrol", "10")
+    courses = count(pair.primary, COURSES)
+    pair.replica.stop()
+    try:
+        export, report = get(pair, "/research/export/long.csv", "/research/")
+    finally:
+        pair.replica.start()
+    assert len(study_ids(export["body"])) == courses
+    assert "could not be reached: this report reads the live records instead" in report["body"]

@@ -5,7 +5,8 @@ busy clinic network they are the reads worth moving off the primary. They, and o
 with ``reading_from_replica()``; the router then sends their reads of research data to the
 ``replica`` alias. Everything else stays on the primary:
 
-- every write (``db_for_write`` is never the replica; a hot standby refuses writes anyway);
+- every write (``db_for_write`` never answers the replica, not even for an object read from it;
+  a hot standby refuses writes anyway);
 - every read outside the context: all clinical pages, the API, the worker;
 - inside the context, reads of ``PRIMARY_ONLY_APPS``: the audit chain (its head row must be the
   primary's, or the chain would fork), disclosures, users, memberships and roles (a revoked right
@@ -86,7 +87,12 @@ class ResearchReplicaRouter:
         return None
 
     def db_for_write(self, model, **hints):
-        return DEFAULT_DB_ALIAS
+        # An object read from the replica is saved to the primary (a hot standby refuses writes);
+        # otherwise no opinion: Django writes to the object's own database, or to the primary.
+        instance = hints.get("instance")
+        if instance is not None and instance._state.db == REPLICA_ALIAS:
+            return DEFAULT_DB_ALIAS
+        return None
 
     def allow_relation(self, obj1, obj2, **hints):
         # The replica holds the same rows as the primary: an object read from one may point at an

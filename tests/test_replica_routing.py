@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import router as django_router
 
 from kapstone import env
 from kapstone.accounts.models import ApiToken, Membership, User
@@ -54,8 +55,11 @@ def test_audit_rights_and_sessions_are_read_from_the_primary_even_inside(with_re
 
 def test_writes_never_go_to_the_replica(with_replica):
     with reading_from_replica():
-        assert router.db_for_write(CourseOutcomeSummary) == "default"
-        assert router.db_for_write(AuditEvent) == "default"
+        assert django_router.db_for_write(CourseOutcomeSummary) == "default"
+        assert django_router.db_for_write(AuditEvent) == "default"
+        read_there = CourseOutcomeSummary()
+        read_there._state.db = "replica"
+        assert django_router.db_for_write(CourseOutcomeSummary, instance=read_there) == "default"
 
 
 def test_migrations_run_on_the_primary_only():

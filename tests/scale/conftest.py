@@ -21,9 +21,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/scale/" in str(item.fspath):
             item.add_marker(pytest.mark.postgres_only)
-            # One pair (and one `migrate`, the slow part) per run: with `--dist loadgroup` these
-            # tests go to one xdist worker together.
-            item.add_marker(pytest.mark.xdist_group("private_pg_pair"))
             if connection.vendor != "postgresql":
                 item.add_marker(pytest.mark.skip(reason="a private PostgreSQL pair: PostgreSQL stage only"))
 

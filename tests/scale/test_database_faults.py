@@ -20,6 +20,10 @@ import pytest
 from tests.scale.conftest import ROOT, run_kapstone
 from tests.scale.pg_pair import DATABASE, free_port
 
+# One private pair (and one `migrate`, the slow part) per run: with `--dist loadgroup` the tests
+# of tests/scale go to one xdist worker together.
+pytestmark = pytest.mark.xdist_group("private_pg_pair")
+
 START_TIMEOUT_S = 60
 #: No request may hang: each one gives up (and fails the test) after this long.
 REQUEST_TIMEOUT_S = 20

@@ -14,7 +14,13 @@ import io
 import json
 import time
 
+import pytest
+
 from tests.scale.conftest import run_kapstone
+
+# One private pair (and one `migrate`, the slow part) per run: with `--dist loadgroup` the tests
+# of tests/scale go to one xdist worker together.
+pytestmark = pytest.mark.xdist_group("private_pg_pair")
 
 REPLAY_TIMEOUT_S = 30
 

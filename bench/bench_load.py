@@ -41,6 +41,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -509,6 +510,7 @@ def main() -> int:
                 server.wait(timeout=20)
         if not args.keep:
             pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

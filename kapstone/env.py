@@ -119,7 +119,7 @@ class DatabaseUrl:
     settings: dict
 
 
-def parse_database_url(url: str, *, base_dir: Path) -> DatabaseUrl:
+def parse_database_url(url: str, *, base_dir: Path, variable: str = "DATABASE_URL") -> DatabaseUrl:
     """``sqlite:///relative/or/absolute.db`` or ``postgres://user:pass@host:port/name?sslmode=…``.
 
     SQLite runs in WAL mode with immediate transactions, so two writers queue instead of
@@ -130,7 +130,7 @@ def parse_database_url(url: str, *, base_dir: Path) -> DatabaseUrl:
     if scheme == "sqlite":
         raw_path = unquote(parts.path)
         if raw_path in ("", "/"):
-            raise ImproperlyConfigured(f"{PREFIX}DATABASE_URL={url!r}: no SQLite file path.")
+            raise ImproperlyConfigured(f"{PREFIX}{variable}={url!r}: no SQLite file path.")
         # sqlite:///var/db.sqlite3 is relative to the project; sqlite:////abs/path is absolute.
         path = Path(raw_path[1:]) if raw_path.startswith("/") else Path(raw_path)
         if not path.is_absolute():
@@ -152,12 +152,15 @@ def parse_database_url(url: str, *, base_dir: Path) -> DatabaseUrl:
     if scheme in ("postgres", "postgresql"):
         name = unquote(parts.path.lstrip("/"))
         if not name:
-            raise ImproperlyConfigured(f"{PREFIX}DATABASE_URL={url!r}: no database name.")
+            raise ImproperlyConfigured(f"{PREFIX}{variable}={url!r}: no database name.")
         options = dict(parse_qsl(parts.query, keep_blank_values=False))
+        # A database that does not answer (host down, network cut) fails a request after 5 s
+        # (``/health`` answers 503) instead of hanging a worker for the TCP timeout (minutes).
+        options.setdefault("connect_timeout", "5")
         try:
             port = parts.port
         except ValueError:
-            raise ImproperlyConfigured(f"{PREFIX}DATABASE_URL: invalid port.") from None
+            raise ImproperlyConfigured(f"{PREFIX}{variable}: invalid port.") from None
         return DatabaseUrl(
             "postgresql",
             {
@@ -175,7 +178,7 @@ def parse_database_url(url: str, *, base_dir: Path) -> DatabaseUrl:
             },
         )
     raise ImproperlyConfigured(
-        f"{PREFIX}DATABASE_URL: unsupported scheme {parts.scheme!r} (use sqlite:/// or postgres://)."
+        f"{PREFIX}{variable}: unsupported scheme {parts.scheme!r} (use sqlite:/// or postgres://)."
     )
 
 

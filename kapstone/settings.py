@@ -131,6 +131,19 @@ DATABASE_URL = env_str("DATABASE_URL", "sqlite:///var/kapstone.sqlite3")
 _db = parse_database_url(DATABASE_URL, base_dir=BASE_DIR)
 DATABASES = {"default": _db.settings}
 DATABASE_VENDOR = _db.engine
+# A streaming replica for research reads (kapstone/replica.py): the cohort report and the
+# de-identified exports read from it; every write and everything clinical stays on the primary.
+REPLICA_DATABASE_URL = env_str("REPLICA_DATABASE_URL")
+if REPLICA_DATABASE_URL:
+    _replica = parse_database_url(REPLICA_DATABASE_URL, base_dir=BASE_DIR, variable="REPLICA_DATABASE_URL")
+    if _replica.engine != _db.engine:
+        raise ImproperlyConfigured(
+            "KAPSTONE_REPLICA_DATABASE_URL: the replica must be the same engine as the primary "
+            f"({_db.engine}), not {_replica.engine}."
+        )
+    # Tests run against the primary's test database: the replica mirrors it there.
+    DATABASES["replica"] = {**_replica.settings, "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["kapstone.replica.ResearchReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Audit trail ----------------------------------------------------------------------------

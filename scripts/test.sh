@@ -48,11 +48,11 @@ env -u KAPSTONE_DEV -u KAPSTONE_MFA_REQUIRED \
   "$PY" -m kapstone check --deploy --fail-level WARNING || fail "check --deploy"
 
 stage "pytest on SQLite"
-KAPSTONE_DATABASE_URL="sqlite:///var/test.sqlite3" run_pytest "pytest sqlite" -m "not browser" -q -n "$WORKERS"
+KAPSTONE_DATABASE_URL="sqlite:///var/test.sqlite3" run_pytest "pytest sqlite" -m "not browser" -q -n "$WORKERS" --dist loadgroup
 
 stage "pytest on PostgreSQL"
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  KAPSTONE_DATABASE_URL="$PG_URL" run_pytest "pytest postgresql" -m "not browser and not cli and not full_demo" -q -n "$WORKERS"
+  KAPSTONE_DATABASE_URL="$PG_URL" run_pytest "pytest postgresql" -m "not browser and not cli and not full_demo" -q -n "$WORKERS" --dist loadgroup
 elif [ "$CI" = "true" ]; then
   fail "PostgreSQL at 127.0.0.1:5432 is not reachable (mandatory with CI=true)"
 else

@@ -79,7 +79,7 @@ def test_postgres_url():
         "6543",
         "kapstone",
     )
-    assert s["OPTIONS"] == {"sslmode": "verify-full"}
+    assert s["OPTIONS"] == {"sslmode": "verify-full", "connect_timeout": "5"}
     assert s["CONN_HEALTH_CHECKS"] is True
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from operator import itemgetter
 
-from django.db import transaction
+from django.db import router, transaction
 from django.utils import timezone
 
 #: Who may open the cohort report and download de-identified exports. Researchers see only
@@ -95,7 +95,9 @@ def store_summaries(computed: list[tuple[int, int, str, tuple]]) -> None:
         )
         for course_id, version, key, summary in sorted(computed, key=itemgetter(0))
     ]
-    with transaction.atomic(using=CourseOutcomeSummary.objects.db):
+    # The database summaries are written to, even when the report reads from a replica
+    # (``kapstone.replica``): ``objects.db`` would name the read database there.
+    with transaction.atomic(using=router.db_for_write(CourseOutcomeSummary)):
         CourseOutcomeSummary.objects.bulk_create(
             rows,
             batch_size=2000,

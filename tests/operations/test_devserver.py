@@ -78,6 +78,8 @@ def test_one_ctrl_c_stops_the_web_server_and_the_worker(tmp_path):
     supervisor.send_signal(signal.SIGINT)
     assert supervisor.wait(timeout=60) == 0
     assert all_gone(children), [pid for pid in children if alive(pid)]
+    # Both stopped when asked; nothing had to be killed after the grace.
+    assert "killed" not in (tmp_path / "devserver.log").read_text()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
 

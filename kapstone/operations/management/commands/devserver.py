@@ -60,10 +60,12 @@ class Command(BaseCommand):
 
 
 def stop(web: subprocess.Popen, worker: subprocess.Popen) -> None:
-    """Ask both to stop (the web server's process group: SIGINT, as a Ctrl-C; the worker:
-    SIGTERM, which it answers by finishing its job in hand), then kill what remains."""
+    """Ask both to stop (the web server's process group, its autoreloader and the server it
+    runs: SIGTERM, which no shell leaves ignored, unlike the SIGINT of a Ctrl-C in a job started
+    in the background; the worker: SIGTERM, which it answers by finishing its job in hand), then
+    kill what remains, saying so."""
     if web.poll() is None:
-        _signal_group(web, signal.SIGINT)
+        _signal_group(web, signal.SIGTERM)
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_S
@@ -71,6 +73,9 @@ def stop(web: subprocess.Popen, worker: subprocess.Popen) -> None:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            sys.stderr.write(
+                f"devserver: process {child.pid} did not stop within {STOP_GRACE_S} s; killed.\n"
+            )
             _signal_group(child, signal.SIGKILL)
             child.wait()
 

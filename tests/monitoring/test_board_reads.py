@@ -337,3 +337,27 @@ def test_the_board_issues_the_same_queries_for_one_session_and_for_ten(as_user, 
     page = client.get(reverse("monitoring:board")).content.decode()
     assert page.count("BoardQ-") == 10
     assert len(ten) == len(one), "\n".join(ten)
+
+
+@pytest.mark.parametrize(("per_query", "max_windows"), [(2, 200), (1000, 1)])
+def test_window_lookups_split_over_statements_and_long_schedules_give_the_same_rows(
+    monkeypatch, alice, nina, clinic_a, lots, per_query, max_windows
+):
+    """The check windows split over several statements (a board holding more windows than one
+    statement takes), and a session whose schedule is read from its times (one left open for
+    days): the same rows as the per-session reads."""
+    lot = lots[clinic_a.pk]
+    dosed(prescriber=alice, nurse=nina, clinic=clinic_a, lot=lot, mrn="W-1", room="Chair 1", minutes_ago=70)
+    second, _ = dosed(
+        prescriber=alice, nurse=nina, clinic=clinic_a, lot=lot, mrn="W-2", room="Chair 2", minutes_ago=45
+    )
+    vitals_record(actor=nina, session=second, observations=vitals_set(ago(20)))
+    vitals_record(actor=nina, session=second, observations=vitals_set(ago(2), heart_rate=125))
+    monkeypatch.setattr(selectors, "_BOARD_WINDOWS_PER_QUERY", per_query)
+    monkeypatch.setattr(selectors, "_MAX_WINDOW_AGGREGATES", max_windows)
+    sessions = selectors.board_sessions_for_user(user=nina, roles=ROLES)
+    assert len(sessions) == 2
+    now = timezone.now()
+    rows = selectors.board_rows(sessions, now)
+    assert plain(rows) == plain(reference_rows(sessions, now))
+    assert any(row["overdue"] for row in rows) and any(row["next_due"] for row in rows)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from django.db.models import Count, F, Max, Min, Q, Subquery, Window
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -89,17 +89,26 @@ def peak_check(session: CareSession) -> rules.PeakCheck:
         .values_list("route", "over_min")
         .first()
     )
+    return _peak_check_of(session, order)
+
+
+def _peak_check_of(session: CareSession, order: tuple[Any, Any] | None) -> rules.PeakCheck:
+    """:func:`peak_check` from the (route, over_min) of the session's live order, already read."""
     route, over_min = order if order is not None else (None, None)
     return rules.bp_peak_check(
         route=route, infusion_min=over_min, fallback_min=_protocol(session).monitoring.bp_peak_check_min
     )
 
 
-def monitoring_protocol(session: CareSession) -> rules.MonitoringProtocol:
+def monitoring_protocol(
+    session: CareSession, peak: rules.PeakCheck | None = None
+) -> rules.MonitoringProtocol:
     """The course protocol's monitoring parameters, in the domain's terms, with the BP-peak
-    check placed by the route of the session's order (:func:`peak_check`)."""
+    check placed by the route of the session's order (:func:`peak_check`; ``peak`` when the
+    caller already has it, as the board has for all its sessions at once)."""
     monitoring = _protocol(session).monitoring
-    peak = peak_check(session)
+    if peak is None:
+        peak = peak_check(session)
     # The domain allows 1–15 min during dosing (issue 5: every 10–15 min); clamp a clone's value.
     return rules.MonitoringProtocol(
         interval_during_dosing_min=max(1, min(15, monitoring.vitals_interval_min)),
@@ -190,11 +199,25 @@ def session_times(session: CareSession, administration: Administration | None = 
             .first()
         ) or (None, None)
     # The first check-in and the first discharge, in one query.
-    firsts = SessionEvent.objects.filter(session=session, kind="transition").aggregate(
-        checked_in=Min("at", filter=Q(to_state=CHECKED_IN)),
-        discharged=Min("at", filter=Q(to_state="discharged")),
-    )
-    checked_in, discharged = firsts["checked_in"], firsts["discharged"]
+    firsts = SessionEvent.objects.filter(session=session, kind="transition").aggregate(**_FIRST_TRANSITIONS)
+    return _session_times_of(session, dosing, firsts["checked_in"], firsts["discharged"])
+
+
+#: The first check-in and the first discharge of a session's transitions (one aggregate).
+_FIRST_TRANSITIONS = {
+    "checked_in": Min("at", filter=Q(to_state=CHECKED_IN)),
+    "discharged": Min("at", filter=Q(to_state="discharged")),
+}
+
+
+def _session_times_of(
+    session: CareSession,
+    dosing: tuple[datetime | None, datetime | None],
+    checked_in: datetime | None,
+    discharged: datetime | None,
+) -> SessionTimes:
+    """:func:`session_times` from what it reads: the administration's (start, end), the first
+    check-in and the first discharge."""
     dosing_started, dosing_ended = dosing
     candidates = [t for t in (checked_in,) if t is not None]
     if dosing_started is not None:
@@ -403,34 +426,54 @@ def checks_in_db(session: CareSession, times: SessionTimes, now: datetime) -> li
     query, and the schedule is evaluated again with those times: the same checks as from every
     recorded time, without reading the whole record.
     """
-    arguments = {
-        "protocol_monitoring": monitoring_protocol(session),
+    arguments = _check_arguments(session, times, now, monitoring_protocol(session))
+    skeleton = rules.due_checks(recorded_times=[], **arguments)
+    readings = _bp_readings(session.pk, skeleton)
+    if len(skeleton) > _MAX_WINDOW_AGGREGATES:
+        return rules.due_checks(
+            recorded_times=list(readings.values_list("observed_at", flat=True).distinct()), **arguments
+        )
+    firsts = {
+        f"w{index}": Min("observed_at", filter=window)
+        for index, window in enumerate(_check_windows(skeleton, times, now))
+    }
+    found = [t for t in readings.aggregate(**firsts).values() if t is not None]
+    return rules.due_checks(recorded_times=found, **arguments)
+
+
+def _check_arguments(
+    session: CareSession, times: SessionTimes, now: datetime, protocol_monitoring: rules.MonitoringProtocol
+) -> dict[str, Any]:
+    return {
+        "protocol_monitoring": protocol_monitoring,
         "dosing_started_at": times.dosing_started_at,
         "dosing_ended_at": times.dosing_ended_at,
         "discharged_at": times.discharged_at,
         "now": now,
     }
-    skeleton = rules.due_checks(recorded_times=[], **arguments)
-    readings = Observation.objects.filter(
-        session=session,
+
+
+def _bp_readings(session_id: int, skeleton: list[rules.DueCheck]):
+    """The session's valid blood-pressure readings from the first window of its schedule on."""
+    return Observation.objects.filter(
+        session_id=session_id,
         voided_at__isnull=True,
         code__in=BLOOD_PRESSURE_CODES,
         observed_at__gte=min(c.window_start for c in skeleton),
     )
-    if len(skeleton) > _MAX_WINDOW_AGGREGATES:
-        return rules.due_checks(
-            recorded_times=list(readings.values_list("observed_at", flat=True).distinct()), **arguments
-        )
-    firsts = {}
-    for index, check in enumerate(skeleton):
+
+
+def _check_windows(skeleton: list[rules.DueCheck], times: SessionTimes, now: datetime) -> list[Q]:
+    """Each scheduled check's window as a condition on ``observed_at`` (windows are disjoint)."""
+    windows = []
+    for check in skeleton:
         window = Q(observed_at__gte=check.window_start)
         if times.dosing_started_at is None:
             window &= Q(observed_at__lte=now)  # before dosing: the baseline window ends at now
         elif check.window_end is not None:
             window &= Q(observed_at__lt=check.window_end)
-        firsts[f"w{index}"] = Min("observed_at", filter=window)
-    found = [t for t in readings.aggregate(**firsts).values() if t is not None]
-    return rules.due_checks(recorded_times=found, **arguments)
+        windows.append(window)
+    return windows
 
 
 def alerts_of(session: CareSession, *, open_only: bool = False) -> list[Alert]:
@@ -612,16 +655,37 @@ def board_rows(
     """What the board shows of each session (a read of sessions already listed through the selector).
 
     ``notices``: the board notices of higher apps (``monitoring.notices``); each row gets those
-    attached to its session."""
+    attached to its session.
+
+    Set-based: each kind of data is read for all the sessions at once (administrations and their
+    rate events, first transitions, newest values, live orders, check windows, open alerts), so a
+    redraw issues the same queries for one session as for fifty; every row holds what the
+    per-session reads (:func:`administration_for_session`, :func:`session_times`,
+    :func:`recent_by_code`, :func:`checks_in_db`, :func:`alerts_of`) give for that session
+    (held by tests/monitoring/test_board_reads.py)."""
     by_session: dict[int, list[BoardNotice]] = {}
     for notice in notices:
         if notice.session_id is not None:
             by_session.setdefault(notice.session_id, []).append(notice)
+    if not sessions:
+        return []
+    ids = [session.pk for session in sessions]
+    administrations = _board_administrations(ids)
+    firsts = _board_first_transitions(ids)
+    times_of = {}
+    for session in sessions:
+        administration = administrations.get(session.pk)
+        dosing = (administration.started_at, administration.ended_at) if administration else (None, None)
+        checked_in, discharged = firsts.get(session.pk, (None, None))
+        times_of[session.pk] = _session_times_of(session, dosing, checked_in, discharged)
+    recent = _board_recent_by_code(ids)
+    checks_of_session = _board_checks(sessions, times_of, _board_live_orders(ids), now)
+    alerts_of_session = _board_open_alerts(ids)
     rows = []
     for session in sessions:
-        administration = administration_for_session(session)
-        times = session_times(session, administration)
-        by_code = recent_by_code(session)
+        administration = administrations.get(session.pk)
+        times = times_of[session.pk]
+        by_code = recent.get(session.pk, {})
         vitals = []
         for code, definition in rules.OBSERVATION_DEFINITIONS.items():
             readings = by_code.get(code)
@@ -648,9 +712,9 @@ def board_rows(
                     "at": latest.observed_at,
                 }
             )
-        checks = checks_in_db(session, times, now)
+        checks = checks_of_session[session.pk]
         thresholds = alert_thresholds(session)
-        open_alerts = alerts_of(session, open_only=True)
+        open_alerts = alerts_of_session.get(session.pk, [])
         for alert in open_alerts:
             alert.escalate = alert.acknowledged_at is None and rules.escalation_due(
                 alert.escalation_from, alert.severity, now, thresholds
@@ -672,6 +736,142 @@ def board_rows(
             }
         )
     return rows
+
+
+def _board_administrations(ids: list[int]) -> dict[int, Administration]:
+    """:func:`administration_for_session` of each session (two queries: the administrations
+    and their rate events)."""
+    found: dict[int, Administration] = {}
+    rows = (
+        Administration.objects.filter(order__session_id__in=ids)
+        .exclude(order__status="voided")
+        .select_related("order")
+        .prefetch_related("rate_events")
+        .order_by("-started_at", "-id")
+    )
+    for administration in rows:
+        found.setdefault(administration.order.session_id, administration)
+    return found
+
+
+def _board_first_transitions(ids: list[int]) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """Each session's first check-in and first discharge (:func:`session_times`), one query."""
+    rows = (
+        SessionEvent.objects.filter(session_id__in=ids, kind="transition")
+        .order_by()
+        .values("session_id")
+        .annotate(**_FIRST_TRANSITIONS)
+        .values_list("session_id", "checked_in", "discharged")
+    )
+    return {session_id: (checked_in, discharged) for session_id, checked_in, discharged in rows}
+
+
+def _board_recent_by_code(ids: list[int], per_code: int = 2) -> dict[int, dict[str, list[Observation]]]:
+    """:func:`recent_by_code` of each session, in two queries: the ids of each session's newest
+    ``per_code`` valid readings of each code (a scalar subquery a code and rank, walking the
+    session's index on (session, time) backwards, as :func:`recent_by_code` does), then those rows."""
+    newest_ids = {}
+    for index, code in enumerate(rules.OBSERVATION_DEFINITIONS):
+        newest = (
+            Observation.objects.filter(session_id=OuterRef("pk"), code=code, voided_at__isnull=True)
+            .order_by("-observed_at", "-id")
+            .values("pk")
+        )
+        for rank in range(per_code):
+            newest_ids[f"c{index}r{rank}"] = Subquery(newest[rank : rank + 1])
+    wanted = [
+        pk
+        for row in CareSession.objects.filter(pk__in=ids)
+        .order_by()
+        .annotate(**newest_ids)
+        .values_list(*newest_ids)
+        for pk in row
+        if pk is not None
+    ]
+    found: dict[int, dict[str, list[Observation]]] = {}
+    if wanted:
+        for obs in Observation.objects.filter(pk__in=wanted).order_by(
+            "session_id", "code", "-observed_at", "-id"
+        ):
+            found.setdefault(obs.session_id, {}).setdefault(obs.code, []).append(obs)
+    return found
+
+
+def _board_live_orders(ids: list[int]) -> dict[int, tuple[Any, Any]]:
+    """The (route, over_min) of each session's live order (:func:`peak_check`), one query."""
+    found: dict[int, tuple[Any, Any]] = {}
+    rows = (
+        DoseOrder.objects.filter(session_id__in=ids)
+        .exclude(status="voided")
+        .order_by("session_id", "-ordered_at", "-id")
+        .values_list("session_id", "route", "over_min")
+    )
+    for session_id, route, over_min in rows:
+        found.setdefault(session_id, (route, over_min))
+    return found
+
+
+#: At most this many check windows are looked up in one statement by the board (one scalar
+#: subquery and about five parameters each: within SQLite's 2,000 result columns and its
+#: parameter limit). 25 sessions two hours into dosing hold about 400.
+_BOARD_WINDOWS_PER_QUERY = 1000
+
+
+def _board_checks(
+    sessions: list[CareSession],
+    times_of: dict[int, SessionTimes],
+    orders: dict[int, tuple[Any, Any]],
+    now: datetime,
+) -> dict[int, list[rules.DueCheck]]:
+    """:func:`checks_in_db` of each session: the schedules laid out without readings, then the
+    first blood-pressure reading of every window of every session in one statement (a scalar
+    subquery a window, walking the session's index on (session, time) from the window's start:
+    the earliest reading of the window, as :func:`checks_in_db`'s ``Min`` finds it). A session
+    with more than ``_MAX_WINDOW_AGGREGATES`` checks (left open for days) is read as
+    :func:`checks_in_db` reads it, with a query of its own."""
+    found: dict[int, list[rules.DueCheck]] = {}
+    arguments_of: dict[int, dict[str, Any]] = {}
+    lookups: list[tuple[int, Subquery]] = []
+    for session in sessions:
+        times = times_of[session.pk]
+        peak = _peak_check_of(session, orders.get(session.pk))
+        arguments = _check_arguments(session, times, now, monitoring_protocol(session, peak))
+        skeleton = rules.due_checks(recorded_times=[], **arguments)
+        readings = _bp_readings(session.pk, skeleton)
+        if len(skeleton) > _MAX_WINDOW_AGGREGATES:
+            found[session.pk] = rules.due_checks(
+                recorded_times=list(readings.values_list("observed_at", flat=True).distinct()), **arguments
+            )
+            continue
+        arguments_of[session.pk] = arguments
+        for window in _check_windows(skeleton, times, now):
+            first = readings.filter(window).order_by("observed_at").values("observed_at")[:1]
+            lookups.append((session.pk, Subquery(first)))
+    recorded: dict[int, list[datetime]] = {pk: [] for pk in arguments_of}
+    for start in range(0, len(lookups), _BOARD_WINDOWS_PER_QUERY):
+        chunk = lookups[start : start + _BOARD_WINDOWS_PER_QUERY]
+        names = {f"w{index}": lookup for index, (_, lookup) in enumerate(chunk)}
+        # One row (any session of the chunk's: it exists) carrying every window's first reading.
+        [row] = CareSession.objects.filter(pk=chunk[0][0]).order_by().annotate(**names).values_list(*names)
+        for (session_id, _), first in zip(chunk, row, strict=True):
+            if first is not None:
+                recorded[session_id].append(first)
+    for pk, arguments in arguments_of.items():
+        found[pk] = rules.due_checks(recorded_times=recorded[pk], **arguments)
+    return found
+
+
+def _board_open_alerts(ids: list[int]) -> dict[int, list[Alert]]:
+    """:func:`alerts_of` (open only) of each session, newest first, one query."""
+    found: dict[int, list[Alert]] = {}
+    rows = (
+        Alert.objects.filter(session_id__in=ids, resolved_at__isnull=True)
+        .select_related("acknowledged_by")
+        .order_by("-raised_at", "-id")
+    )
+    for alert in rows:
+        found.setdefault(alert.session_id, []).append(alert)
+    return found
 
 
 SHORT_LABELS = {

@@ -2,7 +2,9 @@
 text (``plain``, the default with ``KAPSTONE_DEV=1``), for Django's loggers and gunicorn's.
 
 Every line has the time (UTC, ISO 8601), the level, the logger, the message, the request id and
-the signed-in user's numeric id. Nothing else of a record is written: Django attaches the request
+the signed-in user's numeric id. An exception is logged as its traceback and class, never its
+text, which may quote the value it failed on (an MRN in a unique violation). Nothing else of a
+record is written: Django attaches the request
 object to some records (``extra={"request": …}``), whose text holds the query string, so extra
 attributes are allowed by name only (``SAFE_EXTRAS``). No username, e-mail or patient data.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +48,35 @@ def _escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
+#: What stands in a logged exception for its text (see :func:`exception_without_text`).
+WITHHELD = "[text withheld: it may quote patient data]"
+
+
+def exception_without_text(exc_info: Any) -> str:
+    """A logged exception as its traceback and class, without its text.
+
+    The text of an exception may quote the data it failed on: a database's unique-violation
+    message names the duplicate value (an MRN), a validation error the value typed. The frames
+    (file, line, function, the line of code) and the class are what an operator needs to find
+    the fault; the text stays out of every log. Causes and contexts are shown the same way.
+    """
+    chain: list[traceback.TracebackException] = []
+    seen: set[int] = set()
+    current: traceback.TracebackException | None = traceback.TracebackException(*exc_info)
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    parts = []
+    for exception in reversed(chain):
+        kind = exception.exc_type
+        name = f"{kind.__module__}.{kind.__qualname__}" if kind is not None else "Exception"
+        parts.append(
+            "Traceback (most recent call last):\n" + "".join(exception.stack.format()) + f"{name}: {WITHHELD}"
+        )
+    return "\n\nDuring or because of the exception above, another occurred:\n\n".join(parts)
+
+
 class RequestContextFilter(logging.Filter):
     """Puts the current request id and user id on every record (None outside a request)."""
 
@@ -61,7 +93,11 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 
 class JsonFormatter(_JsonFormatter):
-    """One JSON object a line, with the fixed fields and the allowed extras only."""
+    """One JSON object a line, with the fixed fields and the allowed extras only; an exception
+    as its traceback and class, without its text (:func:`exception_without_text`)."""
+
+    def formatException(self, ei: Any) -> str:
+        return exception_without_text(ei)
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -81,7 +117,11 @@ class JsonFormatter(_JsonFormatter):
 
 
 class PlainFormatter(logging.Formatter):
-    """``2026-01-01T10:00:00.000+00:00 WARNING django.request [req=… user=7] Not Found: /x/``"""
+    """``2026-01-01T10:00:00.000+00:00 WARNING django.request [req=… user=7] Not Found: /x/``;
+    an exception as its traceback and class, without its text (:func:`exception_without_text`)."""
+
+    def formatException(self, ei: Any) -> str:
+        return exception_without_text(ei)
 
     def format(self, record: logging.LogRecord) -> str:
         line = (

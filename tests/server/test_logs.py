@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ from kapstone.server.context import (
     valid_request_id,
 )
 from kapstone.server.logs import (
+    WITHHELD,
     GunicornLogger,
     JsonFormatter,
     PlainFormatter,
@@ -126,6 +128,41 @@ def test_no_patient_data_or_username_reaches_the_logs(captured, alice, carol, cl
     assert "Not Found" in output, "the test must see a log line of these requests"
     for secret in [*PATIENT.values(), MRN, "alice", "carol"]:
         assert secret not in output
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter, PlainFormatter])
+def test_a_logged_exception_keeps_its_traceback_and_class_but_not_its_text(formatter):
+    def look_up():
+        raise KeyError(f"no patient {MRN}")
+
+    try:
+        try:
+            look_up()
+        except KeyError as missing:
+            raise ValueError(f"{PATIENT['family_name']} could not be merged") from missing
+    except ValueError:
+        record = logging.LogRecord("kapstone", logging.ERROR, __file__, 1, "merge failed", (), sys.exc_info())
+    RequestContextFilter().filter(record)
+    text = formatter().format(record)
+    assert MRN not in text and PATIENT["family_name"] not in text
+    for kept in ("look_up", "builtins.KeyError", "builtins.ValueError", WITHHELD, "merge failed"):
+        assert kept in text.replace("\\n", "\n")
+
+
+def test_a_database_error_quoting_a_value_reaches_the_log_without_it(captured, django_user_model):
+    from django.db import IntegrityError, transaction
+
+    django_user_model.objects.create_user(username=f"dup-{MRN}", password="x" * 20)
+    with pytest.raises(IntegrityError):
+        try:
+            with transaction.atomic():
+                django_user_model.objects.create_user(username=f"dup-{MRN}", password="x" * 20)
+        except IntegrityError:
+            logging.getLogger("kapstone.test").exception("could not add the user")
+            raise
+    [line] = [entry for entry in lines(captured) if entry["message"] == "could not add the user"]
+    assert "IntegrityError" in line["exc_info"] and WITHHELD in line["exc_info"]
+    assert MRN not in captured.getvalue()  # PostgreSQL's message says "Key (username)=(dup-MRN-…)"
 
 
 def test_a_records_extra_attributes_are_left_out_unless_allowed():

@@ -3,8 +3,9 @@
 Brings the schedules in line with the code, enqueues what is due at once, then runs a django-q2
 cluster (``KAPSTONE_WORKER_PROCESSES`` processes) on the database queue, writing this worker's
 heartbeat every ``KAPSTONE_WORKER_HEARTBEAT_SECONDS`` while the cluster lives. SIGINT or SIGTERM
-stops it cleanly: the job in hand finishes, nothing new is taken, exit status 0. Exit status 1
-when the cluster stops by itself.
+stops it cleanly: the job in hand finishes, nothing new is taken, exit status 0; the stop never
+waits on a cluster process that is already gone (see ``stop_cluster``). Exit status 1 when the
+cluster stops by itself.
 """
 
 from __future__ import annotations
@@ -55,6 +56,42 @@ class _OwnProcessGroup:
 
 _OWN_GROUP = _OwnProcessGroup()
 
+#: How long a stop waits for the cluster's sentinel once it has been asked to stop: a job in hand
+#: may run to its timeout, and the sentinel then waits for its monitor.
+STOP_MARGIN_S = 20
+
+
+def stop_cluster(sentinel: Any, stop_event: Any, wait_s: float) -> str:
+    """Stop a django-q2 cluster without ever hanging; say how it went.
+
+    ``"gone"``: the sentinel had already exited (a signal sent to every process of the worker at
+    once, as ``pkill -f`` or systemd's default ``KillMode=control-group`` do, kills it outright;
+    its processes die with it by ``PR_SET_PDEATHSIG``, and the job in hand is rolled back and
+    taken over by the next worker). It is reaped here.
+
+    ``"clean"``: the sentinel was asked to stop and did within ``wait_s`` (``"gone"`` if it died
+    instead).
+
+    ``"forced"``: it did not, and was terminated. django-q2's own ``Cluster.stop`` sets the stop
+    event and joins the sentinel with no bound; and setting a ``multiprocessing.Event`` waits for
+    every process that was sleeping on it to wake, so a sentinel killed in its guard loop's wait
+    leaves ``set()`` waiting for ever (the worker then ignored every further SIGTERM). So the event
+    is set from a daemon thread, and only the sentinel's own exit is waited for.
+    """
+    if not sentinel.is_alive():  # is_alive() reaps an exited child
+        sentinel.join(0)
+        return "gone"
+    threading.Thread(target=stop_event.set, name="cluster-stop", daemon=True).start()
+    sentinel.join(wait_s)
+    if not sentinel.is_alive():
+        return "clean" if sentinel.exitcode == 0 else "gone"
+    sentinel.terminate()  # its processes follow it (PR_SET_PDEATHSIG)
+    sentinel.join(5)
+    if sentinel.is_alive():
+        sentinel.kill()
+        sentinel.join(5)
+    return "forced"
+
 
 class Command(BaseCommand):
     help = "Run the background jobs (overdue vital-sign checks, reminders, purges, audit checkpoints)."
@@ -75,14 +112,23 @@ class Command(BaseCommand):
 
         multiprocessing.util.register_after_fork(_OWN_GROUP, _OWN_GROUP)
         stopping = threading.Event()
-        cluster = Cluster()  # its own SIGTERM/SIGINT handlers stop it while it starts
-        cluster.start()
 
         def on_signal(signum: int, frame: object) -> None:
             stopping.set()
 
+        cluster = Cluster()
+        # In place of the handlers Cluster() installs, which call its unbounded stop from inside
+        # the signal handler: a signal while the cluster starts is acted on once it has started.
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        try:
+            cluster.start()
+        except RuntimeError as error:  # its sentinel exited before it had started
+            connections.close_all()
+            if stopping.is_set():
+                self.stdout.write(f"Kapstone worker {name} stopped while starting.")
+                return
+            raise CommandError(f"the job cluster did not start: {error}", returncode=1) from None
         self.stdout.write(
             f"Kapstone worker {name}: {settings.WORKER_PROCESSES} process(es); schedules "
             f"{counts['created']} created, {counts['updated']} updated, {counts['removed']} removed. "
@@ -102,9 +148,16 @@ class Command(BaseCommand):
                 except DatabaseError:
                     logger.exception("worker %s: the heartbeat could not be written", name)
                     connections.close_all()
-        if cluster.sentinel.is_alive():
-            cluster.stop()
+        outcome = stop_cluster(cluster.sentinel, cluster.stop_event, settings.JOB_TIMEOUT_S + STOP_MARGIN_S)
         connections.close_all()
+        if outcome == "forced":
+            logger.warning("worker %s: the job cluster did not stop in time and was terminated", name)
+        elif outcome == "gone" and not died:
+            logger.warning(
+                "worker %s: the job cluster's processes were stopped by the signal too; a job in hand "
+                "is rolled back and taken over by the next worker",
+                name,
+            )
         if died:
             raise CommandError("the job cluster stopped by itself; see the log above", returncode=1)
         self.stdout.write(f"Kapstone worker {name} stopped.")

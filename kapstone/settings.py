@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "kapstone.operations",
     "kapstone.demo",
     "kapstone.server",
+    "kapstone.interop",
     "django_q",
 ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -12,6 +14,12 @@ from kapstone.accounts.access import OPERATIONS_REVIEW, public, require_roles
 from kapstone.operations.selectors import job_overview, run_is_lost, workers_seen
 from kapstone.operations.status import readiness, worker_heartbeat_age_seconds
 
+logger = logging.getLogger("kapstone.operations")
+
+#: The failed checks this process last reported, so that a load balancer polling a node that is
+#: not ready every few seconds gives one warning when the state changes, not an error per poll.
+_last_failed: tuple[str, ...] = ()
+
 
 @public
 @require_GET
@@ -19,10 +27,19 @@ def ready(request: HttpRequest) -> HttpResponse:
     """200 when this node can serve: the database answers, every migration is applied and a
     worker beat within KAPSTONE_READY_HEARTBEAT_SECONDS; else 503 naming the failed checks by
     code. Nothing more (no versions, no hosts, no times)."""
+    global _last_failed
     checks = readiness()
     failed = [name for name, result in checks.items() if result == "failed"]
+    if tuple(failed) != _last_failed:
+        if failed:
+            logger.warning("not ready: %s failed", ", ".join(failed))
+        else:
+            logger.info("ready again")
+        _last_failed = tuple(failed)
     if failed:
-        return JsonResponse({"status": "not_ready", "failed": failed, "checks": checks}, status=503)
+        response = JsonResponse({"status": "not_ready", "failed": failed, "checks": checks}, status=503)
+        response._has_been_logged = True  # a designed answer, said above: not django.request's 5xx error
+        return response
     return JsonResponse({"status": "ready", "checks": checks})
 
 

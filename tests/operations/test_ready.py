@@ -89,3 +89,23 @@ def test_not_ready_when_the_database_does_not_answer(client):
         "failed": ["database"],
         "checks": {"database": "failed", "migrations": "not_checked", "worker": "not_checked"},
     }
+
+
+@pytest.mark.django_db
+def test_a_polled_node_that_is_not_ready_warns_once_per_change_not_an_error_per_poll(
+    client, caplog, monkeypatch
+):
+    from kapstone.operations import views
+
+    monkeypatch.setattr(views, "_last_failed", ())
+    with caplog.at_level("INFO"):
+        for _ in range(3):
+            assert client.get("/ready").status_code == 503
+        worker_heartbeat_beat(worker="host:1")
+        assert client.get("/ready").status_code == 200
+        assert client.get("/ready").status_code == 200
+    records = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert records == [
+        ("kapstone.operations", "WARNING", "not ready: worker failed"),
+        ("kapstone.operations", "INFO", "ready again"),
+    ]

@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from kapstone.accounts.access import PATIENT_READ, PUBLIC, clinic_ids_for
 from kapstone.accounts.api_kit import BearerToken, api_denied
-from kapstone.accounts.models import Membership
+from kapstone.accounts.selectors import memberships_of
 from kapstone.audit.disclosures import disclosure_record
 from kapstone.audit.services import audit_record
 from kapstone.interop.fhir import refs, registry
@@ -358,10 +358,9 @@ def _since(request: HttpRequest) -> datetime | None:
 
 
 def _recipient_role(user: Any, clinic_id: int) -> str:
-    roles = Membership.objects.filter(
-        user=user, clinic_id=clinic_id, is_active=True, role__in=sorted(PATIENT_READ)
-    ).values_list("role", flat=True)
-    return ", ".join(sorted(set(roles))) or "none"
+    """The user's patient-reading role(s) in the patient's clinic, e.g. "prescriber"."""
+    roles = {m.role for m in memberships_of(user) if m.clinic_id == clinic_id and m.role in PATIENT_READ}
+    return ", ".join(sorted(roles)) or "none"
 
 
 @fhir_endpoint(PATIENT_READ)

@@ -350,3 +350,39 @@ def test_fuzzed_paths_and_parameters_never_answer_500(fuzzer, path, name, value)
     assert response.status_code < 500
     if response.status_code >= 400:
         validate(response.json())
+
+
+def test_too_many_parameters_or_values_are_400_outcomes(alice, chart):
+    fhir = FhirClient(alice)
+    query = "&".join(f"name={i}" for i in range(1200))
+    outcome_of(fhir.get(f"/Patient?{query}"), 400, "invalid", "too_many_parameters")
+    outcome_of(fhir.get("/Patient", {"_id": ",".join("1" * 60)}), 400, "invalid", "too_many_values")
+    widest = ",".join(f"n{i}" for i in range(50))  # the most a search may ask, on every parameter
+    assert fhir.get("/Patient?" + "&".join([f"name={widest}"] * 20)).status_code == 200
+    assert (
+        fhir.get("/Encounter?" + "&".join([f"status={','.join(['planned'] * 24)}"] * 20)).status_code == 200
+    )
+    # Beyond Django's own limit of fields (DATA_UPLOAD_MAX_NUMBER_FIELDS).
+    query = "&".join(f"x{i}=1" for i in range(2100))
+    outcome_of(fhir.get(f"/Patient?{query}"), 400, "invalid", "bad_request")
+
+
+class _Broken:
+    """A resource module that fails inside (a bug): the edge answers without internals."""
+
+    RESOURCE_TYPE = "Broken"
+    SEARCH_PARAMS: dict[str, str] = {}
+
+    @staticmethod
+    def search(*, clinic_ids, params):
+        raise RuntimeError("secret internals /srv/kapstone")
+
+    read = search
+
+
+def test_an_unforeseen_failure_is_an_exception_outcome_without_internals(alice, chart, monkeypatch):
+    monkeypatch.setitem(registry.RESOURCES, "Broken", _Broken)
+    fhir = FhirClient(alice)
+    for path in ("/Broken", "/Broken/1"):
+        body = outcome_of(fhir.get(path), 500, "exception", "internal_error")
+        assert "secret" not in str(body) and "RuntimeError" not in str(body)

@@ -22,6 +22,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
@@ -152,6 +153,12 @@ def fhir_endpoint(access: Any) -> Callable:
                 return error_response(FhirError(400, issue, error.code, error.message))
             except Http404:
                 return error_response(not_found())
+            except SuspiciousOperation:  # too many query parameters, a malformed request
+                return error_response(
+                    FhirError(
+                        400, "invalid", "bad_request", "The request was refused (too large or malformed)."
+                    )
+                )
             except Exception:
                 logger.exception("unhandled FHIR error")
                 return error_response(
@@ -169,12 +176,9 @@ def fhir_endpoint(access: Any) -> Callable:
     return decorate
 
 
-def _params(request: HttpRequest, allowed_extra: tuple[str, ...] = ()) -> dict[str, list[str]]:
-    return {
-        name: values
-        for name, values in request.GET.lists()
-        if name not in RESULT_PARAMS or name in allowed_extra
-    }
+def _params(request: HttpRequest) -> dict[str, list[str]]:
+    """The query's parameters for the resource module: all but the result parameters."""
+    return {name: values for name, values in request.GET.lists() if name not in RESULT_PARAMS}
 
 
 def _whole(request: HttpRequest, name: str, default: int, maximum: int) -> int:
@@ -365,7 +369,7 @@ def _recipient_role(user: Any, clinic_id: int) -> str:
 
 @fhir_endpoint(PATIENT_READ)
 def everything(request: HttpRequest, *, user: Any, clinic_ids: set[int], logical_id: str) -> HttpResponse:
-    sp.check_params(_params(request), ("_since",))
+    sp.check_params(_params(request), ("_since",))  # _count and _offset are ignored here
     since = _since(request)
     pk = sp.pk_of(logical_id)
     if pk is None:

@@ -20,14 +20,24 @@ from kapstone.interop.fhir.errors import SearchError
 #: Longest search value we read (a name, a date, a reference): longer is malformed.
 VALUE_MAX_CHARS = 200
 
+#: The most values one search reads (repeated parameters together), and the most alternatives
+#: (``a,b,c``) in one value: beyond, a query is refused rather than sent to the database as an
+#: expression too large to plan.
+VALUES_MAX = 20
+ALTERNATIVES_MAX = 50
+
 #: The date prefixes (search.html#prefix). ``ap`` (approximately) is not supported.
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb")
 
 
 def check_params(params: Mapping[str, list[str]], allowed: Iterable[str]) -> None:
     """Refuse a parameter the resource does not support (a modifier such as ``name:exact``
-    included): ``unknown_search_parameter``; an empty or oversized value: ``invalid_value``."""
+    included): ``unknown_search_parameter``; an empty or oversized value: ``invalid_value``;
+    more than :data:`VALUES_MAX` values or :data:`ALTERNATIVES_MAX` alternatives in one:
+    ``too_many_parameters``, ``too_many_values``."""
     allowed = set(allowed)
+    if sum(len(values) for values in params.values()) > VALUES_MAX:
+        raise SearchError("too_many_parameters", f"A search takes at most {VALUES_MAX} parameter values.")
     for name, values in params.items():
         if name not in allowed:
             raise SearchError(
@@ -39,6 +49,10 @@ def check_params(params: Mapping[str, list[str]], allowed: Iterable[str]) -> Non
             if not value.strip() or len(value) > VALUE_MAX_CHARS or "\x00" in value:
                 raise SearchError(
                     "invalid_value", f"The value of {name} is empty or malformed.", parameter=name
+                )
+            if value.count(",") >= ALTERNATIVES_MAX:
+                raise SearchError(
+                    "too_many_values", f"{name} takes at most {ALTERNATIVES_MAX} values.", parameter=name
                 )
 
 

@@ -102,7 +102,7 @@ def _birthdate_filter(value: str) -> Q:
     if param.has_time:
         raise SearchError("invalid_date", "birthdate takes a date without a time.", parameter="birthdate")
     low, high = param.lower, param.upper
-    # birthDate is one day, [birth_date, birth_date + 1): sp.range_matches in SQL.
+    # birthDate is one day, [birth_date, birth_date + 1): the rule of sp.range_matches, in SQL.
     return {
         "eq": Q(birth_date__gte=low, birth_date__lt=high),
         "ne": ~Q(birth_date__gte=low, birth_date__lt=high),

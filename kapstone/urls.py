@@ -27,6 +27,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/portal/", include("kapstone.portal.account_urls")),
     path("consent-documents/", include("kapstone.portal.consent_urls")),
     path(API_PREFIX.lstrip("/"), api.urls),
+    path("fhir/", include("kapstone.interop.urls")),
 ]
 
 handler400 = "kapstone.views.bad_request"

@@ -17,7 +17,9 @@ from django.db import transaction
 
 from kapstone.audit.models import AuditAction, AuditEvent, Disclosure, DisclosurePatient
 
-PURPOSES = ("research",)
+#: Why records left: "research" (the cohort exports), "treatment" (a clinician's FHIR $everything
+#: of one patient, kapstone/interop/fhir/api.py).
+PURPOSES = ("research", "treatment")
 
 
 def disclosure_record(

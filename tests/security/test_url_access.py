@@ -27,23 +27,50 @@ PUBLIC_VIEWS = {
 }
 
 
-def walk(patterns, prefix="", namespace=None):
+def walk(patterns, prefix="", namespace=None, skip=("api", "fhir")):
     for entry in patterns:
         if isinstance(entry, URLResolver):
             ns = entry.namespace or namespace
-            if entry.namespace == "api":
-                continue  # the NinjaAPI is checked operation by operation below
-            yield from walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+            if entry.namespace in skip:
+                # The NinjaAPI is checked operation by operation below; the FHIR API (FHIR_ROUTES)
+                # answers FHIR clients, not browsers.
+                continue
+            yield from walk(entry.url_patterns, prefix + str(entry.pattern), ns, skip)
         elif isinstance(entry, URLPattern):
             name = f"{namespace}:{entry.name}" if namespace else entry.name
             yield prefix + str(entry.pattern), name, entry.callback
 
 
 ROUTES = list(walk(get_resolver().url_patterns))
+#: The FHIR API at /fhir/r4: declared like every view (checked here), answering OperationOutcomes
+#: (401 rather than a sign-in page; its behaviour is tested in tests/interop/).
+FHIR_ROUTES = [
+    r for r in walk(get_resolver().url_patterns, skip=("api",)) if (r[1] or "").startswith("fhir:")
+]
+FHIR_PUBLIC = {"fhir:metadata"}  # the CapabilityStatement, public as the FHIR specification expects
 
 
 def test_there_are_routes_to_check():
     assert len(ROUTES) >= 10
+    assert len(FHIR_ROUTES) >= 4
+
+
+@pytest.mark.parametrize(("route", "name", "view"), FHIR_ROUTES, ids=[r[1] for r in FHIR_ROUTES])
+def test_every_fhir_view_declares_access(route, name, view):
+    access = getattr(view, "kapstone_access", None)
+    assert access is not None, f"{route} ({name}) declares no access rule: default deny"
+    assert access == PUBLIC if name in FHIR_PUBLIC else (isinstance(access, frozenset) and access)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "name", "view"), FHIR_ROUTES, ids=[r[1] for r in FHIR_ROUTES])
+def test_anonymous_fhir_clients_get_401_not_a_sign_in_page(client, route, name, view):
+    if name in FHIR_PUBLIC:
+        return
+    for method, status in (("get", 401), ("post", 405)):  # the method is refused first
+        response = getattr(client, method)("/" + route.replace("<path:rest>", "x/y"))
+        assert response.status_code == status, f"{method} {route}: {response.status_code}"
+        assert response["Content-Type"].startswith("application/fhir+json")
 
 
 @pytest.mark.parametrize(("route", "name", "view"), ROUTES, ids=[r[1] or r[0] for r in ROUTES])

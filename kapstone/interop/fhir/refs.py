@@ -17,6 +17,16 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 #: Our own codes (MOAA/S, Aldrete, questionnaire items without a LOINC code…).
 KAPSTONE_CODES = "https://kapstone.example/fhir/CodeSystem/kapstone"
+#: Identifier types (HL7 v2 table 0203; "MR" = medical record number).
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+#: Condition categories and statuses (FHIR R4 Condition).
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+#: The kinds of treatment session (preparation, dosing, integration, follow_up): ours.
+KAPSTONE_SESSION_KIND = "https://kapstone.example/fhir/CodeSystem/session-kind"
+#: Our stable snake_case error codes, in ``OperationOutcome.issue.details.coding``.
+KAPSTONE_ERRORS = "https://kapstone.example/fhir/CodeSystem/error"
 
 
 def mrn_system(clinic: Any) -> str:
@@ -49,3 +59,39 @@ def coding(system: str, code: str, display: str = "") -> dict[str, str]:
 def instant(value: Any) -> str | None:
     """An aware datetime as a FHIR instant/dateTime (ISO 8601 with offset), or None."""
     return value.isoformat() if value is not None else None
+
+
+def base_url() -> str:
+    """The FHIR base of this server (``KAPSTONE_BASE_URL`` + ``/fhir/r4``), for ``fullUrl`` and
+    links: built from the setting, never from the request's Host header."""
+    return f"{settings.BASE_URL.rstrip('/')}/fhir/r4"
+
+
+def full_url(resource_type: str, pk: Any) -> str:
+    return f"{base_url()}/{resource_type}/{pk}"
+
+
+def referenced_id(value: str, resource_type: str) -> str | None:
+    """The logical id in a reference search value to ``resource_type``: ``Patient/12``, ``12``
+    or this server's full URL ``…/fhir/r4/Patient/12``; None for a reference to another type or
+    server."""
+    value = value.strip()
+    if value.startswith(base_url() + "/"):
+        value = value[len(base_url()) + 1 :]
+    if "/" in value:
+        kind, _, logical_id = value.partition("/")
+        if kind != resource_type or "/" in logical_id:
+            return None
+        value = logical_id
+    return value or None
+
+
+def patient_id_of(resource: dict[str, Any]) -> int | None:
+    """The patient a resource belongs to (its id for a Patient; ``subject``/``patient``
+    reference otherwise), or None: for the audit rows of reads and searches."""
+    if resource.get("resourceType") == "Patient":
+        logical_id = str(resource.get("id", ""))
+    else:
+        ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
+        logical_id = referenced_id(ref, "Patient") or ""
+    return int(logical_id) if logical_id.isdigit() else None

@@ -1,0 +1,18 @@
+"""FHIR R4 routes, mounted at /fhir/ (kapstone/urls.py). Every path under /fhir/r4 reaches a
+FHIR view, the unknown ones included, so that each answers an OperationOutcome."""
+
+from django.urls import path
+
+from kapstone.interop.fhir import api
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("r4/metadata", api.metadata, name="metadata"),
+    path("r4/Patient/<str:logical_id>/$everything", api.everything, name="everything"),
+    path("r4/<str:resource_type>/<str:logical_id>", api.read, name="read"),
+    path("r4/<str:resource_type>", api.search_type, name="search"),
+    path("r4", api.unknown, name="base"),
+    path("r4/", api.unknown, name="base-slash"),
+    path("r4/<path:rest>", api.unknown, name="unknown"),
+]

@@ -25,9 +25,9 @@ from typing import Any
 from django.db.models import Q
 
 from kapstone.domain.adverse_events import GRADES, OUTCOMES, RELATEDNESS, SERIOUSNESS_CRITERIA
+from kapstone.interop.fhir import ketamine as med
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir.resources import _medication as med
-from kapstone.interop.fhir.resources import _params as p
+from kapstone.interop.fhir import search_params as p
 from kapstone.safety.models import AdverseEvent
 
 RESOURCE_TYPE = "AdverseEvent"

@@ -31,7 +31,7 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir.resources import _params as p
+from kapstone.interop.fhir import search_params as p
 from kapstone.patients.models import Consent, ConsentKind, ConsentStatus
 
 RESOURCE_TYPE = "Consent"

@@ -24,10 +24,10 @@ from typing import Any
 from django.db.models import Prefetch, Q
 
 from kapstone.dosing.models import Administration, AdministrationLot
+from kapstone.interop.fhir import ketamine as med
 from kapstone.interop.fhir import refs
+from kapstone.interop.fhir import search_params as p
 from kapstone.interop.fhir.errors import SearchError
-from kapstone.interop.fhir.resources import _medication as med
-from kapstone.interop.fhir.resources import _params as p
 
 RESOURCE_TYPE = "MedicationAdministration"
 SEARCH_PARAMS = {"patient": "reference", "status": "token", "_id": "token"}

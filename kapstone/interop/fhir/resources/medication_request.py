@@ -27,10 +27,10 @@ from typing import Any
 from django.db.models import Prefetch, Q
 
 from kapstone.dosing.models import AdministrationLot, DoseOrder, OrderStatus
+from kapstone.interop.fhir import ketamine as med
 from kapstone.interop.fhir import refs
+from kapstone.interop.fhir import search_params as p
 from kapstone.interop.fhir.errors import SearchError
-from kapstone.interop.fhir.resources import _medication as med
-from kapstone.interop.fhir.resources import _params as p
 from kapstone.interop.fhir.resources.medication_administration import changed_since
 
 RESOURCE_TYPE = "MedicationRequest"

@@ -39,7 +39,7 @@ from kapstone.domain.errors import DomainError
 from kapstone.domain.instruments import band_label, get_instrument
 from kapstone.domain.monitoring.observations import OBSERVATION_DEFINITIONS
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir.resources import _params as p
+from kapstone.interop.fhir import search_params as p
 from kapstone.monitoring.models import Observation as VitalRow
 from kapstone.outcomes.models import QuestionnaireResponse, ToxicologyTest, UseDay
 from kapstone.patients.models import BodyMeasurement

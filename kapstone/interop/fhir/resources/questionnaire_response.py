@@ -21,7 +21,7 @@ from typing import Any
 from kapstone.domain.errors import DomainError
 from kapstone.domain.instruments import get_instrument
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir.resources import _params as p
+from kapstone.interop.fhir import search_params as p
 from kapstone.outcomes.models import QuestionnaireResponse
 
 RESOURCE_TYPE = "QuestionnaireResponse"

@@ -60,7 +60,7 @@ def test_every_resource_of_the_demo_validates_and_stays_in_its_clinic():
     # The demo holds every kind (a demo without them would test nothing).
     for module in MODULES:
         assert counts[module.RESOURCE_TYPE] > 0, module.RESOURCE_TYPE
-    for kind in ("vital", "bp", "weight", "score", "urine", "use"):
+    for kind in ("vital", "bp", "weight", "score", "liver", "urine", "use"):
         assert kinds[kind] > 0, kind
 
     # Clinic scoping: a search with clinic A's id returns only clinic A's patients' resources,

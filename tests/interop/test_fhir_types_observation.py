@@ -18,8 +18,10 @@ from fhir.resources.R4B.observation import Observation as FhirObservation
 from kapstone.interop.fhir.errors import SearchError
 from kapstone.interop.fhir.resources import observation
 from kapstone.monitoring.models import Observation as VitalRow
-from kapstone.monitoring.services import observation_void, vitals_record
+from kapstone.monitoring.models import ScaleScore
+from kapstone.monitoring.services import observation_void, scale_record, vitals_record
 from kapstone.outcomes.services import questionnaire_record, toxicology_record, use_days_record
+from kapstone.patients.models import LiverTest
 from kapstone.patients.services import clinic_today
 from tests.monitoring.conftest import (  # noqa: F401 - shared fixtures, requested by name
     cleared_session,
@@ -141,7 +143,9 @@ def outcomes(running, nina):  # noqa: F811
     later = use_days_record(
         actor=nina, patient=patient, substance="alcohol", days=[{"day": yesterday, "standard_drinks": "4"}]
     )
-    return {"score": score, "pacs": pacs, "urine": urine[0], "use": later[0]}
+    cadss = scale_record(actor=nina, session=running, scale="cadss", answers=[1] * 23)
+    moaas = scale_record(actor=nina, session=running, scale="moaas", answers=4)
+    return {"score": score, "pacs": pacs, "urine": urine[0], "use": later[0], "cadss": cadss, "moaas": moaas}
 
 
 def test_questionnaire_totals_urine_tests_and_the_use_calendar(running, outcomes):  # noqa: F811
@@ -166,6 +170,24 @@ def test_questionnaire_totals_urine_tests_and_the_use_calendar(running, outcomes
     use_ids = [k for k in found if k.startswith("use-")]
     assert use_ids == [f"use-{outcomes['use'].pk}"]
     assert observation.read(f"use-{outcomes['use'].pk - 1}", clinic_ids={running.clinic_id}) is None
+    # CADSS is kept only as a scale score: a survey total with a local code; MOAA/S, also an
+    # observation, is exported once (as vital-<id>), not twice.
+    cadss = found[f"scale-{outcomes['cadss'].pk}"]
+    assert cadss["code"]["coding"][0]["code"] == "cadss-total"
+    assert cadss["valueInteger"] == 23 and cadss["encounter"] == {"reference": f"Encounter/{running.pk}"}
+    assert ScaleScore.objects.filter(session=running).count() == 2
+    assert [k for k in found if k.startswith("scale-")] == [f"scale-{outcomes['cadss'].pk}"]
+    assert f"vital-{outcomes['moaas'].observation_id}" in found
+    # The liver panel the dose order needed: LOINC codes, UCUM units, the upper limit of normal.
+    alt = LiverTest.objects.get(patient=running.patient, test="alt")
+    liver = found[f"liver-{alt.pk}"]
+    assert liver["category"][0]["coding"][0]["code"] == "laboratory"
+    assert liver["code"]["coding"][0]["code"] == "1742-6"
+    assert (
+        liver["valueQuantity"]["code"] == "U/L"
+        and liver["valueQuantity"]["system"] == "http://unitsofmeasure.org"
+    )
+    assert liver["referenceRange"][0]["high"]["value"] == float(alt.upper_limit) or int(alt.upper_limit)
 
 
 def test_search_parameters(running, outcomes):  # noqa: F811
@@ -178,7 +200,7 @@ def test_search_parameters(running, outcomes):  # noqa: F811
     assert observation.search(clinic_ids=clinic, params={"patient": [str(patient.pk + 1000)]}) == []
 
     surveys = observation.search(clinic_ids=clinic, params={"category": ["survey"]})
-    assert {r["id"].split("-")[0] for r in surveys} == {"score"}
+    assert {r["id"].split("-")[0] for r in surveys} == {"score", "scale"}
     system = "http://terminology.hl7.org/CodeSystem/observation-category"
     vital = observation.search(clinic_ids=clinic, params={"category": [f"{system}|vital-signs"]})
     assert {r["id"].split("-")[0] for r in vital} == {"bp", "vital", "weight", "height"}
@@ -275,4 +297,6 @@ def test_the_query_count_does_not_grow_with_the_number_of_vitals(running, nina):
     with CaptureQueriesContext(connection) as many:
         large = observation.for_patient(patient)
     assert len(large) >= len(small) + 40 * 6
-    assert len(many.captured_queries) == len(few.captured_queries) <= 6
+    # One query per source table (vitals, measurements, questionnaires, scales, liver tests, urine
+    # tests, use calendar), whatever the number of rows.
+    assert len(many.captured_queries) == len(few.captured_queries) <= 7

@@ -9,6 +9,11 @@ Logical ids say where a resource comes from, so ids never collide across kinds:
   diastolic row recorded in the same session at the same time with the same void state;
 - ``weight-<id>`` / ``height-<id>``: a ``patients.BodyMeasurement`` (29463-7 / 8302-2);
 - ``score-<id>``: the total of a ``outcomes.QuestionnaireResponse`` (category ``survey``);
+- ``scale-<id>``: a bedside scale kept only as a ``monitoring.ScaleScore`` (CADSS; MOAA/S and
+  Aldrete are also observations, exported as ``vital-<id>``), category ``survey``;
+- ``liver-<id>``: a ``patients.LiverTest`` result (ALT 1742-6, AST 1920-8, total bilirubin
+  1975-2 in mg/dL or 14631-6 in µmol/L; ``kapstone.domain.liver``), category ``laboratory``,
+  with the laboratory's upper limit as ``referenceRange.high``;
 - ``urine-<id>``: one ``outcomes.ToxicologyTest`` result (category ``laboratory``);
 - ``use-<id>``: the current row of one day of the use calendar (``outcomes.UseDay``; category
   ``social-history``). An older row of the same day is history, not an observation: its id reads
@@ -37,12 +42,14 @@ from django.db.models import Q
 
 from kapstone.domain.errors import DomainError
 from kapstone.domain.instruments import band_label, get_instrument
+from kapstone.domain.liver import analyte
 from kapstone.domain.monitoring.observations import OBSERVATION_DEFINITIONS
 from kapstone.interop.fhir import refs
 from kapstone.interop.fhir import search_params as p
 from kapstone.monitoring.models import Observation as VitalRow
+from kapstone.monitoring.models import ScaleScore
 from kapstone.outcomes.models import QuestionnaireResponse, ToxicologyTest, UseDay
-from kapstone.patients.models import BodyMeasurement
+from kapstone.patients.models import BodyMeasurement, LiverTest
 
 RESOURCE_TYPE = "Observation"
 SEARCH_PARAMS = {
@@ -87,7 +94,9 @@ _KIND_CATEGORIES = {
     "weight": {"vital-signs"},
     "height": {"vital-signs"},
     "score": {"survey"},
+    "scale": {"survey"},
     "urine": {"laboratory"},
+    "liver": {"laboratory"},
     "use": {"social-history"},
 }
 KINDS = tuple(_KIND_CATEGORIES)
@@ -359,6 +368,75 @@ def _scores(q: _Query) -> list[dict[str, Any]]:
     return out
 
 
+def _scales(q: _Query) -> list[dict[str, Any]]:
+    # MOAA/S and Aldrete totals are observations too (exported as vital-<id>): only the others.
+    rows = ScaleScore.objects.filter(clinic_id__in=q.clinic_ids, observation__isnull=True)
+    if q.patient_ids is not None:
+        rows = rows.filter(patient_id__in=q.patient_ids)
+    if q.id_filter is not None:
+        rows = rows.filter(pk__in=q.pks("scale"))
+    if q.since is not None:
+        rows = rows.filter(entered_at__gte=q.since)
+    out = []
+    for row in rows.order_by("observed_at", "id"):
+        resource = _base(
+            f"scale-{row.pk}", row.patient_id, "final", "survey", score_code(row.scale), _meta(row.entered_at)
+        )
+        resource |= {
+            "encounter": refs.encounter_ref(row.session_id),
+            "effectiveDateTime": refs.instant(row.observed_at),
+            "issued": refs.instant(row.entered_at),
+            "performer": [refs.practitioner_ref(row.entered_by_id)],
+            "valueInteger": row.total,
+        }
+        out.append(_ordered(resource))
+    return out
+
+
+# --- liver tests (patients.LiverTest) ---------------------------------------------------------
+
+#: Total bilirubin in µmol/L has its own LOINC code (moles/volume; kapstone.domain.liver).
+BILIRUBIN_MOLAR = ("14631-6", "Total bilirubin (moles/volume)")
+
+
+def _liver(q: _Query) -> list[dict[str, Any]]:
+    rows = LiverTest.objects.filter(clinic_id__in=q.clinic_ids, patient__clinic_id__in=q.clinic_ids)
+    if q.patient_ids is not None:
+        rows = rows.filter(patient_id__in=q.patient_ids)
+    if q.id_filter is not None:
+        rows = rows.filter(pk__in=q.pks("liver"))
+    if q.since is not None:
+        rows = rows.filter(Q(recorded_at__gte=q.since) | Q(voided_at__gte=q.since))
+    out = []
+    for row in rows.order_by("taken_on", "id"):
+        test = analyte(row.test)
+        loinc, display = (test.loinc, test.words)
+        if row.test == "bilirubin" and row.unit == "umol/L":
+            loinc, display = BILIRUBIN_MOLAR
+        resource = _base(
+            f"liver-{row.pk}",
+            row.patient_id,
+            "entered-in-error" if row.voided_at else "final",
+            "laboratory",
+            refs.concept(refs.coding(refs.LOINC, loinc, display), text=test.words),
+            _meta(_last_changed(row, "recorded_at", "voided_at")),
+        )
+        shown = "µmol/L" if row.unit == "umol/L" else row.unit
+        resource |= {
+            "effectiveDateTime": refs.fhir_date(row.taken_on),
+            "issued": refs.instant(row.recorded_at),
+            "performer": [refs.practitioner_ref(row.recorded_by_id)],
+            "valueQuantity": refs.ucum_quantity(row.value, row.unit, shown),
+            "referenceRange": [{"high": refs.ucum_quantity(row.upper_limit, row.unit, shown)}],
+        }
+        if row.voided_at is not None:
+            resource["note"] = [
+                {"time": refs.instant(row.voided_at), "text": f"Entered in error: {row.void_reason}"}
+            ]
+        out.append(_ordered(resource))
+    return out
+
+
 # --- urine drug tests (outcomes.ToxicologyTest) ----------------------------------------------
 
 
@@ -468,6 +546,7 @@ _ORDER = (
     "resourceType", "id", "meta", "status", "category", "code", "subject", "encounter",
     "effectiveDateTime", "issued", "performer", "valueQuantity", "valueInteger", "valueBoolean",
     "valueCodeableConcept", "interpretation", "note", "method", "specimen", "device",
+    "referenceRange",
     "derivedFrom", "component",
 )  # fmt: skip
 
@@ -501,6 +580,8 @@ _SOURCES = (
     ({"vital", "bp"}, _vitals),
     ({"weight", "height"}, _measurements),
     ({"score"}, _scores),
+    ({"scale"}, _scales),
+    ({"liver"}, _liver),
     ({"urine"}, _urine),
     ({"use"}, _use_days),
 )

@@ -95,3 +95,60 @@ def patient_id_of(resource: dict[str, Any]) -> int | None:
         ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
         logical_id = referenced_id(ref, "Patient") or ""
     return int(logical_id) if logical_id.isdigit() else None
+# --- Added for the resource modules of the fhir-types branch (additions only). ---------------
+
+#: Questionnaires without a published canonical (all of ours): ``{KAPSTONE_QUESTIONNAIRE}/phq-9``.
+KAPSTONE_QUESTIONNAIRE = "https://kapstone.example/fhir/Questionnaire"
+#: FHIR R4 code systems (http://hl7.org/fhir/R4/terminologies-systems.html).
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+CONSENT_CATEGORY = "http://terminology.hl7.org/CodeSystem/consentcategorycodes"
+AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+AE_CAUSALITY_ASSESS = "http://terminology.hl7.org/CodeSystem/adverse-event-causality-assess"
+DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
+
+
+def staff_identifier_system() -> str:
+    """The identifier system of this server's staff accounts (no Practitioner resource is served;
+    a reference names the account by identifier, the FHIR "logical reference")."""
+    return f"{settings.BASE_URL.rstrip('/')}/fhir/identifier/staff"
+
+
+def practitioner_ref(user_id: int) -> dict[str, Any]:
+    """A logical reference to a staff member: ``{"type": "Practitioner", "identifier": …}``,
+    by account id only (no name: a join per row for thousands of vitals, and not needed)."""
+    return {
+        "type": "Practitioner",
+        "identifier": {"system": staff_identifier_system(), "value": str(user_id)},
+    }
+
+
+def number(value: Any) -> int | float:
+    """A Decimal as a JSON number: an int when whole (``72``), else a float (``36.8``)."""
+    from decimal import Decimal
+
+    as_decimal = value if isinstance(value, Decimal) else Decimal(str(value))
+    if as_decimal == as_decimal.to_integral_value():
+        return int(as_decimal)
+    return float(as_decimal)
+
+
+def ucum_quantity(value: Any, code: str, unit: str = "") -> dict[str, Any]:
+    """A ``Quantity`` in UCUM: value, unit as shown, system and code."""
+    return {"value": number(value), "unit": unit or code, "system": UCUM, "code": code}
+
+
+def concept(*codings: dict[str, str], text: str = "") -> dict[str, Any]:
+    """A ``CodeableConcept`` of the given codings and an optional text."""
+    out: dict[str, Any] = {}
+    if codings:
+        out["coding"] = list(codings)
+    if text:
+        out["text"] = text
+    return out
+
+
+def fhir_date(value: Any) -> str | None:
+    """A date as a FHIR date (``YYYY-MM-DD``), or None."""
+    return value.isoformat() if value is not None else None

@@ -6,11 +6,32 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from kapstone.interop.fhir.resources import condition, encounter, patient
+from kapstone.interop.fhir.resources import (
+    adverse_event,
+    condition,
+    consent,
+    encounter,
+    medication_administration,
+    medication_request,
+    observation,
+    patient,
+    questionnaire_response,
+)
 
 #: FHIR type name → its module, in the order ``$everything`` lists them (Patient first).
 RESOURCES: dict[str, ModuleType] = {
-    module.RESOURCE_TYPE: module for module in (patient, condition, encounter)
+    module.RESOURCE_TYPE: module
+    for module in (
+        patient,
+        condition,
+        consent,
+        encounter,
+        medication_request,
+        medication_administration,
+        observation,
+        questionnaire_response,
+        adverse_event,
+    )
 }
 
 

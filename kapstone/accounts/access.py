@@ -251,6 +251,10 @@ def require_login(*, mfa: bool = True) -> Callable:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return login_redirect(request)
+            if is_device_account(request.user):
+                # A monitor's account cannot sign in; should a session exist anyway, it reaches
+                # no page (its memberships are already read and cached on the user).
+                return forbidden(request, reason="device")
             if mfa and not mfa_satisfied(request):
                 return _mfa_redirect(request)
             return view(request, *args, **kwargs)

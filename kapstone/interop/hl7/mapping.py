@@ -142,7 +142,10 @@ class Coded:
     system: str = ""
 
     def __str__(self) -> str:
-        return "^".join(part for part in (self.identifier, self.text, self.system) if part) or "(empty)"
+        # Said in words for an ACK's ERR-8, without HL7 separators to escape.
+        if not self.identifier:
+            return "(empty)"
+        return f"{self.identifier} ({self.system})" if self.system else self.identifier
 
 
 @dataclass(frozen=True)

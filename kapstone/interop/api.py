@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Query, Schema
 
 from kapstone.accounts.access import VITALS_SOURCES, clinic_ids_for
-from kapstone.accounts.api_kit import KapstoneRouter, api_roles
+from kapstone.accounts.api_kit import FilterText, KapstoneRouter, api_roles
 from kapstone.accounts.models import Clinic
 from kapstone.domain.errors import DomainError
 from kapstone.interop.hl7.receive import ack_unreadable, receive_message
@@ -22,7 +22,8 @@ HL7_MEDIA_TYPE = "application/hl7-v2"
 
 
 class ClinicQuery(Schema):
-    clinic: str | None = None
+    #: The clinic's slug, for a caller who records vitals in several (bounded, no NUL: a 422).
+    clinic: FilterText | None = None
 
 
 _MESSAGE_BODY = {

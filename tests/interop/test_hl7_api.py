@@ -133,3 +133,11 @@ def test_the_operation_is_in_the_openapi_document_with_text_bodies(monitor_a):
     operation = schema["paths"]["/api/v1/hl7/v2"]["post"]
     assert set(operation["requestBody"]["content"]) == {"text/plain", "application/hl7-v2"}
     assert "application/hl7-v2" in operation["responses"]["200"]["content"]
+
+
+@pytest.mark.parametrize("slug", ["a\x00", "x" * 500])
+def test_a_hostile_clinic_query_is_422(monitor_a, slug):
+    response = post(
+        monitor_a, "MSH|", query="?" + __import__("urllib.parse").parse.urlencode({"clinic": slug})
+    )
+    assert response.status_code == 422

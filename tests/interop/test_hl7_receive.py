@@ -248,7 +248,9 @@ class TestRefused:
         from tests.conftest import make_user
 
         other = make_user("monitor.b", clinic_b, Role.MONITOR)
-        self._refused(oru(obx(SPO2, 97)), clinic=clinic_a, actor=other, ack_code="AE", code="unknown_patient")
+        self._refused(
+            oru(obx(SPO2, 97)), clinic=clinic_a, actor=other, ack_code="AE", code="clinician_required"
+        )
 
     def test_no_pid_is_unknown_patient(self, monitor_a, running, clinic_a):
         self._refused(
@@ -344,6 +346,12 @@ class TestReplay:
         assert msa(ack)[1] == "AA"
         assert Hl7Message.objects.count() == 2
         assert Observation.objects.filter(session=running, code="spo2", value=96).count() == 1
+
+    def test_a_replay_from_outside_the_clinic_gets_no_stored_ack(self, monitor_a, carol, running, clinic_a):
+        message = oru(obx(SPO2, 97))
+        receive_message(message, clinic=clinic_a, actor=monitor_a)
+        ack = receive_message(message, clinic=clinic_a, actor=carol)
+        assert msa(ack)[1] == "AE" and errors(ack) == [("clinician_required", "E")]
 
     def test_a_refused_message_is_not_remembered(self, monitor_a, running, clinic_a):
         refused = receive_message(oru(obx(SPO2, 150), control_id="R1"), clinic=clinic_a, actor=monitor_a)

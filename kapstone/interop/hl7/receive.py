@@ -33,6 +33,7 @@ import hl7
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kapstone.accounts.access import VITALS_SOURCES, has_role
 from kapstone.accounts.models import Clinic, Role, User
 from kapstone.domain.errors import DomainError, DomainErrors
 from kapstone.interop import selectors
@@ -406,6 +407,15 @@ def _refusal(error: DomainError) -> list[Problem]:
 
 
 def _receive(message: _Message, *, header: _Header, clinic: Clinic, actor: User, peer: str) -> str:
+    if not has_role(actor, VITALS_SOURCES, clinic.pk):
+        # Checked before the replay record is read: its ACKs are the clinic's feed's.
+        raise _Refused(
+            "AE",
+            Problem(
+                "clinician_required",
+                "Only the clinic's monitor feed, nurses and prescribers may send vitals.",
+            ),
+        )
     sender = header.sender
     stored_ack = selectors.hl7_message_ack(clinic=clinic, sender=sender, control_id=header.control_id)
     if stored_ack is not None:

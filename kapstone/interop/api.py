@@ -9,9 +9,10 @@ result. Authentication and access answer as the rest of /api/v1 (401, 403, the J
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Query, Schema
 
-from kapstone.accounts.access import VITALS_SOURCES, clinic_ids_for
+from kapstone.accounts.access import VITALS_SOURCES
 from kapstone.accounts.api_kit import FilterText, KapstoneRouter, api_roles
 from kapstone.accounts.models import Clinic
+from kapstone.accounts.selectors import clinics_of
 from kapstone.domain.errors import DomainError
 from kapstone.interop.hl7.receive import ack_unreadable, receive_message
 
@@ -45,19 +46,19 @@ _ACK_ANSWER = {
 def _feed_clinic(request: HttpRequest, slug: str | None) -> Clinic:
     """The clinic the message is for: the caller's only clinic where they may record vitals, or
     ``?clinic=SLUG`` among theirs (another clinic's slug is the 404 of an unknown one)."""
-    ids = clinic_ids_for(request.auth, VITALS_SOURCES)
+    clinics = clinics_of(request.auth, VITALS_SOURCES)
     if slug:
-        clinic = Clinic.objects.filter(slug=slug.strip(), pk__in=ids).first()
-        if clinic is None:
+        chosen = next((c for c in clinics if c.slug == slug), None)
+        if chosen is None:
             raise Http404("Not found.")
-        return clinic
-    if len(ids) != 1:
+        return chosen
+    if len(clinics) != 1:
         raise DomainError(
             "clinic_required",
             "You record vital signs in several clinics: name the clinic with ?clinic=SLUG.",
             field="clinic",
         )
-    return Clinic.objects.get(pk=ids[0])
+    return clinics[0]
 
 
 @router.post(

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from kapstone.accounts.access import VITALS_SOURCES, has_role
 from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.selectors import members_with_role
 from kapstone.domain.errors import DomainError, DomainErrors
 from kapstone.interop import selectors
 from kapstone.interop.hl7.mapping import Coded, Mapped, Skipped, map_observation, parse_hl7_time
@@ -483,15 +484,7 @@ def clinic_feed_actor(slug: str, username: str | None = None) -> tuple[Clinic, U
     clinic = Clinic.objects.filter(slug=slug).first()
     if clinic is None:
         raise LookupError(f"no clinic with the slug {slug!r}")
-    accounts = User.objects.filter(
-        memberships__clinic=clinic,
-        memberships__role=Role.MONITOR,
-        memberships__is_active=True,
-        is_active=True,
-    ).order_by("username")
-    if username is not None:
-        accounts = accounts.filter(username=username)
-    found = list(accounts[:2])
+    found = members_with_role(clinic=clinic, role=Role.MONITOR, username=username)
     if not found:
         who = f"named {username!r} " if username else ""
         raise LookupError(f"no active monitor account {who}in the clinic {slug!r}")

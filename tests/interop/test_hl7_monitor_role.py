@@ -127,3 +127,15 @@ class TestClinicFeedActor:
             actor=None, user=make_user("monitor.b", None, None), clinic=clinic_b, role=Role.MONITOR
         )
         assert clinic_feed_actor("b")[1].username == "monitor.b"
+
+
+def test_the_demo_staff_include_a_monitor_account_without_a_password(clinic_a):
+    from kapstone.demo.seed import _staff
+
+    people = _staff(clinic_a, "north")
+    monitor = people["monitor"]
+    assert monitor.username == "monitor.north"
+    assert not monitor.has_usable_password()
+    assert is_device_account(monitor)
+    assert clinic_feed_actor("a") == (clinic_a, monitor)
+    assert people["nurse"].has_usable_password()

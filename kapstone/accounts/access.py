@@ -23,12 +23,17 @@ from kapstone.forms import RECORD_ID_MAX
 
 # The role sets, each defined once, here; an app names its own rule after one of them (e.g.
 # ``SAFETY_RECORD = CLINICAL`` in safety/access.py) rather than spelling the roles out again.
-ALL_STAFF = frozenset(Role.values)
+#: Every role held by a person. The bedside-monitor feed (``Role.MONITOR``) is a device account:
+#: it is in no role set but ``VITALS_SOURCES``, so it sees no page and no other API operation.
+ALL_STAFF = frozenset(Role.values) - {Role.MONITOR}
 #: Prescribers, nurses and therapists: who records clinical care.
 CLINICAL = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST})
 #: Nurses and prescribers: who orders, prepares, gives and monitors a dose, handles the
 #: controlled-substance register and witnesses a waste or a count.
 DOSING_CLINICIANS = frozenset({Role.NURSE, Role.PRESCRIBER})
+#: Who may record vital signs: the dosing clinicians and a bedside monitor's feed (recording only;
+#: every other monitoring write stays with ``DOSING_CLINICIANS``).
+VITALS_SOURCES = DOSING_CLINICIANS | {Role.MONITOR}
 #: Therapists and prescribers: who writes therapy notes and runs groups.
 THERAPY_CLINICIANS = frozenset({Role.THERAPIST, Role.PRESCRIBER})
 #: Prescribers alone: orders, sign-offs, overrides, decisions.
@@ -157,6 +162,12 @@ def has_role(user: Any, roles: Iterable[str], clinic_id: int | None = None) -> b
     return bool(ids) if clinic_id is None else clinic_id in ids
 
 
+def is_device_account(user: Any) -> bool:
+    """Whether ``user`` is a device's account (an active ``Role.MONITOR`` membership): it records
+    vital signs through the API or the HL7 feed and never signs in to the web."""
+    return bool(clinic_ids_for(user, {Role.MONITOR}))
+
+
 def mfa_satisfied(request: HttpRequest) -> bool:
     """Whether the signed-in user has passed the second factor their account needs.
 
@@ -240,6 +251,10 @@ def require_login(*, mfa: bool = True) -> Callable:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return login_redirect(request)
+            if is_device_account(request.user):
+                # A monitor's account cannot sign in; should a session exist anyway, it reaches
+                # no page (its memberships are already read and cached on the user).
+                return forbidden(request, reason="device")
             if mfa and not mfa_satisfied(request):
                 return _mfa_redirect(request)
             return view(request, *args, **kwargs)

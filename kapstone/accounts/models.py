@@ -40,6 +40,9 @@ class Role(models.TextChoices):
     NURSE = "nurse", "Nurse"
     THERAPIST = "therapist", "Therapist"
     RESEARCHER = "researcher", "Researcher"
+    #: A bedside monitor's feed (HL7 v2, kapstone/interop): a device account that may only record
+    #: vital signs; never a person, never signs in to the web (docs/interop.md).
+    MONITOR = "monitor", "Bedside monitor feed"
 
 
 class Membership(models.Model):

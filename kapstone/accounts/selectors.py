@@ -33,6 +33,17 @@ def memberships_of(user: Any) -> list[Membership]:
     )
 
 
+def members_with_role(*, clinic: Clinic, role: str, username: str | None = None) -> list[User]:
+    """The active users holding ``role`` through an active membership of ``clinic`` (by
+    username), only ``username`` when given: e.g. the account a clinic's monitor feed acts as."""
+    users = User.objects.filter(
+        memberships__clinic=clinic, memberships__role=role, memberships__is_active=True, is_active=True
+    ).order_by("username")
+    if username is not None:
+        users = users.filter(username=username)
+    return list(users)
+
+
 def clinic_chosen(user: Any, roles: Iterable[str], wanted: object = None) -> Clinic:
     """The clinic a page is about: ``wanted`` (a ``?clinic=`` value) when it is one of the user's
     for ``roles``, else their first (by name); Http404 when they have none."""

@@ -22,7 +22,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapstone.accounts import services
-from kapstone.accounts.access import public, require_login
+from kapstone.accounts.access import is_device_account, public, require_login
 from kapstone.accounts.forms import LoginForm, TokenForm
 from kapstone.accounts.middleware import SESSION_LOGIN_AT
 
@@ -47,6 +47,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
         username = form.cleaned_data["username"]
         user = authenticate(request, username=username, password=form.cleaned_data["password"])
         locked_out = bool(getattr(request, "axes_locked_out", False))
+        if user is not None and is_device_account(user):
+            # A bedside monitor's account records vitals with a token; it never signs in, even if
+            # someone gave it a password. Answered as a wrong password: nothing to learn.
+            user = None
         if user is None:
             services.login_failed_record(username=username, locked_out=locked_out)
             if locked_out:

@@ -145,6 +145,7 @@ def _mount() -> None:
     from kapstone.audit.api import router as audit_router
     from kapstone.care.api import router as care_router
     from kapstone.dosing.api import router as dosing_router
+    from kapstone.interop.api import router as hl7_router
     from kapstone.inventory.api import router as inventory_router
     from kapstone.monitoring.api import router as monitoring_router
     from kapstone.outcomes.api import router as outcomes_router
@@ -165,6 +166,7 @@ def _mount() -> None:
     api.add_router("", dosing_router, tags=["dosing"])
     api.add_router("", outcomes_router, tags=["outcomes"])
     api.add_router("", monitoring_router, tags=["monitoring"])
+    api.add_router("/hl7", hl7_router, tags=["hl7"])
     api.add_router("/public", public_router, tags=["public"])
     api.add_router("/referrals", referrals_router, tags=["referrals"])
     api.add_router("/portal", portal_me_router, tags=["portal"])

@@ -44,6 +44,8 @@ STAFF = (
     (Role.NURSE, "nurse", "Noor", "Nurse"),
     (Role.THERAPIST, "therapist", "Theo", "Therapist"),
     (Role.RESEARCHER, "researcher", "Rosa", "Researcher"),
+    # The bedside monitors' HL7 feed (docs/interop.md): a device account, no password.
+    (Role.MONITOR, "monitor", "Bedside", "Monitor"),
 )
 
 # Invented names: no real person is meant.
@@ -200,7 +202,8 @@ def _staff(clinic: Clinic, short: str) -> dict[str, User]:
         if user is None:
             user = User.objects.create_user(
                 username=username,
-                password=DEMO_PASSWORD,
+                # A device account never signs in (None: an unusable password).
+                password=None if role == Role.MONITOR else DEMO_PASSWORD,
                 first_name=given,
                 last_name=f"{family} ({short.capitalize()})",
                 email=f"{username}@example.org",

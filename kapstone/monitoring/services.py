@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from kapstone.accounts.access import DOSING_CLINICIANS, PRESCRIBERS, has_role
+from kapstone.accounts.access import DOSING_CLINICIANS, PRESCRIBERS, VITALS_SOURCES, has_role
 from kapstone.accounts.models import User
 from kapstone.audit.services import audit_record
 from kapstone.care.models import CareSession
@@ -45,8 +45,10 @@ SWEEP_LABEL = "system:monitoring_overdue"
 VOID_REASON_MAX_CHARS = 500
 
 
-def _clinician(actor: User, session: CareSession, what: str) -> None:
-    if not has_role(actor, DOSING_CLINICIANS, session.clinic_id):
+def _clinician(
+    actor: User, session: CareSession, what: str, roles: frozenset[str] = DOSING_CLINICIANS
+) -> None:
+    if not has_role(actor, roles, session.clinic_id):
         raise WorkflowConflict("clinician_required", f"Only a nurse or prescriber may {what}.")
 
 
@@ -89,7 +91,8 @@ def vitals_record(
     import), with the alerts evaluated as they were then; None is the real time. An aware time,
     never in the future (``naive_datetime``, ``time_in_future``).
     """
-    _clinician(actor, session, "record vital signs")
+    # A bedside monitor's feed (Role.MONITOR) records vital signs too, and nothing else.
+    _clinician(actor, session, "record vital signs", VITALS_SOURCES)
     source = _text(source, field="source", max_length=60) or "manual"
     real_now = timezone.now()
     if now is not None:

@@ -170,7 +170,9 @@ def expectation(route: Route, actor: Actor, clinic_id: int | None) -> str:
     if kind == PATIENT:
         return "allowed" if actor.patient_id else "forbidden"
     if kind == AUTHENTICATED:
-        return "allowed"  # one's own password and second factor: staff and patients alike
+        # One's own password and second factor: staff and patients alike, never a device's
+        # account (a bedside monitor's feed: it records vitals and reaches nothing else).
+        return "forbidden" if actor.clinics_with({Role.MONITOR}) else "allowed"
     if actor.patient_id:
         return "forbidden"  # a portal account holds no clinic membership
     clinics = actor.clinics_with(route.access)

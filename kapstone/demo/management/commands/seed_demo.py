@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from kapstone.accounts.models import User
+from kapstone.accounts.models import Role, User
 from kapstone.demo.seed import CLINICS, DEMO_PASSWORD, STAFF, seed_demo
 
 
@@ -24,7 +24,9 @@ class Command(BaseCommand):
         )
         self.stdout.write("")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-        for _, prefix, *_rest in STAFF:
+        for role, prefix, *_rest in STAFF:
+            if role == Role.MONITOR:
+                continue  # a device account: no password, listed below
             names = "  ".join(f"{prefix}.{short}" for _, short, _, _ in CLINICS)
             self.stdout.write(f"  {names}")
         patients = [
@@ -32,5 +34,10 @@ class Command(BaseCommand):
             for _, short, _, _ in CLINICS
             if User.objects.filter(username=f"patient.{short}").exists()
         ]
+        monitors = "  ".join(f"monitor.{short}" for _, short, _, _ in CLINICS)
+        self.stdout.write(
+            f"  {monitors}   (bedside-monitor feeds: no sign-in; `kapstone token create "
+            'monitor.north --name "Chair 3 monitor"`)'
+        )
         if patients:
             self.stdout.write(f"  {'  '.join(patients)}   (patients: the portal at /portal/)")

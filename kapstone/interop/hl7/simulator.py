@@ -114,30 +114,35 @@ class MonitorFeed:
             raise ValueError("an MRN is required")
         self.mrn, self.count, self.chair = mrn.strip(), count, chair
         self.run_id = uuid.uuid4().hex[:12].upper()
-        self._readings = self._walk(random.Random(seed), desaturate)
+        self._rng = random.Random(seed)
+        self._current = {p.name: p.baseline + self._rng.uniform(-p.step, p.step) for p in PARAMETERS}
+        self._falling = (count + 1) // 2 if desaturate else 0
+        self._readings: list[dict[str, float]] = []  # walked as far as asked (a long feed is cheap)
         self._last_at: datetime | None = None
 
-    def _walk(self, rng: random.Random, desaturate: bool) -> list[dict[str, float]]:
-        current = {p.name: p.baseline + rng.uniform(-p.step, p.step) for p in PARAMETERS}
-        falling = (self.count + 1) // 2 if desaturate else 0
-        readings = []
-        for index in range(self.count):
+    def _reading(self, index: int) -> dict[str, float]:
+        if not 0 <= index < self.count:
+            raise IndexError(f"message {index} of a feed of {self.count}")
+        while len(self._readings) <= index:
+            current = self._current
             for p in PARAMETERS:
                 # A random step, pulled a quarter of the way back to the baseline, kept in bounds.
-                value = current[p.name] + rng.uniform(-p.step, p.step) + (p.baseline - current[p.name]) / 4
+                value = (
+                    current[p.name] + self._rng.uniform(-p.step, p.step) + (p.baseline - current[p.name]) / 4
+                )
                 current[p.name] = min(p.high, max(p.low, value))
             reading = dict(current)
-            into = index - (self.count - falling)
+            into = len(self._readings) - (self.count - self._falling)
             if into >= 0:
                 start = current["spo2"]
-                reading["spo2"] = start - (start - DESATURATION_TARGET_PCT) * (into + 1) / falling
+                reading["spo2"] = start - (start - DESATURATION_TARGET_PCT) * (into + 1) / self._falling
                 reading["heart_rate"] = min(100.0, current["heart_rate"] + 3 * (into + 1))
-            readings.append(reading)
-        return readings
+            self._readings.append(reading)
+        return self._readings[index]
 
     def values(self, index: int) -> dict[str, str]:
         """The readings of message ``index`` (0-based) as they are sent (OBX-5 text)."""
-        reading = self._readings[index]
+        reading = self._reading(index)
         return {p.name: f"{reading[p.name]:.{p.decimals}f}" for p in PARAMETERS}
 
     def control_id(self, index: int) -> str:

@@ -204,6 +204,19 @@ def test_listen_exits_2_when_the_account_is_not_the_clinics_monitor(clinic_a, ni
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.django_db
+def test_listen_exits_2_with_one_line_when_the_port_is_taken(clinic_a):
+    make_user("monitor-a", clinic_a, "monitor")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_kapstone_in_transaction("hl7", "listen", "--port", str(port), "--clinic", "a")
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_listen_as_a_process_exits_2_without_a_traceback_for_a_missing_clinic(clinic_a, tmp_path):
     database = WorkerDatabase(tmp_path)

@@ -328,6 +328,32 @@ def test_an_idle_connection_is_closed_after_the_timeout():
     assert 0.25 < waited < 10
 
 
+def test_a_sender_that_never_reads_its_acks_is_closed_after_the_timeout():
+    big = "x" * (1024 * 1024)
+
+    def handler(raw: str, peer: str) -> str:
+        return ack(raw) + "NTE|||" + big + "\r"
+
+    async def scenario():
+        server, serving = await listening(handler, idle_timeout_s=0.5)
+        client = await AsyncMLLPClient.connect("127.0.0.1", server.address[1])
+        # 64 MB of ACKs asked for and none read: the socket buffers fill long before.
+        client._writer.transport.set_write_buffer_limits(high=1 << 30)
+        client._writer.write(b"".join(frame(message(f"W-{i}").encode()) for i in range(64)))
+        started = time.monotonic()
+        while server._tasks and time.monotonic() - started < WAIT_S:
+            await asyncio.sleep(0.1)
+        closed_after = time.monotonic() - started
+        handled = server.messages
+        client._writer.transport.abort()
+        await stop(server, serving)
+        return closed_after, handled
+
+    closed_after, handled = run(scenario())
+    assert closed_after < 15
+    assert 0 < handled < 64, "the listener stopped answering a sender that does not read"
+
+
 def test_a_stop_finishes_the_messages_in_hand_refuses_new_connections_and_closes_idle_ones():
     entered, release = threading.Event(), threading.Event()
 

@@ -24,7 +24,7 @@ The listener (:class:`MLLPServer`, run by :func:`serve`, which ``kapstone hl7 li
   ``AR``); the sender sees its message unacknowledged, which is what it must treat as "not
   received". The listener reads no further into an unbounded stream;
 - closes a connection silent for ``idle_timeout_s`` (a monitor that was switched off, a
-  half-open TCP connection), mid-frame or not;
+  half-open TCP connection), mid-frame or not, and one that has not read its ACKs for as long;
 - on :meth:`MLLPServer.request_stop` (SIGTERM or SIGINT under :func:`serve`) stops accepting,
   finishes the messages already received whole and writes their ACKs, closes every connection,
   closes the database connections of its threads and returns;
@@ -304,7 +304,9 @@ class MLLPServer:
                         return
                     self.messages += 1
                     writer.write(frame(ack.encode(charset, errors="replace")))
-                    await writer.drain()
+                    # A sender that stops reading its ACKs fills the socket's buffers: it is as
+                    # good as idle, and is closed after the same time.
+                    await asyncio.wait_for(writer.drain(), self.idle_timeout_s)
                 if decoder.too_large:
                     logger.warning(
                         "hl7 listener: %s sent a frame longer than %d bytes; the connection is closed "
@@ -315,12 +317,19 @@ class MLLPServer:
                     break
             if decoder.discarded_bytes:
                 logger.info("hl7 listener: %s sent %d byte(s) outside a frame", peer, decoder.discarded_bytes)
+        except TimeoutError:
+            logger.info(
+                "hl7 listener: %s read no acknowledgement for %.0f s, closed", peer, self.idle_timeout_s
+            )
         except (ConnectionError, OSError):
             logger.info("hl7 listener: %s went away", peer)
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()  # ACKs the sender does not read: a close would wait for ever
+            else:
+                writer.close()
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 5)
             self._tasks.discard(task)
 
 

@@ -62,6 +62,7 @@ def outcome_of(response, status: int, issue_code: str, code: str | None = None) 
         assert issue["details"]["coding"][0]["code"] == code
     return body
 
+
 # --- HL7 v2 ----------------------------------------------------------------------------------
 
 

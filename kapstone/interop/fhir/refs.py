@@ -95,6 +95,8 @@ def patient_id_of(resource: dict[str, Any]) -> int | None:
         ref = (resource.get("subject") or resource.get("patient") or {}).get("reference", "")
         logical_id = referenced_id(ref, "Patient") or ""
     return int(logical_id) if logical_id.isdigit() else None
+
+
 # --- Added for the resource modules of the fhir-types branch (additions only). ---------------
 
 #: Questionnaires without a published canonical (all of ours): ``{KAPSTONE_QUESTIONNAIRE}/phq-9``.

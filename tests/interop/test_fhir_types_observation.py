@@ -6,8 +6,9 @@ total, urine test, use calendar), every search parameter with its refusals, clin
 from __future__ import annotations
 
 import json
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -212,7 +213,9 @@ def test_search_parameters(running, outcomes):  # noqa: F811
     either = observation.search(clinic_ids=clinic, params={"code": ["8867-4,85354-9"]})
     assert len(either) == 2
 
-    observed = VitalRow.objects.get(session=running, code="heart_rate").observed_at.astimezone(UTC)
+    # A date without a time is a day in the clinic's zone (as for Patient and Encounter).
+    zone = ZoneInfo(patient.clinic.timezone)
+    observed = VitalRow.objects.get(session=running, code="heart_rate").observed_at.astimezone(zone)
     day = observed.date().isoformat()
     on_the_day = observation.search(clinic_ids=clinic, params={"code": ["8867-4"], "date": [day]})
     assert on_the_day == rates
@@ -226,6 +229,14 @@ def test_search_parameters(running, outcomes):  # noqa: F811
     assert (
         observation.search(clinic_ids=clinic, params={"code": ["8867-4"], "date": [f"ge{day[:7]}"]}) == rates
     )
+    for prefix, found in (("sa", []), ("eb", []), ("ne", [])):
+        assert (
+            observation.search(clinic_ids=clinic, params={"code": ["8867-4"], "date": [f"{prefix}{day}"]})
+            == found
+        )
+    assert (
+        observation.search(clinic_ids=clinic, params={"code": ["8867-4"], "date": [f"eq{instant}"]}) == rates
+    )
 
     wanted = rates[0]["id"]
     assert observation.search(clinic_ids=clinic, params={"_id": [wanted]}) == rates
@@ -238,7 +249,8 @@ def test_search_parameters(running, outcomes):  # noqa: F811
         ({"subject": ["Patient/1"]}, "unknown_search_parameter"),
         ({"patient": ["Patient/abc"]}, "invalid_reference"),
         ({"patient": ["Practitioner/1"]}, "invalid_reference"),
-        ({"patient": [""]}, "empty_search_value"),
+        ({"patient": [""]}, "invalid_value"),  # one code for an empty value, as the HTTP API answers
+        ({"patient": [" "]}, "invalid_value"),
         ({"date": ["2025-13-01"]}, "invalid_date"),
         ({"date": ["xx2025"]}, "invalid_date"),
         ({"date": ["2025-01-01T10:00"]}, "invalid_date"),  # a dateTime needs its zone

@@ -1,5 +1,11 @@
-"""Parsing FHIR search parameter values (http://hl7.org/fhir/R4/search.html), shared by the
-resource modules: logical ids, tokens, references, strings and dates with their prefixes.
+"""Parsing FHIR search parameter values (http://hl7.org/fhir/R4/search.html), the one home
+shared by every resource module: logical ids (``12``, ``vital-12``), tokens (over one coding or
+several), references, strings and dates with their prefixes.
+
+Sources: FHIR R4 Search — §3.1.1.4.2 date (prefixes eq, ne, lt, le, gt, ge, sa, eb; a value is
+an implicit range at its precision), §3.1.1.4.8 token (``system|code``, ``code``, ``system|``,
+``|code``), §3.1.1.4.5 reference (``Type/id``, ``id`` or a full URL); ids:
+http://hl7.org/fhir/R4/datatypes.html#id (letters, digits, ``-`` and ``.``, at most 64).
 
 Every malformed value raises :class:`SearchError` with a stable code; nothing here reads the
 database. Within one parameter a comma separates alternatives (OR); a repeated parameter
@@ -11,7 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from kapstone.forms import RECORD_ID_MAX
 from kapstone.interop.fhir import refs
@@ -28,6 +35,9 @@ ALTERNATIVES_MAX = 50
 
 #: The date prefixes (search.html#prefix). ``ap`` (approximately) is not supported.
 DATE_PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge", "sa", "eb")
+
+#: The syntax of a FHIR logical id (datatypes.html#id).
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def check_params(params: Mapping[str, list[str]], allowed: Iterable[str]) -> None:
@@ -73,18 +83,46 @@ def pk_of(logical_id: str) -> int | None:
     return pk if 1 <= pk <= RECORD_ID_MAX else None
 
 
+def logical_ids(name: str, value: str) -> list[str]:
+    """The logical ids of an ``_id`` value (``1,2``); one that is not a FHIR id (``bad id!``) is
+    ``invalid_id``."""
+    out = alternatives(value)
+    for item in out:
+        if not _ID.match(item):
+            raise SearchError("invalid_id", f"{item[:64]!r} is not a FHIR logical id.", parameter=name)
+    return out
+
+
 def ids(name: str, value: str) -> set[int]:
     """The primary keys of an ``_id`` value (``1,2``); ids that are not ours match nothing."""
-    return {pk for pk in (pk_of(v) for v in alternatives(value)) if pk is not None}
+    return {pk for pk in (pk_of(v) for v in logical_ids(name, value)) if pk is not None}
+
+
+def prefixed_pk(logical_id: str, prefixes: Iterable[str]) -> tuple[str, int] | None:
+    """A logical id made of a kind and a primary key (``"bp-12"`` → ``("bp", 12)``) when the kind
+    is one of ``prefixes``; anything else is no record (None)."""
+    if not isinstance(logical_id, str):
+        return None
+    kind, sep, number = logical_id.partition("-")
+    pk = pk_of(number) if sep and kind in set(prefixes) else None
+    return (kind, pk) if pk is not None else None
+
+
+def prefixed_ids(name: str, value: str, prefixes: Iterable[str]) -> set[tuple[str, int]]:
+    """The ``(kind, pk)`` of an ``_id`` value over prefixed ids (``vital-1,bp-2``); ids that are
+    not ours match nothing."""
+    found = (prefixed_pk(v, prefixes) for v in logical_ids(name, value))
+    return {item for item in found if item is not None}
 
 
 def reference_ids(name: str, value: str, resource_type: str) -> set[int]:
     """The primary keys of a reference value (``Patient/12``, ``12``, our full URL); a
-    reference to another type is ``invalid_reference``."""
+    reference to another type, or to an id that cannot be ours (``Patient/abc``, ``Patient/``),
+    is ``invalid_reference``; a number no record has matches nothing."""
     out: set[int] = set()
     for item in alternatives(value):
         logical_id = refs.referenced_id(item, resource_type)
-        if logical_id is None:
+        if logical_id is None or not logical_id.isascii() or not logical_id.isdigit():
             raise SearchError(
                 "invalid_reference", f"{name} takes a reference to a {resource_type}.", parameter=name
             )
@@ -94,6 +132,37 @@ def reference_ids(name: str, value: str, resource_type: str) -> set[int]:
     return out
 
 
+def _narrow(found: set | None, more: set) -> set:
+    return more if found is None else found & more
+
+
+def reference_filter(params: Mapping[str, list[str]], name: str, resource_type: str) -> set[int] | None:
+    """The primary keys a reference parameter allows (its values narrow one another), or None
+    when the parameter is absent."""
+    found: set[int] | None = None
+    for value in params.get(name, []):
+        found = _narrow(found, reference_ids(name, value, resource_type))
+    return found
+
+
+def id_filter(params: Mapping[str, list[str]]) -> set[int] | None:
+    """The primary keys ``_id`` allows (repeated values narrow), or None when absent."""
+    found: set[int] | None = None
+    for value in params.get("_id", []):
+        found = _narrow(found, ids("_id", value))
+    return found
+
+
+def prefixed_id_filter(
+    params: Mapping[str, list[str]], prefixes: Iterable[str]
+) -> set[tuple[str, int]] | None:
+    """The ``(kind, pk)`` pairs ``_id`` allows over prefixed ids, or None when absent."""
+    found: set[tuple[str, int]] | None = None
+    for value in params.get("_id", []):
+        found = _narrow(found, prefixed_ids("_id", value, prefixes))
+    return found
+
+
 @dataclass(frozen=True)
 class Token:
     system: str | None  # None: any system; "": no system
@@ -101,9 +170,14 @@ class Token:
 
 
 def tokens(name: str, value: str) -> list[Token]:
-    """``system|code``, ``|code`` (no system), ``system|`` (any code) or ``code``."""
+    """``system|code``, ``|code`` (no system), ``system|`` (any code) or ``code``; anything
+    else (``a|b|c``, ``|``) is ``invalid_token``."""
     out = []
     for item in alternatives(value):
+        if item.count("|") > 1 or item == "|":
+            raise SearchError(
+                "invalid_token", f"{name} takes system|code, system|, |code or code.", parameter=name
+            )
         if "|" in item:
             system, _, code = item.partition("|")
             out.append(Token(system, code))
@@ -118,11 +192,36 @@ def token_matches(token: Token, system: str, code: str) -> bool:
     return token.code == "" or token.code == code
 
 
+def codes_of(name: str, value: str, allowed: Iterable[str], system: str) -> set[str]:
+    """The codes of a token value over one required code system (a ``status``): ``code`` or
+    ``system|code``; another system, or a code not in ``allowed``, is ``invalid_status``."""
+    allowed = tuple(allowed)
+    found = set()
+    for token in tokens(name, value):
+        if token.system not in (None, system) or token.code not in allowed:
+            raise SearchError(
+                "invalid_status",
+                f"{name} takes one of the codes {', '.join(sorted(allowed))}.",
+                parameter=name,
+            )
+        found.add(token.code)
+    return found
+
+
+def codings_match(wanted: Iterable[Token], codings: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether one of the alternatives ``wanted`` (one parameter value) matches one of the
+    ``codings`` of a resource (a CodeableConcept's, or several concepts' together)."""
+    codings = list(codings)
+    return any(
+        token_matches(token, c.get("system", ""), c.get("code", "")) for token in wanted for c in codings
+    )
+
+
 # --- Dates ---------------------------------------------------------------------------------------
 
 _DATE = re.compile(
     r"^(?P<prefix>[a-z]{2})?(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
-    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(\.\d{1,6})?)?"
+    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(\.(?P<fraction>\d{1,6}))?)?"
     r"(?P<zone>Z|[+-]\d{2}:\d{2}))?)?)?$"
 )
 
@@ -184,10 +283,16 @@ def dates(name: str, value: str) -> DateParam:
         if match["zone"] is None:
             raise ValueError
         zone = "+00:00" if match["zone"] == "Z" else match["zone"]
+        fraction = match["fraction"] or ""
         stamp = datetime.fromisoformat(
-            f"{day.isoformat()}T{match['hour']}:{match['minute']}:{match['second'] or '00'}{zone}"
+            f"{day.isoformat()}T{match['hour']}:{match['minute']}:{match['second'] or '00'}"
+            f"{'.' + fraction.ljust(6, '0') if fraction else ''}{zone}"
         )
-        step = timedelta(seconds=1) if match["second"] else timedelta(minutes=1)
+        # The value's precision is its range: a minute, a second, or its last decimal.
+        if fraction:
+            step = timedelta(microseconds=10 ** (6 - len(fraction)))
+        else:
+            step = timedelta(seconds=1) if match["second"] else timedelta(minutes=1)
         return DateParam(prefix, stamp, stamp + step)
     except (ValueError, OverflowError):
         raise _invalid_date(name) from None
@@ -214,3 +319,49 @@ def range_matches(param: DateParam, lower, upper, zone: tzinfo | None = None) ->
         "sa": lower >= p_high,
         "eb": upper is not None and upper <= p_low,
     }[param.prefix]
+
+
+def date_params(params: Mapping[str, list[str]], name: str = "date") -> list[DateParam]:
+    """Every value of a date parameter (all must match: ``ge2025&date=lt2026`` is a range)."""
+    return [dates(name, value) for value in params.get(name, [])]
+
+
+def target_range(value: date | datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The range a resource's time covers: an instant is itself; a date is its day in ``zone``
+    (the clinic's)."""
+    if isinstance(value, datetime):
+        return value, value
+    return (
+        datetime.combine(value, time(), tzinfo=zone),
+        datetime.combine(value + timedelta(days=1), time(), tzinfo=zone),
+    )
+
+
+def date_matches(params: Iterable[DateParam], value: date | datetime | None, zone: tzinfo) -> bool:
+    """Whether a resource's time (an instant or a date) matches every date parameter (a repeated
+    parameter narrows); a resource without a time matches no date parameter."""
+    params = list(params)
+    if not params:
+        return True
+    if value is None:
+        return False
+    lower, upper = target_range(value, zone)
+    return all(range_matches(param, lower, upper, zone) for param in params)
+
+
+#: Wider than any clinic's offset from UTC (at most 14 hours) plus a date target's own day.
+_WINDOW_SLACK = timedelta(days=2)
+
+
+def date_window(params: Iterable[DateParam]) -> tuple[datetime | None, datetime | None]:
+    """A loose ``[from, to)`` window of instants for the database, wider than the exact tests of
+    :func:`date_matches` (applied afterwards) whatever the clinic's zone: None where a side is
+    open (``ne`` bounds nothing)."""
+    lows, highs = [], []
+    for param in params:
+        low, high = param.instants(UTC)
+        if param.prefix in ("eq", "gt", "ge", "sa"):
+            lows.append(low - _WINDOW_SLACK)
+        if param.prefix in ("eq", "lt", "le", "eb"):
+            highs.append(high + _WINDOW_SLACK)
+    return (max(lows) if lows else None, min(highs) if highs else None)

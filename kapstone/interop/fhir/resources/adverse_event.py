@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
 from kapstone.domain.adverse_events import GRADES, OUTCOMES, RELATEDNESS, SERIOUSNESS_CRITERIA
 from kapstone.interop.fhir import ketamine as med
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir import search_params as p
+from kapstone.interop.fhir import search as sp
 from kapstone.safety.models import AdverseEvent
 
 RESOURCE_TYPE = "AdverseEvent"
@@ -118,7 +119,7 @@ def _events():
 
 
 def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
-    pk = p.plain_id(logical_id)
+    pk = sp.pk_of(logical_id)
     if pk is None or not clinic_ids:
         return None
     event = _events().filter(pk=pk, clinic_id__in=clinic_ids).first()
@@ -126,23 +127,27 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
 
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
-    p.check_known(params, SEARCH_PARAMS)
-    patient_ids = p.patient_ids(params)
-    date_tests = p.dates(params)
-    wanted_ids = p.ids(params)
+    sp.check_params(params, SEARCH_PARAMS)
+    patient_ids = sp.reference_filter(params, "patient", "Patient")
+    date_params = sp.date_params(params)
+    wanted_ids = sp.id_filter(params)
     if not clinic_ids:
         return []
     rows = _events().filter(clinic_id__in=clinic_ids)
     if patient_ids is not None:
-        rows = rows.filter(patient_id__in=patient_ids)
+        rows = rows.filter(patient_id__in=sorted(patient_ids))
     if wanted_ids is not None:
-        rows = rows.filter(pk__in=[int(i) for i in wanted_ids if p.plain_id(i) is not None])
-    low, high = p.date_bounds(date_tests)
+        rows = rows.filter(pk__in=sorted(wanted_ids))
+    low, high = sp.date_window(date_params)
     if low is not None:
         rows = rows.filter(onset_at__gte=low)
     if high is not None:
         rows = rows.filter(onset_at__lt=high)
-    return [to_fhir(e) for e in rows.order_by("onset_at", "id") if p.date_match(date_tests, e.onset_at)]
+    return [
+        to_fhir(e)
+        for e in rows.select_related("clinic").order_by("onset_at", "id")
+        if sp.date_matches(date_params, e.onset_at, ZoneInfo(e.clinic.timezone))
+    ]
 
 
 def for_patient(patient, *, since: datetime | None = None) -> list[dict]:

@@ -31,7 +31,7 @@ from typing import Any
 from django.db.models import OuterRef, Subquery
 
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir import search_params as p
+from kapstone.interop.fhir import search as sp
 from kapstone.patients.models import Consent, ConsentKind, ConsentStatus
 
 RESOURCE_TYPE = "Consent"
@@ -118,7 +118,7 @@ def to_fhir(row: Consent) -> dict[str, Any]:
 
 
 def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
-    pk = p.plain_id(logical_id)
+    pk = sp.pk_of(logical_id)
     if pk is None or not clinic_ids:
         return None
     row = _consents().filter(pk=pk, patient__clinic_id__in=clinic_ids).first()
@@ -126,16 +126,16 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
 
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
-    p.check_known(params, SEARCH_PARAMS)
-    patient_ids = p.patient_ids(params)
-    wanted_ids = p.ids(params)
+    sp.check_params(params, SEARCH_PARAMS)
+    patient_ids = sp.reference_filter(params, "patient", "Patient")
+    wanted_ids = sp.id_filter(params)
     if not clinic_ids:
         return []
     rows = _consents().filter(patient__clinic_id__in=clinic_ids)
     if patient_ids is not None:
-        rows = rows.filter(patient_id__in=patient_ids)
+        rows = rows.filter(patient_id__in=sorted(patient_ids))
     if wanted_ids is not None:
-        rows = rows.filter(pk__in=[int(i) for i in wanted_ids if p.plain_id(i) is not None])
+        rows = rows.filter(pk__in=sorted(wanted_ids))
     return [to_fhir(r) for r in rows.order_by("recorded_at", "id")]
 
 

@@ -29,7 +29,6 @@ from kapstone.domain import sessions as states
 from kapstone.domain.protocols import SESSION_KIND_LABELS
 from kapstone.interop.fhir import refs
 from kapstone.interop.fhir import search as sp
-from kapstone.interop.fhir.errors import SearchError
 from kapstone.patients.models import Patient
 
 RESOURCE_TYPE = "Encounter"
@@ -183,14 +182,8 @@ def _date_matches(param: sp.DateParam, session: CareSession, times: _Times) -> b
 
 def _states_for(value: str) -> set[str]:
     wanted: set[str] = set()
-    for token in sp.tokens("status", value):
-        if token.system not in (None, ENCOUNTER_STATUS_SYSTEM) or token.code not in FHIR_STATUSES:
-            raise SearchError(
-                "invalid_status",
-                f"status takes an Encounter status code ({', '.join(sorted(FHIR_STATUSES))}).",
-                parameter="status",
-            )
-        wanted |= {state for state, code in STATUS.items() if code == token.code}
+    for fhir_code in sp.codes_of("status", value, FHIR_STATUSES, ENCOUNTER_STATUS_SYSTEM):
+        wanted |= {state for state, code in STATUS.items() if code == fhir_code}
     return wanted
 
 

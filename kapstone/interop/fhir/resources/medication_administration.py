@@ -26,11 +26,12 @@ from django.db.models import Prefetch, Q
 from kapstone.dosing.models import Administration, AdministrationLot
 from kapstone.interop.fhir import ketamine as med
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir import search_params as p
-from kapstone.interop.fhir.errors import SearchError
+from kapstone.interop.fhir import search as sp
 
 RESOURCE_TYPE = "MedicationAdministration"
 SEARCH_PARAMS = {"patient": "reference", "status": "token", "_id": "token"}
+#: The code system of MedicationAdministration.status (R4 valueset-medication-admin-status).
+STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/medication-admin-status"
 FHIR_STATUSES = ("in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped", "unknown")
 RUNNING_KINDS = ("start", "change", "resume")
 
@@ -108,7 +109,7 @@ def to_fhir(administration: Administration) -> dict[str, Any]:
 
 
 def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
-    pk = p.plain_id(logical_id)
+    pk = sp.pk_of(logical_id)
     if pk is None or not clinic_ids:
         return None
     found = _administrations().filter(pk=pk, order__clinic_id__in=clinic_ids).first()
@@ -116,32 +117,26 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
 
 
 def _statuses(params: dict[str, list[str]]) -> list[set[str]] | None:
-    wanted = p.tokens(params, "status")
-    if wanted is None:
+    if "status" not in params:
         return None
     out = []
-    for alternatives in wanted:
-        codes = {t.code for t in alternatives}
-        if not codes <= set(FHIR_STATUSES):
-            raise SearchError(
-                "invalid_status", f"status must be one of {', '.join(FHIR_STATUSES)}.", parameter="status"
-            )
-        out.append(codes)
+    for value in params["status"]:
+        out.append(sp.codes_of("status", value, FHIR_STATUSES, STATUS_SYSTEM))
     return out
 
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
-    p.check_known(params, SEARCH_PARAMS)
-    patient_ids = p.patient_ids(params)
+    sp.check_params(params, SEARCH_PARAMS)
+    patient_ids = sp.reference_filter(params, "patient", "Patient")
     statuses = _statuses(params)
-    wanted_ids = p.ids(params)
+    wanted_ids = sp.id_filter(params)
     if not clinic_ids:
         return []
     rows = _administrations().filter(order__clinic_id__in=clinic_ids)
     if patient_ids is not None:
-        rows = rows.filter(order__patient_id__in=patient_ids)
+        rows = rows.filter(order__patient_id__in=sorted(patient_ids))
     if wanted_ids is not None:
-        rows = rows.filter(pk__in=[int(i) for i in wanted_ids if p.plain_id(i) is not None])
+        rows = rows.filter(pk__in=sorted(wanted_ids))
     out = []
     for administration in rows.order_by("started_at", "id"):
         if statuses is not None and not all(status_of(administration) in s for s in statuses):

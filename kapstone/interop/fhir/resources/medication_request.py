@@ -29,8 +29,7 @@ from django.db.models import Prefetch, Q
 from kapstone.dosing.models import AdministrationLot, DoseOrder, OrderStatus
 from kapstone.interop.fhir import ketamine as med
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir import search_params as p
-from kapstone.interop.fhir.errors import SearchError
+from kapstone.interop.fhir import search as sp
 from kapstone.interop.fhir.resources.medication_administration import changed_since
 
 RESOURCE_TYPE = "MedicationRequest"
@@ -44,6 +43,8 @@ STATUS = {
     OrderStatus.STOPPED: "stopped",
     OrderStatus.VOIDED: "cancelled",
 }
+#: The code system of MedicationRequest.status (R4 valueset-medicationrequest-status).
+STATUS_SYSTEM = "http://hl7.org/fhir/CodeSystem/medicationrequest-status"
 FHIR_STATUSES = (
     "active",
     "on-hold",
@@ -125,7 +126,7 @@ def to_fhir(order: DoseOrder) -> dict[str, Any]:
 
 
 def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
-    pk = p.plain_id(logical_id)
+    pk = sp.pk_of(logical_id)
     if pk is None or not clinic_ids:
         return None
     order = _orders().filter(pk=pk, clinic_id__in=clinic_ids).first()
@@ -133,18 +134,9 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
 
 
 def _statuses(params: dict[str, list[str]]) -> set[str] | None:
-    wanted = p.tokens(params, "status")
-    if wanted is None:
-        return None
     result: set[str] | None = None
-    for alternatives in wanted:
-        codes = set()
-        for token in alternatives:
-            if token.code not in FHIR_STATUSES:
-                raise SearchError(
-                    "invalid_status", f"status must be one of {', '.join(FHIR_STATUSES)}.", parameter="status"
-                )
-            codes.add(token.code)
+    for value in params.get("status", []):
+        codes = sp.codes_of("status", value, FHIR_STATUSES, STATUS_SYSTEM)
         result = codes if result is None else result & codes
     return result
 
@@ -154,19 +146,19 @@ def _own_statuses(fhir_statuses: set[str]) -> list[str]:
 
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
-    p.check_known(params, SEARCH_PARAMS)
-    patient_ids = p.patient_ids(params)
+    sp.check_params(params, SEARCH_PARAMS)
+    patient_ids = sp.reference_filter(params, "patient", "Patient")
     statuses = _statuses(params)
-    wanted_ids = p.ids(params)
+    wanted_ids = sp.id_filter(params)
     if not clinic_ids:
         return []
     orders = _orders().filter(clinic_id__in=clinic_ids)
     if patient_ids is not None:
-        orders = orders.filter(patient_id__in=patient_ids)
+        orders = orders.filter(patient_id__in=sorted(patient_ids))
     if statuses is not None:
         orders = orders.filter(status__in=_own_statuses(statuses))
     if wanted_ids is not None:
-        orders = orders.filter(pk__in=[int(i) for i in wanted_ids if p.plain_id(i) is not None])
+        orders = orders.filter(pk__in=sorted(wanted_ids))
     return [to_fhir(o) for o in orders.order_by("ordered_at", "id")]
 
 

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
@@ -45,11 +46,11 @@ from kapstone.domain.instruments import band_label, get_instrument
 from kapstone.domain.liver import analyte
 from kapstone.domain.monitoring.observations import OBSERVATION_DEFINITIONS
 from kapstone.interop.fhir import refs
-from kapstone.interop.fhir import search_params as p
+from kapstone.interop.fhir import search as sp
 from kapstone.monitoring.models import Observation as VitalRow
 from kapstone.monitoring.models import ScaleScore
 from kapstone.outcomes.models import QuestionnaireResponse, ToxicologyTest, UseDay
-from kapstone.patients.models import BodyMeasurement, LiverTest
+from kapstone.patients.models import BodyMeasurement, LiverTest, Patient
 
 RESOURCE_TYPE = "Observation"
 SEARCH_PARAMS = {
@@ -608,7 +609,7 @@ def _effective(resource: dict[str, Any]) -> datetime | date | None:
 
 
 def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
-    parsed = p.logical_id(logical_id, KINDS)
+    parsed = sp.prefixed_pk(logical_id, KINDS)
     if parsed is None:
         return None
     kind, pk = parsed
@@ -616,49 +617,61 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
     return next((r for r in found if r["id"] == logical_id), None)
 
 
+def _zones(resources: list[dict[str, Any]]) -> dict[int | None, ZoneInfo]:
+    """The time zone of each resource's patient's clinic: a date search value, and a date-valued
+    effective time, are days in that zone (as for every other resource)."""
+    patient_ids = {refs.patient_id_of(r) for r in resources} - {None}
+    rows = Patient.objects.filter(pk__in=sorted(patient_ids)).values_list("pk", "clinic__timezone")
+    return {pk: ZoneInfo(zone) for pk, zone in rows}
+
+
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
-    p.check_known(params, SEARCH_PARAMS)
-    patient_ids = p.patient_ids(params)
-    categories = p.tokens(params, "category")
-    codes = p.tokens(params, "code")
-    date_tests = p.dates(params)
-    wanted_ids = p.ids(params)
+    sp.check_params(params, SEARCH_PARAMS)
+    patient_ids = sp.reference_filter(params, "patient", "Patient")
+    categories = [sp.tokens("category", value) for value in params.get("category", [])]
+    codes = [sp.tokens("code", value) for value in params.get("code", [])]
+    date_params = sp.date_params(params)
+    wanted_ids = sp.prefixed_id_filter(params, KINDS)
     id_filter = None
     kinds = set(KINDS)
     if wanted_ids is not None:
         id_filter = defaultdict(set)
-        for value in wanted_ids:
-            parsed = p.logical_id(value, KINDS)
-            if parsed is not None:
-                id_filter[parsed[0]].add(parsed[1])
+        for kind, pk in wanted_ids:
+            id_filter[kind].add(pk)
         if not id_filter:
             return []
         kinds &= set(id_filter)
-    if categories is not None:
+    for wanted in categories:
         kinds = {
             kind
             for kind in kinds
-            if p.token_match(
-                categories, [refs.coding(refs.OBSERVATION_CATEGORY, c) for c in _KIND_CATEGORIES[kind]]
+            if sp.codings_match(
+                wanted, [refs.coding(refs.OBSERVATION_CATEGORY, c) for c in _KIND_CATEGORIES[kind]]
             )
         }
     query = _Query(
         clinic_ids=clinic_ids,
         patient_ids=patient_ids,
         id_filter=dict(id_filter) if id_filter is not None else None,
-        window=p.date_bounds(date_tests),
+        window=sp.date_window(date_params),
     )
     out = []
     for resource in _collect(query, kinds):
-        if wanted_ids is not None and resource["id"] not in wanted_ids:
+        if wanted_ids is not None and sp.prefixed_pk(resource["id"], KINDS) not in wanted_ids:
             continue
-        if not p.token_match(categories, [c for cat in resource["category"] for c in cat["coding"]]):
+        category_codings = [c for cat in resource["category"] for c in cat["coding"]]
+        if not all(sp.codings_match(wanted, category_codings) for wanted in categories):
             continue
-        if not p.token_match(codes, resource["code"].get("coding", [])):
-            continue
-        if not p.date_match(date_tests, _effective(resource)):
+        if not all(sp.codings_match(wanted, resource["code"].get("coding", [])) for wanted in codes):
             continue
         out.append(resource)
+    if date_params:
+        zones = _zones(out)
+        out = [
+            r
+            for r in out
+            if sp.date_matches(date_params, _effective(r), zones.get(refs.patient_id_of(r), UTC))
+        ]
     return out
 
 

@@ -1,5 +1,5 @@
 """FHIR R4 ``Observation``: vital signs and bedside scores, weights and heights, questionnaire
-totals, urine drug tests and the use calendar (docs/interop-fhir-types.md has the tables).
+totals, urine drug tests and the use calendar (docs/interop.md, "Resource mappings", has the tables).
 
 Logical ids say where a resource comes from, so ids never collide across kinds:
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings
 
+from kapstone.domain.numbers import to_decimal
+
 #: Code systems (FHIR R4 terminology, http://hl7.org/fhir/R4/terminologies-systems.html).
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -127,10 +129,8 @@ def practitioner_ref(user_id: int) -> dict[str, Any]:
 
 
 def number(value: Any) -> int | float:
-    """A Decimal as a JSON number: an int when whole (``72``), else a float (``36.8``)."""
-    from decimal import Decimal
-
-    as_decimal = value if isinstance(value, Decimal) else Decimal(str(value))
+    """A stored number as a JSON number: an int when whole (``72``), else a float (``36.8``)."""
+    as_decimal = to_decimal(value, field="value")
     if as_decimal == as_decimal.to_integral_value():
         return int(as_decimal)
     return float(as_decimal)

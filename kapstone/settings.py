@@ -366,6 +366,9 @@ WORKER_PROCESSES = env_int(
 # worker acknowledged (its worker died) is handed out again a little later than that.
 JOB_TIMEOUT_S = env_int("JOB_TIMEOUT_SECONDS", 300, minimum=5, maximum=3600)
 JOB_REDELIVERY_S = JOB_TIMEOUT_S + max(5, JOB_TIMEOUT_S // 5)
+#: How long the files of a FHIR bulk export are kept for the user who asked for it, from the
+#: export's end; then they are deleted (kapstone/interop/fhir/bulk.py, docs/interop.md).
+FHIR_EXPORT_KEEP_HOURS = env_int("FHIR_EXPORT_KEEP_HOURS", 24, minimum=1, maximum=24 * 7)
 # The worker writes its heartbeat this often; /ready fails once the newest is older than that.
 WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1, maximum=300)
 READY_HEARTBEAT_S = env_int("READY_HEARTBEAT_SECONDS", 180, minimum=10, maximum=86_400)

@@ -48,6 +48,9 @@ REPORT_READERS = frozenset({Role.RESEARCHER}) | PRESCRIBERS | ADMINS
 PATIENT_READ = CARE_TEAM
 PATIENT_WRITE = CARE_TEAM
 AUDIT_REVIEW = ADMINS
+#: A whole clinic's records at once (FHIR bulk export): the clinic admin only; clinicians read
+#: one patient at a time.
+BULK_EXPORT = ADMINS
 #: Who reads the background jobs' page (kapstone/operations): the clinic admins.
 OPERATIONS_REVIEW = ADMINS
 

@@ -17,9 +17,23 @@ from django.db import transaction
 
 from kapstone.audit.models import AuditAction, AuditEvent, Disclosure, DisclosurePatient
 
-#: Why records left: "research" (the cohort exports), "treatment" (a clinician's FHIR $everything
-#: of one patient, kapstone/interop/fhir/api.py).
-PURPOSES = ("research", "treatment")
+#: Why records left, with the words shown to the clinic admin: "research" (the cohort exports),
+#: "treatment" (a clinician's FHIR $everything of one patient, kapstone/interop/fhir/api.py),
+#: "operations" (a clinic admin's FHIR bulk export of whole clinics, kapstone/interop/fhir/bulk.py:
+#: the clinic's own copy, whatever it is then sent on to, e.g. an EHR or a registry).
+PURPOSE_LABELS = {
+    "research": "Research (de-identified)",
+    "treatment": "Treatment",
+    "operations": "Clinic operations",
+}
+PURPOSES = tuple(PURPOSE_LABELS)
+#: What left, in words, by the kind each export path records (unknown kinds are shown as stored).
+KIND_LABELS = {
+    "research_export_long": "Research export, one row per measurement (CSV)",
+    "research_export_wide": "Research export, one row per course (CSV)",
+    "fhir_everything": "One patient's whole record (FHIR)",
+    "fhir_bulk_export": "Bulk export of the clinic (FHIR)",
+}
 
 
 def disclosure_record(
@@ -82,6 +96,14 @@ class PatientDisclosure:
     row_count: int
     patient_count: int
     audit_event_id: int
+
+    @property
+    def purpose_label(self) -> str:
+        return PURPOSE_LABELS.get(self.purpose, self.purpose)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
 
 
 def disclosures_of_patient(*, patient_id: int, clinic_id: int) -> list[PatientDisclosure]:

@@ -5,7 +5,8 @@ and returns a short account of it made of counts (never PHI). ``run`` is what th
 it hands the job to :func:`kapstone.operations.services.job_run`, which makes the run happen once
 per schedule slot whatever the number of workers, in one transaction, retried with back-off.
 
-Bulk FHIR exports (issue 16) will be one more entry of :data:`JOBS` when they exist.
+A FHIR bulk export runs as a chain of its own queued steps (kapstone/interop/fhir/bulk.py);
+the ``fhir_bulk_exports`` job below only takes up a chain that broke and deletes expired files.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def audit_checkpoint() -> str:
     return f"checkpoint written at event {written.checkpoint.last_id}"
 
 
+def fhir_bulk_exports() -> str:
+    from kapstone.interop.fhir.bulk import exports_sweep
+
+    result = exports_sweep()
+    return f"{result['requeued']} export(s) queued again, {result['expired']} expired export(s) deleted"
+
+
 def heartbeat() -> str:
     from kapstone.operations.services import worker_heartbeat_beat, worker_id
 
@@ -74,6 +82,12 @@ JOBS: dict[str, Job] = {
     for job in (
         Job("vitals_overdue_sweep", "Overdue vital-sign checks", "minute", vitals_overdue_sweep),
         Job("heartbeat", "Worker heartbeat", "minute", heartbeat),
+        Job(
+            "fhir_bulk_exports",
+            "FHIR bulk exports: resume and delete expired files",
+            "minute",
+            fhir_bulk_exports,
+        ),
         Job("audit_checkpoint", "Audit trail checkpoint", "hour", audit_checkpoint),
         Job("follow_up_reminders", "Follow-up reminder e-mails", "day", follow_up_reminders, at_hour=7),
         Job("referrals_purge", "Removal of old referrals", "day", referrals_purge, at_hour=3),

@@ -183,7 +183,13 @@ def test_the_registered_jobs_run_through_the_wrapper(alice, nina, cleared_sessio
     now = timezone.now()
     outcome = job_run(job=jobs.JOBS["vitals_overdue_sweep"], when=now)
     assert outcome == "1 overdue-check alert(s) raised"
-    for name in ("heartbeat", "audit_checkpoint", "referrals_purge", "follow_up_reminders"):
+    for name in (
+        "heartbeat",
+        "audit_checkpoint",
+        "referrals_purge",
+        "follow_up_reminders",
+        "fhir_bulk_exports",
+    ):
         job_run(job=jobs.JOBS[name], when=now)
     runs = dict(JobRun.objects.values_list("job", "status"))
     assert runs == dict.fromkeys(jobs.JOBS, RunStatus.SUCCEEDED), runs

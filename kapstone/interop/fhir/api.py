@@ -28,14 +28,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from kapstone.accounts.access import PATIENT_READ, PUBLIC, clinic_ids_for
+from kapstone.accounts.access import BULK_EXPORT, PATIENT_READ, PUBLIC, clinic_ids_for
 from kapstone.accounts.api_kit import BearerToken, api_denied
+from kapstone.accounts.models import Clinic
 from kapstone.accounts.selectors import memberships_of
 from kapstone.audit.disclosures import disclosure_record
 from kapstone.audit.services import audit_record
-from kapstone.interop.fhir import refs, registry
+from kapstone.interop.fhir import bulk, refs, registry
 from kapstone.interop.fhir import search as sp
 from kapstone.interop.fhir.errors import SearchError
+from kapstone.interop.models import ExportStatus
 from kapstone.patients.models import Patient
 from kapstone.patients.selectors import patient_get_for_user
 
@@ -54,14 +56,19 @@ OFFSET_MAX = 1_000_000
 #: Parameters the API reads itself on a search, never passed to the resource module.
 RESULT_PARAMS = ("_count", "_offset", "_format")
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+SYSTEM_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+GROUP_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
 
 
 class FhirError(Exception):
     """A refusal answered as an OperationOutcome: HTTP status, FHIR issue code, our code."""
 
-    def __init__(self, status: int, issue_code: str, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, issue_code: str, code: str, message: str, *, allow: tuple[str, ...] = ("GET",)
+    ) -> None:
         super().__init__(message)
         self.status, self.issue_code, self.code, self.message = status, issue_code, code, message
+        self.allow = allow
 
 
 def not_found() -> FhirError:
@@ -95,7 +102,7 @@ def error_response(error: FhirError) -> HttpResponse:
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="fhir"'
     if error.status == 405:
-        response["Allow"] = "GET"
+        response["Allow"] = ", ".join(error.allow)
     return response
 
 
@@ -122,21 +129,23 @@ def _authenticate(request: HttpRequest, operation: str) -> tuple[Any, set[int]]:
     return user, clinic_ids
 
 
-def fhir_endpoint(access: Any) -> Callable:
-    """Wrap a FHIR view: GET only (405), ``_format``, the token and role (unless public), and
-    every failure as an OperationOutcome. Declares ``kapstone_access`` for the URL-access test."""
+def fhir_endpoint(access: Any, methods: tuple[str, ...] = ("GET",)) -> Callable:
+    """Wrap a FHIR view: ``methods`` only (405 otherwise), ``_format``, the token and role
+    (unless public), and every failure as an OperationOutcome. Declares ``kapstone_access`` for
+    the URL-access test."""
 
     def decorate(func: Callable) -> Callable:
         @csrf_exempt  # bearer tokens only, never the session cookie: nothing to forge
         @wraps(func)
         def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
             try:
-                if request.method != "GET":
+                if request.method not in methods:
                     raise FhirError(
                         405,
                         "not-supported",
                         "method_not_allowed",
-                        f"{request.method[:20]} is not allowed here; use GET.",
+                        f"{request.method[:20]} is not allowed here; use {' or '.join(methods)}.",
+                        allow=methods,
                     )
                 _check_format(request)
                 if access == PUBLIC:
@@ -210,6 +219,8 @@ def capability_statement() -> dict[str, Any]:
         if resource_type == "Patient":
             entry["operation"] = [{"name": "everything", "definition": EVERYTHING}]
         resources.append(entry)
+    # A Group per clinic, for its bulk export only (the Group resource itself is not served).
+    resources.append({"type": "Group", "operation": [{"name": "export", "definition": GROUP_EXPORT}]})
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -218,6 +229,7 @@ def capability_statement() -> dict[str, Any]:
         "kind": "instance",
         "software": {"name": "Kapstone"},
         "implementation": {"description": "Kapstone FHIR R4 API", "url": refs.base_url()},
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "fhirVersion": FHIR_VERSION,
         "format": ["json", FHIR_JSON],
         "rest": [
@@ -229,6 +241,7 @@ def capability_statement() -> dict[str, Any]:
                     "clinicians and clinic admins, scoped to their clinics.",
                 },
                 "resource": resources,
+                "operation": [{"name": "export", "definition": SYSTEM_EXPORT}],
             }
         ],
     }
@@ -416,3 +429,149 @@ def everything(request: HttpRequest, *, user: Any, clinic_ids: set[int], logical
 def unknown(request: HttpRequest, *, user: Any, clinic_ids: set[int], rest: str = "") -> HttpResponse:
     """Any other path under /fhir/r4: the same 404 as a missing record."""
     raise not_found()
+
+
+# --- bulk export (FHIR Bulk Data Access IG) -----------------------------------------------------
+
+#: ``_outputFormat`` values answered: NDJSON, in the IG's three spellings.
+OUTPUT_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
+NDJSON = "application/fhir+ndjson"
+EXPORT_PARAMS = ("_outputFormat", "_type", "_since")
+#: Seconds a client is asked to wait between two looks at an export in progress.
+RETRY_AFTER_S = 5
+
+
+def _export_types(request: HttpRequest) -> list[str]:
+    served = registry.resource_types()
+    wanted = [t.strip() for value in request.GET.getlist("_type") for t in value.split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in served]
+    if unknown:
+        raise FhirError(
+            400,
+            "not-supported",
+            "unsupported_type",
+            f"{unknown[0][:40]!r} is not a resource type this server exports; it exports "
+            f"{', '.join(served)}.",
+        )
+    return wanted or served
+
+
+def _kickoff(request: HttpRequest, user: Any, clinic_ids: list[int], level: str) -> HttpResponse:
+    if "respond-async" not in request.headers.get("Prefer", "").lower():
+        raise FhirError(
+            400,
+            "invalid",
+            "respond_async_required",
+            "A bulk export runs in the background: send the header Prefer: respond-async.",
+        )
+    sp.check_params(_params(request), EXPORT_PARAMS)
+    for value in request.GET.getlist("_outputFormat"):
+        if value.strip().replace(" ", "+").lower() not in OUTPUT_FORMATS:
+            raise FhirError(
+                400,
+                "not-supported",
+                "unsupported_output_format",
+                "This server exports NDJSON only (_outputFormat=application/fhir+ndjson).",
+            )
+    types = _export_types(request)
+    since = _since(request)
+    try:
+        export = bulk.export_kickoff(
+            user=user,
+            level=level,
+            clinic_ids=clinic_ids,
+            types=types,
+            since=since,
+            request_url=f"{refs.base_url()}{request.get_full_path()[len('/fhir/r4') :]}",
+        )
+    except bulk.ExportRefused as refused:
+        raise FhirError(refused.status, "too-costly", refused.code, refused.message) from refused
+    response = HttpResponse(status=202)
+    response["Content-Location"] = f"{refs.base_url()}/$export-status/{export.pk}"
+    return response
+
+
+def _bulk_clinics(user: Any) -> list[int]:
+    return clinic_ids_for(user, BULK_EXPORT)
+
+
+@fhir_endpoint(PATIENT_READ)
+def export_system(request: HttpRequest, *, user: Any, clinic_ids: set[int]) -> HttpResponse:
+    """``GET $export``: every clinic where the user is a clinic admin."""
+    allowed = _bulk_clinics(user)
+    if not allowed:
+        api_denied(actor=user, operation="fhir_export", reason="role")
+        raise FhirError(403, "forbidden", "forbidden", "Only a clinic admin may export a whole clinic.")
+    return _kickoff(request, user, allowed, "system")
+
+
+@fhir_endpoint(PATIENT_READ)
+def export_group(request: HttpRequest, *, user: Any, clinic_ids: set[int], group: str) -> HttpResponse:
+    """``GET Group/{clinic slug}/$export``: one clinic (a Group per clinic)."""
+    clinic_id = (
+        Clinic.objects.filter(slug=group, pk__in=sorted(clinic_ids)).values_list("pk", flat=True).first()
+        if len(group) <= 50
+        else None
+    )
+    if clinic_id is None:
+        raise not_found()  # no such clinic, or one where the user reads nothing: alike
+    if clinic_id not in _bulk_clinics(user):
+        api_denied(actor=user, operation="fhir_export", reason="role")
+        raise FhirError(403, "forbidden", "forbidden", "Only a clinic admin may export a whole clinic.")
+    return _kickoff(request, user, [clinic_id], "group")
+
+
+@fhir_endpoint(PATIENT_READ, methods=("GET", "DELETE"))
+def export_status(request: HttpRequest, *, user: Any, clinic_ids: set[int], export_id: str) -> HttpResponse:
+    """The status URL: 202 with ``X-Progress`` while it runs, 200 with the manifest when done,
+    the failure as an OperationOutcome; ``DELETE`` cancels it or deletes its files (202)."""
+    export = bulk.export_for_user(export_id=export_id, user=user)
+    if export is None or export.status == ExportStatus.CANCELLED:
+        raise not_found()
+    if request.method == "DELETE":
+        bulk.export_cancel(export=export, user=user)
+        return HttpResponse(status=202)
+    if export.status in bulk.OPEN:
+        response = HttpResponse(status=202)
+        response["X-Progress"] = bulk.progress(export)
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+    if export.status == ExportStatus.EXPIRED or (export.expires_at and export.expires_at <= timezone.now()):
+        raise FhirError(
+            404, "not-found", "export_expired", "This export's files were deleted; ask for a new export."
+        )
+    if export.status == ExportStatus.FAILED:
+        # The IG answers a failed export with an error status and an OperationOutcome.
+        raise FhirError(
+            500,
+            "exception",
+            "export_failed",
+            "The export could not be completed and was given up; nothing was disclosed. Ask again.",
+        )
+    response = fhir_response(bulk.manifest(export))
+    response["Content-Type"] = "application/json"
+    response["Expires"] = export.expires_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return response
+
+
+@fhir_endpoint(PATIENT_READ)
+def export_file(request: HttpRequest, *, user: Any, clinic_ids: set[int], file_id: str) -> HttpResponse:
+    """One NDJSON file of the user's own completed export; anyone else's, or an expired one: 404."""
+    found = bulk.file_for_user(file_id=file_id, user=user)
+    if found is None:
+        raise not_found()
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="fhir_bulk_file",
+        object_id=str(found.pk),
+        detail={
+            "interface": "fhir",
+            "export": str(found.export_id),
+            "type": found.resource_type,
+            "count": found.count,
+        },
+    )
+    response = HttpResponse(found.content.encode(), content_type=f"{NDJSON}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{found.resource_type}-{found.part}.ndjson"'
+    return response

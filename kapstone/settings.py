@@ -369,6 +369,9 @@ JOB_REDELIVERY_S = JOB_TIMEOUT_S + max(5, JOB_TIMEOUT_S // 5)
 #: How long the files of a FHIR bulk export are kept for the user who asked for it, from the
 #: export's end; then they are deleted (kapstone/interop/fhir/bulk.py, docs/interop.md).
 FHIR_EXPORT_KEEP_HOURS = env_int("FHIR_EXPORT_KEEP_HOURS", 24, minimum=1, maximum=24 * 7)
+#: Patients per step of a bulk export (one transaction, one file per type): a step must end well
+#: inside JOB_TIMEOUT_SECONDS; 250 patients take a few seconds.
+FHIR_EXPORT_STEP_PATIENTS = env_int("FHIR_EXPORT_STEP_PATIENTS", 250, minimum=1, maximum=10_000)
 # The worker writes its heartbeat this often; /ready fails once the newest is older than that.
 WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1, maximum=300)
 READY_HEARTBEAT_S = env_int("READY_HEARTBEAT_SECONDS", 180, minimum=10, maximum=86_400)

@@ -131,9 +131,9 @@ def test_the_whole_export_of_a_clinic_validates_and_is_disclosed_once(adam, reco
     )
 
 
-def test_steps_cut_a_large_export_and_report_progress(adam, records, kickoff, monkeypatch, clinic_a, alice):
+def test_steps_cut_a_large_export_and_report_progress(adam, records, kickoff, settings, clinic_a, alice):
     new_patient(alice, clinic_a, mrn="A-1003", given_name="Casey", family_name="Vantwerp")
-    monkeypatch.setattr(bulk, "STEP_PATIENTS", 2)
+    settings.FHIR_EXPORT_STEP_PATIENTS = 2
     status = status_path(kickoff("/$export", {"_type": "Patient"}))
     task = OrmQ.objects.get().task
     OrmQ.objects.all().delete()

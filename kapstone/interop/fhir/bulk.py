@@ -10,7 +10,7 @@ The life of an export (``BulkExport.status``)::
         └───────────┴──► cancelled                        (DELETE on the status URL)
 
 - :func:`export_kickoff` (``GET /fhir/r4/$export``) writes the row and queues the first step.
-- :func:`export_step` is the worker's task: it takes the export for :data:`STEP_PATIENTS`
+- :func:`export_step` is the worker's task: it takes the export for ``FHIR_EXPORT_STEP_PATIENTS`` (250)
   patients, writes one NDJSON file per resource type for them, moves the cursor and queues the
   next step, all in one transaction; so a worker that dies leaves nothing half-written, and an
   export of any size is made of steps far shorter than the job timeout. The last step writes
@@ -46,9 +46,6 @@ from kapstone.patients.models import Patient
 
 logger = logging.getLogger("kapstone.interop.fhir")
 
-#: Patients per step: one transaction, one NDJSON file per type. A demo clinic is one step; a
-#: clinic of 10,000 patients is 40, each far inside the job timeout.
-STEP_PATIENTS = 250
 #: Attempts of one step before the export is given up as failed.
 STEP_ATTEMPTS = 3
 #: Exports not yet finished that one user may have at once (more: 429).
@@ -174,7 +171,7 @@ def _step(export_id: str, now: datetime) -> tuple[str, bool]:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-    batch = export.patient_ids[export.cursor : export.cursor + STEP_PATIENTS]
+    batch = export.patient_ids[export.cursor : export.cursor + settings.FHIR_EXPORT_STEP_PATIENTS]
     patients = list(Patient.objects.filter(pk__in=batch).select_related("clinic").order_by("pk"))
     files = []
     included = set(export.included_ids)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kapstone.accounts.models import Clinic, Role, User
 from kapstone.accounts.services import clinic_get_or_create, membership_set
 from kapstone.care.demo import seed_courses
-from kapstone.care.models import TreatmentCourse
+from kapstone.care.models import CareSession, TreatmentCourse
 from kapstone.care.notes_demo import seed_notes_and_groups
 from kapstone.dosing.demo import archive_lot
 from kapstone.inventory.demo import seed_inventory, seed_inventory_counts
@@ -186,6 +186,33 @@ def _seed_care(
     )
 
 
+#: The MRN number of the patient in the chair today (dosing in progress) in each clinic: N-1004
+#: and R-1004, the examples of docs/interop.md and ``kapstone hl7 simulate --mrn N-1004``.
+CHAIR_MRN_NUMBER = 1004
+
+
+def _chair_patient_takes_mrn(clinic: Clinic, mrn: str) -> None:
+    """Give the patient whose dosing session is in progress today the MRN ``mrn``, swapping it
+    with the patient who had it (the demo's MRNs are only labels given at creation; which patient
+    the courses put in the chair is the care seed's choice). Nothing to do when already so."""
+    session = (
+        CareSession.objects.filter(clinic=clinic, kind="dosing", status="in_progress")
+        .select_related("patient")
+        .order_by("id")
+        .first()
+    )
+    if session is None or session.patient.mrn == mrn:
+        return
+    chair = session.patient
+    holder = Patient.objects.filter(clinic=clinic, mrn=mrn).first()
+    with transaction.atomic():
+        if holder is not None:
+            Patient.objects.filter(pk=holder.pk).update(mrn=f"{mrn}-swap")
+        Patient.objects.filter(pk=chair.pk).update(mrn=mrn)
+        if holder is not None:
+            Patient.objects.filter(pk=holder.pk).update(mrn=chair.mrn)
+
+
 @dataclass(frozen=True)
 class SeedSummary:
     clinics: int
@@ -312,6 +339,7 @@ def seed_demo(
         staff_count += len(staff)
         created += _seed_patients(clinic, mrn_prefix, staff, rng, patients_per_clinic)
         _seed_care(clinic, staff, rng, follow_up_per_protocol)
+        _chair_patient_takes_mrn(clinic, f"{mrn_prefix}-{CHAIR_MRN_NUMBER}")
         seed_portal(clinic=clinic, admin=staff["admin"], staff=staff["nurse"], patient_password=DEMO_PASSWORD)
     return SeedSummary(
         clinics=len(CLINICS),

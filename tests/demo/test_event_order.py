@@ -95,6 +95,12 @@ def test_every_session_of_the_demo_follows_the_order_of_events():
         recorded += list(Observation.objects.filter(session=session).values_list("observed_at", flat=True))
         assert all(t <= now for t in recorded), where
     assert dosed and in_progress_today
+    # The patient in the chair is N-1004 / R-1004, as docs/interop.md and `kapstone hl7 simulate
+    # --mrn N-1004` say, in each clinic.
+    chairs = CareSession.objects.filter(kind="dosing", status="in_progress").select_related(
+        "patient", "clinic"
+    )
+    assert {(s.clinic.slug, s.patient.mrn) for s in chairs} == {("north", "N-1004"), ("river", "R-1004")}
 
 
 class TestTodayTimes:

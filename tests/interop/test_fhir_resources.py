@@ -4,6 +4,7 @@ each search parameter."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -228,7 +229,9 @@ def test_encounter_search_by_patient_and_date(alice, clinic_a, attended):
     assert len(everyone) == CareSession.objects.filter(patient=patient).count()
     other = new_patient(alice, clinic_a, mrn="A-1010", given_name="Eli", family_name="Nosessions")
     assert ids(fhir.get("/Encounter", {"patient": str(other.pk)}).json()) == []
-    today = clinic_today(session.clinic).isoformat()
+    # The day of the check-in in the clinic's zone (not "today": run just after the clinic's
+    # midnight, the session checked in 3 h ago began yesterday there).
+    today = (now - timedelta(hours=3)).astimezone(ZoneInfo(session.clinic.timezone)).date().isoformat()
     assert str(session.pk) in ids(fhir.get("/Encounter", {"date": today}).json())
     assert str(session.pk) in ids(fhir.get("/Encounter", {"date": f"eq{today[:7]}"}).json())
     assert str(session.pk) not in ids(fhir.get("/Encounter", {"date": "lt2000-01-01"}).json())

@@ -128,16 +128,8 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
     sp.check_params(params, SEARCH_PARAMS)
-    patient_ids = sp.reference_filter(params, "patient", "Patient")
     date_params = sp.date_params(params)
-    wanted_ids = sp.id_filter(params)
-    if not clinic_ids:
-        return []
-    rows = _events().filter(clinic_id__in=clinic_ids)
-    if patient_ids is not None:
-        rows = rows.filter(patient_id__in=sorted(patient_ids))
-    if wanted_ids is not None:
-        rows = rows.filter(pk__in=sorted(wanted_ids))
+    rows = sp.scoped(_events(), params, clinic_ids=clinic_ids, clinic_field="clinic_id")
     low, high = sp.date_window(date_params)
     if low is not None:
         rows = rows.filter(onset_at__gte=low)

@@ -78,11 +78,7 @@ def owner(logical_id: str) -> tuple[int, int] | None:
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
     sp.check_params(params, SEARCH_PARAMS)
-    qs = _diagnoses(clinic_ids)
-    for value in params.get("_id", []):
-        qs = qs.filter(pk__in=sorted(sp.ids("_id", value)))
-    for value in params.get("patient", []):
-        qs = qs.filter(patient_id__in=sorted(sp.reference_ids("patient", value, "Patient")))
+    qs = sp.scoped(_diagnoses(clinic_ids), params, clinic_ids=clinic_ids, clinic_field="patient__clinic_id")
     return [to_fhir(row) for row in qs.order_by("patient_id", "-is_primary", "code", "id")]
 
 

@@ -189,11 +189,7 @@ def _states_for(value: str) -> set[str]:
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
     sp.check_params(params, SEARCH_PARAMS)
-    qs = _sessions(clinic_ids)
-    for value in params.get("_id", []):
-        qs = qs.filter(pk__in=sorted(sp.ids("_id", value)))
-    for value in params.get("patient", []):
-        qs = qs.filter(patient_id__in=sorted(sp.reference_ids("patient", value, "Patient")))
+    qs = sp.scoped(_sessions(clinic_ids), params, clinic_ids=clinic_ids, clinic_field="clinic_id")
     for value in params.get("status", []):
         qs = qs.filter(status__in=sorted(_states_for(value)))
     dates = [sp.dates("date", value) for value in params.get("date", [])]

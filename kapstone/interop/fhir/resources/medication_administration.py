@@ -127,16 +127,14 @@ def _statuses(params: dict[str, list[str]]) -> list[set[str]] | None:
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
     sp.check_params(params, SEARCH_PARAMS)
-    patient_ids = sp.reference_filter(params, "patient", "Patient")
     statuses = _statuses(params)
-    wanted_ids = sp.id_filter(params)
-    if not clinic_ids:
-        return []
-    rows = _administrations().filter(order__clinic_id__in=clinic_ids)
-    if patient_ids is not None:
-        rows = rows.filter(order__patient_id__in=sorted(patient_ids))
-    if wanted_ids is not None:
-        rows = rows.filter(pk__in=sorted(wanted_ids))
+    rows = sp.scoped(
+        _administrations(),
+        params,
+        clinic_ids=clinic_ids,
+        clinic_field="order__clinic_id",
+        patient_field="order__patient_id",
+    )
     out = []
     for administration in rows.order_by("started_at", "id"):
         if statuses is not None and not all(status_of(administration) in s for s in statuses):

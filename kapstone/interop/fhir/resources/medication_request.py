@@ -147,18 +147,10 @@ def _own_statuses(fhir_statuses: set[str]) -> list[str]:
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
     sp.check_params(params, SEARCH_PARAMS)
-    patient_ids = sp.reference_filter(params, "patient", "Patient")
     statuses = _statuses(params)
-    wanted_ids = sp.id_filter(params)
-    if not clinic_ids:
-        return []
-    orders = _orders().filter(clinic_id__in=clinic_ids)
-    if patient_ids is not None:
-        orders = orders.filter(patient_id__in=sorted(patient_ids))
+    orders = sp.scoped(_orders(), params, clinic_ids=clinic_ids, clinic_field="clinic_id")
     if statuses is not None:
         orders = orders.filter(status__in=_own_statuses(statuses))
-    if wanted_ids is not None:
-        orders = orders.filter(pk__in=sorted(wanted_ids))
     return [to_fhir(o) for o in orders.order_by("ordered_at", "id")]
 
 

@@ -91,15 +91,9 @@ def read(logical_id: str, *, clinic_ids: set[int]) -> dict | None:
 
 def search(*, clinic_ids: set[int], params: dict[str, list[str]]) -> list[dict]:
     sp.check_params(params, SEARCH_PARAMS)
-    patient_ids = sp.reference_filter(params, "patient", "Patient")
-    wanted_ids = sp.id_filter(params)
-    if not clinic_ids:
-        return []
-    rows = QuestionnaireResponse.objects.filter(patient__clinic_id__in=clinic_ids)
-    if patient_ids is not None:
-        rows = rows.filter(patient_id__in=sorted(patient_ids))
-    if wanted_ids is not None:
-        rows = rows.filter(pk__in=sorted(wanted_ids))
+    rows = sp.scoped(
+        QuestionnaireResponse.objects.all(), params, clinic_ids=clinic_ids, clinic_field="patient__clinic_id"
+    )
     return [to_fhir(r) for r in rows.order_by("entered_at", "id")]
 
 

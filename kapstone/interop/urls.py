@@ -12,7 +12,7 @@ urlpatterns = [
     path("r4/Patient/<str:logical_id>/$everything", api.everything, name="everything"),
     path("r4/<str:resource_type>/<str:logical_id>", api.read, name="read"),
     path("r4/<str:resource_type>", api.search_type, name="search"),
-    path("r4", api.unknown, name="base"),
-    path("r4/", api.unknown, name="base-slash"),
+    path("r4", api.base, name="base"),
+    path("r4/", api.base, name="base-slash"),
     path("r4/<path:rest>", api.unknown, name="unknown"),
 ]

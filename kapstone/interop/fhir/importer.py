@@ -442,18 +442,6 @@ def _read_observation(entry: Entry, clinic: Clinic) -> None:
 
 def parse_body(request: HttpRequest) -> dict[str, Any]:
     """The request's JSON object, or Refused (413 too large, 415 not JSON, 400 malformed)."""
-    content_type = (request.content_type or "").lower()
-    if content_type not in MEDIA_TYPES:
-        raise Refused(
-            [
-                Issue(
-                    415,
-                    "not-supported",
-                    "unsupported_media_type",
-                    "Send the Bundle as application/fhir+json.",
-                )
-            ]
-        )
     try:
         body = request.body
     except RequestDataTooBig:
@@ -468,6 +456,21 @@ def parse_body(request: HttpRequest) -> dict[str, Any]:
                 )
             ]
         ) from None
+    if not body:
+        raise Refused(
+            [Issue(400, "structure", "invalid_json", "The body is empty: POST a transaction Bundle.")]
+        )
+    if (request.content_type or "").lower() not in MEDIA_TYPES:
+        raise Refused(
+            [
+                Issue(
+                    415,
+                    "not-supported",
+                    "unsupported_media_type",
+                    "Send the Bundle as application/fhir+json.",
+                )
+            ]
+        )
 
     def no_constant(name: str) -> Any:
         raise ValueError(name)

@@ -4,8 +4,10 @@ written; access."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -660,3 +662,24 @@ def test_get_on_the_base_is_still_404_and_other_methods_405(alice):
     response = fhir.request("PUT", "", data="{}", content_type="application/fhir+json")
     outcome_of(response, 405, "not-supported", "method_not_allowed")
     assert response["Allow"] == "GET, POST"
+
+
+def test_the_documented_example_imports_and_its_refusal_is_as_documented(alice, clinic_a):
+    """docs/interop.md, "Import": the Bundle of the curl example (its MRN system and date moved
+    to this test's clinic), then the refusal shown there."""
+    docs = (Path(__file__).parents[2] / "docs" / "interop.md").read_text(encoding="utf-8")
+    text = docs.split("<<'JSON'\n", 1)[1].split("\nJSON\n", 1)[0]
+    text = text.replace(
+        "http://127.0.0.1:8000/fhir/identifier/mrn/north", mrn_identifier(clinic_a, "")["system"]
+    )
+    bundle = json.loads(text)
+    fhir = FhirClient(alice)
+    response = post(fhir, bundle)
+    assert response.status_code == 200, response.content[:400]
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["201 Created"] * 4
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = "N-2002"
+    bundle["entry"][2]["resource"]["valueQuantity"]["value"] = 814
+    del bundle["entry"][3]["resource"]["referenceRange"]
+    refused = post(fhir, bundle)
+    shown = json.loads(docs.split("A refusal, 422", 1)[1].split("```json\n", 1)[1].split("```", 1)[0])
+    assert refused.status_code == 422 and refused.json() == shown

@@ -664,7 +664,10 @@ def _service_issue(entry: Entry, error: DomainError) -> None:
 
 def _write_patient(entry: Entry, *, user: Any, clinic: Clinic) -> None:
     mrn = entry.values["mrn"]
-    existing = Patient.objects.filter(clinic=clinic, mrn=mrn).first() if isinstance(mrn, str) else None
+    # Stripped as the service stores it (validate_mrn), so " N-1004" matches N-1004.
+    existing = (
+        Patient.objects.filter(clinic=clinic, mrn=mrn.strip()).first() if isinstance(mrn, str) else None
+    )
     if existing is not None:
         if entry.values["birth_date"] != existing.birth_date:
             entry.refuse(

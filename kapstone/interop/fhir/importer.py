@@ -320,7 +320,7 @@ def _quantity(entry: Entry, quantity: Any, rest: str) -> tuple[Any, str, str]:
         entry.refuse(
             "value_required", "Give the value (valueQuantity.value).", f"{rest}.value", issue_code="required"
         )
-    elif isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+    elif isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         entry.refuse("invalid_number", "The value must be a number.", f"{rest}.value", issue_code="value")
         value = None
     system = quantity.get("system")

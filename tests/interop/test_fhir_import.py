@@ -683,3 +683,13 @@ def test_the_documented_example_imports_and_its_refusal_is_as_documented(alice, 
     refused = post(fhir, bundle)
     shown = json.loads(docs.split("A refusal, 422", 1)[1].split("```json\n", 1)[1].split("```", 1)[0])
     assert refused.status_code == 422 and refused.json() == shown
+
+
+def test_records_before_their_patient_entry_are_written_after_it_and_answered_in_order(alice, clinic_a):
+    bundle = transaction(entry(weight(80)), entry(condition()), entry(patient(clinic_a), PATIENT_URL))
+    response = post(FhirClient(alice), bundle)
+    assert response.status_code == 200, response.content[:300]
+    locations = [e["response"]["location"].split("/")[0] for e in response.json()["entry"]]
+    assert locations == ["Observation", "Condition", "Patient"]
+    created = Patient.objects.get(mrn="A-2001")
+    assert BodyMeasurement.objects.get(patient=created).weight_kg == Decimal("80.0")

@@ -3,6 +3,8 @@
 - ``GET metadata``: the CapabilityStatement, public, built from the registry.
 - ``GET {type}/{id}`` (read), ``GET {type}?…`` (search: a searchset Bundle, ``_count`` pages
   with a ``next`` link), ``GET Patient/{id}/$everything`` (``_since``).
+- ``POST`` on the base: a transaction Bundle, imported all or nothing (``importer``), for the
+  roles that write patients (``PATIENT_WRITE``).
 
 Bearer tokens as /api/v1 (``kapstone.accounts.api_kit.BearerToken``); the roles that read
 patients (``PATIENT_READ``), scoped to the clinics where the user holds one. Every answer is

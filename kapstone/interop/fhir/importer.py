@@ -125,7 +125,6 @@ class Entry:
     paths: dict[str, str] = field(default_factory=dict)  # service field → expression
     subject: tuple[str, Any] | None = None  # ("entry", index) | ("patient", pk)
     patient: Patient | None = None
-    failed: bool = False
     response: dict[str, Any] | None = None
 
     def path(self, rest: str = "") -> str:
@@ -158,7 +157,7 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _codings(entry: Entry, concept: Any, rest: str) -> list[tuple[int, str, str]]:
+def _codings(concept: Any) -> list[tuple[int, str, str]]:
     """(index, system, code) of each coding of a CodeableConcept whose system and code are text."""
     out = []
     for k, coding in enumerate(_list(_dict(concept).get("coding"))):
@@ -278,11 +277,7 @@ def _read_patient(entry: Entry, clinic: Clinic) -> None:
 
 def _read_condition(entry: Entry) -> None:
     resource = entry.resource
-    icd = [
-        (k, code)
-        for k, system, code in _codings(entry, resource.get("code"), "code")
-        if system == refs.ICD10CM
-    ]
+    icd = [(k, code) for k, system, code in _codings(resource.get("code")) if system == refs.ICD10CM]
     if not icd:
         entry.refuse(
             "condition_code_not_importable",
@@ -340,9 +335,7 @@ def _read_observation(entry: Entry, clinic: Clinic) -> None:
             "status",
             issue_code="business-rule",
         )
-    loinc = [
-        (k, code) for k, system, code in _codings(entry, resource.get("code"), "code") if system == refs.LOINC
-    ]
+    loinc = [(k, code) for k, system, code in _codings(resource.get("code")) if system == refs.LOINC]
     known = next(((k, code) for k, code in loinc if code in BODY or code in LIVER), None)
     if known is None:
         entry.refuse(

@@ -16,7 +16,7 @@ urlpatterns = [
     path("r4/$export-file/<str:file_id>", api.export_file, name="export-file"),
     path("r4/<str:resource_type>/<str:logical_id>", api.read, name="read"),
     path("r4/<str:resource_type>", api.search_type, name="search"),
-    path("r4", api.unknown, name="base"),
-    path("r4/", api.unknown, name="base-slash"),
+    path("r4", api.base, name="base"),
+    path("r4/", api.base, name="base-slash"),
     path("r4/<path:rest>", api.unknown, name="unknown"),
 ]

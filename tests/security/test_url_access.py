@@ -67,10 +67,21 @@ def test_every_fhir_view_declares_access(route, name, view):
 def test_anonymous_fhir_clients_get_401_not_a_sign_in_page(client, route, name, view):
     if name in FHIR_PUBLIC:
         return
-    for method, status in (("get", 401), ("post", 405)):  # the method is refused first
+    methods = getattr(view, "kapstone_methods", ("GET",))
+    for method in ("get", "post", "put", "delete"):
+        # A method the view does not take is refused first (405); one it takes needs a token.
+        status = 401 if method.upper() in methods else 405
         response = getattr(client, method)("/" + route.replace("<path:rest>", "x/y"))
         assert response.status_code == status, f"{method} {route}: {response.status_code}"
         assert response["Content-Type"].startswith("application/fhir+json")
+        if status == 405:
+            assert response["Allow"] == ", ".join(methods)
+
+
+def test_only_the_fhir_base_takes_post():
+    """The import (POST /fhir/r4 and /fhir/r4/) is the one FHIR write; every other route reads."""
+    posting = sorted(name for _, name, view in FHIR_ROUTES if "POST" in getattr(view, "kapstone_methods", ()))
+    assert posting == ["fhir:base", "fhir:base-slash"]
 
 
 @pytest.mark.parametrize(("route", "name", "view"), ROUTES, ids=[r[1] or r[0] for r in ROUTES])

@@ -3,6 +3,8 @@
 - ``GET metadata``: the CapabilityStatement, public, built from the registry.
 - ``GET {type}/{id}`` (read), ``GET {type}?…`` (search: a searchset Bundle, ``_count`` pages
   with a ``next`` link), ``GET Patient/{id}/$everything`` (``_since``).
+- ``POST`` on the base: a transaction Bundle, imported all or nothing (``importer``), for the
+  roles that write patients (``PATIENT_WRITE``).
 
 Bearer tokens as /api/v1 (``kapstone.accounts.api_kit.BearerToken``); the roles that read
 patients (``PATIENT_READ``), scoped to the clinics where the user holds one. Every answer is
@@ -28,13 +30,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from kapstone.accounts.access import BULK_EXPORT, PATIENT_READ, PUBLIC, clinic_ids_for
+from kapstone.accounts.access import BULK_EXPORT, PATIENT_READ, PATIENT_WRITE, PUBLIC, clinic_ids_for
 from kapstone.accounts.api_kit import BearerToken, api_denied
 from kapstone.accounts.models import Clinic
 from kapstone.accounts.selectors import memberships_of
 from kapstone.audit.disclosures import disclosure_record
 from kapstone.audit.services import audit_record
-from kapstone.interop.fhir import bulk, refs, registry
+from kapstone.interop.fhir import bulk, importer, refs, registry
 from kapstone.interop.fhir import search as sp
 from kapstone.interop.fhir.errors import SearchError
 from kapstone.interop.models import ExportStatus
@@ -114,25 +116,26 @@ def _check_format(request: HttpRequest) -> None:
             )
 
 
-def _authenticate(request: HttpRequest, operation: str) -> tuple[Any, set[int]]:
-    """The token's user and the clinics where they may read patients; 401 without a valid
-    token, 403 (audited as the API does) for a user without such a role in any clinic."""
+def _authenticate(request: HttpRequest, operation: str, roles: Any = PATIENT_READ) -> tuple[Any, set[int]]:
+    """The token's user and the clinics where they hold one of ``roles`` (read patients by
+    default); 401 without a valid token, 403 (audited as the API does) for a user without such a
+    role in any clinic."""
     user = BearerToken()(request)
     if user is None:
         raise FhirError(
             401, "login", "unauthorized", "A valid API token is required (Authorization: Bearer …)."
         )
-    clinic_ids = set(clinic_ids_for(user, PATIENT_READ))
+    clinic_ids = set(clinic_ids_for(user, roles))
     if not clinic_ids:
         api_denied(actor=user, operation=f"fhir_{operation}", reason="role")
         raise FhirError(403, "forbidden", "forbidden", "Your role does not allow this.")
     return user, clinic_ids
 
 
-def fhir_endpoint(access: Any, methods: tuple[str, ...] = ("GET",)) -> Callable:
-    """Wrap a FHIR view: ``methods`` only (405 otherwise), ``_format``, the token and role
-    (unless public), and every failure as an OperationOutcome. Declares ``kapstone_access`` for
-    the URL-access test."""
+def fhir_endpoint(access: Any, *, methods: tuple[str, ...] = ("GET",)) -> Callable:
+    """Wrap a FHIR view: ``methods`` only (GET by default; else 405), ``_format``, the token and
+    role (unless public), and every failure as an OperationOutcome. Declares ``kapstone_access``
+    and ``kapstone_methods`` for the URL-access test."""
 
     def decorate(func: Callable) -> Callable:
         @csrf_exempt  # bearer tokens only, never the session cookie: nothing to forge
@@ -150,7 +153,7 @@ def fhir_endpoint(access: Any, methods: tuple[str, ...] = ("GET",)) -> Callable:
                 _check_format(request)
                 if access == PUBLIC:
                     return func(request, **kwargs)
-                user, clinic_ids = _authenticate(request, func.__name__)
+                user, clinic_ids = _authenticate(request, func.__name__, access)
                 return func(request, user=user, clinic_ids=clinic_ids, **kwargs)
             except FhirError as error:
                 return error_response(error)
@@ -177,6 +180,7 @@ def fhir_endpoint(access: Any, methods: tuple[str, ...] = ("GET",)) -> Callable:
                 )
 
         view.kapstone_access = access  # type: ignore[attr-defined]
+        view.kapstone_methods = methods  # type: ignore[attr-defined]
         return view
 
     return decorate
@@ -208,7 +212,7 @@ def _clinics_of(patient_ids: set[int]) -> dict[int, int]:
 
 def capability_statement() -> dict[str, Any]:
     """What this server implements, from the registry: types, interactions, search parameters,
-    the ``$everything`` operation on Patient."""
+    the ``$everything`` operation on Patient, and the system-level ``transaction`` (import)."""
     resources = []
     for resource_type, module in registry.RESOURCES.items():
         entry: dict[str, Any] = {
@@ -242,6 +246,14 @@ def capability_statement() -> dict[str, Any]:
                 },
                 "resource": resources,
                 "operation": [{"name": "export", "definition": SYSTEM_EXPORT}],
+                # POST /fhir/r4: a transaction Bundle of Patient, Condition, Observation (importer).
+                "interaction": [
+                    {
+                        "code": "transaction",
+                        "documentation": "Patient, Condition and Observation (body weight and "
+                        "height, liver tests), all or nothing; docs/interop.md, Import.",
+                    }
+                ],
             }
         ],
     }
@@ -423,6 +435,16 @@ def everything(request: HttpRequest, *, user: Any, clinic_ids: set[int], logical
     return fhir_response(
         {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
     )
+
+
+@fhir_endpoint(PATIENT_WRITE, methods=("GET", "POST"))
+def base(request: HttpRequest, *, user: Any, clinic_ids: set[int]) -> HttpResponse:
+    """``POST /fhir/r4``: a transaction Bundle, imported all or nothing (``importer``; docs/
+    interop.md, "Import"). GET (a system-level search) is not served: 404 as any unknown path."""
+    if request.method != "POST":
+        raise not_found()
+    body, status = importer.import_request(request, user=user)
+    return fhir_response(body, status)
 
 
 @fhir_endpoint(PATIENT_READ)

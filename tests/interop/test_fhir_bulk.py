@@ -45,6 +45,10 @@ def run_queued() -> list[str]:
 
 def status_path(response) -> str:
     assert response.status_code == 202, response.content[:300]
+    body = response.json()
+    validate(body)
+    assert body["issue"][0]["severity"] == "information"
+    assert body["issue"][0]["details"]["coding"][0]["code"] == "export_accepted"
     location = response["Content-Location"]
     assert location.startswith("http") and "/fhir/r4/$export-status/" in location
     return location.split("/fhir/r4", 1)[1]
@@ -236,6 +240,7 @@ def test_delete_cancels_an_open_export_and_nothing_is_written_or_disclosed(adam,
     status = status_path(kickoff())
     response = FhirClient(adam).request("DELETE", status)
     assert response.status_code == 202
+    assert response.json()["issue"][0]["details"]["text"] == "The export was cancelled."
     assert BulkExport.objects.get().status == ExportStatus.CANCELLED
     assert run_queued() == ["not run: finished, cancelled or taken by another step"]
     outcome_of(FhirClient(adam).get(status), 404, "not-found")
@@ -247,7 +252,9 @@ def test_delete_of_a_completed_export_deletes_its_files_at_once(adam, records, k
     status = status_path(kickoff())
     run_queued()
     urls = [file_path(o["url"]) for o in FhirClient(adam).get(status).json()["output"]]
-    assert FhirClient(adam).request("DELETE", status).status_code == 202
+    deleted = FhirClient(adam).request("DELETE", status)
+    assert deleted.status_code == 202
+    assert deleted.json()["issue"][0]["details"]["text"] == "The export was deleted with its files."
     assert BulkExportFile.objects.count() == 0
     outcome_of(FhirClient(adam).get(status), 404, "not-found", "export_expired")
     for url in urls:

@@ -508,7 +508,15 @@ def _kickoff(request: HttpRequest, user: Any, clinic_ids: list[int], level: str)
         )
     except bulk.ExportRefused as refused:
         raise FhirError(refused.status, "too-costly", refused.code, refused.message) from refused
-    response = HttpResponse(status=202)
+    response = fhir_response(
+        operation_outcome(
+            "informational",
+            "export_accepted",
+            "The export was accepted and runs in the background; poll the Content-Location URL.",
+            severity="information",
+        ),
+        202,
+    )
     response["Content-Location"] = f"{refs.base_url()}/$export-status/{export.pk}"
     return response
 
@@ -551,8 +559,14 @@ def export_status(request: HttpRequest, *, user: Any, clinic_ids: set[int], expo
     if export is None or export.status == ExportStatus.CANCELLED:
         raise not_found()
     if request.method == "DELETE":
-        bulk.export_cancel(export=export, user=user)
-        return HttpResponse(status=202)
+        cancelled = bulk.export_cancel(export=export, user=user)
+        words = "cancelled" if cancelled.status == ExportStatus.CANCELLED else "deleted with its files"
+        return fhir_response(
+            operation_outcome(
+                "informational", "export_deleted", f"The export was {words}.", severity="information"
+            ),
+            202,
+        )
     if export.status in bulk.OPEN:
         response = HttpResponse(status=202)
         response["X-Progress"] = bulk.progress(export)

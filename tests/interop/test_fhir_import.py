@@ -693,3 +693,25 @@ def test_records_before_their_patient_entry_are_written_after_it_and_answered_in
     assert locations == ["Observation", "Condition", "Patient"]
     created = Patient.objects.get(mrn="A-2001")
     assert BodyMeasurement.objects.get(patient=created).weight_kg == Decimal("80.0")
+
+
+def test_what_fhir_itself_calls_invalid_is_refused_at_its_path_without_the_value(alice, clinic_a):
+    """Elements the import does not read are still checked against FHIR's definition of the type
+    (fhir.resources): one not defined, or one of the wrong kind, refuses the Bundle."""
+    bundle = full_bundle(clinic_a)
+    bundle["entry"][0]["resource"]["favouriteColour"] = "Zzyzx-blue"
+    bundle["entry"][0]["resource"]["address"] = [{"line": [7]}]
+    bundle["entry"][2]["resource"]["note"] = [{"text": {"nested": "Zzyzx"}}]
+    fhir = FhirClient(alice)
+    before = counts()
+    response = post(fhir, bundle)
+    found = issues_of(response)
+    assert found == [
+        ("Bundle.entry[0].resource.address[0].line[0]", "structure", "invalid_structure"),
+        ("Bundle.entry[0].resource.favouriteColour", "structure", "invalid_structure"),
+        ("Bundle.entry[2].resource.note[0].text", "structure", "invalid_structure"),
+    ]
+    texts = [issue["details"]["text"] for issue in response.json()["issue"]]
+    assert "favouriteColour is not an element of Patient in FHIR R4." in texts
+    assert "Zzyzx" not in json.dumps(response.json())
+    assert counts() == before

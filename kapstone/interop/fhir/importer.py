@@ -45,6 +45,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import Http404, HttpRequest
+from fhir.resources.R4B.condition import Condition as Condition_R4B
+from fhir.resources.R4B.observation import Observation as Observation_R4B
+from fhir.resources.R4B.patient import Patient as Patient_R4B
+from pydantic import ValidationError
 
 from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
 from kapstone.accounts.models import Clinic
@@ -584,6 +588,8 @@ def _read_entries(data: dict[str, Any], clinic: Clinic) -> list[Entry]:
             _read_condition(entry)
         else:
             _read_observation(entry, clinic)
+        if not entry.issues:
+            _check_structure(entry)
     mrns = Counter(
         e.values.get("mrn") for e in entries if e.resource_type == "Patient" and e.values.get("mrn")
     )
@@ -591,6 +597,54 @@ def _read_entries(data: dict[str, Any], clinic: Clinic) -> list[Entry]:
         if entry.resource_type == "Patient" and mrns[entry.values.get("mrn")] > 1:
             entry.refuse("duplicate_patient_entry", "Two Patient entries have this MRN.", "identifier")
     return entries
+
+
+#: FHIR's own definition of each imported type (fhir.resources; the R4B models, whose JSON is
+#: R4's for these three types).
+_MODELS = {"Patient": Patient_R4B, "Condition": Condition_R4B, "Observation": Observation_R4B}
+#: Words for pydantic's error types, never quoting the value (which may be a patient's data).
+_STRUCTURE_WORDS = {
+    "missing": "is required by FHIR",
+    "extra_forbidden": "is not an element of {kind} in FHIR R4",
+}
+#: At most this many structural issues are reported per entry.
+STRUCTURE_ISSUES_MAX = 10
+
+
+def _fhir_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)[:60]
+    return out
+
+
+def _check_structure(entry: Entry) -> None:
+    """The last check of an entry our own reading accepted: the whole resource against FHIR's
+    definition of its type (fhir.resources), so that an element we do not read is not let in
+    malformed, nor an element FHIR does not define. Each problem is ``invalid_structure`` at its
+    path, in words that never repeat the value."""
+    try:
+        _MODELS[entry.resource_type].model_validate(entry.resource)
+    except ValidationError as error:
+        for problem in error.errors()[:STRUCTURE_ISSUES_MAX]:
+            where = _fhir_path(problem.get("loc", ()))
+            words = _STRUCTURE_WORDS.get(problem.get("type", ""), "is not a valid FHIR value here")
+            entry.refuse(
+                "invalid_structure",
+                f"{where or entry.resource_type} {words.format(kind=entry.resource_type)}.",
+                where,
+                issue_code="structure",
+            )
+    except Exception:  # any other failure of the model on hostile input: refused, never a 500
+        entry.refuse(
+            "invalid_structure",
+            f"This is not a valid FHIR {entry.resource_type}.",
+            "",
+            issue_code="structure",
+        )
 
 
 def _resolve_subjects(entries: list[Entry], clinic: Clinic) -> None:

@@ -436,7 +436,10 @@ def day_of_checks(request: HttpRequest, session_id: int) -> HttpResponse:
         request.POST or None,
         rules=protocol.day_of,
         can_override=is_prescriber,
-        initial={"childbearing_potential": session.patient.sex_at_birth == "female"},
+        # Ticked unless the recorded sex at birth is male: for a woman, an intersex patient or a
+        # sex at birth not known (e.g. imported without it), the pregnancy test is asked unless
+        # the nurse deliberately says otherwise.
+        initial={"childbearing_potential": session.patient.sex_at_birth != "male"},
     )
     result = None
     if request.method == "POST" and form.is_valid():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -10,6 +11,7 @@ from django.urls import reverse
 from kapstone.care.models import CareSession, DayOfCheck, SessionEvent
 from kapstone.care.services import day_of_checks_record, session_transition
 from kapstone.domain.errors import DomainError, WorkflowConflict
+from kapstone.patients.models import Patient
 from kapstone.patients.services import consent_record
 from tests.care.conftest import PASSING_CHECKS, first_dosing, move_dosing_session
 from tests.conftest import audit_count
@@ -175,6 +177,22 @@ class TestWeb:
         assert response.status_code == 302
         session.refresh_from_db()
         assert session.status == "cleared"
+
+    @pytest.mark.parametrize(
+        ("sex", "ticked"), [("female", True), ("unknown", True), ("intersex", True), ("male", False)]
+    )
+    def test_child_bearing_potential_starts_ticked_unless_the_sex_at_birth_is_male(
+        self, as_user, nina, course_a, sex, ticked
+    ):
+        """A patient whose sex at birth is not known (registered without it, or imported without
+        the FHIR birth-sex extension) is asked the pregnancy test unless the nurse unticks it."""
+        Patient.objects.filter(pk=course_a.patient_id).update(sex_at_birth=sex)
+        client = as_user(nina)
+        session = first_dosing(course_a)
+        client.post(reverse("care:transition", args=[session.pk]), {"to": "checked_in"})
+        page = client.get(reverse("care:day_of_checks", args=[session.pk])).content.decode()
+        box = re.search(r'<input[^>]*name="childbearing_potential"[^>]*>', page).group(0)
+        assert ("checked" in box) is ticked
 
     def test_failing_checks_show_what_failed_and_keep_input(self, as_user, nina, course_a):
         client = as_user(nina)

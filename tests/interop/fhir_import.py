@@ -8,6 +8,7 @@ from typing import Any
 
 from kapstone.audit.models import AuditEvent
 from kapstone.interop.fhir import refs
+from kapstone.interop.fhir.refs import BIRTH_SEX
 from kapstone.patients.models import BodyMeasurement, Diagnosis, LiverTest, Patient
 from tests.interop.conftest import FHIR, validate
 
@@ -33,6 +34,7 @@ def patient(clinic, mrn: str = "A-2001", **changes) -> dict[str, Any]:
         "resourceType": "Patient",
         "identifier": [mrn_identifier(clinic, mrn)],
         "name": [{"use": "official", "family": "Quarrington", "given": ["Robin"]}],
+        "extension": [{"url": BIRTH_SEX, "valueCode": "F"}],
         "gender": "female",
         "birthDate": "1984-03-09",
         "telecom": [

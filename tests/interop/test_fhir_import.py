@@ -15,6 +15,7 @@ from kapstone.accounts.models import Role
 from kapstone.accounts.services import membership_set
 from kapstone.audit.models import AuditEvent
 from kapstone.interop.fhir import importer
+from kapstone.interop.fhir.refs import BIRTH_SEX
 from kapstone.patients.models import BodyMeasurement, Diagnosis, LiverTest, Patient
 from kapstone.patients.services import diagnosis_add
 from tests.conftest import make_user
@@ -714,4 +715,41 @@ def test_what_fhir_itself_calls_invalid_is_refused_at_its_path_without_the_value
     texts = [issue["details"]["text"] for issue in response.json()["issue"]]
     assert "favouriteColour is not an element of Patient in FHIR R4." in texts
     assert "Zzyzx" not in json.dumps(response.json())
+    assert counts() == before
+
+
+@pytest.mark.parametrize(
+    ("gender", "extension", "sex"),
+    [
+        ("male", None, "unknown"),  # a man's administrative gender says nothing of pregnancy
+        ("female", None, "unknown"),
+        ("male", "F", "female"),  # e.g. a trans man: the pregnancy check is asked
+        ("female", "M", "male"),
+        (None, "UNK", "unknown"),
+        ("other", "ASKU", "unknown"),
+    ],
+)
+def test_sex_at_birth_comes_from_the_birth_sex_extension_never_from_gender(
+    alice, clinic_a, gender, extension, sex
+):
+    resource = patient(clinic_a)
+    resource.pop("gender")
+    resource.pop("extension")
+    if gender:
+        resource["gender"] = gender
+    if extension:
+        resource["extension"] = [{"url": BIRTH_SEX, "valueCode": extension}]
+    response = post(FhirClient(alice), transaction(entry(resource, PATIENT_URL)))
+    assert response.status_code == 200, response.content[:400]
+    assert Patient.objects.get(clinic=clinic_a, mrn="A-2001").sex_at_birth == sex
+
+
+def test_a_birth_sex_code_outside_the_value_set_is_refused(alice, clinic_a):
+    resource = patient(
+        clinic_a, extension=[{"url": "http://x.example/other"}, {"url": BIRTH_SEX, "valueCode": "X"}]
+    )
+    fhir = FhirClient(alice)
+    before = counts()
+    found = issues_of(post(fhir, transaction(entry(resource, PATIENT_URL))))
+    assert found == [("Bundle.entry[0].resource.extension[1].valueCode", "value", "birth_sex_invalid")]
     assert counts() == before

@@ -80,7 +80,7 @@ def test_the_hl7_patient_example_with_the_clinics_mrn_is_imported(alice, clinic_
         "Peter James",
         "Chalmers",
         "1974-12-25",
-        "male",
+        "unknown",  # the example has gender male, and no birth sex: administrative gender is not it
     )
     assert created.phone == "(03) 5555 6473"  # the first phone given
     assert created.address == "534 Erewhon St PeasantVille, Rainbow, Vic  3999"  # address.text as written

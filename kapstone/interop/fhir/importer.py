@@ -16,8 +16,9 @@ What is imported, and how (the inverse of the exporter's mappings, resources/*.p
   changed (its birth date must agree, else ``patient_mismatch``); otherwise the patient is
   registered (``201 Created``). An MRN of any other system is refused (``mrn_system_unknown``):
   another clinic's or another organisation's number says nothing about ours, and guessing would
-  file results in the wrong chart. ``gender`` gives the recorded sex at birth (female, male,
-  unknown; ``other`` is not a sex at birth and is stored as ``unknown``).
+  file results in the wrong chart. The recorded sex at birth comes from the US Core Birth Sex
+  extension (F, M, UNK) alone, never from ``gender`` (administrative gender, which says nothing
+  of it): without the extension it is ``unknown``, so the pregnancy check before a dose is asked.
 - ``Condition``: an ICD-10-CM code of our catalogue, confirmed and active (or status absent),
   recorded as a secondary diagnosis (the primary one is a clinician's choice on the chart).
 - ``Observation`` (status final, amended or corrected): body weight 29463-7 in kg and body height
@@ -74,7 +75,12 @@ TYPES = ("Patient", "Condition", "Observation")
 BODY = {"29463-7": ("weight", "kg"), "8302-2": ("height", "cm")}
 LIVER = {"1742-6": "alt", "1920-8": "ast", "1975-2": "bilirubin", "14631-6": "bilirubin"}
 FINAL = frozenset({"final", "amended", "corrected"})
-GENDER_TO_SEX = {"female": "female", "male": "male", "unknown": "unknown", "other": "unknown"}
+#: FHIR administrative gender, checked but never read as sex at birth: a man's administrative
+#: gender says nothing of whether he can be pregnant, and sex at birth decides the pregnancy
+#: check before a dose (domain/sessions.py) and the AUDIT-C bands.
+GENDERS = frozenset({"female", "male", "other", "unknown"})
+#: US Core Birth Sex code → recorded sex at birth (``refs.BIRTH_SEX``); ASKU (asked, declined) too.
+SEX_FROM_BIRTH_SEX = {"F": "female", "M": "male", "UNK": "unknown", "ASKU": "unknown"}
 ACTIVE = frozenset({"active", "recurrence", "relapse"})
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -248,15 +254,27 @@ def _read_patient(entry: Entry, clinic: Clinic) -> None:
         entry, resource.get("birthDate"), "birthDate", required_code="birth_date_required", words="birth date"
     )
     entry.paths["birth_date"] = entry.at("birthDate")
-    gender = resource.get("gender", "unknown")
-    if not isinstance(gender, str) or gender not in GENDER_TO_SEX:
+    gender = resource.get("gender")
+    if gender is not None and gender not in GENDERS:
         entry.refuse(
             "gender_invalid", "gender must be female, male, other or unknown.", "gender", issue_code="value"
         )
-    entry.values["sex_at_birth"] = (
-        GENDER_TO_SEX.get(gender, "unknown") if isinstance(gender, str) else "unknown"
-    )
-    entry.paths["sex_at_birth"] = entry.paths["sex"] = entry.at("gender")
+    entry.values["sex_at_birth"] = "unknown"
+    entry.paths["sex_at_birth"] = entry.paths["sex"] = entry.at("extension")
+    for k, extension in enumerate(_list(resource.get("extension"))):
+        if isinstance(extension, dict) and extension.get("url") == refs.BIRTH_SEX:
+            code = extension.get("valueCode")
+            if code not in SEX_FROM_BIRTH_SEX:
+                entry.refuse(
+                    "birth_sex_invalid",
+                    "The birth-sex extension takes F, M or UNK.",
+                    f"extension[{k}].valueCode",
+                    issue_code="value",
+                )
+            else:
+                entry.values["sex_at_birth"] = SEX_FROM_BIRTH_SEX[code]
+            entry.paths["sex_at_birth"] = entry.paths["sex"] = entry.at(f"extension[{k}].valueCode")
+            break
     for k, telecom in enumerate(_list(resource.get("telecom"))):
         telecom = _dict(telecom)
         kind = telecom.get("system") if telecom.get("system") in ("phone", "email") else None

@@ -27,6 +27,12 @@ CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The kinds of treatment session (preparation, dosing, integration, follow_up): ours.
 KAPSTONE_SESSION_KIND = "https://kapstone.example/fhir/CodeSystem/session-kind"
+#: Sex assigned at birth (US Core Birth Sex extension, valueCode F | M | UNK; US Core STU3.1.1,
+#: http://hl7.org/fhir/us/core/STU3.1.1/StructureDefinition-us-core-birthsex.html). It is not
+#: administrative gender, which says nothing of it.
+BIRTH_SEX = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex"
+#: Recorded sex at birth ↔ its Birth Sex code (intersex has none: the extension is left out).
+BIRTH_SEX_CODES = {"female": "F", "male": "M", "unknown": "UNK"}
 #: Our stable snake_case error codes, in ``OperationOutcome.issue.details.coding``.
 KAPSTONE_ERRORS = "https://kapstone.example/fhir/CodeSystem/error"
 

@@ -5,7 +5,9 @@
   ``address.text``: the address as entered (one line, not parsed).
 - ``gender`` (administrative gender, http://hl7.org/fhir/R4/valueset-administrative-gender.html)
   from the recorded sex at birth, the only sex or gender field with a fixed vocabulary:
-  female → female, male → male, intersex → other, unknown → unknown.
+  female → female, male → male, intersex → other, unknown → unknown. The sex at birth itself is
+  the US Core Birth Sex extension (``refs.BIRTH_SEX``: F, M, UNK; left out for intersex, which has
+  no code there), the one element the import reads it from.
 - ``managingOrganization``: the clinic, by name.
 """
 
@@ -49,6 +51,9 @@ def to_fhir(patient: Patient) -> dict[str, Any]:
         "birthDate": patient.birth_date.isoformat(),
         "managingOrganization": {"display": clinic.name},
     }
+    birth_sex = refs.BIRTH_SEX_CODES.get(patient.sex_at_birth)
+    if birth_sex:
+        resource["extension"] = [{"url": refs.BIRTH_SEX, "valueCode": birth_sex}]
     telecom = []
     if patient.phone:
         telecom.append({"system": "phone", "value": patient.phone})

@@ -285,6 +285,30 @@ def test_everything_since_leaves_out_what_did_not_change(alice, chart):
     assert Disclosure.objects.count() == 2  # the refused ones disclosed nothing
 
 
+def test_everything_pages_with_count_each_page_one_disclosure_of_what_it_holds(alice, chart):
+    patient, _ = chart
+    fhir = FhirClient(alice)
+    whole = fhir.get(f"/Patient/{patient.pk}/$everything").json()
+    assert "link" not in whole and whole["total"] == len(whole["entry"]) >= 3
+    seen, params = [], {"_count": "2"}
+    while True:
+        page = fhir.get(f"/Patient/{patient.pk}/$everything", params).json()
+        validate(page)
+        assert page["total"] == whole["total"] and len(page["entry"]) <= 2
+        seen += page["entry"]
+        following = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        assert "/Patient/" in following[0] and "$everything" in following[0]
+        params = {"_count": "2", "_offset": following[0].rsplit("_offset=", 1)[1]}
+    assert seen == whole["entry"]  # the pages are the whole record, in order, once
+    pages = Disclosure.objects.filter(kind="fhir_everything").order_by("id")[1:]
+    assert [d.row_count for d in pages] == [len(e) for e in (seen[i : i + 2] for i in range(0, len(seen), 2))]
+    outcome_of(
+        fhir.get(f"/Patient/{patient.pk}/$everything", {"_count": "x"}), 400, "invalid", "invalid_count"
+    )
+
+
 # --- hostile input ------------------------------------------------------------------------------
 
 HOSTILE = [

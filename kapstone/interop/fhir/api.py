@@ -391,8 +391,11 @@ def _recipient_role(user: Any, clinic_id: int) -> str:
 
 @fhir_endpoint(PATIENT_READ)
 def everything(request: HttpRequest, *, user: Any, clinic_ids: set[int], logical_id: str) -> HttpResponse:
-    sp.check_params(_params(request), ("_since",))  # _count and _offset are ignored here
+    sp.check_params(_params(request), ("_since",))
     since = _since(request)
+    # Without _count the whole record in one Bundle; with it, pages as a search's (next links).
+    count = _whole(request, "_count", COUNT_DEFAULT, COUNT_MAX) if "_count" in request.GET else None
+    offset = _whole(request, "_offset", 0, OFFSET_MAX)
     pk = sp.pk_of(logical_id)
     if pk is None:
         raise not_found()
@@ -412,6 +415,17 @@ def everything(request: HttpRequest, *, user: Any, clinic_ids: set[int], logical
                     "search": {"mode": "match" if resource_type == "Patient" else "include"},
                 }
             )
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+    page = entries[offset:] if count is None else entries[offset : offset + count]
+    if count is not None:
+        path, params = f"Patient/{patient.pk}/$everything", _params(request)
+        bundle["link"] = [{"relation": "self", "url": _link(path, params, count, offset)}]
+        if count and offset + count < len(entries):
+            bundle["link"].append({"relation": "next", "url": _link(path, params, count, offset + count)})
+        if count and offset:
+            previous = _link(path, params, count, max(0, offset - count))
+            bundle["link"].append({"relation": "previous", "url": previous})
+    bundle["entry"] = page
     with transaction.atomic():
         event = audit_record(
             actor=user,
@@ -420,21 +434,26 @@ def everything(request: HttpRequest, *, user: Any, clinic_ids: set[int], logical
             object_id=str(patient.pk),
             patient_id=patient.pk,
             clinic_id=patient.clinic_id,
-            detail={"interface": "fhir", "since": since.isoformat() if since else None, "counts": counts},
+            detail={
+                "interface": "fhir",
+                "since": since.isoformat() if since else None,
+                "counts": counts,
+                "offset": offset,
+                "returned": len(page),
+            },
         )
+        # A page is a disclosure of what it holds.
         disclosure_record(
             actor=user,
             audit_event=event,
             recipient_role=_recipient_role(user, patient.clinic_id),
             purpose="treatment",
             kind="fhir_everything",
-            row_count=len(entries),
+            row_count=len(page),
             patients=[(patient.pk, patient.clinic_id)],
             filter_summary={"operation": "$everything", "since": since.isoformat() if since else None},
         )
-    return fhir_response(
-        {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
-    )
+    return fhir_response(bundle)
 
 
 @fhir_endpoint(PATIENT_WRITE, methods=("GET", "POST"))

@@ -4,8 +4,9 @@ latency, and how many chairs one listener process serves, on SQLite and (``--pos
 Budget (DESIGN.md): state chairs per process; ≥ 1,000 messages/s.
 
 Method. A database of its own per backend (SQLite file ``kapstone_bench_hl7.sqlite3`` in the
-temporary directory; PostgreSQL database ``kapstone_bench_hl7`` on ``KAPSTONE_BENCH_PG``, default
-``postgres://postgres@127.0.0.1:5432``, created here and dropped afterwards), migrated, then
+temporary directory; PostgreSQL database ``kapstone_bench_hl7``, or ``KAPSTONE_BENCH_DB``, on
+``KAPSTONE_BENCH_PG``, default ``postgres://postgres@127.0.0.1:5432``, created here and dropped
+afterwards: bench/_common.py), migrated, then
 seeded through the services (``--seed`` below): one clinic ``hl7-bench`` with its monitor account
 and ``--chairs`` patients each in a dosing session in progress (screened, enrolled on KARE,
 checked in, day-of checks passed, a dose ordered, verified and started 10 minutes before, a

@@ -203,45 +203,6 @@ def session_times(session: CareSession, administration: Administration | None = 
     return _session_times_of(session, dosing, firsts["checked_in"], firsts["discharged"])
 
 
-def ingest_reads(session: CareSession) -> tuple[SessionTimes, rules.PeakCheck]:
-    """:func:`session_times` and :func:`peak_check` of the session in one query (the vitals
-    ingest's path, once per batch): the live administration's start and end, the first check-in
-    and discharge, and the live order's route and infusion time, each a scalar subquery of the
-    same rows the two functions read (ties of the administration's start broken by the later
-    row, as the board does). Held equal to the two functions by tests/monitoring/test_ingest_queries.py."""
-    administration = (
-        Administration.objects.filter(order__session_id=OuterRef("pk"))
-        .exclude(order__status="voided")
-        .order_by("-started_at", "-id")
-    )
-    order = (
-        DoseOrder.objects.filter(session_id=OuterRef("pk"))
-        .exclude(status="voided")
-        .order_by("-ordered_at", "-id")
-    )
-    transitions = SessionEvent.objects.filter(session_id=OuterRef("pk"), kind="transition").order_by("at")
-    row = (
-        CareSession.objects.filter(pk=session.pk)
-        .order_by()
-        .annotate(
-            dosing_started=Subquery(administration.values("started_at")[:1]),
-            dosing_ended=Subquery(administration.values("ended_at")[:1]),
-            checked_in=Subquery(transitions.filter(to_state=CHECKED_IN).values("at")[:1]),
-            discharged=Subquery(transitions.filter(to_state="discharged").values("at")[:1]),
-            order_id=Subquery(order.values("pk")[:1]),
-            route=Subquery(order.values("route")[:1]),
-            over_min=Subquery(order.values("over_min")[:1]),
-        )
-        .values_list(
-            "dosing_started", "dosing_ended", "checked_in", "discharged", "order_id", "route", "over_min"
-        )
-        .get()
-    )
-    started, ended, checked_in, discharged, order_id, route, over_min = row
-    times = _session_times_of(session, (started, ended), checked_in, discharged)
-    return times, _peak_check_of(session, (route, over_min) if order_id is not None else None)
-
-
 #: The first check-in and the first discharge of a session's transitions (one aggregate).
 _FIRST_TRANSITIONS = {
     "checked_in": Min("at", filter=Q(to_state=CHECKED_IN)),
@@ -455,9 +416,7 @@ def baseline_in_db(session: CareSession, times: SessionTimes) -> dict[str, Decim
 _MAX_WINDOW_AGGREGATES = 200
 
 
-def checks_in_db(
-    session: CareSession, times: SessionTimes, now: datetime, peak: rules.PeakCheck | None = None
-) -> list[rules.DueCheck]:
+def checks_in_db(session: CareSession, times: SessionTimes, now: datetime) -> list[rules.DueCheck]:
     """:func:`checks_of` over the session's observations, reading only what the schedule needs.
 
     The schedule's windows do not depend on the readings (``rules.due_checks``: due times come
@@ -467,7 +426,7 @@ def checks_in_db(
     query, and the schedule is evaluated again with those times: the same checks as from every
     recorded time, without reading the whole record.
     """
-    arguments = _check_arguments(session, times, now, monitoring_protocol(session, peak))
+    arguments = _check_arguments(session, times, now, monitoring_protocol(session))
     skeleton = rules.due_checks(recorded_times=[], **arguments)
     readings = _bp_readings(session.pk, skeleton)
     if len(skeleton) > _MAX_WINDOW_AGGREGATES:

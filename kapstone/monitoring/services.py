@@ -113,9 +113,7 @@ def _store_batch(
     *, actor: User, session: CareSession, observations: Any, source: str, now: datetime
 ) -> tuple[list[Alert], list[Observation]]:
     """Validate, store and evaluate one batch inside the caller's transaction (session locked)."""
-    # The session's times and its BP-peak check in one read (what session_times and peak_check
-    # read); the batch writes neither the order nor the administration, so it holds for the batch.
-    times, peak = selectors.ingest_reads(session)
+    times = selectors.session_times(session)
     # Every problem of the batch at once (DomainErrors), times said in the clinic's zone.
     validated = rules.validate_observations(
         observations, session_started_at=times.started_at, now=now, zone=ZoneInfo(session.clinic.timezone)
@@ -140,9 +138,7 @@ def _store_batch(
         actor=actor, session=session, evaluation=evaluation, open_alerts=open_alerts, now=now
     )
     # A recorded set may bring the check schedule up to date, ending a vitals_overdue episode.
-    notify += _evaluate_schedule(
-        actor=actor, session=session, times=times, open_alerts=open_alerts, now=now, peak=peak
-    )
+    notify += _evaluate_schedule(actor=actor, session=session, times=times, open_alerts=open_alerts, now=now)
     audit_record(
         actor=actor,
         action="create",
@@ -303,13 +299,11 @@ def _evaluate_schedule(
     times: selectors.SessionTimes,
     open_alerts: dict[int, Alert],
     now: datetime,
-    peak: rules.PeakCheck | None = None,
 ) -> list[Alert]:
     """Raise or end ``vitals_overdue`` from the check schedule as the valid record now stands
     (after a set is recorded, or a value is marked entered in error). ``open_alerts`` must hold
-    exactly the session's open episodes (as ``_apply_evaluation`` keeps it); ``peak``: the
-    session's BP-peak check when the caller has read it (``selectors.ingest_reads``)."""
-    checks = selectors.checks_in_db(session, times, now, peak)
+    exactly the session's open episodes (as ``_apply_evaluation`` keeps it)."""
+    checks = selectors.checks_in_db(session, times, now)
     still_open = [rules.OpenEpisode(a.pk, a.code, a.severity, a.raised_at) for a in open_alerts.values()]
     overdue = rules.evaluate_overdue(checks=checks, open_episodes=still_open, now=now)
     return _apply_evaluation(

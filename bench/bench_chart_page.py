@@ -58,12 +58,11 @@ import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, backends, bench_env, database, db_name
+
 SQLITE_PATH = ROOT / "var" / "bench-chart-page.sqlite3"
-PG_SERVER = os.environ.get("KAPSTONE_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-PG_NAME = "kap_chartbench"
+PG_NAME = db_name("kap_chartbench")
 SEED = 20261206
 #: Apps whose patient rows are cloned (apps above ``portal`` and the clinic-wide ones are not).
 CLONED_APPS = ("patients", "screening", "care", "dosing", "monitoring", "safety", "outcomes")
@@ -554,13 +553,6 @@ def worker(args) -> dict:
     return out
 
 
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres")
@@ -582,35 +574,13 @@ def main() -> int:
         print(json.dumps(worker(args)), flush=True)
         return 0
     failed = 0
-    for backend in args.backends.split(","):
-        env = dict(
-            os.environ, KAPSTONE_DEV="1", DJANGO_SETTINGS_MODULE="kapstone.settings", PYTHONPATH=str(ROOT)
-        )
-        if backend == "sqlite":
-            SQLITE_PATH.parent.mkdir(exist_ok=True)
-            if not args.reuse:
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-            env["KAPSTONE_DATABASE_URL"] = f"sqlite:///{SQLITE_PATH}"
-        elif backend in ("postgres", "postgresql"):
-            if not args.reuse:
-                _pg_admin(f"DROP DATABASE IF EXISTS {PG_NAME}")
-                _pg_admin(f"CREATE DATABASE {PG_NAME}")
-            env["KAPSTONE_DATABASE_URL"] = f"{PG_SERVER}/{PG_NAME}"
-        else:
-            print(f"unknown backend {backend!r}")
-            failed += 1
-            continue
+    for backend in backends(args.backends):
         command = [sys.executable, __file__, "--worker", *sys.argv[1:]]
-        try:
+        with database(
+            backend, sqlite_path=SQLITE_PATH, pg_name=PG_NAME, fresh=not args.reuse, keep=args.keep
+        ) as url:
+            env = bench_env(KAPSTONE_DATABASE_URL=url)
             result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-        finally:
-            if not args.keep:
-                if backend == "sqlite":
-                    for suffix in ("", "-wal", "-shm"):
-                        Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-                else:
-                    _pg_admin(f"DROP DATABASE IF EXISTS {PG_NAME}")
         if result.returncode != 0:
             failed += 1
             print(f"{backend}: failed\n{result.stderr[-3000:]}")

@@ -4,8 +4,9 @@ latency, and how many chairs one listener process serves, on SQLite and (``--pos
 Budget (DESIGN.md): state chairs per process; ≥ 1,000 messages/s.
 
 Method. A database of its own per backend (SQLite file ``kapstone_bench_hl7.sqlite3`` in the
-temporary directory; PostgreSQL database ``kapstone_bench_hl7`` on ``KAPSTONE_BENCH_PG``, default
-``postgres://postgres@127.0.0.1:5432``, created here and dropped afterwards), migrated, then
+temporary directory; PostgreSQL database ``kapstone_bench_hl7``, or ``KAPSTONE_BENCH_DB``, on
+``KAPSTONE_BENCH_PG``, default ``postgres://postgres@127.0.0.1:5432``, created here and dropped
+afterwards: bench/_common.py), migrated, then
 seeded through the services (``--seed`` below): one clinic ``hl7-bench`` with its monitor account
 and ``--chairs`` patients each in a dosing session in progress (screened, enrolled on KARE,
 checked in, day-of checks passed, a dose ordered, verified and started 10 minutes before, a
@@ -38,20 +39,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, bench_env, database, db_name, run_checked, start_server, stop_server
+
 sys.path.insert(0, str(ROOT))
-DB_NAME = "kapstone_bench_hl7"
-SQLITE_PATH = Path(tempfile.gettempdir()) / f"{DB_NAME}.sqlite3"
-PG_SERVER = os.environ.get("KAPSTONE_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = db_name("kapstone_bench_hl7")
+SQLITE_PATH = Path(tempfile.gettempdir()) / "kapstone_bench_hl7.sqlite3"
 CLINIC = "hl7-bench"
 START_TIMEOUT_S = 120
 
@@ -218,21 +217,13 @@ async def run_load(port: int, mrns: list[str], *, interval_s: float, duration_s:
 # --- one backend -----------------------------------------------------------------------------------
 
 
-def run_checked(command: list[str], env: dict, timeout: float) -> str:
-    result = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[1:5])} failed:\n{result.stderr[-3000:]}")
-    return result.stdout
-
-
 def start_listener(env: dict, workers: int, log: Path) -> tuple[subprocess.Popen, int]:
-    listener = subprocess.Popen(
-        [sys.executable, "-m", "kapstone", "hl7", "listen", "--port", "0", "--clinic", CLINIC,
-         "--workers", str(workers)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-    )  # fmt: skip
+    listener = start_server(
+        ["-m", "kapstone", "hl7", "listen", "--port", "0", "--clinic", CLINIC, "--workers", str(workers)],
+        env,
+        log,
+        stdout=subprocess.PIPE,
+    )
     line = listener.stdout.readline()
     if "listener on" not in line:
         listener.kill()
@@ -242,36 +233,22 @@ def start_listener(env: dict, workers: int, log: Path) -> tuple[subprocess.Popen
 
 
 def stop_listener(listener: subprocess.Popen) -> dict:
-    listener.send_signal(signal.SIGTERM)
-    try:
-        code = listener.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        listener.kill()
-        listener.wait()
-        code = None
+    code = stop_server(listener, timeout=60)
     return {"exit_status": code, "last_line": (listener.stdout.read().strip().splitlines() or [""])[-1]}
 
 
 def bench_backend(backend: str, args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="kapstone-bench-hl7-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAPSTONE_")}
-    env.update(
-        KAPSTONE_DEV="1",
-        KAPSTONE_LOG_LEVEL="ERROR",
-        KAPSTONE_AUDIT_CHECKPOINT_FILE=str(workdir / "audit-checkpoints.log"),
-        DJANGO_SETTINGS_MODULE="kapstone.settings",
-        PYTHONPATH=str(ROOT),  # measure the kapstone of this tree
-    )
-    if backend == "sqlite":
-        SQLITE_PATH.unlink(missing_ok=True)
-        env["KAPSTONE_DATABASE_URL"] = f"sqlite:///{SQLITE_PATH}"
-    else:
-        pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        pg_admin(f"CREATE DATABASE {DB_NAME}")
-        env["KAPSTONE_DATABASE_URL"] = f"{PG_SERVER}/{DB_NAME}"
     levels = [int(n) for n in args.levels.split(",") if n]
     chairs = max([*levels, args.flood_connections])
-    try:
+    keep = args.keep and backend != "sqlite"  # --keep keeps the PostgreSQL database only
+    with database(backend, sqlite_path=SQLITE_PATH, pg_name=DB_NAME, keep=keep, force=True) as url:
+        env = bench_env(
+            clean=True,
+            KAPSTONE_LOG_LEVEL="ERROR",
+            KAPSTONE_AUDIT_CHECKPOINT_FILE=str(workdir / "audit-checkpoints.log"),
+            KAPSTONE_DATABASE_URL=url,
+        )
         t0 = time.monotonic()
         run_checked([sys.executable, "-m", "kapstone", "migrate", "--noinput", "-v", "0"], env, 900)
         seeded = json.loads(
@@ -302,19 +279,6 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
             result["stop"] = stop_listener(listener)
         result["chairs_per_process"] = int(result["flood"]["msgs_per_s"] * args.interval)
         return result
-    finally:
-        if backend == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
-        elif not args.keep:
-            pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def main() -> int:

@@ -53,9 +53,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parents[1]
-DB_NAME = "kap_load"
-PG_SERVER = os.environ.get("KAPSTONE_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+from _common import bench_env, database, db_name, run_checked, start_server, stop_server
+
+DB_NAME = db_name("kap_load")
 PAGE_KINDS = ("board", "board_poll", "chart", "patient_list", "search")
 PAGE_WEIGHTS = (2, 3, 2, 1, 1)
 REQUEST_TIMEOUT_S = 30
@@ -397,22 +397,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def run_checked(command: list[str], env: dict, timeout: float) -> str:
-    result = subprocess.run(
-        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{command[1:4]} failed:\n{result.stderr[-3000:]}")
-    return result.stdout
-
-
 def wait_healthy(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -449,68 +433,60 @@ def main() -> int:
     args.levels = args.levels or f"{args.chairs}:{args.staff}"
 
     workdir = Path(tempfile.mkdtemp(prefix="kapstone-load-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAPSTONE_")}
-    env.update(
-        KAPSTONE_DEV="1",  # no collectstatic, plain cookie names over loopback http; DEBUG stays off
-        KAPSTONE_MFA_REQUIRED="0",
-        KAPSTONE_LOG_LEVEL="ERROR",
-        KAPSTONE_DATABASE_URL=f"{PG_SERVER}/{DB_NAME}",
-        KAPSTONE_AUDIT_CHECKPOINT_FILE=str(workdir / "audit-checkpoints.log"),
-        DJANGO_SETTINGS_MODULE="kapstone.settings",
-        PYTHONPATH=str(ROOT),
-    )
-    pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME}")
-    pg_admin(f"CREATE DATABASE {DB_NAME}")
     server = None
-    try:
-        t0 = time.monotonic()
-        run_checked([sys.executable, "-m", "kapstone", "migrate", "--noinput", "-v", "0"], env, 900)
-        data = json.loads(
-            run_checked(
-                [sys.executable, __file__, "--seed", f"--chairs={args.chairs}", f"--staff={args.staff}",
-                 f"--patients={args.patients}"],
-                env, 1800,
-            ).strip().splitlines()[-1]
-        )  # fmt: skip
-        build_s = time.monotonic() - t0
-        port = free_port()
-        # Plain gunicorn; `kapstone serve` (issue 17, another branch) wraps the same server.
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "kapstone.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", "30"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "gunicorn.log").open("wb"),
-        )  # fmt: skip
-        wait_healthy(port, server)
+    with database(
+        "postgres", sqlite_path=workdir / "unused.sqlite3", pg_name=DB_NAME, keep=args.keep, force=True
+    ) as url:
+        env = bench_env(
+            clean=True,
+            KAPSTONE_MFA_REQUIRED="0",  # and KAPSTONE_DEV: no collectstatic, plain cookie names; DEBUG stays off
+            KAPSTONE_LOG_LEVEL="ERROR",
+            KAPSTONE_DATABASE_URL=url,
+            KAPSTONE_AUDIT_CHECKPOINT_FILE=str(workdir / "audit-checkpoints.log"),
+        )
+        try:
+            t0 = time.monotonic()
+            run_checked([sys.executable, "-m", "kapstone", "migrate", "--noinput", "-v", "0"], env, 900)
+            data = json.loads(
+                run_checked(
+                    [sys.executable, __file__, "--seed", f"--chairs={args.chairs}", f"--staff={args.staff}",
+                     f"--patients={args.patients}"],
+                    env, 1800,
+                ).strip().splitlines()[-1]
+            )  # fmt: skip
+            build_s = time.monotonic() - t0
+            port = free_port()
+            # Plain gunicorn; `kapstone serve` (issue 17, another branch) wraps the same server.
+            server = start_server(
+                ["-m", "gunicorn", "kapstone.wsgi", "--bind", f"127.0.0.1:{port}",
+                 "--workers", str(args.workers), "--threads", str(args.threads), "--timeout", "30"],
+                env, workdir / "gunicorn.log",
+            )  # fmt: skip
+            wait_healthy(port, server)
 
-        browsers = [Browser(port, s["username"], data["password"]) for s in data["staff"]]
-        # Warm-up (not measured): every worker imports its views and fills its caches on first use.
-        for browser, staff in zip(browsers, data["staff"], strict=True):
-            for path in (
-                "/monitoring/",
-                "/monitoring/changes/",
-                "/patients/",
-                f"/patients/{data['patients'][str(staff['clinic'])][0]}/",
-            ):
-                browser.request("GET", path)
-        idle = Results()
-        health_loop(port, time.monotonic() + 5, idle, kind="health_idle", period_s=0.05)
-        for level in args.levels.split(","):
-            chairs, staff = (int(part) for part in level.split(":"))
-            summary = run_level(port, data, browsers, idle, args, chairs=chairs, staff=staff)
-            summary["build_s"] = round(build_s, 1)
-            print_summary(summary)
-        return 0
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=20)
-        if not args.keep:
-            pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-            shutil.rmtree(workdir, ignore_errors=True)
+            browsers = [Browser(port, s["username"], data["password"]) for s in data["staff"]]
+            # Warm-up (not measured): every worker imports its views and fills its caches on first use.
+            for browser, staff in zip(browsers, data["staff"], strict=True):
+                for path in (
+                    "/monitoring/",
+                    "/monitoring/changes/",
+                    "/patients/",
+                    f"/patients/{data['patients'][str(staff['clinic'])][0]}/",
+                ):
+                    browser.request("GET", path)
+            idle = Results()
+            health_loop(port, time.monotonic() + 5, idle, kind="health_idle", period_s=0.05)
+            for level in args.levels.split(","):
+                chairs, staff = (int(part) for part in level.split(":"))
+                summary = run_level(port, data, browsers, idle, args, chairs=chairs, staff=staff)
+                summary["build_s"] = round(build_s, 1)
+                print_summary(summary)
+            return 0
+        finally:
+            if server is not None:
+                stop_server(server, timeout=20)
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,10 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DB_NAME = "kapstone_bench_vitals"
-SQLITE_PATH = Path(tempfile.gettempdir()) / f"{DB_NAME}.sqlite3"
-PG_SERVER = os.environ.get("KAPSTONE_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+from _common import ROOT, backends, bench_env, database, db_name
+
+DB_NAME = db_name("kapstone_bench_vitals")
+SQLITE_PATH = Path(tempfile.gettempdir()) / "kapstone_bench_vitals.sqlite3"
 CODES = ("systolic_bp", "diastolic_bp", "heart_rate", "spo2", "respiratory_rate", "temperature")
 
 
@@ -318,13 +318,6 @@ def crossover(session, nurse) -> dict[int, tuple[float, float]]:
     return out
 
 
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres")
@@ -339,18 +332,7 @@ def main() -> int:
         print(json.dumps(worker(args)), flush=True)
         return 0
     failed = 0
-    for backend in args.backends.split(","):
-        # PYTHONPATH: measure the kapstone of this tree, whatever the virtualenv has installed.
-        env = dict(
-            os.environ, KAPSTONE_DEV="1", DJANGO_SETTINGS_MODULE="kapstone.settings", PYTHONPATH=str(ROOT)
-        )
-        if backend == "sqlite":
-            SQLITE_PATH.unlink(missing_ok=True)
-            env["KAPSTONE_DATABASE_URL"] = f"sqlite:///{SQLITE_PATH}"
-        else:
-            _pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME}")
-            _pg_admin(f"CREATE DATABASE {DB_NAME}")
-            env["KAPSTONE_DATABASE_URL"] = f"{PG_SERVER}/{DB_NAME}"
+    for backend in backends(args.backends):
         command = [
             sys.executable,
             __file__,
@@ -360,13 +342,9 @@ def main() -> int:
             f"--history={args.history}",
             f"--small-batches={args.small_batches}",
         ] + (["--crossover"] if args.crossover else [])
-        try:
+        with database(backend, sqlite_path=SQLITE_PATH, pg_name=DB_NAME) as url:
+            env = bench_env(KAPSTONE_DATABASE_URL=url)
             result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-        finally:
-            if backend == "sqlite":
-                SQLITE_PATH.unlink(missing_ok=True)
-            else:
-                _pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME}")
         if result.returncode != 0:
             failed += 1
             print(f"{backend}: failed\n{result.stderr[-3000:]}")

@@ -1,5 +1,5 @@
-"""``kapstone hl7 listen|simulate``: the bedside-monitor feed over MLLP, and its simulator
-(docs/interop.md).
+"""``kapstone hl7 listen|simulate|account``: the bedside-monitor feed over MLLP, its simulator, and
+the account it acts as (docs/interop.md).
 
 ``kapstone hl7 listen --host 127.0.0.1 --port 2575 --clinic SLUG [--account USERNAME]`` resolves
 the clinic and the monitor account its feed acts as (exit 2 with one line when either is
@@ -11,6 +11,15 @@ finishes the messages in hand and exits 0 (kapstone/interop/hl7/mllp.py).
 seconds, and prints each acknowledgement's code (``AA``/``AE``/``AR``) and error codes. Exit 0
 when every message was accepted (``AA``), 1 otherwise, 2 when it cannot connect or for invalid
 arguments.
+
+``kapstone hl7 account --clinic SLUG --username NAME`` creates the clinic's monitor-feed account:
+a user with no usable password and the ``monitor`` role in that clinic only, audited, then prints
+how to give it a token (``kapstone token create NAME``). Exit 2 with one line, nothing written:
+an unknown clinic, a username already taken (in any letter case) or not valid.
+
+``simulate`` touches no database, but like every ``kapstone`` command other than the calculators
+it needs the settings to load (``KAPSTONE_SECRET_KEY``, or ``KAPSTONE_DEV=1``): Django reads them
+before it can find this command (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -97,12 +106,32 @@ class Command(BaseCommand):
         )
         simulate.add_argument("--seed", type=int, default=None, help="fixes the values (not the control ids)")
         simulate.add_argument("--chair", default="CHAIR-01", help="the sending facility (MSH-4)")
+        account = sub.add_parser("account", help="create a clinic's monitor-feed account (role monitor only)")
+        account.add_argument("--clinic", required=True, help="the clinic's slug (e.g. north)")
+        account.add_argument("--username", required=True, help="the new account's username")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["subcommand"] == "listen":
             self.listen(**options)
+        elif options["subcommand"] == "account":
+            self.account(**options)
         else:
             self.simulate(**options)
+
+    def account(self, *, clinic: str, username: str, **_: Any) -> None:
+        from kapstone.domain.errors import DomainError
+        from kapstone.interop.hl7.accounts import monitor_account_create
+
+        try:
+            user = monitor_account_create(clinic_slug=clinic, username=username)
+        except DomainError as refused:
+            raise CommandError(f"{refused.code}: {refused.message}", returncode=EXIT_REFUSED) from None
+        self.stdout.write(
+            f"Created {user.username}, the monitor-feed account of clinic {clinic}: role "
+            "Bedside monitor feed (records vital signs only), no password."
+        )
+        self.stdout.write(f"Give it an API token (shown once): kapstone token create {user.username}")
+        self.stdout.write(f"Listen as it: kapstone hl7 listen --clinic {clinic} --account {user.username}")
 
     def listen(
         self, *, host: str, port: int, clinic: str, account: str | None, workers: int, **_: Any

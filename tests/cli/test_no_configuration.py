@@ -50,3 +50,19 @@ def test_a_server_command_without_its_secret_key_says_so_in_one_line(tmp_path):
         "kapstone: KAPSTONE_SECRET_KEY (or KAPSTONE_SECRET_KEY_FILE) is required unless KAPSTONE_DEV=1."
     ]
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_the_hl7_simulator_needs_no_configuration(tmp_path):
+    """It sends to a listener and stores nothing: with none listening it says so (exit 2)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_bare(tmp_path, "hl7", "simulate", "--port", str(port), "--mrn", "N-1004", "--count", "1")
+    assert result.returncode == 2, result.stderr
+    assert "KAPSTONE_SECRET_KEY" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip()  # the one line naming the listener it could not reach
+    assert list(tmp_path.iterdir()) == []
+    # hl7 listen needs the database: refused for want of configuration, as every server command.
+    assert run_bare(tmp_path, "hl7", "listen", "--clinic", "north").returncode == 2

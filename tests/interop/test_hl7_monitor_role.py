@@ -139,3 +139,23 @@ def test_the_demo_staff_include_a_monitor_account_without_a_password(clinic_a):
     assert is_device_account(monitor)
     assert clinic_feed_actor("a") == (clinic_a, monitor)
     assert people["nurse"].has_usable_password()
+
+
+def test_a_running_listener_refuses_a_monitor_account_from_the_message_after_it_is_deactivated(
+    monitor_a, running, clinic_a
+):
+    """The listener's handler reads the account for every message: switching the account off
+    (the user, or its monitor role) stops the feed at once, not at the listener's restart."""
+    from kapstone.accounts.models import Membership
+    from kapstone.interop.hl7.receive import feed_handler
+    from tests.interop.conftest import HR, SPO2, msa, obx, oru
+
+    handle = feed_handler(*clinic_feed_actor("a"))
+    assert msa(handle(oru(obx(SPO2, 97), obx(HR, 70), control_id="ON-1"), "chair"))[1] == "AA"
+    Membership.objects.filter(user=monitor_a, role=Role.MONITOR).update(is_active=False)
+    refused = handle(oru(obx(SPO2, 96), control_id="OFF-1"), "chair")
+    assert msa(refused)[1] == "AE" and "clinician_required" in refused
+    Membership.objects.filter(user=monitor_a, role=Role.MONITOR).update(is_active=True)
+    assert msa(handle(oru(obx(SPO2, 96), control_id="ON-2"), "chair"))[1] == "AA"
+    type(monitor_a).objects.filter(pk=monitor_a.pk).update(is_active=False)
+    assert msa(handle(oru(obx(SPO2, 95), control_id="OFF-2"), "chair"))[1] == "AE"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -56,6 +57,15 @@ def test_today_a_session_recovers_with_its_discharge_waiting_on_dissociation(
     from kapstone.monitoring.demo_dissociation import seed_discharge_waiting_on_dissociation
     from tests.dosing.conftest import first_dosing
 
+    # The scenario places dosing 3.5 h before now, within the clinic's today: put the clinic in
+    # a zone where it is at least 4 h past midnight now (New York's small hours would leave no
+    # room, and the seed then rightly places nothing).
+    clinic_a.timezone = next(
+        zone
+        for zone in ("America/New_York", "Europe/London", "Asia/Tokyo", "America/Los_Angeles")
+        if 4 <= timezone.now().astimezone(ZoneInfo(zone)).hour <= 22
+    )
+    clinic_a.save(update_fields=["timezone"])
     session = first_dosing(course_a)
     session.scheduled_date = clinic_today(clinic_a)
     session.save(update_fields=["scheduled_date"])

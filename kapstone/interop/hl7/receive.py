@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -472,6 +473,24 @@ def _receive(message: _Message, *, header: _Header, clinic: Clinic, actor: User,
         },
     )
     return ack
+
+
+def feed_handler(clinic: Clinic, actor: User) -> Callable[[str, str], str]:
+    """The listener's handling of one message (raw text, peer) for ``clinic``'s feed account.
+
+    The account is read afresh for every message, never kept: a monitor account deactivated or
+    stripped of its role while a listener runs is refused (``clinician_required``) from its next
+    message on, not at the listener's next restart; and the handler threads share no user object
+    and its cached roles. Costs two small queries per message."""
+    pk = actor.pk
+
+    def handle(raw: str, peer: str) -> str:
+        current = User.objects.filter(pk=pk).first()
+        if current is None:
+            current = User(pk=pk, username=actor.username, is_active=False)
+        return receive_message(raw, clinic=clinic, actor=current, sender=peer)
+
+    return handle
 
 
 def clinic_feed_actor(slug: str, username: str | None = None) -> tuple[Clinic, User]:

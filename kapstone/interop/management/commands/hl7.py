@@ -17,9 +17,8 @@ a user with no usable password and the ``monitor`` role in that clinic only, aud
 how to give it a token (``kapstone token create NAME``). Exit 2 with one line, nothing written:
 an unknown clinic, a username already taken (in any letter case) or not valid.
 
-``simulate`` touches no database, but like every ``kapstone`` command other than the calculators
-it needs the settings to load (``KAPSTONE_SECRET_KEY``, or ``KAPSTONE_DEV=1``): Django reads them
-before it can find this command (docs/cli.md).
+``simulate`` touches no database and, like the calculators, runs with no configuration: the
+entry point (``kapstone/__main__.py``, ``NO_DATA``) gives it a throwaway key of its own process.
 """
 
 from __future__ import annotations
@@ -137,7 +136,7 @@ class Command(BaseCommand):
         self, *, host: str, port: int, clinic: str, account: str | None, workers: int, **_: Any
     ) -> None:
         # Imported here: the message handling lives beside this transport (receive.py).
-        from kapstone.interop.hl7.receive import clinic_feed_actor, receive_message
+        from kapstone.interop.hl7.receive import clinic_feed_actor, feed_handler
 
         try:
             feed_clinic, actor = clinic_feed_actor(clinic, account)
@@ -148,8 +147,7 @@ class Command(BaseCommand):
         # This thread touches the database no more; the handler threads open their own connections.
         connections.close_all()
 
-        def handle_message(raw: str, peer: str) -> str:
-            return receive_message(raw, clinic=feed_clinic, actor=actor, sender=peer)
+        handle_message = feed_handler(feed_clinic, actor)
 
         def listening(bound_host: str, bound_port: int) -> None:
             self.stdout.write(

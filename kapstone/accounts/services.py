@@ -105,8 +105,11 @@ def clinic_get_or_create(*, actor: User | None, name: str, slug: str, timezone_n
     return clinic
 
 
-def membership_set(*, actor: User | None, user: User, clinic: Clinic, role: str, **extra: Any) -> Membership:
-    """Give ``user`` exactly one role in ``clinic`` (creating or changing the membership)."""
+def membership_set(
+    *, actor: User | None, user: User, clinic: Clinic, role: str, actor_label: str | None = None, **extra: Any
+) -> Membership:
+    """Give ``user`` exactly one role in ``clinic`` (creating or changing the membership).
+    ``actor_label`` names who did it when no user did (a command); without either, "seed"."""
     with transaction.atomic():
         membership, created = Membership.objects.get_or_create(
             user=user, clinic=clinic, defaults={"role": role, "is_active": True}
@@ -119,7 +122,7 @@ def membership_set(*, actor: User | None, user: User, clinic: Clinic, role: str,
             return membership
         audit_record(
             actor=actor,
-            actor_label="seed" if actor is None else None,
+            actor_label=(actor_label or "seed") if actor is None else None,
             action="create" if created else "update",
             object_type="membership",
             object_id=membership.pk,

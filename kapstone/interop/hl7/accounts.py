@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from kapstone.accounts.models import Clinic, Membership, Role, User
+from kapstone.accounts.models import Clinic, Role, User
+from kapstone.accounts.services import membership_set
 from kapstone.audit.services import audit_record
 from kapstone.domain.errors import DomainError
 
@@ -46,9 +47,6 @@ def monitor_account_create(*, clinic_slug: str, username: str, actor_label: str 
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, password=None)  # an unusable password
-            membership = Membership.objects.create(
-                user=user, clinic=clinic, role=Role.MONITOR, is_active=True
-            )
             audit_record(
                 actor=None,
                 actor_label=actor_label,
@@ -58,15 +56,7 @@ def monitor_account_create(*, clinic_slug: str, username: str, actor_label: str 
                 clinic_id=clinic.pk,
                 detail={"role": Role.MONITOR, "password": "unusable"},
             )
-            audit_record(
-                actor=None,
-                actor_label=actor_label,
-                action="create",
-                object_type="membership",
-                object_id=membership.pk,
-                clinic_id=clinic.pk,
-                detail={"user": user.pk, "role": Role.MONITOR},
-            )
+            membership_set(actor=None, actor_label=actor_label, user=user, clinic=clinic, role=Role.MONITOR)
     except IntegrityError:  # the same name created at the same moment
         raise DomainError(
             "username_taken", f"A user named {username!r} already exists.", field="username"

@@ -351,3 +351,16 @@ def test_the_capability_statement_declares_the_exports(client):
     group = next(r for r in rest["resource"] if r["type"] == "Group")
     assert group["operation"][0]["name"] == "export"
     assert "interaction" not in group  # the Group resource itself is not served
+
+
+def test_a_withdrawn_admin_role_withdraws_the_download(adam, records, kickoff, clinic_a):
+    from kapstone.accounts.models import Membership
+
+    status = status_path(kickoff())
+    run_queued()
+    url = file_path(FhirClient(adam).get(status).json()["output"][0]["url"])
+    fhir = FhirClient(adam)
+    Membership.objects.filter(user=adam, clinic=clinic_a).update(role=Role.NURSE)
+    outcome_of(fhir.get(url), 403, "forbidden", "forbidden")
+    assert not AuditEvent.objects.filter(actor=adam, object_type="fhir_bulk_file").exists()
+    assert AuditEvent.objects.filter(actor=adam, action="denied", object_type="api").count() == 1

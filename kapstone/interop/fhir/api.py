@@ -544,6 +544,14 @@ def _bulk_clinics(user: Any) -> list[int]:
     return clinic_ids_for(user, BULK_EXPORT)
 
 
+def _still_admin(user: Any, export: Any) -> None:
+    """The files of an export are given only while its user is still a clinic admin of every
+    clinic it covers: a role withdrawn after the kick-off withdraws the download too."""
+    if not set(export.clinic_ids) <= set(_bulk_clinics(user)):
+        api_denied(actor=user, operation="fhir_export_file", reason="role")
+        raise FhirError(403, "forbidden", "forbidden", "Only a clinic admin may export a whole clinic.")
+
+
 @fhir_endpoint(PATIENT_READ)
 def export_system(request: HttpRequest, *, user: Any, clinic_ids: set[int]) -> HttpResponse:
     """``GET $export``: every clinic where the user is a clinic admin."""
@@ -615,6 +623,7 @@ def export_file(request: HttpRequest, *, user: Any, clinic_ids: set[int], file_i
     found = bulk.file_for_user(file_id=file_id, user=user)
     if found is None:
         raise not_found()
+    _still_admin(user, found.export)
     audit_record(
         actor=user,
         action="read",

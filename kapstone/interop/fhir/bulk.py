@@ -151,7 +151,10 @@ def export_step(export_id: str, now: datetime | None = None) -> str:
         logger.error("FHIR bulk export %s: step failed (%s)", export_id, type(error).__name__)
         return _step_failed(export_id, error, now)
     if more:
-        export_enqueue(export_id)
+        try:
+            export_enqueue(export_id)
+        except Exception as error:  # the step is kept; the sweep queues the next one (IDLE_S)
+            logger.error("FHIR bulk export %s: next step not queued (%s)", export_id, type(error).__name__)
     return outcome
 
 

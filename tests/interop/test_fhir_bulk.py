@@ -364,3 +364,25 @@ def test_a_withdrawn_admin_role_withdraws_the_download(adam, records, kickoff, c
     outcome_of(fhir.get(url), 403, "forbidden", "forbidden")
     assert not AuditEvent.objects.filter(actor=adam, object_type="fhir_bulk_file").exists()
     assert AuditEvent.objects.filter(actor=adam, action="denied", object_type="api").count() == 1
+
+
+def test_a_next_step_that_cannot_be_queued_is_left_to_the_sweep(
+    adam, records, kickoff, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.FHIR_EXPORT_STEP_PATIENTS = 1
+    kickoff()
+    task = OrmQ.objects.get().task
+    OrmQ.objects.all().delete()
+
+    def queue_down(export_id):
+        raise ConnectionError("queue unreachable")
+
+    monkeypatch.setattr(bulk, "export_enqueue", queue_down)
+    assert bulk.export_step(*task["args"]).endswith("written; more to do")  # no exception escapes
+    export = BulkExport.objects.get()
+    assert (export.cursor, export.status, export.lease_until) == (1, ExportStatus.RUNNING, None)
+    monkeypatch.undo()
+    later = export.touched_at + timedelta(seconds=bulk.IDLE_S + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bulk.exports_sweep(now=later)["requeued"] == 1
+    assert run_queued()[-1].endswith("complete")

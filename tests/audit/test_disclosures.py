@@ -116,7 +116,9 @@ def test_admin_sees_the_patients_disclosures_on_the_chart(as_user, adam, alice, 
     person = cohort_a[0][0]
     body = as_user(adam).get(f"/patients/{person.pk}/").content.decode()
     assert 'data-testid="disclosures"' in body
-    assert "bob (researcher)" in body and "research_export_wide" in body
+    # In words, not codes: what left and why.
+    assert "bob (researcher)" in body and "Research export, one row per course (CSV)" in body
+    assert "Research (de-identified)" in body and "research_export_wide" not in body
     assert f"#{disclosure.audit_event_id}" in body
     # Another clinic A patient, never exported: the section says so.
     other = enrol(alice, cohort_a[0][1].clinic, index=80, spec=cohort_a[0][2], research_consent=None)[0]

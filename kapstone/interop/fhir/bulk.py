@@ -37,7 +37,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kapstone.accounts.access import BULK_EXPORT
-from kapstone.accounts.models import Membership
+from kapstone.accounts.selectors import memberships_of
 from kapstone.audit.disclosures import disclosure_record
 from kapstone.audit.services import audit_record
 from kapstone.interop.fhir import registry
@@ -240,9 +240,9 @@ def _complete(export: BulkExport) -> None:
         clinic_id=export.clinic_ids[0] if len(export.clinic_ids) == 1 else None,
         detail={**summary, "interface": "fhir", "counts": export.counts, "patients": len(clinics)},
     )
-    roles = Membership.objects.filter(
-        user=user, clinic_id__in=export.clinic_ids, is_active=True, role__in=BULK_EXPORT
-    ).values_list("role", flat=True)
+    roles = [
+        m.role for m in memberships_of(user) if m.clinic_id in export.clinic_ids and m.role in BULK_EXPORT
+    ]
     disclosure_record(
         actor=user,
         audit_event=event,

@@ -51,8 +51,9 @@ from fhir.resources.R4B.observation import Observation as Observation_R4B
 from fhir.resources.R4B.patient import Patient as Patient_R4B
 from pydantic import ValidationError
 
-from kapstone.accounts.access import PATIENT_WRITE, clinic_ids_for
+from kapstone.accounts.access import PATIENT_WRITE
 from kapstone.accounts.models import Clinic
+from kapstone.accounts.selectors import clinics_of
 from kapstone.audit.services import audit_record
 from kapstone.domain.errors import DomainError
 from kapstone.interop.fhir import refs
@@ -529,13 +530,12 @@ def parse_body(request: HttpRequest) -> dict[str, Any]:
 def choose_clinic(user: Any, slug: str | None) -> Clinic:
     """The clinic to import into: where the user may write patients; ``?clinic=slug`` chooses
     when there are several (``clinic_required``). A clinic that is not theirs is not found."""
-    allowed = Clinic.objects.filter(pk__in=clinic_ids_for(user, PATIENT_WRITE)).order_by("slug")
+    clinics = sorted(clinics_of(user, PATIENT_WRITE), key=lambda c: c.slug)
     if slug:
-        clinic = allowed.filter(slug=slug).first()
+        clinic = next((c for c in clinics if c.slug == slug), None)
         if clinic is None:
             raise Refused([Issue(404, "not-found", "not_found", "Not found.")])
         return clinic
-    clinics = list(allowed)
     if len(clinics) != 1:
         raise Refused(
             [

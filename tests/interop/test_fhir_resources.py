@@ -3,11 +3,10 @@ each search parameter."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
 
 from kapstone.care.models import CareSession
 from kapstone.care.services import session_transition
@@ -192,11 +191,15 @@ def test_each_state_gives_a_valid_encounter_found_by_its_status(alice, course_a,
 
 @pytest.fixture
 def attended(nina, course_a):  # noqa: F811
-    """A preparation session held today: checked in 3 h ago, begun 2 h ago, ended 1 h ago."""
+    """A preparation session held yesterday afternoon in the clinic's zone: checked in at 12:00,
+    begun at 13:00, ended at 14:00 (3, 2 and 1 h before the returned ``now``, 15:00), so that its
+    period lies within one local day whatever the hour the test runs at."""
     session = course_a.sessions.exclude(kind="dosing").order_by("order").first()
-    session.scheduled_date = clinic_today(course_a.clinic)
+    zone = ZoneInfo(course_a.clinic.timezone)
+    yesterday = clinic_today(course_a.clinic) - timedelta(days=1)
+    session.scheduled_date = yesterday
     session.save(update_fields=["scheduled_date"])
-    now = timezone.now().replace(microsecond=0)
+    now = datetime.combine(yesterday, time(15, 0), tzinfo=zone).astimezone(UTC)
     for to, hours in (("checked_in", 3), ("in_progress", 2), ("discharged", 1)):
         session = session_transition(actor=nina, session=session, to=to, at=now - timedelta(hours=hours))
     return session, now
@@ -232,9 +235,7 @@ def test_encounter_search_by_patient_and_date(alice, clinic_a, attended):
     assert len(everyone) == CareSession.objects.filter(patient=patient).count()
     other = new_patient(alice, clinic_a, mrn="A-1010", given_name="Eli", family_name="Nosessions")
     assert ids(fhir.get("/Encounter", {"patient": str(other.pk)}).json()) == []
-    # The day of the check-in in the clinic's zone (not "today": run just after the clinic's
-    # midnight, the session checked in 3 h ago began yesterday there).
-    today = (now - timedelta(hours=3)).astimezone(ZoneInfo(session.clinic.timezone)).date().isoformat()
+    today = session.scheduled_date.isoformat()  # the day of the whole period, in the clinic's zone
     assert str(session.pk) in ids(fhir.get("/Encounter", {"date": today}).json())
     assert str(session.pk) in ids(fhir.get("/Encounter", {"date": f"eq{today[:7]}"}).json())
     assert str(session.pk) not in ids(fhir.get("/Encounter", {"date": "lt2000-01-01"}).json())

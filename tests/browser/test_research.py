@@ -75,7 +75,8 @@ def test_researcher_opens_cohort_report_and_downloads_export(
         section = page.get_by_test_id("disclosures")
         section.wait_for()
         assert "bob (researcher)" in section.inner_text()
-        assert "research_export_long" in section.inner_text()
+        assert "Research export, one row per measurement (CSV)" in section.inner_text()
+        assert "research_export_long" not in section.inner_text()  # words, not codes
         section.scroll_into_view_if_needed()
         screenshot(page, "research-03-disclosures-on-chart")
     finally:
